@@ -1,0 +1,2 @@
+DROP TYPE member_role;
+DROP TYPE task_status;

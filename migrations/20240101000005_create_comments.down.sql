@@ -1,0 +1,2 @@
+COMMENT ON COLUMN tasks.priority IS NULL;
+DROP TABLE task_comments;

@@ -1,0 +1,205 @@
+//! The one place that picks concrete implementations (which PostgreSQL
+//! backend, which outputs) and wires the pipeline to them: config → discovery
+//! → backend → verification → reports → exit status. It also owns the
+//! process-level concerns: signals (Ctrl-C and SIGTERM stop the run and clean
+//! up) and hardening against migration code that wants our environment.
+
+use std::io::Write as _;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::{Cli, Command, VerifyArgs};
+use crate::config::{Config, OutputTarget, PostgresChoice};
+use crate::error::{EnvironmentError, Interrupted};
+use crate::migrations::{self, Discovered};
+use crate::postgres::embedded::EmbeddedServer;
+use crate::postgres::{self, Server, UrlServer};
+use crate::report::{self, Report, terminal::TerminalProgress};
+use crate::verify::{self, Silent, VerifyOptions};
+
+/// Test hook: panic right after PostgreSQL started, to prove cleanup on panic.
+pub const PANIC_HOOK_ENV: &str = "MIGRATION_CHECK_TEST_PANIC_AFTER_START";
+
+/// Makes our own process unreadable to code we run: a migration executing
+/// shell commands as our user cannot read `/proc/<our pid>/environ` (tokens)
+/// or attach to us once the process is not dumpable.
+pub fn harden_process() {
+    let _ = nix::sys::prctl::set_dumpable(false);
+}
+
+/// Runs a parsed command line; returns the exit status for a completed run.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Verify(args) => verify_command(&args).await,
+    }
+}
+
+async fn verify_command(args: &VerifyArgs) -> anyhow::Result<u8> {
+    let config = Config::from_verify_args(args)?;
+    let discovered = migrations::discover(&config.dir, config.format)?;
+    let mut progress = TerminalProgress::new();
+    if !config.quiet {
+        progress.message(&format!(
+            "{} migration(s) in {} ({}{})",
+            discovered.migrations.len(),
+            config.dir.display(),
+            discovered.format,
+            if discovered.auto_detected {
+                ", auto-detected"
+            } else {
+                ""
+            }
+        ));
+    }
+    let report = with_signals(verify_with_backend(&config, &discovered, &mut progress)).await??;
+    write_outputs(&config, &report)?;
+    Ok(if report.passed { 0 } else { 1 })
+}
+
+/// Starts the chosen PostgreSQL, verifies, and tears everything down.
+async fn verify_with_backend(
+    config: &Config,
+    discovered: &Discovered,
+    progress: &mut TerminalProgress,
+) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let options = VerifyOptions {
+        timeouts: config.timeouts,
+        under_verification: None,
+        policy: config.policy,
+        directory: config.dir.display().to_string(),
+    };
+    match &config.postgres {
+        PostgresChoice::Auto | PostgresChoice::Embedded => {
+            let server = EmbeddedServer::start(&config.embedded).await?;
+            if !config.quiet {
+                progress.message(&format!(
+                    "PostgreSQL ready in {} ms (embedded, {})",
+                    started.elapsed().as_millis(),
+                    server.bin_dir().display()
+                ));
+            }
+            if std::env::var_os(PANIC_HOOK_ENV).is_some() {
+                panic!("{PANIC_HOOK_ENV} is set: panicking with PostgreSQL running");
+            }
+            run_verification(&server, discovered, &options, config, progress, started).await
+        }
+        PostgresChoice::Url(url) => {
+            let server = UrlServer::parse(url)?;
+            let prefix = postgres::run_prefix();
+            let guard = UrlCleanup {
+                server: &server,
+                prefix: &prefix,
+                done: false,
+            };
+            let result = verify::run(
+                &server,
+                discovered,
+                &options,
+                &mut *progress,
+                started.elapsed(),
+                &prefix,
+            )
+            .await;
+            guard.finish().await;
+            Ok(result?)
+        }
+    }
+}
+
+async fn run_verification(
+    server: &dyn Server,
+    discovered: &Discovered,
+    options: &VerifyOptions,
+    config: &Config,
+    progress: &mut TerminalProgress,
+    started: Instant,
+) -> anyhow::Result<Report> {
+    let prefix = postgres::run_prefix();
+    let setup = started.elapsed();
+    let report = if config.quiet {
+        verify::run(server, discovered, options, &mut Silent, setup, &prefix).await?
+    } else {
+        verify::run(server, discovered, options, progress, setup, &prefix).await?
+    };
+    Ok(report)
+}
+
+/// Drops a URL run's databases even when the run is interrupted: on drop
+/// without `finish` it spawns a best-effort cleanup on a fresh runtime.
+struct UrlCleanup<'a> {
+    server: &'a UrlServer,
+    prefix: &'a str,
+    done: bool,
+}
+
+impl UrlCleanup<'_> {
+    async fn finish(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for UrlCleanup<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Interrupted mid-run: the pipeline's own drop_all never ran.
+        let server = self.server;
+        let prefix = self.prefix.to_string();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    && let Err(error) =
+                        runtime.block_on(postgres::drop_run_databases(server, &prefix))
+                {
+                    eprintln!(
+                        "warning: could not drop the throwaway databases {prefix}_*: {error}"
+                    );
+                }
+            });
+        });
+    }
+}
+
+/// Runs `work` until it finishes or Ctrl-C / SIGTERM arrives; on a signal the
+/// work is dropped (which stops PostgreSQL and removes its files) before we return.
+async fn with_signals<T>(work: impl Future<Output = T>) -> anyhow::Result<T> {
+    let mut terminate =
+        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    tokio::select! {
+        result = work => Ok(result),
+        _ = interrupt.recv() => Err(Interrupted { name: "SIGINT", exit_code: 130 }.into()),
+        _ = terminate.recv() => Err(Interrupted { name: "SIGTERM", exit_code: 143 }.into()),
+    }
+}
+
+fn write_outputs(config: &Config, report: &Report) -> anyhow::Result<()> {
+    let json = config.json.as_ref();
+    if let Some(OutputTarget::File(path)) = json {
+        std::fs::write(path, report::json::render(report)).map_err(|e| {
+            EnvironmentError::new(format!(
+                "cannot write the JSON report to {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    let text = report::terminal::render(report);
+    if json == Some(&OutputTarget::Stdout) {
+        // stdout carries the JSON alone; the human report goes to stderr.
+        let _ = write!(anstream::stderr(), "{text}");
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(report::json::render(report).as_bytes())
+            .context("cannot write to stdout")?;
+    } else {
+        let _ = write!(anstream::stdout(), "{text}");
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Command-line interface: clap derive structs with `env` fallbacks and the
+//! help text that teaches the tool. No logic lives here; `config` turns these
+//! raw values into a validated `Config`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Proves on a throwaway PostgreSQL that SQL migrations are safe to merge.
+///
+/// Every migration is applied up → down → up with a full schema snapshot after
+/// each step: down must restore exactly the schema from before up, and up must
+/// re-apply to exactly the same schema.
+///
+/// Exit status: 0 passed, 1 the check failed, 2 bad input or usage,
+/// 3 the environment failed (no PostgreSQL, server died, ...).
+#[derive(Debug, Parser)]
+#[command(
+    name = "migration-check",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Verify a migrations directory: up → down → up per migration, then the whole sequence.
+    ///
+    /// Examples:
+    ///   migration-check verify migrations
+    ///   migration-check verify db/migrations --format dbmate --json report.json
+    ///   migration-check verify --postgres postgres://user@host/postgres
+    #[command(verbatim_doc_comment)]
+    Verify(VerifyArgs),
+}
+
+/// Flags of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Migrations directory.
+    #[arg(default_value = "migrations", env = "MIGRATION_CHECK_DIR")]
+    pub dir: PathBuf,
+
+    /// Migration layout: auto, sqlx, golang-migrate, diesel, dbmate.
+    #[arg(long, default_value = "auto", env = "MIGRATION_CHECK_FORMAT")]
+    pub format: String,
+
+    /// Where PostgreSQL comes from: auto, embedded (local binaries), or a URL of a
+    /// server on which a uniquely named database is created and dropped.
+    #[arg(
+        long,
+        default_value = "auto",
+        env = "MIGRATION_CHECK_POSTGRES",
+        value_name = "auto|embedded|URL"
+    )]
+    pub postgres: String,
+
+    /// Directory holding initdb and postgres (embedded backend).
+    #[arg(long, env = "MIGRATION_CHECK_PG_BIN", value_name = "DIR")]
+    pub pg_bin: Option<PathBuf>,
+
+    /// Unprivileged account that runs the embedded cluster when invoked as root.
+    #[arg(long, env = "MIGRATION_CHECK_RUN_AS", value_name = "USER")]
+    pub run_as: Option<String>,
+
+    /// Verify every migration step by step (the default until --base is available).
+    #[arg(long)]
+    pub all: bool,
+
+    /// Server-side statement_timeout for each migration statement, e.g. 30s, 5m.
+    #[arg(long, value_name = "DURATION")]
+    pub statement_timeout: Option<String>,
+
+    /// Server-side lock_timeout for each migration statement, e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+
+    /// Fail (not only warn) on migrations without a down script.
+    #[arg(long)]
+    pub fail_irreversible: bool,
+
+    /// Write the JSON report (contract v1) to PATH, or `-` for stdout.
+    #[arg(long, value_name = "PATH|-")]
+    pub json: Option<String>,
+
+    /// Configuration file (default: migration-check.toml in the current directory, if present).
+    #[arg(long, env = "MIGRATION_CHECK_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}

@@ -1,0 +1,272 @@
+//! One validated `Config` from the command line, `migration-check.toml` and
+//! (later) Action inputs, built before any work starts: raw strings in, real
+//! objects out, and every mistake reported as a usage error (exit 2) that
+//! names the flag or the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::VerifyArgs;
+use crate::error::{InputError, UsageError};
+use crate::migrations::Format;
+use crate::postgres::Timeouts;
+use crate::postgres::embedded::EmbeddedOptions;
+use crate::report::Severity;
+use crate::verify::Policy;
+
+/// The file read from the current directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "migration-check.toml";
+
+/// Where PostgreSQL comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostgresChoice {
+    /// Local binaries when found (Docker comes with the Docker backend).
+    Auto,
+    Embedded,
+    /// An existing server: a fresh database is created and dropped on it.
+    Url(String),
+}
+
+/// Where a rendered output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+/// Everything `verify` needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub format: Option<Format>,
+    pub postgres: PostgresChoice,
+    pub embedded: EmbeddedOptions,
+    pub timeouts: Timeouts,
+    pub policy: Policy,
+    pub json: Option<OutputTarget>,
+    pub quiet: bool,
+    pub all: bool,
+}
+
+/// `migration-check.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    verify: FileVerify,
+    #[serde(default)]
+    policy: FilePolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileVerify {
+    format: Option<String>,
+    postgres: Option<String>,
+    statement_timeout: Option<String>,
+    lock_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePolicy {
+    irreversible: Option<Severity>,
+    column_position: Option<Severity>,
+}
+
+impl Config {
+    /// Merges flags over the config file over defaults.
+    pub fn from_verify_args(args: &VerifyArgs) -> anyhow::Result<Self> {
+        let file = load_file(args.config.as_deref())?;
+        let format_text = if args.format != "auto" {
+            Some(args.format.clone())
+        } else {
+            file.verify.format.clone()
+        };
+        let format = match format_text.as_deref() {
+            None | Some("auto") => None,
+            Some(name) => Some(name.parse::<Format>().map_err(|_| {
+                UsageError(format!(
+                    "unknown format `{name}`: expected auto, sqlx, golang-migrate, diesel or dbmate"
+                ))
+            })?),
+        };
+        let postgres_text = if args.postgres != "auto" {
+            args.postgres.clone()
+        } else {
+            file.verify
+                .postgres
+                .clone()
+                .unwrap_or(args.postgres.clone())
+        };
+        let postgres = parse_postgres(&postgres_text)?;
+        let defaults = Timeouts::default();
+        let timeouts = Timeouts {
+            statement: duration_setting(
+                "--statement-timeout",
+                args.statement_timeout
+                    .as_deref()
+                    .or(file.verify.statement_timeout.as_deref()),
+                defaults.statement,
+            )?,
+            lock: duration_setting(
+                "--lock-timeout",
+                args.lock_timeout
+                    .as_deref()
+                    .or(file.verify.lock_timeout.as_deref()),
+                defaults.lock,
+            )?,
+        };
+        let default_policy = Policy::default();
+        let policy = Policy {
+            irreversible: if args.fail_irreversible {
+                Severity::Error
+            } else {
+                file.policy
+                    .irreversible
+                    .unwrap_or(default_policy.irreversible)
+            },
+            column_position: file
+                .policy
+                .column_position
+                .unwrap_or(default_policy.column_position),
+        };
+        let json = args.json.as_deref().map(|target| match target {
+            "-" => OutputTarget::Stdout,
+            path => OutputTarget::File(PathBuf::from(path)),
+        });
+        Ok(Config {
+            dir: args.dir.clone(),
+            format,
+            postgres,
+            embedded: EmbeddedOptions {
+                pg_bin: args.pg_bin.clone(),
+                run_as: args.run_as.clone(),
+            },
+            timeouts,
+            policy,
+            json,
+            quiet: args.quiet,
+            all: args.all,
+        })
+    }
+}
+
+fn parse_postgres(text: &str) -> Result<PostgresChoice, UsageError> {
+    match text {
+        "auto" => Ok(PostgresChoice::Auto),
+        "embedded" => Ok(PostgresChoice::Embedded),
+        url if url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.contains('=') =>
+        {
+            Ok(PostgresChoice::Url(url.to_string()))
+        }
+        other => Err(UsageError(format!(
+            "--postgres `{other}`: expected auto, embedded or a postgres:// URL"
+        ))),
+    }
+}
+
+fn duration_setting(
+    name: &str,
+    text: Option<&str>,
+    default: Duration,
+) -> Result<Duration, UsageError> {
+    let Some(text) = text else { return Ok(default) };
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| UsageError(format!("{name} `{text}`: {e} (write e.g. 30s, 5m, 500ms)")))?;
+    if duration < Duration::from_millis(1) {
+        return Err(UsageError(format!(
+            "{name} must be at least 1ms (0 would disable it)"
+        )));
+    }
+    Ok(duration)
+}
+
+fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => PathBuf::from(DEFAULT_CONFIG_FILE),
+        None => return Ok(FileConfig::default()),
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| InputError::new(&path, format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let message = e.message().to_string();
+        match line {
+            Some(line) => InputError::at_line(&path, line, message).into(),
+            None => InputError::new(&path, message).into(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> VerifyArgs {
+        let mut argv = vec!["migration-check", "verify"];
+        argv.extend_from_slice(extra);
+        match crate::cli::Cli::parse_from(argv).command {
+            crate::cli::Command::Verify(args) => args,
+        }
+    }
+
+    #[test]
+    fn defaults_are_sensible() {
+        let config = Config::from_verify_args(&args(&[])).unwrap();
+        assert_eq!(config.dir, PathBuf::from("migrations"));
+        assert_eq!(config.format, None);
+        assert_eq!(config.postgres, PostgresChoice::Auto);
+        assert_eq!(config.timeouts, Timeouts::default());
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for bad in [
+            &["--format", "liquibase"][..],
+            &["--statement-timeout", "soon"],
+            &["--postgres", "mysql"],
+        ] {
+            let error = Config::from_verify_args(&args(bad)).unwrap_err();
+            assert_eq!(crate::error::exit_code_for(&error), 2, "{error}");
+        }
+    }
+
+    #[test]
+    fn config_file_is_read_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mc.toml");
+        std::fs::write(&path, "[verify]\nstatement_timeout = \"7s\"\nlock_timeout = \"3s\"\n[policy]\nirreversible = \"error\"\n")
+            .unwrap();
+        let config = Config::from_verify_args(&args(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--lock-timeout",
+            "1s",
+        ]))
+        .unwrap();
+        assert_eq!(config.timeouts.statement, Duration::from_secs(7));
+        assert_eq!(config.timeouts.lock, Duration::from_secs(1));
+        assert_eq!(config.policy.irreversible, Severity::Error);
+    }
+
+    #[test]
+    fn unknown_config_key_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mc.toml");
+        std::fs::write(&path, "[verify]\n\nstatment_timeout = \"7s\"\n").unwrap();
+        let error =
+            Config::from_verify_args(&args(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&error), 2);
+        let text = error.to_string();
+        assert!(text.contains("mc.toml:3"), "{text}");
+    }
+}

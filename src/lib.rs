@@ -1,0 +1,15 @@
+//! migration-check proves, on a real throwaway PostgreSQL, that a project's
+//! SQL migrations are safe to merge: each migration runs up → down → up with a
+//! full schema snapshot after every step. The binary (`main.rs`) is a thin
+//! shell over [`app::run`]; the modules below follow DESIGN.md's layering,
+//! dependencies pointing down the list.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod migrations;
+pub mod postgres;
+pub mod report;
+pub mod schema;
+pub mod verify;

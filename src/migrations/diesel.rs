@@ -1,0 +1,287 @@
+//! The diesel layout: one directory `<version>_<name>/` per migration holding `up.sql`,
+//! optionally `down.sql`, and optionally `metadata.toml` whose `run_in_transaction = false`
+//! takes both scripts out of diesel's transaction. Versions are the part of the directory name
+//! before the first `_`, ordered as strings with dashes removed, as diesel orders them. This
+//! leaf reads those few files of each migration directory and nothing else.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{Listing, Migration, SubDir, Text, TransactionMode, Version, line_of_byte, read_text};
+use crate::error::InputError;
+
+/// The part of `metadata.toml` that matters here; other keys are ignored, as diesel does.
+#[derive(Debug, serde::Deserialize)]
+struct Metadata {
+    #[serde(default = "default_run_in_transaction")]
+    run_in_transaction: bool,
+}
+
+/// Diesel runs migrations in a transaction unless told otherwise.
+fn default_run_in_transaction() -> bool {
+    true
+}
+
+/// Builds the migrations of a diesel directory from its listing. Subdirectories whose names
+/// do not start with a digit were already left out of the listing. The result is not sorted.
+pub(crate) fn discover(listing: &Listing) -> Result<Vec<Migration>, InputError> {
+    let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
+    let mut migrations = Vec::new();
+    for dir in &listing.dirs {
+        let migration = migration(dir)?;
+        let key = migration.version.text.replace('-', "");
+        if let Some(other) = seen.insert(key.clone(), &dir.path) {
+            return Err(InputError::new(
+                &dir.path,
+                format!(
+                    "duplicate version {key}: {} has the same version",
+                    other.display()
+                ),
+            ));
+        }
+        migrations.push(migration);
+    }
+    Ok(migrations)
+}
+
+/// Reads one migration directory.
+fn migration(dir: &SubDir) -> Result<Migration, InputError> {
+    let Some((version, name)) = dir.name.split_once('_') else {
+        return Err(InputError::new(
+            &dir.path,
+            "migration directory name is not `<version>_<name>` \
+             (e.g. `2024-01-02-030405_create_users`)",
+        ));
+    };
+    if !dir.has_up {
+        return Err(InputError::new(
+            &dir.path,
+            "migration directory has no up.sql",
+        ));
+    }
+    let metadata_path = dir.path.join("metadata.toml");
+    let transaction = if metadata_path.is_file() {
+        let text = read_text(&metadata_path)?;
+        parse_metadata(&metadata_path, &text)?
+    } else {
+        TransactionMode::Wrapped
+    };
+    let up_path = dir.path.join("up.sql");
+    let up = read_text(&up_path)?.whole_script(&up_path, transaction);
+    let down_path: PathBuf = dir.path.join("down.sql");
+    let down = if down_path.is_file() {
+        Some(read_text(&down_path)?.whole_script(&down_path, transaction))
+    } else {
+        None
+    };
+    Ok(Migration {
+        version: Version::textual(version, &version.replace('-', "")),
+        name: name.to_string(),
+        up,
+        down,
+    })
+}
+
+/// Reads `run_in_transaction` from a `metadata.toml`, reporting a malformed file at its line.
+fn parse_metadata(path: &Path, text: &Text) -> Result<TransactionMode, InputError> {
+    match toml::from_str::<Metadata>(&text.sql) {
+        Ok(Metadata {
+            run_in_transaction: true,
+        }) => Ok(TransactionMode::Wrapped),
+        Ok(Metadata {
+            run_in_transaction: false,
+        }) => Ok(TransactionMode::None),
+        Err(e) => Err(InputError {
+            path: path.to_path_buf(),
+            line: e.span().map(|span| line_of_byte(&text.sql, span.start)),
+            message: format!("invalid metadata.toml: {}", e.message().trim()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{tempdir, write};
+    use super::super::{Format, discover};
+    use super::*;
+
+    #[test]
+    fn ordered_as_strings_without_dashes() {
+        let t = tempdir();
+        write(
+            t.path(),
+            "2024-01-02-030405_users/up.sql",
+            "create table users();",
+        );
+        write(
+            t.path(),
+            "2024-01-02-030405_users/down.sql",
+            "drop table users;",
+        );
+        write(
+            t.path(),
+            "00000000000000_diesel_initial_setup/up.sql",
+            "select 0;",
+        );
+        write(
+            t.path(),
+            "00000000000000_diesel_initial_setup/down.sql",
+            "select 0;",
+        );
+        // As a string "20231231235959" sorts before "20240102030405".
+        write(
+            t.path(),
+            "20231231235959_posts/up.sql",
+            "create table posts();",
+        );
+        write(t.path(), "3_small/up.sql", "select 3;");
+        write(t.path(), "README.md", "ignored");
+        write(t.path(), "notes/x.txt", "ignored");
+        let d = discover(t.path(), Some(Format::Diesel)).unwrap();
+        let got: Vec<(&str, &str)> = d
+            .migrations
+            .iter()
+            .map(|m| (m.version.text.as_str(), m.name.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("00000000000000", "diesel_initial_setup"),
+                ("20231231235959", "posts"),
+                ("2024-01-02-030405", "users"),
+                ("3", "small"),
+            ]
+        );
+        let users = &d.migrations[2];
+        let dir = t.path().join("2024-01-02-030405_users");
+        assert_eq!(users.up.path, dir.join("up.sql"));
+        assert_eq!(users.up.sql, "create table users();");
+        assert_eq!(users.up.transaction, TransactionMode::Wrapped);
+        assert_eq!(users.down.as_ref().unwrap().path, dir.join("down.sql"));
+        assert_eq!(users.files(), [dir.join("up.sql"), dir.join("down.sql")]);
+        assert_eq!(d.migrations[1].down, None);
+    }
+
+    #[test]
+    fn metadata_run_in_transaction() {
+        let t = tempdir();
+        write(t.path(), "1_a/up.sql", "select 1;");
+        write(t.path(), "1_a/down.sql", "select 1;");
+        write(
+            t.path(),
+            "1_a/metadata.toml",
+            "run_in_transaction = false\n",
+        );
+        write(t.path(), "2_b/up.sql", "select 2;");
+        write(t.path(), "2_b/metadata.toml", "run_in_transaction = true\n");
+        write(t.path(), "3_c/up.sql", "select 3;");
+        write(t.path(), "3_c/metadata.toml", "# nothing\nother = 1\n");
+        let d = discover(t.path(), None).unwrap();
+        let modes: Vec<TransactionMode> = d.migrations.iter().map(|m| m.up.transaction).collect();
+        assert_eq!(
+            modes,
+            [
+                TransactionMode::None,
+                TransactionMode::Wrapped,
+                TransactionMode::Wrapped
+            ]
+        );
+        assert_eq!(
+            d.migrations[0].down.as_ref().unwrap().transaction,
+            TransactionMode::None
+        );
+    }
+
+    #[test]
+    fn malformed_metadata_names_line() {
+        let t = tempdir();
+        write(t.path(), "1_a/up.sql", "select 1;");
+        let meta = write(
+            t.path(),
+            "1_a/metadata.toml",
+            "# c\n\nrun_in_transaction = = false\n",
+        );
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, meta);
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.starts_with("invalid metadata.toml"));
+    }
+
+    #[test]
+    fn metadata_wrong_type_names_line() {
+        let t = tempdir();
+        write(t.path(), "1_a/up.sql", "select 1;");
+        let meta = write(
+            t.path(),
+            "1_a/metadata.toml",
+            "\r\nrun_in_transaction = \"no\"\r\n",
+        );
+        let err = discover(t.path(), Some(Format::Diesel)).unwrap_err();
+        assert_eq!(err.path, meta);
+        assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn metadata_not_utf8() {
+        let t = tempdir();
+        write(t.path(), "1_a/up.sql", "select 1;");
+        let meta = write(t.path(), "1_a/metadata.toml", b"\xc3");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, meta);
+        assert_eq!(err.line, Some(1));
+    }
+
+    #[test]
+    fn directory_without_up_sql() {
+        let t = tempdir();
+        write(t.path(), "1_a/up.sql", "select 1;");
+        write(t.path(), "2_b/down.sql", "select 2;");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, t.path().join("2_b"));
+        assert_eq!(err.line, None);
+        assert!(err.message.contains("no up.sql"));
+    }
+
+    #[test]
+    fn directory_name_without_underscore() {
+        let t = tempdir();
+        write(t.path(), "1_a/up.sql", "select 1;");
+        write(t.path(), "2024/up.sql", "select 1;");
+        let err = discover(t.path(), Some(Format::Diesel)).unwrap_err();
+        assert_eq!(err.path, t.path().join("2024"));
+    }
+
+    #[test]
+    fn duplicate_versions_name_both() {
+        let t = tempdir();
+        let a = write(t.path(), "2024-01-01_a/up.sql", "select 1;");
+        write(t.path(), "20240101_b/up.sql", "select 1;");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, t.path().join("20240101_b"));
+        assert!(err.message.contains("duplicate version 20240101"));
+        assert!(
+            err.message
+                .contains(&a.parent().unwrap().display().to_string())
+        );
+    }
+
+    #[test]
+    fn bom_and_crlf_in_scripts() {
+        let t = tempdir();
+        write(t.path(), "1_a/up.sql", "\u{feff}select 1;\r\nselect 2;\r\n");
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.migrations[0].up.sql, "select 1;\r\nselect 2;\r\n");
+        assert_eq!(d.migrations[0].up.byte_offset, 3);
+        assert_eq!(d.migrations[0].up.line_offset, 0);
+    }
+
+    #[test]
+    fn non_utf8_up_sql() {
+        let t = tempdir();
+        let up = write(t.path(), "1_a/up.sql", b"select 1;\nselect 2;\n\x80\n");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, up);
+        assert_eq!(err.line, Some(3));
+        assert_eq!(err.message, "not valid UTF-8");
+    }
+}

@@ -1,0 +1,316 @@
+//! The sqlx and golang-migrate layouts, which share their file names: `<version>_<name>.up.sql`
+//! with `<version>_<name>.down.sql`, versions ordered numerically. sqlx also has simple
+//! (irreversible) migrations `<version>_<name>.sql` and the `-- no-transaction` marker;
+//! golang-migrate has neither and runs each file as written. This leaf turns the scanned
+//! directory listing into migrations under those rules; it does no I/O of its own.
+
+use std::collections::BTreeMap;
+
+use super::{FileKind, Format, Listing, Migration, Script, SqlFile, TransactionMode, Version};
+use crate::error::InputError;
+
+/// The first-line marker that makes sqlx run a script outside a transaction.
+const NO_TRANSACTION: &str = "-- no-transaction";
+
+/// Builds the migrations of a sqlx (`format` = Sqlx) or golang-migrate (`format` =
+/// GolangMigrate) directory from its listing. The result is not yet sorted.
+pub(crate) fn discover(listing: &Listing, format: Format) -> Result<Vec<Migration>, InputError> {
+    let golang = format == Format::GolangMigrate;
+    let mut ups: BTreeMap<u64, &SqlFile> = BTreeMap::new();
+    let mut downs: BTreeMap<u64, &SqlFile> = BTreeMap::new();
+    for file in &listing.files {
+        let number = parse_version(file, golang)?;
+        let map = match file.kind {
+            FileKind::Plain if golang => {
+                return Err(InputError::new(
+                    &file.path,
+                    "neither `.up.sql` nor `.down.sql`: golang-migrate migrations are \
+                     `<version>_<name>.up.sql` and `<version>_<name>.down.sql`",
+                ));
+            }
+            FileKind::Up | FileKind::Plain => &mut ups,
+            FileKind::Down => &mut downs,
+        };
+        if let Some(other) = map.insert(number, file) {
+            return Err(InputError::new(
+                &file.path,
+                format!(
+                    "duplicate version {number}: {} has the same version",
+                    other.path.display()
+                ),
+            ));
+        }
+    }
+
+    for (number, down) in &downs {
+        match ups.get(number) {
+            None => {
+                return Err(InputError::new(
+                    &down.path,
+                    "down script without an up script",
+                ));
+            }
+            Some(up) if up.kind == FileKind::Plain => {
+                return Err(InputError::new(
+                    &down.path,
+                    format!(
+                        "down script without an up script ({} is a simple migration, \
+                         which has no down; rename it to `.up.sql`)",
+                        up.path.display()
+                    ),
+                ));
+            }
+            Some(up) if up.name != down.name => {
+                return Err(InputError::new(
+                    &down.path,
+                    format!(
+                        "name `{}` does not match its up script {} (`{}`)",
+                        down.name,
+                        up.path.display(),
+                        up.name
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+
+    Ok(ups
+        .iter()
+        .map(|(number, up)| Migration {
+            version: Version::numeric(&up.version, *number),
+            name: up.name.clone(),
+            up: script(up, golang),
+            down: downs.get(number).map(|down| script(down, golang)),
+        })
+        .collect())
+}
+
+/// Parses a file's version digits: u64 for golang-migrate, within i64 for sqlx (its type).
+fn parse_version(file: &SqlFile, golang: bool) -> Result<u64, InputError> {
+    let too_large = || {
+        InputError::new(
+            &file.path,
+            format!(
+                "version {} is too large for {}",
+                file.version,
+                if golang { "golang-migrate" } else { "sqlx" }
+            ),
+        )
+    };
+    let number: u64 = file.version.parse().map_err(|_| too_large())?;
+    if !golang && i64::try_from(number).is_err() {
+        return Err(too_large());
+    }
+    Ok(number)
+}
+
+/// The script of a whole file, with the transaction mode its tool gives it.
+fn script(file: &SqlFile, golang: bool) -> Script {
+    let transaction = if golang {
+        TransactionMode::AsWritten
+    } else if file.text.sql.lines().next().map(str::trim) == Some(NO_TRANSACTION) {
+        TransactionMode::None
+    } else {
+        TransactionMode::Wrapped
+    };
+    file.text.whole_script(&file.path, transaction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::discover;
+    use super::super::test_util::{tempdir, write};
+    use super::*;
+
+    #[test]
+    fn pairs_ordered_numerically() {
+        let t = tempdir();
+        write(t.path(), "10_ten.up.sql", "create table ten();");
+        write(t.path(), "10_ten.down.sql", "drop table ten;");
+        write(t.path(), "2_two.up.sql", "create table two();");
+        write(t.path(), "2_two.down.sql", "drop table two;");
+        write(t.path(), "0001_one.up.sql", "create table one();");
+        write(t.path(), "0001_one.down.sql", "drop table one;");
+        let d = discover(t.path(), Some(Format::Sqlx)).unwrap();
+        let got: Vec<(&str, &str)> = d
+            .migrations
+            .iter()
+            .map(|m| (m.version.text.as_str(), m.name.as_str()))
+            .collect();
+        assert_eq!(got, [("0001", "one"), ("2", "two"), ("10", "ten")]);
+        let m = &d.migrations[1];
+        assert_eq!(m.up.path, t.path().join("2_two.up.sql"));
+        assert_eq!(m.up.sql, "create table two();");
+        assert_eq!(m.up.line_offset, 0);
+        assert_eq!(m.up.byte_offset, 0);
+        assert_eq!(m.up.transaction, TransactionMode::Wrapped);
+        let down = m.down.as_ref().unwrap();
+        assert_eq!(down.path, t.path().join("2_two.down.sql"));
+        assert_eq!(down.sql, "drop table two;");
+    }
+
+    #[test]
+    fn simple_migrations_have_no_down() {
+        let t = tempdir();
+        write(t.path(), "1_first.sql", "select 1;");
+        write(t.path(), "2_second.up.sql", "select 2;");
+        write(t.path(), "2_second.down.sql", "select 2;");
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.format, Format::Sqlx);
+        assert_eq!(d.migrations[0].name, "first");
+        assert_eq!(d.migrations[0].down, None);
+        assert!(d.migrations[1].down.is_some());
+    }
+
+    #[test]
+    fn no_transaction_marker() {
+        let t = tempdir();
+        write(
+            t.path(),
+            "1_a.up.sql",
+            "  -- no-transaction  \r\ncreate index concurrently i on t(x);\r\n",
+        );
+        write(t.path(), "1_a.down.sql", "drop index i;\r\n");
+        write(t.path(), "2_b.sql", "select 1;\n-- no-transaction\n");
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.migrations[0].up.transaction, TransactionMode::None);
+        assert_eq!(
+            d.migrations[0].down.as_ref().unwrap().transaction,
+            TransactionMode::Wrapped
+        );
+        assert_eq!(d.migrations[1].up.transaction, TransactionMode::Wrapped);
+        assert_eq!(
+            d.migrations[0].up.sql,
+            "  -- no-transaction  \r\ncreate index concurrently i on t(x);\r\n"
+        );
+    }
+
+    #[test]
+    fn golang_migrate_runs_as_written() {
+        let t = tempdir();
+        write(t.path(), "1_a.up.sql", "-- no-transaction\nselect 1;");
+        write(t.path(), "1_a.down.sql", "select 1;");
+        let d = discover(t.path(), Some(Format::GolangMigrate)).unwrap();
+        assert_eq!(d.format, Format::GolangMigrate);
+        assert_eq!(d.migrations[0].up.transaction, TransactionMode::AsWritten);
+        assert_eq!(
+            d.migrations[0].down.as_ref().unwrap().transaction,
+            TransactionMode::AsWritten
+        );
+    }
+
+    #[test]
+    fn golang_migrate_rejects_plain_sql() {
+        let t = tempdir();
+        write(t.path(), "1_a.up.sql", "select 1;");
+        let plain = write(t.path(), "2_b.sql", "select 2;");
+        let err = discover(t.path(), Some(Format::GolangMigrate)).unwrap_err();
+        assert_eq!(err.path, plain);
+        assert_eq!(err.line, None);
+        assert!(err.message.contains("golang-migrate"));
+    }
+
+    #[test]
+    fn duplicate_version_with_leading_zero_names_both_files() {
+        let t = tempdir();
+        let a = write(t.path(), "01_b.up.sql", "select 1;");
+        let b = write(t.path(), "1_a.up.sql", "select 1;");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, b);
+        assert_eq!(err.line, None);
+        assert!(
+            err.message.contains("duplicate version 1"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains(&a.display().to_string()));
+    }
+
+    #[test]
+    fn duplicate_version_two_ups_and_simple_plus_up() {
+        let t = tempdir();
+        let a = write(t.path(), "3_a.up.sql", "select 1;");
+        let b = write(t.path(), "3_b.up.sql", "select 1;");
+        let err = discover(t.path(), Some(Format::GolangMigrate)).unwrap_err();
+        assert_eq!(err.path, b);
+        assert!(err.message.contains(&a.display().to_string()));
+
+        let t = tempdir();
+        let a = write(t.path(), "3_a.sql", "select 1;");
+        let b = write(t.path(), "3_a.up.sql", "select 1;");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, b);
+        assert!(err.message.contains(&a.display().to_string()));
+    }
+
+    #[test]
+    fn duplicate_down_versions() {
+        let t = tempdir();
+        write(t.path(), "1_a.up.sql", "select 1;");
+        let a = write(t.path(), "01_a.down.sql", "select 1;");
+        let b = write(t.path(), "1_a.down.sql", "select 1;");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, b);
+        assert!(err.message.contains(&a.display().to_string()));
+    }
+
+    #[test]
+    fn down_without_up() {
+        let t = tempdir();
+        write(t.path(), "1_a.up.sql", "select 1;");
+        let down = write(t.path(), "2_b.down.sql", "select 1;");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, down);
+        assert_eq!(err.line, None);
+        assert_eq!(err.message, "down script without an up script");
+    }
+
+    #[test]
+    fn down_beside_simple_migration() {
+        let t = tempdir();
+        let simple = write(t.path(), "1_a.sql", "select 1;");
+        let down = write(t.path(), "1_a.down.sql", "select 1;");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, down);
+        assert!(err.message.starts_with("down script without an up script"));
+        assert!(err.message.contains(&simple.display().to_string()));
+    }
+
+    #[test]
+    fn up_and_down_names_must_match() {
+        let t = tempdir();
+        let up = write(t.path(), "1_create_users.up.sql", "select 1;");
+        let down = write(t.path(), "1_create_user.down.sql", "select 1;");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, down);
+        assert!(err.message.contains(&up.display().to_string()));
+        assert!(err.message.contains("create_user`"));
+    }
+
+    #[test]
+    fn version_too_large() {
+        let t = tempdir();
+        let f = write(t.path(), "99999999999999999999_a.up.sql", "select 1;");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, f);
+        assert!(err.message.contains("too large"));
+
+        let t = tempdir();
+        let f = write(t.path(), "18446744073709551615_a.up.sql", "select 1;");
+        let err = discover(t.path(), Some(Format::Sqlx)).unwrap_err();
+        assert_eq!(err.path, f);
+        let d = discover(t.path(), Some(Format::GolangMigrate)).unwrap();
+        assert_eq!(d.migrations[0].version.text, "18446744073709551615");
+    }
+
+    #[test]
+    fn empty_name_is_allowed() {
+        let t = tempdir();
+        write(t.path(), "1_.up.sql", "select 1;");
+        write(t.path(), "1_.down.sql", "select 1;");
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.migrations[0].name, "");
+        assert!(d.migrations[0].down.is_some());
+    }
+}

@@ -1,0 +1,455 @@
+//! The embedded backend: a throwaway PostgreSQL cluster built from the local
+//! server binaries. It exists so that `verify` works on any machine with
+//! PostgreSQL installed and no Docker: `initdb` into a private temporary
+//! directory, start `postgres` on a Unix socket only (no TCP), tuned for speed
+//! (no fsync), with a cleared environment so that migration code running
+//! `COPY ... TO PROGRAM` sees none of the caller's variables, and as an
+//! unprivileged account when invoked as root. The cluster is stopped and its
+//! directory removed when the handle is dropped, which covers success, errors,
+//! panics (unwinding) and the signal paths that unwind through `app`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Gid, Pid, Uid, User};
+
+use crate::error::EnvironmentError;
+
+/// Environment variable naming the directory that holds `initdb` and `postgres`.
+pub const PG_BIN_ENV: &str = "MIGRATION_CHECK_PG_BIN";
+
+/// The account the cluster runs as when we are root (initdb refuses root).
+/// `nobody` owns nothing, so migration code cannot reach anyone's files.
+pub const DEFAULT_RUN_AS: &str = "nobody";
+
+const SUPERUSER: &str = "postgres";
+const PORT: u16 = 5432;
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to find and run the local binaries.
+#[derive(Debug, Clone, Default)]
+pub struct EmbeddedOptions {
+    /// Directory with `initdb` and `postgres` (flag or [`PG_BIN_ENV`]).
+    pub pg_bin: Option<PathBuf>,
+    /// Account to run the cluster as when invoked as root.
+    pub run_as: Option<String>,
+}
+
+/// A running throwaway cluster. Dropping it stops the server and removes
+/// every file it wrote.
+pub struct EmbeddedServer {
+    child: Option<Child>,
+    socket_dir: PathBuf,
+    log_path: PathBuf,
+    bin_dir: PathBuf,
+    // Declared last: removed after the server has stopped.
+    dir: tempfile::TempDir,
+}
+
+/// The identity the server processes run under.
+struct RunAs {
+    uid: Uid,
+    gid: Gid,
+}
+
+impl EmbeddedServer {
+    /// Creates and starts the cluster; returns once it accepts connections.
+    pub async fn start(options: &EmbeddedOptions) -> Result<Self, EnvironmentError> {
+        let bin_dir = find_bin_dir(options.pg_bin.as_deref())?;
+        let run_as = resolve_run_as(options.run_as.as_deref())?;
+        let dir = tempfile::Builder::new()
+            .prefix("migration-check-")
+            .tempdir()
+            .map_err(|e| {
+                EnvironmentError::new(format!("cannot create a temporary directory: {e}"))
+            })?;
+        let root = dir.path().to_path_buf();
+        let data_dir = root.join("data");
+        let socket_dir = root.join("socket");
+        let log_path = root.join("postgres.log");
+        std::fs::create_dir(&socket_dir)
+            .and_then(|()| {
+                std::fs::set_permissions(&socket_dir, std::fs::Permissions::from_mode(0o700))
+            })
+            .map_err(|e| {
+                EnvironmentError::new(format!("cannot prepare {}: {e}", socket_dir.display()))
+            })?;
+        if let Some(run_as) = &run_as {
+            for path in [&root, &socket_dir] {
+                nix::unistd::chown(path.as_path(), Some(run_as.uid), Some(run_as.gid)).map_err(
+                    |e| {
+                        EnvironmentError::new(format!(
+                            "cannot hand {} to the unprivileged account: {e}",
+                            path.display()
+                        ))
+                    },
+                )?;
+            }
+            check_traversable(&root)?;
+        }
+
+        let initdb_log = std::fs::File::create(root.join("initdb.log"))
+            .map_err(|e| EnvironmentError::new(format!("cannot create the initdb log: {e}")))?;
+        if let Some(run_as) = &run_as {
+            nix::unistd::chown(
+                root.join("initdb.log").as_path(),
+                Some(run_as.uid),
+                Some(run_as.gid),
+            )
+            .ok();
+        }
+        let mut initdb = isolated_command(&bin_dir.join("initdb"), run_as.as_ref(), false);
+        initdb
+            .arg("--pgdata")
+            .arg(&data_dir)
+            .args([
+                "--username",
+                SUPERUSER,
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C",
+            ])
+            .args(["--no-sync", "--no-instructions"])
+            .stdout(
+                initdb_log
+                    .try_clone()
+                    .map_err(|e| EnvironmentError::new(e.to_string()))?,
+            )
+            .stderr(initdb_log);
+        let status = tokio::process::Command::from(initdb)
+            .status()
+            .await
+            .map_err(|e| {
+                EnvironmentError::new(format!(
+                    "cannot run {}: {e}",
+                    bin_dir.join("initdb").display()
+                ))
+            })?;
+        if !status.success() {
+            return Err(EnvironmentError::new(format!(
+                "initdb failed ({status}):\n{}",
+                tail(&root.join("initdb.log"))
+            )));
+        }
+
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| EnvironmentError::new(format!("cannot create the server log: {e}")))?;
+        if let Some(run_as) = &run_as {
+            nix::unistd::chown(log_path.as_path(), Some(run_as.uid), Some(run_as.gid)).ok();
+        }
+        let mut postgres = isolated_command(&bin_dir.join("postgres"), run_as.as_ref(), true);
+        postgres
+            .arg("-D")
+            .arg(&data_dir)
+            .arg("-k")
+            .arg(&socket_dir)
+            .args(["-p", &PORT.to_string()])
+            .args(["-c", "listen_addresses="])
+            .args(["-c", "unix_socket_permissions=0700"])
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
+            .args([
+                "-c",
+                "autovacuum=off",
+                "-c",
+                "max_connections=20",
+                "-c",
+                "max_wal_senders=0",
+            ])
+            .args(["-c", "wal_level=minimal", "-c", "shared_buffers=32MB"])
+            .stdin(Stdio::null())
+            .stdout(
+                log.try_clone()
+                    .map_err(|e| EnvironmentError::new(e.to_string()))?,
+            )
+            .stderr(log);
+        let child = postgres.spawn().map_err(|e| {
+            EnvironmentError::new(format!(
+                "cannot start {}: {e}",
+                bin_dir.join("postgres").display()
+            ))
+        })?;
+        let mut server = EmbeddedServer {
+            child: Some(child),
+            socket_dir,
+            log_path,
+            bin_dir,
+            dir,
+        };
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    /// Connection parameters for `database` on this cluster.
+    pub fn config(&self, database: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(&self.socket_dir)
+            .port(PORT)
+            .user(SUPERUSER)
+            .dbname(database)
+            .application_name("migration-check");
+        config
+    }
+
+    /// The directory the binaries came from (shown in the report).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// The cluster's private directory (tests assert it is gone after drop).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The last lines of the server log, for error messages.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log_path)
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), EnvironmentError> {
+        let started = Instant::now();
+        let config = self.config("postgres");
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(EnvironmentError::new(format!(
+                    "postgres exited during startup ({status}):\n{}",
+                    self.log_tail()
+                )));
+            }
+            if let Ok((client, connection)) = config.connect(tokio_postgres::NoTls).await {
+                let task = tokio::spawn(connection);
+                let answered = client.simple_query("SELECT 1").await.is_ok();
+                drop(client);
+                let _ = task.await;
+                if answered {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(EnvironmentError::new(format!(
+                    "postgres did not accept connections within {}s:\n{}",
+                    READY_TIMEOUT.as_secs(),
+                    self.log_tail()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Fast shutdown, escalating to SIGKILL; idempotent.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        let pid = Pid::from_raw(child.id() as i32);
+        let _ = kill(pid, Signal::SIGINT);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The postmaster is in its own process group: take its children too.
+        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for EmbeddedServer {
+    fn drop(&mut self) {
+        self.stop();
+        // TempDir removes the directory right after this.
+    }
+}
+
+/// A command with an empty environment (plus a minimal PATH so `TO PROGRAM`
+/// shells work), dropped privileges when we are root, its own process group
+/// (a terminal's Ctrl-C reaches us, and we stop the server in order), and a
+/// parent-death signal so a killed `migration-check` does not leave it behind.
+fn isolated_command(program: &Path, run_as: Option<&RunAs>, die_with_parent: bool) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LC_ALL", "C")
+        .current_dir("/");
+    if let Some(run_as) = run_as {
+        command.uid(run_as.uid.as_raw()).gid(run_as.gid.as_raw());
+    }
+    command.process_group(0);
+    if die_with_parent {
+        // SAFETY: prctl is async-signal-safe; runs in the child after the uid change
+        // (std applies uid/gid before pre_exec hooks), so the setting survives.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGQUIT).map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+    }
+    command
+}
+
+/// Finds a directory holding both `initdb` and `postgres`.
+fn find_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, EnvironmentError> {
+    let has_binaries = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(dir) = explicit {
+        return if has_binaries(dir) {
+            Ok(dir.to_path_buf())
+        } else {
+            Err(EnvironmentError::new(format!(
+                "{} does not contain initdb and postgres (from --pg-bin or {PG_BIN_ENV})",
+                dir.display()
+            )))
+        };
+    }
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Ok(output) = Command::new("pg_config")
+        .arg("--bindir")
+        .env_clear()
+        .env("PATH", path_var())
+        .output()
+        && output.status.success()
+    {
+        candidates.push(PathBuf::from(
+            String::from_utf8_lossy(&output.stdout).trim(),
+        ));
+    }
+    candidates.extend(std::env::split_paths(&path_var()));
+    candidates.extend(debian_bin_dirs(Path::new("/usr/lib/postgresql")));
+    candidates
+        .into_iter()
+        .find(|dir| has_binaries(dir))
+        .map(|dir| {
+            std::fs::canonicalize(dir.join("postgres"))
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+                .unwrap_or(dir)
+        })
+        .ok_or_else(|| {
+            EnvironmentError::new(
+                "no PostgreSQL server binaries found (looked at --pg-bin, MIGRATION_CHECK_PG_BIN, \
+                 pg_config --bindir, PATH and /usr/lib/postgresql/*/bin). Install them \
+                 (Debian/Ubuntu: apt-get install postgresql) or use --postgres docker or a URL.",
+            )
+        })
+}
+
+fn path_var() -> std::ffi::OsString {
+    std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
+/// `/usr/lib/postgresql/<major>/bin`, newest major first.
+fn debian_bin_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut majors: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let major = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((major, entry.path().join("bin")))
+        })
+        .collect();
+    majors.sort_by(|a, b| b.0.cmp(&a.0));
+    majors.into_iter().map(|(_, dir)| dir).collect()
+}
+
+fn resolve_run_as(name: Option<&str>) -> Result<Option<RunAs>, EnvironmentError> {
+    if !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    let name = name.unwrap_or(DEFAULT_RUN_AS);
+    let user = User::from_name(name)
+        .map_err(|e| EnvironmentError::new(format!("cannot look up account {name}: {e}")))?
+        .ok_or_else(|| {
+            EnvironmentError::new(format!(
+                "running as root, PostgreSQL must run as an unprivileged account, and account {name} does not exist (choose one with --run-as)"
+            ))
+        })?;
+    if user.uid.is_root() {
+        return Err(EnvironmentError::new(format!(
+            "--run-as {name} is root; PostgreSQL refuses to run as root"
+        )));
+    }
+    Ok(Some(RunAs {
+        uid: user.uid,
+        gid: user.gid,
+    }))
+}
+
+/// The unprivileged account must be able to reach the cluster directory.
+fn check_traversable(dir: &Path) -> Result<(), EnvironmentError> {
+    for ancestor in dir.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(ancestor) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o001 == 0 {
+            return Err(EnvironmentError::new(format!(
+                "{} is not searchable by the unprivileged account that runs PostgreSQL; set TMPDIR to a directory under /tmp",
+                ancestor.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_dirs_sort_newest_first() {
+        let root = tempfile::tempdir().unwrap();
+        for major in ["9", "13", "17", "notanumber"] {
+            std::fs::create_dir_all(root.path().join(major).join("bin")).unwrap();
+        }
+        let dirs = debian_bin_dirs(root.path());
+        let names: Vec<String> = dirs
+            .iter()
+            .map(|d| {
+                d.parent()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(names, ["17", "13", "9"]);
+    }
+
+    #[test]
+    fn explicit_bin_dir_without_binaries_is_an_error() {
+        let empty = tempfile::tempdir().unwrap();
+        let err = find_bin_dir(Some(empty.path())).unwrap_err();
+        assert!(err.to_string().contains("does not contain initdb"), "{err}");
+    }
+}

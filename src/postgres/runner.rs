@@ -1,0 +1,415 @@
+//! The script runner: executes one migration script the way its tool would
+//! (wrapped in a transaction, statement by statement outside one, or as
+//! written when it carries its own `BEGIN`/`COMMIT`), guards every statement
+//! with a timeout, and maps PostgreSQL's error position back to the file,
+//! line and column a reviewer needs.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::{DbError, ErrorPosition, SqlState};
+use tokio_postgres::{Client, NoTls};
+
+use super::Timeouts;
+use super::lexer::{self, Statement};
+use crate::migrations::{Script, TransactionMode};
+
+/// Extra time the client waits past `statement_timeout` before it cancels a
+/// statement itself (a migration may have lifted the server-side timeout).
+const CLIENT_GRACE: Duration = Duration::from_secs(5);
+
+/// Where in a file something happened (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A script that ran to completion.
+#[derive(Debug, Clone)]
+pub struct ScriptRun {
+    pub elapsed: Duration,
+    /// How it was run, when that is worth telling (own transaction control, no-op, ...).
+    pub notes: Vec<String>,
+}
+
+/// Why a script failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// PostgreSQL rejected a statement (SQLSTATE).
+    Sql(String),
+    /// `statement_timeout`, `lock_timeout` or the client-side guard fired.
+    Timeout,
+    /// The script ended inside a transaction it opened itself.
+    OpenTransaction,
+    /// The server went away: the environment failed, not the migration.
+    ConnectionLost,
+}
+
+/// A script that did not run to completion.
+#[derive(Debug, Clone)]
+pub struct ScriptFailure {
+    pub kind: FailureKind,
+    pub message: String,
+    pub location: Option<Location>,
+    pub elapsed: Duration,
+    pub notes: Vec<String>,
+}
+
+/// How a script will be executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Plan {
+    /// Nothing but whitespace and comments.
+    Empty,
+    /// `BEGIN`, each statement, `COMMIT`.
+    Wrapped,
+    /// Each statement on its own, exactly as written.
+    OneByOne,
+}
+
+fn plan(script: &Script, statements: &[Statement]) -> (Plan, Option<String>) {
+    let count = statements.len();
+    if count == 0 {
+        return (Plan::Empty, Some("empty script: nothing to run".into()));
+    }
+    if let Some(offset) = lexer::find_transaction_control(&script.sql) {
+        let (line, _) = lexer::line_col(&script.sql, offset);
+        return (
+            Plan::OneByOne,
+            Some(format!(
+                "has its own transaction control (line {}): run as written, not wrapped again",
+                script.line_offset + line
+            )),
+        );
+    }
+    match script.transaction {
+        TransactionMode::Wrapped => (Plan::Wrapped, None),
+        TransactionMode::None => (
+            Plan::OneByOne,
+            Some(format!(
+                "non-transactional: {count} statement(s) run one at a time"
+            )),
+        ),
+        // A multi-statement simple query is one implicit transaction.
+        TransactionMode::AsWritten if count > 1 => (Plan::Wrapped, None),
+        TransactionMode::AsWritten => (Plan::OneByOne, None),
+    }
+}
+
+/// Runs `script` on `client`. On failure any open transaction is rolled back;
+/// in every case session settings are reset so nothing leaks into the next script.
+pub async fn run_script(
+    client: &Client,
+    script: &Script,
+    timeouts: Timeouts,
+) -> Result<ScriptRun, ScriptFailure> {
+    let started = Instant::now();
+    let statements: Vec<Statement> = lexer::split_statements(&script.sql)
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (plan, note) = plan(script, &statements);
+    let notes: Vec<String> = note.into_iter().collect();
+    let runner = Runner {
+        client,
+        script,
+        timeouts,
+    };
+    let outcome = match plan {
+        Plan::Empty => Ok(()),
+        Plan::Wrapped => runner.wrapped(&statements).await,
+        Plan::OneByOne => runner.one_by_one(&statements).await,
+    };
+    let cleanup = if outcome.is_err() {
+        "ROLLBACK; RESET ALL"
+    } else {
+        "RESET ALL"
+    };
+    let reset = client.batch_execute(cleanup).await;
+    let elapsed = started.elapsed();
+    match (outcome, reset) {
+        (Ok(()), Ok(())) => Ok(ScriptRun { elapsed, notes }),
+        (Ok(()), Err(error)) => Err(runner.failure(
+            &error,
+            None,
+            elapsed,
+            notes,
+            "while resetting the session after the script",
+        )),
+        (Err(mut failure), _) => {
+            failure.elapsed = elapsed;
+            failure.notes = notes;
+            Err(failure)
+        }
+    }
+}
+
+struct Runner<'a> {
+    client: &'a Client,
+    script: &'a Script,
+    timeouts: Timeouts,
+}
+
+impl Runner<'_> {
+    async fn wrapped(&self, statements: &[Statement]) -> Result<(), ScriptFailure> {
+        self.control("BEGIN").await?;
+        for statement in statements {
+            self.execute(statement).await?;
+        }
+        let last = statements.last().map(|s| s.code.start).unwrap_or(0);
+        self.client.batch_execute("COMMIT").await.map_err(|e| {
+            self.failure(
+                &e,
+                Some(last),
+                Duration::ZERO,
+                Vec::new(),
+                "at COMMIT (deferred constraints are checked here)",
+            )
+        })
+    }
+
+    async fn one_by_one(&self, statements: &[Statement]) -> Result<(), ScriptFailure> {
+        for statement in statements {
+            self.execute(statement).await?;
+        }
+        // In a simple query outside a transaction block both timestamps are the
+        // same instant; inside a block left open, the transaction began earlier.
+        let rows = self
+            .client
+            .simple_query("SELECT transaction_timestamp() <> statement_timestamp()")
+            .await
+            .map_err(|e| self.failure(&e, None, Duration::ZERO, Vec::new(), "after the script"))?;
+        let open = rows.iter().any(|message| {
+            matches!(message, tokio_postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("t"))
+        });
+        if open {
+            return Err(ScriptFailure {
+                kind: FailureKind::OpenTransaction,
+                message: "the script ends inside a transaction it opened (BEGIN without COMMIT); it was rolled back"
+                    .into(),
+                location: Some(self.location(self.script.sql.len())),
+                elapsed: Duration::ZERO,
+                notes: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn control(&self, sql: &str) -> Result<(), ScriptFailure> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| self.failure(&e, None, Duration::ZERO, Vec::new(), &format!("at {sql}")))
+    }
+
+    async fn execute(&self, statement: &Statement) -> Result<(), ScriptFailure> {
+        let text = &self.script.sql[statement.code.clone()];
+        let guard = self.timeouts.statement + CLIENT_GRACE;
+        match tokio::time::timeout(guard, self.client.simple_query(text)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => {
+                let offset = error
+                    .as_db_error()
+                    .and_then(|db| match db.position() {
+                        Some(ErrorPosition::Original(position)) => {
+                            Some(lexer::char_position_to_byte(text, *position as usize))
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                Err(self.failure(
+                    &error,
+                    Some(statement.code.start + offset),
+                    Duration::ZERO,
+                    Vec::new(),
+                    "",
+                ))
+            }
+            Err(_) => {
+                let _ = self.client.cancel_token().cancel_query(NoTls).await;
+                Err(ScriptFailure {
+                    kind: FailureKind::Timeout,
+                    message: format!(
+                        "statement still running after {}s although statement_timeout is {}s (did the script lift it?); cancelled",
+                        guard.as_secs(),
+                        self.timeouts.statement.as_secs()
+                    ),
+                    location: Some(self.location(statement.code.start)),
+                    elapsed: Duration::ZERO,
+                    notes: Vec::new(),
+                })
+            }
+        }
+    }
+
+    fn location(&self, offset_in_script: usize) -> Location {
+        let (line, column) = lexer::line_col(&self.script.sql, offset_in_script);
+        Location {
+            path: self.script.path.clone(),
+            line: self.script.line_offset + line,
+            column,
+        }
+    }
+
+    fn failure(
+        &self,
+        error: &tokio_postgres::Error,
+        offset_in_script: Option<usize>,
+        elapsed: Duration,
+        notes: Vec<String>,
+        context: &str,
+    ) -> ScriptFailure {
+        let location = offset_in_script.map(|offset| self.location(offset));
+        let (kind, message) = match error.as_db_error() {
+            Some(db) if is_shutdown(db) => (FailureKind::ConnectionLost, describe_db_error(db)),
+            Some(db) => {
+                let kind = if is_timeout(db) {
+                    FailureKind::Timeout
+                } else {
+                    FailureKind::Sql(db.code().code().into())
+                };
+                let mut message = describe_db_error(db);
+                if kind == FailureKind::Timeout {
+                    message.push_str(&format!(
+                        " (statement_timeout {}s, lock_timeout {}s; change them with --statement-timeout / --lock-timeout)",
+                        self.timeouts.statement.as_secs(),
+                        self.timeouts.lock.as_secs()
+                    ));
+                }
+                (kind, message)
+            }
+            None => (
+                FailureKind::ConnectionLost,
+                format!("connection to PostgreSQL lost: {error}"),
+            ),
+        };
+        let message = if context.is_empty() {
+            message
+        } else {
+            format!("{message} ({context})")
+        };
+        ScriptFailure {
+            kind,
+            message,
+            location,
+            elapsed,
+            notes,
+        }
+    }
+}
+
+fn is_timeout(db: &DbError) -> bool {
+    *db.code() == SqlState::LOCK_NOT_AVAILABLE
+        || (*db.code() == SqlState::QUERY_CANCELED && db.message().contains("timeout"))
+}
+
+fn is_shutdown(db: &DbError) -> bool {
+    [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+    ]
+    .contains(db.code())
+}
+
+/// `ERROR 42P01: relation "x" does not exist` plus detail, hint and context lines.
+pub fn describe_db_error(db: &DbError) -> String {
+    let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    if let Some(detail) = db.detail() {
+        text.push_str(&format!("\nDETAIL: {detail}"));
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str(&format!("\nHINT: {hint}"));
+    }
+    if let Some(context) = db.where_() {
+        text.push_str(&format!("\nCONTEXT: {context}"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(sql: &str, transaction: TransactionMode) -> Script {
+        Script {
+            path: "x.sql".into(),
+            sql: sql.into(),
+            line_offset: 0,
+            byte_offset: 0,
+            transaction,
+        }
+    }
+
+    fn plan_of(sql: &str, mode: TransactionMode) -> Plan {
+        let s = script(sql, mode);
+        let statements: Vec<Statement> = lexer::split_statements(&s.sql)
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        plan(&s, &statements).0
+    }
+
+    #[test]
+    fn plans_follow_each_formats_rules() {
+        assert_eq!(
+            plan_of("  -- nothing\n", TransactionMode::Wrapped),
+            Plan::Empty
+        );
+        assert_eq!(
+            plan_of(
+                "CREATE TABLE a(); CREATE TABLE b();",
+                TransactionMode::Wrapped
+            ),
+            Plan::Wrapped
+        );
+        assert_eq!(
+            plan_of("BEGIN; CREATE TABLE a(); COMMIT;", TransactionMode::Wrapped),
+            Plan::OneByOne
+        );
+        assert_eq!(
+            plan_of(
+                "CREATE INDEX CONCURRENTLY i ON t (a);",
+                TransactionMode::None
+            ),
+            Plan::OneByOne
+        );
+        assert_eq!(
+            plan_of(
+                "CREATE TABLE a(); CREATE TABLE b();",
+                TransactionMode::AsWritten
+            ),
+            Plan::Wrapped
+        );
+        assert_eq!(
+            plan_of(
+                "CREATE INDEX CONCURRENTLY i ON t (a);",
+                TransactionMode::AsWritten
+            ),
+            Plan::OneByOne
+        );
+        assert_eq!(
+            plan_of(
+                "BEGIN;\nCREATE TABLE a();\nCOMMIT;",
+                TransactionMode::AsWritten
+            ),
+            Plan::OneByOne
+        );
+    }
+
+    #[test]
+    fn own_transaction_note_names_the_file_line() {
+        let mut s = script(
+            "-- header\nBEGIN;\nCREATE TABLE a();\nCOMMIT;\n",
+            TransactionMode::Wrapped,
+        );
+        s.line_offset = 3;
+        let statements: Vec<Statement> = lexer::split_statements(&s.sql)
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        let (_, note) = plan(&s, &statements);
+        assert!(note.unwrap().contains("line 5"));
+    }
+}

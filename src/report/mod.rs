@@ -1,0 +1,183 @@
+//! The report model (serde, the JSON v1 contract of DESIGN.md) and its
+//! renderers. `verify` fills the model; renderers only present it: they never
+//! decide a verdict.
+
+pub mod json;
+pub mod terminal;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON contract; additions keep it, breaking changes bump it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole result of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub passed: bool,
+    pub postgres: PostgresInfo,
+    /// Migration layout that was read (`sqlx`, `diesel`, ...).
+    pub format: String,
+    /// The migrations directory as given.
+    pub directory: String,
+    pub migrations: Vec<MigrationReport>,
+    /// Step 2 of the verification: all downs in reverse, then all ups again.
+    pub sequence: SequenceReport,
+    /// Comparison with the base branch (empty without `--base`).
+    #[serde(default)]
+    pub checksums: Vec<ChecksumEntry>,
+    pub timings_ms: RunTimings,
+}
+
+/// Which PostgreSQL the run used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostgresInfo {
+    pub backend: String,
+    pub server_version: String,
+}
+
+/// The verdict on one migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Applied,
+    FailedUp,
+    FailedDown,
+    NotReversible,
+    NotReapplicable,
+    Irreversible,
+    Skipped,
+}
+
+impl Status {
+    /// The JSON spelling, also used in text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Applied => "applied",
+            Status::FailedUp => "failed_up",
+            Status::FailedDown => "failed_down",
+            Status::NotReversible => "not_reversible",
+            Status::NotReapplicable => "not_reapplicable",
+            Status::Irreversible => "irreversible",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// How much a problem matters under the active policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One finding, located in a file where possible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Machine-readable kind: `sql_error`, `timeout`, `not_reversible`,
+    /// `not_reapplicable`, `column_position`, `irreversible`, `open_transaction`, ...
+    pub kind: String,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// The schema object concerned, e.g. `index public.users_email_lower_idx`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+}
+
+/// Milliseconds per step of one migration (absent when the step did not run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTimings {
+    pub up: Option<u64>,
+    pub down: Option<u64>,
+    pub reup: Option<u64>,
+}
+
+/// The verdict and evidence for one migration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrationReport {
+    pub version: String,
+    pub name: String,
+    pub files: Vec<String>,
+    /// Under verification (new relative to the base, or every migration without `--base`).
+    pub new: bool,
+    pub status: Status,
+    pub problems: Vec<Problem>,
+    pub timings_ms: StepTimings,
+    /// How scripts were run (own transaction control, non-transactional, empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Outcome of the whole-sequence cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SequenceStatus {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// Step 2: down(Mn..Mk) then up(Mk..Mn).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequenceReport {
+    pub status: SequenceStatus,
+    /// First and last version of the cycle, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_version: Option<String>,
+    /// Why it was skipped or what failed.
+    pub problems: Vec<Problem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A migration file compared with the base branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecksumEntry {
+    pub path: String,
+    pub state: String,
+    pub base_sha256: Option<String>,
+    pub head_sha256: Option<String>,
+}
+
+/// Where the time went, for the progress summary and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunTimings {
+    /// Starting PostgreSQL until it answered.
+    pub setup: u64,
+    /// Running migration scripts.
+    pub scripts: u64,
+    /// Taking and comparing snapshots.
+    pub snapshots: u64,
+    pub total: u64,
+}
+
+impl Report {
+    /// Migrations with the given status.
+    pub fn with_status(&self, status: Status) -> impl Iterator<Item = &MigrationReport> {
+        self.migrations.iter().filter(move |m| m.status == status)
+    }
+
+    /// Counts of errors and warnings over all problems.
+    pub fn problem_counts(&self) -> (usize, usize) {
+        let all = self
+            .migrations
+            .iter()
+            .flat_map(|m| &m.problems)
+            .chain(&self.sequence.problems);
+        all.fold((0, 0), |(errors, warnings), p| match p.severity {
+            Severity::Error => (errors + 1, warnings),
+            Severity::Warning => (errors, warnings + 1),
+        })
+    }
+}

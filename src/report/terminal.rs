@@ -1,0 +1,246 @@
+//! The human report for a terminal: the verdict per migration with the
+//! evidence right under it (object-level differences, the failing statement's
+//! file:line), a summary line, and live progress on stderr. Styling is ANSI;
+//! `anstream` strips it when the stream is not a terminal or `NO_COLOR` is set.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+
+use anstyle::{AnsiColor, Style};
+
+use super::{MigrationReport, Problem, Report, SequenceStatus, Severity, Status};
+use crate::migrations::Migration;
+use crate::verify::Progress;
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+const GREEN: Style = AnsiColor::Green.on_default();
+const RED: Style = AnsiColor::Red.on_default().bold();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+
+fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// Symbol and style of a status.
+fn status_look(status: Status) -> (&'static str, Style) {
+    match status {
+        Status::Passed => ("✓", GREEN),
+        Status::Applied => ("·", DIM),
+        Status::Irreversible => ("!", YELLOW),
+        Status::Skipped => ("-", DIM),
+        Status::FailedUp | Status::FailedDown | Status::NotReversible | Status::NotReapplicable => {
+            ("✗", RED)
+        }
+    }
+}
+
+fn status_words(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "passed",
+        Status::Applied => "applied",
+        Status::FailedUp => "up failed",
+        Status::FailedDown => "down failed",
+        Status::NotReversible => "not reversible",
+        Status::NotReapplicable => "not re-applicable",
+        Status::Irreversible => "irreversible (no down)",
+        Status::Skipped => "skipped",
+    }
+}
+
+fn timings(migration: &MigrationReport) -> String {
+    let t = migration.timings_ms;
+    [("up", t.up), ("down", t.down), ("re-up", t.reup)]
+        .iter()
+        .filter_map(|(name, ms)| ms.map(|ms| format!("{name} {ms} ms")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn status_and_timings(migration: &MigrationReport) -> String {
+    match timings(migration) {
+        t if t.is_empty() => status_words(migration.status).to_string(),
+        t => format!("{} ({t})", status_words(migration.status)),
+    }
+}
+
+fn problem_lines(out: &mut String, problem: &Problem) {
+    let (mark, style) = match problem.severity {
+        Severity::Error => ("error", RED),
+        Severity::Warning => ("warning", YELLOW),
+    };
+    let mut lines = problem.message.lines();
+    let first = lines.next().unwrap_or_default();
+    let _ = writeln!(out, "      {}: {first}", paint(style, mark));
+    for line in lines {
+        let _ = writeln!(out, "        {line}");
+    }
+    if let Some(file) = &problem.file {
+        let location = match (problem.line, problem.column) {
+            (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
+            (Some(line), None) => format!("{file}:{line}"),
+            _ => file.clone(),
+        };
+        let _ = writeln!(out, "        {} {location}", paint(DIM, "-->"));
+    }
+}
+
+/// The full report as styled text.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} · {} · {} migration(s) · PostgreSQL {} ({})",
+        paint(BOLD, "migration-check"),
+        report.directory,
+        report.format,
+        report.migrations.len(),
+        report.postgres.server_version,
+        report.postgres.backend
+    );
+    let _ = writeln!(out);
+    let width = report
+        .migrations
+        .iter()
+        .map(|m| m.version.len() + m.name.len() + 1)
+        .max()
+        .unwrap_or(0);
+    for migration in &report.migrations {
+        let (symbol, style) = status_look(migration.status);
+        let label = format!("{} {}", migration.version, migration.name);
+        let _ = writeln!(
+            out,
+            "  {} {label:<width$}  {}  {}",
+            paint(style, symbol),
+            paint(style, status_words(migration.status)),
+            paint(DIM, &timings(migration))
+        );
+        for note in &migration.notes {
+            let _ = writeln!(out, "      {}", paint(DIM, &format!("note: {note}")));
+        }
+        for problem in &migration.problems {
+            problem_lines(&mut out, problem);
+        }
+    }
+    let sequence = &report.sequence;
+    let (symbol, style, words) = match sequence.status {
+        SequenceStatus::Passed => ("✓", GREEN, "passed".to_string()),
+        SequenceStatus::Failed => ("✗", RED, "failed".to_string()),
+        SequenceStatus::Skipped => (
+            "-",
+            DIM,
+            sequence.note.clone().unwrap_or_else(|| "skipped".into()),
+        ),
+    };
+    let range = match (&sequence.from_version, &sequence.to_version) {
+        (Some(from), Some(to)) => format!(" (downs {to} → {from}, then ups {from} → {to})"),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "\n  {} sequence cycle: {}{range}",
+        paint(style, symbol),
+        paint(style, &words)
+    );
+    for problem in &sequence.problems {
+        problem_lines(&mut out, problem);
+    }
+
+    let (errors, warnings) = report.problem_counts();
+    let failed = report
+        .migrations
+        .iter()
+        .filter(|m| {
+            !matches!(
+                m.status,
+                Status::Passed | Status::Applied | Status::Irreversible | Status::Skipped
+            )
+        })
+        .count();
+    let t = report.timings_ms;
+    let verdict = if report.passed {
+        paint(GREEN.bold(), "PASSED")
+    } else {
+        paint(RED, "FAILED")
+    };
+    let _ = writeln!(
+        out,
+        "\n{verdict}: {failed} of {} migration(s) failed, {errors} error(s), {warnings} warning(s) · {} (startup {}, scripts {}, snapshots {})",
+        report.migrations.len(),
+        seconds(t.total),
+        seconds(t.setup),
+        seconds(t.scripts),
+        seconds(t.snapshots),
+    );
+    out
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.2}s", ms as f64 / 1000.0)
+}
+
+/// Progress on stderr: a transient line on a terminal, one line per migration otherwise.
+pub struct TerminalProgress {
+    interactive: bool,
+    stream: anstream::Stderr,
+}
+
+impl TerminalProgress {
+    pub fn new() -> Self {
+        TerminalProgress {
+            interactive: std::io::stderr().is_terminal(),
+            stream: anstream::stderr(),
+        }
+    }
+
+    /// A line that is not tied to a migration (startup, ...).
+    pub fn message(&mut self, text: &str) {
+        let _ = writeln!(self.stream, "{}", paint(DIM, text));
+    }
+}
+
+impl Default for TerminalProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress for TerminalProgress {
+    fn started(&mut self, index: usize, total: usize, migration: &Migration) {
+        if self.interactive {
+            let _ = write!(
+                self.stream,
+                "\r\x1b[2K[{}/{total}] {} {} …",
+                index + 1,
+                migration.version,
+                migration.name
+            );
+            let _ = self.stream.flush();
+        }
+    }
+
+    fn finished(&mut self, index: usize, total: usize, report: &MigrationReport) {
+        let (symbol, style) = status_look(report.status);
+        let clear = if self.interactive { "\r\x1b[2K" } else { "" };
+        let _ = writeln!(
+            self.stream,
+            "{clear}[{}/{total}] {} {} {} {}",
+            index + 1,
+            paint(style, symbol),
+            report.version,
+            report.name,
+            paint(DIM, &status_and_timings(report))
+        );
+    }
+
+    fn sequence_started(&mut self, count: usize) {
+        let _ = writeln!(
+            self.stream,
+            "{}",
+            paint(
+                DIM,
+                &format!("sequence cycle over {count} migrations: all downs, then all ups …")
+            )
+        );
+    }
+}

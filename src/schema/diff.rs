@@ -1,0 +1,363 @@
+//! Comparing two [`Snapshot`]s.
+//!
+//! migration-check reports *why* a `down` failed to restore the schema, so
+//! the comparison must name the objects and attributes that differ, in a
+//! stable order, and without burying the cause under noise: when a whole
+//! table or view appears or disappears, its columns, constraints, indexes,
+//! triggers and policies are folded into that one change rather than being
+//! listed separately. Everything here is pure (no I/O), so it can be tested
+//! without a database.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Attributes, ObjectId, ObjectKind, Snapshot};
+
+/// One difference between a left and a right snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    /// Present only in the right snapshot.
+    Added {
+        /// The object that appeared.
+        object: ObjectId,
+        /// Sub-objects (columns, constraints, …) that appeared with it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        folded: Vec<ObjectId>,
+    },
+    /// Present only in the left snapshot.
+    Removed {
+        /// The object that disappeared.
+        object: ObjectId,
+        /// Sub-objects (columns, constraints, …) that disappeared with it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        folded: Vec<ObjectId>,
+    },
+    /// Present in both, one attribute differs (absent attribute = null).
+    Changed {
+        /// The object whose attribute differs.
+        object: ObjectId,
+        /// Name of the differing attribute.
+        attribute: String,
+        /// Value in the left snapshot (null when absent).
+        left: Value,
+        /// Value in the right snapshot (null when absent).
+        right: Value,
+    },
+}
+
+impl Change {
+    /// The object this change is about.
+    pub fn object(&self) -> &ObjectId {
+        match self {
+            Change::Added { object, .. }
+            | Change::Removed { object, .. }
+            | Change::Changed { object, .. } => object,
+        }
+    }
+
+    /// A coarse category for reporting: `"column_position"` for a changed
+    /// column position (typically a column re-added at the end), otherwise
+    /// `"added"`, `"removed"` or `"changed"`.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Change::Added { .. } => "added",
+            Change::Removed { .. } => "removed",
+            Change::Changed {
+                object, attribute, ..
+            } if object.kind == ObjectKind::Column && attribute == "position" => "column_position",
+            Change::Changed { .. } => "changed",
+        }
+    }
+}
+
+/// Kinds whose added/removed sub-objects are folded into them.
+fn is_parent(kind: ObjectKind) -> bool {
+    matches!(
+        kind,
+        ObjectKind::Table | ObjectKind::View | ObjectKind::MaterializedView
+    )
+}
+
+/// Kinds that hang off a table or view through their `table` attribute.
+fn is_child(kind: ObjectKind) -> bool {
+    matches!(
+        kind,
+        ObjectKind::Column
+            | ObjectKind::Constraint
+            | ObjectKind::Index
+            | ObjectKind::Trigger
+            | ObjectKind::Policy
+    )
+}
+
+/// Compares two snapshots.
+///
+/// Output is ordered by [`ObjectId`], then by attribute name. Children of an
+/// added (removed) table or view — objects whose `table` attribute names it —
+/// are listed in its `folded` list instead of being reported on their own.
+pub fn diff(left: &Snapshot, right: &Snapshot) -> Vec<Change> {
+    let added: Vec<(&ObjectId, &Attributes)> = right
+        .objects
+        .iter()
+        .filter(|(id, _)| !left.objects.contains_key(*id))
+        .collect();
+    let removed: Vec<(&ObjectId, &Attributes)> = left
+        .objects
+        .iter()
+        .filter(|(id, _)| !right.objects.contains_key(*id))
+        .collect();
+
+    let mut changes: Vec<Change> = Vec::new();
+    changes.extend(
+        fold(&added)
+            .into_iter()
+            .map(|(object, folded)| Change::Added { object, folded }),
+    );
+    changes.extend(
+        fold(&removed)
+            .into_iter()
+            .map(|(object, folded)| Change::Removed { object, folded }),
+    );
+    for (id, left_attrs) in &left.objects {
+        if let Some(right_attrs) = right.objects.get(id) {
+            changes.extend(compare_attributes(id, left_attrs, right_attrs));
+        }
+    }
+    // Each object appears in exactly one of the three groups, and within a
+    // group changes are already ordered by attribute, so a stable sort by
+    // object yields (object, attribute) order.
+    changes.sort_by(|a, b| a.object().cmp(b.object()));
+    changes
+}
+
+/// Groups one side's exclusive objects: parents with their folded children,
+/// then every object that was not folded, in `ObjectId` order.
+fn fold(objects: &[(&ObjectId, &Attributes)]) -> Vec<(ObjectId, Vec<ObjectId>)> {
+    let parents: BTreeSet<&str> = objects
+        .iter()
+        .filter(|(id, _)| is_parent(id.kind))
+        .map(|(id, _)| id.name.as_str())
+        .collect();
+    let mut children: BTreeMap<&str, Vec<ObjectId>> = BTreeMap::new();
+    let mut result = Vec::new();
+    for (id, attrs) in objects {
+        let parent = attrs
+            .get("table")
+            .and_then(Value::as_str)
+            .filter(|table| is_child(id.kind) && parents.contains(table));
+        match parent {
+            Some(table) => children.entry(table).or_default().push((*id).clone()),
+            None => result.push(((*id).clone(), Vec::new())),
+        }
+    }
+    for (object, folded) in &mut result {
+        if is_parent(object.kind) {
+            if let Some(kids) = children.remove(object.name.as_str()) {
+                *folded = kids;
+            }
+        }
+    }
+    result
+}
+
+/// One `Changed` per attribute whose values differ; absent counts as null.
+fn compare_attributes(id: &ObjectId, left: &Attributes, right: &Attributes) -> Vec<Change> {
+    let names: BTreeSet<&String> = left.keys().chain(right.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let l = left.get(name).unwrap_or(&Value::Null);
+            let r = right.get(name).unwrap_or(&Value::Null);
+            (l != r).then(|| Change::Changed {
+                object: id.clone(),
+                attribute: name.clone(),
+                left: l.clone(),
+                right: r.clone(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(kind: ObjectKind, name: &str, attrs: Value) -> (ObjectId, Attributes) {
+        let attrs = match attrs {
+            Value::Object(map) => map.into_iter().collect(),
+            _ => Attributes::new(),
+        };
+        (ObjectId::new(kind, name), attrs)
+    }
+
+    fn snap(objects: Vec<(ObjectId, Attributes)>) -> Snapshot {
+        Snapshot {
+            objects: objects.into_iter().collect(),
+        }
+    }
+
+    fn users_table() -> Vec<(ObjectId, Attributes)> {
+        vec![
+            obj(
+                ObjectKind::Table,
+                "public.users",
+                json!({"owner": "postgres"}),
+            ),
+            obj(
+                ObjectKind::Column,
+                "public.users.id",
+                json!({"table": "public.users", "position": 1, "type": "integer"}),
+            ),
+            obj(
+                ObjectKind::Constraint,
+                "public.users.users_pkey",
+                json!({"table": "public.users", "type": "primary key"}),
+            ),
+            obj(
+                ObjectKind::Index,
+                "public.users_pkey",
+                json!({"table": "public.users"}),
+            ),
+            obj(
+                ObjectKind::Trigger,
+                "public.users.t",
+                json!({"table": "public.users"}),
+            ),
+            obj(
+                ObjectKind::Policy,
+                "public.users.p",
+                json!({"table": "public.users"}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn identical_snapshots_have_no_changes() {
+        let s = snap(users_table());
+        assert!(diff(&s, &s).is_empty());
+    }
+
+    #[test]
+    fn added_table_folds_its_children() {
+        let left = snap(vec![obj(ObjectKind::Schema, "public", json!({}))]);
+        let mut objects = users_table();
+        objects.push(obj(ObjectKind::Schema, "public", json!({})));
+        // A sequence is not a child: it is reported on its own.
+        objects.push(obj(
+            ObjectKind::Sequence,
+            "public.users_id_seq",
+            json!({"owned_by": "public.users.id"}),
+        ));
+        let right = snap(objects);
+        let changes = diff(&left, &right);
+        assert_eq!(
+            changes,
+            vec![
+                Change::Added {
+                    object: ObjectId::new(ObjectKind::Table, "public.users"),
+                    folded: vec![
+                        ObjectId::new(ObjectKind::Column, "public.users.id"),
+                        ObjectId::new(ObjectKind::Constraint, "public.users.users_pkey"),
+                        ObjectId::new(ObjectKind::Index, "public.users_pkey"),
+                        ObjectId::new(ObjectKind::Trigger, "public.users.t"),
+                        ObjectId::new(ObjectKind::Policy, "public.users.p"),
+                    ],
+                },
+                Change::Added {
+                    object: ObjectId::new(ObjectKind::Sequence, "public.users_id_seq"),
+                    folded: vec![],
+                },
+            ]
+        );
+        // The mirror image is a single Removed with the same folded list.
+        let back = diff(&right, &left);
+        assert_eq!(back.len(), 2);
+        assert!(matches!(&back[0], Change::Removed { folded, .. } if folded.len() == 5));
+        assert_eq!(back[0].category(), "removed");
+    }
+
+    #[test]
+    fn index_added_on_existing_table_is_reported_alone() {
+        let left = snap(users_table());
+        let mut objects = users_table();
+        objects.push(obj(
+            ObjectKind::Index,
+            "public.users_email_lower_idx",
+            json!({"table": "public.users"}),
+        ));
+        let right = snap(objects);
+        assert_eq!(
+            diff(&left, &right),
+            vec![Change::Added {
+                object: ObjectId::new(ObjectKind::Index, "public.users_email_lower_idx"),
+                folded: vec![],
+            }]
+        );
+    }
+
+    #[test]
+    fn changed_attributes_absent_is_null_and_ordered() {
+        let left = snap(vec![obj(
+            ObjectKind::Column,
+            "public.users.id",
+            json!({"table": "public.users", "position": 1, "default": "0"}),
+        )]);
+        let right = snap(vec![obj(
+            ObjectKind::Column,
+            "public.users.id",
+            json!({"table": "public.users", "position": 2, "comment": "hi"}),
+        )]);
+        let changes = diff(&left, &right);
+        let summary: Vec<(&str, &str)> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Changed { attribute, .. } => (attribute.as_str(), c.category()),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("comment", "changed"),
+                ("default", "changed"),
+                ("position", "column_position"),
+            ]
+        );
+        assert_eq!(
+            changes[0],
+            Change::Changed {
+                object: ObjectId::new(ObjectKind::Column, "public.users.id"),
+                attribute: "comment".into(),
+                left: Value::Null,
+                right: json!("hi"),
+            }
+        );
+    }
+
+    #[test]
+    fn change_serialises_with_tag_and_omits_empty_fold() {
+        let change = Change::Added {
+            object: ObjectId::new(ObjectKind::MaterializedView, "public.mv"),
+            folded: vec![],
+        };
+        assert_eq!(
+            serde_json::to_value(&change).unwrap(),
+            json!({"change": "added", "object": {"kind": "materialized_view", "name": "public.mv"}})
+        );
+        let back: Change = serde_json::from_value(serde_json::to_value(&change).unwrap()).unwrap();
+        assert_eq!(back, change);
+        assert_eq!(change.object().to_string(), "materialized view public.mv");
+    }
+
+    #[test]
+    fn snapshot_round_trips_through_json() {
+        let s = snap(users_table());
+        let text = serde_json::to_string(&s).unwrap();
+        let back: Snapshot = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s);
+    }
+}

@@ -1,0 +1,180 @@
+//! Schema snapshots and their comparison.
+//!
+//! migration-check proves that a migration's `down` restores exactly the
+//! schema that existed before its `up`. To do that it needs a value that
+//! captures "the schema" completely and canonically: two databases whose
+//! catalogs describe the same objects must yield equal snapshots, and any
+//! difference `pg_dump --schema-only` would show must yield a difference.
+//! This module defines that value (a flat map from [`ObjectId`] to a bag of
+//! JSON [`Attributes`]), captures it from a live database
+//! ([`snapshot::capture`]) and compares two of them ([`diff::diff`]).
+//!
+//! The model is deliberately open: every object is just a kind, a qualified
+//! name and attributes, so covering a new attribute or a new catalog only
+//! means adding SQL in `snapshot.rs`; the comparison code never changes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub mod diff;
+pub mod snapshot;
+
+pub use diff::{Change, diff};
+pub use snapshot::capture;
+
+/// The kind of a schema object.
+///
+/// Serialised in snake_case (`materialized_view`); the SQL in `snapshot.rs`
+/// emits exactly these spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    /// A namespace (`CREATE SCHEMA`).
+    Schema,
+    /// An installed extension; the objects it owns are not snapshotted.
+    Extension,
+    /// A user-defined enum, domain, composite or range type; the
+    /// `type_kind` attribute says which.
+    Type,
+    /// An ordinary, partitioned or foreign table; `relkind` says which.
+    Table,
+    /// A column of a table, view or materialized view.
+    Column,
+    /// A table constraint (not-null excepted, which is a column attribute)
+    /// or a domain constraint.
+    Constraint,
+    /// An index, including those backing constraints.
+    Index,
+    /// A view.
+    View,
+    /// A materialized view.
+    MaterializedView,
+    /// A sequence (its current value is not part of the schema).
+    Sequence,
+    /// A function, procedure or aggregate; `function_kind` says which.
+    Function,
+    /// A user (non-internal) trigger.
+    Trigger,
+    /// A row-level security policy.
+    Policy,
+}
+
+impl ObjectKind {
+    /// Human-readable label, as used in messages: `"materialized view"`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ObjectKind::Schema => "schema",
+            ObjectKind::Extension => "extension",
+            ObjectKind::Type => "type",
+            ObjectKind::Table => "table",
+            ObjectKind::Column => "column",
+            ObjectKind::Constraint => "constraint",
+            ObjectKind::Index => "index",
+            ObjectKind::View => "view",
+            ObjectKind::MaterializedView => "materialized view",
+            ObjectKind::Sequence => "sequence",
+            ObjectKind::Function => "function",
+            ObjectKind::Trigger => "trigger",
+            ObjectKind::Policy => "policy",
+        }
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Identity of a schema object: its kind and its qualified name.
+///
+/// Names are built with `format('%I.%I', ...)`, so identifiers are quoted
+/// only when needed: `public.users`, column `public.users.email`,
+/// constraint `public.users.users_pkey`, domain constraint
+/// `public.mydomain.check_name`, index `public.users_email_lower_idx`,
+/// function `public.touch(integer, text)`, trigger
+/// `public.users.set_updated_at`, policy `public.users.own_rows`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectId {
+    /// What sort of object this is.
+    pub kind: ObjectKind,
+    /// Qualified identity of the object within its kind.
+    pub name: String,
+}
+
+impl ObjectId {
+    /// Convenience constructor.
+    pub fn new(kind: ObjectKind, name: impl Into<String>) -> Self {
+        ObjectId {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind.label(), self.name)
+    }
+}
+
+/// Attributes of one object, by snake_case name. An attribute whose value
+/// is SQL NULL is absent (the SQL strips nulls), so absent == null.
+pub type Attributes = BTreeMap<String, serde_json::Value>;
+
+/// The whole schema of one database at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Every snapshotted object with its attributes, in canonical order.
+    ///
+    /// JSON has no struct-keyed maps, so this serialises as an ordered list
+    /// of `{"kind", "name", "attributes"}` entries.
+    #[serde(with = "objects_as_list")]
+    pub objects: BTreeMap<ObjectId, Attributes>,
+}
+
+/// (De)serialises the object map as a list, since JSON map keys must be
+/// strings and [`ObjectId`] is a struct.
+mod objects_as_list {
+    use super::{Attributes, ObjectId, ObjectKind};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize)]
+    struct EntryRef<'a> {
+        kind: ObjectKind,
+        name: &'a str,
+        attributes: &'a Attributes,
+    }
+
+    #[derive(Deserialize)]
+    struct Entry {
+        kind: ObjectKind,
+        name: String,
+        #[serde(default)]
+        attributes: Attributes,
+    }
+
+    pub fn serialize<S: Serializer>(
+        objects: &BTreeMap<ObjectId, Attributes>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(objects.iter().map(|(id, attributes)| EntryRef {
+            kind: id.kind,
+            name: &id.name,
+            attributes,
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<ObjectId, Attributes>, D::Error> {
+        let entries = Vec::<Entry>::deserialize(deserializer)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| (ObjectId::new(e.kind, e.name), e.attributes))
+            .collect())
+    }
+}

@@ -1,0 +1,126 @@
+//! Sentences for schema differences in the context where they were found: an
+//! object present after down but not before up is "left behind by down", not
+//! "added". Pure text; the verdict is decided by the pipeline.
+
+use serde_json::Value;
+
+use crate::schema::diff::Change;
+
+/// Which two snapshots were compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Before up vs after down.
+    Down,
+    /// After the first up vs after the second.
+    Reup,
+    /// Before the cycle's first migration vs after all its downs.
+    SequenceDown,
+    /// The final schema vs after all ups again.
+    SequenceUp,
+}
+
+impl Phase {
+    /// The problem kind a difference in this phase gets.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Phase::Down => "not_reversible",
+            Phase::Reup => "not_reapplicable",
+            Phase::SequenceDown => "sequence_not_reversible",
+            Phase::SequenceUp => "sequence_not_reapplicable",
+        }
+    }
+
+    /// (what an object only on the right is, what one only on the left is,
+    ///  name of the left state, name of the right state)
+    fn words(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Phase::Down => (
+                "left behind by down",
+                "missing after down (it existed before up)",
+                "before up",
+                "after down",
+            ),
+            Phase::Reup => (
+                "created by the second up but not by the first",
+                "created by the first up but missing after the second",
+                "after the first up",
+                "after the second up",
+            ),
+            Phase::SequenceDown => (
+                "left behind by the downs run in reverse",
+                "missing after the downs run in reverse",
+                "before the first up",
+                "after all downs",
+            ),
+            Phase::SequenceUp => (
+                "present only after the ups were run again",
+                "missing after the ups were run again",
+                "after the first walk",
+                "after all ups again",
+            ),
+        }
+    }
+}
+
+/// One line naming the object and what is wrong with it.
+pub fn change(change: &Change, phase: Phase) -> String {
+    let (only_right, only_left, left_state, right_state) = phase.words();
+    match change {
+        Change::Added { object, folded } => {
+            format!("{object}: {only_right}{}", folded_suffix(folded.len()))
+        }
+        Change::Removed { object, folded } => {
+            format!("{object}: {only_left}{}", folded_suffix(folded.len()))
+        }
+        Change::Changed {
+            object,
+            attribute,
+            left,
+            right,
+        } => {
+            let attribute = attribute.replace('_', " ");
+            format!(
+                "{object}: {attribute} is {} {right_state}, was {} {left_state}",
+                value(right),
+                value(left)
+            )
+        }
+    }
+}
+
+fn folded_suffix(count: usize) -> String {
+    match count {
+        0 => String::new(),
+        1 => " (with 1 dependent object)".into(),
+        n => format!(" (with {n} dependent objects)"),
+    }
+}
+
+/// A compact rendering of an attribute value; long text is cut.
+pub fn value(value: &Value) -> String {
+    const LIMIT: usize = 120;
+    let text = match value {
+        Value::Null => "none".to_string(),
+        Value::String(s) => format!("`{s}`"),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Value::Object(_) => value.to_string(),
+    };
+    let single_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if single_line.chars().count() > LIMIT {
+        let cut: String = single_line.chars().take(LIMIT).collect();
+        format!("{cut}…")
+    } else {
+        single_line
+    }
+}

@@ -1,0 +1,576 @@
+//! The verification pipeline of DESIGN.md, step by step: every migration's up
+//! is applied in version order; each migration under verification runs
+//! up → down → up with a snapshot after every step, proving that down restores
+//! the schema from before up and that up re-applies to the same schema; then
+//! the sequence cycle runs all downs in reverse and all ups again. A failure
+//! never hides later verdicts: the database is rebuilt up to the last good
+//! point and the walk continues. Produces the report model; talks to
+//! PostgreSQL only through `postgres`.
+
+mod describe;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use crate::error::EnvironmentError;
+use crate::migrations::{Discovered, Migration, Script};
+use crate::postgres::runner::{self, FailureKind, ScriptFailure};
+use crate::postgres::{Databases, Server, Session, Timeouts, connection_error};
+use crate::report::{
+    MigrationReport, PostgresInfo, Problem, Report, RunTimings, SCHEMA_VERSION, SequenceReport,
+    SequenceStatus, Severity, Status, StepTimings,
+};
+use crate::schema::Snapshot;
+use crate::schema::diff::{Change, diff};
+use crate::schema::snapshot::capture;
+
+pub use describe::Phase;
+
+/// What fails the check and what only warns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// A migration without a down script.
+    pub irreversible: Severity,
+    /// A column that comes back at another position among its table's columns.
+    pub column_position: Severity,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            irreversible: Severity::Warning,
+            column_position: Severity::Warning,
+        }
+    }
+}
+
+/// Everything the pipeline needs besides the server and the migrations.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    pub timeouts: Timeouts,
+    /// Versions under verification; `None` means every migration.
+    pub under_verification: Option<BTreeSet<String>>,
+    pub policy: Policy,
+    /// The migrations directory as the user gave it (for the report).
+    pub directory: String,
+}
+
+/// Receives progress while the pipeline runs (the terminal prints it on stderr).
+pub trait Progress {
+    /// Migration `index` (0-based) of `total` starts.
+    fn started(&mut self, index: usize, total: usize, migration: &Migration);
+    /// Its verdict is known.
+    fn finished(&mut self, index: usize, total: usize, report: &MigrationReport);
+    /// The sequence cycle starts.
+    fn sequence_started(&mut self, count: usize);
+}
+
+/// A progress sink that prints nothing.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn started(&mut self, _: usize, _: usize, _: &Migration) {}
+    fn finished(&mut self, _: usize, _: usize, _: &MigrationReport) {}
+    fn sequence_started(&mut self, _: usize) {}
+}
+
+/// Runs the whole verification on `server`, leaving no database behind.
+pub async fn run(
+    server: &dyn Server,
+    discovered: &Discovered,
+    options: &VerifyOptions,
+    progress: &mut dyn Progress,
+    setup: Duration,
+    database_prefix: &str,
+) -> Result<Report, EnvironmentError> {
+    let started = Instant::now();
+    let mut databases = Databases::new(server, options.timeouts, database_prefix).await?;
+    let result = Pipeline::run(server, &mut databases, discovered, options, progress).await;
+    databases.drop_all().await;
+    let (migrations, sequence, mut timings, server_version) = result?;
+    timings.setup = millis(setup);
+    timings.total = millis(setup + started.elapsed());
+    let passed = migrations.iter().all(is_acceptable)
+        && sequence.status != SequenceStatus::Failed
+        && !migrations
+            .iter()
+            .any(|m| m.problems.iter().any(|p| p.severity == Severity::Error));
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        passed,
+        postgres: PostgresInfo {
+            backend: server.backend().to_string(),
+            server_version,
+        },
+        format: discovered.format.name().to_string(),
+        directory: options.directory.clone(),
+        migrations,
+        sequence,
+        checksums: Vec::new(),
+        timings_ms: timings,
+    })
+}
+
+fn is_acceptable(report: &MigrationReport) -> bool {
+    matches!(
+        report.status,
+        Status::Passed | Status::Applied | Status::Irreversible
+    )
+}
+
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+type PipelineOutput = (Vec<MigrationReport>, SequenceReport, RunTimings, String);
+
+/// The walk's mutable state.
+struct Pipeline<'s, 'd, 'o> {
+    server: &'s dyn Server,
+    databases: &'d mut Databases<'s>,
+    migrations: &'o [Migration],
+    options: &'o VerifyOptions,
+    session: Session,
+    timings: RunTimings,
+    /// The schema of the current database, when known without a new capture.
+    current: Option<Snapshot>,
+    /// First migration of the sequence cycle and the schema before its up.
+    cycle_start: Option<(usize, Snapshot)>,
+    /// The database no longer matches "all ups up to here": rebuild before going on.
+    needs_rebuild: bool,
+    /// A migration's up failed: later ones cannot be reached.
+    blocked_by: Option<String>,
+}
+
+/// What one step of a migration produced.
+enum Step {
+    Ran(Duration),
+    Failed(ScriptFailure),
+}
+
+impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
+    async fn run(
+        server: &'s dyn Server,
+        databases: &'d mut Databases<'s>,
+        discovered: &'o Discovered,
+        options: &'o VerifyOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<PipelineOutput, EnvironmentError> {
+        let server_version = databases.server_version().await?;
+        let session = databases.fresh().await?;
+        let mut pipeline = Pipeline {
+            server,
+            databases,
+            migrations: &discovered.migrations,
+            options,
+            session,
+            timings: RunTimings::default(),
+            current: None,
+            cycle_start: None,
+            needs_rebuild: false,
+            blocked_by: None,
+        };
+        let total = discovered.migrations.len();
+        let mut reports = Vec::with_capacity(total);
+        for (index, migration) in discovered.migrations.iter().enumerate() {
+            progress.started(index, total, migration);
+            let report = pipeline.migration(index).await?;
+            progress.finished(index, total, &report);
+            reports.push(report);
+        }
+        let sequence = pipeline.sequence(&reports, progress).await?;
+        Ok((reports, sequence, pipeline.timings, server_version))
+    }
+
+    fn under_verification(&self, migration: &Migration) -> bool {
+        self.options
+            .under_verification
+            .as_ref()
+            .is_none_or(|set| set.contains(&migration.version.text))
+    }
+
+    async fn migration(&mut self, index: usize) -> Result<MigrationReport, EnvironmentError> {
+        let migration = &self.migrations[index];
+        let mut report = MigrationReport {
+            version: migration.version.text.clone(),
+            name: migration.name.clone(),
+            files: migration
+                .files()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            new: self.under_verification(migration),
+            status: Status::Passed,
+            problems: Vec::new(),
+            timings_ms: StepTimings::default(),
+            notes: Vec::new(),
+        };
+        if let Some(blocker) = &self.blocked_by {
+            report.status = Status::Skipped;
+            report.problems.push(problem(
+                "skipped",
+                Severity::Warning,
+                format!("not run: {blocker}"),
+                None,
+            ));
+            return Ok(report);
+        }
+        if self.needs_rebuild
+            && let Err(reason) = self.rebuild(index).await?
+        {
+            self.blocked_by = Some(reason.clone());
+            report.status = Status::Skipped;
+            report.problems.push(problem(
+                "skipped",
+                Severity::Warning,
+                format!("not run: {reason}"),
+                None,
+            ));
+            return Ok(report);
+        }
+
+        let verify = report.new && migration.down.is_some();
+        let before = if verify {
+            Some(self.snapshot_current().await?)
+        } else {
+            None
+        };
+        if migration.down.is_none() {
+            self.cycle_start = None;
+        } else if let (true, None, Some(before)) = (verify, &self.cycle_start, &before) {
+            self.cycle_start = Some((index, before.clone()));
+        }
+
+        // Up.
+        match self.step(&migration.up, &mut report).await? {
+            Step::Ran(elapsed) => report.timings_ms.up = Some(millis(elapsed)),
+            Step::Failed(failure) => {
+                report.timings_ms.up = Some(millis(failure.elapsed));
+                report.status = Status::FailedUp;
+                report.problems.push(failure_problem(&failure));
+                self.blocked_by = Some(format!("version {} failed to apply", migration.version));
+                return Ok(report);
+            }
+        }
+        self.current = None;
+        let (Some(before), Some(down)) = (before, migration.down.as_ref()) else {
+            if migration.down.is_none() {
+                report.status = Status::Irreversible;
+                let severity = self.options.policy.irreversible;
+                report.problems.push(problem(
+                    "irreversible",
+                    severity,
+                    "no down script: this migration cannot be reverted".into(),
+                    Some((&migration.up, 1)),
+                ));
+            } else {
+                report.status = Status::Applied;
+            }
+            return Ok(report);
+        };
+        let after_up = self.snapshot_current().await?;
+
+        // Down: must restore the schema from before up.
+        match self.step(down, &mut report).await? {
+            Step::Ran(elapsed) => report.timings_ms.down = Some(millis(elapsed)),
+            Step::Failed(failure) => {
+                report.timings_ms.down = Some(millis(failure.elapsed));
+                report.status = Status::FailedDown;
+                report.problems.push(failure_problem(&failure));
+                self.needs_rebuild = true;
+                return Ok(report);
+            }
+        }
+        let after_down = self.snapshot_current().await?;
+        let started = Instant::now();
+        let changes = diff(&before, &after_down);
+        self.timings.snapshots += millis(started.elapsed());
+        if self.judge(&changes, Phase::Down, down, &mut report.problems) {
+            report.status = Status::NotReversible;
+            self.needs_rebuild = true;
+            return Ok(report);
+        }
+
+        // Re-up: must give the schema of the first up.
+        match self.step(&migration.up, &mut report).await? {
+            Step::Ran(elapsed) => report.timings_ms.reup = Some(millis(elapsed)),
+            Step::Failed(failure) => {
+                report.timings_ms.reup = Some(millis(failure.elapsed));
+                report.status = Status::NotReapplicable;
+                let mut problem = failure_problem(&failure);
+                problem.kind = "not_reapplicable".into();
+                problem.message = format!("the second up failed after down: {}", problem.message);
+                report.problems.push(problem);
+                self.needs_rebuild = true;
+                return Ok(report);
+            }
+        }
+        let after_reup = self.snapshot_current().await?;
+        let started = Instant::now();
+        let changes = diff(&after_up, &after_reup);
+        self.timings.snapshots += millis(started.elapsed());
+        if self.judge(&changes, Phase::Reup, &migration.up, &mut report.problems) {
+            report.status = Status::NotReapplicable;
+            self.needs_rebuild = true;
+            return Ok(report);
+        }
+        self.current = Some(after_reup);
+        Ok(report)
+    }
+
+    /// Turns changes into problems under the policy; true when any is an error.
+    fn judge(
+        &self,
+        changes: &[Change],
+        phase: Phase,
+        script: &Script,
+        problems: &mut Vec<Problem>,
+    ) -> bool {
+        let mut failed = false;
+        for change in changes {
+            let severity = if change.category() == "column_position" {
+                self.options.policy.column_position
+            } else {
+                Severity::Error
+            };
+            failed |= severity == Severity::Error;
+            let kind = if change.category() == "column_position" {
+                "column_position"
+            } else {
+                phase.kind()
+            };
+            let mut found = problem(
+                kind,
+                severity,
+                describe::change(change, phase),
+                Some((script, 1)),
+            );
+            found.object = Some(change.object().to_string());
+            problems.push(found);
+        }
+        failed
+    }
+
+    /// Runs one script, accounting its time; a lost server is an environment error.
+    async fn step(
+        &mut self,
+        script: &Script,
+        report: &mut MigrationReport,
+    ) -> Result<Step, EnvironmentError> {
+        let outcome = runner::run_script(&self.session.client, script, self.options.timeouts).await;
+        match outcome {
+            Ok(run) => {
+                self.timings.scripts += millis(run.elapsed);
+                add_notes(&mut report.notes, run.notes);
+                Ok(Step::Ran(run.elapsed))
+            }
+            Err(failure) => {
+                self.timings.scripts += millis(failure.elapsed);
+                if failure.kind == FailureKind::ConnectionLost || self.session.is_closed() {
+                    let mut message = format!(
+                        "PostgreSQL ({}) went away while running {}: {}",
+                        self.server.backend(),
+                        script.path.display(),
+                        failure.message
+                    );
+                    let diagnostics = self.server.diagnostics();
+                    if !diagnostics.is_empty() {
+                        message.push('\n');
+                        message.push_str(&diagnostics);
+                    }
+                    return Err(EnvironmentError::new(message));
+                }
+                add_notes(&mut report.notes, failure.notes.clone());
+                Ok(Step::Failed(failure))
+            }
+        }
+    }
+
+    async fn snapshot_current(&mut self) -> Result<Snapshot, EnvironmentError> {
+        if let Some(snapshot) = self.current.take() {
+            return Ok(snapshot);
+        }
+        let started = Instant::now();
+        let snapshot = capture(&self.session.client)
+            .await
+            .map_err(|e| connection_error(self.server, "a schema snapshot", &e))?;
+        self.timings.snapshots += millis(started.elapsed());
+        Ok(snapshot)
+    }
+
+    /// A fresh database with every up before `index` applied once.
+    /// `Ok(Err(reason))` when that state cannot be reached again.
+    async fn rebuild(&mut self, index: usize) -> Result<Result<(), String>, EnvironmentError> {
+        self.session = self.databases.fresh().await?;
+        self.current = None;
+        self.needs_rebuild = false;
+        for migration in &self.migrations[..index] {
+            let mut scratch = MigrationReport {
+                version: String::new(),
+                name: String::new(),
+                files: Vec::new(),
+                new: false,
+                status: Status::Applied,
+                problems: Vec::new(),
+                timings_ms: StepTimings::default(),
+                notes: Vec::new(),
+            };
+            if let Step::Failed(failure) = self.step(&migration.up, &mut scratch).await? {
+                return Ok(Err(format!(
+                    "could not rebuild the database: re-applying version {} failed: {}",
+                    migration.version,
+                    failure.message.lines().next().unwrap_or_default()
+                )));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Step 2: down(Mn..Mk) must give the schema before Mk; up(Mk..Mn) the final one.
+    async fn sequence(
+        &mut self,
+        reports: &[MigrationReport],
+        progress: &mut dyn Progress,
+    ) -> Result<SequenceReport, EnvironmentError> {
+        let skipped = |note: &str| SequenceReport {
+            status: SequenceStatus::Skipped,
+            from_version: None,
+            to_version: None,
+            problems: Vec::new(),
+            note: Some(note.to_string()),
+        };
+        if reports.iter().any(|r| !is_acceptable(r)) {
+            return Ok(skipped(
+                "skipped: a migration failed, so the sequence cannot be trusted",
+            ));
+        }
+        let Some((start, before)) = self.cycle_start.take() else {
+            return Ok(skipped(
+                "skipped: no migration under verification has a down script",
+            ));
+        };
+        let cycle = &self.migrations[start..];
+        if cycle.len() < 2 {
+            return Ok(skipped(
+                "skipped: a single migration, already proved by its own up → down → up",
+            ));
+        }
+        progress.sequence_started(cycle.len());
+        let mut report = SequenceReport {
+            status: SequenceStatus::Passed,
+            from_version: Some(cycle[0].version.text.clone()),
+            to_version: cycle.last().map(|m| m.version.text.clone()),
+            problems: Vec::new(),
+            note: None,
+        };
+        let final_schema = self.snapshot_current().await?;
+        let mut scratch = MigrationReport {
+            version: String::new(),
+            name: String::new(),
+            files: Vec::new(),
+            new: true,
+            status: Status::Passed,
+            problems: Vec::new(),
+            timings_ms: StepTimings::default(),
+            notes: Vec::new(),
+        };
+        for migration in cycle.iter().rev() {
+            let down = migration
+                .down
+                .as_ref()
+                .expect("the cycle starts after the last migration without down");
+            if let Step::Failed(failure) = self.step(down, &mut scratch).await? {
+                report.status = SequenceStatus::Failed;
+                let mut problem = failure_problem(&failure);
+                problem.kind = "sequence_down".into();
+                problem.message = format!(
+                    "in the reverse run of downs, version {}: {}",
+                    migration.version, problem.message
+                );
+                report.problems.push(problem);
+                return Ok(report);
+            }
+        }
+        let after_downs = self.snapshot_current().await?;
+        let last_down = cycle[0].down.as_ref().expect("checked above");
+        if self.judge(
+            &diff(&before, &after_downs),
+            Phase::SequenceDown,
+            last_down,
+            &mut report.problems,
+        ) {
+            report.status = SequenceStatus::Failed;
+            return Ok(report);
+        }
+        for migration in cycle {
+            if let Step::Failed(failure) = self.step(&migration.up, &mut scratch).await? {
+                report.status = SequenceStatus::Failed;
+                let mut problem = failure_problem(&failure);
+                problem.kind = "sequence_up".into();
+                problem.message = format!(
+                    "re-applying version {} after all downs: {}",
+                    migration.version, problem.message
+                );
+                report.problems.push(problem);
+                return Ok(report);
+            }
+        }
+        let after_ups = self.snapshot_current().await?;
+        let last_up = &cycle[cycle.len() - 1].up;
+        if self.judge(
+            &diff(&final_schema, &after_ups),
+            Phase::SequenceUp,
+            last_up,
+            &mut report.problems,
+        ) {
+            report.status = SequenceStatus::Failed;
+        }
+        Ok(report)
+    }
+}
+
+fn add_notes(notes: &mut Vec<String>, new: Vec<String>) {
+    for note in new {
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
+}
+
+fn problem(
+    kind: &str,
+    severity: Severity,
+    message: String,
+    at: Option<(&Script, usize)>,
+) -> Problem {
+    Problem {
+        kind: kind.to_string(),
+        severity,
+        message,
+        file: at.map(|(script, _)| script.path.display().to_string()),
+        line: at.map(|(script, line)| script.line_offset + line),
+        column: None,
+        object: None,
+    }
+}
+
+fn failure_problem(failure: &ScriptFailure) -> Problem {
+    let kind = match &failure.kind {
+        FailureKind::Sql(_) => "sql_error",
+        FailureKind::Timeout => "timeout",
+        FailureKind::OpenTransaction => "open_transaction",
+        FailureKind::ConnectionLost => "connection_lost",
+    };
+    Problem {
+        kind: kind.to_string(),
+        severity: Severity::Error,
+        message: failure.message.clone(),
+        file: failure
+            .location
+            .as_ref()
+            .map(|l| l.path.display().to_string()),
+        line: failure.location.as_ref().map(|l| l.line),
+        column: failure.location.as_ref().map(|l| l.column),
+        object: None,
+    }
+}
