@@ -1,0 +1,138 @@
+//! Helpers shared by the integration tests: run the real binary against real
+//! PostgreSQL (the embedded backend) with a private TMPDIR, so each test can
+//! prove that nothing was left behind.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_migration-check"))
+}
+
+/// The repository root (fixtures live under it).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A private TMPDIR the unprivileged PostgreSQL account can traverse.
+pub fn private_tmp() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("mc-test-")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// A command for the binary with TMPDIR pointed at `tmp` and colour off.
+pub fn command(tmp: &Path) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .env("TMPDIR", tmp)
+        .env("NO_COLOR", "1")
+        .current_dir(root());
+    command
+}
+
+/// Runs `verify DIR --json -` with extra args; returns the output and the parsed report (if any).
+pub fn verify(dir: &Path, extra: &[&str]) -> (Output, Option<serde_json::Value>) {
+    let tmp = private_tmp();
+    let mut command = command(tmp.path());
+    command
+        .arg("verify")
+        .arg(dir)
+        .args(["--json", "-"])
+        .args(extra);
+    let output = command.output().expect("run migration-check");
+    assert_nothing_left(tmp.path());
+    let report = serde_json::from_slice(&output.stdout).ok();
+    (output, report)
+}
+
+/// Every process whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(needle)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// The children of `pid` (postgres backends of a postmaster).
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
+            // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            if after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<i32>().ok())
+                == Some(pid)
+            {
+                found.push(child);
+            }
+        }
+    }
+    found
+}
+
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            !stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+}
+
+/// No file under `tmp` and no process started from it.
+pub fn assert_nothing_left(tmp: &Path) {
+    let leftovers: Vec<_> = std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(leftovers.is_empty(), "left behind in TMPDIR: {leftovers:?}");
+    let processes = processes_mentioning(&tmp.display().to_string());
+    assert!(
+        processes.is_empty(),
+        "processes still running from {}: {processes:?}",
+        tmp.display()
+    );
+}
+
+/// Writes `files` (relative path → content) into a new directory.
+pub fn migrations_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("mc-migrations-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    for (path, content) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    dir
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
