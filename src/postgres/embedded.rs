@@ -31,6 +31,23 @@ const PORT: u16 = 5432;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Server settings of the throwaway cluster: Unix socket only, no durability
+/// (nothing here must survive a crash), and no autovacuum: its statistics
+/// updates on the catalogs would invalidate the prepared snapshot query's
+/// plan and cost a re-plan per snapshot.
+const SERVER_SETTINGS: &[&str] = &[
+    "listen_addresses=",
+    "unix_socket_permissions=0700",
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "wal_level=minimal",
+    "max_wal_senders=0",
+    "shared_buffers=32MB",
+    "max_connections=20",
+    "autovacuum=off",
+];
+
 /// How to find and run the local binaries.
 #[derive(Debug, Clone, Default)]
 pub struct EmbeddedOptions {
@@ -146,31 +163,15 @@ impl EmbeddedServer {
             nix::unistd::chown(log_path.as_path(), Some(run_as.uid), Some(run_as.gid)).ok();
         }
         let mut postgres = isolated_command(&bin_dir.join("postgres"), run_as.as_ref(), true);
+        for setting in SERVER_SETTINGS {
+            postgres.arg("-c").arg(setting);
+        }
         postgres
             .arg("-D")
             .arg(&data_dir)
             .arg("-k")
             .arg(&socket_dir)
             .args(["-p", &PORT.to_string()])
-            .args(["-c", "listen_addresses="])
-            .args(["-c", "unix_socket_permissions=0700"])
-            .args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ])
-            .args([
-                "-c",
-                "autovacuum=off",
-                "-c",
-                "max_connections=20",
-                "-c",
-                "max_wal_senders=0",
-            ])
-            .args(["-c", "wal_level=minimal", "-c", "shared_buffers=32MB"])
             .stdin(Stdio::null())
             .stdout(
                 log.try_clone()
@@ -372,7 +373,7 @@ fn debian_bin_dirs(root: &Path) -> Vec<PathBuf> {
             Some((major, entry.path().join("bin")))
         })
         .collect();
-    majors.sort_by(|a, b| b.0.cmp(&a.0));
+    majors.sort_by_key(|(major, _)| std::cmp::Reverse(*major));
     majors.into_iter().map(|(_, dir)| dir).collect()
 }
 

@@ -154,10 +154,10 @@ fn fold(objects: &[(&ObjectId, &Attributes)]) -> Vec<(ObjectId, Vec<ObjectId>)> 
         }
     }
     for (object, folded) in &mut result {
-        if is_parent(object.kind) {
-            if let Some(kids) = children.remove(object.name.as_str()) {
-                *folded = kids;
-            }
+        if is_parent(object.kind)
+            && let Some(kids) = children.remove(object.name.as_str())
+        {
+            *folded = kids;
         }
     }
     result

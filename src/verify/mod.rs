@@ -22,7 +22,7 @@ use crate::report::{
 };
 use crate::schema::Snapshot;
 use crate::schema::diff::{Change, diff};
-use crate::schema::snapshot::capture;
+use crate::schema::snapshot::SnapshotQuery;
 
 pub use describe::Phase;
 
@@ -131,6 +131,8 @@ struct Pipeline<'s, 'd, 'o> {
     migrations: &'o [Migration],
     options: &'o VerifyOptions,
     session: Session,
+    /// The catalog query, prepared on `session`.
+    snapshot_query: SnapshotQuery,
     timings: RunTimings,
     /// The schema of the current database, when known without a new capture.
     current: Option<Snapshot>,
@@ -158,12 +160,14 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     ) -> Result<PipelineOutput, EnvironmentError> {
         let server_version = databases.server_version().await?;
         let session = databases.fresh().await?;
+        let snapshot_query = prepare_snapshot(server, &session).await?;
         let mut pipeline = Pipeline {
             server,
             databases,
             migrations: &discovered.migrations,
             options,
             session,
+            snapshot_query,
             timings: RunTimings::default(),
             current: None,
             cycle_start: None,
@@ -391,7 +395,9 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             return Ok(snapshot);
         }
         let started = Instant::now();
-        let snapshot = capture(&self.session.client)
+        let snapshot = self
+            .snapshot_query
+            .capture(&self.session.client)
             .await
             .map_err(|e| connection_error(self.server, "a schema snapshot", &e))?;
         self.timings.snapshots += millis(started.elapsed());
@@ -402,6 +408,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     /// `Ok(Err(reason))` when that state cannot be reached again.
     async fn rebuild(&mut self, index: usize) -> Result<Result<(), String>, EnvironmentError> {
         self.session = self.databases.fresh().await?;
+        self.snapshot_query = prepare_snapshot(self.server, &self.session).await?;
         self.current = None;
         self.needs_rebuild = false;
         for migration in &self.migrations[..index] {
@@ -527,6 +534,15 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         }
         Ok(report)
     }
+}
+
+async fn prepare_snapshot(
+    server: &dyn Server,
+    session: &Session,
+) -> Result<SnapshotQuery, EnvironmentError> {
+    SnapshotQuery::prepare(&session.client)
+        .await
+        .map_err(|e| connection_error(server, "preparing the schema snapshot", &e))
 }
 
 fn add_notes(notes: &mut Vec<String>, new: Vec<String>) {
