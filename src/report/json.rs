@@ -56,6 +56,8 @@ mod tests {
                 note: None,
             },
             checksums: vec![],
+            problems: vec![],
+            schema_changes: vec![],
             timings_ms: RunTimings::default(),
         };
         let value: serde_json::Value = serde_json::from_str(&render(&report)).unwrap();

@@ -26,7 +26,27 @@ pub struct Report {
     /// Comparison with the base branch (empty without `--base`).
     #[serde(default)]
     pub checksums: Vec<ChecksumEntry>,
+    /// Problems not tied to one migration's verification: checksum gates,
+    /// a stale `migrations.sum`.
+    #[serde(default)]
+    pub problems: Vec<Problem>,
+    /// Net effect of the migrations under verification: the schema before the
+    /// first of them against the final schema, for reviewers.
+    #[serde(default)]
+    pub schema_changes: Vec<SchemaChange>,
     pub timings_ms: RunTimings,
+}
+
+/// One object-level difference in the net schema change of a pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaChange {
+    /// `added`, `removed` or `changed`.
+    pub change: String,
+    /// e.g. `table public.users`.
+    pub object: String,
+    /// For `changed`: which attribute, and its values before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Which PostgreSQL the run used.
@@ -144,10 +164,18 @@ pub struct SequenceReport {
 /// A migration file compared with the base branch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChecksumEntry {
+    /// Path in the working tree (for `deleted`: in the base).
     pub path: String,
+    /// `unchanged`, `added`, `modified`, `deleted`, `renamed`, `out_of_order`.
     pub state: String,
     pub base_sha256: Option<String>,
     pub head_sha256: Option<String>,
+    /// For `renamed`: the path on the base branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_path: Option<String>,
+    /// e.g. "only whitespace or line endings changed".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Where the time went, for the progress summary and the benchmark.

@@ -107,6 +107,8 @@ pub async fn run(
         migrations,
         sequence,
         checksums: Vec::new(),
+        problems: Vec::new(),
+        schema_changes: Vec::new(),
         timings_ms: timings,
     })
 }
