@@ -68,7 +68,7 @@ async fn verify_with_backend(
     let options = VerifyOptions {
         timeouts: config.timeouts,
         under_verification: None,
-        policy: config.policy,
+        policy: config.policy.clone(),
         directory: config.dir.display().to_string(),
     };
     match &config.postgres {

@@ -83,6 +83,15 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub fail_irreversible: bool,
 
+    /// Only warn on this kind of schema difference (repeatable): column_position,
+    /// default_spelling, comment, privilege, owner, data, definition.
+    #[arg(long, value_name = "KIND")]
+    pub warn_on: Vec<String>,
+
+    /// Fail on this kind of schema difference (repeatable); see --warn-on.
+    #[arg(long, value_name = "KIND")]
+    pub fail_on: Vec<String>,
+
     /// Write the JSON report (contract v1) to PATH, or `-` for stdout.
     #[arg(long, value_name = "PATH|-")]
     pub json: Option<String>,

@@ -14,6 +14,7 @@ use crate::migrations::Format;
 use crate::postgres::Timeouts;
 use crate::postgres::embedded::EmbeddedOptions;
 use crate::report::Severity;
+use crate::schema::diff::DifferenceKind;
 use crate::verify::Policy;
 
 /// The file read from the current directory when `--config` is not given.
@@ -74,6 +75,26 @@ struct FileVerify {
 struct FilePolicy {
     irreversible: Option<Severity>,
     column_position: Option<Severity>,
+    default_spelling: Option<Severity>,
+    comment: Option<Severity>,
+    privilege: Option<Severity>,
+    owner: Option<Severity>,
+    data: Option<Severity>,
+    definition: Option<Severity>,
+}
+
+impl FilePolicy {
+    fn get(&self, kind: DifferenceKind) -> Option<Severity> {
+        match kind {
+            DifferenceKind::ColumnPosition => self.column_position,
+            DifferenceKind::DefaultSpelling => self.default_spelling,
+            DifferenceKind::Comment => self.comment,
+            DifferenceKind::Privilege => self.privilege,
+            DifferenceKind::Owner => self.owner,
+            DifferenceKind::Data => self.data,
+            DifferenceKind::Definition => self.definition,
+        }
+    }
 }
 
 impl Config {
@@ -119,20 +140,7 @@ impl Config {
                 defaults.lock,
             )?,
         };
-        let default_policy = Policy::default();
-        let policy = Policy {
-            irreversible: if args.fail_irreversible {
-                Severity::Error
-            } else {
-                file.policy
-                    .irreversible
-                    .unwrap_or(default_policy.irreversible)
-            },
-            column_position: file
-                .policy
-                .column_position
-                .unwrap_or(default_policy.column_position),
-        };
+        let policy = policy(&file.policy, args)?;
         let json = args.json.as_deref().map(|target| match target {
             "-" => OutputTarget::Stdout,
             path => OutputTarget::File(PathBuf::from(path)),
@@ -152,6 +160,40 @@ impl Config {
             all: args.all,
         })
     }
+}
+
+/// Defaults, then the file, then `--warn-on` / `--fail-on` flags.
+fn policy(file: &FilePolicy, args: &VerifyArgs) -> Result<Policy, UsageError> {
+    let mut policy = Policy::default();
+    for kind in DifferenceKind::ALL {
+        if let Some(severity) = file.get(kind) {
+            policy.differences.insert(kind, severity);
+        }
+    }
+    for (names, severity) in [
+        (&args.warn_on, Severity::Warning),
+        (&args.fail_on, Severity::Error),
+    ] {
+        for name in names {
+            let kind = DifferenceKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = DifferenceKind::ALL.iter().map(|k| k.as_str()).collect();
+                    UsageError(format!(
+                        "unknown difference kind `{name}`: expected one of {}",
+                        known.join(", ")
+                    ))
+                })?;
+            policy.differences.insert(kind, severity);
+        }
+    }
+    policy.irreversible = if args.fail_irreversible {
+        Severity::Error
+    } else {
+        file.irreversible.unwrap_or(policy.irreversible)
+    };
+    Ok(policy)
 }
 
 fn parse_postgres(text: &str) -> Result<PostgresChoice, UsageError> {
@@ -197,7 +239,7 @@ fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
     toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         let message = e.message().to_string();
         match line {
             Some(line) => InputError::at_line(&path, line, message).into(),

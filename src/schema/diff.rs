@@ -58,18 +58,93 @@ impl Change {
         }
     }
 
-    /// A coarse category for reporting: `"column_position"` for a changed
-    /// column position (typically a column re-added at the end), otherwise
-    /// `"added"`, `"removed"` or `"changed"`.
-    pub fn category(&self) -> &'static str {
-        match self {
-            Change::Added { .. } => "added",
-            Change::Removed { .. } => "removed",
-            Change::Changed {
-                object, attribute, ..
-            } if object.kind == ObjectKind::Column && attribute == "position" => "column_position",
-            Change::Changed { .. } => "changed",
+    /// What sort of difference this is, for the severity policy.
+    pub fn kind(&self) -> DifferenceKind {
+        let Change::Changed {
+            object,
+            attribute,
+            left,
+            right,
+        } = self
+        else {
+            return DifferenceKind::Definition;
+        };
+        match attribute.as_str() {
+            "position" if object.kind == ObjectKind::Column => DifferenceKind::ColumnPosition,
+            "comment" => DifferenceKind::Comment,
+            "acl" | "default_acl" => DifferenceKind::Privilege,
+            "owner" => DifferenceKind::Owner,
+            "rows" | "data_hash" => DifferenceKind::Data,
+            "default" if equivalent_defaults(left, right) => DifferenceKind::DefaultSpelling,
+            _ => DifferenceKind::Definition,
         }
+    }
+}
+
+/// The sorts of difference a severity policy can treat differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DifferenceKind {
+    /// A column at another position among its table's live columns
+    /// (typically re-added at the end): queries by name are unaffected.
+    ColumnPosition,
+    /// A default written another way that means the same
+    /// (`CURRENT_TIMESTAMP` vs `now()`).
+    DefaultSpelling,
+    /// A comment added, removed or changed.
+    Comment,
+    /// Privileges (ACLs) differ.
+    Privilege,
+    /// The owner differs.
+    Owner,
+    /// Rows of a small table differ (reference data left behind).
+    Data,
+    /// Anything else: an object added, removed or defined differently.
+    Definition,
+}
+
+impl DifferenceKind {
+    /// Every kind, in policy order.
+    pub const ALL: [DifferenceKind; 7] = [
+        DifferenceKind::ColumnPosition,
+        DifferenceKind::DefaultSpelling,
+        DifferenceKind::Comment,
+        DifferenceKind::Privilege,
+        DifferenceKind::Owner,
+        DifferenceKind::Data,
+        DifferenceKind::Definition,
+    ];
+
+    /// The snake_case name used in configuration, flags and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DifferenceKind::ColumnPosition => "column_position",
+            DifferenceKind::DefaultSpelling => "default_spelling",
+            DifferenceKind::Comment => "comment",
+            DifferenceKind::Privilege => "privilege",
+            DifferenceKind::Owner => "owner",
+            DifferenceKind::Data => "data",
+            DifferenceKind::Definition => "definition",
+        }
+    }
+}
+
+/// Spellings PostgreSQL stores differently for the same value: the current
+/// transaction's timestamp is `now()`, `CURRENT_TIMESTAMP` or
+/// `transaction_timestamp()`.
+fn equivalent_defaults(left: &serde_json::Value, right: &serde_json::Value) -> bool {
+    fn canonical(value: &serde_json::Value) -> Option<String> {
+        let text = value.as_str()?.trim().to_ascii_lowercase();
+        let text = text.trim_start_matches("pg_catalog.");
+        Some(match text {
+            "now()" | "current_timestamp" | "transaction_timestamp()" => "now()".to_string(),
+            "('now'::text)::date" | "current_date" => "current_date".to_string(),
+            other => other.to_string(),
+        })
+    }
+    match (canonical(left), canonical(right)) {
+        (Some(left), Some(right)) => left == right,
+        _ => false,
     }
 }
 
@@ -183,6 +258,28 @@ fn compare_attributes(id: &ObjectId, left: &Attributes, right: &Attributes) -> V
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn equivalent_timestamp_defaults_are_a_spelling_difference() {
+        let change = |left: &str, right: &str| Change::Changed {
+            object: ObjectId::new(ObjectKind::Column, "public.t.created_at"),
+            attribute: "default".into(),
+            left: json!(left),
+            right: json!(right),
+        };
+        assert_eq!(
+            change("now()", "CURRENT_TIMESTAMP").kind(),
+            DifferenceKind::DefaultSpelling
+        );
+        assert_eq!(
+            change("transaction_timestamp()", "now()").kind(),
+            DifferenceKind::DefaultSpelling
+        );
+        assert_eq!(
+            change("now()", "clock_timestamp()").kind(),
+            DifferenceKind::Definition
+        );
+    }
+
     use super::*;
     use serde_json::json;
 
@@ -277,7 +374,7 @@ mod tests {
         let back = diff(&right, &left);
         assert_eq!(back.len(), 2);
         assert!(matches!(&back[0], Change::Removed { folded, .. } if folded.len() == 5));
-        assert_eq!(back[0].category(), "removed");
+        assert_eq!(back[0].kind(), DifferenceKind::Definition);
     }
 
     #[test]
@@ -315,15 +412,15 @@ mod tests {
         let summary: Vec<(&str, &str)> = changes
             .iter()
             .map(|c| match c {
-                Change::Changed { attribute, .. } => (attribute.as_str(), c.category()),
+                Change::Changed { attribute, .. } => (attribute.as_str(), c.kind().as_str()),
                 _ => unreachable!(),
             })
             .collect();
         assert_eq!(
             summary,
             vec![
-                ("comment", "changed"),
-                ("default", "changed"),
+                ("comment", "comment"),
+                ("default", "definition"),
                 ("position", "column_position"),
             ]
         );

@@ -703,7 +703,7 @@ mod tests {
         let b = "CREATE TABLE t (b int, a int);";
         let (l, r) = (snapshot_of(a).await, snapshot_of(b).await);
         let changes = diff(&l, &r);
-        let categories: Vec<&str> = changes.iter().map(Change::category).collect();
+        let categories: Vec<&str> = changes.iter().map(|c| c.kind().as_str()).collect();
         assert_eq!(categories, ["column_position", "column_position"]);
     }
 

@@ -9,7 +9,7 @@
 
 mod describe;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::error::EnvironmentError;
@@ -21,26 +21,39 @@ use crate::report::{
     SequenceStatus, Severity, Status, StepTimings,
 };
 use crate::schema::Snapshot;
-use crate::schema::diff::{Change, diff};
+use crate::schema::diff::{Change, DifferenceKind, diff};
 use crate::schema::snapshot::SnapshotQuery;
 
 pub use describe::Phase;
 
 /// What fails the check and what only warns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// A migration without a down script.
     pub irreversible: Severity,
-    /// A column that comes back at another position among its table's columns.
-    pub column_position: Severity,
+    /// Per sort of schema difference; kinds not listed are errors.
+    pub differences: BTreeMap<DifferenceKind, Severity>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Policy {
             irreversible: Severity::Warning,
-            column_position: Severity::Warning,
+            differences: BTreeMap::from([
+                (DifferenceKind::ColumnPosition, Severity::Warning),
+                (DifferenceKind::DefaultSpelling, Severity::Warning),
+            ]),
         }
+    }
+}
+
+impl Policy {
+    /// The severity of a difference of this kind.
+    pub fn severity(&self, kind: DifferenceKind) -> Severity {
+        self.differences
+            .get(&kind)
+            .copied()
+            .unwrap_or(Severity::Error)
     }
 }
 
@@ -334,14 +347,12 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     ) -> bool {
         let mut failed = false;
         for change in changes {
-            let severity = if change.category() == "column_position" {
-                self.options.policy.column_position
-            } else {
-                Severity::Error
-            };
+            let difference = change.kind();
+            let severity = self.options.policy.severity(difference);
             failed |= severity == Severity::Error;
-            let kind = if change.category() == "column_position" {
-                "column_position"
+            // Differences that only warn are named by their own kind.
+            let kind = if severity == Severity::Warning {
+                difference.as_str()
             } else {
                 phase.kind()
             };
