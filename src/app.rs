@@ -10,13 +10,15 @@ use std::time::Instant;
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::{Cli, Command, VerifyArgs};
+use crate::cli::{Cli, Command, DiffArgs, SnapshotArgs, VerifyArgs};
 use crate::config::{Config, OutputTarget, PostgresChoice};
-use crate::error::{EnvironmentError, Interrupted};
+use crate::error::{EnvironmentError, Interrupted, UsageError};
 use crate::migrations::{self, Discovered};
 use crate::postgres::embedded::EmbeddedServer;
-use crate::postgres::{self, Server, UrlServer};
+use crate::postgres::{self, Server, Session, UrlServer};
 use crate::report::{self, Report, terminal::TerminalProgress};
+use crate::schema::Snapshot;
+use crate::schema::snapshot::SnapshotQuery;
 use crate::verify::{self, Silent, VerifyOptions};
 
 /// Test hook: panic right after PostgreSQL started, to prove cleanup on panic.
@@ -33,7 +35,102 @@ pub fn harden_process() {
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Verify(args) => verify_command(&args).await,
+        Command::Snapshot(args) => snapshot_command(&args).await,
+        Command::Diff(args) => diff_command(&args).await,
     }
+}
+
+/// Connects to a live database given by URL; unreachable is exit 3.
+async fn connect_live(url: &str) -> anyhow::Result<(Session, String)> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| UsageError(format!("invalid PostgreSQL URL: {e}")))?;
+    let label = connection_label(&config);
+    let session = Session::open(config, postgres::Timeouts::default())
+        .await
+        .map_err(|e| {
+            EnvironmentError::new(format!(
+                "cannot connect to {label}: {}",
+                postgres::describe_error(&e)
+            ))
+        })?;
+    Ok((session, label))
+}
+
+/// `user@host:port/dbname`, never the password.
+fn connection_label(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    format!("{user}{host}{port}/{}", config.get_dbname().unwrap_or(""))
+}
+
+async fn capture_live(
+    session: &Session,
+    label: &str,
+    data_rows: Option<u64>,
+) -> anyhow::Result<Snapshot> {
+    let query = SnapshotQuery::prepare(&session.client).await.map_err(|e| {
+        EnvironmentError::new(format!(
+            "cannot read the catalogs of {label}: {}",
+            postgres::describe_error(&e)
+        ))
+    })?;
+    Ok(query
+        .capture_with_data(&session.client, data_rows)
+        .await
+        .map_err(|e| {
+            EnvironmentError::new(format!(
+                "cannot read the schema of {label}: {}",
+                postgres::describe_error(&e)
+            ))
+        })?)
+}
+
+async fn snapshot_command(args: &SnapshotArgs) -> anyhow::Result<u8> {
+    let (session, label) = connect_live(&args.url).await?;
+    let snapshot = capture_live(&session, &label, args.data).await?;
+    let text = if args.json {
+        let mut json =
+            serde_json::to_string_pretty(&snapshot).context("serializing the snapshot")?;
+        json.push('\n');
+        json
+    } else {
+        report::schema_text::render_snapshot(&snapshot)
+    };
+    write!(anstream::stdout(), "{text}").context("cannot write to stdout")?;
+    Ok(0)
+}
+
+async fn diff_command(args: &DiffArgs) -> anyhow::Result<u8> {
+    let (left_session, left_label) = connect_live(&args.url_a).await?;
+    let (right_session, right_label) = connect_live(&args.url_b).await?;
+    let (left, right) = tokio::try_join!(
+        capture_live(&left_session, &left_label, args.data),
+        capture_live(&right_session, &right_label, args.data)
+    )?;
+    let changes = crate::schema::diff(&left, &right);
+    let text = if args.json {
+        let mut json =
+            serde_json::to_string_pretty(&changes).context("serializing the differences")?;
+        json.push('\n');
+        json
+    } else {
+        report::schema_text::render_diff(&changes, &left_label, &right_label)
+    };
+    write!(anstream::stdout(), "{text}").context("cannot write to stdout")?;
+    Ok(if changes.is_empty() { 0 } else { 1 })
 }
 
 async fn verify_command(args: &VerifyArgs) -> anyhow::Result<u8> {
@@ -70,6 +167,7 @@ async fn verify_with_backend(
         under_verification: None,
         policy: config.policy.clone(),
         directory: config.dir.display().to_string(),
+        data_rows: config.data_rows,
     };
     match &config.postgres {
         PostgresChoice::Auto | PostgresChoice::Embedded => {

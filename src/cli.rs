@@ -36,6 +36,56 @@ pub enum Command {
     ///   migration-check verify --postgres postgres://user@host/postgres
     #[command(verbatim_doc_comment)]
     Verify(VerifyArgs),
+
+    /// Print the canonical schema of a live database (what verify compares).
+    ///
+    /// Examples:
+    ///   migration-check snapshot postgres://app@localhost/app
+    ///   migration-check snapshot "$DATABASE_URL" --json > schema.json
+    #[command(verbatim_doc_comment)]
+    Snapshot(SnapshotArgs),
+
+    /// Compare the schemas of two live databases object by object.
+    ///
+    /// Exit status: 0 equal, 1 different, 3 a database cannot be reached.
+    ///
+    /// Example:
+    ///   migration-check diff postgres://staging-host/app postgres://prod-host/app
+    #[command(verbatim_doc_comment)]
+    Diff(DiffArgs),
+}
+
+/// Flags of `snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// postgres:// URL or key=value connection string of the database.
+    pub url: String,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Include data fingerprints (row count and row hash) of tables up to
+    /// this many rows; larger tables get their row count only.
+    #[arg(long, value_name = "ROWS")]
+    pub data: Option<u64>,
+}
+
+/// Flags of `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The first database (shown as `-`).
+    pub url_a: String,
+    /// The second database (shown as `+`).
+    pub url_b: String,
+
+    /// Print the differences as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also compare data fingerprints of tables up to this many rows.
+    #[arg(long, value_name = "ROWS")]
+    pub data: Option<u64>,
 }
 
 /// Flags of `verify`.
@@ -78,6 +128,13 @@ pub struct VerifyArgs {
     /// Server-side lock_timeout for each migration statement, e.g. 10s.
     #[arg(long, value_name = "DURATION")]
     pub lock_timeout: Option<String>,
+
+    /// Tables with at most this many rows get a data fingerprint (row count and
+    /// hash) in every snapshot, so reference rows left behind by a down are
+    /// caught; larger tables get their row count. 0 compares the schema only.
+    /// [default: 10000]
+    #[arg(long, value_name = "ROWS")]
+    pub data_rows: Option<u64>,
 
     /// Fail (not only warn) on migrations without a down script.
     #[arg(long)]

@@ -49,7 +49,12 @@ pub struct Config {
     pub json: Option<OutputTarget>,
     pub quiet: bool,
     pub all: bool,
+    /// Data fingerprints for tables up to this many rows; `None`: schema only.
+    pub data_rows: Option<u64>,
 }
+
+/// Tables up to this many rows get a data fingerprint unless configured.
+pub const DEFAULT_DATA_ROWS: u64 = 10_000;
 
 /// `migration-check.toml`.
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +73,7 @@ struct FileVerify {
     postgres: Option<String>,
     statement_timeout: Option<String>,
     lock_timeout: Option<String>,
+    data_rows: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,6 +164,14 @@ impl Config {
             json,
             quiet: args.quiet,
             all: args.all,
+            data_rows: match args
+                .data_rows
+                .or(file.verify.data_rows)
+                .unwrap_or(DEFAULT_DATA_ROWS)
+            {
+                0 => None,
+                rows => Some(rows),
+            },
         })
     }
 }

@@ -153,8 +153,9 @@ impl<'a> Databases<'a> {
             .await
             .map_err(|e| {
                 EnvironmentError::new(format!(
-                    "cannot connect to the {} PostgreSQL: {e}",
-                    server.backend()
+                    "cannot connect to the {} PostgreSQL: {}",
+                    server.backend(),
+                    describe_error(&e)
                 ))
             })?;
         Ok(Databases {
@@ -190,7 +191,10 @@ impl<'a> Databases<'a> {
         Session::open(self.server.config(&name), self.timeouts)
             .await
             .map_err(|e| {
-                EnvironmentError::new(format!("cannot connect to throwaway database {name}: {e}"))
+                EnvironmentError::new(format!(
+                    "cannot connect to throwaway database {name}: {}",
+                    describe_error(&e)
+                ))
             })
     }
 
@@ -202,7 +206,10 @@ impl<'a> Databases<'a> {
                 quote_ident(&name)
             );
             if let Err(e) = self.admin.client.batch_execute(&sql).await {
-                eprintln!("warning: could not drop throwaway database {name}: {e}");
+                eprintln!(
+                    "warning: could not drop throwaway database {name}: {}",
+                    describe_error(&e)
+                );
             }
         }
     }
@@ -249,6 +256,15 @@ pub async fn drop_run_databases(server: &dyn Server, prefix: &str) -> Result<(),
             .map_err(|e| connection_error(server, "cleanup", &e))?;
     }
     Ok(())
+}
+
+/// A tokio-postgres error with the server's message, detail and hint (its
+/// own `Display` says only "db error").
+pub fn describe_error(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => runner::describe_db_error(db),
+        None => error.to_string(),
+    }
 }
 
 /// An error on a connection that means the server is gone or unusable.

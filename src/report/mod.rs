@@ -3,6 +3,7 @@
 //! decide a verdict.
 
 pub mod json;
+pub mod schema_text;
 pub mod terminal;
 
 use serde::{Deserialize, Serialize};

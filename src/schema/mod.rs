@@ -59,6 +59,24 @@ pub enum ObjectKind {
     Trigger,
     /// A row-level security policy.
     Policy,
+    /// A collation object (`CREATE COLLATION`).
+    Collation,
+    /// An event trigger (database-wide, no schema).
+    EventTrigger,
+    /// A logical replication publication and the tables it publishes.
+    Publication,
+    /// A text search configuration or dictionary; `ts_kind` says which.
+    TextSearch,
+    /// A user-defined cast between two types.
+    Cast,
+    /// A user-defined operator.
+    Operator,
+    /// Default privileges for objects created later (`ALTER DEFAULT PRIVILEGES`).
+    DefaultPrivilege,
+    /// A rewrite rule (`CREATE RULE`), views' own rules excepted.
+    Rule,
+    /// An extended statistics object (`CREATE STATISTICS`).
+    Statistics,
 }
 
 impl ObjectKind {
@@ -78,6 +96,15 @@ impl ObjectKind {
             ObjectKind::Function => "function",
             ObjectKind::Trigger => "trigger",
             ObjectKind::Policy => "policy",
+            ObjectKind::Collation => "collation",
+            ObjectKind::EventTrigger => "event trigger",
+            ObjectKind::Publication => "publication",
+            ObjectKind::TextSearch => "text search object",
+            ObjectKind::Cast => "cast",
+            ObjectKind::Operator => "operator",
+            ObjectKind::DefaultPrivilege => "default privileges",
+            ObjectKind::Rule => "rule",
+            ObjectKind::Statistics => "statistics object",
         }
     }
 }

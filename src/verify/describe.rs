@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::report::SchemaChange;
 use crate::schema::diff::Change;
 
 /// Which two snapshots were compared.
@@ -59,6 +60,37 @@ impl Phase {
                 "after all ups again",
             ),
         }
+    }
+}
+
+/// One entry of the net schema change of a run.
+pub fn schema_change(change: &Change) -> SchemaChange {
+    match change {
+        Change::Added { object, folded } => SchemaChange {
+            change: "added".into(),
+            object: format!("{object}{}", folded_suffix(folded.len())),
+            detail: None,
+        },
+        Change::Removed { object, folded } => SchemaChange {
+            change: "removed".into(),
+            object: format!("{object}{}", folded_suffix(folded.len())),
+            detail: None,
+        },
+        Change::Changed {
+            object,
+            attribute,
+            left,
+            right,
+        } => SchemaChange {
+            change: "changed".into(),
+            object: object.to_string(),
+            detail: Some(format!(
+                "{}: {} → {}",
+                attribute.replace('_', " "),
+                value(left),
+                value(right)
+            )),
+        },
     }
 }
 

@@ -17,8 +17,8 @@ use crate::migrations::{Discovered, Migration, Script};
 use crate::postgres::runner::{self, FailureKind, ScriptFailure};
 use crate::postgres::{Databases, Server, Session, Timeouts, connection_error};
 use crate::report::{
-    MigrationReport, PostgresInfo, Problem, Report, RunTimings, SCHEMA_VERSION, SequenceReport,
-    SequenceStatus, Severity, Status, StepTimings,
+    MigrationReport, PostgresInfo, Problem, Report, RunTimings, SCHEMA_VERSION, SchemaChange,
+    SequenceReport, SequenceStatus, Severity, Status, StepTimings,
 };
 use crate::schema::Snapshot;
 use crate::schema::diff::{Change, DifferenceKind, diff};
@@ -66,6 +66,9 @@ pub struct VerifyOptions {
     pub policy: Policy,
     /// The migrations directory as the user gave it (for the report).
     pub directory: String,
+    /// Tables with at most this many rows get a data fingerprint in every
+    /// snapshot (larger ones their row count); `None` compares schema only.
+    pub data_rows: Option<u64>,
 }
 
 /// Receives progress while the pipeline runs (the terminal prints it on stderr).
@@ -100,7 +103,7 @@ pub async fn run(
     let mut databases = Databases::new(server, options.timeouts, database_prefix).await?;
     let result = Pipeline::run(server, &mut databases, discovered, options, progress).await;
     databases.drop_all().await;
-    let (migrations, sequence, mut timings, server_version) = result?;
+    let (migrations, sequence, schema_changes, mut timings, server_version) = result?;
     timings.setup = millis(setup);
     timings.total = millis(setup + started.elapsed());
     let passed = migrations.iter().all(is_acceptable)
@@ -121,7 +124,7 @@ pub async fn run(
         sequence,
         checksums: Vec::new(),
         problems: Vec::new(),
-        schema_changes: Vec::new(),
+        schema_changes,
         timings_ms: timings,
     })
 }
@@ -137,7 +140,13 @@ fn millis(duration: Duration) -> u64 {
     duration.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
-type PipelineOutput = (Vec<MigrationReport>, SequenceReport, RunTimings, String);
+type PipelineOutput = (
+    Vec<MigrationReport>,
+    SequenceReport,
+    Vec<SchemaChange>,
+    RunTimings,
+    String,
+);
 
 /// The walk's mutable state.
 struct Pipeline<'s, 'd, 'o> {
@@ -153,6 +162,9 @@ struct Pipeline<'s, 'd, 'o> {
     current: Option<Snapshot>,
     /// First migration of the sequence cycle and the schema before its up.
     cycle_start: Option<(usize, Snapshot)>,
+    /// The schema before the first migration under verification (for the
+    /// net "schema changes" of the run).
+    first_before: Option<Snapshot>,
     /// The database no longer matches "all ups up to here": rebuild before going on.
     needs_rebuild: bool,
     /// A migration's up failed: later ones cannot be reached.
@@ -186,6 +198,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             timings: RunTimings::default(),
             current: None,
             cycle_start: None,
+            first_before: None,
             needs_rebuild: false,
             blocked_by: None,
         };
@@ -197,8 +210,15 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             progress.finished(index, total, &report);
             reports.push(report);
         }
+        let schema_changes = pipeline.net_changes().await?;
         let sequence = pipeline.sequence(&reports, progress).await?;
-        Ok((reports, sequence, pipeline.timings, server_version))
+        Ok((
+            reports,
+            sequence,
+            schema_changes,
+            pipeline.timings,
+            server_version,
+        ))
     }
 
     fn under_verification(&self, migration: &Migration) -> bool {
@@ -254,6 +274,9 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         } else {
             None
         };
+        if let (None, Some(before)) = (&self.first_before, &before) {
+            self.first_before = Some(before.clone());
+        }
         if migration.down.is_none() {
             self.cycle_start = None;
         } else if let (true, None, Some(before)) = (verify, &self.cycle_start, &before) {
@@ -410,7 +433,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let started = Instant::now();
         let snapshot = self
             .snapshot_query
-            .capture(&self.session.client)
+            .capture_with_data(&self.session.client, self.options.data_rows)
             .await
             .map_err(|e| connection_error(self.server, "a schema snapshot", &e))?;
         self.timings.snapshots += millis(started.elapsed());
@@ -444,6 +467,21 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// The schema before the first migration under verification against the
+    /// schema now (after every up): what the change set does, for reviewers.
+    async fn net_changes(&mut self) -> Result<Vec<SchemaChange>, EnvironmentError> {
+        let Some(before) = self.first_before.take() else {
+            return Ok(Vec::new());
+        };
+        let after = self.snapshot_current().await?;
+        let changes = diff(&before, &after)
+            .iter()
+            .map(describe::schema_change)
+            .collect();
+        self.current = Some(after);
+        Ok(changes)
     }
 
     /// Step 2: down(Mn..Mk) must give the schema before Mk; up(Mk..Mn) the final one.
