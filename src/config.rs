@@ -272,6 +272,7 @@ mod tests {
         argv.extend_from_slice(extra);
         match crate::cli::Cli::parse_from(argv).command {
             crate::cli::Command::Verify(args) => args,
+            other => unreachable!("parsed {other:?}"),
         }
     }
 

@@ -1,8 +1,9 @@
 //! migration-check proves, on a real throwaway PostgreSQL, that a project's
 //! SQL migrations are safe to merge: each migration runs up → down → up with a
 //! full schema snapshot after every step. The binary (`main.rs`) is a thin
-//! shell over [`app::run`]; the modules below follow DESIGN.md's layering,
-//! dependencies pointing down the list.
+//! shell over [`app::run`]. Modules follow DESIGN.md's layering, dependencies
+//! pointing down: cli → config → app → report → github → verify → checksum →
+//! schema → postgres → migrations → error.
 
 pub mod app;
 pub mod cli;
@@ -12,4 +13,6 @@ pub mod migrations;
 pub mod postgres;
 pub mod report;
 pub mod schema;
+pub mod github;
 pub mod verify;
+pub mod checksum;

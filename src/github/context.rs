@@ -1,0 +1,629 @@
+//! What the GitHub Actions runner tells the process about the run it is in:
+//! the event (and, for pull requests, the base and head commits), the
+//! repository, the API endpoint, the files where outputs and the job summary
+//! go, and the Action's inputs. The environment is read through an injectable
+//! lookup so that tests never touch the process environment, and everything
+//! is parsed and validated once, up front, into [`ActionContext`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The API endpoint used when `GITHUB_API_URL` is not set (github.com).
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// A secret value (the GitHub token). `Debug` and `Display` print `***`,
+/// never the value; [`Secret::expose`] is the one way to read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret value itself; only to hand it to the HTTP client or to
+    /// [`crate::github::workflow::add_mask`].
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The pull request the run was triggered for, from the event payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    /// The pull request number (the issue number its comments live under).
+    pub number: u64,
+    /// The target branch, e.g. `main`.
+    pub base_ref: String,
+    /// The commit of the target branch the PR is compared with.
+    pub base_sha: String,
+    /// The source branch, e.g. `add-users-table`.
+    pub head_ref: String,
+    /// The commit being checked.
+    pub head_sha: String,
+    /// `owner/name` of the repository the PR targets.
+    pub base_repo: String,
+    /// `owner/name` of the repository the PR comes from; `None` when that
+    /// repository was deleted.
+    pub head_repo: Option<String>,
+    /// The PR comes from another repository (a fork). Its `GITHUB_TOKEN` is
+    /// then read-only, so posting a comment is expected to be refused.
+    pub is_fork: bool,
+}
+
+/// The Action's inputs (`with:` in the workflow), defaults applied.
+/// The token is not here: it is [`ActionContext::token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionInputs {
+    /// `path`: the migrations directory (default `migrations`).
+    pub path: String,
+    /// `format`: the migration format (default `auto`).
+    pub format: String,
+    /// `postgres`: where PostgreSQL comes from (default `docker`).
+    pub postgres: String,
+    /// `postgres-image`: the container image, if given.
+    pub postgres_image: Option<String>,
+    /// `base-ref`: the ref to compare with; defaults to the PR's base ref
+    /// (then `GITHUB_BASE_REF`), `None` outside pull requests.
+    pub base_ref: Option<String>,
+    /// `verify-all`: verify every migration, not only new ones (default `false`).
+    pub verify_all: bool,
+    /// `comment`: post or update the sticky PR comment (default `true`).
+    pub comment: bool,
+    /// `config`: path to `migration-check.toml`, if given.
+    pub config: Option<String>,
+}
+
+/// Everything the runner provides, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionContext {
+    /// `GITHUB_EVENT_NAME`, e.g. `pull_request` (`None` outside Actions).
+    pub event_name: Option<String>,
+    /// The pull request, when the event payload has one.
+    pub pull_request: Option<PullRequest>,
+    /// `(owner, repo)` from `GITHUB_REPOSITORY`, else from the PR payload.
+    pub repository: Option<(String, String)>,
+    /// The REST API root, without a trailing slash (`GITHUB_API_URL`;
+    /// `https://ghe.example/api/v3` on GitHub Enterprise Server).
+    pub api_url: String,
+    /// `GITHUB_WORKSPACE`: where the repository is checked out.
+    pub workspace: Option<PathBuf>,
+    /// `GITHUB_STEP_SUMMARY`: the job summary file.
+    pub step_summary: Option<PathBuf>,
+    /// `GITHUB_OUTPUT`: the step outputs file.
+    pub output: Option<PathBuf>,
+    /// The Action's inputs.
+    pub inputs: ActionInputs,
+    /// `github-token` input, else `GITHUB_TOKEN`.
+    pub token: Option<Secret>,
+}
+
+/// Why the runner's context could not be read. [`ContextError::is_usage`]
+/// tells bad input values (exit 2) from a broken environment (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The event payload file could not be read.
+    #[error("cannot read the GitHub event payload {}: {source}", path.display())]
+    UnreadableEvent {
+        /// The file named by `GITHUB_EVENT_PATH`.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The event payload is not the JSON GitHub writes.
+    #[error("malformed GitHub event payload {}: {message}", path.display())]
+    MalformedEvent {
+        /// The file named by `GITHUB_EVENT_PATH`.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An Action input has a value it cannot take.
+    #[error("invalid value {value:?} for input `{name}`: {expected}")]
+    InvalidInput {
+        /// The input name as written in the workflow, e.g. `verify-all`.
+        name: String,
+        /// The value given.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
+    /// `GITHUB_REPOSITORY` is not `owner/name`.
+    #[error("GITHUB_REPOSITORY must be `owner/name`, got {0:?}")]
+    InvalidRepository(String),
+}
+
+impl ContextError {
+    /// True for errors in what the user wrote (the inputs): exit status 2.
+    /// The others are a broken runner environment: exit status 3.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ContextError::InvalidInput { .. })
+    }
+}
+
+impl ActionContext {
+    /// Reads the context through `vars`, a lookup of environment variables
+    /// (`|name| std::env::var(name).ok()` in production). Empty values count
+    /// as unset, as the runner sets every declared input, given or not.
+    pub fn from_env(vars: &impl Fn(&str) -> Option<String>) -> Result<Self, ContextError> {
+        let var = |name: &str| vars(name).filter(|value| !value.trim().is_empty());
+
+        let event_name = var("GITHUB_EVENT_NAME");
+        let pull_request = match var("GITHUB_EVENT_PATH") {
+            Some(path) => read_pull_request(Path::new(&path))?,
+            None => None,
+        };
+
+        let repository = match var("GITHUB_REPOSITORY") {
+            Some(full_name) => Some(split_repository(&full_name)?),
+            None => pull_request
+                .as_ref()
+                .and_then(|pr| split_repository(&pr.base_repo).ok()),
+        };
+
+        let api_url = var("GITHUB_API_URL")
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+
+        let input = |name: &str| input(&var, name);
+        let base_ref = input("base-ref")
+            .or_else(|| pull_request.as_ref().map(|pr| pr.base_ref.clone()))
+            .or_else(|| var("GITHUB_BASE_REF"));
+        let inputs = ActionInputs {
+            path: input("path").unwrap_or_else(|| "migrations".to_owned()),
+            format: input("format").unwrap_or_else(|| "auto".to_owned()),
+            postgres: input("postgres").unwrap_or_else(|| "docker".to_owned()),
+            postgres_image: input("postgres-image"),
+            base_ref,
+            verify_all: parse_bool("verify-all", input("verify-all"), false)?,
+            comment: parse_bool("comment", input("comment"), true)?,
+            config: input("config"),
+        };
+
+        let token = input("github-token")
+            .or_else(|| var("GITHUB_TOKEN").map(|t| t.trim().to_owned()))
+            .map(Secret::new);
+
+        Ok(ActionContext {
+            event_name,
+            pull_request,
+            repository,
+            api_url,
+            workspace: var("GITHUB_WORKSPACE").map(PathBuf::from),
+            step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            output: var("GITHUB_OUTPUT").map(PathBuf::from),
+            inputs,
+            token,
+        })
+    }
+
+    /// Reads the context from a map of variables (tests, or a saved environment).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ContextError> {
+        Self::from_env(&|name: &str| vars.get(name).cloned())
+    }
+
+    /// Reads the context from this process's environment.
+    pub fn from_process_env() -> Result<Self, ContextError> {
+        Self::from_env(&|name: &str| std::env::var(name).ok())
+    }
+
+    /// True when running inside GitHub Actions (`GITHUB_EVENT_NAME` is set).
+    pub fn in_actions(&self) -> bool {
+        self.event_name.is_some()
+    }
+}
+
+/// An Action input as the runner passes it: `INPUT_` + the name upper-cased,
+/// spaces as `_`, hyphens kept (`INPUT_GITHUB-TOKEN`). The same name with
+/// hyphens as underscores is accepted too, for environments that cannot set
+/// hyphenated variables.
+fn input(var: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    let key = format!("INPUT_{}", name.replace(' ', "_").to_uppercase());
+    var(&key)
+        .or_else(|| var(&key.replace('-', "_")))
+        .map(|value| value.trim().to_owned())
+}
+
+/// Parses a boolean input the way `core.getBooleanInput` does (YAML 1.2 core
+/// schema: `true`, `True`, `TRUE`, `false`, `False`, `FALSE`), nothing else.
+fn parse_bool(name: &str, value: Option<String>, default: bool) -> Result<bool, ContextError> {
+    match value.as_deref() {
+        None => Ok(default),
+        Some("true" | "True" | "TRUE") => Ok(true),
+        Some("false" | "False" | "FALSE") => Ok(false),
+        Some(other) => Err(ContextError::InvalidInput {
+            name: name.to_owned(),
+            value: other.to_owned(),
+            expected: "expected `true` or `false`".to_owned(),
+        }),
+    }
+}
+
+fn split_repository(full_name: &str) -> Result<(String, String), ContextError> {
+    match full_name.trim().split_once('/') {
+        Some((owner, repo)) if !owner.is_empty() && !repo.is_empty() && !repo.contains('/') => {
+            Ok((owner.to_owned(), repo.to_owned()))
+        }
+        _ => Err(ContextError::InvalidRepository(full_name.to_owned())),
+    }
+}
+
+#[derive(Deserialize)]
+struct EventPayload {
+    pull_request: Option<PullRequestPayload>,
+}
+
+#[derive(Deserialize)]
+struct PullRequestPayload {
+    number: u64,
+    base: BranchPayload,
+    head: BranchPayload,
+}
+
+#[derive(Deserialize)]
+struct BranchPayload {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    sha: String,
+    repo: Option<RepoPayload>,
+}
+
+#[derive(Deserialize)]
+struct RepoPayload {
+    full_name: String,
+}
+
+/// Reads the event payload and extracts the pull request, if it has one
+/// (`pull_request`, `pull_request_target`, `pull_request_review`, … events).
+fn read_pull_request(path: &Path) -> Result<Option<PullRequest>, ContextError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ContextError::UnreadableEvent {
+        path: path.to_owned(),
+        source,
+    })?;
+    let payload: EventPayload =
+        serde_json::from_str(&text).map_err(|e| ContextError::MalformedEvent {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    let Some(pr) = payload.pull_request else {
+        return Ok(None);
+    };
+    let base_repo =
+        pr.base
+            .repo
+            .map(|r| r.full_name)
+            .ok_or_else(|| ContextError::MalformedEvent {
+                path: path.to_owned(),
+                message: "pull_request.base.repo is missing".to_owned(),
+            })?;
+    let head_repo = pr.head.repo.map(|r| r.full_name);
+    let is_fork = head_repo
+        .as_deref()
+        .is_none_or(|head| !head.eq_ignore_ascii_case(&base_repo));
+    Ok(Some(PullRequest {
+        number: pr.number,
+        base_ref: pr.base.git_ref,
+        base_sha: pr.base.sha,
+        head_ref: pr.head.git_ref,
+        head_sha: pr.head.sha,
+        base_repo,
+        head_repo,
+        is_fork,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A `pull_request` (opened) payload as the runner writes it, trimmed of
+    /// the many URL fields that play no part here but otherwise intact.
+    const PULL_REQUEST_EVENT: &str = r#"{
+  "action": "opened",
+  "number": 42,
+  "pull_request": {
+    "url": "https://api.github.com/repos/acme/widgets/pulls/42",
+    "id": 1822334455,
+    "node_id": "PR_kwDOABCD1234",
+    "html_url": "https://github.com/acme/widgets/pull/42",
+    "number": 42,
+    "state": "open",
+    "locked": false,
+    "title": "Add users table",
+    "user": { "login": "octocat", "id": 583231, "type": "User", "site_admin": false },
+    "body": "Adds the users table.\n\nCloses #41",
+    "created_at": "2024-05-02T09:12:44Z",
+    "updated_at": "2024-05-02T09:12:44Z",
+    "closed_at": null,
+    "merged_at": null,
+    "merge_commit_sha": null,
+    "draft": false,
+    "head": {
+      "label": "octocat:add-users",
+      "ref": "add-users",
+      "sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+      "user": { "login": "octocat", "id": 583231, "type": "User" },
+      "repo": {
+        "id": 700000001,
+        "node_id": "R_kgDOFORK",
+        "name": "widgets",
+        "full_name": "octocat/widgets",
+        "private": false,
+        "owner": { "login": "octocat", "id": 583231, "type": "User" },
+        "fork": true,
+        "default_branch": "main"
+      }
+    },
+    "base": {
+      "label": "acme:main",
+      "ref": "main",
+      "sha": "9a3b5c7d1e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0b",
+      "user": { "login": "acme", "id": 9919, "type": "Organization" },
+      "repo": {
+        "id": 123456789,
+        "node_id": "R_kgDOBASE",
+        "name": "widgets",
+        "full_name": "acme/widgets",
+        "private": false,
+        "owner": { "login": "acme", "id": 9919, "type": "Organization" },
+        "fork": false,
+        "default_branch": "main"
+      }
+    },
+    "author_association": "CONTRIBUTOR",
+    "auto_merge": null,
+    "merged": false,
+    "mergeable": null,
+    "comments": 0,
+    "commits": 3,
+    "additions": 120,
+    "deletions": 4,
+    "changed_files": 2
+  },
+  "repository": {
+    "id": 123456789,
+    "name": "widgets",
+    "full_name": "acme/widgets",
+    "private": false,
+    "owner": { "login": "acme", "id": 9919, "type": "Organization" }
+  },
+  "sender": { "login": "octocat", "id": 583231, "type": "User" }
+}"#;
+
+    /// Writes `contents` to a fresh file under the temp dir and returns its path.
+    fn temp_file(contents: &str) -> PathBuf {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "migration-check-context-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("event.json");
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_a_fork_pull_request_event_with_inputs() {
+        let event = temp_file(PULL_REQUEST_EVENT);
+        let env = vars(&[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+            ("GITHUB_REPOSITORY", "acme/widgets"),
+            ("GITHUB_API_URL", "https://ghe.example/api/v3/"),
+            ("GITHUB_WORKSPACE", "/github/workspace"),
+            (
+                "GITHUB_STEP_SUMMARY",
+                "/github/file_commands/step_summary_1",
+            ),
+            ("GITHUB_OUTPUT", "/github/file_commands/set_output_1"),
+            ("GITHUB_TOKEN", "ghs_fallback"),
+            ("INPUT_PATH", "db/migrations"),
+            ("INPUT_FORMAT", ""),
+            ("INPUT_POSTGRES-IMAGE", "postgres:17-alpine"),
+            ("INPUT_VERIFY-ALL", "TRUE"),
+            ("INPUT_COMMENT", "false"),
+            ("INPUT_GITHUB-TOKEN", "ghs_from_input"),
+            ("INPUT_CONFIG", ""),
+        ]);
+        let ctx = ActionContext::from_map(&env).unwrap();
+        assert_eq!(ctx.event_name.as_deref(), Some("pull_request"));
+        assert_eq!(
+            ctx.pull_request,
+            Some(PullRequest {
+                number: 42,
+                base_ref: "main".into(),
+                base_sha: "9a3b5c7d1e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0b".into(),
+                head_ref: "add-users".into(),
+                head_sha: "6dcb09b5b57875f334f61aebed695e2e4193db5e".into(),
+                base_repo: "acme/widgets".into(),
+                head_repo: Some("octocat/widgets".into()),
+                is_fork: true,
+            })
+        );
+        assert_eq!(ctx.repository, Some(("acme".into(), "widgets".into())));
+        assert_eq!(ctx.api_url, "https://ghe.example/api/v3");
+        assert_eq!(ctx.workspace, Some(PathBuf::from("/github/workspace")));
+        assert_eq!(
+            ctx.step_summary,
+            Some(PathBuf::from("/github/file_commands/step_summary_1"))
+        );
+        assert_eq!(
+            ctx.output,
+            Some(PathBuf::from("/github/file_commands/set_output_1"))
+        );
+        assert_eq!(
+            ctx.inputs,
+            ActionInputs {
+                path: "db/migrations".into(),
+                format: "auto".into(),
+                postgres: "docker".into(),
+                postgres_image: Some("postgres:17-alpine".into()),
+                base_ref: Some("main".into()),
+                verify_all: true,
+                comment: false,
+                config: None,
+            }
+        );
+        assert_eq!(ctx.token.as_ref().unwrap().expose(), "ghs_from_input");
+        assert!(ctx.in_actions());
+    }
+
+    #[test]
+    fn same_repository_pr_is_not_a_fork_and_defaults_apply() {
+        let same_repo = PULL_REQUEST_EVENT.replace("octocat/widgets", "acme/widgets");
+        let event = temp_file(&same_repo);
+        let env = vars(&[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+            ("GITHUB_TOKEN", "ghs_fallback"),
+        ]);
+        let ctx = ActionContext::from_map(&env).unwrap();
+        let pr = ctx.pull_request.unwrap();
+        assert!(!pr.is_fork);
+        // No GITHUB_REPOSITORY: taken from the payload's base repository.
+        assert_eq!(ctx.repository, Some(("acme".into(), "widgets".into())));
+        assert_eq!(ctx.api_url, DEFAULT_API_URL);
+        assert_eq!(ctx.inputs.path, "migrations");
+        assert_eq!(ctx.inputs.format, "auto");
+        assert_eq!(ctx.inputs.postgres, "docker");
+        assert_eq!(ctx.inputs.base_ref.as_deref(), Some("main"));
+        assert!(!ctx.inputs.verify_all);
+        assert!(ctx.inputs.comment);
+        assert_eq!(ctx.token.unwrap().expose(), "ghs_fallback");
+    }
+
+    #[test]
+    fn deleted_head_repository_counts_as_fork() {
+        let payload: serde_json::Value = serde_json::from_str(PULL_REQUEST_EVENT).unwrap();
+        let mut payload = payload;
+        payload["pull_request"]["head"]["repo"] = serde_json::Value::Null;
+        let event = temp_file(&payload.to_string());
+        let env = vars(&[("GITHUB_EVENT_PATH", event.to_str().unwrap())]);
+        let pr = ActionContext::from_map(&env).unwrap().pull_request.unwrap();
+        assert_eq!(pr.head_repo, None);
+        assert!(pr.is_fork);
+    }
+
+    #[test]
+    fn explicit_base_ref_input_wins_and_push_events_have_no_pr() {
+        let event = temp_file(r#"{"ref":"refs/heads/main","before":"a","after":"b"}"#);
+        let env = vars(&[
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+            ("INPUT_BASE-REF", "release/1.x"),
+        ]);
+        let ctx = ActionContext::from_map(&env).unwrap();
+        assert_eq!(ctx.pull_request, None);
+        assert_eq!(ctx.inputs.base_ref.as_deref(), Some("release/1.x"));
+        assert_eq!(ctx.token, None);
+    }
+
+    #[test]
+    fn outside_actions_everything_is_optional() {
+        let ctx = ActionContext::from_map(&HashMap::new()).unwrap();
+        assert!(!ctx.in_actions());
+        assert_eq!(ctx.pull_request, None);
+        assert_eq!(ctx.repository, None);
+        assert_eq!(ctx.inputs.base_ref, None);
+    }
+
+    #[test]
+    fn boolean_inputs_are_strict() {
+        for bad in ["yes", "1", "tru", "on"] {
+            let env = vars(&[("INPUT_VERIFY-ALL", bad)]);
+            let err = ActionContext::from_map(&env).unwrap_err();
+            assert!(err.is_usage());
+            assert_eq!(
+                err.to_string(),
+                format!("invalid value {bad:?} for input `verify-all`: expected `true` or `false`")
+            );
+        }
+        let env = vars(&[("INPUT_COMMENT", "nope")]);
+        let err = ActionContext::from_map(&env).unwrap_err();
+        assert!(err.to_string().contains("input `comment`"));
+    }
+
+    #[test]
+    fn malformed_event_names_the_file() {
+        let event = temp_file("{\"pull_request\": {\"number\": \"forty-two\"");
+        let env = vars(&[("GITHUB_EVENT_PATH", event.to_str().unwrap())]);
+        let err = ActionContext::from_map(&env).unwrap_err();
+        assert!(!err.is_usage());
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "malformed GitHub event payload {}: ",
+                event.display()
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_event_file_names_the_file() {
+        let env = vars(&[("GITHUB_EVENT_PATH", "/nonexistent/event.json")]);
+        let err = ActionContext::from_map(&env).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot read the GitHub event payload /nonexistent/event.json: ")
+        );
+    }
+
+    #[test]
+    fn bad_repository_is_rejected() {
+        let env = vars(&[("GITHUB_REPOSITORY", "just-a-name")]);
+        let err = ActionContext::from_map(&env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "GITHUB_REPOSITORY must be `owner/name`, got \"just-a-name\""
+        );
+    }
+
+    #[test]
+    fn underscore_input_names_are_accepted_as_a_fallback() {
+        let env = vars(&[
+            ("INPUT_GITHUB_TOKEN", "ghs_x"),
+            ("INPUT_VERIFY_ALL", "true"),
+        ]);
+        let ctx = ActionContext::from_map(&env).unwrap();
+        assert_eq!(ctx.token.unwrap().expose(), "ghs_x");
+        assert!(ctx.inputs.verify_all);
+    }
+
+    #[test]
+    fn secret_never_prints_its_value() {
+        let secret = Secret::new("ghp_supersecret");
+        assert_eq!(format!("{secret}"), "***");
+        assert_eq!(format!("{secret:?}"), "***");
+        let env = vars(&[("GITHUB_TOKEN", "ghp_supersecret")]);
+        let ctx = ActionContext::from_map(&env).unwrap();
+        assert!(!format!("{ctx:?}").contains("supersecret"));
+        assert_eq!(secret.expose(), "ghp_supersecret");
+    }
+}
