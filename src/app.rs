@@ -4,14 +4,16 @@
 //! process-level concerns: signals (Ctrl-C and SIGTERM stop the run and clean
 //! up) and hardening against migration code that wants our environment.
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::{Cli, Command, DiffArgs, SnapshotArgs, VerifyArgs};
-use crate::config::{Config, OutputTarget, PostgresChoice};
+use crate::checksum;
+use crate::cli::{ChecksumsArgs, Cli, Command, DiffArgs, SnapshotArgs, SumArgs, VerifyArgs};
+use crate::config::{Config, OutputTarget, PostgresChoice, Source, output_target};
 use crate::error::{EnvironmentError, Interrupted, UsageError};
 use crate::migrations::{self, Discovered};
 use crate::postgres::embedded::EmbeddedServer;
@@ -19,6 +21,7 @@ use crate::postgres::{self, Server, Session, UrlServer};
 use crate::report::{self, Report, terminal::TerminalProgress};
 use crate::schema::Snapshot;
 use crate::schema::snapshot::SnapshotQuery;
+use crate::verify::base::base_stage;
 use crate::verify::{self, Silent, VerifyOptions};
 
 /// Test hook: panic right after PostgreSQL started, to prove cleanup on panic.
@@ -37,7 +40,82 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Verify(args) => verify_command(&args).await,
         Command::Snapshot(args) => snapshot_command(&args).await,
         Command::Diff(args) => diff_command(&args).await,
+        Command::Checksums(args) => checksums_command(&args),
+        Command::Sum(args) => sum_command(&args),
     }
+}
+
+fn checksums_command(args: &ChecksumsArgs) -> anyhow::Result<u8> {
+    let source = Source::from_args(&args.source)?;
+    let base = source.base(&args.base)?;
+    let discovered = migrations::discover(&source.dir, source.format)?;
+    let sum_path = source.dir.join(checksum::sum::SUM_FILE);
+    if base.base.is_none() && !sum_path.is_file() {
+        return Err(UsageError(format!(
+            "nothing to compare: pass --base REF (e.g. --base origin/main), or write {} with `migration-check sum`",
+            sum_path.display()
+        ))
+        .into());
+    }
+    let stage = base_stage(
+        &source.dir,
+        discovered.format,
+        base.base.as_deref(),
+        &base.gates,
+    )?;
+    let passed = !stage
+        .problems
+        .iter()
+        .any(|p| p.severity == report::Severity::Error);
+    let text = report::terminal::render_checksums(
+        &stage.entries,
+        &stage.problems,
+        stage.compared_with.as_deref(),
+    );
+    match output_target(args.json.as_deref()) {
+        Some(target) => {
+            let json = serde_json::json!({
+                "schema_version": report::SCHEMA_VERSION,
+                "passed": passed,
+                "checksums": stage.entries,
+                "problems": stage.problems,
+            });
+            let json = format!(
+                "{}\n",
+                serde_json::to_string_pretty(&json).context("serializing checksums")?
+            );
+            match target {
+                OutputTarget::Stdout => {
+                    let _ = write!(anstream::stderr(), "{text}");
+                    std::io::stdout()
+                        .write_all(json.as_bytes())
+                        .context("cannot write to stdout")?;
+                }
+                OutputTarget::File(path) => {
+                    std::fs::write(&path, json).map_err(|e| {
+                        EnvironmentError::new(format!("cannot write {}: {e}", path.display()))
+                    })?;
+                    let _ = write!(anstream::stdout(), "{text}");
+                }
+            }
+        }
+        None => {
+            let _ = write!(anstream::stdout(), "{text}");
+        }
+    }
+    Ok(if passed { 0 } else { 1 })
+}
+
+fn sum_command(args: &SumArgs) -> anyhow::Result<u8> {
+    let source = Source::from_args(&args.source)?;
+    let discovered = migrations::discover(&source.dir, source.format)?;
+    let path = checksum::sum::write_sum(&source.dir, discovered.format)?;
+    println!(
+        "wrote {} ({} migration(s))",
+        path.display(),
+        discovered.migrations.len()
+    );
+    Ok(0)
 }
 
 /// Connects to a live database given by URL; unreachable is exit 3.
@@ -136,6 +214,12 @@ async fn diff_command(args: &DiffArgs) -> anyhow::Result<u8> {
 async fn verify_command(args: &VerifyArgs) -> anyhow::Result<u8> {
     let config = Config::from_verify_args(args)?;
     let discovered = migrations::discover(&config.dir, config.format)?;
+    let stage = base_stage(
+        &config.dir,
+        discovered.format,
+        config.base.base.as_deref(),
+        &config.base.gates,
+    )?;
     let mut progress = TerminalProgress::new();
     if !config.quiet {
         progress.message(&format!(
@@ -150,7 +234,32 @@ async fn verify_command(args: &VerifyArgs) -> anyhow::Result<u8> {
             }
         ));
     }
-    let report = with_signals(verify_with_backend(&config, &discovered, &mut progress)).await??;
+    if !config.quiet
+        && let Some(compared) = &stage.compared_with
+    {
+        let count = stage.under_verification.as_ref().map_or(0, |set| set.len());
+        progress.message(&format!(
+            "compared with {compared}: {count} migration(s) new or changed{}",
+            if config.all {
+                " (verifying all: --all)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let under_verification = if config.all {
+        None
+    } else {
+        stage.under_verification.clone()
+    };
+    let mut report = with_signals(verify_with_backend(
+        &config,
+        &discovered,
+        under_verification,
+        &mut progress,
+    ))
+    .await??;
+    stage.attach(&mut report);
     write_outputs(&config, &report)?;
     Ok(if report.passed { 0 } else { 1 })
 }
@@ -159,12 +268,13 @@ async fn verify_command(args: &VerifyArgs) -> anyhow::Result<u8> {
 async fn verify_with_backend(
     config: &Config,
     discovered: &Discovered,
+    under_verification: Option<BTreeSet<String>>,
     progress: &mut TerminalProgress,
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
     let options = VerifyOptions {
         timeouts: config.timeouts,
-        under_verification: None,
+        under_verification,
         policy: config.policy.clone(),
         directory: config.dir.display().to_string(),
         data_rows: config.data_rows,

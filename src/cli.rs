@@ -53,6 +53,45 @@ pub enum Command {
     ///   migration-check diff postgres://staging-host/app postgres://prod-host/app
     #[command(verbatim_doc_comment)]
     Diff(DiffArgs),
+
+    /// Compare migration files with the base branch by SHA-256; no database.
+    ///
+    /// Fast enough for a pre-commit hook. Also checks migrations.sum when present.
+    ///
+    /// Examples:
+    ///   migration-check checksums --base origin/main
+    ///   migration-check checksums db/migrations --base main --json -
+    #[command(verbatim_doc_comment)]
+    Checksums(ChecksumsArgs),
+
+    /// Write migrations.sum, the lock file of migration checksums.
+    ///
+    /// With the file committed, two pull requests that both add migrations
+    /// conflict in git instead of racing silently; verify and checksums fail
+    /// while it is stale.
+    #[command(verbatim_doc_comment)]
+    Sum(SumArgs),
+}
+
+/// Flags of `checksums`.
+#[derive(Debug, Args)]
+pub struct ChecksumsArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub base: BaseArgs,
+
+    /// Write the result as JSON (the report's `checksums` and `problems`) to PATH, or `-`.
+    #[arg(long, value_name = "PATH|-")]
+    pub json: Option<String>,
+}
+
+/// Flags of `sum`.
+#[derive(Debug, Args)]
+pub struct SumArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// Flags of `snapshot`.
@@ -88,9 +127,9 @@ pub struct DiffArgs {
     pub data: Option<u64>,
 }
 
-/// Flags of `verify`.
+/// Where the migrations are and how they are laid out (shared by commands).
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub struct SourceArgs {
     /// Migrations directory.
     #[arg(default_value = "migrations", env = "MIGRATION_CHECK_DIR")]
     pub dir: PathBuf,
@@ -98,6 +137,37 @@ pub struct VerifyArgs {
     /// Migration layout: auto, sqlx, golang-migrate, diesel, dbmate.
     #[arg(long, default_value = "auto", env = "MIGRATION_CHECK_FORMAT")]
     pub format: String,
+
+    /// Configuration file (default: migration-check.toml in the current directory, if present).
+    #[arg(long, env = "MIGRATION_CHECK_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+/// Comparison with the base branch (shared by `verify` and `checksums`).
+#[derive(Debug, Args)]
+pub struct BaseArgs {
+    /// Compare every migration file with this branch/ref by SHA-256 (the merge-base
+    /// of HEAD and REF): edited, deleted, renamed and out-of-order migrations are
+    /// reported, and only added or changed migrations are verified step by step.
+    #[arg(long, env = "MIGRATION_CHECK_BASE", value_name = "REF")]
+    pub base: Option<String>,
+
+    /// How a state of a merged file is gated: STATE=LEVEL with STATE one of
+    /// modified, deleted, out_of_order, renamed, whitespace_only and LEVEL one of
+    /// error, warning, ignore (repeatable). Defaults: modified, deleted,
+    /// out_of_order, whitespace_only = error; renamed = warning.
+    #[arg(long, value_name = "STATE=LEVEL")]
+    pub gate: Vec<String>,
+}
+
+/// Flags of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub base: BaseArgs,
 
     /// Where PostgreSQL comes from: auto, embedded (local binaries), or a URL of a
     /// server on which a uniquely named database is created and dropped.
@@ -117,7 +187,7 @@ pub struct VerifyArgs {
     #[arg(long, env = "MIGRATION_CHECK_RUN_AS", value_name = "USER")]
     pub run_as: Option<String>,
 
-    /// Verify every migration step by step (the default until --base is available).
+    /// Verify every migration step by step, also those unchanged since the base.
     #[arg(long)]
     pub all: bool,
 
@@ -152,10 +222,6 @@ pub struct VerifyArgs {
     /// Write the JSON report (contract v1) to PATH, or `-` for stdout.
     #[arg(long, value_name = "PATH|-")]
     pub json: Option<String>,
-
-    /// Configuration file (default: migration-check.toml in the current directory, if present).
-    #[arg(long, env = "MIGRATION_CHECK_CONFIG", value_name = "PATH")]
-    pub config: Option<PathBuf>,
 
     /// No progress lines on stderr.
     #[arg(long, short)]

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::VerifyArgs;
+use crate::checksum::{GateLevel, Gates};
+use crate::cli::{BaseArgs, SourceArgs, VerifyArgs};
 use crate::error::{InputError, UsageError};
 use crate::migrations::Format;
 use crate::postgres::Timeouts;
@@ -51,6 +52,7 @@ pub struct Config {
     pub all: bool,
     /// Data fingerprints for tables up to this many rows; `None`: schema only.
     pub data_rows: Option<u64>,
+    pub base: BaseConfig,
 }
 
 /// Tables up to this many rows get a data fingerprint unless configured.
@@ -62,6 +64,8 @@ pub const DEFAULT_DATA_ROWS: u64 = 10_000;
 struct FileConfig {
     #[serde(default)]
     verify: FileVerify,
+    #[serde(default)]
+    checksums: Gates,
     #[serde(default)]
     policy: FilePolicy,
 }
@@ -103,9 +107,18 @@ impl FilePolicy {
     }
 }
 
-impl Config {
-    /// Merges flags over the config file over defaults.
-    pub fn from_verify_args(args: &VerifyArgs) -> anyhow::Result<Self> {
+/// The migrations directory, its layout and the configuration file: what
+/// every command that reads migrations needs.
+#[derive(Debug)]
+pub struct Source {
+    pub dir: PathBuf,
+    pub format: Option<Format>,
+    file: FileConfig,
+}
+
+impl Source {
+    /// Reads the configuration file and validates the format.
+    pub fn from_args(args: &SourceArgs) -> anyhow::Result<Self> {
         let file = load_file(args.config.as_deref())?;
         let format_text = if args.format != "auto" {
             Some(args.format.clone())
@@ -120,6 +133,75 @@ impl Config {
                 ))
             })?),
         };
+        Ok(Source {
+            dir: args.dir.clone(),
+            format,
+            file,
+        })
+    }
+
+    /// The base-branch comparison settings: flags over `[checksums]`.
+    pub fn base(&self, args: &BaseArgs) -> Result<BaseConfig, UsageError> {
+        let mut gates = self.file.checksums;
+        for spec in &args.gate {
+            let (state, level) = spec.split_once('=').ok_or_else(|| {
+                UsageError(format!(
+                    "--gate `{spec}`: write STATE=LEVEL, e.g. renamed=error"
+                ))
+            })?;
+            let level: GateLevel = match level {
+                "error" => GateLevel::Error,
+                "warning" => GateLevel::Warning,
+                "ignore" => GateLevel::Ignore,
+                other => {
+                    return Err(UsageError(format!(
+                        "--gate {state}={other}: LEVEL is error, warning or ignore"
+                    )));
+                }
+            };
+            let slot = match state {
+                "modified" => &mut gates.modified,
+                "deleted" => &mut gates.deleted,
+                "out_of_order" => &mut gates.out_of_order,
+                "renamed" => &mut gates.renamed,
+                "whitespace_only" => &mut gates.whitespace_only,
+                other => {
+                    return Err(UsageError(format!(
+                        "--gate {other}=...: STATE is modified, deleted, out_of_order, renamed or whitespace_only"
+                    )));
+                }
+            };
+            *slot = level;
+        }
+        Ok(BaseConfig {
+            base: args.base.clone().filter(|b| !b.is_empty()),
+            gates,
+        })
+    }
+}
+
+/// Comparison with the base branch.
+#[derive(Debug, Clone)]
+pub struct BaseConfig {
+    /// `--base`: compare with the merge-base of HEAD and this ref.
+    pub base: Option<String>,
+    pub gates: Gates,
+}
+
+/// A `--json PATH|-` value.
+pub fn output_target(value: Option<&str>) -> Option<OutputTarget> {
+    value.map(|target| match target {
+        "-" => OutputTarget::Stdout,
+        path => OutputTarget::File(PathBuf::from(path)),
+    })
+}
+
+impl Config {
+    /// Merges flags over the config file over defaults.
+    pub fn from_verify_args(args: &VerifyArgs) -> anyhow::Result<Self> {
+        let source = Source::from_args(&args.source)?;
+        let base = source.base(&args.base)?;
+        let file = &source.file;
         let postgres_text = if args.postgres != "auto" {
             args.postgres.clone()
         } else {
@@ -147,13 +229,8 @@ impl Config {
             )?,
         };
         let policy = policy(&file.policy, args)?;
-        let json = args.json.as_deref().map(|target| match target {
-            "-" => OutputTarget::Stdout,
-            path => OutputTarget::File(PathBuf::from(path)),
-        });
+        let json = output_target(args.json.as_deref());
         Ok(Config {
-            dir: args.dir.clone(),
-            format,
             postgres,
             embedded: EmbeddedOptions {
                 pg_bin: args.pg_bin.clone(),
@@ -172,6 +249,9 @@ impl Config {
                 0 => None,
                 rows => Some(rows),
             },
+            base,
+            dir: source.dir,
+            format: source.format,
         })
     }
 }

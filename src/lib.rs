@@ -6,13 +6,13 @@
 //! schema → postgres → migrations → error.
 
 pub mod app;
+pub mod checksum;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod github;
 pub mod migrations;
 pub mod postgres;
 pub mod report;
 pub mod schema;
-pub mod github;
 pub mod verify;
-pub mod checksum;

@@ -203,7 +203,8 @@ impl Report {
             .migrations
             .iter()
             .flat_map(|m| &m.problems)
-            .chain(&self.sequence.problems);
+            .chain(&self.sequence.problems)
+            .chain(&self.problems);
         all.fold((0, 0), |(errors, warnings), p| match p.severity {
             Severity::Error => (errors + 1, warnings),
             Severity::Warning => (errors, warnings + 1),

@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Write as _};
 
 use anstyle::{AnsiColor, Style};
 
-use super::{MigrationReport, Problem, Report, SequenceStatus, Severity, Status};
+use super::{ChecksumEntry, MigrationReport, Problem, Report, SequenceStatus, Severity, Status};
 use crate::migrations::Migration;
 use crate::verify::Progress;
 
@@ -105,6 +105,12 @@ pub fn render(report: &Report) -> String {
         .map(|m| m.version.len() + m.name.len() + 1)
         .max()
         .unwrap_or(0);
+    let status_width = report
+        .migrations
+        .iter()
+        .map(|m| status_words(m.status).len())
+        .max()
+        .unwrap_or(0);
     for migration in &report.migrations {
         let (symbol, style) = status_look(migration.status);
         let label = format!("{} {}", migration.version, migration.name);
@@ -112,7 +118,10 @@ pub fn render(report: &Report) -> String {
             out,
             "  {} {label:<width$}  {}  {}",
             paint(style, symbol),
-            paint(style, status_words(migration.status)),
+            paint(
+                style,
+                &format!("{:<status_width$}", status_words(migration.status))
+            ),
             paint(DIM, &timings(migration))
         );
         for note in &migration.notes {
@@ -146,6 +155,11 @@ pub fn render(report: &Report) -> String {
         problem_lines(&mut out, problem);
     }
 
+    if !report.checksums.is_empty() || !report.problems.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(&render_checksums(&report.checksums, &report.problems, None));
+    }
+
     let (errors, warnings) = report.problem_counts();
     let failed = report
         .migrations
@@ -172,6 +186,69 @@ pub fn render(report: &Report) -> String {
         seconds(t.scripts),
         seconds(t.snapshots),
     );
+    out
+}
+
+/// The base-branch comparison: files that are not unchanged, with their
+/// hashes, then the gate problems.
+pub fn render_checksums(
+    entries: &[ChecksumEntry],
+    problems: &[Problem],
+    compared_with: Option<&str>,
+) -> String {
+    let mut out = String::new();
+    let unchanged = entries.iter().filter(|e| e.state == "unchanged").count();
+    if let Some(compared_with) = compared_with {
+        let _ = writeln!(out, "{} {compared_with}", paint(BOLD, "compared with"));
+    }
+    if !entries.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {}",
+            paint(
+                DIM,
+                &format!("{} migration file(s): {unchanged} unchanged", entries.len())
+            )
+        );
+    }
+    let short = |hash: &Option<String>| {
+        hash.as_deref()
+            .map_or("-".to_string(), |h| h.chars().take(8).collect())
+    };
+    for entry in entries.iter().filter(|e| e.state != "unchanged") {
+        let style = match entry.state.as_str() {
+            "added" => GREEN,
+            "renamed" => YELLOW,
+            _ => RED,
+        };
+        let from = entry
+            .base_path
+            .as_deref()
+            .map(|p| format!(" (was {p})"))
+            .unwrap_or_default();
+        let note = entry
+            .note
+            .as_deref()
+            .map(|n| format!(" — {n}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} {}{from}{note}  {}",
+            paint(style, &format!("{:<12}", entry.state)),
+            entry.path,
+            paint(
+                DIM,
+                &format!(
+                    "{} → {}",
+                    short(&entry.base_sha256),
+                    short(&entry.head_sha256)
+                )
+            )
+        );
+    }
+    for problem in problems {
+        problem_lines(&mut out, problem);
+    }
     out
 }
 

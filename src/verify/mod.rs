@@ -7,6 +7,7 @@
 //! point and the walk continues. Produces the report model; talks to
 //! PostgreSQL only through `postgres`.
 
+pub mod base;
 mod describe;
 
 use std::collections::{BTreeMap, BTreeSet};
