@@ -16,7 +16,8 @@ use crate::cli::{ChecksumsArgs, Cli, Command, DiffArgs, SnapshotArgs, SumArgs, V
 use crate::config::{Config, OutputTarget, PostgresChoice, Source, output_target};
 use crate::error::{EnvironmentError, Interrupted, UsageError};
 use crate::migrations::{self, Discovered};
-use crate::postgres::embedded::EmbeddedServer;
+use crate::postgres::docker::DockerServer;
+use crate::postgres::embedded::{EmbeddedServer, find_bin_dir};
 use crate::postgres::{self, Server, Session, UrlServer};
 use crate::report::{self, Report, terminal::TerminalProgress};
 use crate::schema::Snapshot;
@@ -279,19 +280,49 @@ async fn verify_with_backend(
         directory: config.dir.display().to_string(),
         data_rows: config.data_rows,
     };
-    match &config.postgres {
+    let choice = match &config.postgres {
+        PostgresChoice::Auto if find_bin_dir(config.embedded.pg_bin.as_deref()).is_ok() => {
+            &PostgresChoice::Embedded
+        }
+        PostgresChoice::Auto => &PostgresChoice::Docker,
+        other => other,
+    };
+    let ready = |progress: &mut TerminalProgress, what: String| {
+        if !config.quiet {
+            progress.message(&format!(
+                "PostgreSQL ready in {} ms ({what})",
+                started.elapsed().as_millis()
+            ));
+        }
+        if std::env::var_os(PANIC_HOOK_ENV).is_some() {
+            panic!("{PANIC_HOOK_ENV} is set: panicking with PostgreSQL running");
+        }
+    };
+    match choice {
         PostgresChoice::Auto | PostgresChoice::Embedded => {
             let server = EmbeddedServer::start(&config.embedded).await?;
-            if !config.quiet {
-                progress.message(&format!(
-                    "PostgreSQL ready in {} ms (embedded, {})",
-                    started.elapsed().as_millis(),
-                    server.bin_dir().display()
-                ));
-            }
-            if std::env::var_os(PANIC_HOOK_ENV).is_some() {
-                panic!("{PANIC_HOOK_ENV} is set: panicking with PostgreSQL running");
-            }
+            ready(
+                progress,
+                format!("embedded, {}", server.bin_dir().display()),
+            );
+            run_verification(&server, discovered, &options, config, progress, started).await
+        }
+        PostgresChoice::Docker => {
+            let server =
+                DockerServer::start(&config.image)
+                    .await
+                    .map_err(|e| match &config.postgres {
+                        PostgresChoice::Auto => EnvironmentError::new(format!(
+                            "no local PostgreSQL server binaries were found, and Docker failed: {}",
+                            e.message
+                        )),
+                        _ => e,
+                    })?;
+            let (host, port) = server.address();
+            ready(
+                progress,
+                format!("docker, {} at {host}:{port}", server.image()),
+            );
             run_verification(&server, discovered, &options, config, progress, started).await
         }
         PostgresChoice::Url(url) => {

@@ -169,15 +169,21 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub base: BaseArgs,
 
-    /// Where PostgreSQL comes from: auto, embedded (local binaries), or a URL of a
-    /// server on which a uniquely named database is created and dropped.
+    /// Where PostgreSQL comes from: embedded (local binaries), docker (a throwaway
+    /// container), or a URL of a server on which a uniquely named database is
+    /// created and dropped. auto: embedded when binaries are found, else docker.
     #[arg(
         long,
         default_value = "auto",
         env = "MIGRATION_CHECK_POSTGRES",
-        value_name = "auto|embedded|URL"
+        value_name = "auto|embedded|docker|URL"
     )]
     pub postgres: String,
+
+    /// Image for --postgres docker: any postgres-compatible image (official,
+    /// PostGIS, Timescale). [default: postgres:17-alpine]
+    #[arg(long, env = "MIGRATION_CHECK_IMAGE", value_name = "IMAGE")]
+    pub image: Option<String>,
 
     /// Directory holding initdb and postgres (embedded backend).
     #[arg(long, env = "MIGRATION_CHECK_PG_BIN", value_name = "DIR")]

@@ -27,6 +27,8 @@ pub enum PostgresChoice {
     /// Local binaries when found (Docker comes with the Docker backend).
     Auto,
     Embedded,
+    /// A throwaway container (testcontainers) from `Config::image`.
+    Docker,
     /// An existing server: a fresh database is created and dropped on it.
     Url(String),
 }
@@ -45,6 +47,8 @@ pub struct Config {
     pub format: Option<Format>,
     pub postgres: PostgresChoice,
     pub embedded: EmbeddedOptions,
+    /// Image for the Docker backend.
+    pub image: String,
     pub timeouts: Timeouts,
     pub policy: Policy,
     pub json: Option<OutputTarget>,
@@ -75,6 +79,7 @@ struct FileConfig {
 struct FileVerify {
     format: Option<String>,
     postgres: Option<String>,
+    image: Option<String>,
     statement_timeout: Option<String>,
     lock_timeout: Option<String>,
     data_rows: Option<u64>,
@@ -230,8 +235,14 @@ impl Config {
         };
         let policy = policy(&file.policy, args)?;
         let json = output_target(args.json.as_deref());
+        let image = args
+            .image
+            .clone()
+            .or_else(|| file.verify.image.clone())
+            .unwrap_or_else(|| crate::postgres::docker::DEFAULT_IMAGE.to_string());
         Ok(Config {
             postgres,
+            image,
             embedded: EmbeddedOptions {
                 pg_bin: args.pg_bin.clone(),
                 run_as: args.run_as.clone(),
@@ -294,6 +305,7 @@ fn parse_postgres(text: &str) -> Result<PostgresChoice, UsageError> {
     match text {
         "auto" => Ok(PostgresChoice::Auto),
         "embedded" => Ok(PostgresChoice::Embedded),
+        "docker" => Ok(PostgresChoice::Docker),
         url if url.starts_with("postgres://")
             || url.starts_with("postgresql://")
             || url.contains('=') =>
@@ -301,7 +313,7 @@ fn parse_postgres(text: &str) -> Result<PostgresChoice, UsageError> {
             Ok(PostgresChoice::Url(url.to_string()))
         }
         other => Err(UsageError(format!(
-            "--postgres `{other}`: expected auto, embedded or a postgres:// URL"
+            "--postgres `{other}`: expected auto, embedded, docker or a postgres:// URL"
         ))),
     }
 }

@@ -314,7 +314,7 @@ fn isolated_command(program: &Path, run_as: Option<&RunAs>, die_with_parent: boo
 }
 
 /// Finds a directory holding both `initdb` and `postgres`.
-fn find_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, EnvironmentError> {
+pub fn find_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, EnvironmentError> {
     let has_binaries = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
     if let Some(dir) = explicit {
         return if has_binaries(dir) {

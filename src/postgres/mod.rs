@@ -3,6 +3,7 @@
 //! our safety settings, throwaway databases, and the script runner. `verify`
 //! reaches PostgreSQL only through this module.
 
+pub mod docker;
 pub mod embedded;
 pub mod lexer;
 pub mod runner;
@@ -35,6 +36,15 @@ impl Server for embedded::EmbeddedServer {
     }
     fn diagnostics(&self) -> String {
         format!("server log (last lines):\n{}", self.log_tail())
+    }
+}
+
+impl Server for docker::DockerServer {
+    fn config(&self, database: &str) -> Config {
+        docker::DockerServer::config(self, database)
+    }
+    fn backend(&self) -> &'static str {
+        "docker"
     }
 }
 

@@ -2,7 +2,9 @@
 //! renderers. `verify` fills the model; renderers only present it: they never
 //! decide a verdict.
 
+pub mod annotations;
 pub mod json;
+pub mod markdown;
 pub mod schema_text;
 pub mod terminal;
 

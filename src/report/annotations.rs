@@ -1,0 +1,383 @@
+//! The problems of a report as annotations on file lines, so that GitHub shows
+//! each finding right in the pull request's diff: the failing statement of an
+//! up script, the down script that left an index behind, the merged migration
+//! that was modified. This module only picks the problems that have a file and
+//! words their titles; turning items into `::error file=…` workflow commands,
+//! escaping them and capping them at what GitHub displays is done by
+//! `github::workflow`. Like every renderer, it never decides a verdict: the
+//! level is the problem's severity.
+
+use super::{MigrationReport, Problem, Report, Severity, Status};
+
+/// The level of an annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AnnotationLevel {
+    /// From a problem of severity error.
+    Error,
+    /// From a problem of severity warning.
+    Warning,
+}
+
+impl From<Severity> for AnnotationLevel {
+    fn from(severity: Severity) -> Self {
+        match severity {
+            Severity::Error => AnnotationLevel::Error,
+            Severity::Warning => AnnotationLevel::Warning,
+        }
+    }
+}
+
+/// One finding located in a file, unescaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotationItem {
+    /// Error or warning, from the problem's severity.
+    pub level: AnnotationLevel,
+    /// The file as the report names it.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// Short, e.g. `migration 2 add_index: not reversible`.
+    pub title: String,
+    /// The problem's message as is.
+    pub message: String,
+}
+
+/// One item per problem that names a file, in report order: the migrations'
+/// problems, then the sequence cycle's, then the top-level ones (checksum
+/// gates, a stale `migrations.sum`). Problems without a file are left out.
+pub fn collect(report: &Report) -> Vec<AnnotationItem> {
+    let mut items = Vec::new();
+    for migration in &report.migrations {
+        for problem in &migration.problems {
+            let title = format!(
+                "migration {} {}: {}",
+                migration.version,
+                migration.name,
+                migration_words(migration, problem)
+            );
+            items.extend(item(problem, title));
+        }
+    }
+    for problem in &report.sequence.problems {
+        let title = format!("sequence cycle: {}", sequence_words(&problem.kind));
+        items.extend(item(problem, title));
+    }
+    for problem in &report.problems {
+        items.extend(item(problem, top_level_title(&problem.kind)));
+    }
+    items
+}
+
+fn item(problem: &Problem, title: String) -> Option<AnnotationItem> {
+    let file = problem.file.clone()?;
+    Some(AnnotationItem {
+        level: problem.severity.into(),
+        file,
+        line: problem.line,
+        column: problem.column,
+        title,
+        message: problem.message.clone(),
+    })
+}
+
+/// What went wrong with a migration, in a few words: a script failure is
+/// named by the step that failed (the migration's status), other problems
+/// by their kind.
+fn migration_words(migration: &MigrationReport, problem: &Problem) -> String {
+    let step = match migration.status {
+        Status::FailedUp => Some("up failed"),
+        Status::FailedDown => Some("down failed"),
+        Status::NotReapplicable => Some("not re-applicable"),
+        _ => None,
+    };
+    match (problem.kind.as_str(), step) {
+        ("sql_error" | "open_transaction" | "connection_lost", Some(step)) => step.to_string(),
+        ("timeout", Some(step)) => format!("{step} (timeout)"),
+        ("not_reversible", _) => "not reversible".into(),
+        ("not_reapplicable", _) => "not re-applicable".into(),
+        ("irreversible", _) => "irreversible (no down script)".into(),
+        ("column_position", _) => "column position changed".into(),
+        (kind, _) => kind.replace('_', " "),
+    }
+}
+
+fn sequence_words(kind: &str) -> String {
+    match kind {
+        "sequence_not_reversible" => "not reversible".into(),
+        "sequence_not_reapplicable" => "not re-applicable".into(),
+        kind => kind.replace('_', " "),
+    }
+}
+
+fn top_level_title(kind: &str) -> String {
+    match kind {
+        "modified" => "modified merged migration".into(),
+        "deleted" => "deleted merged migration".into(),
+        "renamed" => "renamed merged migration".into(),
+        "out_of_order" => "migration out of order".into(),
+        "stale_sum" => "stale migrations.sum".into(),
+        kind => kind.replace('_', " "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{
+        PostgresInfo, RunTimings, SCHEMA_VERSION, SequenceReport, SequenceStatus, StepTimings,
+    };
+
+    fn problem(kind: &str, severity: Severity, message: &str, file: Option<&str>) -> Problem {
+        Problem {
+            kind: kind.into(),
+            severity,
+            message: message.into(),
+            file: file.map(Into::into),
+            line: file.map(|_| 1),
+            column: None,
+            object: None,
+        }
+    }
+
+    fn migration(
+        version: &str,
+        name: &str,
+        status: Status,
+        problems: Vec<Problem>,
+    ) -> MigrationReport {
+        MigrationReport {
+            version: version.into(),
+            name: name.into(),
+            files: vec![],
+            new: true,
+            status,
+            problems,
+            timings_ms: StepTimings::default(),
+            notes: vec![],
+        }
+    }
+
+    fn report(migrations: Vec<MigrationReport>) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            passed: false,
+            postgres: PostgresInfo {
+                backend: "embedded".into(),
+                server_version: "16.4".into(),
+            },
+            format: "sqlx".into(),
+            directory: "migrations".into(),
+            migrations,
+            sequence: SequenceReport {
+                status: SequenceStatus::Skipped,
+                from_version: None,
+                to_version: None,
+                problems: vec![],
+                note: None,
+            },
+            checksums: vec![],
+            problems: vec![],
+            schema_changes: vec![],
+            timings_ms: RunTimings::default(),
+        }
+    }
+
+    #[test]
+    fn a_failed_up_is_an_error_at_its_statement() {
+        let mut failing = problem(
+            "sql_error",
+            Severity::Error,
+            "syntax error at or near \"CREAT\"",
+            Some("migrations/1_init.up.sql"),
+        );
+        failing.line = Some(3);
+        failing.column = Some(5);
+        let items = collect(&report(vec![migration(
+            "1",
+            "init",
+            Status::FailedUp,
+            vec![failing],
+        )]));
+        assert_eq!(
+            items,
+            [AnnotationItem {
+                level: AnnotationLevel::Error,
+                file: "migrations/1_init.up.sql".into(),
+                line: Some(3),
+                column: Some(5),
+                title: "migration 1 init: up failed".into(),
+                message: "syntax error at or near \"CREAT\"".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn titles_name_the_kind_and_levels_follow_severity() {
+        let mut timeout = problem("timeout", Severity::Error, "timed out", Some("d.sql"));
+        timeout.line = None;
+        let items = collect(&report(vec![
+            migration(
+                "2",
+                "add_index",
+                Status::NotReversible,
+                vec![
+                    problem(
+                        "not_reversible",
+                        Severity::Error,
+                        "index public.i: left behind by down",
+                        Some("2.down.sql"),
+                    ),
+                    problem(
+                        "column_position",
+                        Severity::Warning,
+                        "column public.t.c: position is 3 after down, was 2 before up",
+                        Some("2.down.sql"),
+                    ),
+                ],
+            ),
+            migration("3", "slow", Status::FailedDown, vec![timeout]),
+            migration(
+                "4",
+                "seed",
+                Status::Irreversible,
+                vec![problem(
+                    "irreversible",
+                    Severity::Warning,
+                    "no down script",
+                    Some("4.up.sql"),
+                )],
+            ),
+        ]));
+        let summary: Vec<(AnnotationLevel, &str, Option<usize>)> = items
+            .iter()
+            .map(|i| (i.level, i.title.as_str(), i.line))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    AnnotationLevel::Error,
+                    "migration 2 add_index: not reversible",
+                    Some(1)
+                ),
+                (
+                    AnnotationLevel::Warning,
+                    "migration 2 add_index: column position changed",
+                    Some(1)
+                ),
+                (
+                    AnnotationLevel::Error,
+                    "migration 3 slow: down failed (timeout)",
+                    None
+                ),
+                (
+                    AnnotationLevel::Warning,
+                    "migration 4 seed: irreversible (no down script)",
+                    Some(1)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_without_a_file_give_no_annotation() {
+        let items = collect(&report(vec![migration(
+            "5",
+            "later",
+            Status::Skipped,
+            vec![problem(
+                "skipped",
+                Severity::Warning,
+                "not run: version 1 failed to apply",
+                None,
+            )],
+        )]));
+        assert!(items.is_empty());
+    }
+
+    #[test]
+    fn sequence_and_top_level_problems_come_after_migrations() {
+        let mut r = report(vec![migration(
+            "1",
+            "init",
+            Status::Passed,
+            vec![problem(
+                "column_position",
+                Severity::Warning,
+                "moved",
+                Some("1.down.sql"),
+            )],
+        )]);
+        r.sequence.status = SequenceStatus::Failed;
+        r.sequence.problems.push(problem(
+            "sequence_not_reversible",
+            Severity::Error,
+            "table public.t: left behind by the downs run in reverse",
+            Some("1.down.sql"),
+        ));
+        r.problems = vec![
+            problem(
+                "modified",
+                Severity::Error,
+                "m was modified",
+                Some("migrations/1.up.sql"),
+            ),
+            problem("renamed", Severity::Warning, "r was renamed", Some("r.sql")),
+            problem("out_of_order", Severity::Error, "o", Some("o.sql")),
+            problem(
+                "stale_sum",
+                Severity::Error,
+                "stale",
+                Some("migrations/migrations.sum"),
+            ),
+            problem("deleted", Severity::Error, "gone", None),
+        ];
+        let titles: Vec<(AnnotationLevel, String)> = collect(&r)
+            .into_iter()
+            .map(|i| (i.level, i.title))
+            .collect();
+        assert_eq!(
+            titles,
+            [
+                (
+                    AnnotationLevel::Warning,
+                    "migration 1 init: column position changed".to_string()
+                ),
+                (
+                    AnnotationLevel::Error,
+                    "sequence cycle: not reversible".to_string()
+                ),
+                (
+                    AnnotationLevel::Error,
+                    "modified merged migration".to_string()
+                ),
+                (
+                    AnnotationLevel::Warning,
+                    "renamed merged migration".to_string()
+                ),
+                (AnnotationLevel::Error, "migration out of order".to_string()),
+                (AnnotationLevel::Error, "stale migrations.sum".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn messages_are_kept_as_is_for_the_workflow_escaper() {
+        let message = "a: b, c%\nsecond line @octocat <script>";
+        let items = collect(&report(vec![migration(
+            "1",
+            "x",
+            Status::FailedUp,
+            vec![problem(
+                "sql_error",
+                Severity::Error,
+                message,
+                Some("f,1:2.sql"),
+            )],
+        )]));
+        assert_eq!(items[0].message, message);
+        assert_eq!(items[0].file, "f,1:2.sql");
+    }
+}
