@@ -27,6 +27,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Verify a migrations directory: up → down → up per migration, then the whole sequence.
     ///
@@ -71,6 +73,51 @@ pub enum Command {
     /// while it is stale.
     #[command(verbatim_doc_comment)]
     Sum(SumArgs),
+
+    /// The GitHub Action entry point: reads the runner's environment and inputs.
+    ///
+    /// Inputs arrive as INPUT_<NAME> variables (INPUT_PATH, INPUT_POSTGRES,
+    /// INPUT_GITHUB-TOKEN, ...); verifies, then writes the job summary, the step
+    /// outputs, annotations, and on pull requests the sticky comment.
+    #[command(verbatim_doc_comment)]
+    Action,
+
+    /// Post or update the pull request comment from a saved JSON report.
+    ///
+    /// The safe pattern for fork pull requests: the `pull_request` workflow
+    /// uploads the report as an artifact; a `workflow_run` workflow with write
+    /// permission posts it without running the pull request's code. The token
+    /// comes from GITHUB_TOKEN.
+    ///
+    /// Example:
+    ///   migration-check comment --report report.json --repo octo/app --pr 42
+    #[command(verbatim_doc_comment)]
+    Comment(CommentArgs),
+}
+
+/// Flags of `comment`.
+#[derive(Debug, Args)]
+pub struct CommentArgs {
+    /// The JSON report written by `verify --json PATH` or the Action.
+    #[arg(long, value_name = "PATH")]
+    pub report: PathBuf,
+
+    /// The repository, OWNER/NAME (default: GITHUB_REPOSITORY).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+
+    /// The pull request number (default: from the event payload).
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
+
+    /// The REST API root (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(
+        long,
+        env = "GITHUB_API_URL",
+        default_value = "https://api.github.com",
+        value_name = "URL"
+    )]
+    pub api_url: String,
 }
 
 /// Flags of `checksums`.

@@ -4,6 +4,8 @@
 //! process-level concerns: signals (Ctrl-C and SIGTERM stop the run and clean
 //! up) and hardening against migration code that wants our environment.
 
+mod action;
+
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::time::Instant;
@@ -43,6 +45,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(args) => diff_command(&args).await,
         Command::Checksums(args) => checksums_command(&args),
         Command::Sum(args) => sum_command(&args),
+        Command::Action => action::action_command().await,
+        Command::Comment(args) => action::comment_command(&args).await,
     }
 }
 
@@ -213,6 +217,13 @@ async fn diff_command(args: &DiffArgs) -> anyhow::Result<u8> {
 }
 
 async fn verify_command(args: &VerifyArgs) -> anyhow::Result<u8> {
+    let report = run_verify(args).await?;
+    Ok(if report.passed { 0 } else { 1 })
+}
+
+/// `verify` up to its outputs (terminal, JSON): the report, for callers that
+/// publish it further (the Action).
+pub(crate) async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
     let config = Config::from_verify_args(args)?;
     let discovered = migrations::discover(&config.dir, config.format)?;
     let stage = base_stage(
@@ -262,7 +273,7 @@ async fn verify_command(args: &VerifyArgs) -> anyhow::Result<u8> {
     .await??;
     stage.attach(&mut report);
     write_outputs(&config, &report)?;
-    Ok(if report.passed { 0 } else { 1 })
+    Ok(report)
 }
 
 /// Starts the chosen PostgreSQL, verifies, and tears everything down.
