@@ -30,6 +30,9 @@ fn command(cwd: &Path) -> Command {
         .env("GIT_LITERAL_PATHSPECS", "1")
         .env("LC_ALL", "C")
         .args(["-c", "core.quotepath=off"])
+        // The Action runs as root on a workspace owned by the runner's user;
+        // git would refuse it as "dubious ownership". We only read objects.
+        .args(["-c", "safe.directory=*"])
         .stdin(Stdio::null());
     cmd
 }

@@ -61,6 +61,7 @@ impl DockerServer {
     /// Starts `image` and returns once it answers a query.
     pub async fn start(image: &str) -> Result<Self, EnvironmentError> {
         let (name, tag) = split_image(image);
+        let run_label = format!("{}-{}", std::process::id(), unique_suffix());
         let request = GenericImage::new(name, tag)
             .with_exposed_port(5432.tcp())
             .with_wait_for(WaitFor::message_on_stderr(
@@ -69,9 +70,18 @@ impl DockerServer {
             .with_env_var("POSTGRES_PASSWORD", PASSWORD)
             .with_env_var("POSTGRES_HOST_AUTH_METHOD", "trust")
             .with_label("org.migration-check.owner", std::process::id().to_string())
+            .with_label(RUN_LABEL, run_label.clone())
             .with_cmd(std::iter::once("postgres").chain(SERVER_ARGS.iter().copied()))
             .with_startup_timeout(READY_TIMEOUT);
-        let container = request.start().await.map_err(|e| start_error(image, &e))?;
+        let container = match request.start().await {
+            Ok(container) => container,
+            Err(error) => {
+                // A container that was created but never became ready is not
+                // removed by testcontainers: find it by our label.
+                remove_labelled(&run_label).await;
+                return Err(start_error(image, &error));
+            }
+        };
         let port = container
             .get_host_port_ipv4(5432.tcp())
             .await
@@ -175,6 +185,43 @@ impl DockerServer {
     }
 }
 
+/// Label carrying a value unique to one start, to find its container.
+const RUN_LABEL: &str = "org.migration-check.run";
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}")
+}
+
+/// Force-removes every container labelled with this run's value.
+async fn remove_labelled(run_label: &str) {
+    use testcontainers::bollard::query_parameters::{
+        ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    };
+    let Ok(docker) = testcontainers::bollard::Docker::connect_with_defaults() else {
+        return;
+    };
+    let filters =
+        std::collections::HashMap::from([("label", vec![format!("{RUN_LABEL}={run_label}")])]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let Ok(containers) = docker.list_containers(Some(options)).await else {
+        return;
+    };
+    for id in containers.into_iter().filter_map(|c| c.id) {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        let _ = docker.remove_container(&id, Some(options)).await;
+    }
+}
+
 /// Where to reach published ports: the override; else, when we are ourselves
 /// a container of the same Docker daemon (the GitHub Action case), the
 /// gateway of our container's network; else `None` (testcontainers' answer,
@@ -241,16 +288,24 @@ pub fn default_gateway(routes: &str) -> Option<Ipv4Addr> {
 fn start_error(image: &str, error: &testcontainers::TestcontainersError) -> EnvironmentError {
     let text = error.to_string();
     let lower = text.to_ascii_lowercase();
-    let advice = if lower.contains("connect")
-        || lower.contains("socket")
-        || lower.contains("no such file")
+    let advice = if lower.contains("pull")
+        || lower.contains("no such image")
+        || lower.contains("manifest")
+    {
+        format!(
+            "image {image} is not available here and could not be pulled: run `docker pull {image}` or pass another --image"
+        )
+    } else if lower.contains("docker client")
+        || lower.contains("socket not found")
+        || lower.contains("docker daemon")
+        || lower.contains("connection refused")
         || lower.contains("permission denied")
     {
         "cannot reach the Docker daemon: start Docker (or set DOCKER_HOST), or use --postgres embedded with local PostgreSQL binaries"
             .to_string()
-    } else if lower.contains("not found") || lower.contains("pull") || lower.contains("manifest") {
+    } else if lower.contains("oci runtime") || lower.contains("exec:") || lower.contains("exited") {
         format!(
-            "image {image} is not available and could not be pulled: run `docker pull {image}` or pass another --image"
+            "the {image} container did not run PostgreSQL: use an image that behaves like the official postgres image"
         )
     } else {
         "check that the image runs PostgreSQL like the official image (POSTGRES_PASSWORD, port 5432)".to_string()

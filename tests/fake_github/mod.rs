@@ -141,9 +141,19 @@ impl FakeGitHub {
     /// Starts the fake under a path prefix, e.g. `/api/v3` like GitHub
     /// Enterprise Server.
     pub async fn start_with_prefix(prefix: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_at("127.0.0.1", prefix).await
+    }
+
+    /// Starts the fake on a local address other than loopback, e.g. the
+    /// gateway of a Docker network, so that containers can reach it.
+    pub async fn start_on(ip: &str) -> Self {
+        Self::start_at(ip, "").await
+    }
+
+    async fn start_at(ip: &str, prefix: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind((ip, 0))
             .await
-            .expect("bind 127.0.0.1:0");
+            .unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             origin: format!("http://{addr}"),

@@ -1,0 +1,570 @@
+//! The Docker backend against a real Docker daemon: the same verdicts as the
+//! embedded backend on every fixture (PostgreSQL 15 and 17 images), from the
+//! host and from inside a container with the host's socket mounted (default
+//! bridge and a user-defined network); no container left after success,
+//! failure, panic, Ctrl-C or SIGTERM; exit 3 with advice when Docker is
+//! unreachable, the image is missing or the container dies; and the built
+//! Action image run exactly as the GitHub runner runs it.
+//!
+//! Runs when a daemon answers; with `MIGRATION_CHECK_TEST_DOCKER=required`
+//! (CI) an unreachable daemon fails the tests instead of skipping them.
+//! Images: `MIGRATION_CHECK_TEST_IMAGES` (comma-separated; default the local
+//! `mc-postgres:15,mc-postgres:17` built by `.ci/docker-setup`).
+
+mod common;
+mod fake_github;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const LABEL: &str = "org.migration-check.owner";
+
+/// Whether to run; panics when Docker is required but unreachable.
+fn docker_available() -> bool {
+    let answers = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !answers && std::env::var("MIGRATION_CHECK_TEST_DOCKER").as_deref() == Ok("required") {
+        panic!(
+            "MIGRATION_CHECK_TEST_DOCKER=required but no Docker daemon answers (run .ci/docker-setup)"
+        );
+    }
+    if !answers {
+        eprintln!(
+            "skipped: no Docker daemon (set MIGRATION_CHECK_TEST_DOCKER=required to fail instead)"
+        );
+    }
+    answers
+}
+
+fn images() -> Vec<String> {
+    std::env::var("MIGRATION_CHECK_TEST_IMAGES")
+        .unwrap_or_else(|_| "mc-postgres:15,mc-postgres:17".into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("docker")
+}
+
+/// Containers (running or not) started by process `pid`.
+fn containers_of(pid: u32) -> Vec<String> {
+    let output = docker(&["ps", "-aq", "--filter", &format!("label={LABEL}={pid}")]);
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs the binary with `args`; asserts no container of it remains.
+fn run(args: &[&str], envs: &[(&str, &str)]) -> (Output, Option<Value>) {
+    let tmp = common::private_tmp();
+    let child = common::command(tmp.path())
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        containers_of(pid).is_empty(),
+        "containers left behind: {:?}",
+        containers_of(pid)
+    );
+    common::assert_nothing_left(tmp.path());
+    (output.clone(), serde_json::from_slice(&output.stdout).ok())
+}
+
+fn statuses(report: &Value) -> Vec<(String, String)> {
+    report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["version"].as_str().unwrap().to_string(),
+                m["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn same_verdicts_as_the_embedded_backend_on_every_fixture() {
+    if !docker_available() {
+        return;
+    }
+    let fixtures = common::root().join("tests/fixtures/status");
+    let mut names: Vec<String> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for image in images() {
+        for name in &names {
+            let dir = fixtures.join(name).display().to_string();
+            let expected: Value = serde_json::from_str(
+                &std::fs::read_to_string(fixtures.join(name).join("expected.json")).unwrap(),
+            )
+            .unwrap();
+            let (output, report) = run(
+                &[
+                    "verify",
+                    &dir,
+                    "--postgres",
+                    "docker",
+                    "--image",
+                    &image,
+                    "--statement-timeout",
+                    "2s",
+                    "--json",
+                    "-",
+                ],
+                &[],
+            );
+            let report =
+                report.unwrap_or_else(|| panic!("{image} {name}: {}", common::stderr(&output)));
+            let want: Vec<(String, String)> = expected["migrations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    (
+                        m["version"].as_str().unwrap().to_string(),
+                        m["status"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            assert_eq!(statuses(&report), want, "{image} {name}");
+            assert_eq!(report["postgres"]["backend"], "docker");
+        }
+        // The shipped sample passes on every server version.
+        let (output, report) = run(
+            &[
+                "verify",
+                "migrations",
+                "--postgres",
+                "docker",
+                "--image",
+                &image,
+                "--json",
+                "-",
+            ],
+            &[],
+        );
+        let report = report.unwrap_or_else(|| panic!("{image}: {}", common::stderr(&output)));
+        assert_eq!(report["passed"], true, "{image}: {report:#}");
+    }
+}
+
+/// Starts a run whose migration sleeps, signals it once its container runs.
+fn interrupt(signal: nix::sys::signal::Signal, code: i32) {
+    let dir = common::migrations_dir(&[
+        ("1_slow.up.sql", "SELECT pg_sleep(60);\n"),
+        ("1_slow.down.sql", "SELECT 1;\n"),
+    ]);
+    let tmp = common::private_tmp();
+    let mut child = common::command(tmp.path())
+        .arg("verify")
+        .arg(dir.path())
+        .args(["--postgres", "docker", "--image", &images()[0]])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("PostgreSQL ready") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "ended before PostgreSQL was ready"
+        );
+    }
+    assert_eq!(containers_of(pid).len(), 1, "the container runs");
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(code));
+    assert!(
+        containers_of(pid).is_empty(),
+        "container survived {signal:?}"
+    );
+}
+
+#[test]
+fn no_container_is_left_after_any_exit() {
+    if !docker_available() {
+        return;
+    }
+    let image = images()[0].clone();
+    for fixture in ["passed", "not_reversible", "failed_up"] {
+        let dir = common::root()
+            .join("tests/fixtures/status")
+            .join(fixture)
+            .display()
+            .to_string();
+        let (output, _) = run(
+            &["verify", &dir, "--postgres", "docker", "--image", &image],
+            &[],
+        );
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{fixture}: {}",
+            common::stderr(&output)
+        );
+    }
+    let (output, _) = run(
+        &[
+            "verify",
+            "tests/fixtures/status/passed",
+            "--postgres",
+            "docker",
+            "--image",
+            &image,
+        ],
+        &[(migration_check::app::PANIC_HOOK_ENV, "1")],
+    );
+    assert_eq!(output.status.code(), Some(101));
+    interrupt(nix::sys::signal::Signal::SIGINT, 130);
+    interrupt(nix::sys::signal::Signal::SIGTERM, 143);
+}
+
+#[test]
+fn environment_failures_exit_3_with_advice() {
+    if !docker_available() {
+        return;
+    }
+    let verify = [
+        "verify",
+        "tests/fixtures/status/passed",
+        "--postgres",
+        "docker",
+    ];
+    let (output, _) = run(
+        &[&verify[..], &["--image", &images()[0]]].concat(),
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        common::stderr(&output).contains("cannot reach the Docker daemon"),
+        "{}",
+        common::stderr(&output)
+    );
+
+    let (output, _) = run(
+        &[&verify[..], &["--image", "localhost:1/missing/postgres:1"]].concat(),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        common::stderr(&output).contains("docker pull localhost:1/missing/postgres:1"),
+        "{}",
+        common::stderr(&output)
+    );
+
+    // An image without PostgreSQL: the container exits at once.
+    let started = Instant::now();
+    let (output, _) = run(
+        &[&verify[..], &["--image", "mc-debian:bookworm"]].concat(),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("did not run PostgreSQL"),
+        "{}",
+        common::stderr(&output)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(100),
+        "an exited container is noticed"
+    );
+}
+
+/// A user-defined network and its gateway, removed on drop.
+struct Network {
+    name: String,
+    gateway: String,
+}
+
+impl Network {
+    fn create() -> Self {
+        let name = format!("mc-test-{}", std::process::id());
+        let output = docker(&["network", "create", &name]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let inspect = docker(&[
+            "network",
+            "inspect",
+            "--format",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            &name,
+        ]);
+        Network {
+            name,
+            gateway: String::from_utf8_lossy(&inspect.stdout).trim().to_string(),
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = docker(&["network", "rm", &self.name]);
+    }
+}
+
+#[test]
+fn from_inside_a_container_with_the_socket_mounted() {
+    if !docker_available() {
+        return;
+    }
+    let network = Network::create();
+    let binary = common::binary();
+    let root = common::root();
+    for net in ["bridge", network.name.as_str()] {
+        let output = Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                net,
+                "-v",
+                "/var/run/docker.sock:/var/run/docker.sock",
+            ])
+            .arg("-v")
+            .arg(format!(
+                "{}:/usr/local/bin/migration-check:ro",
+                binary.display()
+            ))
+            .arg("-v")
+            .arg(format!(
+                "{}:/fixtures:ro",
+                root.join("tests/fixtures/status").display()
+            ))
+            .args([
+                "mc-debian:bookworm",
+                "migration-check",
+                "verify",
+                "/fixtures/not_reversible",
+            ])
+            .args([
+                "--postgres",
+                "docker",
+                "--image",
+                &images()[0],
+                "--json",
+                "-",
+            ])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("{net}: {}", String::from_utf8_lossy(&output.stderr)));
+        assert_eq!(output.status.code(), Some(1), "{net}");
+        assert_eq!(
+            statuses(&report)[1],
+            ("2".to_string(), "not_reversible".to_string()),
+            "{net}"
+        );
+    }
+}
+
+fn build_action_image() -> String {
+    let context = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        common::root().join("Dockerfile"),
+        context.path().join("Dockerfile"),
+    )
+    .unwrap();
+    std::fs::copy(common::binary(), context.path().join("migration-check")).unwrap();
+    let tag = "mc-action:test".to_string();
+    let output = Command::new("docker")
+        .args([
+            "build",
+            "-q",
+            "--target",
+            "prebuilt",
+            "--build-arg",
+            "RUNTIME_IMAGE=mc-debian:bookworm",
+            "-t",
+            &tag,
+        ])
+        .arg(context.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "docker build: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    tag
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_image_runs_as_github_runs_it() {
+    if !tokio::task::block_in_place(docker_available) {
+        return;
+    }
+    let image = tokio::task::block_in_place(build_action_image);
+    let network = Network::create();
+    let fake = fake_github::FakeGitHub::start_on(&network.gateway).await;
+    // A workspace: main has one migration, the PR adds one whose down forgets an index.
+    let workspace = tempfile::Builder::new()
+        .prefix("mc-action-ws-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let ws = workspace.path();
+    std::fs::create_dir_all(ws.join("migrations")).unwrap();
+    std::fs::write(
+        ws.join("migrations/1_users.up.sql"),
+        "CREATE TABLE users (id int, email text);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ws.join("migrations/1_users.down.sql"),
+        "DROP TABLE users;\n",
+    )
+    .unwrap();
+    git(ws, &["init", "-q", "-b", "main"]);
+    git(ws, &["add", "-A"]);
+    git(ws, &["commit", "-q", "-m", "base"]);
+    git(ws, &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(
+        ws.join("migrations/2_idx.up.sql"),
+        "CREATE INDEX users_email_idx ON users (email);\n",
+    )
+    .unwrap();
+    std::fs::write(ws.join("migrations/2_idx.down.sql"), "SELECT 1;\n").unwrap();
+    git(ws, &["add", "-A"]);
+    git(ws, &["commit", "-q", "-m", "index"]);
+    let commands = tempfile::tempdir().unwrap();
+    std::fs::write(commands.path().join("summary.md"), "").unwrap();
+    std::fs::write(commands.path().join("output"), "").unwrap();
+    let event = serde_json::json!({
+        "number": 3,
+        "pull_request": { "number": 3,
+            "base": { "ref": "main", "sha": "1", "repo": { "full_name": "acme/shop" } },
+            "head": { "ref": "feature", "sha": "2", "repo": { "full_name": "acme/shop" } } }
+    });
+    std::fs::write(commands.path().join("event.json"), event.to_string()).unwrap();
+    let api_url = fake.api_url();
+    let output = tokio::task::block_in_place(|| {
+        Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                &network.name,
+                "--workdir",
+                "/github/workspace",
+            ])
+            .args(["-v", "/var/run/docker.sock:/var/run/docker.sock"])
+            .arg("-v")
+            .arg(format!("{}:/github/workspace", ws.display()))
+            .arg("-v")
+            .arg(format!(
+                "{}:/github/file_commands",
+                commands.path().display()
+            ))
+            .args([
+                "-e",
+                "GITHUB_ACTIONS=true",
+                "-e",
+                "GITHUB_EVENT_NAME=pull_request",
+            ])
+            .args([
+                "-e",
+                "GITHUB_EVENT_PATH=/github/file_commands/event.json",
+                "-e",
+                "GITHUB_REPOSITORY=acme/shop",
+            ])
+            .args([
+                "-e",
+                &format!("GITHUB_API_URL={api_url}"),
+                "-e",
+                "GITHUB_WORKSPACE=/github/workspace",
+            ])
+            .args([
+                "-e",
+                "GITHUB_STEP_SUMMARY=/github/file_commands/summary.md",
+                "-e",
+                "GITHUB_OUTPUT=/github/file_commands/output",
+            ])
+            .args([
+                "-e",
+                "INPUT_PATH=migrations",
+                "-e",
+                "INPUT_POSTGRES=docker",
+                "-e",
+                &format!("INPUT_POSTGRES-IMAGE={}", images()[0]),
+            ])
+            .args([
+                "-e",
+                "INPUT_BASE-REF=main",
+                "-e",
+                "INPUT_COMMENT=true",
+                "-e",
+                &format!("INPUT_GITHUB-TOKEN={}", fake_github::TOKEN),
+            ])
+            .arg(&image)
+            .output()
+            .unwrap()
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let comments = fake.comments_with("acme", "shop", 3, "migration-check:migrations");
+    assert_eq!(comments.len(), 1, "{stdout}");
+    assert!(
+        comments[0].body.contains("users\\_email\\_idx")
+            || comments[0].body.contains("users_email_idx")
+    );
+    let summary = std::fs::read_to_string(commands.path().join("summary.md")).unwrap();
+    assert!(summary.contains("migration-check failed"), "{summary}");
+    let outputs = std::fs::read_to_string(commands.path().join("output")).unwrap();
+    assert!(outputs.contains("\nfalse\n"), "{outputs}");
+    assert!(
+        stdout.contains("::error file=migrations/2_idx.down.sql"),
+        "{stdout}"
+    );
+    for text in [
+        &stdout.replace(&format!("::add-mask::{}", fake_github::TOKEN), ""),
+        &summary,
+        &outputs,
+        &comments[0].body,
+    ] {
+        assert!(!text.contains(fake_github::TOKEN), "the token leaked");
+    }
+}
