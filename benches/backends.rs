@@ -40,16 +40,34 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let image = std::env::var("MIGRATION_CHECK_BENCH_IMAGE").unwrap_or_else(|_| "mc-postgres:15".into());
-    let dir = tempfile::Builder::new().prefix("mc-bench-").tempdir_in("/tmp").unwrap();
-    std::fs::write(dir.path().join("1_t.up.sql"), "CREATE TABLE t (id int PRIMARY KEY);\n").unwrap();
+    let image =
+        std::env::var("MIGRATION_CHECK_BENCH_IMAGE").unwrap_or_else(|_| "mc-postgres:15".into());
+    let dir = tempfile::Builder::new()
+        .prefix("mc-bench-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::write(
+        dir.path().join("1_t.up.sql"),
+        "CREATE TABLE t (id int PRIMARY KEY);\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("1_t.down.sql"), "DROP TABLE t;\n").unwrap();
-    let embedded = median((0..RUNS).map(|_| first_migration(&["--postgres", "embedded"], dir.path())).collect());
-    let docker =
-        median((0..RUNS).map(|_| first_migration(&["--postgres", "docker", "--image", &image], dir.path())).collect());
+    let embedded = median(
+        (0..RUNS)
+            .map(|_| first_migration(&["--postgres", "embedded"], dir.path()))
+            .collect(),
+    );
+    let docker = median(
+        (0..RUNS)
+            .map(|_| first_migration(&["--postgres", "docker", "--image", &image], dir.path()))
+            .collect(),
+    );
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("command start to first migration verified (median of {RUNS}):");
     println!("  embedded:          {:8.1} ms", ms(embedded));
     println!("  docker ({image}): {:8.1} ms", ms(docker));
-    println!("  ratio docker / embedded: {:.2}x", ms(docker) / ms(embedded));
+    println!(
+        "  ratio docker / embedded: {:.2}x",
+        ms(docker) / ms(embedded)
+    );
 }

@@ -45,8 +45,13 @@ fn time_command(command: &mut Command) -> Duration {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let server = runtime.block_on(EmbeddedServer::start(&EmbeddedOptions::default())).expect("cluster");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime
+        .block_on(EmbeddedServer::start(&EmbeddedOptions::default()))
+        .expect("cluster");
     let socket = server.path().join("socket");
     let psql = |sql: &str| {
         let status = Command::new(server.bin_dir().join("psql"))
@@ -58,10 +63,18 @@ fn main() {
         assert!(status.success());
     };
     psql(&schema_sql());
-    let url = format!("host={} port=5432 user=postgres dbname=postgres", socket.display());
+    let url = format!(
+        "host={} port=5432 user=postgres dbname=postgres",
+        socket.display()
+    );
 
     let ours: Vec<Duration> = (0..RUNS)
-        .map(|_| time_command(Command::new(env!("CARGO_BIN_EXE_migration-check")).args(["snapshot", "--json", &url])))
+        .map(|_| {
+            time_command(
+                Command::new(env!("CARGO_BIN_EXE_migration-check"))
+                    .args(["snapshot", "--json", &url]),
+            )
+        })
         .collect();
     let dump: Vec<Duration> = (0..RUNS)
         .map(|_| {
@@ -76,11 +89,18 @@ fn main() {
 
     // Diff of two snapshots of this schema, one object changed.
     let (left, right, objects) = runtime.block_on(async {
-        let (client, connection) = server.config("postgres").connect(tokio_postgres::NoTls).await.unwrap();
+        let (client, connection) = server
+            .config("postgres")
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(connection);
         let query = SnapshotQuery::prepare(&client).await.unwrap();
         let left = query.capture(&client).await.unwrap();
-        client.batch_execute("COMMENT ON TABLE t7 IS 'changed'").await.unwrap();
+        client
+            .batch_execute("COMMENT ON TABLE t7 IS 'changed'")
+            .await
+            .unwrap();
         let right = query.capture(&client).await.unwrap();
         let objects = left.objects.len();
         (left, right, objects)
@@ -97,8 +117,20 @@ fn main() {
     let (ours, dump, diff_time) = (median(ours), median(dump), median(diffs));
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("schema: {TABLES} tables, {objects} snapshot objects");
-    println!("pg_dump --schema-only (median of {RUNS}):      {:8.1} ms", ms(dump));
-    println!("migration-check snapshot --json (median):  {:8.1} ms", ms(ours));
-    println!("ratio snapshot / pg_dump:                  {:8.2}x  (target <= 0.5x, aim 0.25x)", ms(ours) / ms(dump));
-    println!("diff of two snapshots (median):            {:8.2} ms  (target < 100 ms)", ms(diff_time));
+    println!(
+        "pg_dump --schema-only (median of {RUNS}):      {:8.1} ms",
+        ms(dump)
+    );
+    println!(
+        "migration-check snapshot --json (median):  {:8.1} ms",
+        ms(ours)
+    );
+    println!(
+        "ratio snapshot / pg_dump:                  {:8.2}x  (target <= 0.5x, aim 0.25x)",
+        ms(ours) / ms(dump)
+    );
+    println!(
+        "diff of two snapshots (median):            {:8.2} ms  (target < 100 ms)",
+        ms(diff_time)
+    );
 }

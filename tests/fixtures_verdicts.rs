@@ -85,6 +85,7 @@ fixture_tests!(
     hanging,
     own_transaction,
     non_transactional,
+    leftovers,
 );
 
 #[test]

@@ -86,7 +86,7 @@ pub fn schema_change(change: &Change) -> SchemaChange {
             object: object.to_string(),
             detail: Some(format!(
                 "{}: {} → {}",
-                attribute.replace('_', " "),
+                attribute_label(attribute),
                 value(left),
                 value(right)
             )),
@@ -105,18 +105,47 @@ pub fn change(change: &Change, phase: Phase) -> String {
             format!("{object}: {only_left}{}", folded_suffix(folded.len()))
         }
         Change::Changed {
+            object, attribute, ..
+        } if attribute == "data_hash" => {
+            format!(
+                "{object}: its rows differ {right_state} from {left_state} (same count, other content)"
+            )
+        }
+        Change::Changed {
+            object,
+            attribute,
+            left,
+            right,
+        } if attribute == "rows" => {
+            let count = |v: &Value| v.as_u64().map_or("none".to_string(), |n| n.to_string());
+            format!(
+                "{object}: {} row(s) {right_state}, {} {left_state}",
+                count(right),
+                count(left)
+            )
+        }
+        Change::Changed {
             object,
             attribute,
             left,
             right,
         } => {
-            let attribute = attribute.replace('_', " ");
             format!(
-                "{object}: {attribute} is {} {right_state}, was {} {left_state}",
+                "{object}: {} {right_state}: {}; {left_state}: {}",
+                attribute_label(attribute),
                 value(right),
                 value(left)
             )
         }
+    }
+}
+
+/// How an attribute is called in sentences.
+fn attribute_label(attribute: &str) -> String {
+    match attribute {
+        "acl" => "privileges".to_string(),
+        "default_acl" => "default privileges".to_string(),
+        other => other.replace('_', " "),
     }
 }
 
