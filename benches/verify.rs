@@ -97,10 +97,24 @@ fn write_corpus(dir: &Path) -> Vec<(String, String)> {
     scripts
 }
 
-fn peak_rss_of_children_kib() -> i64 {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .map(|u| u.max_rss())
-        .unwrap_or(0)
+/// Peak resident set of process `pid` (VmHWM), polled until it exits: the
+/// PostgreSQL processes it starts are not counted (getrusage's children
+/// figure would include them).
+fn watch_peak_rss_kib(pid: u32) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut peak = 0;
+        while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kib);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        peak
+    })
 }
 
 fn main() {
@@ -112,13 +126,17 @@ fn main() {
 
     // verify, as a user runs it.
     let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_migration-check"))
+    let child = Command::new(env!("CARGO_BIN_EXE_migration-check"))
         .args(["verify", "--quiet", "--json", "-"])
         .arg(corpus.path())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run migration-check");
+    let peak = watch_peak_rss_kib(child.id());
+    let output = child.wait_with_output().expect("run migration-check");
     let verify_wall = started.elapsed();
-    let rss_kib = peak_rss_of_children_kib();
+    let rss_kib = peak.join().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
         panic!(
             "verify produced no report: {}",

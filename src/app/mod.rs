@@ -292,7 +292,8 @@ async fn verify_with_backend(
         data_rows: config.data_rows,
     };
     let choice = match &config.postgres {
-        PostgresChoice::Auto if find_bin_dir(config.embedded.pg_bin.as_deref()).is_ok() => {
+        // An explicit --pg-bin means the local binaries, even when they are missing.
+        PostgresChoice::Auto if config.embedded.pg_bin.is_some() || find_bin_dir(None).is_ok() => {
             &PostgresChoice::Embedded
         }
         PostgresChoice::Auto => &PostgresChoice::Docker,
