@@ -6,6 +6,7 @@
 //! and changed migrations; the same from a shallow single-branch clone.
 
 mod common;
+mod fake_github;
 
 use std::path::Path;
 use std::process::Command;
@@ -319,4 +320,120 @@ fn stale_migrations_sum_fails_checksums_and_sum_rewrites_it() {
     assert!(String::from_utf8_lossy(&stale.stdout).contains("50_more.up.sql"));
     assert_eq!(run(&["sum", "db/migrations"]).status.code(), Some(0));
     assert_eq!(run(&["checksums", "db/migrations"]).status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_git_history_the_base_is_read_through_the_github_api() {
+    // A checkout that has only the PR commit and no remote: git cannot fetch.
+    let repo = tempfile::Builder::new()
+        .prefix("mc-nohist-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let dir = repo.path();
+    write(
+        dir,
+        "db/migrations/10_users.up.sql",
+        "CREATE TABLE users (id int PRIMARY KEY);\n",
+    );
+    write(
+        dir,
+        "db/migrations/10_users.down.sql",
+        "DROP TABLE users;\n",
+    );
+    write(
+        dir,
+        "db/migrations/20_posts.up.sql",
+        "CREATE TABLE posts (id int PRIMARY KEY, title text);\n",
+    );
+    write(
+        dir,
+        "db/migrations/20_posts.down.sql",
+        "DROP TABLE posts;\n",
+    );
+    tokio::task::block_in_place(|| {
+        git(dir, &["init", "-q", "-b", "feature"]);
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-q", "-m", "pr"]);
+    });
+    let fake = fake_github::FakeGitHub::start().await;
+    fake.set_base_tree(
+        "acme",
+        "shop",
+        "main",
+        "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+        &[
+            (
+                "db/migrations/10_users.up.sql",
+                b"CREATE TABLE users (id int PRIMARY KEY);\n",
+            ),
+            ("db/migrations/10_users.down.sql", b"DROP TABLE users;\n"),
+            (
+                "db/migrations/20_posts.up.sql",
+                b"CREATE TABLE posts (id int PRIMARY KEY);\n",
+            ),
+            ("db/migrations/20_posts.down.sql", b"DROP TABLE posts;\n"),
+            ("README.md", b"not a migration\n"),
+        ],
+    );
+    let output = tokio::task::block_in_place(|| {
+        Command::new(common::binary())
+            .args([
+                "checksums",
+                "db/migrations",
+                "--base",
+                "main",
+                "--json",
+                "-",
+            ])
+            .current_dir(dir)
+            .env("GITHUB_TOKEN", fake_github::TOKEN)
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_API_URL", fake.api_url())
+            .env_remove("GITHUB_SHA")
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let states: Vec<(String, String)> = report["checksums"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&("db/migrations/20_posts.up.sql".into(), "modified".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("db/migrations/10_users.up.sql".into(), "unchanged".into())),
+        "{states:?}"
+    );
+    assert!(
+        stderr.contains("github api"),
+        "the terminal says how the base was read: {stderr}"
+    );
+    assert!(
+        !stderr.contains(fake_github::TOKEN)
+            && !String::from_utf8_lossy(&output.stdout).contains(fake_github::TOKEN)
+    );
+
+    // Without a token there is no fallback: exit 3 with the fix.
+    let output = tokio::task::block_in_place(|| {
+        Command::new(common::binary())
+            .args(["checksums", "db/migrations", "--base", "main"])
+            .current_dir(dir)
+            .env_remove("GITHUB_TOKEN")
+            .output()
+            .unwrap()
+    });
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("fetch-depth: 0"));
 }

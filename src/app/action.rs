@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Parser as _;
 
+use super::remote::GitHubRemote;
+use crate::checksum::RemoteBase;
 use crate::cli::{Cli, Command, CommentArgs};
 use crate::error::{EnvironmentError, InputError, UsageError, exit_code_for};
 use crate::github::{
@@ -62,8 +64,9 @@ pub async fn action_command() -> anyhow::Result<u8> {
         })?;
     }
     let report_path = PathBuf::from(REPORT_FILE);
+    let remote = remote_base(&context);
     let outcome = match verify_args(&context, &report_path) {
-        Ok(args) => super::run_verify(&args).await,
+        Ok(args) => super::run_verify(&args, remote.as_ref().map(|r| r as &dyn RemoteBase)).await,
         Err(error) => Err(error),
     };
     match outcome {
@@ -83,6 +86,19 @@ pub async fn action_command() -> anyhow::Result<u8> {
             Err(error)
         }
     }
+}
+
+/// The GitHub API as the fallback source of the base branch, when the job
+/// has a token and a repository.
+fn remote_base(context: &ActionContext) -> Option<GitHubRemote> {
+    let (owner, repo) = context.repository.clone()?;
+    Some(GitHubRemote {
+        api_url: context.api_url.clone(),
+        token: context.token.clone()?,
+        owner,
+        repo,
+        head: context.pull_request.as_ref().map(|pr| pr.head_sha.clone()),
+    })
 }
 
 /// Removes credential variables from our environment, so that no child

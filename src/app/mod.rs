@@ -5,6 +5,7 @@
 //! up) and hardening against migration code that wants our environment.
 
 mod action;
+mod remote;
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -13,7 +14,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::checksum;
+use crate::checksum::{self, RemoteBase};
 use crate::cli::{ChecksumsArgs, Cli, Command, DiffArgs, SnapshotArgs, SumArgs, VerifyArgs};
 use crate::config::{Config, OutputTarget, PostgresChoice, Source, output_target};
 use crate::error::{EnvironmentError, Interrupted, UsageError};
@@ -62,11 +63,13 @@ fn checksums_command(args: &ChecksumsArgs) -> anyhow::Result<u8> {
         ))
         .into());
     }
+    let remote = remote::GitHubRemote::from_env();
     let stage = base_stage(
         &source.dir,
         discovered.format,
         base.base.as_deref(),
         &base.gates,
+        remote.as_ref().map(|r| r as &dyn RemoteBase),
     )?;
     let passed = !stage
         .problems
@@ -217,13 +220,17 @@ async fn diff_command(args: &DiffArgs) -> anyhow::Result<u8> {
 }
 
 async fn verify_command(args: &VerifyArgs) -> anyhow::Result<u8> {
-    let report = run_verify(args).await?;
+    let remote = remote::GitHubRemote::from_env();
+    let report = run_verify(args, remote.as_ref().map(|r| r as &dyn RemoteBase)).await?;
     Ok(if report.passed { 0 } else { 1 })
 }
 
 /// `verify` up to its outputs (terminal, JSON): the report, for callers that
 /// publish it further (the Action).
-pub(crate) async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
+pub(crate) async fn run_verify(
+    args: &VerifyArgs,
+    remote: Option<&dyn RemoteBase>,
+) -> anyhow::Result<Report> {
     let config = Config::from_verify_args(args)?;
     let discovered = migrations::discover(&config.dir, config.format)?;
     let stage = base_stage(
@@ -231,6 +238,7 @@ pub(crate) async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
         discovered.format,
         config.base.base.as_deref(),
         &config.base.gates,
+        remote,
     )?;
     let mut progress = TerminalProgress::new();
     if !config.quiet {

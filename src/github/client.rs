@@ -533,9 +533,18 @@ impl CommentsClient {
         }
     }
 
+    /// The underlying octocrab client (for the other read-only requests of this module).
+    pub(super) fn octocrab(&self) -> &Octocrab {
+        &self.crab
+    }
+
     /// Runs an idempotent request, retrying server errors, network errors
     /// and rate limits up to `max_attempts` requests.
-    async fn retrying<T, F, Fut>(&self, operation: &str, mut request: F) -> Result<T, GitHubError>
+    pub(super) async fn retrying<T, F, Fut>(
+        &self,
+        operation: &str,
+        mut request: F,
+    ) -> Result<T, GitHubError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = octocrab::Result<T>>,

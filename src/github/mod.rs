@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod context;
+pub mod tree;
 pub mod workflow;
 
 pub use client::{

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::checksum::{self, ChecksumError, GateLevel, Gates, sum};
+use crate::checksum::{self, ChecksumError, GateLevel, Gates, RemoteBase, sum};
 use crate::error::EnvironmentError;
 use crate::migrations::Format;
 use crate::report::{ChecksumEntry, Problem, Report, Severity};
@@ -32,12 +32,14 @@ impl BaseStage {
     }
 }
 
-/// Checks `migrations.sum` (when present) and compares with `base` (when set).
+/// Checks `migrations.sum` (when present) and compares with `base` (when
+/// set), reading the base through `remote` when local git cannot.
 pub fn base_stage(
     dir: &Path,
     format: Format,
     base: Option<&str>,
     gates: &Gates,
+    remote: Option<&dyn RemoteBase>,
 ) -> anyhow::Result<BaseStage> {
     let mut stage = BaseStage::default();
     if let Some(stale) = sum::check_sum(dir, format)? {
@@ -54,11 +56,12 @@ pub fn base_stage(
     let Some(base_ref) = base else {
         return Ok(stage);
     };
-    let comparison =
-        checksum::compare_with_base(dir, format, base_ref, None).map_err(|error| match error {
+    let comparison = checksum::compare_with_base(dir, format, base_ref, remote).map_err(
+        |error| match error {
             ChecksumError::Input(input) => anyhow::Error::from(input),
             other => EnvironmentError::new(other.to_string()).into(),
-        })?;
+        },
+    )?;
     stage.compared_with = Some(format!(
         "{base_ref} (merge-base {}, via {})",
         comparison

@@ -39,6 +39,9 @@ pub enum Route {
     UpdateComment,
     /// `DELETE /repos/{o}/{r}/issues/comments/{id}`.
     DeleteComment,
+    /// `GET` of git data: `compare/{a}...{b}`, `commits/{ref}`,
+    /// `git/trees/{sha}`, `git/blobs/{sha}`.
+    ReadGitData,
 }
 
 /// A failure to inject on a route.
@@ -116,6 +119,12 @@ struct Inner {
     race: Option<(String, bool)>,
     echo_token: bool,
     requests: Vec<RecordedRequest>,
+    /// `ref` → commit sha, per repository.
+    refs: HashMap<(String, String, String), String>,
+    /// commit → (path, blob sha).
+    trees: HashMap<String, Vec<(String, String)>>,
+    /// blob sha → content.
+    blobs: HashMap<String, Vec<u8>>,
 }
 
 struct Shared {
@@ -179,6 +188,30 @@ impl FakeGitHub {
             addr,
             shutdown: Some(tx),
         }
+    }
+
+    /// Serves a base tree: `reference` (a branch) resolves to `commit`, whose
+    /// tree holds `files`; `compare/{reference}...{any}` answers `commit` as
+    /// the merge-base.
+    pub fn set_base_tree(
+        &self,
+        owner: &str,
+        repo: &str,
+        reference: &str,
+        commit: &str,
+        files: &[(&str, &[u8])],
+    ) {
+        let mut inner = self.lock();
+        inner
+            .refs
+            .insert((owner.into(), repo.into(), reference.into()), commit.into());
+        let mut entries = Vec::new();
+        for (index, (path, content)) in files.iter().enumerate() {
+            let sha = format!("{commit}{index:08x}");
+            inner.blobs.insert(sha.clone(), content.to_vec());
+            entries.push((path.to_string(), sha));
+        }
+        inner.trees.insert(commit.into(), entries);
     }
 
     /// The API root to give the client, e.g. `http://127.0.0.1:PORT/api/v3`.
@@ -401,6 +434,91 @@ fn comment_json(api: &str, origin: &str, key: &IssueKey, c: &StoredComment) -> V
     })
 }
 
+/// A git-data request: owner, repo, and what is asked.
+struct GitRequest {
+    owner: String,
+    repo: String,
+    kind: GitKind,
+}
+
+enum GitKind {
+    Compare(String),
+    Commit(String),
+    Tree(String),
+    Blob(String),
+}
+
+fn git_path(path: &str) -> Option<GitRequest> {
+    let rest = path.strip_prefix("/repos/")?;
+    let mut parts = rest.splitn(3, '/');
+    let (owner, repo, tail) = (parts.next()?, parts.next()?, parts.next()?);
+    let kind = if let Some(spec) = tail.strip_prefix("compare/") {
+        GitKind::Compare(spec.split("...").next()?.to_string())
+    } else if let Some(reference) = tail.strip_prefix("commits/") {
+        GitKind::Commit(reference.to_string())
+    } else if let Some(sha) = tail.strip_prefix("git/trees/") {
+        GitKind::Tree(sha.to_string())
+    } else if let Some(sha) = tail.strip_prefix("git/blobs/") {
+        GitKind::Blob(sha.to_string())
+    } else {
+        return None;
+    };
+    Some(GitRequest {
+        owner: owner.into(),
+        repo: repo.into(),
+        kind,
+    })
+}
+
+fn git_response(inner: &Inner, request: &GitRequest) -> Response {
+    let not_found = || error_response(404, "Not Found", None);
+    let commit_of = |reference: &str| {
+        inner
+            .refs
+            .get(&(
+                request.owner.clone(),
+                request.repo.clone(),
+                reference.to_string(),
+            ))
+            .cloned()
+    };
+    let body = match &request.kind {
+        GitKind::Compare(base) => match commit_of(base) {
+            Some(sha) => json!({ "merge_base_commit": { "sha": sha }, "status": "ahead" }),
+            None => return not_found(),
+        },
+        GitKind::Commit(reference) => match commit_of(reference) {
+            Some(sha) => json!({ "sha": sha }),
+            None => return not_found(),
+        },
+        GitKind::Tree(sha) => match inner.trees.get(sha) {
+            Some(entries) => json!({
+                "sha": sha,
+                "truncated": false,
+                "tree": entries.iter().map(|(path, blob)| json!({
+                    "path": path, "mode": "100644", "type": "blob", "sha": blob
+                })).collect::<Vec<_>>(),
+            }),
+            None => return not_found(),
+        },
+        GitKind::Blob(sha) => match inner.blobs.get(sha) {
+            Some(content) => {
+                use base64::Engine as _;
+                let encoded = base64::engine::general_purpose::STANDARD.encode(content);
+                // GitHub wraps base64 at 60 characters.
+                let wrapped: Vec<String> = encoded
+                    .as_bytes()
+                    .chunks(60)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect();
+                json!({ "sha": sha, "encoding": "base64", "content": wrapped.join("\n") })
+            }
+            None => return not_found(),
+        },
+    };
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
 fn error_response(status: u16, message: &str, extra: Option<Value>) -> Response {
     let mut body = json!({
         "message": message,
@@ -565,7 +683,9 @@ fn respond(
         return (None, not_found());
     };
     let target = parse_path(inner, path);
+    let git_data = (method == Method::GET).then(|| git_path(path)).flatten();
     let route = match (&target, method.as_str()) {
+        _ if git_data.is_some() => Route::ReadGitData,
         (Some(Target::Issue(_)), "GET") => Route::ListComments,
         (Some(Target::Issue(_)), "POST") => Route::CreateComment,
         (Some(Target::Comment(..)), "PATCH" | "POST") => Route::UpdateComment,
@@ -593,6 +713,9 @@ fn respond(
         return (Some(route), fault_response(fault, echo.as_deref()));
     }
 
+    if let Some(request) = git_data {
+        return (Some(route), git_response(inner, &request));
+    }
     let api = format!("{}{}", shared.origin, shared.prefix);
     let response = match (route, target.unwrap()) {
         (Route::ListComments, Target::Issue(key)) => {
