@@ -22,13 +22,12 @@ pub mod sum;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::InputError;
-use crate::migrations::{Format, Version, split_version};
+use crate::migrations::{Format, Version, io_reason, read_migrations_dir, split_version};
 
 /// The files of a diesel migration directory that belong to the migration.
 const DIESEL_FILES: [&str; 3] = ["up.sql", "down.sql", "metadata.toml"];
@@ -307,44 +306,10 @@ pub(crate) struct DirFile {
     pub path: PathBuf,
 }
 
-/// A short reason for an I/O error.
-fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        io::ErrorKind::NotFound => "not found".to_string(),
-        _ => e.to_string(),
-    }
-}
-
 /// The migration files of `dir` (those [`is_migration_path`] accepts), sorted by `rel`.
 pub(crate) fn list_migration_files(dir: &Path, format: Format) -> Result<Vec<DirFile>, InputError> {
-    match fs::metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(InputError::new(dir, "migrations directory not found"));
-        }
-        Err(e) => {
-            return Err(InputError::new(
-                dir,
-                format!("cannot access migrations directory: {}", io_reason(&e)),
-            ));
-        }
-        Ok(meta) if !meta.is_dir() => {
-            return Err(InputError::new(
-                dir,
-                "not a directory (expected the migrations directory)",
-            ));
-        }
-        Ok(_) => {}
-    }
-    let unreadable = |e: io::Error| {
-        InputError::new(
-            dir,
-            format!("cannot read migrations directory: {}", io_reason(&e)),
-        )
-    };
     let mut files = Vec::new();
-    for entry in fs::read_dir(dir).map_err(unreadable)? {
-        let entry = entry.map_err(unreadable)?;
+    for entry in read_migrations_dir(dir)? {
         let os_name = entry.file_name();
         let path = dir.join(&os_name);
         let lossy = os_name.to_string_lossy();

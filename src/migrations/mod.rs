@@ -310,7 +310,7 @@ fn decode(path: &Path, bytes: Vec<u8>) -> Result<Text, InputError> {
 }
 
 /// A short reason for an I/O error, without the OS error number noise where possible.
-fn io_reason(e: &io::Error) -> String {
+pub(crate) fn io_reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::PermissionDenied => "permission denied".to_string(),
         io::ErrorKind::NotFound => "not found".to_string(),
@@ -410,9 +410,9 @@ pub(crate) fn split_version(name: &str) -> Option<(&str, &str)> {
     Some((version, rest.strip_prefix('_')?))
 }
 
-/// Reads the migrations directory: its top-level `.sql` files (read as text) and its
-/// digit-prefixed subdirectories. Hidden entries and files not ending in `.sql` are ignored.
-fn scan(dir: &Path) -> Result<Listing, InputError> {
+/// The entries of the migrations directory; errors name it: missing, not a
+/// directory, unreadable.
+pub(crate) fn read_migrations_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, InputError> {
     match fs::metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(InputError::new(dir, "migrations directory not found"));
@@ -437,10 +437,19 @@ fn scan(dir: &Path) -> Result<Listing, InputError> {
             format!("cannot read migrations directory: {}", io_reason(&e)),
         )
     };
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(unreadable)? {
-        names.push(entry.map_err(unreadable)?.file_name());
-    }
+    fs::read_dir(dir)
+        .map_err(unreadable)?
+        .map(|entry| entry.map_err(unreadable))
+        .collect()
+}
+
+/// Reads the migrations directory: its top-level `.sql` files (read as text) and its
+/// digit-prefixed subdirectories. Hidden entries and files not ending in `.sql` are ignored.
+fn scan(dir: &Path) -> Result<Listing, InputError> {
+    let mut names: Vec<_> = read_migrations_dir(dir)?
+        .into_iter()
+        .map(|entry| entry.file_name())
+        .collect();
     names.sort();
 
     let mut listing = Listing {

@@ -467,16 +467,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         self.current = None;
         self.needs_rebuild = false;
         for migration in &self.migrations[..index] {
-            let mut scratch = MigrationReport {
-                version: String::new(),
-                name: String::new(),
-                files: Vec::new(),
-                new: false,
-                status: Status::Applied,
-                problems: Vec::new(),
-                timings_ms: StepTimings::default(),
-                notes: Vec::new(),
-            };
+            let mut scratch = notes_only();
             if let Step::Failed(failure) = self.step(&migration.up, &mut scratch).await? {
                 return Ok(Err(format!(
                     "could not rebuild the database: re-applying version {} failed: {}",
@@ -541,16 +532,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             note: None,
         };
         let final_schema = self.snapshot_current().await?;
-        let mut scratch = MigrationReport {
-            version: String::new(),
-            name: String::new(),
-            files: Vec::new(),
-            new: true,
-            status: Status::Passed,
-            problems: Vec::new(),
-            timings_ms: StepTimings::default(),
-            notes: Vec::new(),
-        };
+        let mut scratch = notes_only();
         for migration in cycle.iter().rev() {
             let down = migration
                 .down
@@ -613,6 +595,21 @@ async fn prepare_snapshot(
     SnapshotQuery::prepare(&session.client)
         .await
         .map_err(|e| connection_error(server, "preparing the schema snapshot", &e))
+}
+
+/// A report that only collects the notes of scripts run outside a
+/// migration's own verification (rebuilds, the sequence cycle).
+fn notes_only() -> MigrationReport {
+    MigrationReport {
+        version: String::new(),
+        name: String::new(),
+        files: Vec::new(),
+        new: false,
+        status: Status::Applied,
+        problems: Vec::new(),
+        timings_ms: StepTimings::default(),
+        notes: Vec::new(),
+    }
 }
 
 fn add_notes(notes: &mut Vec<String>, new: Vec<String>) {
