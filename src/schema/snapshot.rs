@@ -606,6 +606,8 @@ fn parse_kind(text: &str) -> Option<ObjectKind> {
 /// several times per migration, so the plan is made once per connection.
 pub struct SnapshotQuery {
     statement: Statement,
+    /// [`DATA_CANDIDATES`], prepared alongside.
+    data_candidates: Statement,
 }
 
 impl SnapshotQuery {
@@ -615,10 +617,11 @@ impl SnapshotQuery {
             let row = client
                 .query_one("SELECT current_setting('server_version_num')::int", &[])
                 .await?;
-            client.prepare(&capture_sql(row.get(0))).await
+            let statement = client.prepare(&capture_sql(row.get(0))).await?;
+            let data_candidates = client.prepare(DATA_CANDIDATES).await?;
+            Ok(SnapshotQuery { statement, data_candidates })
         })
         .await
-        .map(|statement| SnapshotQuery { statement })
     }
 
     /// Captures the complete schema of the database `client` is connected to
@@ -638,7 +641,7 @@ impl SnapshotQuery {
         let (rows, fingerprints) = pinned(client, async || {
             let rows = client.query(&self.statement, &[]).await?;
             let fingerprints = match data_rows {
-                Some(limit) => data_fingerprints(client, limit).await?,
+                Some(limit) => data_fingerprints(client, &self.data_candidates, limit).await?,
                 None => Vec::new(),
             };
             Ok((rows, fingerprints))
@@ -701,9 +704,10 @@ ORDER BY 1";
 /// of every table that holds any: one query over all candidate tables.
 async fn data_fingerprints(
     client: &Client,
+    candidates: &Statement,
     limit: u64,
 ) -> Result<Vec<(String, i64, Option<String>)>, tokio_postgres::Error> {
-    let candidates = client.query(DATA_CANDIDATES, &[]).await?;
+    let candidates = client.query(candidates, &[]).await?;
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
