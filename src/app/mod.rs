@@ -162,31 +162,27 @@ fn connection_label(config: &tokio_postgres::Config) -> String {
     format!("{user}{host}{port}/{}", config.get_dbname().unwrap_or(""))
 }
 
-async fn capture_live(
-    session: &Session,
-    label: &str,
-    data_rows: Option<u64>,
-) -> anyhow::Result<Snapshot> {
-    let query = SnapshotQuery::prepare(&session.client).await.map_err(|e| {
+async fn capture_live(url: &str, data_rows: Option<u64>) -> anyhow::Result<(Snapshot, String)> {
+    let (session, label) = connect_live(url).await?;
+    let (second, _) = connect_live(url).await?;
+    let failed = |what: &str, e: tokio_postgres::Error| {
         EnvironmentError::new(format!(
-            "cannot read the catalogs of {label}: {}",
+            "cannot read the {what} of {label}: {}",
             postgres::describe_error(&e)
         ))
-    })?;
-    Ok(query
-        .capture_with_data(&session.client, data_rows)
+    };
+    let query = SnapshotQuery::prepare_parallel(&session.client, &second.client)
         .await
-        .map_err(|e| {
-            EnvironmentError::new(format!(
-                "cannot read the schema of {label}: {}",
-                postgres::describe_error(&e)
-            ))
-        })?)
+        .map_err(|e| failed("catalogs", e))?;
+    let snapshot = query
+        .capture_on(&session.client, Some(&second.client), data_rows)
+        .await
+        .map_err(|e| failed("schema", e))?;
+    Ok((snapshot, label))
 }
 
 async fn snapshot_command(args: &SnapshotArgs) -> anyhow::Result<u8> {
-    let (session, label) = connect_live(&args.url).await?;
-    let snapshot = capture_live(&session, &label, args.data).await?;
+    let (snapshot, _) = capture_live(&args.url, args.data).await?;
     let text = if args.json {
         let mut json =
             serde_json::to_string_pretty(&snapshot).context("serializing the snapshot")?;
@@ -200,11 +196,9 @@ async fn snapshot_command(args: &SnapshotArgs) -> anyhow::Result<u8> {
 }
 
 async fn diff_command(args: &DiffArgs) -> anyhow::Result<u8> {
-    let (left_session, left_label) = connect_live(&args.url_a).await?;
-    let (right_session, right_label) = connect_live(&args.url_b).await?;
-    let (left, right) = tokio::try_join!(
-        capture_live(&left_session, &left_label, args.data),
-        capture_live(&right_session, &right_label, args.data)
+    let ((left, left_label), (right, right_label)) = tokio::try_join!(
+        capture_live(&args.url_a, args.data),
+        capture_live(&args.url_b, args.data)
     )?;
     let changes = crate::schema::diff(&left, &right);
     let text = if args.json {

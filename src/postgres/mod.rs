@@ -208,6 +208,22 @@ impl<'a> Databases<'a> {
             })
     }
 
+    /// Another connection to the newest database (for parallel snapshots).
+    pub async fn connect_newest(&self) -> Result<Session, EnvironmentError> {
+        let name = self
+            .live
+            .last()
+            .ok_or_else(|| EnvironmentError::new("no throwaway database yet"))?;
+        Session::open(self.server.config(name), self.timeouts)
+            .await
+            .map_err(|e| {
+                EnvironmentError::new(format!(
+                    "cannot connect to throwaway database {name}: {}",
+                    describe_error(&e)
+                ))
+            })
+    }
+
     /// Drops every database this run created, newest first; returns once done.
     pub async fn drop_all(&mut self) {
         while let Some(name) = self.live.pop() {

@@ -29,8 +29,10 @@ use super::{Attributes, ObjectId, ObjectKind, Snapshot};
 /// Pins the settings that influence deparsed text for the capture's own
 /// read-only transaction (`SET LOCAL`), as pg_dump does: a migration may have
 /// changed them on the connection, and they must not change our text.
-const BEGIN_PINNED: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
-SET LOCAL search_path = pg_catalog;
+const BEGIN_READ_ONLY: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;";
+
+/// The settings pinned inside the capture's transaction.
+const PINS: &str = "SET LOCAL search_path = pg_catalog;
 SET LOCAL DateStyle = ISO;
 SET LOCAL IntervalStyle = postgres;
 SET LOCAL extra_float_digits = 3;";
@@ -586,8 +588,17 @@ const KIND_QUERIES: &[&str] = &[
 /// per-kind queries under the shared CTE, with catalog columns that do not
 /// exist on older servers replaced by NULL.
 fn capture_sql(server_version_num: i32) -> String {
+    kinds_sql(server_version_num, KIND_QUERIES)
+}
+
+/// The kinds a second connection reads in parallel: about half the work
+/// (columns and constraints are the most numerous objects).
+const PARALLEL_KINDS: &[&str] = &[COLUMNS, CONSTRAINTS, VIEWS];
+
+/// The catalog query over some of the per-kind queries.
+fn kinds_sql(server_version_num: i32, kinds: &[&str]) -> String {
     let mut sql = String::from(COMMON);
-    sql.push_str(&KIND_QUERIES.join("UNION ALL"));
+    sql.push_str(&kinds.join("UNION ALL"));
     let compression = if server_version_num >= 140_000 {
         "CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END"
     } else {
@@ -606,6 +617,8 @@ fn parse_kind(text: &str) -> Option<ObjectKind> {
 /// several times per migration, so the plan is made once per connection.
 pub struct SnapshotQuery {
     statement: Statement,
+    /// The kinds read by a second connection, when prepared in parallel.
+    second: Option<Statement>,
     /// [`DATA_CANDIDATES`], prepared alongside.
     data_candidates: Statement,
 }
@@ -613,15 +626,58 @@ pub struct SnapshotQuery {
 impl SnapshotQuery {
     /// Prepares the catalog query on `client`.
     pub async fn prepare(client: &Client) -> Result<Self, tokio_postgres::Error> {
-        pinned(client, async || {
-            let row = client
+        Self::prepare_on(client, None).await
+    }
+
+    /// Prepares the catalog query split over two connections to the same
+    /// database: each reads about half of the kinds, so the server works on
+    /// two cores; [`SnapshotQuery::capture_on`] must get the same clients.
+    pub async fn prepare_parallel(
+        client: &Client,
+        second: &Client,
+    ) -> Result<Self, tokio_postgres::Error> {
+        Self::prepare_on(client, Some(second)).await
+    }
+
+    async fn prepare_on(
+        client: &Client,
+        second: Option<&Client>,
+    ) -> Result<Self, tokio_postgres::Error> {
+        let version: i32 = pinned(client, async || {
+            client
                 .query_one("SELECT current_setting('server_version_num')::int", &[])
-                .await?;
-            let statement = client.prepare(&capture_sql(row.get(0))).await?;
-            let data_candidates = client.prepare(DATA_CANDIDATES).await?;
-            Ok(SnapshotQuery { statement, data_candidates })
+                .await
         })
-        .await
+        .await?
+        .get(0);
+        let (statement, second_statement) = match second {
+            None => (
+                pinned(client, async || client.prepare(&capture_sql(version)).await).await?,
+                None,
+            ),
+            Some(second) => {
+                let first_kinds: Vec<&str> = KIND_QUERIES
+                    .iter()
+                    .copied()
+                    .filter(|k| !PARALLEL_KINDS.contains(k))
+                    .collect();
+                let first = pinned(client, async || {
+                    client.prepare(&kinds_sql(version, &first_kinds)).await
+                })
+                .await?;
+                let other = pinned(second, async || {
+                    second.prepare(&kinds_sql(version, PARALLEL_KINDS)).await
+                })
+                .await?;
+                (first, Some(other))
+            }
+        };
+        let data_candidates = client.prepare(DATA_CANDIDATES).await?;
+        Ok(SnapshotQuery {
+            statement,
+            second: second_statement,
+            data_candidates,
+        })
     }
 
     /// Captures the complete schema of the database `client` is connected to
@@ -638,15 +694,69 @@ impl SnapshotQuery {
         client: &Client,
         data_rows: Option<u64>,
     ) -> Result<Snapshot, tokio_postgres::Error> {
-        let (rows, fingerprints) = pinned(client, async || {
-            let rows = client.query(&self.statement, &[]).await?;
-            let fingerprints = match data_rows {
-                Some(limit) => data_fingerprints(client, &self.data_candidates, limit).await?,
-                None => Vec::new(),
-            };
-            Ok((rows, fingerprints))
-        })
-        .await?;
+        self.capture_on(client, None, data_rows).await
+    }
+
+    /// Captures with the clients the query was prepared on (`second` for a
+    /// query from [`SnapshotQuery::prepare_parallel`]). Both read the same
+    /// database state: the second transaction imports the first's snapshot.
+    pub async fn capture_on(
+        &self,
+        client: &Client,
+        second: Option<&Client>,
+        data_rows: Option<u64>,
+    ) -> Result<Snapshot, tokio_postgres::Error> {
+        let (rows, fingerprints) = match (&self.second, second) {
+            (Some(other_statement), Some(other)) => {
+                client
+                    .batch_execute(&format!("{BEGIN_READ_ONLY} {PINS}"))
+                    .await?;
+                let result = async {
+                    let id: String = client
+                        .query_one("SELECT pg_export_snapshot()", &[])
+                        .await?
+                        .get(0);
+                    other
+                        .batch_execute(&format!(
+                            "{BEGIN_READ_ONLY} SET TRANSACTION SNAPSHOT '{}'; {PINS}",
+                            id.replace('\'', "''")
+                        ))
+                        .await?;
+                    let (mut rows, other_rows) = tokio::try_join!(
+                        client.query(&self.statement, &[]),
+                        other.query(other_statement, &[])
+                    )?;
+                    rows.extend(other_rows);
+                    let fingerprints = match data_rows {
+                        Some(limit) => {
+                            data_fingerprints(client, &self.data_candidates, limit).await?
+                        }
+                        None => Vec::new(),
+                    };
+                    Ok::<_, tokio_postgres::Error>((rows, fingerprints))
+                }
+                .await;
+                let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                let _ = other.batch_execute(end).await;
+                match (result, client.batch_execute(end).await) {
+                    (Ok(value), Ok(())) => value,
+                    (Err(error), _) | (Ok(_), Err(error)) => return Err(error),
+                }
+            }
+            _ => {
+                pinned(client, async || {
+                    let rows = client.query(&self.statement, &[]).await?;
+                    let fingerprints = match data_rows {
+                        Some(limit) => {
+                            data_fingerprints(client, &self.data_candidates, limit).await?
+                        }
+                        None => Vec::new(),
+                    };
+                    Ok((rows, fingerprints))
+                })
+                .await?
+            }
+        };
         let mut objects = BTreeMap::new();
         for row in rows {
             let (kind, name, attrs): (&str, &str, &str) = (row.get(0), row.get(1), row.get(2));
@@ -739,7 +849,9 @@ async fn pinned<T>(
     client: &Client,
     work: impl AsyncFnOnce() -> Result<T, tokio_postgres::Error>,
 ) -> Result<T, tokio_postgres::Error> {
-    client.batch_execute(BEGIN_PINNED).await?;
+    client
+        .batch_execute(&format!("{BEGIN_READ_ONLY} {PINS}"))
+        .await?;
     match work().await {
         Ok(value) => {
             client.batch_execute("COMMIT").await?;
@@ -1338,6 +1450,63 @@ mod tests {
         let col = &plain.objects[&ObjectId::new(ObjectKind::Column, "app.t.m")];
         assert_eq!(col["type"], "app.mood");
         assert_eq!(col["position"], 1);
+    }
+
+    #[tokio::test]
+    async fn parallel_capture_equals_single_connection_capture() {
+        let _cluster = TestCluster::start().await;
+        let admin = connect("postgres").await;
+        admin
+            .batch_execute("CREATE DATABASE parallel_capture")
+            .await
+            .unwrap();
+        let (client, second) = (
+            connect("parallel_capture").await,
+            connect("parallel_capture").await,
+        );
+        client
+            .batch_execute(&format!(
+                "{USERS}{TOUCH} CREATE VIEW active AS SELECT * FROM users; CREATE TYPE mood AS ENUM ('a', 'b');
+                 INSERT INTO users (id, email) VALUES (1, 'a@example.com');"
+            ))
+            .await
+            .unwrap();
+        let single = SnapshotQuery::prepare(&client)
+            .await
+            .unwrap()
+            .capture_with_data(&client, Some(100))
+            .await
+            .unwrap();
+        let parallel = SnapshotQuery::prepare_parallel(&client, &second)
+            .await
+            .unwrap();
+        let both = parallel
+            .capture_on(&client, Some(&second), Some(100))
+            .await
+            .unwrap();
+        assert_eq!(diff(&single, &both), vec![]);
+        assert_eq!(single, both);
+        assert!(
+            single
+                .objects
+                .keys()
+                .any(|id| id.kind == ObjectKind::Column),
+            "columns come from the second connection"
+        );
+        // Both transactions are closed: DDL on either connection is not blocked.
+        second
+            .batch_execute("CREATE TABLE after_capture (a int)")
+            .await
+            .unwrap();
+        let again = parallel
+            .capture_on(&client, Some(&second), None)
+            .await
+            .unwrap();
+        assert!(
+            again
+                .objects
+                .contains_key(&ObjectId::new(ObjectKind::Table, "public.after_capture"))
+        );
     }
 
     #[tokio::test]

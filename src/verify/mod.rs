@@ -156,7 +156,10 @@ struct Pipeline<'s, 'd, 'o> {
     migrations: &'o [Migration],
     options: &'o VerifyOptions,
     session: Session,
-    /// The catalog query, prepared on `session`.
+    /// A second connection to the same database: snapshots read half of the
+    /// catalogs on it, in parallel.
+    snapshot_session: Session,
+    /// The catalog query, prepared on `session` and `snapshot_session`.
     snapshot_query: SnapshotQuery,
     timings: RunTimings,
     /// The schema of the current database, when known without a new capture.
@@ -188,13 +191,15 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     ) -> Result<PipelineOutput, EnvironmentError> {
         let server_version = databases.server_version().await?;
         let session = databases.fresh().await?;
-        let snapshot_query = prepare_snapshot(server, &session).await?;
+        let snapshot_session = databases.connect_newest().await?;
+        let snapshot_query = prepare_snapshot(server, &session, &snapshot_session).await?;
         let mut pipeline = Pipeline {
             server,
             databases,
             migrations: &discovered.migrations,
             options,
             session,
+            snapshot_session,
             snapshot_query,
             timings: RunTimings::default(),
             current: None,
@@ -452,7 +457,11 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let started = Instant::now();
         let snapshot = self
             .snapshot_query
-            .capture_with_data(&self.session.client, self.options.data_rows)
+            .capture_on(
+                &self.session.client,
+                Some(&self.snapshot_session.client),
+                self.options.data_rows,
+            )
             .await
             .map_err(|e| connection_error(self.server, "a schema snapshot", &e))?;
         self.timings.snapshots += millis(started.elapsed());
@@ -463,7 +472,9 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     /// `Ok(Err(reason))` when that state cannot be reached again.
     async fn rebuild(&mut self, index: usize) -> Result<Result<(), String>, EnvironmentError> {
         self.session = self.databases.fresh().await?;
-        self.snapshot_query = prepare_snapshot(self.server, &self.session).await?;
+        self.snapshot_session = self.databases.connect_newest().await?;
+        self.snapshot_query =
+            prepare_snapshot(self.server, &self.session, &self.snapshot_session).await?;
         self.current = None;
         self.needs_rebuild = false;
         for migration in &self.migrations[..index] {
@@ -591,8 +602,9 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
 async fn prepare_snapshot(
     server: &dyn Server,
     session: &Session,
+    second: &Session,
 ) -> Result<SnapshotQuery, EnvironmentError> {
-    SnapshotQuery::prepare(&session.client)
+    SnapshotQuery::prepare_parallel(&session.client, &second.client)
         .await
         .map_err(|e| connection_error(server, "preparing the schema snapshot", &e))
 }
