@@ -19,9 +19,9 @@ use crate::github::{
     self, ActionContext, Annotation, CommentsClient, GitHubError, Level, Secret, add_mask,
     cap_annotations, marker_for, write_outputs, write_summary,
 };
+use crate::report::Report;
 use crate::report::annotations::{AnnotationLevel, collect};
 use crate::report::markdown::{self, MarkdownOptions};
-use crate::report::{Report, Status};
 
 /// Where the Action writes the JSON report, relative to the workspace (the
 /// only directory a later step of the job can read in a container action).
@@ -179,12 +179,7 @@ async fn publish(
         let failed: Vec<String> = report
             .migrations
             .iter()
-            .filter(|m| {
-                !matches!(
-                    m.status,
-                    Status::Passed | Status::Applied | Status::Irreversible | Status::Skipped
-                )
-            })
+            .filter(|m| m.status.is_failure())
             .map(|m| m.version.clone())
             .collect();
         let report_file = context

@@ -396,7 +396,7 @@ impl Ctx {
                     table,
                     "| {} {} | {} | {} | {} | {} | {} |",
                     status_emoji(m),
-                    status_words(m.status),
+                    Status::words(m.status),
                     md(&m.version),
                     md(&m.name),
                     ms(m.timings_ms.up),
@@ -457,7 +457,7 @@ impl Ctx {
                 status_emoji(m),
                 md(&m.version),
                 md(&m.name),
-                status_words(m.status)
+                Status::words(m.status)
             );
             if !m.notes.is_empty() {
                 section.push('\n');
@@ -802,19 +802,6 @@ fn status_emoji(migration: &MigrationReport) -> &'static str {
         Status::FailedUp | Status::FailedDown | Status::NotReversible | Status::NotReapplicable => {
             "❌"
         }
-    }
-}
-
-fn status_words(status: Status) -> &'static str {
-    match status {
-        Status::Passed => "passed",
-        Status::Applied => "applied",
-        Status::FailedUp => "up failed",
-        Status::FailedDown => "down failed",
-        Status::NotReversible => "not reversible",
-        Status::NotReapplicable => "not re-applicable",
-        Status::Irreversible => "irreversible (no down)",
-        Status::Skipped => "skipped",
     }
 }
 

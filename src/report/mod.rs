@@ -87,6 +87,29 @@ impl Status {
             Status::Skipped => "skipped",
         }
     }
+
+    /// The status in words for people: `not reversible`, `up failed`, ...
+    pub fn words(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Applied => "applied",
+            Status::FailedUp => "up failed",
+            Status::FailedDown => "down failed",
+            Status::NotReversible => "not reversible",
+            Status::NotReapplicable => "not re-applicable",
+            Status::Irreversible => "irreversible (no down)",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// The migration itself failed (as opposed to passed, applied,
+    /// irreversible or skipped because of another one).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Status::FailedUp | Status::FailedDown | Status::NotReversible | Status::NotReapplicable
+        )
+    }
 }
 
 /// How much a problem matters under the active policy.

@@ -35,19 +35,6 @@ fn status_look(status: Status) -> (&'static str, Style) {
     }
 }
 
-fn status_words(status: Status) -> &'static str {
-    match status {
-        Status::Passed => "passed",
-        Status::Applied => "applied",
-        Status::FailedUp => "up failed",
-        Status::FailedDown => "down failed",
-        Status::NotReversible => "not reversible",
-        Status::NotReapplicable => "not re-applicable",
-        Status::Irreversible => "irreversible (no down)",
-        Status::Skipped => "skipped",
-    }
-}
-
 fn timings(migration: &MigrationReport) -> String {
     let t = migration.timings_ms;
     [("up", t.up), ("down", t.down), ("re-up", t.reup)]
@@ -59,8 +46,8 @@ fn timings(migration: &MigrationReport) -> String {
 
 fn status_and_timings(migration: &MigrationReport) -> String {
     match timings(migration) {
-        t if t.is_empty() => status_words(migration.status).to_string(),
-        t => format!("{} ({t})", status_words(migration.status)),
+        t if t.is_empty() => Status::words(migration.status).to_string(),
+        t => format!("{} ({t})", Status::words(migration.status)),
     }
 }
 
@@ -108,7 +95,7 @@ pub fn render(report: &Report) -> String {
     let status_width = report
         .migrations
         .iter()
-        .map(|m| status_words(m.status).len())
+        .map(|m| Status::words(m.status).len())
         .max()
         .unwrap_or(0);
     for migration in &report.migrations {
@@ -120,7 +107,7 @@ pub fn render(report: &Report) -> String {
             paint(style, symbol),
             paint(
                 style,
-                &format!("{:<status_width$}", status_words(migration.status))
+                &format!("{:<status_width$}", Status::words(migration.status))
             ),
             paint(DIM, &timings(migration))
         );
@@ -164,12 +151,7 @@ pub fn render(report: &Report) -> String {
     let failed = report
         .migrations
         .iter()
-        .filter(|m| {
-            !matches!(
-                m.status,
-                Status::Passed | Status::Applied | Status::Irreversible | Status::Skipped
-            )
-        })
+        .filter(|m| m.status.is_failure())
         .count();
     let t = report.timings_ms;
     let verdict = if report.passed {
