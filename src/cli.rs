@@ -276,6 +276,10 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PATH|-")]
     pub json: Option<String>,
 
+    /// Write the Markdown report (what the pull request comment shows) to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,

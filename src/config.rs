@@ -52,6 +52,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub policy: Policy,
     pub json: Option<OutputTarget>,
+    /// `--markdown PATH`.
+    pub markdown: Option<PathBuf>,
     pub quiet: bool,
     pub all: bool,
     /// Data fingerprints for tables up to this many rows; `None`: schema only.
@@ -250,6 +252,7 @@ impl Config {
             timeouts,
             policy,
             json,
+            markdown: args.markdown.clone(),
             quiet: args.quiet,
             all: args.all,
             data_rows: match args

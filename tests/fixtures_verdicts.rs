@@ -89,6 +89,22 @@ fixture_tests!(
 );
 
 #[test]
+fn markdown_report_is_written_next_to_json() {
+    let dir = common::root().join("tests/fixtures/status/not_reversible");
+    let out = tempfile::tempdir().unwrap();
+    let markdown = out.path().join("report.md");
+    let (output, report) = common::verify(&dir, &["--markdown", markdown.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(report.is_some());
+    let text = std::fs::read_to_string(&markdown).unwrap();
+    assert!(text.contains("migration-check failed"), "{text}");
+    assert!(
+        text.contains("users\\_email\\_lower\\_idx") || text.contains("users_email_lower_idx"),
+        "{text}"
+    );
+}
+
+#[test]
 fn every_format_fixture_passes() {
     for format in ["sqlx", "golang-migrate", "diesel", "dbmate"] {
         let dir = common::root().join("tests/fixtures/formats").join(format);

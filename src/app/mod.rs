@@ -434,6 +434,19 @@ async fn with_signals<T>(work: impl Future<Output = T>) -> anyhow::Result<T> {
 }
 
 fn write_outputs(config: &Config, report: &Report) -> anyhow::Result<()> {
+    if let Some(path) = &config.markdown {
+        let options = report::markdown::MarkdownOptions {
+            marker: None,
+            max_chars: report::markdown::JOB_SUMMARY_MAX_CHARS,
+            full_report_hint: None,
+        };
+        std::fs::write(path, report::markdown::render(report, &options)).map_err(|e| {
+            EnvironmentError::new(format!(
+                "cannot write the Markdown report to {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
     let json = config.json.as_ref();
     if let Some(OutputTarget::File(path)) = json {
         std::fs::write(path, report::json::render(report)).map_err(|e| {
