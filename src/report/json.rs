@@ -68,6 +68,15 @@ mod tests {
         assert_eq!(migration["new"], true);
         assert_eq!(migration["problems"][0]["severity"], "error");
         assert_eq!(migration["problems"][0]["line"], 1);
+        let keys: Vec<&str> = migration["problems"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for key in ["kind", "severity", "message", "file", "line"] {
+            assert!(keys.contains(&key), "problem key {key} is always present");
+        }
         assert_eq!(migration["timings_ms"]["up"], 3);
         assert!(migration["timings_ms"]["reup"].is_null());
         assert!(value["checksums"].as_array().unwrap().is_empty());

@@ -128,9 +128,10 @@ pub struct Problem {
     pub kind: String,
     pub severity: Severity,
     pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Always present (null when the problem has no file), as the contract shows.
+    #[serde(default)]
     pub file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub line: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
