@@ -20,20 +20,6 @@ const OWNER: &str = "acme";
 const REPO: &str = "shop";
 const PR: u64 = 7;
 
-fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 struct Workspace {
     repo: tempfile::TempDir,
     spy: tempfile::TempDir,
@@ -60,10 +46,10 @@ fn workspace() -> Workspace {
     )
     .unwrap();
     std::fs::write(migrations.join("1_users.down.sql"), "DROP TABLE users;\n").unwrap();
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "base"]);
-    git(dir, &["checkout", "-q", "-b", "feature"]);
+    common::git(dir, &["init", "-q", "-b", "main"]);
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "base"]);
+    common::git(dir, &["checkout", "-q", "-b", "feature"]);
     let dump = spy.path().join("env.txt");
     std::fs::write(
         migrations.join("2_email_index.up.sql"),
@@ -80,8 +66,8 @@ fn workspace() -> Workspace {
         "ALTER TABLE users DROP COLUMN nickname;\n",
     )
     .unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "add index"]);
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "add index"]);
     Workspace { repo, spy }
 }
 
@@ -244,7 +230,7 @@ async fn failing_pr_then_fix_then_read_only_token() {
         "ALTER TABLE users DROP COLUMN nickname;\nDROP INDEX users_email_lower_idx;\n",
     )
     .unwrap();
-    git(ws.repo.path(), &["commit", "-q", "-am", "fix down"]);
+    common::git(ws.repo.path(), &["commit", "-q", "-am", "fix down"]);
     let run = tokio::task::block_in_place(|| run_action(&ws, &fake, TOKEN));
     assert_eq!(
         run.output.status.code(),

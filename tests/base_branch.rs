@@ -13,28 +13,6 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn write(dir: &Path, path: &str, content: &str) {
     let path = dir.join(path);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -49,7 +27,7 @@ fn scenario() -> tempfile::TempDir {
         .tempdir_in("/tmp")
         .unwrap();
     let dir = repo.path();
-    git(dir, &["init", "-q", "-b", "main"]);
+    common::git(dir, &["init", "-q", "-b", "main"]);
     write(
         dir,
         "db/migrations/10_users.up.sql",
@@ -76,9 +54,9 @@ fn scenario() -> tempfile::TempDir {
         "CREATE TABLE tags (id int PRIMARY KEY);\n",
     );
     write(dir, "db/migrations/30_tags.down.sql", "DROP TABLE tags;\n");
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "base"]);
-    git(dir, &["checkout", "-q", "-b", "feature"]);
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "base"]);
+    common::git(dir, &["checkout", "-q", "-b", "feature"]);
     // Edit a merged migration.
     write(
         dir,
@@ -86,7 +64,7 @@ fn scenario() -> tempfile::TempDir {
         "CREATE TABLE posts (id int PRIMARY KEY, title text);\n",
     );
     // Rename another (the pair together).
-    git(
+    common::git(
         dir,
         &[
             "mv",
@@ -94,7 +72,7 @@ fn scenario() -> tempfile::TempDir {
             "db/migrations/30_labels.up.sql",
         ],
     );
-    git(
+    common::git(
         dir,
         &[
             "mv",
@@ -123,8 +101,8 @@ fn scenario() -> tempfile::TempDir {
         "db/migrations/15_profiles.down.sql",
         "DROP TABLE profiles;\n",
     );
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "feature"]);
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "feature"]);
     repo
 }
 
@@ -230,7 +208,7 @@ fn pr_branch_against_main_from_a_shallow_single_branch_clone() {
         .tempdir_in("/tmp")
         .unwrap();
     let url = format!("file://{}", origin.path().display());
-    git(
+    common::git(
         clone.path(),
         &[
             "clone",
@@ -351,9 +329,9 @@ async fn without_git_history_the_base_is_read_through_the_github_api() {
         "DROP TABLE posts;\n",
     );
     tokio::task::block_in_place(|| {
-        git(dir, &["init", "-q", "-b", "feature"]);
-        git(dir, &["add", "-A"]);
-        git(dir, &["commit", "-q", "-m", "pr"]);
+        common::git(dir, &["init", "-q", "-b", "feature"]);
+        common::git(dir, &["add", "-A"]);
+        common::git(dir, &["commit", "-q", "-m", "pr"]);
     });
     let fake = fake_github::FakeGitHub::start().await;
     fake.set_base_tree(

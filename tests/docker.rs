@@ -14,8 +14,6 @@
 mod common;
 mod fake_github;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -170,29 +168,18 @@ fn same_verdicts_as_the_embedded_backend_on_every_fixture() {
 
 /// Starts a run whose migration sleeps, signals it once its container runs.
 fn interrupt(signal: nix::sys::signal::Signal, code: i32) {
-    let dir = common::migrations_dir(&[
-        ("1_slow.up.sql", "SELECT pg_sleep(60);\n"),
-        ("1_slow.down.sql", "SELECT 1;\n"),
-    ]);
-    let tmp = common::private_tmp();
-    let mut child = common::command(tmp.path())
-        .arg("verify")
-        .arg(dir.path())
-        .args(["--postgres", "docker", "--image", &images()[0]])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+    let dir = tempfile::Builder::new()
+        .prefix("mc-migrations-")
+        .tempdir_in("/tmp")
         .unwrap();
+    let tmp = common::private_tmp();
+    let image = images()[0].clone();
+    let (mut child, _stderr) = common::spawn_sleeping_verify(
+        tmp.path(),
+        dir.path(),
+        &["--postgres", "docker", "--image", &image],
+    );
     let pid = child.id();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("PostgreSQL ready") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "ended before PostgreSQL was ready"
-        );
-    }
     assert_eq!(containers_of(pid).len(), 1, "the container runs");
     std::thread::sleep(Duration::from_millis(500));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
@@ -414,20 +401,6 @@ fn build_action_image() -> String {
     tag
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_action_image_runs_as_github_runs_it() {
     if !tokio::task::block_in_place(docker_available) {
@@ -453,18 +426,18 @@ async fn the_action_image_runs_as_github_runs_it() {
         "DROP TABLE users;\n",
     )
     .unwrap();
-    git(ws, &["init", "-q", "-b", "main"]);
-    git(ws, &["add", "-A"]);
-    git(ws, &["commit", "-q", "-m", "base"]);
-    git(ws, &["checkout", "-q", "-b", "feature"]);
+    common::git(ws, &["init", "-q", "-b", "main"]);
+    common::git(ws, &["add", "-A"]);
+    common::git(ws, &["commit", "-q", "-m", "base"]);
+    common::git(ws, &["checkout", "-q", "-b", "feature"]);
     std::fs::write(
         ws.join("migrations/2_idx.up.sql"),
         "CREATE INDEX users_email_idx ON users (email);\n",
     )
     .unwrap();
     std::fs::write(ws.join("migrations/2_idx.down.sql"), "SELECT 1;\n").unwrap();
-    git(ws, &["add", "-A"]);
-    git(ws, &["commit", "-q", "-m", "index"]);
+    common::git(ws, &["add", "-A"]);
+    common::git(ws, &["commit", "-q", "-m", "index"]);
     let commands = tempfile::tempdir().unwrap();
     std::fs::write(commands.path().join("summary.md"), "").unwrap();
     std::fs::write(commands.path().join("output"), "").unwrap();

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -81,27 +79,12 @@ fn a_panic_still_removes_the_cluster() {
 /// Starts a run whose migration sleeps, signals it mid-statement, and checks
 /// the exit status and that the postmaster and its backends are gone.
 fn interrupt_with(signal: nix::sys::signal::Signal, expected_code: i32) {
-    let dir = common::migrations_dir(&[
-        ("1_slow.up.sql", "SELECT pg_sleep(60);\n"),
-        ("1_slow.down.sql", "SELECT 1;\n"),
-    ]);
-    let tmp = common::private_tmp();
-    let mut child = common::command(tmp.path())
-        .arg("verify")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+    let dir = tempfile::Builder::new()
+        .prefix("mc-migrations-")
+        .tempdir_in("/tmp")
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("PostgreSQL ready") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the run ended before PostgreSQL was ready"
-        );
-    }
+    let tmp = common::private_tmp();
+    let (mut child, mut stderr) = common::spawn_sleeping_verify(tmp.path(), dir.path(), &[]);
     // Wait until the migration's statement is running in a backend.
     let deadline = Instant::now() + Duration::from_secs(20);
     let postmaster = loop {

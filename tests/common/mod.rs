@@ -4,8 +4,9 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 
 /// The binary under test.
 pub fn binary() -> PathBuf {
@@ -135,4 +136,57 @@ pub fn migrations_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs git in `dir` with a fixed identity and no system configuration.
+pub fn git(dir: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Starts `verify` on a migration that sleeps for a minute, with `extra`
+/// flags and TMPDIR at `tmp`; returns once PostgreSQL is ready, with the
+/// rest of stderr still to read.
+pub fn spawn_sleeping_verify(
+    tmp: &Path,
+    dir: &Path,
+    extra: &[&str],
+) -> (Child, BufReader<ChildStderr>) {
+    std::fs::write(dir.join("1_slow.up.sql"), "SELECT pg_sleep(60);\n").unwrap();
+    std::fs::write(dir.join("1_slow.down.sql"), "SELECT 1;\n").unwrap();
+    let mut child = command(tmp)
+        .arg("verify")
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("PostgreSQL ready") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the run ended before PostgreSQL was ready"
+        );
+    }
+    (child, stderr)
 }
