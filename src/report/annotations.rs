@@ -180,6 +180,7 @@ mod tests {
             checksums: vec![],
             problems: vec![],
             schema_changes: vec![],
+            notes: Vec::new(),
             timings_ms: RunTimings::default(),
         }
     }

@@ -58,6 +58,7 @@ mod tests {
             checksums: vec![],
             problems: vec![],
             schema_changes: vec![],
+            notes: Vec::new(),
             timings_ms: RunTimings::default(),
         };
         let value: serde_json::Value = serde_json::from_str(&render(&report)).unwrap();

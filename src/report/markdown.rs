@@ -203,6 +203,9 @@ fn render_plan(report: &Report, options: &MarkdownOptions, plan: Plan) -> String
     ctx.sequence(report, &mut blocks);
     ctx.checksums(report, &mut blocks);
     ctx.schema_changes(report, &mut blocks);
+    if !report.notes.is_empty() {
+        blocks.push(notes(&report.notes));
+    }
     blocks.push(footer(report));
     let mut out = head(report, options, &ctx.cuts.describe());
     out.push('\n');
@@ -323,6 +326,16 @@ fn head(report: &Report, options: &MarkdownOptions, cuts: &[String]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Run-level notes (what was read but not compared), folded: they explain,
+/// they never change the verdict.
+fn notes(notes: &[String]) -> String {
+    let items: String = notes.iter().map(|n| format!("- {}\n", md(n))).collect();
+    format!(
+        "<details><summary>{}</summary>\n\n{items}\n</details>\n",
+        count(notes.len(), "note", "notes")
+    )
 }
 
 fn footer(report: &Report) -> String {
@@ -960,6 +973,7 @@ mod tests {
             checksums: vec![],
             problems: vec![],
             schema_changes: vec![],
+            notes: Vec::new(),
             timings_ms: RunTimings {
                 setup: 1_200,
                 scripts: 310,

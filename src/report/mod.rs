@@ -37,6 +37,10 @@ pub struct Report {
     /// first of them against the final schema, for reviewers.
     #[serde(default)]
     pub schema_changes: Vec<SchemaChange>,
+    /// Facts about the run worth knowing that are not verdicts: catalog
+    /// entries the snapshots read but did not compare, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub timings_ms: RunTimings,
 }
 

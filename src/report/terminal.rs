@@ -141,6 +141,12 @@ pub fn render(report: &Report) -> String {
     for problem in &sequence.problems {
         problem_lines(&mut out, problem);
     }
+    if !report.notes.is_empty() {
+        let _ = writeln!(out);
+        for note in &report.notes {
+            let _ = writeln!(out, "  {}", paint(DIM, &format!("note: {note}")));
+        }
+    }
 
     if !report.checksums.is_empty() || !report.problems.is_empty() {
         let _ = writeln!(out);

@@ -294,6 +294,7 @@ mod tests {
     fn snap(objects: Vec<(ObjectId, Attributes)>) -> Snapshot {
         Snapshot {
             objects: objects.into_iter().collect(),
+            ..Snapshot::default()
         }
     }
 

@@ -19,6 +19,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub mod diff;
+pub mod options;
 pub mod snapshot;
 
 pub use diff::{Change, diff};
@@ -160,6 +161,10 @@ pub struct Snapshot {
     /// of `{"kind", "name", "attributes"}` entries.
     #[serde(with = "objects_as_list")]
     pub objects: BTreeMap<ObjectId, Attributes>,
+    /// Catalog entries that were read but are not compared because no user
+    /// sets them (see [`options`]); reported as notes, never as differences.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub uncompared: options::Uncompared,
 }
 
 /// (De)serialises the object map as a list, since JSON map keys must be

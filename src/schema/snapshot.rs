@@ -210,6 +210,8 @@ SELECT 'column', format('%I.%I.%I', n.nspname, c.relname, a.attname),
     'statistics', CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END,
     'options', CASE WHEN a.attoptions IS NOT NULL THEN
         to_json(ARRAY(SELECT o FROM unnest(a.attoptions) o ORDER BY 1)) END,
+    'fdw_options', CASE WHEN a.attfdwoptions IS NOT NULL THEN
+        to_json(ARRAY(SELECT o FROM unnest(a.attfdwoptions) o ORDER BY 1)) END,
     'local', CASE WHEN NOT a.attislocal THEN false END,
     'acl', CASE WHEN cardinality(a.attacl) > 0 THEN
         to_json(ARRAY(SELECT x::text FROM unnest(a.attacl) x ORDER BY 1)) END,
@@ -758,20 +760,23 @@ impl SnapshotQuery {
             }
         };
         let mut objects = BTreeMap::new();
+        let mut uncompared = super::options::Uncompared::new();
         for row in rows {
             let (kind, name, attrs): (&str, &str, &str) = (row.get(0), row.get(1), row.get(2));
             let Some(kind) = parse_kind(kind) else {
                 debug_assert!(false, "catalog query returned unknown kind {kind:?}");
                 continue;
             };
-            let attrs: Attributes = match serde_json::from_str(attrs) {
+            let mut attrs: Attributes = match serde_json::from_str(attrs) {
                 Ok(attrs) => attrs,
                 Err(err) => {
                     debug_assert!(false, "catalog query returned bad JSON for {name}: {err}");
                     continue;
                 }
             };
-            let previous = objects.insert(ObjectId::new(kind, name), attrs);
+            let id = ObjectId::new(kind, name);
+            super::options::keep_documented(&id, &mut attrs, &mut uncompared);
+            let previous = objects.insert(id, attrs);
             debug_assert!(previous.is_none(), "duplicate object {kind:?} {name}");
         }
         for (table, count, hash) in fingerprints {
@@ -782,7 +787,10 @@ impl SnapshotQuery {
                 }
             }
         }
-        Ok(Snapshot { objects })
+        Ok(Snapshot {
+            objects,
+            uncompared,
+        })
     }
 }
 

@@ -22,6 +22,7 @@ use crate::report::{
     SequenceReport, SequenceStatus, Severity, Status, StepTimings,
 };
 use crate::schema::diff::{Change, DifferenceKind, diff};
+use crate::schema::options::UncomparedSummary;
 use crate::schema::snapshot::SnapshotQuery;
 use crate::schema::{ObjectId, Snapshot};
 
@@ -104,7 +105,14 @@ pub async fn run(
     let mut databases = Databases::new(server, options.timeouts, database_prefix).await?;
     let result = Pipeline::run(server, &mut databases, discovered, options, progress).await;
     databases.drop_all().await;
-    let (migrations, sequence, schema_changes, mut timings, server_version) = result?;
+    let PipelineOutput {
+        migrations,
+        sequence,
+        schema_changes,
+        mut timings,
+        server_version,
+        uncompared,
+    } = result?;
     timings.setup = millis(setup);
     timings.total = millis(setup + started.elapsed());
     let passed = migrations.iter().all(is_acceptable)
@@ -126,6 +134,7 @@ pub async fn run(
         checksums: Vec::new(),
         problems: Vec::new(),
         schema_changes,
+        notes: uncompared.notes(),
         timings_ms: timings,
     })
 }
@@ -141,13 +150,16 @@ fn millis(duration: Duration) -> u64 {
     duration.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
-type PipelineOutput = (
-    Vec<MigrationReport>,
-    SequenceReport,
-    Vec<SchemaChange>,
-    RunTimings,
-    String,
-);
+/// What the walk produced, before the report is assembled.
+struct PipelineOutput {
+    migrations: Vec<MigrationReport>,
+    sequence: SequenceReport,
+    schema_changes: Vec<SchemaChange>,
+    timings: RunTimings,
+    server_version: String,
+    /// Catalog entries the snapshots read but did not compare.
+    uncompared: UncomparedSummary,
+}
 
 /// The walk's mutable state.
 struct Pipeline<'s, 'd, 'o> {
@@ -173,6 +185,8 @@ struct Pipeline<'s, 'd, 'o> {
     needs_rebuild: bool,
     /// A migration's up failed: later ones cannot be reached.
     blocked_by: Option<String>,
+    /// Catalog entries read but not compared, over every snapshot.
+    uncompared: UncomparedSummary,
 }
 
 /// What one step of a migration produced.
@@ -207,6 +221,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             first_before: None,
             needs_rebuild: false,
             blocked_by: None,
+            uncompared: UncomparedSummary::default(),
         };
         let total = discovered.migrations.len();
         let mut reports = Vec::with_capacity(total);
@@ -218,13 +233,14 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         }
         let schema_changes = pipeline.net_changes().await?;
         let sequence = pipeline.sequence(&reports, progress).await?;
-        Ok((
-            reports,
+        Ok(PipelineOutput {
+            migrations: reports,
             sequence,
             schema_changes,
-            pipeline.timings,
+            timings: pipeline.timings,
             server_version,
-        ))
+            uncompared: pipeline.uncompared,
+        })
     }
 
     fn under_verification(&self, migration: &Migration) -> bool {
@@ -465,6 +481,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             .await
             .map_err(|e| connection_error(self.server, "a schema snapshot", &e))?;
         self.timings.snapshots += millis(started.elapsed());
+        self.uncompared.add(&snapshot.uncompared);
         Ok(snapshot)
     }
 
