@@ -21,34 +21,6 @@ use serde_json::Value;
 
 const LABEL: &str = "org.migration-check.owner";
 
-/// Whether to run; panics when Docker is required but unreachable.
-fn docker_available() -> bool {
-    let answers = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !answers && std::env::var("MIGRATION_CHECK_TEST_DOCKER").as_deref() == Ok("required") {
-        panic!(
-            "MIGRATION_CHECK_TEST_DOCKER=required but no Docker daemon answers (run .ci/docker-setup)"
-        );
-    }
-    if !answers {
-        eprintln!(
-            "skipped: no Docker daemon (set MIGRATION_CHECK_TEST_DOCKER=required to fail instead)"
-        );
-    }
-    answers
-}
-
-fn images() -> Vec<String> {
-    std::env::var("MIGRATION_CHECK_TEST_IMAGES")
-        .unwrap_or_else(|_| "mc-postgres:15,mc-postgres:17".into())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().expect("docker")
 }
@@ -99,7 +71,7 @@ fn statuses(report: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn same_verdicts_as_the_embedded_backend_on_every_fixture() {
-    if !docker_available() {
+    if !common::docker_available() {
         return;
     }
     let fixtures = common::root().join("tests/fixtures/status");
@@ -109,7 +81,7 @@ fn same_verdicts_as_the_embedded_backend_on_every_fixture() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    for image in images() {
+    for image in common::docker_images() {
         for name in &names {
             let dir = fixtures.join(name).display().to_string();
             let expected: Value = serde_json::from_str(
@@ -173,7 +145,7 @@ fn interrupt(signal: nix::sys::signal::Signal, code: i32) {
         .tempdir_in("/tmp")
         .unwrap();
     let tmp = common::private_tmp();
-    let image = images()[0].clone();
+    let image = common::docker_images()[0].clone();
     let (mut child, _stderr) = common::spawn_sleeping_verify(
         tmp.path(),
         dir.path(),
@@ -193,10 +165,10 @@ fn interrupt(signal: nix::sys::signal::Signal, code: i32) {
 
 #[test]
 fn no_container_is_left_after_any_exit() {
-    if !docker_available() {
+    if !common::docker_available() {
         return;
     }
-    let image = images()[0].clone();
+    let image = common::docker_images()[0].clone();
     for fixture in ["passed", "not_reversible", "failed_up"] {
         let dir = common::root()
             .join("tests/fixtures/status")
@@ -231,7 +203,7 @@ fn no_container_is_left_after_any_exit() {
 
 #[test]
 fn environment_failures_exit_3_with_advice() {
-    if !docker_available() {
+    if !common::docker_available() {
         return;
     }
     let verify = [
@@ -241,7 +213,7 @@ fn environment_failures_exit_3_with_advice() {
         "docker",
     ];
     let (output, _) = run(
-        &[&verify[..], &["--image", &images()[0]]].concat(),
+        &[&verify[..], &["--image", &common::docker_images()[0]]].concat(),
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
     );
     assert_eq!(output.status.code(), Some(3));
@@ -317,7 +289,7 @@ impl Drop for Network {
 
 #[test]
 fn from_inside_a_container_with_the_socket_mounted() {
-    if !docker_available() {
+    if !common::docker_available() {
         return;
     }
     let network = Network::create();
@@ -353,7 +325,7 @@ fn from_inside_a_container_with_the_socket_mounted() {
                 "--postgres",
                 "docker",
                 "--image",
-                &images()[0],
+                &common::docker_images()[0],
                 "--json",
                 "-",
             ])
@@ -403,7 +375,7 @@ fn build_action_image() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_action_image_runs_as_github_runs_it() {
-    if !tokio::task::block_in_place(docker_available) {
+    if !tokio::task::block_in_place(common::docker_available) {
         return;
     }
     let image = tokio::task::block_in_place(build_action_image);
@@ -497,7 +469,7 @@ async fn the_action_image_runs_as_github_runs_it() {
                 "-e",
                 "INPUT_POSTGRES=docker",
                 "-e",
-                &format!("INPUT_POSTGRES-IMAGE={}", images()[0]),
+                &format!("INPUT_POSTGRES-IMAGE={}", common::docker_images()[0]),
             ])
             .args([
                 "-e",

@@ -3,13 +3,22 @@
 //! of the two differs (ignoring comment lines, SET lines and the
 //! \restrict/\unrestrict lines of newer pg_dump). A disagreement is a snapshot
 //! bug: either we miss something pg_dump shows, or we see something it does not.
+//!
+//! It runs on the embedded cluster (the local PostgreSQL, the fast path) and
+//! on every major the tool claims, one container each (`mc-postgres:<major>`
+//! from `.ci/docker-setup`, see `common::docker_majors`), with `pg_dump` run
+//! inside the container so that it matches the server. A disagreement on any
+//! version fails the test.
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
+use std::process::Output;
 
+use migration_check::postgres::Server;
+use migration_check::postgres::docker::DockerServer;
 use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
+use tokio::process::Command;
+use tokio_postgres::NoTls;
 
 /// (name, DDL of database A, DDL of database B). Every coverage item of
 /// DESIGN.md's "Snapshot coverage" and every equivalence case appears.
@@ -458,23 +467,111 @@ const PAIRS: &[(&str, &str, &str)] = &[
         "CREATE TABLE t (a int, b int);",
         "CREATE TABLE t (a int, b int); CREATE STATISTICS st ON a, b FROM t;",
     ),
+    // ---- catalogs that changed between majors and minors ----
+    (
+        "table dropped and recreated (17.12 stamps new pg_attver)",
+        "CREATE TABLE t (a int, b text); DROP TABLE t; CREATE TABLE t (a int, b text);",
+        "CREATE TABLE t (a int, b text);",
+    ),
+    (
+        "column dropped and re-added",
+        "CREATE TABLE t (a int, b int); ALTER TABLE t DROP COLUMN b; ALTER TABLE t ADD COLUMN b int;",
+        "CREATE TABLE t (a int, b int);",
+    ),
+    (
+        "column option set then reset",
+        "CREATE TABLE t (a int); ALTER TABLE t ALTER COLUMN a SET (n_distinct = 5); ALTER TABLE t ALTER COLUMN a RESET (n_distinct);",
+        "CREATE TABLE t (a int);",
+    ),
+    (
+        "column option n_distinct",
+        "CREATE TABLE t (a int);",
+        "CREATE TABLE t (a int); ALTER TABLE t ALTER COLUMN a SET (n_distinct = 5);",
+    ),
+    (
+        "column option n_distinct_inherited",
+        "CREATE TABLE t (a int); ALTER TABLE t ALTER COLUMN a SET (n_distinct = 5);",
+        "CREATE TABLE t (a int); ALTER TABLE t ALTER COLUMN a SET (n_distinct = 5, n_distinct_inherited = -0.5);",
+    ),
+    (
+        "toast storage parameter",
+        "CREATE TABLE t (a text);",
+        "CREATE TABLE t (a text) WITH (toast.autovacuum_enabled = false);",
+    ),
+    (
+        "autovacuum storage parameter",
+        "CREATE TABLE t (a text) WITH (autovacuum_vacuum_scale_factor = 0.1);",
+        "CREATE TABLE t (a text) WITH (autovacuum_vacuum_scale_factor = 0.2);",
+    ),
+    (
+        "view option",
+        "CREATE VIEW v AS SELECT 1 AS a;",
+        "CREATE VIEW v WITH (security_barrier) AS SELECT 1 AS a;",
+    ),
+    (
+        "materialized view storage parameter",
+        "CREATE MATERIALIZED VIEW m AS SELECT 1 AS a;",
+        "CREATE MATERIALIZED VIEW m WITH (fillfactor = 50) AS SELECT 1 AS a;",
+    ),
+    (
+        "index storage parameter",
+        "CREATE TABLE t (a int); CREATE INDEX i ON t (a);",
+        "CREATE TABLE t (a int); CREATE INDEX i ON t (a) WITH (fillfactor = 50);",
+    ),
+    (
+        "named not-null constraint (kept from 18 on)",
+        "CREATE TABLE t (a int CONSTRAINT nn NOT NULL);",
+        "CREATE TABLE t (a int NOT NULL);",
+    ),
+    (
+        "not-null constraint of a renamed table (named after the old name from 18 on)",
+        "CREATE TABLE x (a int NOT NULL); ALTER TABLE x RENAME TO t;",
+        "CREATE TABLE t (a int NOT NULL);",
+    ),
+    (
+        "comment on a not-null column",
+        "CREATE TABLE t (a int NOT NULL);",
+        "CREATE TABLE t (a int NOT NULL); COMMENT ON COLUMN t.a IS 'x';",
+    ),
+    (
+        "column foreign-data option",
+        "CREATE EXTENSION file_fdw; CREATE SERVER s FOREIGN DATA WRAPPER file_fdw; CREATE FOREIGN TABLE f (a text) SERVER s OPTIONS (filename '/dev/null');",
+        "CREATE EXTENSION file_fdw; CREATE SERVER s FOREIGN DATA WRAPPER file_fdw; CREATE FOREIGN TABLE f (a text OPTIONS (force_not_null 'true')) SERVER s OPTIONS (filename '/dev/null');",
+    ),
 ];
 
-fn pg_dump_schema(server: &EmbeddedServer, database: &str) -> String {
-    let socket = server.path().join("socket");
-    let output = Command::new(server.bin_dir().join("pg_dump"))
-        .args(["--schema-only", "--no-password", "-U", "postgres", "-h"])
-        .arg(&socket)
-        .arg(database)
-        .output()
-        .expect("pg_dump");
-    assert!(
-        output.status.success(),
-        "pg_dump {database}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
+/// Pairs that only exist from a major on (the syntax is new): (first major,
+/// name, DDL of database A, DDL of database B).
+const PAIRS_SINCE: &[(u32, &str, &str, &str)] = &[
+    (
+        18,
+        "not-null constraint not valid",
+        "CREATE TABLE t (a int); ALTER TABLE t ADD CONSTRAINT nn NOT NULL a;",
+        "CREATE TABLE t (a int); ALTER TABLE t ADD CONSTRAINT nn NOT NULL a NOT VALID;",
+    ),
+    (
+        18,
+        "not-null constraint no inherit",
+        "CREATE TABLE t (a int NOT NULL);",
+        "CREATE TABLE t (a int NOT NULL NO INHERIT);",
+    ),
+    (
+        18,
+        "virtual generated column",
+        "CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) STORED);",
+        "CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL);",
+    ),
+    (
+        18,
+        "check constraint not enforced",
+        "CREATE TABLE t (a int CONSTRAINT c CHECK (a > 0));",
+        "CREATE TABLE t (a int CONSTRAINT c CHECK (a > 0) NOT ENFORCED);",
+    ),
+];
+
+/// Lines of `pg_dump --schema-only` that describe the schema.
+fn schema_lines(dump: &str) -> String {
+    dump.lines()
         .filter(|line| {
             // Top-level SET statements only: a function's `SET search_path`
             // option is indented and part of its definition.
@@ -488,25 +585,181 @@ fn pg_dump_schema(server: &EmbeddedServer, database: &str) -> String {
         .join("\n")
 }
 
-fn psql(server: &EmbeddedServer, database: &str, sql: &str) {
-    let output = Command::new(server.bin_dir().join("psql"))
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-h"])
-        .arg(server.path().join("socket"))
-        .args(["-d", database, "-c", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        output.status.success(),
-        "psql {database}: {sql}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+/// A server the oracle runs on, with its own matching pg_dump.
+enum Target {
+    Embedded(Box<EmbeddedServer>),
+    Docker(Box<DockerServer>),
 }
 
-fn connection_string(server: &EmbeddedServer, database: &str) -> String {
-    format!(
-        "host={} port=5432 user=postgres dbname={database}",
-        server.path().join("socket").display()
-    )
+impl Target {
+    fn server(&self) -> &dyn Server {
+        match self {
+            Target::Embedded(server) => server.as_ref(),
+            Target::Docker(server) => server.as_ref(),
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Target::Embedded(_) => "embedded".into(),
+            Target::Docker(server) => server.image().to_string(),
+        }
+    }
+
+    /// A libpq connection string for `migration-check diff`.
+    fn connection_string(&self, database: &str) -> String {
+        match self {
+            Target::Embedded(server) => format!(
+                "host={} port=5432 user=postgres dbname={database}",
+                server.path().join("socket").display()
+            ),
+            Target::Docker(server) => {
+                let (host, port) = server.address();
+                format!("host={host} port={port} user=postgres dbname={database}")
+            }
+        }
+    }
+
+    /// `pg_dump --schema-only` of `database` by the server's own pg_dump.
+    async fn schema_dump(&self, database: &str) -> String {
+        let output = match self {
+            Target::Embedded(server) => {
+                Command::new(server.bin_dir().join("pg_dump"))
+                    .args(["--schema-only", "--no-password", "-U", "postgres", "-h"])
+                    .arg(server.path().join("socket"))
+                    .arg(database)
+                    .output()
+                    .await
+            }
+            Target::Docker(server) => {
+                Command::new("docker")
+                    .args(["exec", server.id(), "pg_dump", "--schema-only", "-U"])
+                    .args(["postgres", database])
+                    .output()
+                    .await
+            }
+        }
+        .expect("pg_dump");
+        assert!(
+            output.status.success(),
+            "{}: pg_dump {database}: {}",
+            self.label(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        schema_lines(&String::from_utf8_lossy(&output.stdout))
+    }
+
+    /// Runs `sql` (one simple query, as `psql -c` sends it) in `database`.
+    async fn execute(&self, database: &str, sql: &str) {
+        let (client, connection) = self
+            .server()
+            .config(database)
+            .connect(NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("{}: connect to {database}: {e}", self.label()));
+        let task = tokio::spawn(connection);
+        if let Err(e) = client.batch_execute(sql).await {
+            panic!("{}: in {database}: {sql}\n{e:?}", self.label());
+        }
+        drop(client);
+        let _ = task.await;
+    }
+
+    async fn major(&self) -> u32 {
+        let (client, connection) = self
+            .server()
+            .config("postgres")
+            .connect(NoTls)
+            .await
+            .unwrap();
+        let task = tokio::spawn(connection);
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version_num')::int / 10000",
+                &[],
+            )
+            .await
+            .unwrap();
+        drop(client);
+        let _ = task.await;
+        row.get::<_, i32>(0) as u32
+    }
+}
+
+/// Builds every pair on `target` and compares our verdict with pg_dump's;
+/// returns the disagreements and how many pairs pg_dump saw as different.
+async fn disagreements(target: &Target) -> (Vec<String>, usize, usize) {
+    let major = target.major().await;
+    let label = target.label();
+    target
+        .execute("postgres", "CREATE ROLE oracle_reader")
+        .await;
+    let pairs = PAIRS
+        .iter()
+        .map(|&(name, left, right)| (name, left, right))
+        .chain(
+            PAIRS_SINCE
+                .iter()
+                .filter(|(since, ..)| major >= *since)
+                .map(|&(_, name, left, right)| (name, left, right)),
+        );
+    let mut found = Vec::new();
+    let (mut differing, mut total) = (0, 0);
+    for (index, (name, left, right)) in pairs.enumerate() {
+        total += 1;
+        let (a, b) = (format!("oracle_{index}_a"), format!("oracle_{index}_b"));
+        for (database, ddl) in [(&a, left), (&b, right)] {
+            target
+                .execute("postgres", &format!("CREATE DATABASE {database}"))
+                .await;
+            if !ddl.is_empty() {
+                target.execute(database, ddl).await;
+            }
+        }
+        let dumps_differ = target.schema_dump(&a).await != target.schema_dump(&b).await;
+        differing += usize::from(dumps_differ);
+        let output: Output = Command::new(common::binary())
+            .args([
+                "diff",
+                &target.connection_string(&a),
+                &target.connection_string(&b),
+            ])
+            .env("NO_COLOR", "1")
+            .output()
+            .await
+            .unwrap();
+        let ours = match output.status.code() {
+            Some(0) => false,
+            Some(1) => true,
+            other => panic!(
+                "{label} {name}: diff exited {other:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        };
+        if ours != dumps_differ {
+            found.push(format!(
+                "{label} (PostgreSQL {major}) {name}: pg_dump says {}, diff says {}\n{}",
+                if dumps_differ { "different" } else { "equal" },
+                if ours { "different" } else { "equal" },
+                String::from_utf8_lossy(&output.stdout)
+            ));
+        }
+    }
+    (found, differing, total)
+}
+
+fn assert_agrees(label: &str, (found, differing, total): (Vec<String>, usize, usize)) {
+    assert!(
+        found.is_empty(),
+        "{label}: {} disagreement(s) with pg_dump:\n{}",
+        found.len(),
+        found.join("\n")
+    );
+    assert!(
+        differing >= 40 && differing < total,
+        "{label}: pairs cover both verdicts ({differing} of {total} differ)"
+    );
+    println!("{label}: {total} pairs agree with pg_dump ({differing} differ)");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -519,54 +772,37 @@ async fn diff_agrees_with_pg_dump_on_every_pair() {
     let server = EmbeddedServer::start(&EmbeddedOptions::default())
         .await
         .expect("embedded PostgreSQL");
-    psql(&server, "postgres", "CREATE ROLE oracle_reader");
-    let mut disagreements = Vec::new();
-    let mut differing = 0;
-    for (index, (name, left, right)) in PAIRS.iter().enumerate() {
-        let (a, b) = (format!("oracle_{index}_a"), format!("oracle_{index}_b"));
-        for (database, ddl) in [(&a, left), (&b, right)] {
-            psql(&server, "postgres", &format!("CREATE DATABASE {database}"));
-            if !ddl.is_empty() {
-                psql(&server, database, ddl);
-            }
-        }
-        let dumps_differ = pg_dump_schema(&server, &a) != pg_dump_schema(&server, &b);
-        differing += usize::from(dumps_differ);
-        let output = Command::new(common::binary())
-            .args([
-                "diff",
-                &connection_string(&server, &a),
-                &connection_string(&server, &b),
-            ])
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let ours = match output.status.code() {
-            Some(0) => false,
-            Some(1) => true,
-            other => panic!(
-                "{name}: diff exited {other:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        };
-        if ours != dumps_differ {
-            disagreements.push(format!(
-                "{name}: pg_dump says {}, diff says {}\n{}",
-                if dumps_differ { "different" } else { "equal" },
-                if ours { "different" } else { "equal" },
-                String::from_utf8_lossy(&output.stdout)
-            ));
+    let target = Target::Embedded(Box::new(server));
+    assert_agrees("embedded", disagreements(&target).await);
+}
+
+/// The same pairs on every claimed major, one container each, in parallel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_agrees_with_pg_dump_on_every_major() {
+    if !tokio::task::block_in_place(common::docker_available) {
+        return;
+    }
+    let mut runs = tokio::task::JoinSet::new();
+    for image in common::docker_images() {
+        runs.spawn(async move {
+            let server = DockerServer::start(&image)
+                .await
+                .unwrap_or_else(|e| panic!("{image}: {e}"));
+            let target = Target::Docker(Box::new(server));
+            (image, disagreements(&target).await)
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(joined) = runs.join_next().await {
+        let (image, result) = joined.expect("oracle task");
+        if let Err(panic) = std::panic::catch_unwind(|| assert_agrees(&image, result)) {
+            failures.push(
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_else(|| format!("{image}: failed")),
+            );
         }
     }
-    assert!(
-        disagreements.is_empty(),
-        "{} disagreement(s) with pg_dump:\n{}",
-        disagreements.len(),
-        disagreements.join("\n")
-    );
-    assert!(
-        differing >= 40 && differing < PAIRS.len(),
-        "pairs cover both verdicts ({differing} differ)"
-    );
-    let _ = Path::new("");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -105,7 +105,7 @@ SELECT 'type', format('%I.%I', n.nspname, t.typname), json_strip_nulls(json_buil
                         WHERE oc.oid = r.rngsubopc),
     'subtype_diff', NULLIF(r.rngsubdiff::oid, 0)::regprocedure::text,
     'canonical', NULLIF(r.rngcanonical::oid, 0)::regprocedure::text,
-    'multirange_type', format_type(NULLIF(r.rngmultitypid, 0), NULL),
+    'multirange_type', {multirange_type},
     'owner', pg_get_userbyid(t.typowner),
     'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(t.typacl, acldefault('T', t.typowner))) a ORDER BY 1)),
     'comment', (SELECT d.description FROM pg_description d
@@ -129,8 +129,7 @@ SELECT 'table', format('%I.%I', n.nspname, c.relname), json_strip_nulls(json_bui
                               WHEN 'f' THEN 'foreign table' END,
     'persistence', CASE c.relpersistence WHEN 'p' THEN 'permanent' WHEN 'u' THEN 'unlogged'
                                          WHEN 't' THEN 'temporary' END,
-    'reloptions', CASE WHEN c.reloptions IS NOT NULL THEN
-        to_json(ARRAY(SELECT o FROM unnest(c.reloptions) o ORDER BY 1)) END,
+    'reloptions', {reloptions},
     'access_method', am.amname,
     'tablespace', (SELECT spcname FROM pg_tablespace WHERE oid = NULLIF(c.reltablespace, 0)),
     'partition_key', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
@@ -157,6 +156,7 @@ FROM pg_class c
 JOIN ns n ON n.oid = c.relnamespace
 LEFT JOIN pg_am am ON am.oid = c.relam
 LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
+LEFT JOIN pg_class toast ON toast.oid = c.reltoastrelid
 WHERE c.oid >= 16384
   AND c.relkind IN ('r', 'p', 'f')
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
@@ -168,8 +168,7 @@ const VIEWS: &str = "
 SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized_view' END,
        format('%I.%I', n.nspname, c.relname), json_strip_nulls(json_build_object(
     'definition', pg_get_viewdef(c.oid, true),
-    'reloptions', CASE WHEN c.reloptions IS NOT NULL THEN
-        to_json(ARRAY(SELECT o FROM unnest(c.reloptions) o ORDER BY 1)) END,
+    'reloptions', {reloptions},
     'populated', CASE WHEN c.relkind = 'm' THEN c.relispopulated END,
     'access_method', am.amname,
     'tablespace', (SELECT spcname FROM pg_tablespace WHERE oid = NULLIF(c.reltablespace, 0)),
@@ -181,6 +180,7 @@ SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized_view' END,
 FROM pg_class c
 JOIN ns n ON n.oid = c.relnamespace
 LEFT JOIN pg_am am ON am.oid = c.relam
+LEFT JOIN pg_class toast ON toast.oid = c.reltoastrelid
 WHERE c.oid >= 16384
   AND c.relkind IN ('v', 'm')
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
@@ -188,7 +188,11 @@ WHERE c.oid >= 16384
 ";
 
 /// Columns of tables, views and materialized views. `position` counts live
-/// columns only, so a dropped column never shifts anything.
+/// columns only, so a dropped column never shifts anything. From
+/// PostgreSQL 18 on a NOT NULL is also a named constraint (`contype 'n'`)
+/// that can be NOT VALID or NO INHERIT and carry a comment, all of which
+/// pg_dump 18 restores: read here as the column's `not_null_*` attributes
+/// (older servers have no such rows, so these stay absent).
 const COLUMNS: &str = "
 SELECT 'column', format('%I.%I.%I', n.nspname, c.relname, a.attname),
        json_strip_nulls(json_build_object(
@@ -199,6 +203,13 @@ SELECT 'column', format('%I.%I.%I', n.nspname, c.relname, a.attname),
     'default', CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
     'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
     'generated', CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+    'generated_storage', CASE a.attgenerated WHEN 'v' THEN 'virtual' END,
+    'not_null_constraint', nn.conname,
+    'not_null_validated', CASE WHEN NOT nn.convalidated THEN false END,
+    'not_null_no_inherit', CASE WHEN nn.connoinherit THEN true END,
+    'not_null_comment', (SELECT d.description FROM pg_description d
+                         WHERE d.objoid = nn.oid AND d.classoid = 'pg_constraint'::regclass
+                           AND d.objsubid = 0),
     'collation', CASE WHEN a.attcollation <> t.typcollation THEN
         (SELECT format('%I.%I', cn.nspname, co.collname)
          FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
@@ -223,6 +234,8 @@ JOIN pg_class c ON c.oid = a.attrelid
 JOIN ns n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n'
+                          AND nn.conkey[1] = a.attnum
 WHERE a.attrelid >= 16384
   AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
   AND a.attnum > 0
@@ -593,20 +606,49 @@ fn capture_sql(server_version_num: i32) -> String {
     kinds_sql(server_version_num, KIND_QUERIES)
 }
 
+/// A relation's storage parameters: its own, and its TOAST table's with the
+/// `toast.` prefix they are set with (`WITH (toast.autovacuum_enabled =
+/// false)`), as pg_dump shows them; `toast` is the joined TOAST relation.
+const RELOPTIONS: &str = "(SELECT json_agg(o ORDER BY o) FROM (
+        SELECT unnest(c.reloptions) AS o
+        UNION ALL SELECT 'toast.' || unnest(toast.reloptions)) options)";
+
 /// The kinds a second connection reads in parallel: about half the work
 /// (columns and constraints are the most numerous objects).
 const PARALLEL_KINDS: &[&str] = &[COLUMNS, CONSTRAINTS, VIEWS];
+
+/// Catalog columns that not every supported server has: (placeholder in
+/// the per-kind queries, first `server_version_num` that has the column, SQL
+/// there, SQL on older servers).
+const VERSIONED_COLUMNS: &[(&str, i32, &str, &str)] = &[
+    (
+        "{attcompression}",
+        140_000,
+        "CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END",
+        "NULL::text",
+    ),
+    (
+        "{multirange_type}",
+        140_000,
+        "format_type(NULLIF(r.rngmultitypid, 0), NULL)",
+        "NULL::text",
+    ),
+];
 
 /// The catalog query over some of the per-kind queries.
 fn kinds_sql(server_version_num: i32, kinds: &[&str]) -> String {
     let mut sql = String::from(COMMON);
     sql.push_str(&kinds.join("UNION ALL"));
-    let compression = if server_version_num >= 140_000 {
-        "CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END"
-    } else {
-        "NULL::text"
-    };
-    sql.replace("{attcompression}", compression)
+    sql = sql.replace("{reloptions}", RELOPTIONS);
+    for (placeholder, since, current, older) in VERSIONED_COLUMNS {
+        let column = if server_version_num >= *since {
+            current
+        } else {
+            older
+        };
+        sql = sql.replace(placeholder, column);
+    }
+    sql
 }
 
 /// Maps the kind text produced by the SQL to an [`ObjectKind`].
@@ -880,13 +922,18 @@ pub async fn capture(client: &Client) -> Result<Snapshot, tokio_postgres::Error>
 
 #[cfg(test)]
 mod sql_tests {
-    use super::capture_sql;
+    use super::{VERSIONED_COLUMNS, capture_sql};
 
     #[test]
     fn older_servers_get_no_newer_catalog_columns() {
         assert!(capture_sql(150_000).contains("a.attcompression"));
-        assert!(!capture_sql(130_000).contains("attcompression"));
-        assert!(!capture_sql(130_000).contains("{attcompression}"));
+        assert!(capture_sql(150_000).contains("rngmultitypid"));
+        let older = capture_sql(130_000);
+        assert!(!older.contains("attcompression"));
+        assert!(!older.contains("rngmultitypid"));
+        for (placeholder, ..) in VERSIONED_COLUMNS {
+            assert!(!older.contains(placeholder) && !capture_sql(180_000).contains(placeholder));
+        }
     }
 }
 

@@ -190,3 +190,46 @@ pub fn spawn_sleeping_verify(
     }
     (child, stderr)
 }
+
+/// Whether a Docker daemon answers, so the Docker tests can run; panics when
+/// `MIGRATION_CHECK_TEST_DOCKER=required` (CI) and none does.
+pub fn docker_available() -> bool {
+    let answers = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !answers && std::env::var("MIGRATION_CHECK_TEST_DOCKER").as_deref() == Ok("required") {
+        panic!(
+            "MIGRATION_CHECK_TEST_DOCKER=required but no Docker daemon answers (run .ci/docker-setup)"
+        );
+    }
+    if !answers {
+        eprintln!(
+            "skipped: no Docker daemon (set MIGRATION_CHECK_TEST_DOCKER=required to fail instead)"
+        );
+    }
+    answers
+}
+
+/// The PostgreSQL majors the Docker tests prove, one local image each
+/// (built by `.ci/docker-setup`); `MIGRATION_CHECK_TEST_MAJORS` narrows them
+/// (comma-separated, e.g. `15,17`).
+pub fn docker_majors() -> Vec<String> {
+    std::env::var("MIGRATION_CHECK_TEST_MAJORS")
+        .unwrap_or_else(|_| "13,15,17,18".into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The template that names a major's local image.
+pub const DOCKER_IMAGE_TEMPLATE: &str = "mc-postgres:{major}";
+
+/// The local image of every major in [`docker_majors`].
+pub fn docker_images() -> Vec<String> {
+    docker_majors()
+        .iter()
+        .map(|major| DOCKER_IMAGE_TEMPLATE.replace("{major}", major))
+        .collect()
+}
