@@ -86,6 +86,7 @@ fixture_tests!(
     own_transaction,
     non_transactional,
     leftovers,
+    terminates_connections,
 );
 
 #[test]

@@ -1,6 +1,8 @@
 //! The embedded cluster's promises: a cleared environment (a migration cannot
 //! read our variables), and no process or file left behind on success,
-//! failure, panic, Ctrl-C or SIGTERM; plus the environment-failure exits.
+//! failure, panic, Ctrl-C or SIGTERM; plus the environment-failure exits, and
+//! the line between them and a migration's own doing: only a dead server is
+//! exit 3, a migration that ends our connections gets its verdict.
 
 mod common;
 
@@ -191,5 +193,103 @@ fn a_migration_that_lifts_the_timeout_is_cancelled_by_the_client_guard() {
     assert!(
         problem["message"].as_str().unwrap().contains("cancelled"),
         "{problem}"
+    );
+}
+
+#[test]
+fn a_migration_that_ends_its_own_connection_fails_up_not_the_environment() {
+    let dir = common::migrations_dir(&[
+        ("1_a.up.sql", "CREATE TABLE a (x int);\n"),
+        ("1_a.down.sql", "DROP TABLE a;\n"),
+        (
+            "2_b.up.sql",
+            "CREATE TABLE b (x int);\nSELECT pg_terminate_backend(pid) FROM pg_stat_activity\nWHERE backend_type = 'client backend';\n",
+        ),
+        ("2_b.down.sql", "DROP TABLE b;\n"),
+        ("3_c.up.sql", "CREATE TABLE c (x int);\n"),
+        ("3_c.down.sql", "DROP TABLE c;\n"),
+    ]);
+    let (output, report) = common::verify(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    let report = report.expect("a JSON report");
+    let statuses: Vec<&str> = report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["passed", "failed_up", "skipped"], "{report:#}");
+    let failure = &report["migrations"][1]["problems"][0];
+    assert_eq!(failure["kind"], "connection_lost", "{report:#}");
+    assert_eq!(failure["line"], 2);
+    assert!(
+        failure["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the script ended migration-check's connection"),
+        "{failure:#}"
+    );
+}
+
+/// A role that is not a superuser, on a server given by URL: a migration may
+/// revoke that role's CONNECT on the throwaway database and end our other
+/// connection; the run goes on with one connection and gives verdicts.
+#[tokio::test(flavor = "current_thread")]
+async fn a_migration_that_revokes_our_connect_gets_a_verdict() {
+    use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
+    let server = EmbeddedServer::start(&EmbeddedOptions::default())
+        .await
+        .expect("embedded PostgreSQL");
+    let (client, connection) = server
+        .config("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    client
+        .batch_execute("CREATE ROLE mc_owner LOGIN CREATEDB")
+        .await
+        .unwrap();
+    drop(client);
+    let _ = task.await;
+    let revoke = "CREATE TABLE t (a int);
+DO $$ BEGIN
+    EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC, %I', current_database(), current_user);
+END $$;
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE pid <> pg_backend_pid() AND datname = current_database();
+";
+    let grant = "DROP TABLE t;
+DO $$ BEGIN
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO PUBLIC, %I', current_database(), current_user);
+END $$;
+";
+    let dir = common::migrations_dir(&[
+        ("1_revoke.up.sql", revoke),
+        ("1_revoke.down.sql", grant),
+        ("2_next.up.sql", "CREATE TABLE u (b int);\n"),
+        ("2_next.down.sql", "DROP TABLE u;\n"),
+    ]);
+    let url = format!(
+        "host={} port=5432 user=mc_owner dbname=postgres",
+        server.path().join("socket").display()
+    );
+    let (output, report) = tokio::task::spawn_blocking(move || {
+        let result = common::verify(dir.path(), &["--postgres", &url]);
+        drop(dir);
+        result
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let report = report.expect("a JSON report");
+    let first = &report["migrations"][0];
+    assert_eq!(first["status"], "passed", "{report:#}");
+    assert_eq!(report["migrations"][1]["status"], "passed", "{report:#}");
+    let warning = first["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        warning.contains("terminated migration-check's own snapshot connection")
+            && warning.contains("refuses a second connection"),
+        "{warning}"
     );
 }

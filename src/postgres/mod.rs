@@ -92,32 +92,50 @@ impl Default for Timeouts {
     }
 }
 
-/// One connection and the task driving it.
+/// One connection and the task driving it. It remembers how it was opened,
+/// so it can be opened again when a migration terminated it.
 pub struct Session {
     pub client: Client,
     connection: JoinHandle<Result<(), tokio_postgres::Error>>,
+    config: Config,
+    timeouts: Timeouts,
 }
 
 impl Session {
     /// Connects with our startup options (timeouts, quiet notices, UTC).
-    pub async fn open(
-        mut config: Config,
-        timeouts: Timeouts,
-    ) -> Result<Self, tokio_postgres::Error> {
-        config.options(format!(
+    pub async fn open(config: Config, timeouts: Timeouts) -> Result<Self, tokio_postgres::Error> {
+        let mut with_options = config.clone();
+        with_options.options(format!(
             "-c statement_timeout={} -c lock_timeout={} -c client_min_messages=warning -c TimeZone=UTC",
             timeouts.statement.as_millis(),
             timeouts.lock.as_millis()
         ));
-        config.connect_timeout(Duration::from_secs(30));
-        let (client, connection) = config.connect(NoTls).await?;
+        with_options.connect_timeout(Duration::from_secs(30));
+        let (client, connection) = with_options.connect(NoTls).await?;
         let connection = tokio::spawn(connection);
-        Ok(Session { client, connection })
+        Ok(Session {
+            client,
+            connection,
+            config,
+            timeouts,
+        })
+    }
+
+    /// A new connection to the same database with the same options.
+    pub async fn reopen(&self) -> Result<Self, tokio_postgres::Error> {
+        Session::open(self.config.clone(), self.timeouts).await
     }
 
     /// True once the server closed the connection (it died or terminated us).
     pub fn is_closed(&self) -> bool {
         self.client.is_closed() || self.connection.is_finished()
+    }
+
+    /// Whether the connection still answers a query (an empty one: the
+    /// cheapest round trip). A terminated backend may not have gone yet when
+    /// this is asked, so callers also handle errors on use.
+    pub async fn answers(&self) -> bool {
+        !self.is_closed() && self.client.simple_query("").await.is_ok()
     }
 }
 
@@ -140,47 +158,76 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Databases to hold the maintenance connection on, in order of preference:
+/// a migration may drop or rename `postgres` (ours or not), but `template1`
+/// is a template and cannot be dropped.
+const MAINTENANCE_DATABASES: &[&str] = &["postgres", "template1"];
+
+/// Opens a connection to the first maintenance database that accepts one:
+/// the proof that the server is alive. Err carries the last error.
+pub async fn maintenance_session(
+    server: &dyn Server,
+    timeouts: Timeouts,
+) -> Result<Session, tokio_postgres::Error> {
+    let mut last = None;
+    for database in MAINTENANCE_DATABASES {
+        match Session::open(server.config(database), timeouts).await {
+            Ok(session) => return Ok(session),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.expect("at least one maintenance database"))
+}
+
 /// Throwaway databases on one server: uniquely named, created on demand and
-/// all dropped by [`Databases::drop_all`]; nothing else on the server is touched.
+/// all dropped by [`Databases::drop_all`]; nothing else on the server is
+/// touched. The maintenance connection is opened for each operation and
+/// closed again, never held while migrations run: a migration may terminate
+/// other sessions, drop or rename `postgres`, or `CREATE DATABASE` from
+/// `template1` (which fails while anyone is connected to it). Databases are
+/// dropped by OID, whatever a migration renamed them to.
 pub struct Databases<'a> {
     server: &'a dyn Server,
-    admin: Session,
     timeouts: Timeouts,
     prefix: String,
     counter: u32,
-    live: Vec<String>,
+    /// (name at creation, OID) of every database this run created.
+    live: Vec<(String, u32)>,
 }
 
 impl<'a> Databases<'a> {
-    /// Connects to the server's maintenance database; every database this
-    /// run creates is named `<prefix>_<n>` (see [`run_prefix`]).
+    /// Checks that the server answers; every database this run creates is
+    /// named `<prefix>_<n>` (see [`run_prefix`]).
     pub async fn new(
         server: &'a dyn Server,
         timeouts: Timeouts,
         prefix: &str,
     ) -> Result<Self, EnvironmentError> {
-        let admin = Session::open(server.config("postgres"), timeouts)
-            .await
-            .map_err(|e| {
-                EnvironmentError::new(format!(
-                    "cannot connect to the {} PostgreSQL: {}",
-                    server.backend(),
-                    describe_error(&e)
-                ))
-            })?;
-        Ok(Databases {
+        let databases = Databases {
             server,
-            admin,
             timeouts,
             prefix: prefix.to_string(),
             counter: 0,
             live: Vec::new(),
-        })
+        };
+        databases.admin().await.map_err(|e| {
+            EnvironmentError::new(format!(
+                "cannot connect to the {} PostgreSQL: {}",
+                server.backend(),
+                describe_error(&e)
+            ))
+        })?;
+        Ok(databases)
+    }
+
+    async fn admin(&self) -> Result<Session, tokio_postgres::Error> {
+        maintenance_session(self.server, self.timeouts).await
     }
 
     /// The server's version string.
     pub async fn server_version(&self) -> Result<String, EnvironmentError> {
-        server_version(&self.admin.client)
+        let admin = self.admin().await.map_err(|e| self.lost(e))?;
+        server_version(&admin.client)
             .await
             .map_err(|e| self.lost(e))
     }
@@ -189,31 +236,33 @@ impl<'a> Databases<'a> {
     pub async fn fresh(&mut self) -> Result<Session, EnvironmentError> {
         self.counter += 1;
         let name = format!("{}_{}", self.prefix, self.counter);
-        self.admin
+        let admin = self.admin().await.map_err(|e| self.lost(e))?;
+        let create = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
+        admin
             .client
-            .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE template0",
-                quote_ident(&name)
-            ))
+            .batch_execute(&create)
             .await
             .map_err(|e| self.lost(e))?;
-        self.live.push(name.clone());
-        Session::open(self.server.config(&name), self.timeouts)
+        let oid: u32 = admin
+            .client
+            .query_one("SELECT oid FROM pg_database WHERE datname = $1", &[&name])
             .await
-            .map_err(|e| {
-                EnvironmentError::new(format!(
-                    "cannot connect to throwaway database {name}: {}",
-                    describe_error(&e)
-                ))
-            })
+            .map_err(|e| self.lost(e))?
+            .get(0);
+        self.live.push((name.clone(), oid));
+        self.connect(&name).await
     }
 
     /// Another connection to the newest database (for parallel snapshots).
     pub async fn connect_newest(&self) -> Result<Session, EnvironmentError> {
-        let name = self
+        let (name, _) = self
             .live
             .last()
             .ok_or_else(|| EnvironmentError::new("no throwaway database yet"))?;
+        self.connect(name).await
+    }
+
+    async fn connect(&self, name: &str) -> Result<Session, EnvironmentError> {
         Session::open(self.server.config(name), self.timeouts)
             .await
             .map_err(|e| {
@@ -226,12 +275,33 @@ impl<'a> Databases<'a> {
 
     /// Drops every database this run created, newest first; returns once done.
     pub async fn drop_all(&mut self) {
-        while let Some(name) = self.live.pop() {
+        let admin = match self.admin().await {
+            Ok(admin) => admin,
+            Err(error) => {
+                eprintln!(
+                    "warning: could not drop the throwaway databases {}_*: {}",
+                    self.prefix,
+                    describe_error(&error)
+                );
+                return;
+            }
+        };
+        while let Some((created_as, oid)) = self.live.pop() {
+            // A migration may have renamed it: drop it by what it is called now.
+            let name = match admin
+                .client
+                .query_opt("SELECT datname FROM pg_database WHERE oid = $1", &[&oid])
+                .await
+            {
+                Ok(Some(row)) => row.get::<_, String>(0),
+                Ok(None) => continue,
+                Err(_) => created_as,
+            };
             let sql = format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 quote_ident(&name)
             );
-            if let Err(e) = self.admin.client.batch_execute(&sql).await {
+            if let Err(e) = admin.client.batch_execute(&sql).await {
                 eprintln!(
                     "warning: could not drop throwaway database {name}: {}",
                     describe_error(&e)
@@ -257,7 +327,7 @@ pub fn run_prefix() -> String {
 /// Drops the databases a run created, found by their prefix: the cleanup
 /// after an interrupted run on a server given by URL.
 pub async fn drop_run_databases(server: &dyn Server, prefix: &str) -> Result<(), EnvironmentError> {
-    let admin = Session::open(server.config("postgres"), Timeouts::default())
+    let admin = maintenance_session(server, Timeouts::default())
         .await
         .map_err(|e| connection_error(server, "cleanup", &e))?;
     let pattern = format!("{}\\_%", prefix.replace('_', "\\_"));

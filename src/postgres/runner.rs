@@ -304,7 +304,8 @@ fn is_timeout(db: &DbError) -> bool {
         || (*db.code() == SqlState::QUERY_CANCELED && db.message().contains("timeout"))
 }
 
-fn is_shutdown(db: &DbError) -> bool {
+/// The server ended the session (terminated, shutting down, starting up).
+pub fn is_shutdown(db: &DbError) -> bool {
     [
         SqlState::ADMIN_SHUTDOWN,
         SqlState::CRASH_SHUTDOWN,

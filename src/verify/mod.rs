@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use crate::error::EnvironmentError;
 use crate::migrations::{Discovered, Migration, Script};
 use crate::postgres::runner::{self, FailureKind, ScriptFailure};
-use crate::postgres::{Databases, Server, Session, Timeouts, connection_error};
+use crate::postgres::{
+    Databases, Server, Session, Timeouts, connection_error, describe_error, maintenance_session,
+};
 use crate::report::{
     MigrationReport, PostgresInfo, Problem, Report, RunTimings, SCHEMA_VERSION, SchemaChange,
     SequenceReport, SequenceStatus, Severity, Status, StepTimings,
@@ -169,10 +171,17 @@ struct Pipeline<'s, 'd, 'o> {
     options: &'o VerifyOptions,
     session: Session,
     /// A second connection to the same database: snapshots read half of the
-    /// catalogs on it, in parallel.
-    snapshot_session: Session,
+    /// catalogs on it, in parallel. `None` when a migration made the database
+    /// refuse new connections after terminating it: snapshots then read
+    /// everything on `session`.
+    snapshot_session: Option<Session>,
     /// The catalog query, prepared on `session` and `snapshot_session`.
     snapshot_query: SnapshotQuery,
+    /// Connections of ours that a migration terminated, found since the last
+    /// report was finished: (what happened, the script that ran last).
+    terminated: Vec<(String, Option<Script>)>,
+    /// The script that ran last, to which a terminated connection is owed.
+    last_script: Option<Script>,
     timings: RunTimings,
     /// The schema of the current database, when known without a new capture.
     current: Option<Snapshot>,
@@ -205,8 +214,8 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     ) -> Result<PipelineOutput, EnvironmentError> {
         let server_version = databases.server_version().await?;
         let session = databases.fresh().await?;
-        let snapshot_session = databases.connect_newest().await?;
-        let snapshot_query = prepare_snapshot(server, &session, &snapshot_session).await?;
+        let snapshot_session = Some(databases.connect_newest().await?);
+        let snapshot_query = prepare_snapshot(server, &session, snapshot_session.as_ref()).await?;
         let mut pipeline = Pipeline {
             server,
             databases,
@@ -215,6 +224,8 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             session,
             snapshot_session,
             snapshot_query,
+            terminated: Vec::new(),
+            last_script: None,
             timings: RunTimings::default(),
             current: None,
             cycle_start: None,
@@ -250,7 +261,55 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             .is_none_or(|set| set.contains(&migration.version.text))
     }
 
+    /// The verdict on migration `index`, with any connections of ours it
+    /// terminated reported as a warning.
     async fn migration(&mut self, index: usize) -> Result<MigrationReport, EnvironmentError> {
+        let mut report = self.walk_migration(index).await?;
+        self.report_terminated(&mut report.problems);
+        Ok(report)
+    }
+
+    /// Turns the terminated connections found so far into warnings: what a
+    /// migration does to other sessions is worth a reviewer's eye, though
+    /// it is no verdict on reversibility.
+    fn report_terminated(&mut self, problems: &mut Vec<Problem>) {
+        // One warning per kind of event, however many scripts caused it.
+        let mut grouped: Vec<(String, Vec<Script>)> = Vec::new();
+        for (message, script) in self.terminated.drain(..) {
+            let scripts = match grouped.iter_mut().find(|(m, _)| *m == message) {
+                Some((_, scripts)) => scripts,
+                None => {
+                    grouped.push((message, Vec::new()));
+                    &mut grouped.last_mut().expect("just pushed").1
+                }
+            };
+            if let Some(script) = script
+                && !scripts.iter().any(|s| s.path == script.path)
+            {
+                scripts.push(script);
+            }
+        }
+        for (message, scripts) in grouped {
+            let message = match scripts.as_slice() {
+                [_, _, ..] => {
+                    let names: Vec<String> = scripts
+                        .iter()
+                        .map(|s| s.path.display().to_string())
+                        .collect();
+                    format!("{message} (by {})", names.join(", "))
+                }
+                _ => message,
+            };
+            problems.push(problem(
+                "connections_terminated",
+                Severity::Warning,
+                message,
+                scripts.first().map(|s| (s, 1)),
+            ));
+        }
+    }
+
+    async fn walk_migration(&mut self, index: usize) -> Result<MigrationReport, EnvironmentError> {
         let migration = &self.migrations[index];
         let mut report = MigrationReport {
             version: migration.version.text.clone(),
@@ -437,33 +496,118 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         script: &Script,
         report: &mut MigrationReport,
     ) -> Result<Step, EnvironmentError> {
+        self.last_script = Some(script.clone());
         let outcome = runner::run_script(&self.session.client, script, self.options.timeouts).await;
         match outcome {
             Ok(run) => {
                 self.timings.scripts += millis(run.elapsed);
                 add_notes(&mut report.notes, run.notes);
+                if self
+                    .snapshot_session
+                    .as_ref()
+                    .is_some_and(Session::is_closed)
+                {
+                    self.recover_connections().await?;
+                }
                 Ok(Step::Ran(run.elapsed))
             }
-            Err(failure) => {
+            Err(mut failure) => {
                 self.timings.scripts += millis(failure.elapsed);
+                add_notes(&mut report.notes, failure.notes.clone());
                 if failure.kind == FailureKind::ConnectionLost || self.session.is_closed() {
-                    let mut message = format!(
-                        "PostgreSQL ({}) went away while running {}: {}",
-                        self.server.backend(),
-                        script.path.display(),
+                    // Only a dead server is the environment's failure: a live
+                    // one means the script ended its own connection, which is
+                    // what the script did, and its verdict.
+                    self.server_alive(&script.path, &failure.message).await?;
+                    failure.message = format!(
+                        "the script ended migration-check's connection to the server: {}",
                         failure.message
                     );
-                    let diagnostics = self.server.diagnostics();
-                    if !diagnostics.is_empty() {
-                        message.push('\n');
-                        message.push_str(&diagnostics);
-                    }
-                    return Err(EnvironmentError::new(message));
+                    self.recover_connections().await?;
                 }
-                add_notes(&mut report.notes, failure.notes.clone());
                 Ok(Step::Failed(failure))
             }
         }
+    }
+
+    /// Err (the environment failed) unless the server still accepts a
+    /// connection; `context` says what we were doing when a connection broke.
+    async fn server_alive(
+        &self,
+        script: &std::path::Path,
+        context: &str,
+    ) -> Result<(), EnvironmentError> {
+        if maintenance_session(self.server, self.options.timeouts)
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let mut message = format!(
+            "PostgreSQL ({}) went away while running {}: {context}",
+            self.server.backend(),
+            script.display(),
+        );
+        let diagnostics = self.server.diagnostics();
+        if !diagnostics.is_empty() {
+            message.push('\n');
+            message.push_str(&diagnostics);
+        }
+        Err(EnvironmentError::new(message))
+    }
+
+    /// Re-opens every connection of ours that no longer answers (a
+    /// migration may terminate other backends, drop or rename the database
+    /// we keep the maintenance connection on, or refuse us new connections)
+    /// and prepares the snapshot query again; notes what was terminated.
+    async fn recover_connections(&mut self) -> Result<(), EnvironmentError> {
+        let mut ended = Vec::new();
+        if !self.session.answers().await {
+            ended.push("connection running the migrations");
+            self.session = self.session.reopen().await.map_err(|e| {
+                EnvironmentError::new(format!(
+                    "the throwaway database accepts no new connection from migration-check after {}: {}",
+                    self.last_script_name(),
+                    describe_error(&e)
+                ))
+            })?;
+        }
+        let mut refused = None;
+        let second_answers = match &self.snapshot_session {
+            Some(second) => second.answers().await,
+            None => false,
+        };
+        if !second_answers {
+            if self.snapshot_session.take().is_some() {
+                ended.push("snapshot connection");
+            }
+            match self.session.reopen().await {
+                Ok(second) => self.snapshot_session = Some(second),
+                Err(error) => refused = Some(describe_error(&error)),
+            }
+        }
+        self.snapshot_query =
+            prepare_snapshot(self.server, &self.session, self.snapshot_session.as_ref()).await?;
+        if !ended.is_empty() {
+            let mut message = format!(
+                "terminated migration-check's own {} to the server (it ends other sessions: on a shared server, other clients' too); re-opened, and the verification went on",
+                ended.join(" and ")
+            );
+            if let Some(refused) = refused {
+                message.push_str(&format!(
+                    "; the database now refuses a second connection ({refused}), so snapshots read the catalogs on one"
+                ));
+            }
+            let script = self.last_script.clone();
+            self.terminated.push((message, script));
+        }
+        Ok(())
+    }
+
+    fn last_script_name(&self) -> String {
+        self.last_script
+            .as_ref()
+            .map_or("the last script".into(), |s| s.path.display().to_string())
     }
 
     async fn snapshot_current(&mut self) -> Result<Snapshot, EnvironmentError> {
@@ -471,27 +615,47 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             return Ok(snapshot);
         }
         let started = Instant::now();
-        let snapshot = self
-            .snapshot_query
-            .capture_on(
-                &self.session.client,
-                Some(&self.snapshot_session.client),
-                self.options.data_rows,
-            )
-            .await
-            .map_err(|e| connection_error(self.server, "a schema snapshot", &e))?;
+        let snapshot = match self.capture().await {
+            Ok(snapshot) => snapshot,
+            Err(first) => {
+                // A migration may have terminated our connections or
+                // discarded our prepared statements (DISCARD ALL): a dead
+                // server is the environment's failure, anything else is
+                // repaired once.
+                let script = self.last_script.as_ref().map(|s| s.path.clone());
+                self.server_alive(
+                    script.as_deref().unwrap_or(std::path::Path::new("setup")),
+                    &describe_error(&first),
+                )
+                .await?;
+                self.recover_connections().await?;
+                self.capture()
+                    .await
+                    .map_err(|e| connection_error(self.server, "a schema snapshot", &e))?
+            }
+        };
         self.timings.snapshots += millis(started.elapsed());
         self.uncompared.add(&snapshot.uncompared);
         Ok(snapshot)
+    }
+
+    async fn capture(&self) -> Result<Snapshot, tokio_postgres::Error> {
+        self.snapshot_query
+            .capture_on(
+                &self.session.client,
+                self.snapshot_session.as_ref().map(|s| &s.client),
+                self.options.data_rows,
+            )
+            .await
     }
 
     /// A fresh database with every up before `index` applied once.
     /// `Ok(Err(reason))` when that state cannot be reached again.
     async fn rebuild(&mut self, index: usize) -> Result<Result<(), String>, EnvironmentError> {
         self.session = self.databases.fresh().await?;
-        self.snapshot_session = self.databases.connect_newest().await?;
+        self.snapshot_session = Some(self.databases.connect_newest().await?);
         self.snapshot_query =
-            prepare_snapshot(self.server, &self.session, &self.snapshot_session).await?;
+            prepare_snapshot(self.server, &self.session, self.snapshot_session.as_ref()).await?;
         self.current = None;
         self.needs_rebuild = false;
         for migration in &self.migrations[..index] {
@@ -522,8 +686,19 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         Ok(changes)
     }
 
-    /// Step 2: down(Mn..Mk) must give the schema before Mk; up(Mk..Mn) the final one.
+    /// Step 2, with any connections of ours terminated meanwhile reported.
     async fn sequence(
+        &mut self,
+        reports: &[MigrationReport],
+        progress: &mut dyn Progress,
+    ) -> Result<SequenceReport, EnvironmentError> {
+        let mut report = self.walk_sequence(reports, progress).await?;
+        self.report_terminated(&mut report.problems);
+        Ok(report)
+    }
+
+    /// Step 2: down(Mn..Mk) must give the schema before Mk; up(Mk..Mn) the final one.
+    async fn walk_sequence(
         &mut self,
         reports: &[MigrationReport],
         progress: &mut dyn Progress,
@@ -619,11 +794,13 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
 async fn prepare_snapshot(
     server: &dyn Server,
     session: &Session,
-    second: &Session,
+    second: Option<&Session>,
 ) -> Result<SnapshotQuery, EnvironmentError> {
-    SnapshotQuery::prepare_parallel(&session.client, &second.client)
-        .await
-        .map_err(|e| connection_error(server, "preparing the schema snapshot", &e))
+    match second {
+        Some(second) => SnapshotQuery::prepare_parallel(&session.client, &second.client).await,
+        None => SnapshotQuery::prepare(&session.client).await,
+    }
+    .map_err(|e| connection_error(server, "preparing the schema snapshot", &e))
 }
 
 /// A report that only collects the notes of scripts run outside a
