@@ -36,6 +36,7 @@ pub enum Command {
     ///   migration-check verify migrations
     ///   migration-check verify db/migrations --format dbmate --json report.json
     ///   migration-check verify --postgres postgres://user@host/postgres
+    ///   migration-check verify --postgres docker --postgres-versions 13,15,17,18
     #[command(verbatim_doc_comment)]
     Verify(VerifyArgs),
 
@@ -228,11 +229,25 @@ pub struct VerifyArgs {
     pub postgres: String,
 
     /// Image for --postgres docker: any postgres-compatible image (official,
-    /// PostGIS, Timescale). [default: postgres:17-alpine]
+    /// PostGIS, Timescale). [default: postgres:18-alpine]
     #[arg(long, env = "MIGRATION_CHECK_IMAGE", value_name = "IMAGE")]
     pub image: Option<String>,
 
-    /// Directory holding initdb and postgres (embedded backend).
+    /// Verify on several PostgreSQL majors in one run, e.g. 13,15,17,18: one
+    /// throwaway server per major (docker: an image from --image-template;
+    /// embedded: the local installation of each major), run concurrently. The
+    /// report gives a migration's verdict per major where they differ, and
+    /// its status is the worst of them.
+    #[arg(long, env = "MIGRATION_CHECK_POSTGRES_VERSIONS", value_name = "MAJORS")]
+    pub postgres_versions: Option<String>,
+
+    /// The image of each major for --postgres-versions on docker; {major} is
+    /// replaced by the major. [default: postgres:{major}-alpine]
+    #[arg(long, env = "MIGRATION_CHECK_IMAGE_TEMPLATE", value_name = "TEMPLATE")]
+    pub image_template: Option<String>,
+
+    /// Directory holding initdb and postgres (embedded backend). With several
+    /// --postgres-versions, write the major as {major}: /opt/pg{major}/bin.
     #[arg(long, env = "MIGRATION_CHECK_PG_BIN", value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
 

@@ -49,6 +49,11 @@ pub struct Config {
     pub embedded: EmbeddedOptions,
     /// Image for the Docker backend.
     pub image: String,
+    /// `--postgres-versions`: the majors to verify on, ascending; empty for
+    /// one run on the backend's own server.
+    pub postgres_versions: Vec<u32>,
+    /// Image of each major for `--postgres-versions` (holds `{major}`).
+    pub image_template: String,
     pub timeouts: Timeouts,
     pub policy: Policy,
     pub json: Option<OutputTarget>,
@@ -82,6 +87,8 @@ struct FileVerify {
     format: Option<String>,
     postgres: Option<String>,
     image: Option<String>,
+    postgres_versions: Option<Vec<u32>>,
+    image_template: Option<String>,
     statement_timeout: Option<String>,
     lock_timeout: Option<String>,
     data_rows: Option<u64>,
@@ -242,9 +249,29 @@ impl Config {
             .clone()
             .or_else(|| file.verify.image.clone())
             .unwrap_or_else(|| crate::postgres::docker::DEFAULT_IMAGE.to_string());
+        let mut postgres_versions = match &args.postgres_versions {
+            Some(text) => parse_majors(text)?,
+            None => file.verify.postgres_versions.clone().unwrap_or_default(),
+        };
+        postgres_versions.sort_unstable();
+        postgres_versions.dedup();
+        let image_template = args
+            .image_template
+            .clone()
+            .or_else(|| file.verify.image_template.clone())
+            .unwrap_or_else(|| crate::postgres::docker::DEFAULT_IMAGE_TEMPLATE.to_string());
+        check_versions(
+            &postgres_versions,
+            &postgres,
+            &image_template,
+            args.image.is_some(),
+            args.pg_bin.as_deref(),
+        )?;
         Ok(Config {
             postgres,
             image,
+            postgres_versions,
+            image_template,
             embedded: EmbeddedOptions {
                 pg_bin: args.pg_bin.clone(),
                 run_as: args.run_as.clone(),
@@ -302,6 +329,69 @@ fn policy(file: &FilePolicy, args: &VerifyArgs) -> Result<Policy, UsageError> {
         file.irreversible.unwrap_or(policy.irreversible)
     };
     Ok(policy)
+}
+
+/// The oldest major the snapshot queries and the pipeline support.
+pub const OLDEST_MAJOR: u32 = 13;
+
+/// `13,15,17,18` (spaces allowed) into ascending, distinct majors.
+fn parse_majors(text: &str) -> Result<Vec<u32>, UsageError> {
+    let mut majors = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let major: u32 = part.parse().map_err(|_| {
+            UsageError(format!(
+                "--postgres-versions `{text}`: `{part}` is not a major version (write e.g. 13,15,17,18)"
+            ))
+        })?;
+        majors.push(major);
+    }
+    majors.sort_unstable();
+    majors.dedup();
+    Ok(majors)
+}
+
+/// The combinations `--postgres-versions` cannot mean anything with.
+fn check_versions(
+    majors: &[u32],
+    postgres: &PostgresChoice,
+    image_template: &str,
+    explicit_image: bool,
+    pg_bin: Option<&Path>,
+) -> Result<(), UsageError> {
+    use crate::postgres::embedded::MAJOR_PLACEHOLDER;
+    if majors.is_empty() {
+        return Ok(());
+    }
+    if let Some(old) = majors.iter().find(|m| **m < OLDEST_MAJOR || **m > 99) {
+        return Err(UsageError(format!(
+            "--postgres-versions: PostgreSQL {old} is not supported (majors {OLDEST_MAJOR} and newer)"
+        )));
+    }
+    if let PostgresChoice::Url(_) = postgres {
+        return Err(UsageError(
+            "--postgres-versions starts one server per major: use it with --postgres docker, embedded or auto, not a URL".into(),
+        ));
+    }
+    if explicit_image {
+        return Err(UsageError(
+            "--image names one image; with --postgres-versions give --image-template, e.g. 'postgres:{major}-alpine'".into(),
+        ));
+    }
+    if !image_template.contains(MAJOR_PLACEHOLDER) {
+        return Err(UsageError(format!(
+            "--image-template `{image_template}` has no {MAJOR_PLACEHOLDER} to put each version in (e.g. 'postgres:{MAJOR_PLACEHOLDER}-alpine')"
+        )));
+    }
+    if majors.len() > 1
+        && let Some(dir) = pg_bin
+        && !dir.to_string_lossy().contains(MAJOR_PLACEHOLDER)
+    {
+        return Err(UsageError(format!(
+            "--pg-bin {} names one installation; with several --postgres-versions write the major as {MAJOR_PLACEHOLDER}, e.g. /opt/pg{MAJOR_PLACEHOLDER}/bin",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 fn parse_postgres(text: &str) -> Result<PostgresChoice, UsageError> {
@@ -408,6 +498,63 @@ mod tests {
         assert_eq!(config.timeouts.statement, Duration::from_secs(7));
         assert_eq!(config.timeouts.lock, Duration::from_secs(1));
         assert_eq!(config.policy.irreversible, Severity::Error);
+    }
+
+    #[test]
+    fn postgres_versions_are_parsed_and_checked() {
+        let config =
+            Config::from_verify_args(&args(&["--postgres-versions", "17, 13,15,13"])).unwrap();
+        assert_eq!(config.postgres_versions, [13, 15, 17]);
+        assert_eq!(config.image_template, "postgres:{major}-alpine");
+        for bad in [
+            &["--postgres-versions", "13,x"][..],
+            &["--postgres-versions", "12,15"],
+            &[
+                "--postgres-versions",
+                "15",
+                "--postgres",
+                "postgres://u@h/db",
+            ],
+            &["--postgres-versions", "15", "--image", "postgres:15"],
+            &[
+                "--postgres-versions",
+                "15",
+                "--image-template",
+                "postgres:latest",
+            ],
+            &[
+                "--postgres-versions",
+                "13,15",
+                "--pg-bin",
+                "/usr/lib/postgresql/15/bin",
+            ],
+        ] {
+            let error = Config::from_verify_args(&args(bad)).unwrap_err();
+            assert_eq!(crate::error::exit_code_for(&error), 2, "{bad:?}: {error}");
+        }
+        let one = Config::from_verify_args(&args(&[
+            "--postgres-versions",
+            "15",
+            "--pg-bin",
+            "/usr/lib/postgresql/15/bin",
+        ]))
+        .unwrap();
+        assert_eq!(one.postgres_versions, [15]);
+    }
+
+    #[test]
+    fn postgres_versions_come_from_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mc.toml");
+        std::fs::write(
+            &path,
+            "[verify]\npostgres_versions = [18, 13]\nimage_template = \"mc-postgres:{major}\"\n",
+        )
+        .unwrap();
+        let config =
+            Config::from_verify_args(&args(&["--config", path.to_str().unwrap()])).unwrap();
+        assert_eq!(config.postgres_versions, [13, 18]);
+        assert_eq!(config.image_template, "mc-postgres:{major}");
     }
 
     #[test]

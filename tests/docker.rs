@@ -1,15 +1,16 @@
-//! The Docker backend against a real Docker daemon: the same verdicts as the
-//! embedded backend on every fixture (PostgreSQL 15 and 17 images), from the
-//! host and from inside a container with the host's socket mounted (default
-//! bridge and a user-defined network); no container left after success,
-//! failure, panic, Ctrl-C or SIGTERM; exit 3 with advice when Docker is
-//! unreachable, the image is missing or the container dies; and the built
+//! The Docker backend against a real Docker daemon: every fixture's verdict
+//! on every claimed major (13, 15, 17, 18) through `--postgres-versions`,
+//! from the host and from inside a container with the host's socket mounted
+//! (default bridge and a user-defined network); no container left after
+//! success, failure, panic, Ctrl-C or SIGTERM; exit 3 with advice when Docker
+//! is unreachable, the image is missing or the container dies; and the built
 //! Action image run exactly as the GitHub runner runs it.
 //!
 //! Runs when a daemon answers; with `MIGRATION_CHECK_TEST_DOCKER=required`
 //! (CI) an unreachable daemon fails the tests instead of skipping them.
-//! Images: `MIGRATION_CHECK_TEST_IMAGES` (comma-separated; default the local
-//! `mc-postgres:15,mc-postgres:17` built by `.ci/docker-setup`).
+//! Majors: `MIGRATION_CHECK_TEST_MAJORS` (default `13,15,17,18`); images:
+//! `MIGRATION_CHECK_TEST_IMAGE_TEMPLATE` (default the local
+//! `mc-postgres:{major}` built by `.ci/docker-setup`).
 
 mod common;
 mod fake_github;
@@ -69,11 +70,15 @@ fn statuses(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every fixture on every claimed major in one run per fixture
+/// (`--postgres-versions`): each major's verdict is the expected one, the
+/// migration's status is the worst of them, and the report names the majors.
 #[test]
-fn same_verdicts_as_the_embedded_backend_on_every_fixture() {
+fn every_fixture_has_its_verdict_on_every_major() {
     if !common::docker_available() {
         return;
     }
+    let majors = common::docker_majors();
     let fixtures = common::root().join("tests/fixtures/status");
     let mut names: Vec<String> = std::fs::read_dir(&fixtures)
         .unwrap()
@@ -81,61 +86,138 @@ fn same_verdicts_as_the_embedded_backend_on_every_fixture() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    for image in common::docker_images() {
-        for name in &names {
-            let dir = fixtures.join(name).display().to_string();
-            let expected: Value = serde_json::from_str(
-                &std::fs::read_to_string(fixtures.join(name).join("expected.json")).unwrap(),
-            )
-            .unwrap();
-            let (output, report) = run(
-                &[
-                    "verify",
-                    &dir,
-                    "--postgres",
-                    "docker",
-                    "--image",
-                    &image,
-                    "--statement-timeout",
-                    "2s",
-                    "--json",
-                    "-",
-                ],
-                &[],
-            );
-            let report =
-                report.unwrap_or_else(|| panic!("{image} {name}: {}", common::stderr(&output)));
-            let want: Vec<(String, String)> = expected["migrations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| {
-                    (
-                        m["version"].as_str().unwrap().to_string(),
-                        m["status"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect();
-            assert_eq!(statuses(&report), want, "{image} {name}");
-            assert_eq!(report["postgres"]["backend"], "docker");
-        }
-        // The shipped sample passes on every server version.
+    let versions_flag = majors.join(",");
+    let template = common::docker_image_template();
+    for name in &names {
+        let dir = fixtures.join(name).display().to_string();
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures.join(name).join("expected.json")).unwrap(),
+        )
+        .unwrap();
         let (output, report) = run(
             &[
                 "verify",
-                "migrations",
+                &dir,
                 "--postgres",
                 "docker",
-                "--image",
-                &image,
+                "--postgres-versions",
+                &versions_flag,
+                "--image-template",
+                &template,
+                "--statement-timeout",
+                "2s",
                 "--json",
                 "-",
             ],
             &[],
         );
-        let report = report.unwrap_or_else(|| panic!("{image}: {}", common::stderr(&output)));
-        assert_eq!(report["passed"], true, "{image}: {report:#}");
+        let report = report.unwrap_or_else(|| panic!("{name}: {}", common::stderr(&output)));
+        assert_eq!(report["postgres"]["backend"], "docker");
+        let listed: Vec<String> = report["postgres_versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["major"].to_string())
+            .collect();
+        assert_eq!(listed, majors, "{name}");
+        let mut all_passed = true;
+        for (got, want) in report["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(expected["migrations"].as_array().unwrap())
+        {
+            let mut statuses = Vec::new();
+            for major in &majors {
+                let status = common::expected_status(want, major.parse().unwrap());
+                assert_eq!(
+                    got["versions"][major]["status"], status,
+                    "{name} version {} on PostgreSQL {major}: {report:#}",
+                    want["version"]
+                );
+                statuses.push(status);
+            }
+            let worst = worst_status(&statuses);
+            assert_eq!(got["status"], worst, "{name}: {report:#}");
+            all_passed &= matches!(worst, "passed" | "applied" | "irreversible");
+        }
+        assert_eq!(report["passed"], all_passed, "{name}: {report:#}");
+        assert_eq!(output.status.code(), Some(if all_passed { 0 } else { 1 }));
     }
+    // The shipped sample passes on every major.
+    let (output, report) = run(
+        &[
+            "verify",
+            "migrations",
+            "--postgres",
+            "docker",
+            "--postgres-versions",
+            &versions_flag,
+            "--image-template",
+            &template,
+            "--json",
+            "-",
+        ],
+        &[],
+    );
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(report["passed"], true, "{report:#}");
+}
+
+/// The worst of some statuses, in the contract's order of severity.
+fn worst_status<'a>(statuses: &[&'a str]) -> &'a str {
+    const ORDER: [&str; 8] = [
+        "failed_up",
+        "failed_down",
+        "not_reversible",
+        "not_reapplicable",
+        "skipped",
+        "irreversible",
+        "applied",
+        "passed",
+    ];
+    statuses
+        .iter()
+        .copied()
+        .min_by_key(|s| ORDER.iter().position(|o| o == s).expect("a known status"))
+        .expect("at least one major")
+}
+
+/// Where verdicts differ, the terminal report says so per major; where they
+/// agree it says nothing of majors.
+#[test]
+fn the_report_names_majors_only_where_verdicts_differ() {
+    if !common::docker_available() {
+        return;
+    }
+    let majors = common::docker_majors();
+    if !majors.iter().any(|m| m == "13") || majors.len() < 2 {
+        eprintln!("skipped: needs PostgreSQL 13 and another major");
+        return;
+    }
+    let (output, _) = run(
+        &[
+            "verify",
+            "tests/fixtures/status/differs_by_version",
+            "--postgres",
+            "docker",
+            "--postgres-versions",
+            &majors.join(","),
+            "--image-template",
+            &common::docker_image_template(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let others = majors[1..].join(", ");
+    assert!(
+        text.contains(&format!("up failed on 13; passed on {others}")),
+        "{text}"
+    );
+    assert!(text.contains("(PostgreSQL 13)"), "{text}");
+    let first_line = text.lines().find(|l| l.contains("1 create_users")).unwrap();
+    assert!(!first_line.contains(" on "), "{first_line}");
 }
 
 /// Starts a run whose migration sleeps, signals it once its container runs.

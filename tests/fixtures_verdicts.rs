@@ -1,6 +1,8 @@
 //! Every verdict of the JSON contract, produced by real migrations on a real
 //! PostgreSQL: each fixture under tests/fixtures/status carries the expected
-//! statuses, file, line and message in its expected.json.
+//! statuses, file, line and message in its expected.json. A migration's
+//! `status` there holds on every major except those its `versions` map names
+//! (`{"13": "failed_up"}`); see `expected_status`.
 
 mod common;
 
@@ -18,16 +20,20 @@ fn check_fixture(name: &str) {
     let migrations = report["migrations"].as_array().unwrap();
     let wanted = expected["migrations"].as_array().unwrap();
     assert_eq!(migrations.len(), wanted.len(), "{report:#}");
+    let major = common::server_major(&report);
     let mut all_ok = true;
     for (got, want) in migrations.iter().zip(wanted) {
         assert_eq!(got["version"], want["version"], "{report:#}");
+        let status = common::expected_status(want, major);
         assert_eq!(
-            got["status"], want["status"],
-            "version {}: {report:#}",
+            got["status"], status,
+            "version {} on PostgreSQL {major}: {report:#}",
             want["version"]
         );
-        let status = want["status"].as_str().unwrap();
         all_ok &= matches!(status, "passed" | "applied" | "irreversible");
+        if status != want["status"] {
+            continue;
+        }
         let problems = got["problems"].as_array().unwrap();
         if let Some(file) = want.get("file").and_then(Value::as_str) {
             let path = Path::new(&dir).join(file).display().to_string();
@@ -87,6 +93,7 @@ fixture_tests!(
     non_transactional,
     leftovers,
     terminates_connections,
+    differs_by_version,
 );
 
 #[test]

@@ -293,3 +293,66 @@ END $$;
         "{warning}"
     );
 }
+
+/// The majors with server binaries under Debian's layout on this machine.
+fn local_majors() -> Vec<u32> {
+    let mut majors: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("bin/initdb").is_file())
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    majors.sort_unstable();
+    majors
+}
+
+#[test]
+fn postgres_versions_on_the_embedded_backend_use_each_local_major() {
+    let local = local_majors();
+    let Some(&major) = local.last() else {
+        panic!(
+            "the tests need Debian's PostgreSQL server binaries (/usr/lib/postgresql/<major>/bin)"
+        );
+    };
+    let dir = common::root().join("tests/fixtures/status/passed");
+    let (output, report) = common::verify(
+        &dir,
+        &[
+            "--postgres",
+            "embedded",
+            "--postgres-versions",
+            &major.to_string(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let report = report.unwrap();
+    assert_eq!(report["postgres_versions"][0]["major"], major);
+    assert_eq!(report["postgres_versions"][0]["backend"], "embedded");
+    assert_eq!(
+        report["migrations"][0]["versions"][major.to_string()]["status"],
+        "passed"
+    );
+    assert!(common::stderr(&output).contains(&format!("[PostgreSQL {major}] [1/2]")));
+
+    // A major without local binaries: exit 3 naming it, nothing started or left.
+    let missing = (13..=30).find(|m| !local.contains(m)).unwrap();
+    let (output, report) = common::verify(
+        &dir,
+        &[
+            "--postgres",
+            "embedded",
+            "--postgres-versions",
+            &format!("{major},{missing}"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", common::stderr(&output));
+    assert!(report.is_none());
+    let stderr = common::stderr(&output);
+    assert!(
+        stderr.contains(&format!(
+            "no local server binaries for PostgreSQL {missing} "
+        )) && stderr.contains(&format!("apt-get install postgresql-{missing}")),
+        "{stderr}"
+    );
+}

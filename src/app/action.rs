@@ -133,6 +133,12 @@ fn verify_args(
     if let Some(image) = &inputs.postgres_image {
         argv.extend(["--image".into(), image.clone()]);
     }
+    if let Some(versions) = &inputs.postgres_versions {
+        argv.extend(["--postgres-versions".into(), versions.clone()]);
+    }
+    if let Some(template) = &inputs.postgres_image_template {
+        argv.extend(["--image-template".into(), template.clone()]);
+    }
     if let Some(base) = &inputs.base_ref {
         argv.extend(["--base".into(), base.clone()]);
     }

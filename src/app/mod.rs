@@ -20,12 +20,15 @@ use crate::config::{Config, OutputTarget, PostgresChoice, Source, output_target}
 use crate::error::{EnvironmentError, Interrupted, UsageError};
 use crate::migrations::{self, Discovered};
 use crate::postgres::docker::DockerServer;
-use crate::postgres::embedded::{EmbeddedServer, find_bin_dir};
+use crate::postgres::embedded::{
+    EmbeddedOptions, EmbeddedServer, MAJOR_PLACEHOLDER, find_bin_dir, find_bin_dirs_for_majors,
+};
 use crate::postgres::{self, Server, Session, UrlServer};
 use crate::report::{self, Report, terminal::TerminalProgress};
 use crate::schema::Snapshot;
 use crate::schema::snapshot::SnapshotQuery;
 use crate::verify::base::base_stage;
+use crate::verify::versions::{self, VersionRun};
 use crate::verify::{self, Silent, VerifyOptions};
 
 /// Test hook: panic right after PostgreSQL started, to prove cleanup on panic.
@@ -293,6 +296,9 @@ async fn verify_with_backend(
         directory: config.dir.display().to_string(),
         data_rows: config.data_rows,
     };
+    if !config.postgres_versions.is_empty() {
+        return verify_on_versions(config, discovered, &options, progress, started).await;
+    }
     let choice = match &config.postgres {
         // An explicit --pg-bin means the local binaries, even when they are missing.
         PostgresChoice::Auto if config.embedded.pg_bin.is_some() || find_bin_dir(None).is_ok() => {
@@ -360,6 +366,100 @@ async fn verify_with_backend(
             Ok(result?)
         }
     }
+}
+
+/// A server of one major for `--postgres-versions`.
+enum MajorServer {
+    Embedded(std::path::PathBuf),
+    Docker(String),
+}
+
+/// `--postgres-versions`: one server per major, verified concurrently (as
+/// many at a time as there are cores), folded into one report.
+async fn verify_on_versions(
+    config: &Config,
+    discovered: &Discovered,
+    options: &VerifyOptions,
+    progress: &mut TerminalProgress,
+    started: Instant,
+) -> anyhow::Result<Report> {
+    let majors = &config.postgres_versions;
+    let local = || find_bin_dirs_for_majors(majors, config.embedded.pg_bin.as_deref());
+    let servers: Vec<(u32, MajorServer)> = match &config.postgres {
+        PostgresChoice::Embedded => local()?
+            .into_iter()
+            .map(|(major, dir)| (major, MajorServer::Embedded(dir)))
+            .collect(),
+        PostgresChoice::Auto if config.embedded.pg_bin.is_some() || local().is_ok() => local()?
+            .into_iter()
+            .map(|(major, dir)| (major, MajorServer::Embedded(dir)))
+            .collect(),
+        PostgresChoice::Auto | PostgresChoice::Docker => majors
+            .iter()
+            .map(|&major| {
+                let image = config
+                    .image_template
+                    .replace(MAJOR_PLACEHOLDER, &major.to_string());
+                (major, MajorServer::Docker(image))
+            })
+            .collect(),
+        PostgresChoice::Url(_) => {
+            unreachable!("the configuration refuses --postgres-versions with a URL")
+        }
+    };
+    let at_once = std::thread::available_parallelism().map_or(2, usize::from);
+    if !config.quiet {
+        progress.message(&format!(
+            "verifying on PostgreSQL {} ({} at a time)",
+            report::majors_list(majors),
+            at_once.min(majors.len())
+        ));
+    }
+    let permits = tokio::sync::Semaphore::new(at_once);
+    let runs = servers.into_iter().map(|(major, server)| {
+        let permits = &permits;
+        async move {
+            let _permit = permits.acquire().await.context("the run was stopped")?;
+            let mut progress = TerminalProgress::labelled(&format!("PostgreSQL {major}"));
+            let started = Instant::now();
+            let report = match server {
+                MajorServer::Embedded(bin_dir) => {
+                    let options_for_major = EmbeddedOptions {
+                        pg_bin: Some(bin_dir),
+                        run_as: config.embedded.run_as.clone(),
+                    };
+                    let server = EmbeddedServer::start(&options_for_major).await?;
+                    if !config.quiet {
+                        progress.message(&format!(
+                            "ready in {} ms (embedded, {})",
+                            started.elapsed().as_millis(),
+                            server.bin_dir().display()
+                        ));
+                    }
+                    run_verification(&server, discovered, options, config, &mut progress, started)
+                        .await
+                }
+                MajorServer::Docker(image) => {
+                    let server = DockerServer::start(&image).await?;
+                    if !config.quiet {
+                        progress.message(&format!(
+                            "ready in {} ms (docker, {image})",
+                            started.elapsed().as_millis()
+                        ));
+                    }
+                    run_verification(&server, discovered, options, config, &mut progress, started)
+                        .await
+                }
+            }
+            .with_context(|| format!("on PostgreSQL {major}"))?;
+            anyhow::Ok(VersionRun { major, report })
+        }
+    });
+    // The first failure drops the other runs, which stops their servers.
+    let runs = futures_util::future::try_join_all(runs).await?;
+    let mut report = versions::merge(runs);
+    report.timings_ms.total = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
+    Ok(report)
 }
 
 async fn run_verification(

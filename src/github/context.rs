@@ -79,6 +79,10 @@ pub struct ActionInputs {
     pub postgres: String,
     /// `postgres-image`: the container image, if given.
     pub postgres_image: Option<String>,
+    /// `postgres-versions`: majors to verify on in one run (`13,15,17,18`), if given.
+    pub postgres_versions: Option<String>,
+    /// `postgres-image-template`: each major's image, `{major}` replaced, if given.
+    pub postgres_image_template: Option<String>,
     /// `base-ref`: the ref to compare with; defaults to the PR's base ref
     /// (then `GITHUB_BASE_REF`), `None` outside pull requests.
     pub base_ref: Option<String>,
@@ -190,6 +194,8 @@ impl ActionContext {
             format: input("format").unwrap_or_else(|| "auto".to_owned()),
             postgres: input("postgres").unwrap_or_else(|| "docker".to_owned()),
             postgres_image: input("postgres-image"),
+            postgres_versions: input("postgres-versions"),
+            postgres_image_template: input("postgres-image-template"),
             base_ref,
             verify_all: parse_bool("verify-all", input("verify-all"), false)?,
             comment: parse_bool("comment", input("comment"), true)?,
@@ -484,6 +490,8 @@ mod tests {
                 format: "auto".into(),
                 postgres: "docker".into(),
                 postgres_image: Some("postgres:17-alpine".into()),
+                postgres_versions: None,
+                postgres_image_template: None,
                 base_ref: Some("main".into()),
                 verify_all: true,
                 comment: false,

@@ -18,8 +18,13 @@ use tokio_postgres::Config;
 
 use crate::error::EnvironmentError;
 
-/// The image used when `--image` is not given.
-pub const DEFAULT_IMAGE: &str = "postgres:17-alpine";
+/// The image used when `--image` is not given: the newest major whose
+/// verdicts the test suite proves (the oracle and every verdict fixture run
+/// on 13, 15, 17 and 18).
+pub const DEFAULT_IMAGE: &str = "postgres:18-alpine";
+
+/// The image of each major for `--postgres-versions` without `--image-template`.
+pub const DEFAULT_IMAGE_TEMPLATE: &str = "postgres:{major}-alpine";
 
 /// Overrides the address the container's published port is reached at.
 pub const HOST_ENV: &str = "MIGRATION_CHECK_DOCKER_HOST";

@@ -358,6 +358,56 @@ pub fn find_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, EnvironmentError
         })
 }
 
+/// The placeholder for the major in a `--pg-bin` for several majors.
+pub const MAJOR_PLACEHOLDER: &str = "{major}";
+
+/// The server binaries of each major (`--postgres-versions` on the embedded
+/// backend): `explicit` with `{major}` replaced when given (`--pg-bin
+/// /opt/pg{major}/bin`), else the usual layouts (Debian/Ubuntu
+/// `/usr/lib/postgresql/<major>/bin`, RHEL `/usr/pgsql-<major>/bin`,
+/// Homebrew `postgresql@<major>`). Every missing major is named in the error.
+pub fn find_bin_dirs_for_majors(
+    majors: &[u32],
+    explicit: Option<&Path>,
+) -> Result<Vec<(u32, PathBuf)>, EnvironmentError> {
+    let has_binaries = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for &major in majors {
+        let candidates: Vec<PathBuf> = match explicit {
+            Some(template) => vec![PathBuf::from(
+                template
+                    .to_string_lossy()
+                    .replace(MAJOR_PLACEHOLDER, &major.to_string()),
+            )],
+            None => vec![
+                PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")),
+                PathBuf::from(format!("/usr/pgsql-{major}/bin")),
+                PathBuf::from(format!("/opt/homebrew/opt/postgresql@{major}/bin")),
+                PathBuf::from(format!("/usr/local/opt/postgresql@{major}/bin")),
+            ],
+        };
+        match candidates.into_iter().find(|dir| has_binaries(dir)) {
+            Some(dir) => found.push((major, dir)),
+            None => missing.push(major),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let names: Vec<String> = missing.iter().map(u32::to_string).collect();
+    let looked = match explicit {
+        Some(template) => format!("{} (--pg-bin)", template.display()),
+        None => "/usr/lib/postgresql/<major>/bin, /usr/pgsql-<major>/bin and Homebrew's postgresql@<major>".into(),
+    };
+    Err(EnvironmentError::new(format!(
+        "no local server binaries for PostgreSQL {} (looked in {looked}); install them \
+         (Debian/Ubuntu: apt-get install postgresql-{}) or use --postgres docker",
+        names.join(", "),
+        missing[0]
+    )))
+}
+
 fn path_var() -> std::ffi::OsString {
     std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into())
 }

@@ -78,7 +78,7 @@ fn item(problem: &Problem, title: String) -> Option<AnnotationItem> {
         line: problem.line,
         column: problem.column,
         title,
-        message: problem.message.clone(),
+        message: problem.message_with_versions(),
     })
 }
 
@@ -131,6 +131,7 @@ mod tests {
 
     fn problem(kind: &str, severity: Severity, message: &str, file: Option<&str>) -> Problem {
         Problem {
+            versions: Vec::new(),
             kind: kind.into(),
             severity,
             message: message.into(),
@@ -148,6 +149,7 @@ mod tests {
         problems: Vec<Problem>,
     ) -> MigrationReport {
         MigrationReport {
+            versions: Default::default(),
             version: version.into(),
             name: name.into(),
             files: vec![],
@@ -161,6 +163,7 @@ mod tests {
 
     fn report(migrations: Vec<MigrationReport>) -> Report {
         Report {
+            postgres_versions: Vec::new(),
             schema_version: SCHEMA_VERSION,
             passed: false,
             postgres: PostgresInfo {
@@ -171,6 +174,7 @@ mod tests {
             directory: "migrations".into(),
             migrations,
             sequence: SequenceReport {
+                versions: Default::default(),
                 status: SequenceStatus::Skipped,
                 from_version: None,
                 to_version: None,

@@ -18,6 +18,7 @@ mod tests {
     #[test]
     fn statuses_and_keys_follow_the_contract() {
         let report = Report {
+            postgres_versions: Vec::new(),
             schema_version: SCHEMA_VERSION,
             passed: false,
             postgres: PostgresInfo {
@@ -27,12 +28,14 @@ mod tests {
             format: "sqlx".into(),
             directory: "migrations".into(),
             migrations: vec![MigrationReport {
+                versions: Default::default(),
                 version: "2".into(),
                 name: "add_index".into(),
                 files: vec!["migrations/2_add_index.up.sql".into()],
                 new: true,
                 status: Status::NotReversible,
                 problems: vec![Problem {
+                    versions: Vec::new(),
                     kind: "not_reversible".into(),
                     severity: Severity::Error,
                     message: "index public.i: left behind by down".into(),
@@ -49,6 +52,7 @@ mod tests {
                 notes: vec![],
             }],
             sequence: SequenceReport {
+                versions: Default::default(),
                 status: SequenceStatus::Skipped,
                 from_version: None,
                 to_version: None,

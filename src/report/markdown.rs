@@ -409,7 +409,7 @@ impl Ctx {
                     table,
                     "| {} {} | {} | {} | {} | {} | {} |",
                     status_emoji(m),
-                    Status::words(m.status),
+                    md(&m.status_text()),
                     md(&m.version),
                     md(&m.name),
                     ms(m.timings_ms.up),
@@ -470,7 +470,7 @@ impl Ctx {
                 status_emoji(m),
                 md(&m.version),
                 md(&m.name),
-                Status::words(m.status)
+                md(&m.status_text())
             );
             if !m.notes.is_empty() {
                 section.push('\n');
@@ -495,10 +495,12 @@ impl Ctx {
 
     fn sequence(&mut self, report: &Report, blocks: &mut Vec<String>) {
         let sequence = &report.sequence;
-        let status = match sequence.status {
-            SequenceStatus::Passed => "✅ passed",
-            SequenceStatus::Failed => "❌ failed",
-            SequenceStatus::Skipped => "⏭️ skipped",
+        let status = match (sequence.status, sequence.status_by_version()) {
+            (SequenceStatus::Failed, Some(by_version)) => format!("❌ {}", md(&by_version)),
+            (SequenceStatus::Passed, _) => "✅ passed".into(),
+            (SequenceStatus::Failed, None) => "❌ failed".into(),
+            (SequenceStatus::Skipped, Some(by_version)) => format!("⏭️ {}", md(&by_version)),
+            (SequenceStatus::Skipped, None) => "⏭️ skipped".into(),
         };
         let mut line =
             format!("**Sequence cycle** (all downs in reverse, then all ups again): {status}");
@@ -692,7 +694,7 @@ impl Ctx {
         if let Some(location) = location(problem) {
             let _ = write!(head, " at {}", code_span(&location));
         }
-        let message = self.message(problem.message.trim_end());
+        let message = self.message(problem.message_with_versions().trim_end());
         if !message.contains(['\n', '\r']) {
             return format!("{head}: {}\n", md(&message));
         }
@@ -710,7 +712,7 @@ impl Ctx {
         let (emoji, word) = severity_look(severity);
         let mut lines = Vec::new();
         for problem in problems {
-            let message = self.message(problem.message.trim_end());
+            let message = self.message(problem.message_with_versions().trim_end());
             let mark = difference_mark(&message);
             for (i, line) in message.lines().enumerate() {
                 if i == 0 {
@@ -952,6 +954,7 @@ mod tests {
 
     fn report() -> Build {
         Build(Report {
+            postgres_versions: Vec::new(),
             schema_version: SCHEMA_VERSION,
             passed: true,
             postgres: PostgresInfo {
@@ -962,6 +965,7 @@ mod tests {
             directory: "migrations".into(),
             migrations: vec![],
             sequence: SequenceReport {
+                versions: Default::default(),
                 status: SequenceStatus::Skipped,
                 from_version: None,
                 to_version: None,
@@ -1004,6 +1008,7 @@ mod tests {
                 (_, step) => Some(3 + u64::from(step) * 2),
             };
             self.0.migrations.push(MigrationReport {
+                versions: Default::default(),
                 version: version.into(),
                 name: name.into(),
                 files: vec![
@@ -1048,6 +1053,7 @@ mod tests {
 
         fn sequence(mut self, status: SequenceStatus, from: &str, to: &str) -> Self {
             self.0.sequence = SequenceReport {
+                versions: Default::default(),
                 status,
                 from_version: Some(from.into()),
                 to_version: Some(to.into()),
@@ -1082,6 +1088,7 @@ mod tests {
 
         fn schema_change(mut self, change: &str, object: &str, detail: Option<&str>) -> Self {
             self.0.schema_changes.push(SchemaChange {
+                versions: Vec::new(),
                 change: change.into(),
                 object: object.into(),
                 detail: detail.map(Into::into),
@@ -1096,6 +1103,7 @@ mod tests {
 
     fn problem(kind: &str, severity: Severity, message: &str) -> Problem {
         Problem {
+            versions: Vec::new(),
             kind: kind.into(),
             severity,
             message: message.into(),

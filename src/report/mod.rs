@@ -8,6 +8,8 @@ pub mod markdown;
 pub mod schema_text;
 pub mod terminal;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON contract; additions keep it, breaking changes bump it.
@@ -18,7 +20,12 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Report {
     pub schema_version: u32,
     pub passed: bool,
+    /// The server the run used; with several majors (`--postgres-versions`)
+    /// the backend and every server version, comma-separated.
     pub postgres: PostgresInfo,
+    /// With `--postgres-versions`: each major the run verified on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub postgres_versions: Vec<VersionInfo>,
     /// Migration layout that was read (`sqlx`, `diesel`, ...).
     pub format: String,
     /// The migrations directory as given.
@@ -54,6 +61,34 @@ pub struct SchemaChange {
     /// For `changed`: which attribute, and its values before and after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// With several majors: those that show this change, when not all do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<u32>,
+}
+
+/// One PostgreSQL major of a `--postgres-versions` run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub major: u32,
+    pub backend: String,
+    pub server_version: String,
+    /// Whether every check passed on this major.
+    pub passed: bool,
+}
+
+/// A migration's verdict on one major of a `--postgres-versions` run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionVerdict {
+    pub status: Status,
+    pub problems: Vec<Problem>,
+    pub timings_ms: StepTimings,
+}
+
+/// The sequence cycle's outcome on one major.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequenceVerdict {
+    pub status: SequenceStatus,
+    pub problems: Vec<Problem>,
 }
 
 /// Which PostgreSQL the run used.
@@ -63,18 +98,19 @@ pub struct PostgresInfo {
     pub server_version: String,
 }
 
-/// The verdict on one migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The verdict on one migration. Declared worst first: the order says which
+/// verdict stands for a migration whose verdicts differ between majors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    Passed,
-    Applied,
     FailedUp,
     FailedDown,
     NotReversible,
     NotReapplicable,
-    Irreversible,
     Skipped,
+    Irreversible,
+    Applied,
+    Passed,
 }
 
 impl Status {
@@ -142,6 +178,42 @@ pub struct Problem {
     /// The schema object concerned, e.g. `index public.users_email_lower_idx`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
+    /// With several majors: those on which this problem occurred, when not
+    /// all of them (empty: every major, or a single-version run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<u32>,
+}
+
+impl Problem {
+    /// The message for people: with ` (PostgreSQL 13, 15)` after its first
+    /// line when the problem is not on every major.
+    pub fn message_with_versions(&self) -> String {
+        let suffix = self.versions_suffix();
+        if suffix.is_empty() {
+            return self.message.clone();
+        }
+        match self.message.split_once('\n') {
+            Some((first, rest)) => format!("{first}{suffix}\n{rest}"),
+            None => format!("{}{suffix}", self.message),
+        }
+    }
+
+    /// ` (PostgreSQL 13, 15)` when the problem is not on every major, else empty.
+    pub fn versions_suffix(&self) -> String {
+        if self.versions.is_empty() {
+            return String::new();
+        }
+        format!(" (PostgreSQL {})", majors_list(&self.versions))
+    }
+}
+
+/// `13, 15, 17`.
+pub fn majors_list(majors: &[u32]) -> String {
+    majors
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Milliseconds per step of one migration (absent when the step did not run).
@@ -166,15 +238,75 @@ pub struct MigrationReport {
     /// How scripts were run (own transaction control, non-transactional, empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// With `--postgres-versions`: the verdict on each major (keyed by the
+    /// major, e.g. `"13"`); `status` above is then the worst of them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, VersionVerdict>,
 }
 
-/// Outcome of the whole-sequence cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+impl MigrationReport {
+    /// The status in words, per major when the majors disagree.
+    pub fn status_text(&self) -> String {
+        self.status_by_version()
+            .unwrap_or_else(|| self.status.words().to_string())
+    }
+
+    /// The verdict per major in words when the majors disagree, e.g.
+    /// `not reversible on 13; passed on 15, 17`; `None` when they agree (or
+    /// the run had one version).
+    pub fn status_by_version(&self) -> Option<String> {
+        by_status(
+            self.versions.iter().map(|(major, v)| (major, v.status)),
+            |s| s.words(),
+        )
+    }
+}
+
+/// Groups majors by status, worst first: `None` when there is one group.
+fn by_status<'a, S: Copy + Ord>(
+    verdicts: impl Iterator<Item = (&'a String, S)>,
+    words: impl Fn(S) -> &'static str,
+) -> Option<String> {
+    let mut groups: BTreeMap<S, Vec<u32>> = BTreeMap::new();
+    for (major, status) in verdicts {
+        groups
+            .entry(status)
+            .or_default()
+            .push(major.parse().unwrap_or_default());
+    }
+    if groups.len() < 2 {
+        return None;
+    }
+    Some(
+        groups
+            .into_iter()
+            .map(|(status, mut majors)| {
+                majors.sort_unstable();
+                format!("{} on {}", words(status), majors_list(&majors))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+/// Outcome of the whole-sequence cycle, worst first (the order merges use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SequenceStatus {
-    Passed,
     Failed,
     Skipped,
+    Passed,
+}
+
+impl SequenceStatus {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SequenceStatus::Passed => "passed",
+            SequenceStatus::Failed => "failed",
+            SequenceStatus::Skipped => "skipped",
+        }
+    }
 }
 
 /// Step 2: down(Mn..Mk) then up(Mk..Mn).
@@ -190,6 +322,20 @@ pub struct SequenceReport {
     pub problems: Vec<Problem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// With `--postgres-versions`: the outcome on each major.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, SequenceVerdict>,
+}
+
+impl SequenceReport {
+    /// The outcome per major when the majors disagree (see
+    /// [`MigrationReport::status_by_version`]).
+    pub fn status_by_version(&self) -> Option<String> {
+        by_status(
+            self.versions.iter().map(|(major, v)| (major, v.status)),
+            |s| s.as_str(),
+        )
+    }
 }
 
 /// A migration file compared with the base branch.

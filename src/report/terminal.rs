@@ -46,8 +46,8 @@ fn timings(migration: &MigrationReport) -> String {
 
 fn status_and_timings(migration: &MigrationReport) -> String {
     match timings(migration) {
-        t if t.is_empty() => Status::words(migration.status).to_string(),
-        t => format!("{} ({t})", Status::words(migration.status)),
+        t if t.is_empty() => migration.status_text(),
+        t => format!("{} ({t})", migration.status_text()),
     }
 }
 
@@ -56,7 +56,8 @@ fn problem_lines(out: &mut String, problem: &Problem) {
         Severity::Error => ("error", RED),
         Severity::Warning => ("warning", YELLOW),
     };
-    let mut lines = problem.message.lines();
+    let message = problem.message_with_versions();
+    let mut lines = message.lines();
     let first = lines.next().unwrap_or_default();
     let _ = writeln!(out, "      {}: {first}", paint(style, mark));
     for line in lines {
@@ -95,7 +96,7 @@ pub fn render(report: &Report) -> String {
     let status_width = report
         .migrations
         .iter()
-        .map(|m| Status::words(m.status).len())
+        .map(|m| m.status_text().chars().count())
         .max()
         .unwrap_or(0);
     for migration in &report.migrations {
@@ -107,7 +108,7 @@ pub fn render(report: &Report) -> String {
             paint(style, symbol),
             paint(
                 style,
-                &format!("{:<status_width$}", Status::words(migration.status))
+                &format!("{:<status_width$}", migration.status_text())
             ),
             paint(DIM, &timings(migration))
         );
@@ -119,14 +120,18 @@ pub fn render(report: &Report) -> String {
         }
     }
     let sequence = &report.sequence;
+    let by_version = sequence.status_by_version();
     let (symbol, style, words) = match sequence.status {
         SequenceStatus::Passed => ("✓", GREEN, "passed".to_string()),
-        SequenceStatus::Failed => ("✗", RED, "failed".to_string()),
-        SequenceStatus::Skipped => (
-            "-",
-            DIM,
-            sequence.note.clone().unwrap_or_else(|| "skipped".into()),
-        ),
+        SequenceStatus::Failed => ("✗", RED, by_version.unwrap_or_else(|| "failed".into())),
+        SequenceStatus::Skipped => {
+            let note = sequence.note.clone().unwrap_or_else(|| "skipped".into());
+            let words = match by_version {
+                Some(by_version) => format!("{by_version} ({note})"),
+                None => note,
+            };
+            ("-", DIM, words)
+        }
     };
     let range = match (&sequence.from_version, &sequence.to_version) {
         (Some(from), Some(to)) => format!(" (downs {to} → {from}, then ups {from} → {to})"),
@@ -248,6 +253,8 @@ fn seconds(ms: u64) -> String {
 pub struct TerminalProgress {
     interactive: bool,
     stream: anstream::Stderr,
+    /// Put before every line when runs share the terminal (`[PG 13] `).
+    label: String,
 }
 
 impl TerminalProgress {
@@ -255,12 +262,23 @@ impl TerminalProgress {
         TerminalProgress {
             interactive: std::io::stderr().is_terminal(),
             stream: anstream::stderr(),
+            label: String::new(),
+        }
+    }
+
+    /// Progress of one of several concurrent runs: every line starts with
+    /// `[label]`, and none is transient (they would overwrite each other).
+    pub fn labelled(label: &str) -> Self {
+        TerminalProgress {
+            interactive: false,
+            stream: anstream::stderr(),
+            label: format!("[{label}] "),
         }
     }
 
     /// A line that is not tied to a migration (startup, ...).
     pub fn message(&mut self, text: &str) {
-        let _ = writeln!(self.stream, "{}", paint(DIM, text));
+        let _ = writeln!(self.stream, "{}{}", self.label, paint(DIM, text));
     }
 }
 
@@ -289,7 +307,8 @@ impl Progress for TerminalProgress {
         let clear = if self.interactive { "\r\x1b[2K" } else { "" };
         let _ = writeln!(
             self.stream,
-            "{clear}[{}/{total}] {} {} {} {}",
+            "{clear}{}[{}/{total}] {} {} {} {}",
+            self.label,
             index + 1,
             paint(style, symbol),
             report.version,
@@ -301,7 +320,8 @@ impl Progress for TerminalProgress {
     fn sequence_started(&mut self, count: usize) {
         let _ = writeln!(
             self.stream,
-            "{}",
+            "{}{}",
+            self.label,
             paint(
                 DIM,
                 &format!("sequence cycle over {count} migrations: all downs, then all ups …")

@@ -44,6 +44,7 @@ pub fn base_stage(
     let mut stage = BaseStage::default();
     if let Some(stale) = sum::check_sum(dir, format)? {
         stage.problems.push(Problem {
+            versions: Vec::new(),
             kind: "stale_sum".into(),
             severity: Severity::Error,
             message: stale.to_string(),
@@ -90,6 +91,7 @@ pub fn base_stage(
             GateLevel::Warning | GateLevel::Ignore => Severity::Warning,
         };
         stage.problems.push(Problem {
+            versions: Vec::new(),
             kind: finding.state.as_str().to_string(),
             severity,
             message: finding.message,

@@ -67,11 +67,13 @@ impl Phase {
 pub fn schema_change(change: &Change) -> SchemaChange {
     match change {
         Change::Added { object, folded } => SchemaChange {
+            versions: Vec::new(),
             change: "added".into(),
             object: format!("{object}{}", folded_suffix(folded.len())),
             detail: None,
         },
         Change::Removed { object, folded } => SchemaChange {
+            versions: Vec::new(),
             change: "removed".into(),
             object: format!("{object}{}", folded_suffix(folded.len())),
             detail: None,
@@ -82,6 +84,7 @@ pub fn schema_change(change: &Change) -> SchemaChange {
             left,
             right,
         } => SchemaChange {
+            versions: Vec::new(),
             change: "changed".into(),
             object: object.to_string(),
             detail: Some(format!(

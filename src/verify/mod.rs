@@ -9,6 +9,7 @@
 
 pub mod base;
 mod describe;
+pub mod versions;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -123,6 +124,7 @@ pub async fn run(
             .iter()
             .any(|m| m.problems.iter().any(|p| p.severity == Severity::Error));
     Ok(Report {
+        postgres_versions: Vec::new(),
         schema_version: SCHEMA_VERSION,
         passed,
         postgres: PostgresInfo {
@@ -312,6 +314,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     async fn walk_migration(&mut self, index: usize) -> Result<MigrationReport, EnvironmentError> {
         let migration = &self.migrations[index];
         let mut report = MigrationReport {
+            versions: Default::default(),
             version: migration.version.text.clone(),
             name: migration.name.clone(),
             files: migration
@@ -704,6 +707,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         progress: &mut dyn Progress,
     ) -> Result<SequenceReport, EnvironmentError> {
         let skipped = |note: &str| SequenceReport {
+            versions: Default::default(),
             status: SequenceStatus::Skipped,
             from_version: None,
             to_version: None,
@@ -728,6 +732,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         }
         progress.sequence_started(cycle.len());
         let mut report = SequenceReport {
+            versions: Default::default(),
             status: SequenceStatus::Passed,
             from_version: Some(cycle[0].version.text.clone()),
             to_version: cycle.last().map(|m| m.version.text.clone()),
@@ -807,6 +812,7 @@ async fn prepare_snapshot(
 /// migration's own verification (rebuilds, the sequence cycle).
 fn notes_only() -> MigrationReport {
     MigrationReport {
+        versions: Default::default(),
         version: String::new(),
         name: String::new(),
         files: Vec::new(),
@@ -833,6 +839,7 @@ fn problem(
     at: Option<(&Script, usize)>,
 ) -> Problem {
     Problem {
+        versions: Vec::new(),
         kind: kind.to_string(),
         severity,
         message,
@@ -851,6 +858,7 @@ fn failure_problem(failure: &ScriptFailure) -> Problem {
         FailureKind::ConnectionLost => "connection_lost",
     };
     Problem {
+        versions: Vec::new(),
         kind: kind.to_string(),
         severity: Severity::Error,
         message: failure.message.clone(),

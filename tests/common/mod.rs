@@ -223,13 +223,37 @@ pub fn docker_majors() -> Vec<String> {
         .collect()
 }
 
-/// The template that names a major's local image.
-pub const DOCKER_IMAGE_TEMPLATE: &str = "mc-postgres:{major}";
+/// The image of each major: `MIGRATION_CHECK_TEST_IMAGE_TEMPLATE`, default
+/// the local `mc-postgres:{major}` (GitHub's CI uses `postgres:{major}-alpine`).
+pub fn docker_image_template() -> String {
+    std::env::var("MIGRATION_CHECK_TEST_IMAGE_TEMPLATE")
+        .unwrap_or_else(|_| "mc-postgres:{major}".into())
+}
 
-/// The local image of every major in [`docker_majors`].
+/// The image of every major in [`docker_majors`].
 pub fn docker_images() -> Vec<String> {
+    let template = docker_image_template();
     docker_majors()
         .iter()
-        .map(|major| DOCKER_IMAGE_TEMPLATE.replace("{major}", major))
+        .map(|major| template.replace("{major}", major))
         .collect()
+}
+
+/// The major of the server a JSON report was made on (`15` of `15.18 (Debian …)`).
+pub fn server_major(report: &serde_json::Value) -> u32 {
+    let version = report["postgres"]["server_version"].as_str().unwrap_or("");
+    version
+        .split(['.', ' '])
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("no server version in the report: {version:?}"))
+}
+
+/// A fixture's expected status of one migration on `major`: its `versions`
+/// entry for that major, else its `status`.
+pub fn expected_status(want: &serde_json::Value, major: u32) -> &str {
+    want["versions"][major.to_string()]
+        .as_str()
+        .or_else(|| want["status"].as_str())
+        .expect("expected.json gives every migration a status")
 }

@@ -1,0 +1,450 @@
+//! One report from runs on several PostgreSQL majors (`--postgres-versions`).
+//!
+//! Teams that run production on one major and develop on another need to
+//! know which migration behaves differently before it merges. Each major is
+//! verified on its own server; this module folds their reports into one that
+//! stays valid JSON v1: a migration's `status` is the worst of its verdicts,
+//! its `problems` are the union (a problem seen on some majors only names
+//! them), and `versions` keeps every major's own verdict. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use crate::report::{
+    MigrationReport, PostgresInfo, Problem, Report, RunTimings, SchemaChange, SequenceReport,
+    SequenceVerdict, StepTimings, VersionInfo, VersionVerdict,
+};
+
+/// A finished run on one major.
+#[derive(Debug, Clone)]
+pub struct VersionRun {
+    pub major: u32,
+    pub report: Report,
+}
+
+/// Folds the runs (any order; at least one) into one report.
+///
+/// Every run verified the same discovered migrations, so they list the same
+/// migrations in the same order. `timings_ms.total` is left for the caller,
+/// who knows the wall-clock time of the concurrent runs.
+pub fn merge(mut runs: Vec<VersionRun>) -> Report {
+    assert!(!runs.is_empty(), "merge needs at least one run");
+    runs.sort_by_key(|run| run.major);
+    let majors: Vec<u32> = runs.iter().map(|run| run.major).collect();
+    let first = &runs[0].report;
+    let migrations = (0..first.migrations.len())
+        .map(|index| merge_migration(&runs, &majors, index))
+        .collect();
+    let backends: Vec<&str> = runs
+        .iter()
+        .map(|run| run.report.postgres.backend.as_str())
+        .collect();
+    let mut backend = backends[0].to_string();
+    if backends.iter().any(|b| *b != backend) {
+        backend = backends.join(", ");
+    }
+    Report {
+        schema_version: first.schema_version,
+        passed: runs.iter().all(|run| run.report.passed),
+        postgres: PostgresInfo {
+            backend,
+            server_version: runs
+                .iter()
+                .map(|run| short_version(&run.report.postgres.server_version))
+                .collect::<Vec<_>>()
+                .join(", "),
+        },
+        postgres_versions: runs
+            .iter()
+            .map(|run| VersionInfo {
+                major: run.major,
+                backend: run.report.postgres.backend.clone(),
+                server_version: run.report.postgres.server_version.clone(),
+                passed: run.report.passed,
+            })
+            .collect(),
+        format: first.format.clone(),
+        directory: first.directory.clone(),
+        migrations,
+        sequence: merge_sequence(&runs, &majors),
+        checksums: first.checksums.clone(),
+        problems: first.problems.clone(),
+        schema_changes: merge_schema_changes(&runs, &majors),
+        notes: merge_notes(&runs, &majors),
+        timings_ms: RunTimings {
+            setup: runs
+                .iter()
+                .map(|r| r.report.timings_ms.setup)
+                .max()
+                .unwrap_or(0),
+            scripts: runs.iter().map(|r| r.report.timings_ms.scripts).sum(),
+            snapshots: runs.iter().map(|r| r.report.timings_ms.snapshots).sum(),
+            total: runs
+                .iter()
+                .map(|r| r.report.timings_ms.total)
+                .max()
+                .unwrap_or(0),
+        },
+    }
+}
+
+/// `17.12` of `17.12 (Debian 17.12-0+deb13u1)`.
+fn short_version(version: &str) -> &str {
+    version.split_whitespace().next().unwrap_or(version)
+}
+
+fn merge_migration(runs: &[VersionRun], majors: &[u32], index: usize) -> MigrationReport {
+    let each: Vec<(u32, &MigrationReport)> = runs
+        .iter()
+        .map(|run| (run.major, &run.report.migrations[index]))
+        .collect();
+    let first = each[0].1;
+    let worst = each
+        .iter()
+        .map(|(_, m)| m.status)
+        .min()
+        .expect("at least one run");
+    let mut timings = StepTimings::default();
+    for (_, m) in &each {
+        timings.up = max_option(timings.up, m.timings_ms.up);
+        timings.down = max_option(timings.down, m.timings_ms.down);
+        timings.reup = max_option(timings.reup, m.timings_ms.reup);
+    }
+    let mut notes: Vec<String> = Vec::new();
+    for (_, m) in &each {
+        for note in &m.notes {
+            if !notes.contains(note) {
+                notes.push(note.clone());
+            }
+        }
+    }
+    MigrationReport {
+        version: first.version.clone(),
+        name: first.name.clone(),
+        files: first.files.clone(),
+        new: first.new,
+        status: worst,
+        problems: merge_problems(
+            each.iter()
+                .map(|(major, m)| (*major, m.problems.as_slice())),
+            majors,
+        ),
+        timings_ms: timings,
+        notes,
+        versions: each
+            .iter()
+            .map(|(major, m)| {
+                (
+                    major.to_string(),
+                    VersionVerdict {
+                        status: m.status,
+                        problems: m.problems.clone(),
+                        timings_ms: m.timings_ms,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn max_option(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The union of the problems, in the order first seen; each names the
+/// majors it occurred on unless it occurred on all of them.
+fn merge_problems<'a>(
+    per_major: impl Iterator<Item = (u32, &'a [Problem])>,
+    majors: &[u32],
+) -> Vec<Problem> {
+    let mut merged: Vec<Problem> = Vec::new();
+    for (major, problems) in per_major {
+        for problem in problems {
+            match merged.iter_mut().find(|p| same_problem(p, problem)) {
+                Some(seen) => seen.versions.push(major),
+                None => {
+                    let mut problem = problem.clone();
+                    problem.versions = vec![major];
+                    merged.push(problem);
+                }
+            }
+        }
+    }
+    for problem in &mut merged {
+        if problem.versions == majors {
+            problem.versions.clear();
+        }
+    }
+    merged
+}
+
+/// The same finding, whatever majors it was seen on.
+fn same_problem(a: &Problem, b: &Problem) -> bool {
+    (
+        &a.kind, a.severity, &a.message, &a.file, a.line, a.column, &a.object,
+    ) == (
+        &b.kind, b.severity, &b.message, &b.file, b.line, b.column, &b.object,
+    )
+}
+
+fn merge_sequence(runs: &[VersionRun], majors: &[u32]) -> SequenceReport {
+    let worst = runs
+        .iter()
+        .min_by_key(|run| run.report.sequence.status)
+        .expect("at least one run");
+    let sequence = &worst.report.sequence;
+    SequenceReport {
+        status: sequence.status,
+        from_version: sequence.from_version.clone(),
+        to_version: sequence.to_version.clone(),
+        problems: merge_problems(
+            runs.iter()
+                .map(|run| (run.major, run.report.sequence.problems.as_slice())),
+            majors,
+        ),
+        note: sequence.note.clone(),
+        versions: runs
+            .iter()
+            .map(|run| {
+                (
+                    run.major.to_string(),
+                    SequenceVerdict {
+                        status: run.report.sequence.status,
+                        problems: run.report.sequence.problems.clone(),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn merge_schema_changes(runs: &[VersionRun], majors: &[u32]) -> Vec<SchemaChange> {
+    let mut merged: Vec<SchemaChange> = Vec::new();
+    for run in runs {
+        for change in &run.report.schema_changes {
+            match merged.iter_mut().find(|c| {
+                (&c.change, &c.object, &c.detail)
+                    == (&change.change, &change.object, &change.detail)
+            }) {
+                Some(seen) => seen.versions.push(run.major),
+                None => {
+                    let mut change = change.clone();
+                    change.versions = vec![run.major];
+                    merged.push(change);
+                }
+            }
+        }
+    }
+    for change in &mut merged {
+        if change.versions == majors {
+            change.versions.clear();
+        }
+    }
+    merged
+}
+
+/// Run-level notes; one seen on some majors only says which.
+fn merge_notes(runs: &[VersionRun], majors: &[u32]) -> Vec<String> {
+    let mut seen: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for run in runs {
+        for note in &run.report.notes {
+            let entry = seen.entry(note.as_str()).or_default();
+            if entry.is_empty() {
+                order.push(note);
+            }
+            entry.push(run.major);
+        }
+    }
+    order
+        .into_iter()
+        .map(|note| {
+            let on = &seen[note];
+            if on.as_slice() == majors {
+                note.to_string()
+            } else {
+                format!("PostgreSQL {}: {note}", crate::report::majors_list(on))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{SCHEMA_VERSION, SequenceStatus, Severity, Status};
+
+    fn problem(message: &str) -> Problem {
+        Problem {
+            kind: "not_reversible".into(),
+            severity: Severity::Error,
+            message: message.into(),
+            file: Some("m/2.down.sql".into()),
+            line: Some(1),
+            column: None,
+            object: None,
+            versions: Vec::new(),
+        }
+    }
+
+    fn migration(version: &str, status: Status, problems: Vec<Problem>) -> MigrationReport {
+        MigrationReport {
+            version: version.into(),
+            name: format!("m{version}"),
+            files: vec![],
+            new: true,
+            status,
+            problems,
+            timings_ms: StepTimings {
+                up: Some(3),
+                down: None,
+                reup: None,
+            },
+            notes: vec![],
+            versions: BTreeMap::new(),
+        }
+    }
+
+    fn run(major: u32, migrations: Vec<MigrationReport>, sequence: SequenceStatus) -> VersionRun {
+        let passed = migrations.iter().all(|m| m.problems.is_empty());
+        VersionRun {
+            major,
+            report: Report {
+                schema_version: SCHEMA_VERSION,
+                passed,
+                postgres: PostgresInfo {
+                    backend: "docker".into(),
+                    server_version: format!("{major}.3 (Debian {major}.3-1)"),
+                },
+                postgres_versions: vec![],
+                format: "sqlx".into(),
+                directory: "m".into(),
+                migrations,
+                sequence: SequenceReport {
+                    status: sequence,
+                    from_version: None,
+                    to_version: None,
+                    problems: vec![],
+                    note: None,
+                    versions: BTreeMap::new(),
+                },
+                checksums: vec![],
+                problems: vec![],
+                schema_changes: vec![],
+                notes: if major == 17 {
+                    vec!["not compared: x".into()]
+                } else {
+                    vec![]
+                },
+                timings_ms: RunTimings {
+                    setup: major.into(),
+                    scripts: 10,
+                    snapshots: 5,
+                    total: 100,
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn verdicts_that_differ_keep_each_major_and_the_worst_stands() {
+        let leftover = problem("index public.i: left behind by down");
+        let merged = merge(vec![
+            run(
+                17,
+                vec![
+                    migration("1", Status::Passed, vec![]),
+                    migration("2", Status::Passed, vec![]),
+                ],
+                SequenceStatus::Passed,
+            ),
+            run(
+                13,
+                vec![
+                    migration("1", Status::Passed, vec![]),
+                    migration("2", Status::NotReversible, vec![leftover.clone()]),
+                ],
+                SequenceStatus::Skipped,
+            ),
+            run(
+                15,
+                vec![
+                    migration("1", Status::Passed, vec![]),
+                    migration("2", Status::Passed, vec![]),
+                ],
+                SequenceStatus::Passed,
+            ),
+        ]);
+        assert!(!merged.passed);
+        assert_eq!(merged.postgres.server_version, "13.3, 15.3, 17.3");
+        assert_eq!(
+            merged
+                .postgres_versions
+                .iter()
+                .map(|v| v.major)
+                .collect::<Vec<_>>(),
+            [13, 15, 17]
+        );
+        assert_eq!(merged.migrations[0].status, Status::Passed);
+        assert_eq!(merged.migrations[0].status_by_version(), None);
+        let second = &merged.migrations[1];
+        assert_eq!(second.status, Status::NotReversible);
+        assert_eq!(
+            second.status_by_version().as_deref(),
+            Some("not reversible on 13; passed on 15, 17")
+        );
+        assert_eq!(second.problems.len(), 1);
+        assert_eq!(second.problems[0].versions, [13]);
+        assert_eq!(second.problems[0].versions_suffix(), " (PostgreSQL 13)");
+        assert_eq!(second.versions["13"].status, Status::NotReversible);
+        assert_eq!(second.versions["15"].status, Status::Passed);
+        assert_eq!(merged.sequence.status, SequenceStatus::Skipped);
+        assert_eq!(
+            merged.sequence.status_by_version().as_deref(),
+            Some("skipped on 13; passed on 15, 17")
+        );
+        assert_eq!(merged.notes, ["PostgreSQL 17: not compared: x"]);
+        assert_eq!(merged.timings_ms.setup, 17);
+        assert_eq!(merged.timings_ms.scripts, 30);
+    }
+
+    #[test]
+    fn agreeing_majors_read_as_one() {
+        let leftover = problem("index public.i: left behind by down");
+        let merged = merge(
+            [13, 18]
+                .into_iter()
+                .map(|major| {
+                    run(
+                        major,
+                        vec![migration(
+                            "1",
+                            Status::NotReversible,
+                            vec![leftover.clone()],
+                        )],
+                        SequenceStatus::Skipped,
+                    )
+                })
+                .collect(),
+        );
+        let only = &merged.migrations[0];
+        assert_eq!(only.status_by_version(), None);
+        assert_eq!(only.problems, vec![leftover]);
+        assert_eq!(only.problems[0].versions_suffix(), "");
+        assert_eq!(merged.sequence.status_by_version(), None);
+        let json: serde_json::Value = serde_json::to_value(&merged).unwrap();
+        assert_eq!(json["migrations"][0]["status"], "not_reversible");
+        assert_eq!(
+            json["migrations"][0]["versions"]["18"]["status"],
+            "not_reversible"
+        );
+        assert_eq!(json["postgres_versions"][1]["major"], 18);
+        assert!(
+            json["migrations"][0]["problems"][0]
+                .get("versions")
+                .is_none()
+        );
+    }
+}
