@@ -1531,4 +1531,48 @@ mod tests {
             '!'
         );
     }
+
+    #[test]
+    fn majors_are_named_only_where_verdicts_differ() {
+        use crate::report::VersionVerdict;
+        let leftover = at(
+            problem(
+                "not_reversible",
+                Severity::Error,
+                "index public.i: left behind by down",
+            ),
+            "migrations/2_b.down.sql",
+            1,
+            None,
+        );
+        let mut report = report()
+            .failed()
+            .migration("1", "a", Status::Passed, vec![])
+            .migration("2", "b", Status::NotReversible, vec![leftover.clone()])
+            .build();
+        for (major, second) in [(13, Status::NotReversible), (15, Status::Passed)] {
+            let verdict = |status| VersionVerdict {
+                status,
+                problems: vec![],
+                timings_ms: StepTimings::default(),
+            };
+            report.migrations[0]
+                .versions
+                .insert(major.to_string(), verdict(Status::Passed));
+            report.migrations[1]
+                .versions
+                .insert(major.to_string(), verdict(second));
+        }
+        report.migrations[1].problems[0].versions = vec![13];
+        let markdown = render(&report, &MarkdownOptions::default());
+        assert!(
+            markdown.contains("| ❌ not reversible on 13; passed on 15 | 2 | b |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("| ✅ passed | 1 | a |"), "{markdown}");
+        assert!(
+            markdown.contains("index public.i: left behind by down (PostgreSQL 13)"),
+            "{markdown}"
+        );
+    }
 }
