@@ -221,27 +221,22 @@ fn the_report_names_majors_only_where_verdicts_differ() {
 }
 
 /// Starts a run whose migration sleeps, signals it once its container runs.
-fn interrupt(signal: nix::sys::signal::Signal, code: i32) {
+fn interrupt(signal: nix::sys::signal::Signal, code: i32, postgres_args: &[&str]) {
     let dir = tempfile::Builder::new()
         .prefix("mc-migrations-")
         .tempdir_in("/tmp")
         .unwrap();
     let tmp = common::private_tmp();
-    let image = common::docker_images()[0].clone();
-    let (mut child, _stderr) = common::spawn_sleeping_verify(
-        tmp.path(),
-        dir.path(),
-        &["--postgres", "docker", "--image", &image],
-    );
+    let (mut child, _stderr) = common::spawn_sleeping_verify(tmp.path(), dir.path(), postgres_args);
     let pid = child.id();
-    assert_eq!(containers_of(pid).len(), 1, "the container runs");
+    assert!(!containers_of(pid).is_empty(), "a container runs");
     std::thread::sleep(Duration::from_millis(500));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(code));
     assert!(
         containers_of(pid).is_empty(),
-        "container survived {signal:?}"
+        "container survived {signal:?} ({postgres_args:?})"
     );
 }
 
@@ -279,8 +274,22 @@ fn no_container_is_left_after_any_exit() {
         &[(migration_check::app::PANIC_HOOK_ENV, "1")],
     );
     assert_eq!(output.status.code(), Some(101));
-    interrupt(nix::sys::signal::Signal::SIGINT, 130);
-    interrupt(nix::sys::signal::Signal::SIGTERM, 143);
+    let image = common::docker_images()[0].clone();
+    let one = ["--postgres", "docker", "--image", &image];
+    interrupt(nix::sys::signal::Signal::SIGINT, 130, &one);
+    interrupt(nix::sys::signal::Signal::SIGTERM, 143, &one);
+    // Several majors at once: every container goes.
+    let majors = common::docker_majors().join(",");
+    let template = common::docker_image_template();
+    let several = [
+        "--postgres",
+        "docker",
+        "--postgres-versions",
+        &majors,
+        "--image-template",
+        &template,
+    ];
+    interrupt(nix::sys::signal::Signal::SIGTERM, 143, &several);
 }
 
 #[test]

@@ -181,7 +181,8 @@ pub fn spawn_sleeping_verify(
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    while !line.contains("PostgreSQL ready") {
+    // `PostgreSQL ready in …`, or `[PostgreSQL 13] ready in …` with several majors.
+    while !line.contains("ready in") {
         line.clear();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
