@@ -86,31 +86,20 @@ fn every_fixture_has_its_verdict_on_every_major() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let versions_flag = majors.join(",");
-    let template = common::docker_image_template();
+    let every_major = every_major_flags();
     for name in &names {
         let dir = fixtures.join(name).display().to_string();
         let expected: Value = serde_json::from_str(
             &std::fs::read_to_string(fixtures.join(name).join("expected.json")).unwrap(),
         )
         .unwrap();
-        let (output, report) = run(
-            &[
-                "verify",
-                &dir,
-                "--postgres",
-                "docker",
-                "--postgres-versions",
-                &versions_flag,
-                "--image-template",
-                &template,
-                "--statement-timeout",
-                "2s",
-                "--json",
-                "-",
-            ],
-            &[],
-        );
+        let args = [
+            &["verify", &dir][..],
+            &every_major,
+            &["--statement-timeout", "2s", "--json", "-"],
+        ]
+        .concat();
+        let (output, report) = run(&args, &[]);
         let report = report.unwrap_or_else(|| panic!("{name}: {}", common::stderr(&output)));
         assert_eq!(report["postgres"]["backend"], "docker");
         let listed: Vec<String> = report["postgres_versions"]
@@ -145,23 +134,30 @@ fn every_fixture_has_its_verdict_on_every_major() {
         assert_eq!(output.status.code(), Some(if all_passed { 0 } else { 1 }));
     }
     // The shipped sample passes on every major.
-    let (output, report) = run(
-        &[
-            "verify",
-            "migrations",
-            "--postgres",
-            "docker",
-            "--postgres-versions",
-            &versions_flag,
-            "--image-template",
-            &template,
-            "--json",
-            "-",
-        ],
-        &[],
-    );
+    let args = [
+        &["verify", "migrations"][..],
+        &every_major,
+        &["--json", "-"],
+    ]
+    .concat();
+    let (output, report) = run(&args, &[]);
     let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
     assert_eq!(report["passed"], true, "{report:#}");
+}
+
+/// The flags of a run on every claimed major: `--postgres docker
+/// --postgres-versions 13,15,17,18 --image-template <the test images>`.
+fn every_major_flags() -> Vec<&'static str> {
+    let majors: &'static str = common::docker_majors().join(",").leak();
+    let template: &'static str = common::docker_image_template().leak();
+    vec![
+        "--postgres",
+        "docker",
+        "--postgres-versions",
+        majors,
+        "--image-template",
+        template,
+    ]
 }
 
 /// The worst of some statuses, in the contract's order of severity.
@@ -195,19 +191,13 @@ fn the_report_names_majors_only_where_verdicts_differ() {
         eprintln!("skipped: needs PostgreSQL 13 and another major");
         return;
     }
-    let (output, _) = run(
-        &[
-            "verify",
-            "tests/fixtures/status/differs_by_version",
-            "--postgres",
-            "docker",
-            "--postgres-versions",
-            &majors.join(","),
-            "--image-template",
-            &common::docker_image_template(),
-        ],
-        &[],
-    );
+    let every_major = every_major_flags();
+    let args = [
+        &["verify", "tests/fixtures/status/differs_by_version"][..],
+        &every_major,
+    ]
+    .concat();
+    let (output, _) = run(&args, &[]);
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8_lossy(&output.stdout);
     let others = majors[1..].join(", ");
@@ -279,17 +269,7 @@ fn no_container_is_left_after_any_exit() {
     interrupt(nix::sys::signal::Signal::SIGINT, 130, &one);
     interrupt(nix::sys::signal::Signal::SIGTERM, 143, &one);
     // Several majors at once: every container goes.
-    let majors = common::docker_majors().join(",");
-    let template = common::docker_image_template();
-    let several = [
-        "--postgres",
-        "docker",
-        "--postgres-versions",
-        &majors,
-        "--image-template",
-        &template,
-    ];
-    interrupt(nix::sys::signal::Signal::SIGTERM, 143, &several);
+    interrupt(nix::sys::signal::Signal::SIGTERM, 143, &every_major_flags());
 }
 
 #[test]

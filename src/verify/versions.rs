@@ -159,25 +159,7 @@ fn merge_problems<'a>(
     per_major: impl Iterator<Item = (u32, &'a [Problem])>,
     majors: &[u32],
 ) -> Vec<Problem> {
-    let mut merged: Vec<Problem> = Vec::new();
-    for (major, problems) in per_major {
-        for problem in problems {
-            match merged.iter_mut().find(|p| same_problem(p, problem)) {
-                Some(seen) => seen.versions.push(major),
-                None => {
-                    let mut problem = problem.clone();
-                    problem.versions = vec![major];
-                    merged.push(problem);
-                }
-            }
-        }
-    }
-    for problem in &mut merged {
-        if problem.versions == majors {
-            problem.versions.clear();
-        }
-    }
-    merged
+    union_by_major(per_major, majors, same_problem, |p| &mut p.versions)
 }
 
 /// The same finding, whatever majors it was seen on.
@@ -187,6 +169,37 @@ fn same_problem(a: &Problem, b: &Problem) -> bool {
     ) == (
         &b.kind, b.severity, &b.message, &b.file, b.line, b.column, &b.object,
     )
+}
+
+/// The union of the majors' items, in the order first seen: items that are
+/// `same` are one, whose `versions` lists the majors that had it (left
+/// empty when every major had it).
+fn union_by_major<'a, T: Clone + 'a>(
+    per_major: impl Iterator<Item = (u32, &'a [T])>,
+    majors: &[u32],
+    same: fn(&T, &T) -> bool,
+    versions: fn(&mut T) -> &mut Vec<u32>,
+) -> Vec<T> {
+    let mut merged: Vec<T> = Vec::new();
+    for (major, items) in per_major {
+        for item in items {
+            match merged.iter_mut().find(|seen| same(seen, item)) {
+                Some(seen) => versions(seen).push(major),
+                None => {
+                    let mut item = item.clone();
+                    *versions(&mut item) = vec![major];
+                    merged.push(item);
+                }
+            }
+        }
+    }
+    for item in &mut merged {
+        let on = versions(item);
+        if on.as_slice() == majors {
+            on.clear();
+        }
+    }
+    merged
 }
 
 fn merge_sequence(runs: &[VersionRun], majors: &[u32]) -> SequenceReport {
@@ -221,28 +234,13 @@ fn merge_sequence(runs: &[VersionRun], majors: &[u32]) -> SequenceReport {
 }
 
 fn merge_schema_changes(runs: &[VersionRun], majors: &[u32]) -> Vec<SchemaChange> {
-    let mut merged: Vec<SchemaChange> = Vec::new();
-    for run in runs {
-        for change in &run.report.schema_changes {
-            match merged.iter_mut().find(|c| {
-                (&c.change, &c.object, &c.detail)
-                    == (&change.change, &change.object, &change.detail)
-            }) {
-                Some(seen) => seen.versions.push(run.major),
-                None => {
-                    let mut change = change.clone();
-                    change.versions = vec![run.major];
-                    merged.push(change);
-                }
-            }
-        }
-    }
-    for change in &mut merged {
-        if change.versions == majors {
-            change.versions.clear();
-        }
-    }
-    merged
+    union_by_major(
+        runs.iter()
+            .map(|run| (run.major, run.report.schema_changes.as_slice())),
+        majors,
+        |a, b| (&a.change, &a.object, &a.detail) == (&b.change, &b.object, &b.detail),
+        |c| &mut c.versions,
+    )
 }
 
 /// Run-level notes; one seen on some majors only says which.
