@@ -560,9 +560,9 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     }
 
     /// Re-opens every connection of ours that no longer answers (a
-    /// migration may terminate other backends, drop or rename the database
-    /// we keep the maintenance connection on, or refuse us new connections)
-    /// and prepares the snapshot query again; notes what was terminated.
+    /// migration may terminate other backends, or make the database refuse
+    /// us new connections) and prepares the snapshot query again; notes what
+    /// was terminated.
     async fn recover_connections(&mut self) -> Result<(), EnvironmentError> {
         let mut ended = Vec::new();
         if !self.session.answers().await {
