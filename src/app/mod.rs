@@ -26,6 +26,7 @@ use crate::postgres::embedded::{
 use crate::postgres::{self, Server, Session, UrlServer};
 use crate::report::{self, Report, terminal::TerminalProgress};
 use crate::schema::Snapshot;
+use crate::schema::options::UncomparedSummary;
 use crate::schema::snapshot::SnapshotQuery;
 use crate::verify::base::base_stage;
 use crate::verify::versions::{self, VersionRun};
@@ -184,8 +185,20 @@ async fn capture_live(url: &str, data_rows: Option<u64>) -> anyhow::Result<(Snap
     Ok((snapshot, label))
 }
 
+/// Says on stderr what the snapshots read but did not compare.
+fn print_uncompared(snapshots: &[&Snapshot]) {
+    let mut summary = UncomparedSummary::default();
+    for snapshot in snapshots {
+        summary.add(&snapshot.uncompared);
+    }
+    for note in summary.notes() {
+        let _ = writeln!(anstream::stderr(), "note: {note}");
+    }
+}
+
 async fn snapshot_command(args: &SnapshotArgs) -> anyhow::Result<u8> {
     let (snapshot, _) = capture_live(&args.url, args.data).await?;
+    print_uncompared(&[&snapshot]);
     let text = if args.json {
         let mut json =
             serde_json::to_string_pretty(&snapshot).context("serializing the snapshot")?;
@@ -203,6 +216,7 @@ async fn diff_command(args: &DiffArgs) -> anyhow::Result<u8> {
         capture_live(&args.url_a, args.data),
         capture_live(&args.url_b, args.data)
     )?;
+    print_uncompared(&[&left, &right]);
     let changes = crate::schema::diff(&left, &right);
     let text = if args.json {
         let mut json =

@@ -113,14 +113,15 @@ const PUBLICATION_COLUMNS: &[&str] = &[
     "comment",
 ];
 
-/// Which option list applies to an object's option-array attribute.
-fn documented_options(kind: ObjectKind, attribute: &str) -> Option<fn(&str) -> bool> {
-    match (kind, attribute) {
-        (ObjectKind::Column, "options") => Some(|name| COLUMN_OPTIONS.contains(&name)),
-        (ObjectKind::Table | ObjectKind::MaterializedView, "reloptions") => {
-            Some(is_storage_parameter)
+/// The option-array attribute of a kind of object and the test for its
+/// documented entries.
+fn option_array(kind: ObjectKind) -> Option<(&'static str, fn(&str) -> bool)> {
+    match kind {
+        ObjectKind::Column => Some(("options", |name| COLUMN_OPTIONS.contains(&name))),
+        ObjectKind::Table | ObjectKind::MaterializedView => {
+            Some(("reloptions", is_storage_parameter))
         }
-        (ObjectKind::View, "reloptions") => Some(|name| VIEW_OPTIONS.contains(&name)),
+        ObjectKind::View => Some(("reloptions", |name| VIEW_OPTIONS.contains(&name))),
         _ => None,
     }
 }
@@ -147,11 +148,8 @@ pub fn keep_documented(id: &ObjectId, attributes: &mut Attributes, uncompared: &
             keep_columns(id, attributes, PUBLICATION_COLUMNS, &[], uncompared)
         }
         kind => {
-            let names: Vec<String> = attributes.keys().cloned().collect();
-            for attribute in names {
-                if let Some(documented) = documented_options(kind, &attribute) {
-                    filter_option_array(id, attributes, &attribute, documented, uncompared);
-                }
+            if let Some((attribute, documented)) = option_array(kind) {
+                filter_option_array(id, attributes, attribute, documented, uncompared);
             }
         }
     }
