@@ -113,9 +113,12 @@ const PUBLICATION_COLUMNS: &[&str] = &[
     "comment",
 ];
 
+/// Whether an option name is documented as user-settable.
+type Documented = fn(&str) -> bool;
+
 /// The option-array attribute of a kind of object and the test for its
 /// documented entries.
-fn option_array(kind: ObjectKind) -> Option<(&'static str, fn(&str) -> bool)> {
+fn option_array(kind: ObjectKind) -> Option<(&'static str, Documented)> {
     match kind {
         ObjectKind::Column => Some(("options", |name| COLUMN_OPTIONS.contains(&name))),
         ObjectKind::Table | ObjectKind::MaterializedView => {
@@ -162,7 +165,7 @@ fn filter_option_array(
     id: &ObjectId,
     attributes: &mut Attributes,
     attribute: &str,
-    documented: fn(&str) -> bool,
+    documented: Documented,
     uncompared: &mut Uncompared,
 ) {
     let Some(Value::Array(entries)) = attributes.get_mut(attribute) else {

@@ -191,8 +191,8 @@ WHERE c.oid >= 16384
 /// columns only, so a dropped column never shifts anything. From
 /// PostgreSQL 18 on a NOT NULL is also a named constraint (`contype 'n'`)
 /// that can be NOT VALID or NO INHERIT and carry a comment, all of which
-/// pg_dump 18 restores: read here as the column's `not_null_*` attributes
-/// (older servers have no such rows, so these stay absent).
+/// pg_dump 18 restores: read here as the column's `not_null_*` attributes,
+/// on 18 and newer only (see [`VERSIONED_COLUMNS`]).
 const COLUMNS: &str = "
 SELECT 'column', format('%I.%I.%I', n.nspname, c.relname, a.attname),
        json_strip_nulls(json_build_object(
@@ -204,12 +204,7 @@ SELECT 'column', format('%I.%I.%I', n.nspname, c.relname, a.attname),
     'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
     'generated', CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
     'generated_storage', CASE a.attgenerated WHEN 'v' THEN 'virtual' END,
-    'not_null_constraint', nn.conname,
-    'not_null_validated', CASE WHEN NOT nn.convalidated THEN false END,
-    'not_null_no_inherit', CASE WHEN nn.connoinherit THEN true END,
-    'not_null_comment', (SELECT d.description FROM pg_description d
-                         WHERE d.objoid = nn.oid AND d.classoid = 'pg_constraint'::regclass
-                           AND d.objsubid = 0),
+{not_null_attributes}
     'collation', CASE WHEN a.attcollation <> t.typcollation THEN
         (SELECT format('%I.%I', cn.nspname, co.collname)
          FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
@@ -234,8 +229,7 @@ JOIN pg_class c ON c.oid = a.attrelid
 JOIN ns n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-LEFT JOIN pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n'
-                          AND nn.conkey[1] = a.attnum
+{not_null_join}
 WHERE a.attrelid >= 16384
   AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
   AND a.attnum > 0
@@ -609,9 +603,11 @@ fn capture_sql(server_version_num: i32) -> String {
 /// A relation's storage parameters: its own, and its TOAST table's with the
 /// `toast.` prefix they are set with (`WITH (toast.autovacuum_enabled =
 /// false)`), as pg_dump shows them; `toast` is the joined TOAST relation.
-const RELOPTIONS: &str = "(SELECT json_agg(o ORDER BY o) FROM (
-        SELECT unnest(c.reloptions) AS o
-        UNION ALL SELECT 'toast.' || unnest(toast.reloptions)) options)";
+/// (Most relations have neither: the aggregate runs only for those that do.)
+const RELOPTIONS: &str = "CASE WHEN c.reloptions IS NOT NULL OR toast.reloptions IS NOT NULL THEN
+        (SELECT json_agg(o ORDER BY o) FROM (
+            SELECT unnest(c.reloptions) AS o
+            UNION ALL SELECT 'toast.' || unnest(toast.reloptions)) options) END";
 
 /// The kinds a second connection reads in parallel: about half the work
 /// (columns and constraints are the most numerous objects).
@@ -632,6 +628,27 @@ const VERSIONED_COLUMNS: &[(&str, i32, &str, &str)] = &[
         140_000,
         "format_type(NULLIF(r.rngmultitypid, 0), NULL)",
         "NULL::text",
+    ),
+    // Not-null constraints as catalog rows (PostgreSQL 18): joined only
+    // where they exist, so older servers pay nothing for them.
+    (
+        "{not_null_attributes}",
+        180_000,
+        "    'not_null_constraint', nn.conname,
+    'not_null_validated', CASE WHEN NOT nn.convalidated THEN false END,
+    'not_null_no_inherit', CASE WHEN nn.connoinherit THEN true END,
+    'not_null_comment', CASE WHEN nn.oid IS NOT NULL THEN
+        (SELECT d.description FROM pg_description d
+         WHERE d.objoid = nn.oid AND d.classoid = 'pg_constraint'::regclass
+           AND d.objsubid = 0) END,",
+        "",
+    ),
+    (
+        "{not_null_join}",
+        180_000,
+        "LEFT JOIN pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n'
+                          AND nn.conkey[1] = a.attnum",
+        "",
     ),
 ];
 
@@ -931,6 +948,10 @@ mod sql_tests {
         let older = capture_sql(130_000);
         assert!(!older.contains("attcompression"));
         assert!(!older.contains("rngmultitypid"));
+        assert!(
+            !older.contains("pg_constraint nn") && !capture_sql(170_000).contains("nn.conname")
+        );
+        assert!(capture_sql(180_000).contains("LEFT JOIN pg_constraint nn"));
         for (placeholder, ..) in VERSIONED_COLUMNS {
             assert!(!older.contains(placeholder) && !capture_sql(180_000).contains(placeholder));
         }
