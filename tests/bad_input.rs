@@ -117,3 +117,36 @@ fn unknown_format_and_bad_flags_are_usage_errors() {
         &["--statement-timeout"],
     );
 }
+
+/// A goose, sql-migrate or node-pg-migrate directory is never read as sqlx
+/// simple files (whose down section would run as part of the up): exit 2 at
+/// the marker, auto-detected or not.
+#[test]
+fn another_tools_up_and_down_sections_are_refused() {
+    for (tool, file, text, line) in [
+        (
+            "goose",
+            "20240101120000_users.sql",
+            "-- +goose Up\nCREATE TABLE users (id int);\n\n-- +goose Down\nDROP TABLE users;\n",
+            1,
+        ),
+        (
+            "sql-migrate",
+            "1_users.sql",
+            "-- a comment\n-- +migrate Up\nCREATE TABLE users (id int);\n-- +migrate Down\nDROP TABLE users;\n",
+            2,
+        ),
+        (
+            "node-pg-migrate",
+            "1700000000000_users.sql",
+            "-- Up Migration\nCREATE TABLE users (id int);\n-- Down Migration\nDROP TABLE users;\n",
+            1,
+        ),
+    ] {
+        let dir = common::migrations_dir(&[(file, text)]);
+        let at = format!("{file}:{line}");
+        let needle = format!("this is a {tool} migration");
+        expect_input_error(dir.path(), &[], &[&at, &needle]);
+        expect_input_error(dir.path(), &["--format", "sqlx"], &[&at, &needle]);
+    }
+}

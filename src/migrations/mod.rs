@@ -511,11 +511,70 @@ fn scan(dir: &Path) -> Result<Listing, InputError> {
     Ok(listing)
 }
 
+/// The up marker of a tool whose layout migration-check does not read yet,
+/// with its line: a plain `.sql` file that carries one is that tool's
+/// migration and never an sqlx simple migration, as which its down section
+/// would run as part of its up. Matched as each tool matches it: goose
+/// case-insensitively around `+goose`, sql-migrate's exact `-- +migrate Up`
+/// prefix, node-pg-migrate's `-- Up Migration` case-insensitively with any
+/// extra dashes.
+fn unsupported_up_marker(sql: &str) -> Option<(&'static str, usize)> {
+    sql.lines().enumerate().find_map(|(index, line)| {
+        let trimmed = line.trim();
+        let comment = trimmed.strip_prefix("--")?;
+        let goose = comment
+            .trim_start_matches('-')
+            .trim_start()
+            .strip_prefix("+goose")
+            .is_some_and(|rest| rest.trim().eq_ignore_ascii_case("up"));
+        let sql_migrate = line
+            .strip_prefix("-- +migrate ")
+            .is_some_and(|rest| rest.split_whitespace().next() == Some("Up"));
+        let node_pg_migrate = {
+            let rest = comment
+                .trim_start_matches(|c: char| c == '-' || c.is_whitespace())
+                .to_ascii_lowercase();
+            rest.strip_prefix("up").is_some_and(|after| {
+                after.starts_with(char::is_whitespace)
+                    && after.trim_start().starts_with("migration")
+            })
+        };
+        let tool = match (goose, sql_migrate, node_pg_migrate) {
+            (true, _, _) => "goose",
+            (_, true, _) => "sql-migrate",
+            (_, _, true) => "node-pg-migrate",
+            _ => return None,
+        };
+        Some((tool, index + 1))
+    })
+}
+
+/// Refuses a plain file that another tool's up marker claims (see
+/// [`unsupported_up_marker`]).
+fn refuse_unsupported_marker(file: &SqlFile) -> Result<(), InputError> {
+    match unsupported_up_marker(&file.text.sql) {
+        Some((tool, line)) => Err(InputError::at_line(
+            &file.path,
+            line,
+            format!(
+                "this is a {tool} migration (its up marker is here), a layout migration-check \
+                 does not read yet; read as an sqlx file, its down section would run as part \
+                 of its up. Convert it to `<version>_<name>.up.sql`/`.down.sql` pairs, or \
+                 use a supported layout"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Works out the layout from the directory's entries. None when nothing looks like a migration.
 fn detect(dir: &Path, listing: &Listing) -> Result<Option<Format>, InputError> {
     let mut pair = None;
     let mut simple = None;
     let mut dbmate_file = None;
+    for file in listing.files.iter().filter(|f| f.kind == FileKind::Plain) {
+        refuse_unsupported_marker(file)?;
+    }
     for file in &listing.files {
         let slot = match file.kind {
             FileKind::Up | FileKind::Down => &mut pair,
@@ -600,6 +659,7 @@ fn check_foreign(listing: &Listing, format: Format) -> Result<(), InputError> {
                 if file.kind != FileKind::Plain {
                     continue;
                 }
+                refuse_unsupported_marker(file)?;
                 if let Some(line) = dbmate::up_directive_line(&file.text.sql) {
                     return Err(InputError::at_line(
                         &file.path,
@@ -674,6 +734,51 @@ pub(crate) mod test_util {
 mod tests {
     use super::test_util::{tempdir, write};
     use super::*;
+
+    #[test]
+    fn other_tools_up_markers_are_recognised_as_those_tools_do() {
+        for (sql, tool, line) in [
+            ("-- +goose Up\nCREATE TABLE a ();\n", "goose", 1),
+            ("-- comment\n--+goose up\nSELECT 1;\n", "goose", 2),
+            ("  -- +goose   UP  \n", "goose", 1),
+            ("-- +migrate Up\nCREATE TABLE a ();\n", "sql-migrate", 1),
+            ("-- +migrate Up notransaction\n", "sql-migrate", 1),
+            (
+                "-- Up Migration\nCREATE TABLE a ();\n",
+                "node-pg-migrate",
+                1,
+            ),
+            ("\n---- up   migration\n", "node-pg-migrate", 2),
+        ] {
+            assert_eq!(unsupported_up_marker(sql), Some((tool, line)), "{sql:?}");
+        }
+        for sql in [
+            "CREATE TABLE a ();\n",
+            "-- migrate:up\nCREATE TABLE a ();\n",
+            "-- +migrate up\n",
+            "-- +goose Up extra\n",
+            "-- upgrade migration notes\n",
+            "SELECT '-- +goose Up';\n",
+        ] {
+            assert_eq!(unsupported_up_marker(sql), None, "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn a_goose_directory_is_never_read_as_sqlx() {
+        let t = tempdir();
+        write(
+            t.path(),
+            "1_a.sql",
+            "-- +goose Up\nCREATE TABLE a ();\n-- +goose Down\nDROP TABLE a;\n",
+        );
+        for format in [None, Some(Format::Sqlx)] {
+            let err = discover(t.path(), format).unwrap_err();
+            assert_eq!(err.line, Some(1), "{err}");
+            assert!(err.message.contains("goose migration"), "{err}");
+            assert!(err.path.ends_with("1_a.sql"));
+        }
+    }
 
     fn versions(d: &Discovered) -> Vec<&str> {
         d.migrations
