@@ -855,9 +855,13 @@ impl SnapshotQuery {
 
 /// Tables that may hold rows (they have pages on disk: a table never written
 /// to has none, so most tables cost no scan), with the columns whose values
-/// define their data. Columns filled from sequences (identity, `nextval`
-/// defaults) and generated columns are left out: a down followed by an up
-/// inserts the same reference rows with new ids, which is not a difference.
+/// define their data. Left out are generated columns, identity columns and
+/// every column whose default is not immutable: one that calls a function
+/// or operator that is not IMMUTABLE (`nextval`, `now()`,
+/// `gen_random_uuid()`, found by the OIDs in the stored expression tree) or
+/// is an SQL value function (`CURRENT_TIMESTAMP`, `CURRENT_USER`). A down
+/// followed by an up inserts the same reference rows with new ids, times and
+/// random tokens, which is not a difference (and `pg_dump -s` shows none).
 const DATA_CANDIDATES: &str = "
 SELECT format('%I.%I', n.nspname, c.relname),
        ARRAY(SELECT quote_ident(a.attname)
@@ -865,7 +869,14 @@ SELECT format('%I.%I', n.nspname, c.relname),
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                AND a.attidentity = '' AND a.attgenerated = ''
-               AND coalesce(pg_get_expr(d.adbin, d.adrelid), '') NOT LIKE 'nextval(%'
+               AND coalesce(d.adbin::text, '') NOT LIKE '%SQLVALUEFUNCTION%'
+               AND NOT EXISTS (
+                   SELECT 1
+                   FROM regexp_matches(d.adbin::text, ':(funcid|opno) (\\d+)', 'g') AS m
+                   LEFT JOIN pg_operator o ON m[1] = 'opno' AND o.oid = m[2]::oid
+                   JOIN pg_proc p ON p.oid = CASE m[1] WHEN 'funcid' THEN m[2]::oid
+                                                       ELSE o.oprcode::oid END
+                   WHERE p.provolatile <> 'i')
              ORDER BY a.attnum)::text[]
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -1526,6 +1537,43 @@ mod tests {
         let col = &plain.objects[&ObjectId::new(ObjectKind::Column, "app.t.m")];
         assert_eq!(col["type"], "app.mood");
         assert_eq!(col["position"], 1);
+    }
+
+    #[tokio::test]
+    async fn data_fingerprints_leave_out_columns_with_non_immutable_defaults() {
+        let _cluster = TestCluster::start().await;
+        let ddl = "CREATE TABLE settings (
+                       id serial PRIMARY KEY,
+                       name text NOT NULL,
+                       created timestamptz NOT NULL DEFAULT clock_timestamp(),
+                       expires timestamptz DEFAULT now() + interval '1 day',
+                       by_whom text DEFAULT CURRENT_USER,
+                       token uuid NOT NULL DEFAULT gen_random_uuid(),
+                       kind text NOT NULL DEFAULT 'plain');
+                   INSERT INTO settings (name) VALUES ('a');";
+        let (first, again, other) = with_database(async |client| {
+            client.batch_execute(ddl).await?;
+            let query = SnapshotQuery::prepare(client).await?;
+            let first = query.capture_with_data(client, Some(100)).await?;
+            // The same reference row inserted again: new id, times and token.
+            client
+                .batch_execute("DELETE FROM settings; INSERT INTO settings (name) VALUES ('a');")
+                .await?;
+            let again = query.capture_with_data(client, Some(100)).await?;
+            client
+                .batch_execute("UPDATE settings SET kind = 'other';")
+                .await?;
+            let other = query.capture_with_data(client, Some(100)).await?;
+            Ok((first, again, other))
+        })
+        .await;
+        let table = ObjectId::new(ObjectKind::Table, "public.settings");
+        assert!(first.objects[&table].contains_key("data_hash"));
+        assert_eq!(diff(&first, &again), vec![]);
+        assert_eq!(
+            summarize(&diff(&first, &other)),
+            ["changed table public.settings data_hash"]
+        );
     }
 
     #[tokio::test]
