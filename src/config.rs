@@ -334,7 +334,7 @@ fn policy(file: &FilePolicy, args: &VerifyArgs) -> Result<Policy, UsageError> {
 /// The oldest major the snapshot queries and the pipeline support.
 pub const OLDEST_MAJOR: u32 = 13;
 
-/// `13,15,17,18` (spaces allowed) into ascending, distinct majors.
+/// `13,15,17,18` (spaces allowed) into majors (the caller sorts them).
 fn parse_majors(text: &str) -> Result<Vec<u32>, UsageError> {
     let mut majors = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -345,8 +345,6 @@ fn parse_majors(text: &str) -> Result<Vec<u32>, UsageError> {
         })?;
         majors.push(major);
     }
-    majors.sort_unstable();
-    majors.dedup();
     Ok(majors)
 }
 

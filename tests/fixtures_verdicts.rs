@@ -17,6 +17,13 @@ fn check_fixture(name: &str) {
     let (output, report) = common::verify(&dir, &["--statement-timeout", "2s"]);
     let report =
         report.unwrap_or_else(|| panic!("no JSON report; stderr:\n{}", common::stderr(&output)));
+    // Every throwaway database was dropped, also after a migration dropped or
+    // renamed the `postgres` database the maintenance connection prefers.
+    assert!(
+        !common::stderr(&output).contains("could not drop"),
+        "{}",
+        common::stderr(&output)
+    );
     let migrations = report["migrations"].as_array().unwrap();
     let wanted = expected["migrations"].as_array().unwrap();
     assert_eq!(migrations.len(), wanted.len(), "{report:#}");

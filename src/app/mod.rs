@@ -398,17 +398,23 @@ async fn verify_on_versions(
     started: Instant,
 ) -> anyhow::Result<Report> {
     let majors = &config.postgres_versions;
-    let local = || find_bin_dirs_for_majors(majors, config.embedded.pg_bin.as_deref());
-    let servers: Vec<(u32, MajorServer)> = match &config.postgres {
-        PostgresChoice::Embedded => local()?
+    let local = find_bin_dirs_for_majors(majors, config.embedded.pg_bin.as_deref());
+    let embedded = match &config.postgres {
+        PostgresChoice::Embedded => true,
+        // An explicit --pg-bin means the local binaries, even when some are missing.
+        PostgresChoice::Auto => config.embedded.pg_bin.is_some() || local.is_ok(),
+        PostgresChoice::Docker => false,
+        PostgresChoice::Url(_) => {
+            unreachable!("the configuration refuses --postgres-versions with a URL")
+        }
+    };
+    let servers: Vec<(u32, MajorServer)> = if embedded {
+        local?
             .into_iter()
             .map(|(major, dir)| (major, MajorServer::Embedded(dir)))
-            .collect(),
-        PostgresChoice::Auto if config.embedded.pg_bin.is_some() || local().is_ok() => local()?
-            .into_iter()
-            .map(|(major, dir)| (major, MajorServer::Embedded(dir)))
-            .collect(),
-        PostgresChoice::Auto | PostgresChoice::Docker => majors
+            .collect()
+    } else {
+        majors
             .iter()
             .map(|&major| {
                 let image = config
@@ -416,10 +422,7 @@ async fn verify_on_versions(
                     .replace(MAJOR_PLACEHOLDER, &major.to_string());
                 (major, MajorServer::Docker(image))
             })
-            .collect(),
-        PostgresChoice::Url(_) => {
-            unreachable!("the configuration refuses --postgres-versions with a URL")
-        }
+            .collect()
     };
     let at_once = std::thread::available_parallelism().map_or(2, usize::from);
     if !config.quiet {
@@ -436,36 +439,41 @@ async fn verify_on_versions(
             let _permit = permits.acquire().await.context("the run was stopped")?;
             let mut progress = TerminalProgress::labelled(&format!("PostgreSQL {major}"));
             let started = Instant::now();
-            let report = match server {
-                MajorServer::Embedded(bin_dir) => {
-                    let options_for_major = EmbeddedOptions {
-                        pg_bin: Some(bin_dir),
-                        run_as: config.embedded.run_as.clone(),
-                    };
-                    let server = EmbeddedServer::start(&options_for_major).await?;
-                    if !config.quiet {
-                        progress.message(&format!(
-                            "ready in {} ms (embedded, {})",
-                            started.elapsed().as_millis(),
-                            server.bin_dir().display()
-                        ));
+            let verified = async {
+                let (server, what): (Box<dyn Server>, String) = match server {
+                    MajorServer::Embedded(bin_dir) => {
+                        let options_for_major = EmbeddedOptions {
+                            pg_bin: Some(bin_dir),
+                            run_as: config.embedded.run_as.clone(),
+                        };
+                        let server = EmbeddedServer::start(&options_for_major).await?;
+                        let what = format!("embedded, {}", server.bin_dir().display());
+                        (Box::new(server), what)
                     }
-                    run_verification(&server, discovered, options, config, &mut progress, started)
-                        .await
-                }
-                MajorServer::Docker(image) => {
-                    let server = DockerServer::start(&image).await?;
-                    if !config.quiet {
-                        progress.message(&format!(
-                            "ready in {} ms (docker, {image})",
-                            started.elapsed().as_millis()
-                        ));
+                    MajorServer::Docker(image) => {
+                        let server = DockerServer::start(&image).await?;
+                        (Box::new(server), format!("docker, {image}"))
                     }
-                    run_verification(&server, discovered, options, config, &mut progress, started)
-                        .await
+                };
+                if !config.quiet {
+                    progress.message(&format!(
+                        "ready in {} ms ({what})",
+                        started.elapsed().as_millis()
+                    ));
                 }
-            }
-            .with_context(|| format!("on PostgreSQL {major}"))?;
+                run_verification(
+                    &*server,
+                    discovered,
+                    options,
+                    config,
+                    &mut progress,
+                    started,
+                )
+                .await
+            };
+            let report = verified
+                .await
+                .with_context(|| format!("on PostgreSQL {major}"))?;
             anyhow::Ok(VersionRun { major, report })
         }
     });

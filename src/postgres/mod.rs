@@ -158,9 +158,9 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Databases to hold the maintenance connection on, in order of preference:
-/// a migration may drop or rename `postgres` (ours or not), but `template1`
-/// is a template and cannot be dropped.
+/// Databases to open a maintenance connection on, in order of preference: a
+/// migration may drop or rename `postgres`, but `template1` is a template and
+/// cannot be dropped.
 const MAINTENANCE_DATABASES: &[&str] = &["postgres", "template1"];
 
 /// Opens a connection to the first maintenance database that accepts one:
@@ -193,31 +193,36 @@ pub struct Databases<'a> {
     counter: u32,
     /// (name at creation, OID) of every database this run created.
     live: Vec<(String, u32)>,
+    /// `server_version`, read when the server was first reached.
+    server_version: String,
 }
 
 impl<'a> Databases<'a> {
-    /// Checks that the server answers; every database this run creates is
-    /// named `<prefix>_<n>` (see [`run_prefix`]).
+    /// Checks that the server answers and reads its version; every database
+    /// this run creates is named `<prefix>_<n>` (see [`run_prefix`]).
     pub async fn new(
         server: &'a dyn Server,
         timeouts: Timeouts,
         prefix: &str,
     ) -> Result<Self, EnvironmentError> {
-        let databases = Databases {
-            server,
-            timeouts,
-            prefix: prefix.to_string(),
-            counter: 0,
-            live: Vec::new(),
-        };
-        databases.admin().await.map_err(|e| {
+        let admin = maintenance_session(server, timeouts).await.map_err(|e| {
             EnvironmentError::new(format!(
                 "cannot connect to the {} PostgreSQL: {}",
                 server.backend(),
                 describe_error(&e)
             ))
         })?;
-        Ok(databases)
+        let server_version = server_version(&admin.client)
+            .await
+            .map_err(|e| connection_error(server, "the maintenance connection", &e))?;
+        Ok(Databases {
+            server,
+            timeouts,
+            prefix: prefix.to_string(),
+            counter: 0,
+            live: Vec::new(),
+            server_version,
+        })
     }
 
     async fn admin(&self) -> Result<Session, tokio_postgres::Error> {
@@ -225,11 +230,8 @@ impl<'a> Databases<'a> {
     }
 
     /// The server's version string.
-    pub async fn server_version(&self) -> Result<String, EnvironmentError> {
-        let admin = self.admin().await.map_err(|e| self.lost(e))?;
-        server_version(&admin.client)
-            .await
-            .map_err(|e| self.lost(e))
+    pub fn server_version(&self) -> &str {
+        &self.server_version
     }
 
     /// Creates a fresh empty database and connects to it.

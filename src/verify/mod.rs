@@ -214,7 +214,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         options: &'o VerifyOptions,
         progress: &mut dyn Progress,
     ) -> Result<PipelineOutput, EnvironmentError> {
-        let server_version = databases.server_version().await?;
+        let server_version = databases.server_version().to_string();
         let session = databases.fresh().await?;
         let snapshot_session = Some(databases.connect_newest().await?);
         let snapshot_query = prepare_snapshot(server, &session, snapshot_session.as_ref()).await?;
