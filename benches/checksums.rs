@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use migration_check::checksum::{FileState, compare_with_base, versions_to_verify};
-use migration_check::migrations::Format;
+use migration_check::migrations::{Layout, sqlx};
 
 const PAIRS: usize = 2_500;
 const RUNS: usize = 7;
@@ -107,8 +107,10 @@ fn main() {
     let mut comparison = None;
     let mut measure = |label: &str| {
         let (median, fastest) = time(|| {
-            comparison =
-                Some(compare_with_base(&dir, Format::Sqlx, "main", None).expect("compare"));
+            comparison = Some(
+                compare_with_base(&dir, &Layout::plain(sqlx::FORMAT), "main", None)
+                    .expect("compare"),
+            );
         });
         println!(
             "compare_with_base ({label}): {} files, median {:.1} ms, fastest {:.1} ms \

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use crate::checksum::{GateLevel, Gates};
 use crate::cli::{BaseArgs, SourceArgs, VerifyArgs};
 use crate::error::{InputError, UsageError};
-use crate::migrations::Format;
+use std::sync::Arc;
+
+use crate::migrations::{self, Format};
 use crate::postgres::Timeouts;
 use crate::postgres::embedded::EmbeddedOptions;
 use crate::report::Severity;
@@ -45,6 +47,8 @@ pub enum OutputTarget {
 pub struct Config {
     pub dir: PathBuf,
     pub format: Option<Format>,
+    /// What the formats read from `migration-check.toml` (`[goose]`, `[flyway]`, `[pattern]`).
+    pub settings: Arc<migrations::Settings>,
     pub postgres: PostgresChoice,
     pub embedded: EmbeddedOptions,
     /// Image for the Docker backend.
@@ -79,6 +83,11 @@ struct FileConfig {
     checksums: Gates,
     #[serde(default)]
     policy: FilePolicy,
+    #[serde(default)]
+    goose: migrations::goose::Settings,
+    #[serde(default)]
+    flyway: migrations::flyway::Settings,
+    pattern: Option<migrations::pattern::Settings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +136,8 @@ impl FilePolicy {
 pub struct Source {
     pub dir: PathBuf,
     pub format: Option<Format>,
+    /// What the formats read from the configuration file.
+    pub settings: Arc<migrations::Settings>,
     file: FileConfig,
 }
 
@@ -143,13 +154,28 @@ impl Source {
             None | Some("auto") => None,
             Some(name) => Some(name.parse::<Format>().map_err(|_| {
                 UsageError(format!(
-                    "unknown format `{name}`: expected auto, sqlx, golang-migrate, diesel or dbmate"
+                    "unknown format `{name}`: expected auto, {}",
+                    Format::names()
                 ))
             })?),
         };
+        let settings = Arc::new(migrations::Settings {
+            goose: file.goose.clone(),
+            flyway: file.flyway.clone(),
+            pattern: file.pattern.clone(),
+        });
+        if format.is_some_and(|f| f == migrations::pattern::FORMAT) && settings.pattern.is_none() {
+            return Err(UsageError(
+                "format `pattern` needs a `[pattern]` table in migration-check.toml \
+                 (at least `up = \"{version}_{name}.sql\"`)"
+                    .to_string(),
+            )
+            .into());
+        }
         Ok(Source {
-            dir: args.dir.clone(),
+            dir: migrations::resolve_dir(&args.dir),
             format,
+            settings,
             file,
         })
     }
@@ -293,6 +319,7 @@ impl Config {
             base,
             dir: source.dir,
             format: source.format,
+            settings: Arc::clone(&source.settings),
         })
     }
 }

@@ -58,7 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
 fn checksums_command(args: &ChecksumsArgs) -> anyhow::Result<u8> {
     let source = Source::from_args(&args.source)?;
     let base = source.base(&args.base)?;
-    let discovered = migrations::discover(&source.dir, source.format)?;
+    let discovered = migrations::discover(&source.dir, source.format, &source.settings)?;
     let sum_path = source.dir.join(checksum::sum::SUM_FILE);
     if base.base.is_none() && !sum_path.is_file() {
         return Err(UsageError(format!(
@@ -70,7 +70,7 @@ fn checksums_command(args: &ChecksumsArgs) -> anyhow::Result<u8> {
     let remote = remote::GitHubRemote::from_env();
     let stage = base_stage(
         &source.dir,
-        discovered.format,
+        &discovered.layout,
         base.base.as_deref(),
         &base.gates,
         remote.as_ref().map(|r| r as &dyn RemoteBase),
@@ -120,8 +120,8 @@ fn checksums_command(args: &ChecksumsArgs) -> anyhow::Result<u8> {
 
 fn sum_command(args: &SumArgs) -> anyhow::Result<u8> {
     let source = Source::from_args(&args.source)?;
-    let discovered = migrations::discover(&source.dir, source.format)?;
-    let path = checksum::sum::write_sum(&source.dir, discovered.format)?;
+    let discovered = migrations::discover(&source.dir, source.format, &source.settings)?;
+    let path = checksum::sum::write_sum(&source.dir, &discovered.layout)?;
     println!(
         "wrote {} ({} migration(s))",
         path.display(),
@@ -243,10 +243,10 @@ pub(crate) async fn run_verify(
     remote: Option<&dyn RemoteBase>,
 ) -> anyhow::Result<Report> {
     let config = Config::from_verify_args(args)?;
-    let discovered = migrations::discover(&config.dir, config.format)?;
+    let discovered = migrations::discover(&config.dir, config.format, &config.settings)?;
     let stage = base_stage(
         &config.dir,
-        discovered.format,
+        &discovered.layout,
         config.base.base.as_deref(),
         &config.base.gates,
         remote,
@@ -257,7 +257,7 @@ pub(crate) async fn run_verify(
             "{} migration(s) in {} ({}{})",
             discovered.migrations.len(),
             config.dir.display(),
-            discovered.format,
+            discovered.format(),
             if discovered.auto_detected {
                 ", auto-detected"
             } else {

@@ -27,10 +27,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::InputError;
-use crate::migrations::{Format, Version, io_reason, read_migrations_dir, split_version};
+use crate::migrations::{Layout, Listing, Version, io_reason};
 
 /// The files of a diesel migration directory that belong to the migration.
-const DIESEL_FILES: [&str; 3] = ["up.sql", "down.sql", "metadata.toml"];
 
 /// How one migration file compares with the base branch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -101,7 +100,7 @@ pub struct Comparison {
     /// How the base was read: `git`, `git fetch` (history had to be fetched) or `github api`.
     pub via: &'static str,
     /// The layout the files were read with.
-    pub format: Format,
+    pub layout: Layout,
     /// The migrations directory relative to the repository root (empty for the root).
     pub dir: String,
     /// Where the base's migrations were read from, relative to the repository root: `dir`,
@@ -229,63 +228,6 @@ pub(crate) fn relative_to<'a>(path: &'a str, dir: &str) -> Option<&'a str> {
     path.strip_prefix(dir)?.strip_prefix('/')
 }
 
-/// Whether a path relative to the migrations directory (`/`-separated) is a file the format's
-/// discovery reads: a top-level, not hidden `.sql` file, or for diesel `up.sql`, `down.sql` or
-/// `metadata.toml` in a not hidden directory whose name starts with a digit.
-pub fn is_migration_path(rel: &str, format: Format) -> bool {
-    let parts: Vec<&str> = rel.split('/').collect();
-    match (format, parts.as_slice()) {
-        (Format::Diesel, [dir, file]) => {
-            dir.starts_with(|c: char| c.is_ascii_digit()) && DIESEL_FILES.contains(file)
-        }
-        (Format::Diesel, _) => false,
-        (_, [file]) => !file.starts_with('.') && file.ends_with(".sql"),
-        _ => false,
-    }
-}
-
-/// The version of the migration a file belongs to, from its path relative to the migrations
-/// directory, by the format's rules (the same as discovery's): the leading digits before `_`
-/// of the file name, numeric for sqlx (within i64) and golang-migrate (u64), textual for
-/// dbmate; for diesel the directory name before its first `_`, ordered without dashes.
-/// None for a path that is not a migration file or carries no valid version.
-pub fn version_of_path(rel: &str, format: Format) -> Option<Version> {
-    if !is_migration_path(rel, format) {
-        return None;
-    }
-    match format {
-        Format::Sqlx | Format::GolangMigrate => {
-            let (digits, _) = split_version(rel)?;
-            let number: u64 = digits.parse().ok()?;
-            if format == Format::Sqlx && i64::try_from(number).is_err() {
-                return None;
-            }
-            Some(Version::numeric(digits, number))
-        }
-        Format::Dbmate => {
-            let (digits, _) = split_version(rel)?;
-            Some(Version::textual(digits, digits))
-        }
-        Format::Diesel => {
-            let dir = rel.split('/').next()?;
-            let (version, _) = dir.split_once('_')?;
-            Some(Version::textual(version, &version.replace('-', "")))
-        }
-    }
-}
-
-/// The migration a file belongs to: the diesel directory, or the file name without its
-/// `.up.sql` / `.down.sql` / `.sql` ending.
-fn migration_key(rel: &str, format: Format) -> &str {
-    if format == Format::Diesel {
-        return rel.split('/').next().unwrap_or(rel);
-    }
-    [".up.sql", ".down.sql", ".sql"]
-        .iter()
-        .find_map(|suffix| rel.strip_suffix(suffix))
-        .unwrap_or(rel)
-}
-
 /// The role of a file within its migration: up (or the single file), down, or metadata.
 fn file_role(rel: &str) -> u8 {
     if rel.ends_with("down.sql") {
@@ -306,55 +248,21 @@ pub(crate) struct DirFile {
     pub path: PathBuf,
 }
 
-/// The migration files of `dir` (those [`is_migration_path`] accepts), sorted by `rel`.
-pub(crate) fn list_migration_files(dir: &Path, format: Format) -> Result<Vec<DirFile>, InputError> {
-    let mut files = Vec::new();
-    for entry in read_migrations_dir(dir)? {
-        let os_name = entry.file_name();
-        let path = dir.join(&os_name);
-        let lossy = os_name.to_string_lossy();
-        if lossy.starts_with('.') {
-            continue;
-        }
-        // The entry's own type saves a stat; symbolic links are followed, as discovery does.
-        let is_dir = match entry.file_type() {
-            Ok(t) if !t.is_symlink() => t.is_dir(),
-            _ => fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false),
-        };
-        let Some(name) = os_name.to_str() else {
-            let relevant = if format == Format::Diesel {
-                is_dir && lossy.starts_with(|c: char| c.is_ascii_digit())
-            } else {
-                !is_dir && lossy.ends_with(".sql")
-            };
-            if relevant {
-                return Err(InputError::new(path, "file name is not valid UTF-8"));
-            }
-            continue;
-        };
-        if format == Format::Diesel {
-            if !is_dir {
-                continue;
-            }
-            for file in DIESEL_FILES {
-                let rel = format!("{name}/{file}");
-                let file_path = path.join(file);
-                if is_migration_path(&rel, format) && file_path.is_file() {
-                    files.push(DirFile {
-                        rel,
-                        path: file_path,
-                    });
-                }
-            }
-        } else if !is_dir && is_migration_path(name, format) {
-            files.push(DirFile {
-                rel: name.to_string(),
-                path,
-            });
-        }
-    }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(files)
+/// The migration files of `dir` (those the layout's `is_migration_path` accepts), sorted
+/// by `rel`.
+pub(crate) fn list_migration_files(
+    dir: &Path,
+    layout: &Layout,
+) -> Result<Vec<DirFile>, InputError> {
+    let listing = Listing::read(dir, layout.format.depth())?;
+    Ok(listing
+        .files()
+        .filter(|entry| layout.is_migration_path(&entry.rel))
+        .map(|entry| DirFile {
+            rel: entry.rel.clone(),
+            path: entry.path.clone(),
+        })
+        .collect())
 }
 
 /// Reads a migration file for hashing.
@@ -418,14 +326,14 @@ impl Side {
 
 /// The classified files, sorted by path, and the highest base version.
 fn classify(
-    format: Format,
+    layout: &Layout,
     base: &[Side],
     head: &[Side],
 ) -> (Vec<FileComparison>, Option<Version>) {
-    let version = |rel: &str| version_of_path(rel, format);
+    let version = |rel: &str| layout.version_of_path(rel);
     let text = |rel: &str| version(rel).map(|v| v.text);
     let highest = base.iter().filter_map(|b| version(&b.rel)).max();
-    let base_keys: BTreeSet<&str> = base.iter().map(|b| migration_key(&b.rel, format)).collect();
+    let base_keys: BTreeSet<&str> = base.iter().map(|b| layout.migration_key(&b.rel)).collect();
     let base_by_rel: BTreeMap<&str, &Side> = base.iter().map(|b| (b.rel.as_str(), b)).collect();
 
     let mut files = Vec::new();
@@ -466,14 +374,14 @@ fn classify(
     head_left.sort_by(|a, b| (file_role(&a.rel), &a.rel).cmp(&(file_role(&b.rel), &b.rel)));
     let mut renamed_to: BTreeMap<&str, &str> = BTreeMap::new();
     for h in head_left {
-        let head_key = migration_key(&h.rel, format);
+        let head_key = layout.migration_key(&h.rel);
         let head_name = h.rel.rsplit('/').next();
         let best = base_left
             .iter()
             .enumerate()
             .filter(|(i, b)| !used[*i] && b.sha256 == h.sha256)
             .max_by_key(|(i, b)| {
-                let base_key = migration_key(&b.rel, format);
+                let base_key = layout.migration_key(&b.rel);
                 let score = 4 * u8::from(renamed_to.get(head_key) == Some(&base_key))
                     + 2 * u8::from(b.rel.rsplit('/').next() == head_name)
                     + u8::from(file_role(&b.rel) == file_role(&h.rel));
@@ -483,7 +391,7 @@ fn classify(
             used[i] = true;
             renamed_to
                 .entry(head_key)
-                .or_insert(migration_key(&b.rel, format));
+                .or_insert(layout.migration_key(&b.rel));
             files.push(FileComparison {
                 path: h.full.clone(),
                 state: FileState::Renamed,
@@ -533,11 +441,11 @@ fn classify(
 /// get the base. Nothing in the working tree or the index changes.
 pub fn compare_with_base(
     migrations_dir: &Path,
-    format: Format,
+    layout: &Layout,
     base_ref: &str,
     remote: Option<&dyn RemoteBase>,
 ) -> Result<Comparison, ChecksumError> {
-    let listed = list_migration_files(migrations_dir, format)?;
+    let listed = list_migration_files(migrations_dir, layout)?;
     let repo = git::Repo::locate(migrations_dir)?;
     let dir = repo.prefix.clone();
     // Hashing the working tree and asking git for the base are independent: overlap them.
@@ -548,7 +456,7 @@ pub fn compare_with_base(
                 .map(|file| Ok(Side::new(&file.rel, &dir, read_file(&file.path)?)))
                 .collect::<Result<Vec<Side>, InputError>>()
         });
-        let base = read_base(&repo, format, base_ref, remote, &listed);
+        let base = read_base(&repo, layout, base_ref, remote, &listed);
         let head = head
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -557,13 +465,13 @@ pub fn compare_with_base(
     let head = head?;
     let (base_commit, base_dir, base, via) = base?;
 
-    let (files, highest) = classify(format, &base, &head);
+    let (files, highest) = classify(layout, &base, &head);
     Ok(Comparison {
         base_ref: base_ref.to_string(),
         base_commit,
         files,
         via,
-        format,
+        layout: layout.clone(),
         dir,
         base_dir,
         highest_base_version: highest.map(|v| v.text),
@@ -576,7 +484,7 @@ type Base = (String, String, Vec<Side>, &'static str);
 /// Reads the base side: with git (see [`compare_with_base`]), else through `remote`.
 fn read_base(
     repo: &git::Repo,
-    format: Format,
+    layout: &Layout,
     base_ref: &str,
     remote: Option<&dyn RemoteBase>,
     listed: &[DirFile],
@@ -589,7 +497,9 @@ fn read_base(
                     .into_iter()
                     .filter_map(|e| {
                         let rel = relative_to(&e.path, dir)?;
-                        is_migration_path(rel, format).then(|| (rel.to_string(), e.oid))
+                        layout
+                            .is_migration_path(rel)
+                            .then(|| (rel.to_string(), e.oid))
                     })
                     .collect()
             };
@@ -638,7 +548,9 @@ fn read_base(
                 .into_iter()
                 .filter_map(|(path, bytes)| {
                     let rel = relative_to(&path, dir)?;
-                    is_migration_path(rel, format).then(|| Side::new(rel, dir, bytes))
+                    layout
+                        .is_migration_path(rel)
+                        .then(|| Side::new(rel, dir, bytes))
                 })
                 .collect();
             base.sort_by(|a, b| a.rel.cmp(&b.rel));
@@ -779,7 +691,7 @@ fn finding_message(comparison: &Comparison, file: &FileComparison) -> String {
                 .base_path
                 .as_deref()
                 .and_then(|p| relative_to(p, &comparison.base_dir))
-                .and_then(|rel| version_of_path(rel, comparison.format))
+                .and_then(|rel| comparison.layout.version_of_path(rel))
                 .map(|v| v.text);
             let version_note = match (&old_version, &file.version) {
                 (Some(old), Some(new)) if old != new => format!(
@@ -836,6 +748,7 @@ pub fn apply_gates(comparison: &Comparison, gates: &Gates) -> Vec<GateFinding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::migrations::{Format, dbmate, diesel, golang_migrate, sqlx};
     use std::process::Command;
 
     const D: &str = "db/migrations";
@@ -1044,7 +957,8 @@ mod tests {
     fn acceptance_full_clone() {
         let r = acceptance_repo();
         let merge_base = r.git(&["merge-base", "HEAD", "main"]);
-        let c = compare_with_base(&r.root.join(D), Format::Sqlx, "main", None).unwrap();
+        let c =
+            compare_with_base(&r.root.join(D), &Layout::plain(sqlx::FORMAT), "main", None).unwrap();
         assert_eq!(c.via, "git");
         assert_eq!(c.base_ref, "main");
         assert_eq!(c.base_commit, merge_base);
@@ -1060,7 +974,8 @@ mod tests {
         let index = fs::read(clone.join(".git/index")).unwrap();
         let head = git(&clone, &["rev-parse", "HEAD"]);
 
-        let c = compare_with_base(&clone.join(D), Format::Sqlx, "main", None).unwrap();
+        let c =
+            compare_with_base(&clone.join(D), &Layout::plain(sqlx::FORMAT), "main", None).unwrap();
         assert_eq!(c.via, "git fetch");
         assert_eq!(c.base_commit, merge_base);
         assert_acceptance(&c);
@@ -1070,7 +985,13 @@ mod tests {
         assert_eq!(git(&clone, &["rev-parse", "HEAD"]), head);
 
         // Now origin/main is known: no fetch needed, and `origin/main` names it too.
-        let again = compare_with_base(&clone.join(D), Format::Sqlx, "origin/main", None).unwrap();
+        let again = compare_with_base(
+            &clone.join(D),
+            &Layout::plain(sqlx::FORMAT),
+            "origin/main",
+            None,
+        )
+        .unwrap();
         assert_eq!(again.via, "git");
         assert_eq!(again.files, c.files);
     }
@@ -1080,7 +1001,8 @@ mod tests {
         let r = acceptance_repo();
         let main = r.git(&["rev-parse", "main"]);
         let clone = r.shallow_clone("feature");
-        let c = compare_with_base(&clone.join(D), Format::Sqlx, &main, None).unwrap();
+        let c =
+            compare_with_base(&clone.join(D), &Layout::plain(sqlx::FORMAT), &main, None).unwrap();
         assert_eq!(c.via, "git fetch");
         assert_acceptance(&c);
     }
@@ -1090,18 +1012,26 @@ mod tests {
         let r = acceptance_repo();
         let feature = r.git(&["rev-parse", "feature"]);
         r.git(&["checkout", "-q", "--detach", &feature]);
-        let c = compare_with_base(&r.root.join(D), Format::Sqlx, "main", None).unwrap();
+        let c =
+            compare_with_base(&r.root.join(D), &Layout::plain(sqlx::FORMAT), "main", None).unwrap();
         assert_acceptance(&c);
         let clone = r.shallow_clone("feature");
         git(&clone, &["checkout", "-q", "--detach", "HEAD"]);
-        let c = compare_with_base(&clone.join(D), Format::Sqlx, "main", None).unwrap();
+        let c =
+            compare_with_base(&clone.join(D), &Layout::plain(sqlx::FORMAT), "main", None).unwrap();
         assert_acceptance(&c);
     }
 
     #[test]
     fn missing_base_without_origin_is_environment_error() {
         let r = acceptance_repo();
-        let err = compare_with_base(&r.root.join(D), Format::Sqlx, "release", None).unwrap_err();
+        let err = compare_with_base(
+            &r.root.join(D),
+            &Layout::plain(sqlx::FORMAT),
+            "release",
+            None,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, ChecksumError::BaseUnavailable { .. }),
             "{err:?}"
@@ -1123,7 +1053,13 @@ mod tests {
     fn unknown_ref_after_fetch() {
         let r = acceptance_repo();
         let clone = r.shallow_clone("feature");
-        let err = compare_with_base(&clone.join(D), Format::Sqlx, "origin/mian", None).unwrap_err();
+        let err = compare_with_base(
+            &clone.join(D),
+            &Layout::plain(sqlx::FORMAT),
+            "origin/mian",
+            None,
+        )
+        .unwrap_err();
         assert!(matches!(err, ChecksumError::UnknownRef { .. }), "{err:?}");
         assert!(!err.is_environment());
         assert_eq!(err.exit_code(), 3);
@@ -1131,7 +1067,12 @@ mod tests {
         assert!(message.contains("`origin/mian` was not found"), "{message}");
         assert!(message.contains("git fetch origin mian"), "{message}");
         assert!(message.contains("fetch-depth: 0"), "{message}");
-        let err = compare_with_base(&clone.join(D), Format::Sqlx, "--upload-pack=x", None);
+        let err = compare_with_base(
+            &clone.join(D),
+            &Layout::plain(sqlx::FORMAT),
+            "--upload-pack=x",
+            None,
+        );
         assert!(matches!(err, Err(ChecksumError::UnknownRef { .. })));
     }
 
@@ -1145,7 +1086,7 @@ mod tests {
         );
         let dir = clone.join(D);
 
-        let err = compare_with_base(&dir, Format::Sqlx, "main", None).unwrap_err();
+        let err = compare_with_base(&dir, &Layout::plain(sqlx::FORMAT), "main", None).unwrap_err();
         assert!(
             matches!(err, ChecksumError::BaseUnavailable { .. }),
             "{err:?}"
@@ -1167,7 +1108,8 @@ mod tests {
         }
         files.push((format!("{D}/README.md"), b"docs".to_vec()));
         let remote = FakeRemote { files, fail: false };
-        let c = compare_with_base(&dir, Format::Sqlx, "main", Some(&remote)).unwrap();
+        let c =
+            compare_with_base(&dir, &Layout::plain(sqlx::FORMAT), "main", Some(&remote)).unwrap();
         assert_eq!((c.via, c.base_commit.as_str()), ("github api", "f00d"));
         assert_acceptance(&c);
 
@@ -1175,7 +1117,8 @@ mod tests {
             files: Vec::new(),
             fail: true,
         };
-        let err = compare_with_base(&dir, Format::Sqlx, "main", Some(&failing)).unwrap_err();
+        let err = compare_with_base(&dir, &Layout::plain(sqlx::FORMAT), "main", Some(&failing))
+            .unwrap_err();
         assert!(err.is_environment());
         let message = err.to_string();
         assert!(message.contains("Bad credentials"), "{message}");
@@ -1186,7 +1129,8 @@ mod tests {
     fn not_a_repository_and_missing_dir() {
         let t = tempfile::TempDir::new().unwrap();
         crate::migrations::test_util::write(t.path(), "1_a.up.sql", "select 1;");
-        let err = compare_with_base(t.path(), Format::Sqlx, "main", None).unwrap_err();
+        let err =
+            compare_with_base(t.path(), &Layout::plain(sqlx::FORMAT), "main", None).unwrap_err();
         assert!(
             matches!(err, ChecksumError::NotARepository { .. }),
             "{err:?}"
@@ -1195,8 +1139,13 @@ mod tests {
         assert_eq!(err.exit_code(), 3);
         assert!(err.to_string().contains("not a git repository"), "{err}");
 
-        let err =
-            compare_with_base(&t.path().join("nope"), Format::Sqlx, "main", None).unwrap_err();
+        let err = compare_with_base(
+            &t.path().join("nope"),
+            &Layout::plain(sqlx::FORMAT),
+            "main",
+            None,
+        )
+        .unwrap_err();
         assert!(matches!(err, ChecksumError::Input(_)));
         assert!(!err.is_environment());
         assert_eq!(err.exit_code(), 2);
@@ -1216,7 +1165,13 @@ mod tests {
         );
         r.write("migrations/30_tags.up.sql", "create table tags();\n");
         r.commit("move");
-        let c = compare_with_base(&r.root.join("migrations"), Format::Sqlx, "main", None).unwrap();
+        let c = compare_with_base(
+            &r.root.join("migrations"),
+            &Layout::plain(sqlx::FORMAT),
+            "main",
+            None,
+        )
+        .unwrap();
         use FileState::*;
         assert_eq!(
             states(&c),
@@ -1264,7 +1219,8 @@ mod tests {
         r.git(&["checkout", "-q", "-b", "feature"]);
         pair(&r, 1, "first");
         r.commit("migrations");
-        let c = compare_with_base(&r.root.join(D), Format::Sqlx, "main", None).unwrap();
+        let c =
+            compare_with_base(&r.root.join(D), &Layout::plain(sqlx::FORMAT), "main", None).unwrap();
         assert!(c.files.iter().all(|f| f.state == FileState::Added));
         assert_eq!(c.files.len(), 2);
         assert_eq!(c.highest_base_version, None);
@@ -1285,7 +1241,8 @@ mod tests {
         r.write(&format!("{D}/2_b.up.sql"), "select 2;\n");
         r.write(&format!("{D}/3_c.up.sql"), "select 1;\nselect 2;\n");
         r.commit("crlf");
-        let c = compare_with_base(&r.root.join(D), Format::Sqlx, "main", None).unwrap();
+        let c =
+            compare_with_base(&r.root.join(D), &Layout::plain(sqlx::FORMAT), "main", None).unwrap();
         let ws: Vec<(FileState, bool)> = c
             .files
             .iter()
@@ -1376,7 +1333,7 @@ mod tests {
         r.commit("edits");
         let clone = r.shallow_clone("feature");
         for dir in [r.root.join(D), clone.join(D)] {
-            let c = compare_with_base(&dir, Format::Sqlx, "main", None).unwrap();
+            let c = compare_with_base(&dir, &Layout::plain(sqlx::FORMAT), "main", None).unwrap();
             use FileState::*;
             let p = |rel: &str| format!("{D}/{rel}");
             assert_eq!(
@@ -1416,7 +1373,8 @@ mod tests {
         }
         pair(&r, 0, "zero");
         r.commit("changes");
-        let c = compare_with_base(&r.root.join(D), Format::Sqlx, "main", None).unwrap();
+        let c =
+            compare_with_base(&r.root.join(D), &Layout::plain(sqlx::FORMAT), "main", None).unwrap();
         use FileState::*;
         let p = |rel: &str| format!("{D}/{rel}");
         let got: Vec<(String, FileState)> =
@@ -1564,7 +1522,13 @@ mod tests {
             "changed\n",
         );
         r.commit("feature");
-        let c = compare_with_base(&r.root.join(m), Format::Diesel, "main", None).unwrap();
+        let c = compare_with_base(
+            &r.root.join(m),
+            &Layout::plain(diesel::FORMAT),
+            "main",
+            None,
+        )
+        .unwrap();
         let got: Vec<(&str, FileState, Option<&str>)> = c
             .files
             .iter()
@@ -1620,7 +1584,7 @@ mod tests {
         // dbmate orders versions as strings: "10" sorts before "9", so it is out of order.
         r.write("10_c.sql", "-- migrate:up\nselect 10;\n");
         r.commit("feature");
-        let c = compare_with_base(&r.root, Format::Dbmate, "main", None).unwrap();
+        let c = compare_with_base(&r.root, &Layout::plain(dbmate::FORMAT), "main", None).unwrap();
         assert_eq!(
             states(&c),
             [
@@ -1650,7 +1614,7 @@ mod tests {
             side("2_bee.up.sql", "create table b();"),
             side("2_bee.down.sql", ""),
         ];
-        let (files, highest) = classify(Format::Sqlx, &base, &head);
+        let (files, highest) = classify(&Layout::plain(sqlx::FORMAT), &base, &head);
         assert_eq!(highest.map(|v| v.text).as_deref(), Some("2"));
         let got: Vec<(&str, FileState, Option<&str>)> = files
             .iter()
@@ -1678,40 +1642,41 @@ mod tests {
 
     #[test]
     fn version_parsing_per_format() {
-        let v = |rel: &str, f: Format| version_of_path(rel, f).map(|v| v.text);
+        let v = |rel: &str, f: Format| Layout::plain(f).version_of_path(rel).map(|v| v.text);
         assert_eq!(
-            v("20240101_a.up.sql", Format::Sqlx).as_deref(),
+            v("20240101_a.up.sql", sqlx::FORMAT).as_deref(),
             Some("20240101")
         );
-        assert_eq!(v("007_a.sql", Format::Sqlx).as_deref(), Some("007"));
-        assert_eq!(v("99999999999999999999_a.up.sql", Format::Sqlx), None);
+        assert_eq!(v("007_a.sql", sqlx::FORMAT).as_deref(), Some("007"));
+        assert_eq!(v("99999999999999999999_a.up.sql", sqlx::FORMAT), None);
         assert_eq!(
-            v("18446744073709551615_a.up.sql", Format::GolangMigrate).as_deref(),
+            v("18446744073709551615_a.up.sql", golang_migrate::FORMAT).as_deref(),
             Some("18446744073709551615")
         );
-        assert_eq!(v("a_1.sql", Format::Sqlx), None);
-        assert_eq!(v("1_a.txt", Format::Sqlx), None);
-        assert_eq!(v("sub/1_a.sql", Format::Dbmate), None);
+        assert_eq!(v("a_1.sql", sqlx::FORMAT), None);
+        assert_eq!(v("1_a.txt", sqlx::FORMAT), None);
+        assert_eq!(v("sub/1_a.sql", dbmate::FORMAT), None);
         assert_eq!(
-            v("2024-01-02-030405_users/up.sql", Format::Diesel).as_deref(),
+            v("2024-01-02-030405_users/up.sql", diesel::FORMAT).as_deref(),
             Some("2024-01-02-030405")
         );
-        assert_eq!(v("2024-01-02-030405_users/other.sql", Format::Diesel), None);
-        assert_eq!(v("1_a.sql", Format::Diesel), None);
+        assert_eq!(v("2024-01-02-030405_users/other.sql", diesel::FORMAT), None);
+        assert_eq!(v("1_a.sql", diesel::FORMAT), None);
         // Ordering follows each format: numeric for sqlx, text for dbmate, dashes dropped
         // for diesel.
         let order = |a: &str, b: &str, f: Format| {
-            version_of_path(a, f).unwrap() < version_of_path(b, f).unwrap()
+            Layout::plain(f).version_of_path(a).unwrap()
+                < Layout::plain(f).version_of_path(b).unwrap()
         };
-        assert!(order("9_a.sql", "10_b.sql", Format::Sqlx));
-        assert!(order("10_b.sql", "9_a.sql", Format::Dbmate));
+        assert!(order("9_a.sql", "10_b.sql", sqlx::FORMAT));
+        assert!(order("10_b.sql", "9_a.sql", dbmate::FORMAT));
         assert!(order(
             "2024-01-02_a/up.sql",
             "20240103_b/up.sql",
-            Format::Diesel
+            diesel::FORMAT
         ));
-        assert!(!is_migration_path(".1_a.sql", Format::Sqlx));
-        assert!(!is_migration_path("a_1/up.sql", Format::Diesel));
+        assert!(!Layout::plain(sqlx::FORMAT).is_migration_path(".1_a.sql"));
+        assert!(!Layout::plain(diesel::FORMAT).is_migration_path("a_1/up.sql"));
     }
 
     #[test]

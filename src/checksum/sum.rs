@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use super::{list_migration_files, read_file, sha256_hex};
 use crate::error::InputError;
-use crate::migrations::Format;
+use crate::migrations::Layout;
 
 /// The file's name inside the migrations directory.
 pub const SUM_FILE: &str = "migrations.sum";
@@ -73,9 +73,9 @@ impl fmt::Display for SumStale {
 }
 
 /// The current entries of `dir`: path relative to it, SHA-256.
-fn current_entries(dir: &Path, format: Format) -> Result<BTreeMap<String, String>, InputError> {
+fn current_entries(dir: &Path, layout: &Layout) -> Result<BTreeMap<String, String>, InputError> {
     let mut entries = BTreeMap::new();
-    for file in list_migration_files(dir, format)? {
+    for file in list_migration_files(dir, layout)? {
         if file.rel == SUM_FILE {
             continue;
         }
@@ -98,8 +98,8 @@ fn total<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> String {
 }
 
 /// The sum file's text for the directory as it is now.
-pub fn render_sum(dir: &Path, format: Format) -> Result<String, InputError> {
-    let entries = current_entries(dir, format)?;
+pub fn render_sum(dir: &Path, layout: &Layout) -> Result<String, InputError> {
+    let entries = current_entries(dir, layout)?;
     if let Some(bad) = entries.keys().find(|p| p.contains(['\n', '\r'])) {
         return Err(InputError::new(
             dir.join(bad),
@@ -118,8 +118,8 @@ pub fn render_sum(dir: &Path, format: Format) -> Result<String, InputError> {
 
 /// Writes `dir/migrations.sum` for the directory as it is now (the same bytes for the same
 /// files, whatever the platform) and returns its path. Errors name the file at fault.
-pub fn write_sum(dir: &Path, format: Format) -> Result<PathBuf, InputError> {
-    let text = render_sum(dir, format)?;
+pub fn write_sum(dir: &Path, layout: &Layout) -> Result<PathBuf, InputError> {
+    let text = render_sum(dir, layout)?;
     let path = dir.join(SUM_FILE);
     fs::write(&path, text).map_err(|e| InputError::new(&path, format!("cannot write: {e}")))?;
     Ok(path)
@@ -219,7 +219,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, InputError> {
 
 /// Checks `dir/migrations.sum` against the directory: None when there is no sum file or it is
 /// fresh, the differences when it is stale. A malformed sum file is an error at its line.
-pub fn check_sum(dir: &Path, format: Format) -> Result<Option<SumStale>, InputError> {
+pub fn check_sum(dir: &Path, layout: &Layout) -> Result<Option<SumStale>, InputError> {
     let path = dir.join(SUM_FILE);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
@@ -242,7 +242,7 @@ pub fn check_sum(dir: &Path, format: Format) -> Result<Option<SumStale>, InputEr
         .iter()
         .map(|(p, h)| (p.as_str(), h.as_str()))
         .collect();
-    let current = current_entries(dir, format)?;
+    let current = current_entries(dir, layout)?;
     let added: Vec<String> = current
         .keys()
         .filter(|p| !recorded.contains_key(p.as_str()))
@@ -274,6 +274,7 @@ pub fn check_sum(dir: &Path, format: Format) -> Result<Option<SumStale>, InputEr
 mod tests {
     use super::*;
     use crate::migrations::test_util::{tempdir, write};
+    use crate::migrations::{diesel, sqlx};
 
     fn sqlx_dir() -> tempfile::TempDir {
         let t = tempdir();
@@ -291,7 +292,7 @@ mod tests {
     #[test]
     fn write_is_deterministic_and_sorted() {
         let t = sqlx_dir();
-        let path = write_sum(t.path(), Format::Sqlx).unwrap();
+        let path = write_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap();
         assert_eq!(path, t.path().join(SUM_FILE));
         let text = fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -306,32 +307,43 @@ mod tests {
             format!("1_users.up.sql {}", sha256_hex(b"create table users();\n"))
         );
         // Writing again, with the sum file present, gives the same bytes.
-        write_sum(t.path(), Format::Sqlx).unwrap();
+        write_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), text);
-        assert_eq!(check_sum(t.path(), Format::Sqlx).unwrap(), None);
+        assert_eq!(
+            check_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn absent_sum_is_fresh() {
         let t = sqlx_dir();
-        assert_eq!(check_sum(t.path(), Format::Sqlx).unwrap(), None);
+        assert_eq!(
+            check_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn crlf_sum_file_is_still_fresh() {
         let t = sqlx_dir();
-        let path = write_sum(t.path(), Format::Sqlx).unwrap();
+        let path = write_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap();
         let crlf = fs::read_to_string(&path).unwrap().replace('\n', "\r\n");
         fs::write(&path, crlf).unwrap();
-        assert_eq!(check_sum(t.path(), Format::Sqlx).unwrap(), None);
+        assert_eq!(
+            check_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn stale_after_add_remove_change() {
         let t = sqlx_dir();
-        write_sum(t.path(), Format::Sqlx).unwrap();
+        write_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap();
         write(t.path(), "3_new.up.sql", "select 3;");
-        let stale = check_sum(t.path(), Format::Sqlx).unwrap().unwrap();
+        let stale = check_sum(t.path(), &Layout::plain(sqlx::FORMAT))
+            .unwrap()
+            .unwrap();
         assert_eq!(stale.added, ["3_new.up.sql"]);
         assert!(stale.removed.is_empty() && stale.changed.is_empty());
         assert!(!stale.hand_edited);
@@ -340,25 +352,32 @@ mod tests {
 
         fs::remove_file(t.path().join("1_users.down.sql")).unwrap();
         write(t.path(), "1_users.up.sql", "create table users(id int);\n");
-        let stale = check_sum(t.path(), Format::Sqlx).unwrap().unwrap();
+        let stale = check_sum(t.path(), &Layout::plain(sqlx::FORMAT))
+            .unwrap()
+            .unwrap();
         assert_eq!(stale.removed, ["1_users.down.sql"]);
         assert_eq!(stale.changed, ["1_users.up.sql"]);
 
-        write_sum(t.path(), Format::Sqlx).unwrap();
-        assert_eq!(check_sum(t.path(), Format::Sqlx).unwrap(), None);
+        write_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap();
+        assert_eq!(
+            check_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn hand_edited_sum() {
         let t = sqlx_dir();
-        let path = write_sum(t.path(), Format::Sqlx).unwrap();
+        let path = write_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         // Pretend the edited file's new hash was pasted in: entries match, total does not.
         write(t.path(), "1_users.up.sql", "create table users(id int);\n");
         let old = sha256_hex(b"create table users();\n");
         let new = sha256_hex(b"create table users(id int);\n");
         fs::write(&path, text.replace(&old, &new)).unwrap();
-        let stale = check_sum(t.path(), Format::Sqlx).unwrap().unwrap();
+        let stale = check_sum(t.path(), &Layout::plain(sqlx::FORMAT))
+            .unwrap()
+            .unwrap();
         assert!(stale.hand_edited);
         assert!(stale.added.is_empty() && stale.removed.is_empty() && stale.changed.is_empty());
         assert!(stale.to_string().contains("edited by hand"));
@@ -367,7 +386,7 @@ mod tests {
     #[test]
     fn malformed_lines_name_file_and_line() {
         let t = sqlx_dir();
-        let path = write_sum(t.path(), Format::Sqlx).unwrap();
+        let path = write_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap();
         let good = fs::read_to_string(&path).unwrap();
         let cases: [(String, usize, &str); 7] = [
             (String::new(), 1, "not a migration-check sum file"),
@@ -384,13 +403,13 @@ mod tests {
         ];
         for (text, line, message) in cases {
             fs::write(&path, &text).unwrap();
-            let err = check_sum(t.path(), Format::Sqlx).unwrap_err();
+            let err = check_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap_err();
             assert_eq!(err.path, path);
             assert_eq!(err.line, Some(line), "{text:?}: {err}");
             assert!(err.message.contains(message), "{text:?}: {err}");
         }
         fs::write(&path, b"# migration-check sum v1\n\xff\n").unwrap();
-        let err = check_sum(t.path(), Format::Sqlx).unwrap_err();
+        let err = check_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap_err();
         assert_eq!(
             (err.line, err.message.as_str()),
             (Some(2), "not valid UTF-8")
@@ -416,7 +435,7 @@ mod tests {
             "run_in_transaction = false\n",
         );
         write(t.path(), "2024-01-01-000000_users/notes.md", "ignored");
-        let text = render_sum(t.path(), Format::Diesel).unwrap();
+        let text = render_sum(t.path(), &Layout::plain(diesel::FORMAT)).unwrap();
         let paths: Vec<&str> = text
             .lines()
             .skip(2)
@@ -436,7 +455,7 @@ mod tests {
     fn newline_in_name_is_rejected() {
         let t = sqlx_dir();
         write(t.path(), "3_a\nb.up.sql", "select 1;");
-        let err = write_sum(t.path(), Format::Sqlx).unwrap_err();
+        let err = write_sum(t.path(), &Layout::plain(sqlx::FORMAT)).unwrap_err();
         assert!(err.message.contains("line break"), "{err}");
         assert!(!t.path().join(SUM_FILE).exists());
     }
@@ -444,7 +463,7 @@ mod tests {
     #[test]
     fn missing_dir_is_input_error() {
         let t = tempdir();
-        let err = write_sum(&t.path().join("nope"), Format::Sqlx).unwrap_err();
+        let err = write_sum(&t.path().join("nope"), &Layout::plain(sqlx::FORMAT)).unwrap_err();
         assert!(err.message.contains("not found"));
     }
 }

@@ -7,8 +7,80 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{Listing, Migration, Script, SqlFile, TransactionMode, Version, lines};
+use super::sqlx::is_top_level_sql;
+use super::{
+    Evidence, FileKind, Format, FormatSpec, Found, Listing, Migration, Script, Settings, SqlFile,
+    TransactionMode, Version, lines, refuse_migration_dirs, split_version,
+};
 use crate::error::InputError;
+
+/// The dbmate format.
+pub const FORMAT: Format = Format::new(&Dbmate);
+
+/// dbmate.
+pub struct Dbmate;
+
+impl FormatSpec for Dbmate {
+    fn name(&self) -> &'static str {
+        "dbmate"
+    }
+
+    fn layout(&self) -> &'static str {
+        "dbmate `<version>_<name>.sql` files with `-- migrate:up`"
+    }
+
+    fn default_dirs(&self) -> &'static [&'static str] {
+        &["db/migrations"]
+    }
+
+    fn recognise(
+        &self,
+        listing: &Listing,
+        _settings: &Settings,
+    ) -> Result<Option<Evidence>, InputError> {
+        for entry in listing.top_files().filter(|e| is_top_level_sql(&e.rel)) {
+            if let Some(line) = up_directive_line(&entry.text()?.sql) {
+                return Ok(Some(Evidence::annotation(entry, line)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
+        discover(listing).map(Found::from)
+    }
+
+    fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
+        is_top_level_sql(rel)
+    }
+
+    fn version_of_path(&self, rel: &str, _settings: &Settings) -> Option<Version> {
+        if !is_top_level_sql(rel) {
+            return None;
+        }
+        let (digits, _) = split_version(rel)?;
+        Some(Version::textual(digits, digits))
+    }
+
+    fn transaction_rule(&self) -> &'static str {
+        "each section in its own transaction"
+    }
+
+    fn no_transaction_marker(&self) -> Option<&'static str> {
+        Some("`transaction:false` on the `-- migrate:up` / `-- migrate:down` line")
+    }
+
+    fn history_table(&self) -> Option<&'static str> {
+        Some("schema_migrations")
+    }
+
+    fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
+        vec![(
+            format!("{version}_{name}.sql"),
+            "-- migrate:up\n\n-- migrate:down\n".to_string(),
+        )]
+    }
+}
 
 /// The two section directives of a dbmate file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,10 +162,20 @@ struct Section {
 }
 
 /// Builds the migrations of a dbmate directory from its listing. The result is not sorted.
-pub(crate) fn discover(listing: &Listing) -> Result<Vec<Migration>, InputError> {
+fn discover(listing: &Listing) -> Result<Vec<Migration>, InputError> {
+    refuse_migration_dirs(listing, "dbmate")?;
+    let files = listing.versioned_sql_files()?;
+    if let Some(file) = files.iter().find(|f| f.kind != FileKind::Plain) {
+        return Err(InputError::new(
+            &file.path,
+            "sqlx/golang-migrate `.up.sql`/`.down.sql` file in a dbmate migrations \
+             directory (dbmate expects one `<version>_<name>.sql` file per migration); \
+             move it or pass --format sqlx",
+        ));
+    }
     let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
     let mut migrations = Vec::new();
-    for file in &listing.files {
+    for file in &files {
         if let Some(other) = seen.insert(&file.version, &file.path) {
             return Err(InputError::new(
                 &file.path,
@@ -209,14 +291,14 @@ fn script(file: &SqlFile, section: &Section) -> Script {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::discover;
     use super::super::test_util::{tempdir, write};
-    use super::super::{Format, discover};
     use super::*;
 
     fn one(contents: &str) -> Migration {
         let t = tempdir();
         write(t.path(), "20240101000000_a.sql", contents);
-        let mut d = discover(t.path(), Some(Format::Dbmate)).unwrap();
+        let mut d = discover(t.path(), Some(FORMAT)).unwrap();
         assert_eq!(d.migrations.len(), 1);
         d.migrations.remove(0)
     }
@@ -245,7 +327,7 @@ mod tests {
         write(t.path(), "9_nine.sql", "-- migrate:up\n");
         write(t.path(), "10_ten.sql", "-- migrate:up\n");
         let d = discover(t.path(), None).unwrap();
-        assert_eq!(d.format, Format::Dbmate);
+        assert_eq!(d.format(), FORMAT);
         let got: Vec<(&str, &str)> = d
             .migrations
             .iter()
@@ -343,7 +425,7 @@ mod tests {
     fn missing_up_directive() {
         let t = tempdir();
         let path = write(t.path(), "1_a.sql", "-- migrate:upgrade\nselect 1;\n");
-        let err = discover(t.path(), Some(Format::Dbmate)).unwrap_err();
+        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
         assert_eq!(err.path, path);
         assert_eq!(err.line, None);
         assert!(err.message.contains("missing `-- migrate:up` directive"));

@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{Listing, Migration, SubDir, Text, TransactionMode, Version, line_of_byte, read_text};
+use super::{
+    Entry, Evidence, Format, FormatSpec, Found, Listing, Migration, Settings, Strength, Text,
+    TransactionMode, Version, line_of_byte, read_text,
+};
 use crate::error::InputError;
 
 /// The part of `metadata.toml` that matters here; other keys are ignored, as diesel does.
@@ -22,43 +25,196 @@ fn default_run_in_transaction() -> bool {
     true
 }
 
-/// Builds the migrations of a diesel directory from its listing. Subdirectories whose names
-/// do not start with a digit were already left out of the listing. The result is not sorted.
-pub(crate) fn discover(listing: &Listing) -> Result<Vec<Migration>, InputError> {
-    let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
-    let mut migrations = Vec::new();
-    for dir in &listing.dirs {
-        let migration = migration(dir)?;
-        let key = migration.version.text.replace('-', "");
-        if let Some(other) = seen.insert(key.clone(), &dir.path) {
-            return Err(InputError::new(
-                &dir.path,
-                format!(
-                    "duplicate version {key}: {} has the same version",
-                    other.display()
-                ),
-            ));
-        }
-        migrations.push(migration);
+/// The diesel format.
+pub const FORMAT: Format = Format::new(&Diesel);
+
+/// diesel (`diesel migration`).
+pub struct Diesel;
+
+/// The files of a diesel migration directory that are part of the migration.
+pub(crate) const FILES: [&str; 3] = ["up.sql", "down.sql", "metadata.toml"];
+
+/// The first migration `diesel setup` writes; only diesel has it.
+const INITIAL_SETUP: &str = "00000000000000_diesel_initial_setup";
+
+/// How many directories above the migrations directory `diesel.toml` is looked for.
+const CONFIG_LEVELS: usize = 3;
+
+impl FormatSpec for Diesel {
+    fn name(&self) -> &'static str {
+        "diesel"
     }
-    Ok(migrations)
+
+    fn layout(&self) -> &'static str {
+        "diesel `<version>_<name>/up.sql` directories"
+    }
+
+    fn depth(&self) -> usize {
+        2
+    }
+
+    fn recognise(
+        &self,
+        listing: &Listing,
+        _settings: &Settings,
+    ) -> Result<Option<Evidence>, InputError> {
+        let dirs: Vec<&Entry> = migration_dirs(listing).collect();
+        let Some(first) = dirs.first() else {
+            return Ok(None);
+        };
+        if let Some(setup) = dirs.iter().find(|d| d.rel == INITIAL_SETUP) {
+            return Ok(Some(Evidence::entry(setup, Strength::Marker)));
+        }
+        let with_up = dirs.iter().find(|d| d.path.join("up.sql").is_file());
+        if with_up.is_some()
+            && let Some(config) = find_above(&listing.dir, "diesel.toml", CONFIG_LEVELS)
+        {
+            return Ok(Some(Evidence {
+                path: config,
+                line: None,
+                strength: Strength::Marker,
+            }));
+        }
+        Ok(Some(match with_up {
+            Some(dir) => Evidence::entry(dir, Strength::Naming),
+            // Digit-named directories without `up.sql`: discovery names what is missing.
+            None => Evidence::entry(first, Strength::Hint),
+        }))
+    }
+
+    fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
+        refuse_top_level_sql(listing, "diesel")?;
+        let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
+        let mut migrations = Vec::new();
+        for dir in migration_dirs(listing) {
+            let migration = migration(dir)?;
+            let key = migration.version.text.replace('-', "");
+            if let Some(other) = seen.insert(key.clone(), &dir.path) {
+                return Err(InputError::new(
+                    &dir.path,
+                    format!(
+                        "duplicate version {key}: {} has the same version",
+                        other.display()
+                    ),
+                ));
+            }
+            migrations.push(migration);
+        }
+        Ok(migrations.into())
+    }
+
+    fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
+        is_dir_migration_path(rel, &FILES)
+    }
+
+    fn version_of_path(&self, rel: &str, settings: &Settings) -> Option<Version> {
+        if !self.is_migration_path(rel, settings) {
+            return None;
+        }
+        let dir = rel.split('/').next()?;
+        let (version, _) = dir.split_once('_')?;
+        Some(version_of(version))
+    }
+
+    fn migration_key<'a>(&self, rel: &'a str) -> &'a str {
+        rel.split('/').next().unwrap_or(rel)
+    }
+
+    fn transaction_rule(&self) -> &'static str {
+        "each script in its own transaction"
+    }
+
+    fn no_transaction_marker(&self) -> Option<&'static str> {
+        Some("`run_in_transaction = false` in the directory's `metadata.toml`")
+    }
+
+    fn history_table(&self) -> Option<&'static str> {
+        Some("__diesel_schema_migrations")
+    }
+
+    fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
+        dir_template(version, name)
+    }
+}
+
+/// Diesel's version order: the version as a string with dashes removed.
+fn version_of(version: &str) -> Version {
+    Version::textual(version, &version.replace('-', ""))
+}
+
+/// The top-level directories whose names start with a digit: one migration each.
+pub(crate) fn migration_dirs(listing: &Listing) -> impl Iterator<Item = &Entry> {
+    listing
+        .top_dirs()
+        .filter(|d| d.rel.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// Whether `rel` is `<digit...>/<one of files>`, not hidden: a file of a
+/// directory-per-migration layout.
+pub(crate) fn is_dir_migration_path(rel: &str, files: &[&str]) -> bool {
+    match rel.split('/').collect::<Vec<_>>().as_slice() {
+        [dir, file] => dir.starts_with(|c: char| c.is_ascii_digit()) && files.contains(file),
+        _ => false,
+    }
+}
+
+/// The files of a new migration in the directory-per-migration layout.
+pub(crate) fn dir_template(version: &str, name: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            format!("{version}_{name}/up.sql"),
+            format!("-- {name}: apply\n"),
+        ),
+        (
+            format!("{version}_{name}/down.sql"),
+            format!("-- {name}: revert exactly what up.sql did\n"),
+        ),
+    ]
+}
+
+/// Refuses a top-level `.sql` file in a directory-per-migration layout, naming it and the
+/// format that reads it.
+pub(crate) fn refuse_top_level_sql(listing: &Listing, format: &str) -> Result<(), InputError> {
+    let Some(file) = listing.top_files().find(|f| f.rel.ends_with(".sql")) else {
+        return Ok(());
+    };
+    let text = &file.text()?.sql;
+    let (layout, choice) = if file.rel.ends_with(".up.sql") || file.rel.ends_with(".down.sql") {
+        ("sqlx/golang-migrate", "sqlx")
+    } else if super::dbmate::up_directive_line(text).is_some() {
+        ("dbmate", "dbmate")
+    } else {
+        ("sqlx", "sqlx")
+    };
+    Err(InputError::new(
+        &file.path,
+        format!(
+            "{layout} migration file in a {format} migrations directory \
+             ({format} expects `<version>_<name>/up.sql` directories); \
+             move it or pass --format {choice}"
+        ),
+    ))
+}
+
+/// A file named `name` in `dir` or one of the `levels` directories above it.
+pub(crate) fn find_above(dir: &Path, name: &str, levels: usize) -> Option<PathBuf> {
+    let absolute = std::path::absolute(dir).ok()?;
+    absolute
+        .ancestors()
+        .take(levels + 1)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// Reads one migration directory.
-fn migration(dir: &SubDir) -> Result<Migration, InputError> {
-    let Some((version, name)) = dir.name.split_once('_') else {
+fn migration(dir: &Entry) -> Result<Migration, InputError> {
+    let Some((version, name)) = dir.rel.split_once('_') else {
         return Err(InputError::new(
             &dir.path,
             "migration directory name is not `<version>_<name>` \
              (e.g. `2024-01-02-030405_create_users`)",
         ));
     };
-    if !dir.has_up {
-        return Err(InputError::new(
-            &dir.path,
-            "migration directory has no up.sql",
-        ));
-    }
     let metadata_path = dir.path.join("metadata.toml");
     let transaction = if metadata_path.is_file() {
         let text = read_text(&metadata_path)?;
@@ -66,7 +222,24 @@ fn migration(dir: &SubDir) -> Result<Migration, InputError> {
     } else {
         TransactionMode::Wrapped
     };
+    read_dir_migration(dir, version_of(version), name, transaction)
+}
+
+/// The migration of a directory holding `up.sql` and optionally `down.sql`, both run with
+/// `transaction`; a directory without `up.sql` is an error naming it.
+pub(crate) fn read_dir_migration(
+    dir: &Entry,
+    version: Version,
+    name: &str,
+    transaction: TransactionMode,
+) -> Result<Migration, InputError> {
     let up_path = dir.path.join("up.sql");
+    if !up_path.is_file() {
+        return Err(InputError::new(
+            &dir.path,
+            "migration directory has no up.sql",
+        ));
+    }
     let up = read_text(&up_path)?.whole_script(&up_path, transaction);
     let down_path: PathBuf = dir.path.join("down.sql");
     let down = if down_path.is_file() {
@@ -75,7 +248,7 @@ fn migration(dir: &SubDir) -> Result<Migration, InputError> {
         None
     };
     Ok(Migration {
-        version: Version::textual(version, &version.replace('-', "")),
+        version,
         name: name.to_string(),
         up,
         down,
@@ -101,8 +274,8 @@ fn parse_metadata(path: &Path, text: &Text) -> Result<TransactionMode, InputErro
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::discover;
     use super::super::test_util::{tempdir, write};
-    use super::super::{Format, discover};
     use super::*;
 
     #[test]
@@ -137,7 +310,7 @@ mod tests {
         write(t.path(), "3_small/up.sql", "select 3;");
         write(t.path(), "README.md", "ignored");
         write(t.path(), "notes/x.txt", "ignored");
-        let d = discover(t.path(), Some(Format::Diesel)).unwrap();
+        let d = discover(t.path(), Some(FORMAT)).unwrap();
         let got: Vec<(&str, &str)> = d
             .migrations
             .iter()
@@ -216,7 +389,7 @@ mod tests {
             "1_a/metadata.toml",
             "\r\nrun_in_transaction = \"no\"\r\n",
         );
-        let err = discover(t.path(), Some(Format::Diesel)).unwrap_err();
+        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
         assert_eq!(err.path, meta);
         assert_eq!(err.line, Some(2));
     }
@@ -247,7 +420,7 @@ mod tests {
         let t = tempdir();
         write(t.path(), "1_a/up.sql", "select 1;");
         write(t.path(), "2024/up.sql", "select 1;");
-        let err = discover(t.path(), Some(Format::Diesel)).unwrap_err();
+        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
         assert_eq!(err.path, t.path().join("2024"));
     }
 

@@ -1,67 +1,249 @@
 //! Migration discovery. migration-check has to know, before it touches a database, which
 //! migrations exist, in what order the migration tool would apply them, what SQL each up and
-//! down script holds and whether the tool would wrap it in a transaction. This module reads the
-//! migrations directory once, works out (or is told) which tool's layout it follows, and hands
-//! the listing to one leaf per layout (`sqlx`, `diesel`, `dbmate`) to turn into [`Migration`]s.
-//! Every problem with the input is an [`InputError`] naming the file, and the line where one
-//! applies; nothing here panics on any input.
+//! down script holds and whether the tool would wrap it in a transaction.
+//!
+//! A format is one file behind one trait, [`FormatSpec`]: how to recognise its layout, how to
+//! discover and order its migrations, its transaction rule and non-transactional marker, its
+//! bookkeeping table and the template of a new migration. [`Format::ALL`] is the registry;
+//! adding a format is its file and one line there. The directory is read once into a
+//! [`Listing`]; auto-detection lives in one place ([`detect`]) and never picks a format whose
+//! markers the files contradict. Every problem with the input is an [`InputError`] naming the
+//! file, and the line where one applies; nothing here panics on any input.
 
+pub mod atlas;
 pub mod dbmate;
+mod detect;
 pub mod diesel;
+pub mod flyway;
+pub mod golang_migrate;
+pub mod goose;
+pub mod hasura;
+mod listing;
+pub mod node_pg_migrate;
+pub mod pattern;
+pub mod prisma;
+pub mod sql_migrate;
 pub mod sqlx;
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::fs;
-use std::io;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::InputError;
 
-/// A migration tool whose directory layout and ordering rules migration-check understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Format {
-    /// sqlx: `<version>_<name>.up.sql` / `.down.sql` pairs, or simple `<version>_<name>.sql`.
-    Sqlx,
-    /// golang-migrate: `<version>_<name>.up.sql` / `.down.sql` pairs only.
-    GolangMigrate,
-    /// diesel: `<version>_<name>/` directories holding `up.sql` and optionally `down.sql`.
-    Diesel,
-    /// dbmate: single `<version>_<name>.sql` files with `-- migrate:up` / `-- migrate:down`.
-    Dbmate,
+pub use listing::{Entry, Listing, Text};
+pub(crate) use listing::{
+    FileKind, SqlFile, io_reason, line_of_byte, lines, read_text, split_version,
+};
+
+/// How strongly a directory's entries point at a format; auto-detection takes the strongest
+/// level present and refuses to choose between two formats on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Strength {
+    /// Entries this format would read, though they fit it only loosely (digit-named
+    /// directories without `up.sql`); used when nothing else matches.
+    Hint,
+    /// File names follow the format's naming (`.up.sql`/`.down.sql` pairs, plain
+    /// `<version>_<name>.sql` files, `<version>_<name>/up.sql` directories).
+    Naming,
+    /// A file name or file only this tool uses (`V1__a.sql`, `migration_lock.toml`,
+    /// `atlas.sum`, `diesel.toml`).
+    Marker,
+    /// The tool's own annotation inside a migration file (`-- +goose Up`,
+    /// `-- migrate:up`): the most specific evidence there is.
+    Annotation,
 }
 
-impl Format {
-    /// Every format, in the order they are listed to the user.
-    pub const ALL: [Format; 4] = [
-        Format::Sqlx,
-        Format::GolangMigrate,
-        Format::Diesel,
-        Format::Dbmate,
-    ];
+/// Why a directory looks like a format's: one entry as an example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// The example entry.
+    pub path: PathBuf,
+    /// The marker's line, for a marker inside a file.
+    pub line: Option<usize>,
+    /// How strongly it points at the format.
+    pub strength: Strength,
+}
 
-    /// The name used on the command line and in reports (`--format NAME`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Format::Sqlx => "sqlx",
-            Format::GolangMigrate => "golang-migrate",
-            Format::Diesel => "diesel",
-            Format::Dbmate => "dbmate",
+impl Evidence {
+    /// Evidence by an entry's name.
+    pub fn entry(entry: &Entry, strength: Strength) -> Self {
+        Evidence {
+            path: entry.path.clone(),
+            line: None,
+            strength,
         }
     }
 
-    /// A short description of the files this format's layout consists of.
-    fn layout(&self) -> &'static str {
-        match self {
-            Format::Sqlx => {
-                "sqlx `<version>_<name>.up.sql`/`.down.sql` pairs or `<version>_<name>.sql` files"
-            }
-            Format::GolangMigrate => "golang-migrate `<version>_<name>.up.sql`/`.down.sql` pairs",
-            Format::Diesel => "diesel `<version>_<name>/up.sql` directories",
-            Format::Dbmate => "dbmate `<version>_<name>.sql` files with `-- migrate:up`",
+    /// Evidence by the tool's annotation at a line of a file.
+    pub fn annotation(entry: &Entry, line: usize) -> Self {
+        Evidence {
+            path: entry.path.clone(),
+            line: Some(line),
+            strength: Strength::Annotation,
         }
+    }
+}
+
+/// What discovery found in a directory of one format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The migrations, in any order (discovery sorts them).
+    pub migrations: Vec<Migration>,
+    /// Files that are not part of any migration and that the user should hear about (the
+    /// `pattern` format lists files matching neither of its patterns).
+    pub ignored: Vec<PathBuf>,
+}
+
+impl From<Vec<Migration>> for Found {
+    fn from(migrations: Vec<Migration>) -> Self {
+        Found {
+            migrations,
+            ignored: Vec::new(),
+        }
+    }
+}
+
+/// A migration tool's layout: everything migration-check needs to know about one format.
+/// Implementations are unit structs in one file each, registered in [`Format::ALL`].
+pub trait FormatSpec: Sync + Send + 'static {
+    /// The name used on the command line, in `migration-check.toml` and in reports.
+    fn name(&self) -> &'static str;
+
+    /// The files its layout consists of, as one phrase for messages (`goose
+    /// `<version>_<name>.sql` files with `-- +goose Up``).
+    fn layout(&self) -> &'static str;
+
+    /// How deep below the migrations directory its files sit: 1 for files directly in it,
+    /// 2 for one directory per migration, more for tools that search recursively.
+    fn depth(&self) -> usize {
+        1
+    }
+
+    /// Directories, relative to the working directory, where the tool keeps its migrations
+    /// by default, tried when the migrations directory given does not exist.
+    fn default_dirs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether the directory follows this layout, with an example entry. Only what the
+    /// format itself knows: detection weighs the evidence of all formats.
+    fn recognise(
+        &self,
+        listing: &Listing,
+        settings: &Settings,
+    ) -> Result<Option<Evidence>, InputError>;
+
+    /// Reads the migrations of a directory of this layout; entries of another layout are an
+    /// error naming the entry and the `--format` that reads it.
+    fn discover(&self, listing: &Listing, settings: &Settings) -> Result<Found, InputError>;
+
+    /// Whether a file, by its path relative to the migrations directory (`/`-separated), is
+    /// part of a migration: what checksums and `migrations.sum` cover.
+    fn is_migration_path(&self, rel: &str, settings: &Settings) -> bool;
+
+    /// The version of the migration a file belongs to, by the same rules as discovery; None
+    /// for a path that is not a migration file or carries no valid version.
+    fn version_of_path(&self, rel: &str, settings: &Settings) -> Option<Version>;
+
+    /// The migration a file belongs to, for telling a rename from an edit: by default the
+    /// file name without `.up.sql`, `.down.sql` or `.sql`.
+    fn migration_key<'a>(&self, rel: &'a str) -> &'a str {
+        [".up.sql", ".down.sql", ".sql"]
+            .iter()
+            .find_map(|suffix| rel.strip_suffix(suffix))
+            .unwrap_or(rel)
+    }
+
+    /// When the tool wraps a script in a transaction, in one sentence (README, `--help`).
+    fn transaction_rule(&self) -> &'static str;
+
+    /// The marker that takes a script out of the tool's transaction, if the format has one.
+    fn no_transaction_marker(&self) -> Option<&'static str>;
+
+    /// The table where the tool records applied migrations (`schema.table` when it lives
+    /// outside the search path), if it keeps one.
+    fn history_table(&self) -> Option<&'static str>;
+
+    /// The files of a new migration, relative to the migrations directory, with contents.
+    fn template(&self, version: &str, name: &str) -> Vec<(String, String)>;
+}
+
+/// A migration tool whose directory layout and ordering rules migration-check understands:
+/// a handle on its [`FormatSpec`], compared and printed by name.
+#[derive(Clone, Copy)]
+pub struct Format(&'static dyn FormatSpec);
+
+impl Format {
+    /// The registry: every format, in the order they are listed to the user.
+    pub const ALL: &'static [Format] = &[
+        sqlx::FORMAT,
+        golang_migrate::FORMAT,
+        diesel::FORMAT,
+        dbmate::FORMAT,
+        goose::FORMAT,
+        flyway::FORMAT,
+        prisma::FORMAT,
+        sql_migrate::FORMAT,
+        node_pg_migrate::FORMAT,
+        atlas::FORMAT,
+        hasura::FORMAT,
+        pattern::FORMAT,
+    ];
+
+    /// The format implemented by `spec`.
+    pub const fn new(spec: &'static dyn FormatSpec) -> Self {
+        Format(spec)
+    }
+
+    /// The format's implementation.
+    pub fn spec(&self) -> &'static dyn FormatSpec {
+        self.0
+    }
+
+    /// The name used on the command line and in reports (`--format NAME`).
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    /// Every format's name, as "a, b, c".
+    pub fn names() -> String {
+        Format::ALL
+            .iter()
+            .map(Format::name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::ops::Deref for Format {
+    type Target = dyn FormatSpec;
+
+    fn deref(&self) -> &Self::Target {
+        self.0
+    }
+}
+
+impl PartialEq for Format {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Format {}
+
+impl Hash for Format {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl fmt::Debug for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Format({})", self.name())
     }
 }
 
@@ -71,9 +253,15 @@ impl fmt::Display for Format {
     }
 }
 
+impl serde::Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// A `--format` value that names no known format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown migration format `{0}` (expected one of: sqlx, golang-migrate, diesel, dbmate)")]
+#[error("unknown migration format `{0}` (expected one of: {names})", names = Format::names())]
 pub struct ParseFormatError(pub String);
 
 impl FromStr for Format {
@@ -81,9 +269,61 @@ impl FromStr for Format {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Format::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|f| f.name() == s)
             .ok_or_else(|| ParseFormatError(s.to_string()))
+    }
+}
+
+/// What some formats need from `migration-check.toml` to read their files: goose's ENVSUB
+/// values, Flyway's placeholders, a hand-rolled layout's patterns. Never our environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `[goose]`.
+    #[serde(default)]
+    pub goose: goose::Settings,
+    /// `[flyway]`.
+    #[serde(default)]
+    pub flyway: flyway::Settings,
+    /// `[pattern]`.
+    #[serde(default)]
+    pub pattern: Option<pattern::Settings>,
+}
+
+/// A format with the settings its files are read with: what discovery, checksums and
+/// `migrations.sum` need to agree on which files are migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The format.
+    pub format: Format,
+    /// Its settings from `migration-check.toml`.
+    pub settings: Arc<Settings>,
+}
+
+impl Layout {
+    /// The format with default settings.
+    pub fn plain(format: Format) -> Self {
+        Layout {
+            format,
+            settings: Arc::default(),
+        }
+    }
+
+    /// See [`FormatSpec::is_migration_path`].
+    pub fn is_migration_path(&self, rel: &str) -> bool {
+        self.format.is_migration_path(rel, &self.settings)
+    }
+
+    /// See [`FormatSpec::version_of_path`].
+    pub fn version_of_path(&self, rel: &str) -> Option<Version> {
+        self.format.version_of_path(rel, &self.settings)
+    }
+
+    /// See [`FormatSpec::migration_key`].
+    pub fn migration_key<'a>(&self, rel: &'a str) -> &'a str {
+        self.format.migration_key(rel)
     }
 }
 
@@ -104,8 +344,8 @@ pub struct Script {
     /// The file holding the script: the migrations directory joined with the file's name, so
     /// relative if the directory was given as a relative path.
     pub path: PathBuf,
-    /// The script's own text (for dbmate only its section, starting at the line after the
-    /// directive), without a leading UTF-8 BOM.
+    /// The script's own text (for single-file formats only its section), without a leading
+    /// UTF-8 BOM.
     pub sql: String,
     /// Number of file lines before `sql` starts (0 for whole-file scripts), so a line number
     /// within `sql` plus `line_offset` is the line number in the file.
@@ -116,45 +356,84 @@ pub struct Script {
     pub transaction: TransactionMode,
 }
 
-/// The sort key of a version; which variant is used depends on the format.
+/// One component of a version's sort key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum SortKey {
-    /// Ordered numerically (sqlx, golang-migrate).
-    Number(u64),
-    /// Ordered as a string (diesel with dashes removed, dbmate as written).
+pub enum KeyPart {
+    /// A number of any length: digits without leading zeros, ordered by length then digits.
+    Number(usize, String),
+    /// Text, ordered byte-wise.
     Text(String),
 }
 
-/// A migration's version, ordered the way its own tool orders it.
+impl KeyPart {
+    /// A number written in decimal digits (any length; leading zeros do not count).
+    pub fn digits(digits: &str) -> Self {
+        let trimmed = digits.trim_start_matches('0');
+        KeyPart::Number(trimmed.len(), trimmed.to_string())
+    }
+
+    /// Text compared as a string.
+    pub fn text(text: &str) -> Self {
+        KeyPart::Text(text.to_string())
+    }
+}
+
+/// A migration's version, ordered the way its own tool orders it: versioned migrations by
+/// their key, then repeatable ones (Flyway's `R__`) by description.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Version {
-    /// The version as written in the file or directory name.
+    /// The version as written in the file or directory name (for a repeatable migration the
+    /// file name without `.sql`, which identifies it).
     pub text: String,
-    key: SortKey,
+    repeatable: bool,
+    key: Vec<KeyPart>,
 }
 
 impl Version {
     /// A version ordered numerically.
     pub(crate) fn numeric(text: &str, number: u64) -> Self {
-        Version {
-            text: text.to_string(),
-            key: SortKey::Number(number),
-        }
+        Version::with_key(text, vec![KeyPart::digits(&number.to_string())])
     }
 
     /// A version ordered by comparing `key` as a string.
     pub(crate) fn textual(text: &str, key: &str) -> Self {
+        Version::with_key(text, vec![KeyPart::text(key)])
+    }
+
+    /// A version ordered by its key parts, compared in turn.
+    pub(crate) fn with_key(text: &str, key: Vec<KeyPart>) -> Self {
         Version {
             text: text.to_string(),
-            key: SortKey::Text(key.to_string()),
+            repeatable: false,
+            key,
         }
+    }
+
+    /// A repeatable migration: applied after every versioned one, ordered by `description`.
+    pub(crate) fn repeatable(text: &str, description: &str) -> Self {
+        Version {
+            text: text.to_string(),
+            repeatable: true,
+            key: vec![KeyPart::text(description)],
+        }
+    }
+
+    /// Whether the migration is repeatable (re-applied whenever its checksum changes).
+    pub fn is_repeatable(&self) -> bool {
+        self.repeatable
+    }
+
+    /// Whether two versions are the same for the tool (Flyway's `1` and `1.0`), though
+    /// written differently.
+    pub fn same_key(&self, other: &Version) -> bool {
+        self.repeatable == other.repeatable && self.key == other.key
     }
 }
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.key
-            .cmp(&other.key)
+        (self.repeatable, &self.key)
+            .cmp(&(other.repeatable, &other.key))
             .then_with(|| self.text.cmp(&other.text))
     }
 }
@@ -176,7 +455,7 @@ impl fmt::Display for Version {
 pub struct Migration {
     /// The version, which orders the migrations.
     pub version: Version,
-    /// The name part of the file or directory name, after the version and its `_`.
+    /// The name part of the file or directory name, after the version and its separator.
     pub name: String,
     /// The script that applies the migration.
     pub up: Script,
@@ -185,7 +464,8 @@ pub struct Migration {
 }
 
 impl Migration {
-    /// The files this migration consists of: up then down, each once (dbmate has one file).
+    /// The files this migration consists of: up then down, each once (single-file formats
+    /// have one file).
     pub fn files(&self) -> Vec<&Path> {
         let mut files = vec![self.up.path.as_path()];
         if let Some(down) = &self.down
@@ -197,52 +477,86 @@ impl Migration {
     }
 }
 
-/// The result of discovery: the format and the migrations in the order the tool applies them.
+/// The result of discovery: the layout and the migrations in the order the tool applies them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discovered {
-    /// The layout the directory follows.
-    pub format: Format,
+    /// The layout the directory follows, with its settings.
+    pub layout: Layout,
     /// True when the format was detected from the directory rather than given.
     pub auto_detected: bool,
     /// The migrations, sorted by version.
     pub migrations: Vec<Migration>,
+    /// Files in the directory that belong to no migration and are worth a word.
+    pub ignored: Vec<PathBuf>,
+}
+
+impl Discovered {
+    /// The format.
+    pub fn format(&self) -> Format {
+        self.layout.format
+    }
+}
+
+/// The deepest any format looks, for reading a directory before its format is known.
+fn deepest() -> usize {
+    Format::ALL.iter().map(|f| f.depth()).max().unwrap_or(1)
 }
 
 /// Finds the migrations in `dir`. With `format` None the layout is detected from the
-/// directory's entries; with a format given, entries of another layout are an error.
-pub fn discover(dir: &Path, format: Option<Format>) -> Result<Discovered, InputError> {
-    let listing = scan(dir)?;
+/// directory's entries; with a format given, files another format's markers claim are an
+/// error naming the file, the marker's line and the `--format` that reads them.
+pub fn discover(
+    dir: &Path,
+    format: Option<Format>,
+    settings: &Arc<Settings>,
+) -> Result<Discovered, InputError> {
+    let listing = Listing::read(dir, format.map_or_else(deepest, |f| f.depth()))?;
     let (format, auto_detected) = match format {
         Some(format) => {
-            check_foreign(&listing, format)?;
+            detect::check_not_claimed(&listing, format, settings)?;
             (format, false)
         }
-        None => match detect(dir, &listing)? {
+        None => match detect::detect(&listing, settings)? {
             Some(format) => (format, true),
-            None => return Err(no_migrations(dir, &Format::ALL)),
+            None => return Err(no_migrations(dir, Format::ALL)),
         },
     };
-    let mut migrations = match format {
-        Format::Sqlx | Format::GolangMigrate => sqlx::discover(&listing, format)?,
-        Format::Diesel => diesel::discover(&listing)?,
-        Format::Dbmate => dbmate::discover(&listing)?,
-    };
+    let found = format.discover(&listing, settings)?;
+    let mut migrations = found.migrations;
     if migrations.is_empty() {
         return Err(no_migrations(dir, &[format]));
     }
     migrations.sort_by(|a, b| a.version.cmp(&b.version));
     Ok(Discovered {
-        format,
+        layout: Layout {
+            format,
+            settings: Arc::clone(settings),
+        },
         auto_detected,
         migrations,
+        ignored: found.ignored,
     })
+}
+
+/// The migrations directory to read: `dir` when it exists, else the first default directory
+/// of a format (`prisma/migrations`) that does, else `dir` (whose absence discovery reports).
+pub fn resolve_dir(dir: &Path) -> PathBuf {
+    if dir.exists() {
+        return dir.to_path_buf();
+    }
+    Format::ALL
+        .iter()
+        .flat_map(|f| f.default_dirs())
+        .map(PathBuf::from)
+        .find(|candidate| candidate.is_dir())
+        .unwrap_or_else(|| dir.to_path_buf())
 }
 
 /// The error for a directory holding nothing that looks like a migration.
 fn no_migrations(dir: &Path, formats: &[Format]) -> InputError {
     let looked: Vec<&str> = formats
         .iter()
-        .filter(|f| !(formats.len() > 1 && **f == Format::GolangMigrate))
+        .filter(|f| !(formats.len() > 1 && **f == golang_migrate::FORMAT))
         .map(|f| f.layout())
         .collect();
     InputError::new(
@@ -255,379 +569,8 @@ fn no_migrations(dir: &Path, formats: &[Format]) -> InputError {
     )
 }
 
-/// A file's text, decoded as UTF-8 with a leading BOM removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Text {
-    /// The text after the BOM.
-    pub sql: String,
-    /// Bytes removed from the start of the file (3 for a BOM, else 0).
-    pub bom_len: usize,
-}
-
-impl Text {
-    /// The whole file as one script.
-    pub(crate) fn whole_script(&self, path: &Path, transaction: TransactionMode) -> Script {
-        Script {
-            path: path.to_path_buf(),
-            sql: self.sql.clone(),
-            line_offset: 0,
-            byte_offset: self.bom_len,
-            transaction,
-        }
-    }
-}
-
-/// Reads a file as UTF-8 text, naming the file (and the line of the first invalid byte) on error.
-pub(crate) fn read_text(path: &Path) -> Result<Text, InputError> {
-    let bytes = fs::read(path)
-        .map_err(|e| InputError::new(path, format!("cannot read file: {}", io_reason(&e))))?;
-    decode(path, bytes)
-}
-
-/// Decodes file contents as UTF-8, stripping a leading BOM.
-fn decode(path: &Path, bytes: Vec<u8>) -> Result<Text, InputError> {
-    match String::from_utf8(bytes) {
-        Ok(mut sql) => {
-            let bom_len = if sql.starts_with('\u{feff}') {
-                '\u{feff}'.len_utf8()
-            } else {
-                0
-            };
-            sql.drain(..bom_len);
-            Ok(Text { sql, bom_len })
-        }
-        Err(e) => {
-            let valid = e.utf8_error().valid_up_to();
-            let line = 1 + e
-                .as_bytes()
-                .iter()
-                .take(valid)
-                .filter(|&&b| b == b'\n')
-                .count();
-            Err(InputError::at_line(path, line, "not valid UTF-8"))
-        }
-    }
-}
-
-/// A short reason for an I/O error, without the OS error number noise where possible.
-pub(crate) fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        io::ErrorKind::NotFound => "not found".to_string(),
-        _ => e.to_string(),
-    }
-}
-
-/// One line of a text: its 1-based number, its text without the line ending's `\n`, and the
-/// byte offsets where it starts and where the next line starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Line<'a> {
-    /// 1-based line number.
-    pub number: usize,
-    /// The line without its `\n` (a `\r` of a CRLF ending stays; trim it where it matters).
-    pub text: &'a str,
-    /// Byte offset of the line's first byte.
-    pub start: usize,
-    /// Byte offset just past the line's `\n` (or the end of the text).
-    pub end: usize,
-}
-
-/// The lines of a text with their byte offsets.
-pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
-    let mut start = 0;
-    text.split_inclusive('\n')
-        .enumerate()
-        .map(move |(index, raw)| {
-            let line = Line {
-                number: index + 1,
-                text: raw.strip_suffix('\n').unwrap_or(raw),
-                start,
-                end: start + raw.len(),
-            };
-            start = line.end;
-            line
-        })
-}
-
-/// The 1-based line number of the byte at `offset` in `text`.
-pub(crate) fn line_of_byte(text: &str, offset: usize) -> usize {
-    1 + text.bytes().take(offset).filter(|&b| b == b'\n').count()
-}
-
-/// Which kind of top-level `.sql` file a name denotes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FileKind {
-    /// `<version>_<name>.up.sql`
-    Up,
-    /// `<version>_<name>.down.sql`
-    Down,
-    /// `<version>_<name>.sql`
-    Plain,
-}
-
-/// A top-level `<version>_<name>...sql` file of the migrations directory, already read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SqlFile {
-    /// The migrations directory joined with the file name.
-    pub path: PathBuf,
-    /// The leading digits of the file name.
-    pub version: String,
-    /// The part after the version's `_`, without `.up.sql`, `.down.sql` or `.sql`.
-    pub name: String,
-    /// Up, down or plain.
-    pub kind: FileKind,
-    /// The file's contents.
-    pub text: Text,
-}
-
-/// A subdirectory of the migrations directory whose name starts with a digit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SubDir {
-    /// The migrations directory joined with the subdirectory's name.
-    pub path: PathBuf,
-    /// The subdirectory's name.
-    pub name: String,
-    /// Whether it holds an `up.sql` file.
-    pub has_up: bool,
-}
-
-/// What the migrations directory holds that may matter, in file-name order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Listing {
-    /// Top-level `.sql` files (not hidden).
-    pub files: Vec<SqlFile>,
-    /// Subdirectories whose names start with a digit (not hidden).
-    pub dirs: Vec<SubDir>,
-}
-
-/// Splits `<digits>_<rest>` into the digits and the rest; None if the name does not start so.
-pub(crate) fn split_version(name: &str) -> Option<(&str, &str)> {
-    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return None;
-    }
-    let (version, rest) = name.split_at(digits);
-    Some((version, rest.strip_prefix('_')?))
-}
-
-/// The entries of the migrations directory; errors name it: missing, not a
-/// directory, unreadable.
-pub(crate) fn read_migrations_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, InputError> {
-    match fs::metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(InputError::new(dir, "migrations directory not found"));
-        }
-        Err(e) => {
-            return Err(InputError::new(
-                dir,
-                format!("cannot access migrations directory: {}", io_reason(&e)),
-            ));
-        }
-        Ok(meta) if !meta.is_dir() => {
-            return Err(InputError::new(
-                dir,
-                "not a directory (expected the migrations directory)",
-            ));
-        }
-        Ok(_) => {}
-    }
-    let unreadable = |e: io::Error| {
-        InputError::new(
-            dir,
-            format!("cannot read migrations directory: {}", io_reason(&e)),
-        )
-    };
-    fs::read_dir(dir)
-        .map_err(unreadable)?
-        .map(|entry| entry.map_err(unreadable))
-        .collect()
-}
-
-/// Reads the migrations directory: its top-level `.sql` files (read as text) and its
-/// digit-prefixed subdirectories. Hidden entries and files not ending in `.sql` are ignored.
-fn scan(dir: &Path) -> Result<Listing, InputError> {
-    let mut names: Vec<_> = read_migrations_dir(dir)?
-        .into_iter()
-        .map(|entry| entry.file_name())
-        .collect();
-    names.sort();
-
-    let mut listing = Listing {
-        files: Vec::new(),
-        dirs: Vec::new(),
-    };
-    for os_name in names {
-        let path = dir.join(&os_name);
-        let lossy = os_name.to_string_lossy();
-        if lossy.starts_with('.') {
-            continue;
-        }
-        let is_dir = fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false);
-        let starts_with_digit = lossy.starts_with(|c: char| c.is_ascii_digit());
-        let Some(name) = os_name.to_str() else {
-            if lossy.ends_with(".sql") || (is_dir && starts_with_digit) {
-                return Err(InputError::new(path, "file name is not valid UTF-8"));
-            }
-            continue;
-        };
-        if is_dir {
-            if starts_with_digit {
-                let has_up = path.join("up.sql").is_file();
-                listing.dirs.push(SubDir {
-                    path,
-                    name: name.to_string(),
-                    has_up,
-                });
-            }
-            continue;
-        }
-        if !name.ends_with(".sql") {
-            continue;
-        }
-        let Some((version, rest)) = split_version(name) else {
-            return Err(InputError::new(
-                path,
-                "file name does not start with a version number followed by `_` \
-                 (expected e.g. `1_create_users.sql`); rename it, or start its name with `.` \
-                 to have it ignored",
-            ));
-        };
-        let (kind, migration_name) = if let Some(n) = rest.strip_suffix(".up.sql") {
-            (FileKind::Up, n)
-        } else if let Some(n) = rest.strip_suffix(".down.sql") {
-            (FileKind::Down, n)
-        } else {
-            (FileKind::Plain, rest.strip_suffix(".sql").unwrap_or(rest))
-        };
-        let text = read_text(&path)?;
-        listing.files.push(SqlFile {
-            version: version.to_string(),
-            name: migration_name.to_string(),
-            kind,
-            text,
-            path,
-        });
-    }
-    Ok(listing)
-}
-
-/// The up marker of a tool whose layout migration-check does not read yet,
-/// with its line: a plain `.sql` file that carries one is that tool's
-/// migration and never an sqlx simple migration, as which its down section
-/// would run as part of its up. Matched as each tool matches it: goose
-/// case-insensitively around `+goose`, sql-migrate's exact `-- +migrate Up`
-/// prefix, node-pg-migrate's `-- Up Migration` case-insensitively with any
-/// extra dashes.
-fn unsupported_up_marker(sql: &str) -> Option<(&'static str, usize)> {
-    sql.lines().enumerate().find_map(|(index, line)| {
-        let trimmed = line.trim();
-        let comment = trimmed.strip_prefix("--")?;
-        let goose = comment
-            .trim_start_matches('-')
-            .trim_start()
-            .strip_prefix("+goose")
-            .is_some_and(|rest| rest.trim().eq_ignore_ascii_case("up"));
-        let sql_migrate = line
-            .strip_prefix("-- +migrate ")
-            .is_some_and(|rest| rest.split_whitespace().next() == Some("Up"));
-        let node_pg_migrate = {
-            let rest = comment
-                .trim_start_matches(|c: char| c == '-' || c.is_whitespace())
-                .to_ascii_lowercase();
-            rest.strip_prefix("up").is_some_and(|after| {
-                after.starts_with(char::is_whitespace)
-                    && after.trim_start().starts_with("migration")
-            })
-        };
-        let tool = match (goose, sql_migrate, node_pg_migrate) {
-            (true, _, _) => "goose",
-            (_, true, _) => "sql-migrate",
-            (_, _, true) => "node-pg-migrate",
-            _ => return None,
-        };
-        Some((tool, index + 1))
-    })
-}
-
-/// Refuses a plain file that another tool's up marker claims (see
-/// [`unsupported_up_marker`]).
-fn refuse_unsupported_marker(file: &SqlFile) -> Result<(), InputError> {
-    match unsupported_up_marker(&file.text.sql) {
-        Some((tool, line)) => Err(InputError::at_line(
-            &file.path,
-            line,
-            format!(
-                "this is a {tool} migration (its up marker is here), a layout migration-check \
-                 does not read yet; read as an sqlx file, its down section would run as part \
-                 of its up. Convert it to `<version>_<name>.up.sql`/`.down.sql` pairs, or \
-                 use a supported layout"
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Works out the layout from the directory's entries. None when nothing looks like a migration.
-fn detect(dir: &Path, listing: &Listing) -> Result<Option<Format>, InputError> {
-    let mut pair = None;
-    let mut simple = None;
-    let mut dbmate_file = None;
-    for file in listing.files.iter().filter(|f| f.kind == FileKind::Plain) {
-        refuse_unsupported_marker(file)?;
-    }
-    for file in &listing.files {
-        let slot = match file.kind {
-            FileKind::Up | FileKind::Down => &mut pair,
-            FileKind::Plain if dbmate::up_directive_line(&file.text.sql).is_some() => {
-                &mut dbmate_file
-            }
-            FileKind::Plain => &mut simple,
-        };
-        slot.get_or_insert(file.path.as_path());
-    }
-    let diesel_dir = listing
-        .dirs
-        .iter()
-        .find(|d| d.has_up)
-        .map(|d| d.path.as_path());
-
-    // Plain files without a dbmate directive are sqlx simple migrations, unless the directory
-    // is a dbmate one, where they are dbmate files missing their directive.
-    let sqlx_file = pair.or(if dbmate_file.is_none() { simple } else { None });
-    let found: Vec<(Format, &Path)> = [
-        (Format::Sqlx, sqlx_file),
-        (Format::Diesel, diesel_dir),
-        (Format::Dbmate, dbmate_file),
-    ]
-    .into_iter()
-    .filter_map(|(format, example)| Some((format, example?)))
-    .collect();
-
-    match found.as_slice() {
-        [] if !listing.dirs.is_empty() => Ok(Some(Format::Diesel)),
-        [] => Ok(None),
-        [(format, _)] => Ok(Some(*format)),
-        several => {
-            let count = if several.len() == 2 { "two" } else { "three" };
-            let names: Vec<&str> = several.iter().map(|(f, _)| f.name()).collect();
-            let examples: Vec<String> = several
-                .iter()
-                .map(|(f, p)| format!("{} is {}", p.display(), f))
-                .collect();
-            Err(InputError::new(
-                dir,
-                format!(
-                    "{count} migration layouts mixed in one directory: {} (e.g. {}); pass --format",
-                    join_and(&names),
-                    join_and(&examples)
-                ),
-            ))
-        }
-    }
-}
-
 /// Joins words as "a and b" or "a, b and c".
-fn join_and<S: AsRef<str>>(items: &[S]) -> String {
+pub(crate) fn join_and<S: AsRef<str>>(items: &[S]) -> String {
     match items {
         [] => String::new(),
         [one] => one.as_ref().to_string(),
@@ -638,75 +581,19 @@ fn join_and<S: AsRef<str>>(items: &[S]) -> String {
     }
 }
 
-/// With an explicit format, rejects entries that belong to another layout, naming one.
-fn check_foreign(listing: &Listing, format: Format) -> Result<(), InputError> {
-    let diesel_dir = listing.dirs.iter().find(|d| d.has_up);
-    let diesel_error = |dir: &SubDir| {
-        InputError::new(
+/// Refuses, in a directory of `format`, a top-level directory holding `up.sql` (a diesel or
+/// Hasura migration), naming it and the format that reads it.
+pub(crate) fn refuse_migration_dirs(listing: &Listing, format: &str) -> Result<(), InputError> {
+    match listing.top_dirs().find(|d| d.path.join("up.sql").is_file()) {
+        Some(dir) => Err(InputError::new(
             &dir.path,
             format!(
                 "diesel migration directory in a {format} migrations directory; \
                  move it or pass --format diesel"
             ),
-        )
-    };
-    match format {
-        Format::Sqlx | Format::GolangMigrate => {
-            if let Some(dir) = diesel_dir {
-                return Err(diesel_error(dir));
-            }
-            for file in &listing.files {
-                if file.kind != FileKind::Plain {
-                    continue;
-                }
-                refuse_unsupported_marker(file)?;
-                if let Some(line) = dbmate::up_directive_line(&file.text.sql) {
-                    return Err(InputError::at_line(
-                        &file.path,
-                        line,
-                        format!(
-                            "dbmate migration (`-- migrate:up`) in a {format} migrations \
-                             directory; move it or pass --format dbmate"
-                        ),
-                    ));
-                }
-            }
-        }
-        Format::Diesel => {
-            if let Some(file) = listing.files.first() {
-                let layout = match file.kind {
-                    FileKind::Up | FileKind::Down => "sqlx/golang-migrate",
-                    FileKind::Plain if dbmate::up_directive_line(&file.text.sql).is_some() => {
-                        "dbmate"
-                    }
-                    FileKind::Plain => "sqlx",
-                };
-                return Err(InputError::new(
-                    &file.path,
-                    format!(
-                        "{layout} migration file in a diesel migrations directory \
-                         (diesel expects `<version>_<name>/up.sql` directories); \
-                         move it or pass --format {}",
-                        if layout == "dbmate" { "dbmate" } else { "sqlx" }
-                    ),
-                ));
-            }
-        }
-        Format::Dbmate => {
-            if let Some(file) = listing.files.iter().find(|f| f.kind != FileKind::Plain) {
-                return Err(InputError::new(
-                    &file.path,
-                    "sqlx/golang-migrate `.up.sql`/`.down.sql` file in a dbmate migrations \
-                     directory (dbmate expects one `<version>_<name>.sql` file per migration); \
-                     move it or pass --format sqlx",
-                ));
-            }
-            if let Some(dir) = diesel_dir {
-                return Err(diesel_error(dir));
-            }
-        }
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Helpers for the unit tests of this module tree: building real migration directories.
@@ -728,57 +615,20 @@ pub(crate) mod test_util {
     pub fn tempdir() -> tempfile::TempDir {
         tempfile::TempDir::new().expect("tempdir")
     }
+
+    /// Discovery with default settings.
+    pub fn discover(
+        dir: &Path,
+        format: Option<super::Format>,
+    ) -> Result<super::Discovered, crate::error::InputError> {
+        super::discover(dir, format, &std::sync::Arc::default())
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::test_util::{tempdir, write};
+    use super::test_util::{discover, tempdir, write};
     use super::*;
-
-    #[test]
-    fn other_tools_up_markers_are_recognised_as_those_tools_do() {
-        for (sql, tool, line) in [
-            ("-- +goose Up\nCREATE TABLE a ();\n", "goose", 1),
-            ("-- comment\n--+goose up\nSELECT 1;\n", "goose", 2),
-            ("  -- +goose   UP  \n", "goose", 1),
-            ("-- +migrate Up\nCREATE TABLE a ();\n", "sql-migrate", 1),
-            ("-- +migrate Up notransaction\n", "sql-migrate", 1),
-            (
-                "-- Up Migration\nCREATE TABLE a ();\n",
-                "node-pg-migrate",
-                1,
-            ),
-            ("\n---- up   migration\n", "node-pg-migrate", 2),
-        ] {
-            assert_eq!(unsupported_up_marker(sql), Some((tool, line)), "{sql:?}");
-        }
-        for sql in [
-            "CREATE TABLE a ();\n",
-            "-- migrate:up\nCREATE TABLE a ();\n",
-            "-- +migrate up\n",
-            "-- +goose Up extra\n",
-            "-- upgrade migration notes\n",
-            "SELECT '-- +goose Up';\n",
-        ] {
-            assert_eq!(unsupported_up_marker(sql), None, "{sql:?}");
-        }
-    }
-
-    #[test]
-    fn a_goose_directory_is_never_read_as_sqlx() {
-        let t = tempdir();
-        write(
-            t.path(),
-            "1_a.sql",
-            "-- +goose Up\nCREATE TABLE a ();\n-- +goose Down\nDROP TABLE a;\n",
-        );
-        for format in [None, Some(Format::Sqlx)] {
-            let err = discover(t.path(), format).unwrap_err();
-            assert_eq!(err.line, Some(1), "{err}");
-            assert!(err.message.contains("goose migration"), "{err}");
-            assert!(err.path.ends_with("1_a.sql"));
-        }
-    }
 
     fn versions(d: &Discovered) -> Vec<&str> {
         d.migrations
@@ -789,12 +639,13 @@ mod tests {
 
     #[test]
     fn format_names_round_trip() {
-        for f in Format::ALL {
+        for &f in Format::ALL {
             assert_eq!(f.name().parse::<Format>(), Ok(f));
             assert_eq!(f.to_string(), f.name());
         }
-        let err = "flyway".parse::<Format>().unwrap_err();
-        assert!(err.to_string().contains("flyway"));
+        let err = "liquibase".parse::<Format>().unwrap_err();
+        assert!(err.to_string().contains("liquibase"));
+        assert!(err.to_string().contains("sql-migrate"));
     }
 
     #[test]
@@ -821,7 +672,7 @@ mod tests {
     fn not_a_directory() {
         let t = tempdir();
         let file = write(t.path(), "migrations", "x");
-        let err = discover(&file, Some(Format::Sqlx)).unwrap_err();
+        let err = discover(&file, Some(sqlx::FORMAT)).unwrap_err();
         assert_eq!(err.path, file);
         assert!(err.message.contains("not a directory"));
     }
@@ -843,7 +694,7 @@ mod tests {
         for word in ["sqlx", "diesel", "dbmate", "up.sql", "-- migrate:up"] {
             assert!(err.message.contains(word), "{word} in {}", err.message);
         }
-        let err = discover(t.path(), Some(Format::Dbmate)).unwrap_err();
+        let err = discover(t.path(), Some(dbmate::FORMAT)).unwrap_err();
         assert!(err.message.contains("dbmate"));
         assert!(!err.message.contains("diesel"));
     }
@@ -858,10 +709,10 @@ mod tests {
         write(t.path(), "notes.txt", "ignored");
         std::fs::create_dir(t.path().join("3_subdir")).unwrap();
         let d = discover(t.path(), None).unwrap();
-        assert_eq!(d.format, Format::Sqlx);
+        assert_eq!(d.format(), sqlx::FORMAT);
         assert!(d.auto_detected);
         assert_eq!(versions(&d), ["2", "10"]);
-        let d = discover(t.path(), Some(Format::Sqlx)).unwrap();
+        let d = discover(t.path(), Some(sqlx::FORMAT)).unwrap();
         assert!(!d.auto_detected);
     }
 
@@ -870,7 +721,7 @@ mod tests {
         let t = tempdir();
         write(t.path(), "1_a.sql", "select 1;");
         let d = discover(t.path(), None).unwrap();
-        assert_eq!(d.format, Format::Sqlx);
+        assert_eq!(d.format(), sqlx::FORMAT);
         assert_eq!(d.migrations[0].down, None);
     }
 
@@ -888,7 +739,7 @@ mod tests {
             "drop table users;",
         );
         let d = discover(t.path(), None).unwrap();
-        assert_eq!(d.format, Format::Diesel);
+        assert_eq!(d.format(), diesel::FORMAT);
         assert!(d.auto_detected);
     }
 
@@ -906,7 +757,7 @@ mod tests {
         let t = tempdir();
         write(t.path(), "1_a.sql", "-- migrate:up\nselect 1;\n");
         let d = discover(t.path(), None).unwrap();
-        assert_eq!(d.format, Format::Dbmate);
+        assert_eq!(d.format(), dbmate::FORMAT);
         assert!(d.auto_detected);
     }
 
@@ -922,42 +773,34 @@ mod tests {
     }
 
     #[test]
-    fn mixed_sqlx_and_dbmate() {
+    fn an_annotation_outweighs_naming_and_the_foreign_file_is_named() {
         let t = tempdir();
         let a = write(t.path(), "1_a.up.sql", "select 1;");
-        let b = write(t.path(), "2_b.sql", "-- migrate:up\nselect 2;\n");
+        write(t.path(), "2_b.sql", "-- migrate:up\nselect 2;\n");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, a);
+        assert!(err.message.contains("dbmate migrations directory"), "{err}");
+        assert!(err.message.ends_with("pass --format sqlx"), "{err}");
+    }
+
+    #[test]
+    fn mixed_layouts_of_equal_weight_list_each_with_its_format_flag() {
+        let t = tempdir();
+        write(t.path(), "1_a.sql", "select 1;");
+        write(t.path(), "2_b/up.sql", "select 2;");
+        let c = write(t.path(), "3_c.up.sql", "select 3;");
         let err = discover(t.path(), None).unwrap_err();
         assert_eq!(err.path, t.path());
         assert_eq!(err.line, None);
         assert_eq!(
             err.message,
             format!(
-                "two migration layouts mixed in one directory: sqlx and dbmate \
-                 (e.g. {} is sqlx and {} is dbmate); pass --format",
-                a.display(),
-                b.display()
+                "two migration layouts mixed in one directory: sqlx and diesel \
+                 (e.g. {} is sqlx and {} is diesel); pass --format sqlx or --format diesel",
+                c.display(),
+                t.path().join("2_b").display()
             )
         );
-    }
-
-    #[test]
-    fn mixed_three_layouts() {
-        let t = tempdir();
-        write(t.path(), "1_a.sql", "select 1;");
-        write(t.path(), "2_b/up.sql", "select 2;");
-        write(t.path(), "3_c.up.sql", "select 3;");
-        write(t.path(), "4_d.sql", "-- migrate:up\n");
-        let err = discover(t.path(), None).unwrap_err();
-        assert!(
-            err.message.starts_with(
-                "three migration layouts mixed in one directory: sqlx, diesel and dbmate"
-            ),
-            "{}",
-            err.message
-        );
-        assert!(err.message.contains("3_c.up.sql is sqlx"));
-        assert!(err.message.contains("2_b is diesel"));
-        assert!(err.message.contains("4_d.sql is dbmate"));
     }
 
     #[test]
@@ -968,7 +811,10 @@ mod tests {
         let err = discover(t.path(), None).unwrap_err();
         assert!(err.message.contains("sqlx and diesel"), "{}", err.message);
         assert!(err.message.contains(&format!("{} is sqlx", a.display())));
-        assert!(err.message.ends_with("pass --format"));
+        assert!(
+            err.message
+                .ends_with("pass --format sqlx or --format diesel")
+        );
     }
 
     #[test]
@@ -976,7 +822,7 @@ mod tests {
         let t = tempdir();
         write(t.path(), "1_a.up.sql", "select 1;");
         write(t.path(), "2_b/up.sql", "select 2;");
-        let err = discover(t.path(), Some(Format::Sqlx)).unwrap_err();
+        let err = discover(t.path(), Some(sqlx::FORMAT)).unwrap_err();
         assert_eq!(err.path, t.path().join("2_b"));
         assert!(err.message.contains("diesel"));
     }
@@ -990,7 +836,7 @@ mod tests {
             "2_b.sql",
             "-- comment\n-- migrate:up\nselect 2;\n",
         );
-        let err = discover(t.path(), Some(Format::GolangMigrate)).unwrap_err();
+        let err = discover(t.path(), Some(golang_migrate::FORMAT)).unwrap_err();
         assert_eq!(err.path, b);
         assert_eq!(err.line, Some(2));
         assert!(err.message.contains("dbmate"));
@@ -1001,7 +847,7 @@ mod tests {
         let t = tempdir();
         write(t.path(), "1_a/up.sql", "select 1;");
         let b = write(t.path(), "2_b.up.sql", "select 2;");
-        let err = discover(t.path(), Some(Format::Diesel)).unwrap_err();
+        let err = discover(t.path(), Some(diesel::FORMAT)).unwrap_err();
         assert_eq!(err.path, b);
         assert!(err.message.contains("diesel"));
     }
@@ -1011,11 +857,11 @@ mod tests {
         let t = tempdir();
         write(t.path(), "1_a.sql", "-- migrate:up\n");
         let b = write(t.path(), "2_b.down.sql", "select 2;");
-        let err = discover(t.path(), Some(Format::Dbmate)).unwrap_err();
+        let err = discover(t.path(), Some(dbmate::FORMAT)).unwrap_err();
         assert_eq!(err.path, b);
         std::fs::remove_file(&b).unwrap();
         write(t.path(), "3_c/up.sql", "select 3;");
-        let err = discover(t.path(), Some(Format::Dbmate)).unwrap_err();
+        let err = discover(t.path(), Some(dbmate::FORMAT)).unwrap_err();
         assert_eq!(err.path, t.path().join("3_c"));
     }
 
@@ -1127,33 +973,5 @@ mod tests {
             d.migrations[0].files(),
             [t.path().join("1_a.sql").as_path()]
         );
-    }
-
-    #[test]
-    fn lines_and_offsets() {
-        let text = "a\r\nbb\n\nc";
-        let got: Vec<(usize, &str, usize, usize)> = lines(text)
-            .map(|l| (l.number, l.text, l.start, l.end))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (1, "a\r", 0, 3),
-                (2, "bb", 3, 6),
-                (3, "", 6, 7),
-                (4, "c", 7, 8)
-            ]
-        );
-        assert_eq!(line_of_byte(text, 0), 1);
-        assert_eq!(line_of_byte(text, 3), 2);
-        assert_eq!(line_of_byte(text, 100), 4);
-    }
-
-    #[test]
-    fn split_version_rules() {
-        assert_eq!(split_version("12_a_b.sql"), Some(("12", "a_b.sql")));
-        assert_eq!(split_version("12.sql"), None);
-        assert_eq!(split_version("a_1.sql"), None);
-        assert_eq!(split_version("1_"), Some(("1", "")));
     }
 }

@@ -1,24 +1,124 @@
-//! The sqlx and golang-migrate layouts, which share their file names: `<version>_<name>.up.sql`
-//! with `<version>_<name>.down.sql`, versions ordered numerically. sqlx also has simple
-//! (irreversible) migrations `<version>_<name>.sql` and the `-- no-transaction` marker;
-//! golang-migrate has neither and runs each file as written. This leaf turns the scanned
-//! directory listing into migrations under those rules; it does no I/O of its own.
+//! The sqlx layout: `<version>_<name>.up.sql` with `<version>_<name>.down.sql`, or simple
+//! (irreversible) `<version>_<name>.sql` files, versions ordered numerically within `i64`;
+//! `-- no-transaction` on a script's first line takes it out of sqlx's transaction.
+//! golang-migrate shares the pair naming (its own file reuses [`discover_pairs`]), so pairs
+//! are read as sqlx when auto-detected. This leaf turns the listing into migrations under
+//! those rules; it does no I/O of its own.
 
 use std::collections::BTreeMap;
 
-use super::{FileKind, Format, Listing, Migration, Script, SqlFile, TransactionMode, Version};
+use super::{
+    Evidence, FileKind, Format, FormatSpec, Found, Listing, Migration, Script, Settings, SqlFile,
+    Strength, TransactionMode, Version, refuse_migration_dirs, split_version,
+};
 use crate::error::InputError;
 
 /// The first-line marker that makes sqlx run a script outside a transaction.
 const NO_TRANSACTION: &str = "-- no-transaction";
 
-/// Builds the migrations of a sqlx (`format` = Sqlx) or golang-migrate (`format` =
-/// GolangMigrate) directory from its listing. The result is not yet sorted.
-pub(crate) fn discover(listing: &Listing, format: Format) -> Result<Vec<Migration>, InputError> {
-    let golang = format == Format::GolangMigrate;
+/// The sqlx format.
+pub const FORMAT: Format = Format::new(&Sqlx);
+
+/// sqlx (`sqlx migrate`).
+pub struct Sqlx;
+
+impl FormatSpec for Sqlx {
+    fn name(&self) -> &'static str {
+        "sqlx"
+    }
+
+    fn layout(&self) -> &'static str {
+        "sqlx `<version>_<name>.up.sql`/`.down.sql` pairs or `<version>_<name>.sql` files"
+    }
+
+    fn recognise(
+        &self,
+        listing: &Listing,
+        _settings: &Settings,
+    ) -> Result<Option<Evidence>, InputError> {
+        let versioned =
+            |e: &&super::Entry| e.rel.ends_with(".sql") && split_version(&e.rel).is_some();
+        let pair = listing
+            .top_files()
+            .filter(versioned)
+            .find(|e| e.rel.ends_with(".up.sql") || e.rel.ends_with(".down.sql"));
+        let example = pair.or_else(|| listing.top_files().find(versioned));
+        Ok(example.map(|e| Evidence::entry(e, Strength::Naming)))
+    }
+
+    fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
+        discover_pairs(listing, false).map(Found::from)
+    }
+
+    fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
+        is_top_level_sql(rel)
+    }
+
+    fn version_of_path(&self, rel: &str, _settings: &Settings) -> Option<Version> {
+        version_of_path(rel, false)
+    }
+
+    fn transaction_rule(&self) -> &'static str {
+        "each script in its own transaction"
+    }
+
+    fn no_transaction_marker(&self) -> Option<&'static str> {
+        Some("`-- no-transaction` as the first line")
+    }
+
+    fn history_table(&self) -> Option<&'static str> {
+        Some("_sqlx_migrations")
+    }
+
+    fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
+        pair_template(version, name)
+    }
+}
+
+/// A top-level, not hidden `.sql` file: what the flat formats read.
+pub(crate) fn is_top_level_sql(rel: &str) -> bool {
+    !rel.contains('/') && !rel.starts_with('.') && rel.ends_with(".sql")
+}
+
+/// The version of a pair or simple file: numeric, within i64 for sqlx (its type), u64 for
+/// golang-migrate.
+pub(crate) fn version_of_path(rel: &str, golang: bool) -> Option<Version> {
+    if !is_top_level_sql(rel) {
+        return None;
+    }
+    let (digits, _) = split_version(rel)?;
+    let number: u64 = digits.parse().ok()?;
+    if !golang && i64::try_from(number).is_err() {
+        return None;
+    }
+    Some(Version::numeric(digits, number))
+}
+
+/// The two files of a new migration in the pair layout.
+pub(crate) fn pair_template(version: &str, name: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            format!("{version}_{name}.up.sql"),
+            format!("-- {name}: apply\n"),
+        ),
+        (
+            format!("{version}_{name}.down.sql"),
+            format!("-- {name}: revert exactly what the up script did\n"),
+        ),
+    ]
+}
+
+/// Builds the migrations of a sqlx (`golang` false) or golang-migrate (`golang` true)
+/// directory from its listing. The result is not yet sorted.
+pub(crate) fn discover_pairs(
+    listing: &Listing,
+    golang: bool,
+) -> Result<Vec<Migration>, InputError> {
+    refuse_migration_dirs(listing, if golang { "golang-migrate" } else { "sqlx" })?;
+    let files = listing.versioned_sql_files()?;
     let mut ups: BTreeMap<u64, &SqlFile> = BTreeMap::new();
     let mut downs: BTreeMap<u64, &SqlFile> = BTreeMap::new();
-    for file in &listing.files {
+    for file in &files {
         let number = parse_version(file, golang)?;
         let map = match file.kind {
             FileKind::Plain if golang => {
@@ -119,7 +219,8 @@ fn script(file: &SqlFile, golang: bool) -> Script {
 
 #[cfg(test)]
 mod tests {
-    use super::super::discover;
+    use super::super::golang_migrate;
+    use super::super::test_util::discover;
     use super::super::test_util::{tempdir, write};
     use super::*;
 
@@ -132,7 +233,7 @@ mod tests {
         write(t.path(), "2_two.down.sql", "drop table two;");
         write(t.path(), "0001_one.up.sql", "create table one();");
         write(t.path(), "0001_one.down.sql", "drop table one;");
-        let d = discover(t.path(), Some(Format::Sqlx)).unwrap();
+        let d = discover(t.path(), Some(FORMAT)).unwrap();
         let got: Vec<(&str, &str)> = d
             .migrations
             .iter()
@@ -157,7 +258,7 @@ mod tests {
         write(t.path(), "2_second.up.sql", "select 2;");
         write(t.path(), "2_second.down.sql", "select 2;");
         let d = discover(t.path(), None).unwrap();
-        assert_eq!(d.format, Format::Sqlx);
+        assert_eq!(d.format(), FORMAT);
         assert_eq!(d.migrations[0].name, "first");
         assert_eq!(d.migrations[0].down, None);
         assert!(d.migrations[1].down.is_some());
@@ -191,8 +292,8 @@ mod tests {
         let t = tempdir();
         write(t.path(), "1_a.up.sql", "-- no-transaction\nselect 1;");
         write(t.path(), "1_a.down.sql", "select 1;");
-        let d = discover(t.path(), Some(Format::GolangMigrate)).unwrap();
-        assert_eq!(d.format, Format::GolangMigrate);
+        let d = discover(t.path(), Some(golang_migrate::FORMAT)).unwrap();
+        assert_eq!(d.format(), golang_migrate::FORMAT);
         assert_eq!(d.migrations[0].up.transaction, TransactionMode::AsWritten);
         assert_eq!(
             d.migrations[0].down.as_ref().unwrap().transaction,
@@ -205,7 +306,7 @@ mod tests {
         let t = tempdir();
         write(t.path(), "1_a.up.sql", "select 1;");
         let plain = write(t.path(), "2_b.sql", "select 2;");
-        let err = discover(t.path(), Some(Format::GolangMigrate)).unwrap_err();
+        let err = discover(t.path(), Some(golang_migrate::FORMAT)).unwrap_err();
         assert_eq!(err.path, plain);
         assert_eq!(err.line, None);
         assert!(err.message.contains("golang-migrate"));
@@ -232,7 +333,7 @@ mod tests {
         let t = tempdir();
         let a = write(t.path(), "3_a.up.sql", "select 1;");
         let b = write(t.path(), "3_b.up.sql", "select 1;");
-        let err = discover(t.path(), Some(Format::GolangMigrate)).unwrap_err();
+        let err = discover(t.path(), Some(golang_migrate::FORMAT)).unwrap_err();
         assert_eq!(err.path, b);
         assert!(err.message.contains(&a.display().to_string()));
 
@@ -298,9 +399,9 @@ mod tests {
 
         let t = tempdir();
         let f = write(t.path(), "18446744073709551615_a.up.sql", "select 1;");
-        let err = discover(t.path(), Some(Format::Sqlx)).unwrap_err();
+        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
         assert_eq!(err.path, f);
-        let d = discover(t.path(), Some(Format::GolangMigrate)).unwrap();
+        let d = discover(t.path(), Some(golang_migrate::FORMAT)).unwrap();
         assert_eq!(d.migrations[0].version.text, "18446744073709551615");
     }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::checksum::{self, ChecksumError, GateLevel, Gates, RemoteBase, sum};
 use crate::error::EnvironmentError;
-use crate::migrations::Format;
+use crate::migrations::Layout;
 use crate::report::{ChecksumEntry, Problem, Report, Severity};
 
 /// What the base-branch stage contributes to a run.
@@ -36,13 +36,13 @@ impl BaseStage {
 /// set), reading the base through `remote` when local git cannot.
 pub fn base_stage(
     dir: &Path,
-    format: Format,
+    layout: &Layout,
     base: Option<&str>,
     gates: &Gates,
     remote: Option<&dyn RemoteBase>,
 ) -> anyhow::Result<BaseStage> {
     let mut stage = BaseStage::default();
-    if let Some(stale) = sum::check_sum(dir, format)? {
+    if let Some(stale) = sum::check_sum(dir, layout)? {
         stage.problems.push(Problem {
             versions: Vec::new(),
             kind: "stale_sum".into(),
@@ -57,7 +57,7 @@ pub fn base_stage(
     let Some(base_ref) = base else {
         return Ok(stage);
     };
-    let comparison = checksum::compare_with_base(dir, format, base_ref, remote).map_err(
+    let comparison = checksum::compare_with_base(dir, layout, base_ref, remote).map_err(
         |error| match error {
             ChecksumError::Input(input) => anyhow::Error::from(input),
             other => EnvironmentError::new(other.to_string()).into(),

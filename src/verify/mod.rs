@@ -131,7 +131,7 @@ pub async fn run(
             backend: server.backend().to_string(),
             server_version,
         },
-        format: discovered.format.name().to_string(),
+        format: discovered.format().name().to_string(),
         directory: options.directory.clone(),
         migrations,
         sequence,
