@@ -75,6 +75,14 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Sum(SumArgs),
 
+    /// List the migration layouts migration-check reads: how each is recognised,
+    /// its transaction rule, non-transactional marker and bookkeeping table.
+    ///
+    /// Example:
+    ///   migration-check formats
+    #[command(verbatim_doc_comment)]
+    Formats,
+
     /// The GitHub Action entry point: reads the runner's environment and inputs.
     ///
     /// Inputs arrive as INPUT_<NAME> variables (INPUT_PATH, INPUT_POSTGRES,
@@ -182,7 +190,9 @@ pub struct SourceArgs {
     #[arg(default_value = "migrations", env = "MIGRATION_CHECK_DIR")]
     pub dir: PathBuf,
 
-    /// Migration layout: auto, sqlx, golang-migrate, diesel, dbmate.
+    /// Migration layout: auto, sqlx, golang-migrate, diesel, dbmate, goose, flyway,
+    /// prisma, sql-migrate, node-pg-migrate, atlas, hasura or pattern (`[pattern]` in
+    /// migration-check.toml); `migration-check formats` describes each.
     #[arg(long, default_value = "auto", env = "MIGRATION_CHECK_FORMAT")]
     pub format: String,
 

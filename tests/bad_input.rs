@@ -122,7 +122,7 @@ fn unknown_format_and_bad_flags_are_usage_errors() {
 /// simple files (whose down section would run as part of the up): exit 2 at
 /// the marker, auto-detected or not.
 #[test]
-fn another_tools_up_and_down_sections_are_refused() {
+fn another_tools_file_is_never_read_as_sqlx() {
     for (tool, file, text, line) in [
         (
             "goose",
@@ -145,8 +145,11 @@ fn another_tools_up_and_down_sections_are_refused() {
     ] {
         let dir = common::migrations_dir(&[(file, text)]);
         let at = format!("{file}:{line}");
-        let needle = format!("this is a {tool} migration");
-        expect_input_error(dir.path(), &[], &[&at, &needle]);
-        expect_input_error(dir.path(), &["--format", "sqlx"], &[&at, &needle]);
+        let needle = format!("{tool} migration (its annotation is on this line) in a sqlx");
+        expect_input_error(
+            dir.path(),
+            &["--format", "sqlx"],
+            &[&at, &needle, "--format"],
+        );
     }
 }

@@ -50,6 +50,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(args) => diff_command(&args).await,
         Command::Checksums(args) => checksums_command(&args),
         Command::Sum(args) => sum_command(&args),
+        Command::Formats => {
+            print!("{}", migrations::describe_formats());
+            Ok(0)
+        }
         Command::Action => action::action_command().await,
         Command::Comment(args) => action::comment_command(&args).await,
     }

@@ -332,8 +332,14 @@ fn classify(
 ) -> (Vec<FileComparison>, Option<Version>) {
     let version = |rel: &str| layout.version_of_path(rel);
     let text = |rel: &str| version(rel).map(|v| v.text);
-    let highest = base.iter().filter_map(|b| version(&b.rel)).max();
-    let base_keys: BTreeSet<&str> = base.iter().map(|b| layout.migration_key(&b.rel)).collect();
+    // Repeatable migrations (Flyway's `R__`) have no place in the version order: never the
+    // bound, never out of order.
+    let highest = base
+        .iter()
+        .filter_map(|b| version(&b.rel))
+        .filter(|v| !v.is_repeatable())
+        .max();
+    let base_keys: BTreeSet<String> = base.iter().map(|b| layout.migration_key(&b.rel)).collect();
     let base_by_rel: BTreeMap<&str, &Side> = base.iter().map(|b| (b.rel.as_str(), b)).collect();
 
     let mut files = Vec::new();
@@ -372,7 +378,7 @@ fn classify(
         .collect();
     let mut used = vec![false; base_left.len()];
     head_left.sort_by(|a, b| (file_role(&a.rel), &a.rel).cmp(&(file_role(&b.rel), &b.rel)));
-    let mut renamed_to: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut renamed_to: BTreeMap<String, String> = BTreeMap::new();
     for h in head_left {
         let head_key = layout.migration_key(&h.rel);
         let head_name = h.rel.rsplit('/').next();
@@ -382,7 +388,7 @@ fn classify(
             .filter(|(i, b)| !used[*i] && b.sha256 == h.sha256)
             .max_by_key(|(i, b)| {
                 let base_key = layout.migration_key(&b.rel);
-                let score = 4 * u8::from(renamed_to.get(head_key) == Some(&base_key))
+                let score = 4 * u8::from(renamed_to.get(&head_key) == Some(&base_key))
                     + 2 * u8::from(b.rel.rsplit('/').next() == head_name)
                     + u8::from(file_role(&b.rel) == file_role(&h.rel));
                 (score, std::cmp::Reverse(*i))
@@ -390,8 +396,8 @@ fn classify(
         if let Some((i, b)) = best {
             used[i] = true;
             renamed_to
-                .entry(head_key)
-                .or_insert(layout.migration_key(&b.rel));
+                .entry(head_key.clone())
+                .or_insert_with(|| layout.migration_key(&b.rel));
             files.push(FileComparison {
                 path: h.full.clone(),
                 state: FileState::Renamed,
@@ -404,8 +410,8 @@ fn classify(
             continue;
         }
         let head_version = version(&h.rel);
-        let out_of_order = !base_keys.contains(head_key)
-            && matches!((&head_version, &highest), (Some(v), Some(max)) if v <= max);
+        let out_of_order = !base_keys.contains(&head_key)
+            && matches!((&head_version, &highest), (Some(v), Some(max)) if !v.is_repeatable() && v <= max);
         files.push(FileComparison {
             path: h.full.clone(),
             state: if out_of_order {

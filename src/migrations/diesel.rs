@@ -116,8 +116,8 @@ impl FormatSpec for Diesel {
         Some(version_of(version))
     }
 
-    fn migration_key<'a>(&self, rel: &'a str) -> &'a str {
-        rel.split('/').next().unwrap_or(rel)
+    fn migration_key(&self, rel: &str, _settings: &Settings) -> String {
+        rel.split('/').next().unwrap_or(rel).to_string()
     }
 
     fn transaction_rule(&self) -> &'static str {

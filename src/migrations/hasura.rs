@@ -124,8 +124,8 @@ impl FormatSpec for Hasura {
         Some(Version::numeric(text, number))
     }
 
-    fn migration_key<'a>(&self, rel: &'a str) -> &'a str {
-        rel.split('/').next().unwrap_or(rel)
+    fn migration_key(&self, rel: &str, _settings: &Settings) -> String {
+        rel.split('/').next().unwrap_or(rel).to_string()
     }
 
     fn transaction_rule(&self) -> &'static str {

@@ -151,11 +151,12 @@ pub trait FormatSpec: Sync + Send + 'static {
 
     /// The migration a file belongs to, for telling a rename from an edit: by default the
     /// file name without `.up.sql`, `.down.sql` or `.sql`.
-    fn migration_key<'a>(&self, rel: &'a str) -> &'a str {
+    fn migration_key(&self, rel: &str, _settings: &Settings) -> String {
         [".up.sql", ".down.sql", ".sql"]
             .iter()
             .find_map(|suffix| rel.strip_suffix(suffix))
             .unwrap_or(rel)
+            .to_string()
     }
 
     /// When the tool wraps a script in a transaction, in one sentence (README, `--help`).
@@ -322,8 +323,8 @@ impl Layout {
     }
 
     /// See [`FormatSpec::migration_key`].
-    pub fn migration_key<'a>(&self, rel: &'a str) -> &'a str {
-        self.format.migration_key(rel)
+    pub fn migration_key(&self, rel: &str) -> String {
+        self.format.migration_key(rel, &self.settings)
     }
 }
 
@@ -495,6 +496,27 @@ impl Discovered {
     pub fn format(&self) -> Format {
         self.layout.format
     }
+}
+
+/// Every format described for `migration-check formats`: name, layout, transaction rule,
+/// non-transactional marker and bookkeeping table, one block per format.
+pub fn describe_formats() -> String {
+    let mut text = String::new();
+    for format in Format::ALL {
+        text.push_str(&format!(
+            "{}\n  layout:       {}\n  transactions: {}\n  marker:       {}\n  history:      {}\n\n",
+            format.name(),
+            format.layout(),
+            format.transaction_rule(),
+            format.no_transaction_marker().unwrap_or("none"),
+            format.history_table().unwrap_or("none (the team's own runner)"),
+        ));
+    }
+    text.push_str(
+        "auto-detection weighs, in order: a tool's annotation inside a file, a file only one \
+         tool uses, file naming; two formats on the same footing are exit 2, pass --format.\n",
+    );
+    text
 }
 
 /// The deepest any format looks, for reading a directory before its format is known.

@@ -185,6 +185,7 @@ mod tests {
             problems: vec![],
             schema_changes: vec![],
             notes: Vec::new(),
+            ignored_files: Vec::new(),
             timings_ms: RunTimings::default(),
         }
     }

@@ -63,6 +63,7 @@ mod tests {
             problems: vec![],
             schema_changes: vec![],
             notes: Vec::new(),
+            ignored_files: Vec::new(),
             timings_ms: RunTimings::default(),
         };
         let value: serde_json::Value = serde_json::from_str(&render(&report)).unwrap();

@@ -978,6 +978,7 @@ mod tests {
             problems: vec![],
             schema_changes: vec![],
             notes: Vec::new(),
+            ignored_files: Vec::new(),
             timings_ms: RunTimings {
                 setup: 1_200,
                 scripts: 310,

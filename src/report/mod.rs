@@ -48,6 +48,11 @@ pub struct Report {
     /// entries the snapshots read but did not compare, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Files in the migrations directory that belong to no migration and that the
+    /// layout says are worth a word (a `pattern` layout lists those matching neither
+    /// pattern).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_files: Vec<String>,
     pub timings_ms: RunTimings,
 }
 

@@ -138,9 +138,33 @@ pub async fn run(
         checksums: Vec::new(),
         problems: Vec::new(),
         schema_changes,
-        notes: uncompared.notes(),
+        notes: discovery_notes(discovered)
+            .into_iter()
+            .chain(uncompared.notes())
+            .collect(),
+        ignored_files: discovered
+            .ignored
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect(),
         timings_ms: timings,
     })
+}
+
+/// What discovery has to say beyond the migrations: the files it ignored.
+fn discovery_notes(discovered: &Discovered) -> Vec<String> {
+    match discovered.ignored.as_slice() {
+        [] => Vec::new(),
+        ignored => {
+            let names: Vec<String> = ignored.iter().map(|p| p.display().to_string()).collect();
+            vec![format!(
+                "{} file(s) in the migrations directory belong to no migration and were \
+                 ignored: {}",
+                names.len(),
+                names.join(", ")
+            )]
+        }
+    }
 }
 
 fn is_acceptable(report: &MigrationReport) -> bool {
@@ -379,6 +403,14 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             }
         }
         self.current = None;
+        if migration.version.is_repeatable() {
+            if report.new {
+                self.apply_again(migration, &mut report).await?;
+            } else {
+                report.status = Status::Applied;
+            }
+            return Ok(report);
+        }
         let (Some(before), Some(down)) = (before, migration.down.as_ref()) else {
             if migration.down.is_none() {
                 report.status = Status::Irreversible;
@@ -442,6 +474,49 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         }
         self.current = Some(after_reup);
         Ok(report)
+    }
+
+    /// A repeatable migration (Flyway's `R__`) is re-applied whenever it changes, so the
+    /// tool assumes it is idempotent: applied a second time, it must succeed and leave the
+    /// schema exactly as the first application did.
+    async fn apply_again(
+        &mut self,
+        migration: &Migration,
+        report: &mut MigrationReport,
+    ) -> Result<(), EnvironmentError> {
+        let after_first = self.snapshot_current().await?;
+        match self.step(&migration.up, report).await? {
+            Step::Ran(elapsed) => report.timings_ms.reup = Some(millis(elapsed)),
+            Step::Failed(failure) => {
+                report.timings_ms.reup = Some(millis(failure.elapsed));
+                report.status = Status::NotReapplicable;
+                let mut problem = failure_problem(&failure);
+                problem.kind = "not_reapplicable".into();
+                problem.message = format!(
+                    "a repeatable migration must apply again over itself, but the second \
+                     application failed: {}",
+                    problem.message
+                );
+                report.problems.push(problem);
+                self.needs_rebuild = true;
+                return Ok(());
+            }
+        }
+        let after_second = self.snapshot_current().await?;
+        let started = Instant::now();
+        let changes = diff(&after_first, &after_second);
+        self.timings.snapshots += millis(started.elapsed());
+        if self.judge(&changes, Phase::Reup, &migration.up, &mut report.problems) {
+            report.status = Status::NotReapplicable;
+            self.needs_rebuild = true;
+            return Ok(());
+        }
+        add_notes(
+            &mut report.notes,
+            vec!["repeatable: applied twice, the second application left the schema as the first did".into()],
+        );
+        self.current = Some(after_second);
+        Ok(())
     }
 
     /// Turns changes into problems under the policy; true when any is an error.

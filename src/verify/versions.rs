@@ -70,6 +70,7 @@ pub fn merge(mut runs: Vec<VersionRun>) -> Report {
         problems: first.problems.clone(),
         schema_changes: merge_schema_changes(&runs, &majors),
         notes: merge_notes(&runs, &majors),
+        ignored_files: first.ignored_files.clone(),
         timings_ms: RunTimings {
             setup: runs
                 .iter()
@@ -336,6 +337,7 @@ mod tests {
                 } else {
                     vec![]
                 },
+                ignored_files: vec![],
                 timings_ms: RunTimings {
                     setup: major.into(),
                     scripts: 10,

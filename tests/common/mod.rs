@@ -258,3 +258,82 @@ pub fn expected_status(want: &serde_json::Value, major: u32) -> &str {
         .or_else(|| want["status"].as_str())
         .expect("expected.json gives every migration a status")
 }
+
+/// Checks a `verify --json -` run against an `expected.json`: each migration's status (per
+/// major, see [`expected_status`]), the file, line and message of its problem, strings the
+/// report must contain, `passed` and the exit status. Paths in `expected.json` are relative
+/// to `dir`.
+pub fn check_expected(
+    dir: &Path,
+    expected: &serde_json::Value,
+    output: &Output,
+    report: Option<serde_json::Value>,
+) {
+    use serde_json::Value;
+    let report = report.unwrap_or_else(|| panic!("no JSON report; stderr:\n{}", stderr(output)));
+    // Every throwaway database was dropped, also after a migration dropped or
+    // renamed the `postgres` database the maintenance connection prefers.
+    assert!(
+        !stderr(output).contains("could not drop"),
+        "{}",
+        stderr(output)
+    );
+    let migrations = report["migrations"].as_array().unwrap();
+    let wanted = expected["migrations"].as_array().unwrap();
+    assert_eq!(migrations.len(), wanted.len(), "{report:#}");
+    let major = server_major(&report);
+    let mut all_ok = true;
+    for (got, want) in migrations.iter().zip(wanted) {
+        assert_eq!(got["version"], want["version"], "{report:#}");
+        let status = expected_status(want, major);
+        assert_eq!(
+            got["status"], status,
+            "version {} on PostgreSQL {major}: {report:#}",
+            want["version"]
+        );
+        all_ok &= matches!(status, "passed" | "applied" | "irreversible");
+        if status != want["status"] {
+            continue;
+        }
+        let problems = got["problems"].as_array().unwrap();
+        if let Some(file) = want.get("file").and_then(Value::as_str) {
+            let path = Path::new(&dir).join(file).display().to_string();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p["file"].as_str() == Some(path.as_str())
+                        && want.get("line").is_none_or(|line| &p["line"] == line)),
+                "version {}: no problem at {path}:{}: {problems:#?}",
+                want["version"],
+                want["line"]
+            );
+        }
+        if let Some(needle) = want.get("message_contains").and_then(Value::as_str) {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p["message"].as_str().unwrap().contains(needle)),
+                "version {}: no message contains {needle:?}: {problems:#?}",
+                want["version"]
+            );
+        }
+    }
+    for needle in expected["problems_contain"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let needle = needle.as_str().unwrap();
+        assert!(
+            report.to_string().contains(needle),
+            "report does not mention {needle}: {report:#}"
+        );
+    }
+    assert_eq!(report["passed"], all_ok);
+    assert_eq!(
+        output.status.code(),
+        Some(if all_ok { 0 } else { 1 }),
+        "{}",
+        stderr(output)
+    );
+}

@@ -1,0 +1,147 @@
+//! Conformance of every migration format, on a real PostgreSQL: each directory under
+//! `tests/fixtures/formats/<format>[--<case>]/` with an `expected.json` is verified and
+//! checked against it, and each directory under `tests/fixtures/bad_formats/<format>--<case>/`
+//! must be refused with exit 2 at the file and line its `expected.json` names.
+//!
+//! `expected.json` of a conformance fixture:
+//! `{"format": "goose", "dir": "migrations" (optional, relative to the fixture),
+//!   "detect": true (default: run without --format and expect the format detected),
+//!   "args": [..] (optional), "migrations": [{"version", "status", "file", "line",
+//!   "message_contains"}], "problems_contain": [..] (optional)}`. A
+//! `migration-check.toml` in the fixture is passed with `--config`.
+//!
+//! `expected.json` of a bad-input fixture: `{"format": "goose" | null (auto-detect),
+//!   "dir": (optional), "file": "path relative to the fixture" | null, "line": N | null,
+//!   "message_contains": ".."}`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The fixture directories of `kind` for `format` (`goose`, `goose--envsub`, ...).
+fn fixtures(kind: &str, format: &str) -> Vec<PathBuf> {
+    let root = common::root().join("tests/fixtures").join(kind);
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                    (name == format || name.starts_with(&format!("{format}--")))
+                        && p.join("expected.json").is_file()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+fn expected(fixture: &Path) -> Value {
+    let text = std::fs::read_to_string(fixture.join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", fixture.display()))
+}
+
+/// The arguments that point the binary at a fixture: its migrations directory, its
+/// configuration file, and `--format` unless detection is under test.
+fn fixture_args(fixture: &Path, expected: &Value, detect: bool) -> (PathBuf, Vec<String>) {
+    let dir = match expected["dir"].as_str() {
+        Some(rel) => fixture.join(rel),
+        None => fixture.to_path_buf(),
+    };
+    let mut args = Vec::new();
+    let config = fixture.join("migration-check.toml");
+    if config.is_file() {
+        args.push("--config".to_string());
+        args.push(config.display().to_string());
+    }
+    if !detect && let Some(format) = expected["format"].as_str() {
+        args.push("--format".to_string());
+        args.push(format.to_string());
+    }
+    for arg in expected["args"].as_array().into_iter().flatten() {
+        args.push(arg.as_str().unwrap().to_string());
+    }
+    (dir, args)
+}
+
+fn conformance(format: &str) {
+    let fixtures = fixtures("formats", format);
+    assert!(!fixtures.is_empty(), "no conformance fixture for {format}");
+    for fixture in fixtures {
+        let expected = expected(&fixture);
+        let detect = expected["detect"].as_bool().unwrap_or(true);
+        let (dir, args) = fixture_args(&fixture, &expected, detect);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (output, report) = common::verify(&dir, &args);
+        if let Some(report) = &report {
+            assert_eq!(
+                report["format"],
+                expected["format"],
+                "{}: {report:#}",
+                fixture.display()
+            );
+        }
+        common::check_expected(&fixture, &expected, &output, report);
+    }
+}
+
+fn bad_inputs(format: &str) {
+    for fixture in fixtures("bad_formats", format) {
+        let expected = expected(&fixture);
+        let (dir, args) = fixture_args(&fixture, &expected, false);
+        let tmp = common::private_tmp();
+        let output = common::command(tmp.path())
+            .arg("verify")
+            .arg(&dir)
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = common::stderr(&output);
+        let name = fixture.display();
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(output.stdout.is_empty(), "{name}: no report on bad input");
+        if let Some(file) = expected["file"].as_str() {
+            let mut at = fixture.join(file).display().to_string();
+            if let Some(line) = expected["line"].as_u64() {
+                at = format!("{at}:{line}:");
+            }
+            assert!(
+                stderr.contains(&at),
+                "{name}: stderr lacks {at:?}: {stderr}"
+            );
+        }
+        let needle = expected["message_contains"].as_str().unwrap();
+        assert!(
+            stderr.contains(needle),
+            "{name}: stderr lacks {needle:?}: {stderr}"
+        );
+        common::assert_nothing_left(tmp.path());
+    }
+}
+
+macro_rules! formats {
+    ($($test:ident => $format:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                conformance($format);
+                bad_inputs($format);
+            }
+        )*
+    };
+}
+
+formats!(
+    goose => "goose",
+    flyway => "flyway",
+    prisma => "prisma",
+    sql_migrate => "sql-migrate",
+    node_pg_migrate => "node-pg-migrate",
+    atlas => "atlas",
+    hasura => "hasura",
+    pattern => "pattern",
+);
