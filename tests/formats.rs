@@ -85,8 +85,60 @@ fn conformance(format: &str) {
                 fixture.display()
             );
         }
+        if let Some(report) = &report {
+            sum_covers_every_file(&fixture, &expected, report);
+        }
         common::check_expected(&fixture, &expected, &output, report);
     }
+}
+
+/// `migration-check sum` on a copy of the fixture lists exactly the files of the report's
+/// migrations: the checksum comparison and discovery agree on what a migration file is.
+fn sum_covers_every_file(fixture: &Path, expected: &Value, report: &Value) {
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(fixture)
+        .arg(copy.path().join("fixture"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let copied = copy.path().join("fixture");
+    let (dir, args) = fixture_args(&copied, expected, false);
+    let tmp = common::private_tmp();
+    let output = common::command(tmp.path())
+        .arg("sum")
+        .arg(&dir)
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let sum = std::fs::read_to_string(dir.join("migrations.sum")).unwrap();
+    let mut listed: Vec<String> = sum
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.rsplit_once(' ').map(|(path, _)| path.to_string()))
+        .collect();
+    listed.sort();
+    let original_dir = match expected["dir"].as_str() {
+        Some(rel) => fixture.join(rel),
+        None => fixture.to_path_buf(),
+    };
+    let mut files: Vec<String> = report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["files"].as_array().unwrap().iter())
+        .map(|f| {
+            Path::new(f.as_str().unwrap())
+                .strip_prefix(&original_dir)
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    files.sort();
+    assert_eq!(listed, files, "{}: migrations.sum vs the report's files", fixture.display());
 }
 
 fn bad_inputs(format: &str) {
@@ -145,3 +197,26 @@ formats!(
     hasura => "hasura",
     pattern => "pattern",
 );
+
+/// The README's formats table has a row for every format the binary knows.
+#[test]
+fn readme_lists_every_format() {
+    let output = std::process::Command::new(common::binary())
+        .arg("formats")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let listing = String::from_utf8(output.stdout).unwrap();
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let names: Vec<&str> = listing
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with(' ') && !line.contains(':'))
+        .collect();
+    assert!(names.len() >= 12, "{listing}");
+    for name in names {
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "README's formats table lacks {name}"
+        );
+    }
+}
