@@ -138,7 +138,12 @@ fn sum_covers_every_file(fixture: &Path, expected: &Value, report: &Value) {
         })
         .collect();
     files.sort();
-    assert_eq!(listed, files, "{}: migrations.sum vs the report's files", fixture.display());
+    assert_eq!(
+        listed,
+        files,
+        "{}: migrations.sum vs the report's files",
+        fixture.display()
+    );
 }
 
 fn bad_inputs(format: &str) {
@@ -219,4 +224,36 @@ fn readme_lists_every_format() {
             "README's formats table lacks {name}"
         );
     }
+}
+
+/// An `atlas.sum` beside migrations of another format is checked too: a stale one fails the
+/// run with an `atlas_sum` problem naming the file at fault.
+#[test]
+fn a_stale_atlas_sum_beside_golang_migrate_fails_the_run() {
+    let dir = common::migrations_dir(&[
+        ("1_users.up.sql", "CREATE TABLE users (id int);\n"),
+        ("1_users.down.sql", "DROP TABLE users;\n"),
+        (
+            "atlas.sum",
+            "h1:2xa2ITpRzGT1GGzfBEjWmsvwNyVF+2R9QbWqWnnUqL4=\n\
+             1_users.down.sql h1:hc7hJEYeMmyLT/5qO2VeUeTJSpUVDuB/eDbDOzhjvls=\n\
+             1_users.up.sql h1:Vtt1CXX6NWeYd4sU2G4vv2AXm1EFzckwM8yU8uMNq8E=\n",
+        ),
+    ]);
+    let (output, report) = common::verify(dir.path(), &["--format", "golang-migrate"]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["format"], "golang-migrate");
+    let problem = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "atlas_sum")
+        .unwrap_or_else(|| panic!("no atlas_sum problem: {report:#}"));
+    assert_eq!(problem["severity"], "error");
+    assert!(
+        problem["file"].as_str().unwrap().ends_with(".sql")
+            || problem["file"].as_str().unwrap().ends_with("atlas.sum"),
+        "{problem:#}"
+    );
 }

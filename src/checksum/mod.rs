@@ -29,8 +29,6 @@ use sha2::{Digest, Sha256};
 use crate::error::InputError;
 use crate::migrations::{Layout, Listing, Version, io_reason};
 
-/// The files of a diesel migration directory that belong to the migration.
-
 /// How one migration file compares with the base branch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

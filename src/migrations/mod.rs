@@ -18,6 +18,7 @@ pub mod flyway;
 pub mod golang_migrate;
 pub mod goose;
 pub mod hasura;
+pub mod lexer;
 mod listing;
 pub mod node_pg_migrate;
 pub mod pattern;

@@ -1,13 +1,56 @@
-//! The node-pg-migrate layout (work in progress).
+//! The node-pg-migrate SQL layout: one `<timestamp>_<name>.sql` file per migration, split by a
+//! `-- Up Migration` line and optionally a `-- Down Migration` line. node-pg-migrate's markers
+//! are looser than other tools' (any case, extra dashes, anything after `migration`) and its
+//! order is numeric with a special case for 17-digit UTC prefixes, so this leaf reimplements
+//! both as the tool does, and refuses the files the tool would mangle (SQL before the first
+//! marker, which it drops; a down marker without an up marker, whose section it would run as
+//! part of the up).
+//!
+//! Facts from the tool's source (salsita/node-pg-migrate) that the rules below rely on:
+//! - `src/sqlMigration.ts`, `getActions`: the markers are the first matches of
+//!   `/^\s*--[\s-]*up\s+migration/im` and `/^\s*--[\s-]*down\s+migration/im` (JavaScript `\s`,
+//!   `^` after any line terminator, ASCII-only case folding). The up script runs from its
+//!   marker to the down marker when that follows it, else to the end; the down script likewise
+//!   from its marker, so a down section may come first. Without an up marker the whole file is
+//!   the up script; without a down marker the migration has no down (`down: false`: "User has
+//!   disabled down migration").
+//! - `src/migration.ts`, `getMigrationFilePaths`, and `src/utils/comparators.ts`,
+//!   `compareMigrationFileNames`: every file of the directory not matching `^\..*` is a
+//!   migration, ordered by `getNumericPrefix` (`src/utils/fileNameUtils.ts`): the leading
+//!   digits as a JavaScript number, except that 17 digits are read as a UTC time
+//!   `YYYYMMDDHHmmssSSS` and become epoch milliseconds, so 13-digit `Date.now()` prefixes and
+//!   17-digit `utc` prefixes order together. A name without leading digits makes loading fail
+//!   ("Cannot determine numeric prefix"). Equal numbers fall back to a locale comparison of
+//!   the names; migration-check refuses them as duplicate versions instead.
+//! - `src/migrationLoader.ts`, `getDefaultStrategies`: `.sql` files go to the legacy SQL loader
+//!   above, `.js`/`.ts`/`.cjs`/`.mjs`/`.cts`/`.mts` files are JavaScript migrations; the
+//!   `.up.sql`/`.down.sql` pairing exists only as an opt-in loader.
+//! - `src/migration.ts`, `Migration._apply`, and `src/operations/sql.ts`: the SQL is sent as one
+//!   query between `BEGIN;` and `COMMIT;` (or inside the run's single transaction, the CLI
+//!   default); only JavaScript migrations can call `pgm.noTransaction()`, so a SQL file cannot
+//!   leave the transaction. The bookkeeping table is `pgmigrations` (`src/runner.ts`).
 
-use super::{Evidence, Format, FormatSpec, Found, Listing, Settings as AllSettings, Version};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::sqlx::is_top_level_sql;
+use super::{
+    Entry, Evidence, Format, FormatSpec, Found, KeyPart, Listing, Migration, Settings, Text,
+    TransactionMode, Version, line_of_byte, lines, refuse_migration_dirs,
+};
 use crate::error::InputError;
 
 /// The node-pg-migrate format.
 pub const FORMAT: Format = Format::new(&NodePgMigrate);
 
-/// node-pg-migrate.
+/// node-pg-migrate (`node-pg-migrate up`).
 pub struct NodePgMigrate;
+
+/// Extensions of the JavaScript and TypeScript migrations node-pg-migrate also runs.
+const SCRIPT_EXTENSIONS: [&str; 6] = [".js", ".ts", ".cjs", ".mjs", ".cts", ".mts"];
+
+/// Digits of the prefixes node-pg-migrate reads as a UTC time (`YYYYMMDDHHmmssSSS`).
+const UTC_DIGITS: usize = 17;
 
 impl FormatSpec for NodePgMigrate {
     fn name(&self) -> &'static str {
@@ -18,31 +61,86 @@ impl FormatSpec for NodePgMigrate {
         "node-pg-migrate `<timestamp>_<name>.sql` files with `-- Up Migration`"
     }
 
+    fn default_dirs(&self) -> &'static [&'static str] {
+        &["migrations"]
+    }
+
     fn recognise(
         &self,
-        _listing: &Listing,
-        _settings: &AllSettings,
+        listing: &Listing,
+        _settings: &Settings,
     ) -> Result<Option<Evidence>, InputError> {
+        for entry in listing.top_files().filter(|e| is_top_level_sql(&e.rel)) {
+            let sql = &entry.text()?.sql;
+            if let Some(first) = markers(sql).first() {
+                return Ok(Some(Evidence::annotation(entry, first.line)));
+            }
+        }
         Ok(None)
     }
 
-    fn discover(&self, listing: &Listing, _settings: &AllSettings) -> Result<Found, InputError> {
-        Err(InputError::new(
-            &listing.dir,
-            "the node-pg-migrate format is not implemented yet",
-        ))
+    fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
+        refuse_migration_dirs(listing, "node-pg-migrate")?;
+        let mut seen: BTreeMap<KeyPart, &Path> = BTreeMap::new();
+        let mut migrations = Vec::new();
+        let mut ignored = Vec::new();
+        for entry in listing.top_files() {
+            if SCRIPT_EXTENSIONS.iter().any(|ext| entry.rel.ends_with(ext)) {
+                return Err(InputError::new(
+                    &entry.path,
+                    "JavaScript/TypeScript node-pg-migrate migration: migration-check runs \
+                     SQL migrations only; convert it to a `.sql` file with `-- Up Migration` \
+                     and `-- Down Migration` sections",
+                ));
+            }
+            if !is_top_level_sql(&entry.rel) {
+                ignored.push(entry.path.clone());
+                continue;
+            }
+            if entry.rel.ends_with(".up.sql") || entry.rel.ends_with(".down.sql") {
+                return Err(InputError::new(
+                    &entry.path,
+                    "`.up.sql`/`.down.sql` file: node-pg-migrate pairs these only with its \
+                     opt-in `sql` loader, which migration-check reads as --format sqlx; \
+                     move it or pass --format sqlx",
+                ));
+            }
+            let (version, key) = version_of(entry)?;
+            if let Some(other) = seen.insert(key, &entry.path) {
+                return Err(InputError::new(
+                    &entry.path,
+                    format!(
+                        "duplicate version {}: {} has the same numeric prefix, and \
+                         node-pg-migrate would order the two by name only; renumber one",
+                        version.text,
+                        other.display()
+                    ),
+                ));
+            }
+            migrations.push(migration(entry, version)?);
+        }
+        Ok(Found {
+            migrations,
+            ignored,
+        })
     }
 
-    fn is_migration_path(&self, _rel: &str, _settings: &AllSettings) -> bool {
-        false
+    fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
+        is_top_level_sql(rel)
     }
 
-    fn version_of_path(&self, _rel: &str, _settings: &AllSettings) -> Option<Version> {
-        None
+    fn version_of_path(&self, rel: &str, _settings: &Settings) -> Option<Version> {
+        if !is_top_level_sql(rel) {
+            return None;
+        }
+        let digits = leading_digits(rel);
+        let key = numeric_prefix(digits).ok()?;
+        Some(Version::with_key(digits, vec![key]))
     }
 
     fn transaction_rule(&self) -> &'static str {
-        "unknown"
+        "each file in its own transaction (all in one with the default `--single-transaction`); \
+         SQL files cannot opt out"
     }
 
     fn no_transaction_marker(&self) -> Option<&'static str> {
@@ -50,10 +148,513 @@ impl FormatSpec for NodePgMigrate {
     }
 
     fn history_table(&self) -> Option<&'static str> {
-        None
+        Some("pgmigrations")
     }
 
-    fn template(&self, _version: &str, _name: &str) -> Vec<(String, String)> {
-        Vec::new()
+    fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
+        vec![(
+            format!("{version}_{name}.sql"),
+            "-- Up Migration\n\n-- Down Migration\n".to_string(),
+        )]
+    }
+}
+
+/// The leading digits of a file name.
+fn leading_digits(name: &str) -> &str {
+    let end = name.bytes().take_while(u8::is_ascii_digit).count();
+    &name[..end]
+}
+
+/// `getNumericPrefix`: the number node-pg-migrate orders a prefix by, as sortable digits. A
+/// 17-digit prefix is a UTC time in epoch milliseconds; any other is the digits as a JavaScript
+/// number (a double, so very long prefixes lose precision exactly as they do there).
+fn numeric_prefix(digits: &str) -> Result<KeyPart, String> {
+    if digits.is_empty() {
+        return Err(
+            "file name does not start with a number (node-pg-migrate fails with \
+             \"Cannot determine numeric prefix\"); name it `<timestamp>_<name>.sql`"
+                .to_string(),
+        );
+    }
+    if digits.len() == UTC_DIGITS {
+        return utc_millis(digits)
+            .map(|ms| KeyPart::digits(&ms.to_string()))
+            .ok_or_else(|| {
+                format!(
+                    "17-digit prefix {digits} is read by node-pg-migrate as a UTC time \
+                 `YYYYMMDDHHmmssSSS` (after 1970), but it is not one; node-pg-migrate could \
+                 not order this file"
+                )
+            });
+    }
+    let number: f64 = digits
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite())
+        .ok_or_else(|| format!("prefix {digits} is too large for node-pg-migrate"))?;
+    // Display prints a finite double in plain digits, shortest form that reads back the same.
+    Ok(KeyPart::digits(&format!("{number}")))
+}
+
+/// Epoch milliseconds of `YYYYMMDDHHmmssSSS` as V8 parses `YYYY-MM-DDTHH:mm:ss.SSSZ`: months
+/// 1-12, days 1-31 (overflowing into the next month), hour 24 only as `24:00:00.000`. None for
+/// an invalid time or one before 1970.
+fn utc_millis(digits: &str) -> Option<u64> {
+    let part = |range: std::ops::Range<usize>| digits.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (part(0..4)?, part(4..6)?, part(6..8)?);
+    let (hour, minute, second, ms) = (part(8..10)?, part(10..12)?, part(12..14)?, part(14..17)?);
+    let time_ok = (hour < 24 && minute < 60 && second < 60)
+        || (hour == 24 && minute == 0 && second == 0 && ms == 0);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !time_ok {
+        return None;
+    }
+    let days = days_from_civil(year, month) + day - 1;
+    let millis = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + ms;
+    u64::try_from(millis).ok()
+}
+
+/// Days from 1970-01-01 to the first day of `month` of `year` (proleptic Gregorian).
+fn days_from_civil(year: i64, month: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// A file's version: its leading digits, ordered by their node-pg-migrate number.
+fn version_of(entry: &Entry) -> Result<(Version, KeyPart), InputError> {
+    let digits = leading_digits(&entry.rel);
+    let key = numeric_prefix(digits).map_err(|message| InputError::new(&entry.path, message))?;
+    Ok((Version::with_key(digits, vec![key.clone()]), key))
+}
+
+/// Which section a marker opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
+
+impl Direction {
+    /// The marker as written in node-pg-migrate's template.
+    fn text(self) -> &'static str {
+        match self {
+            Direction::Up => "-- Up Migration",
+            Direction::Down => "-- Down Migration",
+        }
+    }
+}
+
+/// One match of a marker regex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Marker {
+    direction: Direction,
+    /// Where the sections are cut: the start of the marker's line. node-pg-migrate cuts where
+    /// its regex match starts, which may take in blank lines before the marker (`^\s*`);
+    /// the scripts differ only by those blank lines, and reports point at the marker.
+    start: usize,
+    /// The line of the marker's `--`.
+    line: usize,
+}
+
+/// JavaScript's `\s`: WhiteSpace and LineTerminator.
+fn is_js_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
+/// Whether `^` of a JavaScript multiline regex matches at `at`: the start, or after a line
+/// terminator.
+fn is_js_line_start(text: &str, at: usize) -> bool {
+    at == 0
+        || text[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}'))
+}
+
+/// Matches `\s*--[\s-]*(up|down)\s+migration` (ASCII case-insensitive) at `at`; returns the
+/// direction and the offset of the `--`.
+fn match_marker(text: &str, at: usize) -> Option<(Direction, usize)> {
+    let rest = &text[at..];
+    let after_space = rest.trim_start_matches(is_js_space);
+    let dashes = at + rest.len() - after_space.len();
+    let after = after_space
+        .strip_prefix("--")?
+        .trim_start_matches(|c| is_js_space(c) || c == '-');
+    let starts_with = |s: &str, word: &str| {
+        s.get(..word.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(word))
+    };
+    let (direction, after) = if starts_with(after, "up") {
+        (Direction::Up, &after[2..])
+    } else if starts_with(after, "down") {
+        (Direction::Down, &after[4..])
+    } else {
+        return None;
+    };
+    let words = after.trim_start_matches(is_js_space);
+    (words.len() < after.len() && starts_with(words, "migration")).then_some((direction, dashes))
+}
+
+/// Every marker of a file, in order, each once (a match taking in blank lines before a marker
+/// and the match at the marker's own line are one marker).
+fn markers(sql: &str) -> Vec<Marker> {
+    let mut found: Vec<Marker> = Vec::new();
+    for (at, _) in sql.char_indices().chain([(sql.len(), ' ')]) {
+        if !is_js_line_start(sql, at) {
+            continue;
+        }
+        let Some((direction, dashes)) = match_marker(sql, at) else {
+            continue;
+        };
+        let line = line_of_byte(sql, dashes);
+        if found.last().is_some_and(|m| m.line == line) {
+            continue;
+        }
+        let start = sql[..dashes].rfind('\n').map_or(0, |newline| newline + 1);
+        found.push(Marker {
+            direction,
+            start,
+            line,
+        });
+    }
+    found
+}
+
+/// Splits one file into its up and down scripts as `getActions` does, refusing what it would
+/// silently mangle.
+fn migration(entry: &Entry, version: Version) -> Result<Migration, InputError> {
+    let text: &Text = entry.text()?;
+    let sql = &text.sql;
+    let path = &entry.path;
+    let found = markers(sql);
+    let first = |direction| found.iter().find(|m| m.direction == direction);
+    for marker in &found {
+        if let Some(earlier) = first(marker.direction).filter(|m| m.line < marker.line) {
+            return Err(InputError::at_line(
+                path,
+                marker.line,
+                format!(
+                    "repeated `{}` (first on line {}); node-pg-migrate takes only the first, \
+                     so what follows this line runs in the other section",
+                    marker.direction.text(),
+                    earlier.line
+                ),
+            ));
+        }
+    }
+    let up_marker = first(Direction::Up);
+    let down_marker = first(Direction::Down);
+    if let (None, Some(down)) = (up_marker, down_marker) {
+        return Err(InputError::at_line(
+            path,
+            down.line,
+            "`-- Down Migration` without `-- Up Migration`: node-pg-migrate would run the \
+             whole file, this down section included, as the up migration; add \
+             `-- Up Migration` before the up SQL",
+        ));
+    }
+    if let Some(opening) = found.first() {
+        refuse_sql_before(path, sql, opening)?;
+    }
+    let section = |marker: Option<&Marker>, other: Option<&Marker>| {
+        marker.map(|m| {
+            let end = other
+                .filter(|o| o.start > m.start)
+                .map_or(sql.len(), |o| o.start);
+            text.section_script(path, m.start, end, TransactionMode::Wrapped)
+        })
+    };
+    let up = section(up_marker, down_marker)
+        .unwrap_or_else(|| text.whole_script(path, TransactionMode::Wrapped));
+    let down = section(down_marker, up_marker);
+    let name = entry.rel[version.text.len()..]
+        .strip_suffix(".sql")
+        .unwrap_or_default();
+    Ok(Migration {
+        name: name.strip_prefix('_').unwrap_or(name).to_string(),
+        version,
+        up,
+        down,
+    })
+}
+
+/// Refuses SQL before the first marker, which node-pg-migrate never runs.
+fn refuse_sql_before(path: &Path, sql: &str, opening: &Marker) -> Result<(), InputError> {
+    let stray = lines(&sql[..opening.start]).find(|line| {
+        let trimmed = line.text.trim();
+        !trimmed.is_empty() && !trimmed.starts_with("--")
+    });
+    match stray {
+        Some(line) => Err(InputError::at_line(
+            path,
+            line.number,
+            format!(
+                "SQL before `{}` (line {}): node-pg-migrate runs only the marked sections and \
+                 drops this; move it below the marker",
+                opening.direction.text(),
+                opening.line
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{discover, tempdir, write};
+    use super::super::{Discovered, sqlx};
+    use super::*;
+
+    fn one(contents: &str) -> Migration {
+        let t = tempdir();
+        write(t.path(), "1700000000000_a.sql", contents);
+        let mut d = discover(t.path(), Some(FORMAT)).unwrap();
+        d.migrations.remove(0)
+    }
+
+    fn error(contents: impl AsRef<[u8]>) -> (InputError, std::path::PathBuf) {
+        let t = tempdir();
+        let path = write(t.path(), "1700000000000_a.sql", contents);
+        (discover(t.path(), Some(FORMAT)).unwrap_err(), path)
+    }
+
+    fn versions(d: &Discovered) -> Vec<&str> {
+        d.migrations
+            .iter()
+            .map(|m| m.version.text.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn markers_as_the_regex_matches_them() {
+        for (sql, direction, line) in [
+            ("-- Up Migration\n", Direction::Up, 1),
+            ("--up migration", Direction::Up, 1),
+            ("  ---- UP   MIGRATION\n", Direction::Up, 1),
+            ("-- - up\tMigrations of the day\n", Direction::Up, 1),
+            ("select 1;\n-- Down Migration\n", Direction::Down, 2),
+            // `\s` spans lines: `--` alone, the words on the next line.
+            ("--\nup migration\n", Direction::Up, 1),
+            ("\u{feff}-- Up Migration\n", Direction::Up, 1),
+            ("x\r-- down migration", Direction::Down, 1),
+        ] {
+            let found = markers(sql);
+            assert_eq!(
+                found.first().map(|m| (m.direction, m.line)),
+                Some((direction, line)),
+                "{sql:?}"
+            );
+        }
+        for sql in [
+            "-- upgrade migration\n",
+            "-- up-migration\n",
+            "select 1; -- Up Migration\n",
+            "/* -- Up Migration */\n",
+            "-- +goose Up\n",
+            "-- migrate:up\n",
+            "-- Up\n",
+        ] {
+            assert_eq!(markers(sql), [], "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn sections_and_offsets() {
+        let m = one("-- Up Migration\nCREATE TABLE t ();\n\n-- Down Migration\nDROP TABLE t;\n");
+        assert_eq!(m.up.sql, "-- Up Migration\nCREATE TABLE t ();\n\n");
+        assert_eq!((m.up.line_offset, m.up.byte_offset), (0, 0));
+        assert_eq!(m.up.transaction, TransactionMode::Wrapped);
+        let down = m.down.unwrap();
+        assert_eq!(down.sql, "-- Down Migration\nDROP TABLE t;\n");
+        assert_eq!((down.line_offset, down.byte_offset), (3, 36));
+        assert_eq!(down.transaction, TransactionMode::Wrapped);
+        assert_eq!(m.name, "a");
+    }
+
+    #[test]
+    fn down_section_may_come_first() {
+        let m = one("-- Down Migration\nDROP TABLE t;\n-- Up Migration\nCREATE TABLE t ();\n");
+        assert_eq!(m.up.sql, "-- Up Migration\nCREATE TABLE t ();\n");
+        assert_eq!(m.up.line_offset, 2);
+        assert_eq!(m.down.unwrap().sql, "-- Down Migration\nDROP TABLE t;\n");
+    }
+
+    #[test]
+    fn unmarked_file_is_all_up_and_irreversible() {
+        let m = one("CREATE TABLE t ();\n");
+        assert_eq!(m.up.sql, "CREATE TABLE t ();\n");
+        assert_eq!(m.down, None);
+        let m = one("-- comment\n-- Up Migration\nSELECT 1;\n");
+        assert_eq!(m.down, None);
+        assert_eq!(m.up.line_offset, 1);
+        // An empty down section is a down that does nothing.
+        let m = one("-- Up Migration\nSELECT 1;\n-- Down Migration\n");
+        assert_eq!(m.down.unwrap().sql, "-- Down Migration\n");
+    }
+
+    #[test]
+    fn bom_and_crlf_offsets() {
+        let m = one("\u{feff}-- Up Migration\r\nSELECT 1;\r\n-- Down Migration\r\nSELECT 2;\r\n");
+        assert_eq!(m.up.byte_offset, 3);
+        let down = m.down.unwrap();
+        assert!(down.sql.contains("SELECT 2;"), "{:?}", down.sql);
+        assert_eq!(
+            down.line_offset
+                + down
+                    .sql
+                    .lines()
+                    .position(|l| l.contains("SELECT 2"))
+                    .unwrap()
+                + 1,
+            4
+        );
+    }
+
+    #[test]
+    fn ordered_by_numeric_prefix_with_utc_prefixes() {
+        let t = tempdir();
+        let file = |name: &str| write(t.path(), name, "-- Up Migration\nSELECT 1;\n");
+        // 2020-05-13T07:07:24.505Z = 1589353644505 ms.
+        file("20200513070724505_utc.sql");
+        file("1589353644504_before.sql");
+        file("1589353644506_after.sql");
+        file("10_ten.sql");
+        file("9_nine.sql");
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.format(), FORMAT);
+        assert_eq!(
+            versions(&d),
+            [
+                "9",
+                "10",
+                "1589353644504",
+                "20200513070724505",
+                "1589353644506"
+            ]
+        );
+        assert_eq!(d.migrations[3].name, "utc");
+    }
+
+    #[test]
+    fn utc_conversion() {
+        assert_eq!(utc_millis("19700101000000000"), Some(0));
+        assert_eq!(utc_millis("20200513070724505"), Some(1_589_353_644_505));
+        // Day 31 of a 30-day month overflows as V8 does; hour 24 only at 24:00:00.000.
+        assert_eq!(
+            utc_millis("20240431000000000"),
+            utc_millis("20240501000000000")
+        );
+        assert_eq!(
+            utc_millis("20240101240000000"),
+            utc_millis("20240102000000000")
+        );
+        assert_eq!(utc_millis("20240101240000001"), None);
+        assert_eq!(utc_millis("20241301000000000"), None);
+        assert_eq!(utc_millis("20240100000000000"), None);
+        assert_eq!(utc_millis("19690101000000000"), None);
+    }
+
+    #[test]
+    fn bad_names_and_duplicates() {
+        let t = tempdir();
+        let path = write(t.path(), "init.sql", "-- Up Migration\n");
+        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
+        assert_eq!(err.path, path);
+        assert!(
+            err.message.contains("Cannot determine numeric prefix"),
+            "{err}"
+        );
+
+        let t = tempdir();
+        write(t.path(), "0003_a.sql", "-- Up Migration\n");
+        let b = write(t.path(), "3_b.sql", "-- Up Migration\n");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, b);
+        assert!(err.message.contains("duplicate version 3"), "{err}");
+
+        let t = tempdir();
+        let path = write(t.path(), "20241301000000000_a.sql", "-- Up Migration\n");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.path, path);
+        assert!(err.message.contains("UTC time"), "{err}");
+
+        let t = tempdir();
+        write(t.path(), "1_a.sql", "-- Up Migration\n");
+        let js = write(t.path(), "2_b.js", "exports.up = () => {};\n");
+        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
+        assert_eq!(err.path, js);
+    }
+
+    #[test]
+    fn missing_up_marker_with_down_marker() {
+        let (err, path) = error("DROP TABLE t;\n-- Down Migration\nDROP TABLE t;\n");
+        assert_eq!((&err.path, err.line), (&path, Some(2)));
+        assert!(err.message.contains("without `-- Up Migration`"), "{err}");
+    }
+
+    #[test]
+    fn sql_before_the_first_marker_is_refused() {
+        let (err, path) = error("-- header\nCREATE TABLE x ();\n-- Up Migration\nSELECT 1;\n");
+        assert_eq!((&err.path, err.line), (&path, Some(2)));
+        assert!(err.message.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn repeated_markers_are_refused() {
+        let (err, _) = error("-- Up Migration\nA;\n-- Down Migration\nB;\n-- up migration\nC;\n");
+        assert_eq!(err.line, Some(5));
+        assert!(err.message.contains("first on line 1"), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_names_the_line() {
+        let (err, path) = error(b"-- Up Migration\nSELECT '\xff';\n".as_slice());
+        assert_eq!((&err.path, err.line), (&path, Some(2)));
+    }
+
+    #[test]
+    fn unmarked_directory_is_sqlx_and_marked_file_is_never_sqlx() {
+        let t = tempdir();
+        write(t.path(), "1_a.sql", "SELECT 1;\n");
+        assert_eq!(discover(t.path(), None).unwrap().format(), sqlx::FORMAT);
+        write(
+            t.path(),
+            "2_b.sql",
+            "SELECT 1;\n--- DOWN MIGRATION\nSELECT 2;\n",
+        );
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        let err = discover(t.path(), Some(sqlx::FORMAT)).unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
+    fn paths_versions_template() {
+        let s = Settings::default();
+        assert!(FORMAT.is_migration_path("1700000000000_a.sql", &s));
+        assert!(!FORMAT.is_migration_path("x/1_a.sql", &s));
+        let v = FORMAT
+            .version_of_path("20200513070724505_a.sql", &s)
+            .unwrap();
+        let w = FORMAT.version_of_path("1589353644506_b.sql", &s).unwrap();
+        assert!(v < w);
+        assert_eq!(FORMAT.version_of_path("a.sql", &s), None);
+        let template = FORMAT.template("1700000000000", "init");
+        assert_eq!(template[0].0, "1700000000000_init.sql");
+        assert_eq!(markers(&template[0].1).len(), 2);
     }
 }

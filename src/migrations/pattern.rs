@@ -469,7 +469,7 @@ fn sections(
     let up_start = up_marker.map_or(0, |(_, end)| end);
     if let Some(line) = lines(&text.sql[..up_start]).find(|l| {
         let t = l.text.trim();
-        !t.is_empty() && !t.starts_with("--") && !up_marker.is_some_and(|(n, _)| n == l.number)
+        !(t.is_empty() || t.starts_with("--") || up_marker.is_some_and(|(n, _)| n == l.number))
     }) {
         return Err(InputError::at_line(
             path,

@@ -5,7 +5,6 @@
 
 pub mod docker;
 pub mod embedded;
-pub mod lexer;
 pub mod runner;
 
 use std::time::Duration;

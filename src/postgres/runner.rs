@@ -11,7 +11,7 @@ use tokio_postgres::error::{DbError, ErrorPosition, SqlState};
 use tokio_postgres::{Client, NoTls};
 
 use super::Timeouts;
-use super::lexer::{self, Statement};
+use crate::migrations::lexer::{self, Statement};
 use crate::migrations::{Script, TransactionMode};
 
 /// Extra time the client waits past `statement_timeout` before it cancels a

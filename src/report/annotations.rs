@@ -118,6 +118,7 @@ fn top_level_title(kind: &str) -> String {
         "renamed" => "renamed merged migration".into(),
         "out_of_order" => "migration out of order".into(),
         "stale_sum" => "stale migrations.sum".into(),
+        "atlas_sum" => "atlas.sum does not match the migrations".into(),
         kind => kind.replace('_', " "),
     }
 }

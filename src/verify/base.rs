@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::checksum::{self, ChecksumError, GateLevel, Gates, RemoteBase, sum};
 use crate::error::EnvironmentError;
-use crate::migrations::Layout;
+use crate::migrations::{self, Layout};
 use crate::report::{ChecksumEntry, Problem, Report, Severity};
 
 /// What the base-branch stage contributes to a run.
@@ -50,6 +50,24 @@ pub fn base_stage(
             message: stale.to_string(),
             file: Some(dir.join(sum::SUM_FILE).display().to_string()),
             line: None,
+            column: None,
+            object: None,
+        });
+    }
+    // Atlas keeps its own integrity file; it is checked whatever the format
+    // (golang-migrate directories often carry one too).
+    if let Some(mismatch) = migrations::atlas::check_sum(dir)? {
+        let (file, line) = match &mismatch.migration {
+            Some(migration) => (migration.clone(), None),
+            None => (mismatch.sum_file.clone(), mismatch.line),
+        };
+        stage.problems.push(Problem {
+            versions: Vec::new(),
+            kind: "atlas_sum".into(),
+            severity: Severity::Error,
+            message: mismatch.message,
+            file: Some(file.display().to_string()),
+            line,
             column: None,
             object: None,
         });
