@@ -450,29 +450,13 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         }
 
         // Re-up: must give the schema of the first up.
-        match self.step(&migration.up, &mut report).await? {
-            Step::Ran(elapsed) => report.timings_ms.reup = Some(millis(elapsed)),
-            Step::Failed(failure) => {
-                report.timings_ms.reup = Some(millis(failure.elapsed));
-                report.status = Status::NotReapplicable;
-                let mut problem = failure_problem(&failure);
-                problem.kind = "not_reapplicable".into();
-                problem.message = format!("the second up failed after down: {}", problem.message);
-                report.problems.push(problem);
-                self.needs_rebuild = true;
-                return Ok(report);
-            }
-        }
-        let after_reup = self.snapshot_current().await?;
-        let started = Instant::now();
-        let changes = diff(&after_up, &after_reup);
-        self.timings.snapshots += millis(started.elapsed());
-        if self.judge(&changes, Phase::Reup, &migration.up, &mut report.problems) {
-            report.status = Status::NotReapplicable;
-            self.needs_rebuild = true;
-            return Ok(report);
-        }
-        self.current = Some(after_reup);
+        self.reapply(
+            migration,
+            after_up,
+            &mut report,
+            "the second up failed after down",
+        )
+        .await?;
         Ok(report)
     }
 
@@ -485,6 +469,31 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         report: &mut MigrationReport,
     ) -> Result<(), EnvironmentError> {
         let after_first = self.snapshot_current().await?;
+        let what = "a repeatable migration must apply again over itself, but the second \
+                    application failed";
+        if self.reapply(migration, after_first, report, what).await? {
+            add_notes(
+                &mut report.notes,
+                vec![
+                    "repeatable: applied twice, the second application left the schema as \
+                     the first did"
+                        .into(),
+                ],
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs the up script again and compares with `after_first`, the schema after its first
+    /// run: a failure (`failed`, said before the error) or a difference is
+    /// `not_reapplicable`. True when the schema is the same; it becomes the current one.
+    async fn reapply(
+        &mut self,
+        migration: &Migration,
+        after_first: Snapshot,
+        report: &mut MigrationReport,
+        failed: &str,
+    ) -> Result<bool, EnvironmentError> {
         match self.step(&migration.up, report).await? {
             Step::Ran(elapsed) => report.timings_ms.reup = Some(millis(elapsed)),
             Step::Failed(failure) => {
@@ -492,14 +501,10 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 report.status = Status::NotReapplicable;
                 let mut problem = failure_problem(&failure);
                 problem.kind = "not_reapplicable".into();
-                problem.message = format!(
-                    "a repeatable migration must apply again over itself, but the second \
-                     application failed: {}",
-                    problem.message
-                );
+                problem.message = format!("{failed}: {}", problem.message);
                 report.problems.push(problem);
                 self.needs_rebuild = true;
-                return Ok(());
+                return Ok(false);
             }
         }
         let after_second = self.snapshot_current().await?;
@@ -509,14 +514,10 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         if self.judge(&changes, Phase::Reup, &migration.up, &mut report.problems) {
             report.status = Status::NotReapplicable;
             self.needs_rebuild = true;
-            return Ok(());
+            return Ok(false);
         }
-        add_notes(
-            &mut report.notes,
-            vec!["repeatable: applied twice, the second application left the schema as the first did".into()],
-        );
         self.current = Some(after_second);
-        Ok(())
+        Ok(true)
     }
 
     /// Turns changes into problems under the policy; true when any is an error.
