@@ -1,6 +1,52 @@
-//! The goose layout (work in progress).
+//! The goose layout (SQL migrations of github.com/pressly/goose v3): one
+//! `<version>_<name>.sql` file per migration, split by `-- +goose Up` and `-- +goose Down`
+//! annotations. It also holds the one parser of annotated SQL files that goose and
+//! sql-migrate share ([`parse_annotated`], parameterised by a [`Dialect`]): both tools read
+//! a file line by line, switch direction on their Up/Down annotation, split statements at a
+//! line whose last word ends with `;` unless between `StatementBegin` and `StatementEnd`, and
+//! refuse a file whose last statement is unfinished. We hand PostgreSQL whole sections, so the
+//! parser also refuses a statement the tool would cut in the middle (a `;` ending a line inside
+//! a function body without `StatementBegin`): the tool would fail there, PostgreSQL would not.
+//!
+//! Facts from goose's source (pressly/goose, commit 520411a):
+//! - `migration.go` `NumericComponent`: the version is the text before the first `_`,
+//!   `strconv.ParseInt(.., 10, 64)`, and must be at least 1; the extension must be `.sql`
+//!   or `.go`. `migrate.go` `collectMigrationsFS` (what the CLI runs) fails on any `*.sql`
+//!   whose name does not parse; `collectGoMigrations` skips `.go` files without a version and
+//!   `_test.go` files. `migrate.go` `Migrations.Less` panics on a duplicate version and
+//!   `provider_collect.go` `collectFilesystemSources` refuses it; migrations run in
+//!   numeric version order.
+//! - `internal/sqlparser/parser.go` `ParseSQLMigration`: a line is an annotation when,
+//!   trimmed, it starts with `--` and it contains `+goose` (case-sensitive);
+//!   `extractAnnotation` refuses leading whitespace, removes every `--` and the first
+//!   `+goose`, refuses a second `+goose`, trims, and compares with `strings.EqualFold` against
+//!   `Up`, `Down`, `StatementBegin`, `StatementEnd`, `NO TRANSACTION`, `ENVSUB ON`,
+//!   `ENVSUB OFF`; anything else is an error. One `Up`, first; at most one `Down`, after it;
+//!   `StatementBegin`/`StatementEnd` only inside a section, not nested; only blank and comment
+//!   lines before `Up`. `NO TRANSACTION` anywhere (also before `Up`) sets `useTx = false` for
+//!   the file, so for both directions. Outside a statement, comment lines and empty lines are
+//!   dropped; `endsWithSemicolon` looks at the last whitespace-separated word before a word
+//!   starting with `--`. An unfinished statement at `Down` or at the end is an error.
+//! - With `ENVSUB ON`, each line written to a statement goes through
+//!   github.com/mfridman/interpolate v0.0.2 (`parser.go`, `interpolate.go`): `$VAR`,
+//!   `${VAR}`, `${VAR:-default}` (unset or empty), `${VAR-default}` (unset),
+//!   `${VAR:offset[:length]}`, `${VAR?message}` (error when unset); `$$` and `\$` become `$`,
+//!   `$(` stays, a `$` at the end of the line stays, and any other `$` must start a name
+//!   beginning with a letter. goose reads the values from its process environment; we read
+//!   them only from `[goose.env]` of `migration-check.toml`, and a bare variable that is not
+//!   declared there is an error (a default applies as goose would apply it to an unset one).
+//! - Bookkeeping table `goose_db_version`; each direction of a file runs in one transaction
+//!   unless the file has `NO TRANSACTION`. Go migrations are Go code: only goose can run them.
 
-use super::{Evidence, Format, FormatSpec, Found, Listing, Settings as AllSettings, Version};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::lexer::split_statements;
+use super::sqlx::is_top_level_sql;
+use super::{
+    Evidence, Format, FormatSpec, Found, Listing, Migration, Script, Settings as AllSettings, Text,
+    TransactionMode, Version, lines, refuse_migration_dirs,
+};
 use crate::error::InputError;
 
 /// The goose format.
@@ -12,11 +58,20 @@ pub const FORMAT: Format = Format::new(&Goose);
 pub struct Settings {
     /// `[goose.env]`: the only values `-- +goose ENVSUB ON` substitutes for `${VAR}`.
     #[serde(default)]
-    pub env: std::collections::BTreeMap<String, String>,
+    pub env: BTreeMap<String, String>,
 }
 
 /// goose.
 pub struct Goose;
+
+/// How goose reads its annotated SQL files.
+const GOOSE: Dialect = Dialect {
+    tool: "goose",
+    prefix: "-- +goose",
+    annotation: goose_annotation,
+    drops_line: goose_drops_line,
+    strict: true,
+};
 
 impl FormatSpec for Goose {
     fn name(&self) -> &'static str {
@@ -29,40 +84,1258 @@ impl FormatSpec for Goose {
 
     fn recognise(
         &self,
-        _listing: &Listing,
+        listing: &Listing,
         _settings: &AllSettings,
     ) -> Result<Option<Evidence>, InputError> {
+        for entry in listing.top_files().filter(|e| is_top_level_sql(&e.rel)) {
+            if let Some(line) = GOOSE.up_line(&entry.text()?.sql) {
+                return Ok(Some(Evidence::annotation(entry, line)));
+            }
+        }
         Ok(None)
     }
 
-    fn discover(&self, listing: &Listing, _settings: &AllSettings) -> Result<Found, InputError> {
-        Err(InputError::new(
-            &listing.dir,
-            "the goose format is not implemented yet",
-        ))
+    fn discover(&self, listing: &Listing, settings: &AllSettings) -> Result<Found, InputError> {
+        refuse_migration_dirs(listing, "goose")?;
+        let mut seen: BTreeMap<i64, &Path> = BTreeMap::new();
+        let mut migrations = Vec::new();
+        for entry in listing.top_files() {
+            if is_go_migration(&entry.rel) {
+                return Err(InputError::new(
+                    &entry.path,
+                    "goose Go migration: its up and down are Go functions that only goose \
+                     itself can run. Verify this directory with --format command, which runs \
+                     your own goose build through its commands, or move the Go migrations out",
+                ));
+            }
+            if !is_top_level_sql(&entry.rel) {
+                continue;
+            }
+            let (digits, number) =
+                numeric_component(&entry.rel).map_err(|why| InputError::new(&entry.path, why))?;
+            if let Some(other) = seen.insert(number, &entry.path) {
+                return Err(InputError::new(
+                    &entry.path,
+                    format!(
+                        "duplicate version {number}: {} has the same version (goose refuses \
+                         two migrations with one version)",
+                        other.display()
+                    ),
+                ));
+            }
+            let (up, down) = parse_annotated(
+                &GOOSE,
+                &entry.path,
+                entry.text()?,
+                Some(&settings.goose.env),
+            )?;
+            let name = entry.rel[digits.len() + 1..].trim_end_matches(".sql");
+            migrations.push(Migration {
+                version: Version::numeric(digits, number.unsigned_abs()),
+                name: name.to_string(),
+                up,
+                down,
+            });
+        }
+        Ok(migrations.into())
     }
 
-    fn is_migration_path(&self, _rel: &str, _settings: &AllSettings) -> bool {
-        false
+    fn is_migration_path(&self, rel: &str, _settings: &AllSettings) -> bool {
+        is_top_level_sql(rel)
     }
 
-    fn version_of_path(&self, _rel: &str, _settings: &AllSettings) -> Option<Version> {
-        None
+    fn version_of_path(&self, rel: &str, _settings: &AllSettings) -> Option<Version> {
+        if !is_top_level_sql(rel) {
+            return None;
+        }
+        let (digits, number) = numeric_component(rel).ok()?;
+        Some(Version::numeric(digits, number.unsigned_abs()))
     }
 
     fn transaction_rule(&self) -> &'static str {
-        "unknown"
+        "each direction of a file in its own transaction, unless the file has \
+         `-- +goose NO TRANSACTION`"
     }
 
     fn no_transaction_marker(&self) -> Option<&'static str> {
-        None
+        Some("`-- +goose NO TRANSACTION` anywhere in the file (both directions)")
     }
 
     fn history_table(&self) -> Option<&'static str> {
-        None
+        Some("goose_db_version")
     }
 
-    fn template(&self, _version: &str, _name: &str) -> Vec<(String, String)> {
-        Vec::new()
+    fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
+        vec![(
+            format!("{version}_{name}.sql"),
+            "-- +goose Up\n\n-- +goose Down\n".to_string(),
+        )]
+    }
+}
+
+/// goose's `NumericComponent`: the version before the first `_` of a file name, an `int64`
+/// of at least 1, as written and as a number; the error says why goose refuses the name.
+fn numeric_component(name: &str) -> Result<(&str, i64), String> {
+    let rename = "goose migrations are named `<version>_<name>.sql` with a version from 1 to \
+                  9223372036854775807; rename it, or start its name with `.` to have it ignored";
+    let Some((digits, _)) = name.split_once('_') else {
+        return Err(format!(
+            "no `_` after the version in the file name (goose fails on it: \
+             `no filename separator '_' found`); {rename}"
+        ));
+    };
+    match digits.parse::<i64>() {
+        Ok(number) if number >= 1 => Ok((digits, number)),
+        Ok(_) => Err(format!(
+            "version {digits} is not greater than zero; {rename}"
+        )),
+        Err(_) => Err(format!(
+            "`{digits}` before the first `_` is not a version number goose can read; {rename}"
+        )),
+    }
+}
+
+/// A Go migration goose would register: `<version>_<name>.go`, not a `_test.go` file.
+fn is_go_migration(rel: &str) -> bool {
+    !rel.contains('/')
+        && rel.ends_with(".go")
+        && !rel.ends_with("_test.go")
+        && numeric_component(rel).is_ok()
+}
+
+/// goose's `extractAnnotation` on one line (its `\r` removed): None for a line that is not an
+/// annotation, an error for one goose refuses.
+fn goose_annotation(line: &str) -> Result<Option<Annotation>, String> {
+    if !line.trim().starts_with("--") || !line.contains("+goose") {
+        return Ok(None);
+    }
+    if line.starts_with([' ', '\t']) {
+        return Err(
+            "goose annotation indented: goose refuses annotation lines that start \
+                    with whitespace (`contains leading whitespace`); remove the indentation"
+                .to_string(),
+        );
+    }
+    let command = line.replace("--", "").replacen("+goose", "", 1);
+    if command.contains("+goose") {
+        return Err("more than one `+goose` on one line: goose refuses it".to_string());
+    }
+    let command = command.trim();
+    let known = [
+        (
+            "Up",
+            Annotation::Up {
+                no_transaction: false,
+            },
+        ),
+        (
+            "Down",
+            Annotation::Down {
+                no_transaction: false,
+            },
+        ),
+        ("StatementBegin", Annotation::StatementBegin),
+        ("StatementEnd", Annotation::StatementEnd),
+        ("NO TRANSACTION", Annotation::NoTransaction),
+        ("ENVSUB ON", Annotation::EnvsubOn),
+        ("ENVSUB OFF", Annotation::EnvsubOff),
+    ];
+    match known.iter().find(|(word, _)| equal_fold(word, command)) {
+        Some((_, annotation)) => Ok(Some(*annotation)),
+        None => Err(format!(
+            "unknown goose annotation `{command}`: goose refuses the file (a comment line \
+             mentioning `+goose` is read as an annotation); expected one of Up, Down, \
+             StatementBegin, StatementEnd, NO TRANSACTION, ENVSUB ON, ENVSUB OFF"
+        )),
+    }
+}
+
+/// Go's `strings.EqualFold` against an ASCII word: ASCII case-insensitive, plus the two
+/// non-ASCII letters whose simple case folding is an ASCII letter (`ſ` is `s`, the Kelvin
+/// sign is `k`).
+fn equal_fold(word: &str, text: &str) -> bool {
+    let fold = |c: char| match c {
+        'ſ' => 's',
+        '\u{212A}' => 'k',
+        c => c.to_ascii_lowercase(),
+    };
+    word.chars().map(fold).eq(text.chars().map(fold))
+}
+
+/// goose drops empty lines and comment lines that come before a statement's first line.
+fn goose_drops_line(line: &str, statement_open: bool) -> bool {
+    !statement_open && (line.is_empty() || line.trim().starts_with("--"))
+}
+
+/// One annotation of an annotated SQL file, as the tool reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Annotation {
+    /// Start (or, for sql-migrate, continue) the up section.
+    Up {
+        /// sql-migrate's `notransaction` option on the line.
+        no_transaction: bool,
+    },
+    /// Start (or continue) the down section.
+    Down {
+        /// sql-migrate's `notransaction` option on the line.
+        no_transaction: bool,
+    },
+    /// Semicolons no longer end a statement.
+    StatementBegin,
+    /// The statement since `StatementBegin` ends here.
+    StatementEnd,
+    /// goose's `NO TRANSACTION`: the whole file runs outside a transaction.
+    NoTransaction,
+    /// goose's `ENVSUB ON`: substitute variables from here on.
+    EnvsubOn,
+    /// goose's `ENVSUB OFF`.
+    EnvsubOff,
+    /// A line the tool treats as an annotation and otherwise ignores.
+    Ignored,
+}
+
+/// What differs between the tools whose files [`parse_annotated`] reads.
+pub(crate) struct Dialect {
+    /// The tool's name, for messages.
+    pub tool: &'static str,
+    /// The annotation prefix as written in files (`-- +goose`), for messages.
+    pub prefix: &'static str,
+    /// Reads a line (without its line ending) as the tool's annotation: None for a line that
+    /// is not one, an error message for one the tool refuses.
+    pub annotation: fn(&str) -> Result<Option<Annotation>, String>,
+    /// Whether the tool leaves a non-annotation line out of its statements; the flag says
+    /// whether a statement has started.
+    pub drops_line: fn(&str, bool) -> bool,
+    /// goose's rules: one Up first, at most one Down after it, no SQL before Up,
+    /// StatementBegin/End only inside a section and not nested. Without them (sql-migrate)
+    /// sections may repeat in any order (each direction collects its sections), lines before
+    /// the first section are ignored, and misplaced StatementBegin/End are ignored.
+    pub strict: bool,
+}
+
+impl Dialect {
+    /// An annotation as written in files: `` `-- +goose Up` ``.
+    fn marker(&self, word: &str) -> String {
+        format!("`{} {word}`", self.prefix)
+    }
+
+    /// The line of the first Up annotation of `sql`, if any: how a file of this tool is
+    /// recognised. goose reads (and refuses) an indented annotation, so for goose indented
+    /// ones count and discovery reports the indentation; sql-migrate takes them for SQL.
+    pub(crate) fn up_line(&self, sql: &str) -> Option<usize> {
+        lines(sql)
+            .find(|line| {
+                let text = line.text.trim_end_matches('\r');
+                let text = if self.strict { text.trim_start() } else { text };
+                matches!((self.annotation)(text), Ok(Some(Annotation::Up { .. })))
+            })
+            .map(|line| line.number)
+    }
+}
+
+/// A direction of a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
+
+impl Direction {
+    /// Index into per-direction arrays.
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A statement the tool has started collecting.
+struct Pending {
+    /// Its first line holding anything but whitespace (the tool counts only those).
+    first_content: Option<usize>,
+    /// The lines the tool sends, after substitution.
+    sql: String,
+}
+
+/// Splits an annotated SQL file (goose, sql-migrate) into its up script and, if it has a
+/// down annotation, its down script, as `dialect`'s tool reads it. A direction made of
+/// several sections (sql-migrate) is one script from its first section to its last, the
+/// other direction's lines emptied, so line numbers stay those of the file. `env` holds the
+/// values goose's `ENVSUB ON` substitutes (substituted in place, line by line). A
+/// `StatementBegin` block whose statement has no `;` of its own (the tool sends it alone)
+/// gets one at the start of its `StatementEnd` line, so the next statement stays apart.
+pub(crate) fn parse_annotated(
+    dialect: &Dialect,
+    path: &Path,
+    text: &Text,
+    env: Option<&BTreeMap<String, String>>,
+) -> Result<(Script, Option<Script>), InputError> {
+    let all: Vec<_> = lines(&text.sql).collect();
+    let mut owner: Vec<Option<Direction>> = vec![None; all.len()];
+    let mut substituted: Vec<Option<String>> = vec![None; all.len()];
+    let mut terminate: Vec<bool> = vec![false; all.len()];
+    let mut opened: [Option<usize>; 2] = [None, None];
+    let mut no_transaction = [false, false];
+    let mut file_no_transaction = false;
+    let mut envsub: Option<usize> = None;
+    let mut direction: Option<Direction> = None;
+    let mut block: Option<usize> = None;
+    let mut pending: Option<Pending> = None;
+    let at = |line: usize, message: String| InputError::at_line(path, line, message);
+    let unfinished = |line: usize, block: Option<usize>| {
+        let fix = match block {
+            Some(open) => format!(
+                "close the {} block opened on line {open} with {}",
+                dialect.marker("StatementBegin"),
+                dialect.marker("StatementEnd")
+            ),
+            None => "add the `;`".to_string(),
+        };
+        at(
+            line,
+            format!(
+                "statement not finished: {} ends a statement only at a line whose last word \
+                 ends with `;` (or at {}); {fix}",
+                dialect.tool,
+                dialect.marker("StatementEnd")
+            ),
+        )
+    };
+
+    for (index, line) in all.iter().enumerate() {
+        let number = line.number;
+        let raw = line.text.strip_suffix('\r').unwrap_or(line.text);
+        let annotation = (dialect.annotation)(raw).map_err(|message| at(number, message))?;
+        let Some(annotation) = annotation else {
+            let Some(current) = direction else {
+                let trimmed = raw.trim();
+                if dialect.strict && !trimmed.is_empty() && !trimmed.starts_with("--") {
+                    return Err(at(
+                        number,
+                        format!(
+                            "statement before {}: {} requires the {} annotation before any \
+                             statement",
+                            dialect.marker("Up"),
+                            dialect.tool,
+                            dialect.marker("Up")
+                        ),
+                    ));
+                }
+                continue;
+            };
+            owner[index] = Some(current);
+            if (dialect.drops_line)(raw, pending.is_some()) {
+                continue;
+            }
+            let sent = match (envsub, env) {
+                (Some(since), Some(env)) => {
+                    let expanded = interpolate(raw, env)
+                        .map_err(|e| at(number, e.message(dialect.marker("ENVSUB ON"), since)))?;
+                    if expanded != raw {
+                        substituted[index] = Some(expanded.clone());
+                    }
+                    expanded
+                }
+                _ => raw.to_string(),
+            };
+            let statement = pending.get_or_insert(Pending {
+                first_content: None,
+                sql: String::new(),
+            });
+            if statement.first_content.is_none() && !sent.trim().is_empty() {
+                statement.first_content = Some(number);
+            }
+            statement.sql.push_str(&sent);
+            statement.sql.push('\n');
+            if block.is_none() && ends_with_semicolon(&sent) {
+                if !is_complete(&statement.sql) {
+                    return Err(at(
+                        number,
+                        format!(
+                            "{} ends a statement at the `;` closing this line, but there the \
+                             statement is still inside a quoted string, dollar-quoted body, \
+                             comment or parentheses: {} would send it cut off and fail. Put \
+                             the statement between {} and {}",
+                            dialect.tool,
+                            dialect.tool,
+                            dialect.marker("StatementBegin"),
+                            dialect.marker("StatementEnd")
+                        ),
+                    ));
+                }
+                pending = None;
+            }
+            continue;
+        };
+        match annotation {
+            Annotation::Up {
+                no_transaction: off,
+            }
+            | Annotation::Down {
+                no_transaction: off,
+            } => {
+                let next = match annotation {
+                    Annotation::Up { .. } => Direction::Up,
+                    _ => Direction::Down,
+                };
+                if dialect.strict {
+                    check_section_order(dialect, next, &opened, block)
+                        .map_err(|message| at(number, message))?;
+                }
+                if let Some(first) = pending.take().and_then(|p| p.first_content) {
+                    return Err(unfinished(first, block));
+                }
+                direction = Some(next);
+                opened[next.index()].get_or_insert(number);
+                no_transaction[next.index()] |= off;
+            }
+            Annotation::StatementBegin => match (direction, block) {
+                (Some(_), None) => block = Some(number),
+                (Some(_), Some(open)) if dialect.strict => {
+                    return Err(at(
+                        number,
+                        format!(
+                            "{} inside the block opened on line {open}: close it with {} \
+                             first",
+                            dialect.marker("StatementBegin"),
+                            dialect.marker("StatementEnd")
+                        ),
+                    ));
+                }
+                (None, _) if dialect.strict => {
+                    return Err(at(
+                        number,
+                        format!(
+                            "{} before {}: {} requires it inside the Up or Down section",
+                            dialect.marker("StatementBegin"),
+                            dialect.marker("Up"),
+                            dialect.tool
+                        ),
+                    ));
+                }
+                _ => {}
+            },
+            Annotation::StatementEnd => match (direction, block) {
+                (Some(_), Some(open)) => {
+                    block = None;
+                    let Some(statement) = pending.take() else {
+                        owner[index] = direction;
+                        continue;
+                    };
+                    // The tool sends the block as one statement, so it needs no `;` of its
+                    // own; in one script the next statement would run into it.
+                    terminate[index] = !is_terminated(&statement.sql);
+                    if !is_complete(&statement.sql) {
+                        return Err(at(
+                            number,
+                            format!(
+                                "the statement between {} on line {open} and this line is \
+                                 not complete (a quoted string, dollar-quoted body, comment \
+                                 or parenthesis is still open)",
+                                dialect.marker("StatementBegin")
+                            ),
+                        ));
+                    }
+                }
+                _ if dialect.strict => {
+                    return Err(at(
+                        number,
+                        format!(
+                            "{} without {} before it",
+                            dialect.marker("StatementEnd"),
+                            dialect.marker("StatementBegin")
+                        ),
+                    ));
+                }
+                _ => {}
+            },
+            Annotation::NoTransaction => file_no_transaction = true,
+            Annotation::EnvsubOn => envsub = Some(number),
+            Annotation::EnvsubOff => envsub = None,
+            Annotation::Ignored => {}
+        }
+        owner[index] = direction;
+    }
+
+    if let Some(open) = block {
+        return Err(at(
+            open,
+            format!(
+                "{} without a matching {}",
+                dialect.marker("StatementBegin"),
+                dialect.marker("StatementEnd")
+            ),
+        ));
+    }
+    if opened == [None, None] {
+        let message = if dialect.strict {
+            format!(
+                "missing {up} annotation: {tool} requires every SQL migration to start with a \
+                 {up} line (only blank and comment lines before it), optionally followed by a \
+                 {down} section",
+                up = dialect.marker("Up"),
+                down = dialect.marker("Down"),
+                tool = dialect.tool
+            )
+        } else {
+            format!(
+                "no {} or {} annotation (written exactly so, at the start of a line): {} \
+                 refuses a file without one",
+                dialect.marker("Up"),
+                dialect.marker("Down"),
+                dialect.tool
+            )
+        };
+        return Err(InputError::new(path, message));
+    }
+    if let Some(first) = pending.and_then(|p| p.first_content) {
+        return Err(unfinished(first, None));
+    }
+
+    let transaction = |d: Direction| {
+        if file_no_transaction || no_transaction[d.index()] {
+            TransactionMode::None
+        } else {
+            TransactionMode::StatementsInTransaction
+        }
+    };
+    let script = |d: Direction| {
+        let marker = opened[d.index()]?;
+        let last = owner
+            .iter()
+            .rposition(|o| *o == Some(d))
+            .unwrap_or(marker - 1);
+        let start = all[marker - 1].end;
+        let mut sql = String::new();
+        for (index, line) in all.iter().enumerate().take(last + 1).skip(marker) {
+            let raw_len = line.text.strip_suffix('\r').unwrap_or(line.text).len();
+            let ending = &text.sql[line.start + raw_len..line.end];
+            if owner[index] == Some(d) {
+                if terminate[index] {
+                    sql.push(';');
+                }
+                match &substituted[index] {
+                    Some(expanded) => {
+                        sql.push_str(expanded);
+                        sql.push_str(ending);
+                    }
+                    None => sql.push_str(&text.sql[line.start..line.end]),
+                }
+            } else if ending.ends_with('\n') {
+                sql.push('\n');
+            }
+        }
+        Some(Script {
+            path: path.to_path_buf(),
+            sql,
+            line_offset: marker,
+            byte_offset: text.bom_len + start,
+            transaction: transaction(d),
+        })
+    };
+    let up = script(Direction::Up).unwrap_or_else(|| Script {
+        path: path.to_path_buf(),
+        sql: String::new(),
+        line_offset: 0,
+        byte_offset: text.bom_len,
+        transaction: transaction(Direction::Up),
+    });
+    Ok((up, script(Direction::Down)))
+}
+
+/// goose's order of sections: one Up first, at most one Down after it, no Down inside a
+/// StatementBegin block. The error message when `next` breaks it.
+fn check_section_order(
+    dialect: &Dialect,
+    next: Direction,
+    opened: &[Option<usize>; 2],
+    block: Option<usize>,
+) -> Result<(), String> {
+    let (up, down) = (dialect.marker("Up"), dialect.marker("Down"));
+    match (next, opened) {
+        (Direction::Up, [Some(first), _]) => Err(format!(
+            "repeated {up} (first on line {first}): {} allows one",
+            dialect.tool
+        )),
+        (Direction::Down, [None, _]) => Err(format!(
+            "{down} before {up}: {} requires the file to start with {up}",
+            dialect.tool
+        )),
+        (Direction::Down, [_, Some(first)]) => Err(format!(
+            "repeated {down} (first on line {first}): {} allows one",
+            dialect.tool
+        )),
+        _ => match block {
+            Some(open) => Err(format!(
+                "{down} inside the {} block opened on line {open}: close it with {} first",
+                dialect.marker("StatementBegin"),
+                dialect.marker("StatementEnd")
+            )),
+            None => Ok(()),
+        },
+    }
+}
+
+/// goose's and sql-migrate's `endsWithSemicolon`: the last whitespace-separated word before
+/// a word starting with `--` ends with `;`.
+fn ends_with_semicolon(line: &str) -> bool {
+    line.split_whitespace()
+        .take_while(|word| !word.starts_with("--"))
+        .last()
+        .is_some_and(|word| word.ends_with(';'))
+}
+
+/// Whether `sql`, as the tool sends it, ends outside any quote, comment, parenthesis or
+/// `BEGIN ATOMIC` body: a `;` appended on a new line then ends a statement.
+fn is_complete(sql: &str) -> bool {
+    let probe = format!("{sql}\n;x");
+    split_statements(&probe)
+        .last()
+        .is_some_and(|last| last.full.start == sql.len() + 2)
+}
+
+/// Whether the last statement of `sql` ends with its own `;` (true when there is none).
+fn is_terminated(sql: &str) -> bool {
+    split_statements(sql)
+        .iter()
+        .rev()
+        .find(|statement| !statement.is_empty())
+        .is_none_or(|last| sql[..last.full.end].ends_with(';'))
+}
+
+/// One piece of a line under goose's `ENVSUB ON` (mfridman/interpolate's grammar).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// Text kept as it is (escapes already resolved).
+    Text(String),
+    /// `$NAME` or `${NAME}`.
+    Variable(String),
+    /// `${NAME:-default}` (`empty_too`) or `${NAME-default}`.
+    Default {
+        name: String,
+        empty_too: bool,
+        content: Vec<Piece>,
+    },
+    /// `${NAME:offset}` or `${NAME:offset:length}`.
+    Substring {
+        name: String,
+        offset: i64,
+        length: Option<i64>,
+    },
+    /// `${NAME?message}`.
+    Required { name: String, message: Vec<Piece> },
+}
+
+/// Why a line could not be substituted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum EnvsubError {
+    /// A variable used without a default that `[goose.env]` does not declare.
+    Undeclared(String),
+    /// `${NAME?message}` with NAME not declared: goose fails with the message.
+    Required(String, String),
+    /// The line does not follow the grammar.
+    Syntax(String),
+}
+
+impl EnvsubError {
+    /// The message for the line, mentioning the `ENVSUB ON` line in force.
+    fn message(&self, envsub_on: String, since: usize) -> String {
+        match self {
+            EnvsubError::Undeclared(name) => format!(
+                "variable `{name}` is not declared in `[goose.env]` of migration-check.toml \
+                 ({envsub_on} on line {since} substitutes it; goose takes it from its \
+                 environment, migration-check never does). Declare the value to verify with: \
+                 `[goose.env]` `{name} = \"...\"`"
+            ),
+            EnvsubError::Required(name, message) => format!(
+                "variable `{name}` is not declared in `[goose.env]` of migration-check.toml \
+                 and the line requires it (goose fails with `${name}: {message}`); declare it \
+                 there"
+            ),
+            EnvsubError::Syntax(reason) => format!(
+                "goose cannot substitute variables on this line ({envsub_on} on line \
+                 {since}): {reason}; write a literal `$` as `$$` or `\\$`, or turn \
+                 substitution off around the line with `-- +goose ENVSUB OFF`"
+            ),
+        }
+    }
+}
+
+/// Substitutes `line` as goose's `ENVSUB ON` does, with values from `env` only.
+fn interpolate(line: &str, env: &BTreeMap<String, String>) -> Result<String, EnvsubError> {
+    let mut parser = Interpolation {
+        input: line,
+        pos: 0,
+    };
+    let pieces = parser.expression(None)?;
+    let mut out = String::new();
+    expand(&pieces, env, &mut out)?;
+    Ok(out)
+}
+
+/// A recursive descent parser over one line, as mfridman/interpolate's `Parser`.
+struct Interpolation<'a> {
+    input: &'a str,
+    pos: usize,
+}
+
+impl Interpolation<'_> {
+    /// The next character, if any.
+    fn peek(&self) -> Option<char> {
+        self.input[self.pos..].chars().next()
+    }
+
+    /// Consumes the next character.
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.pos += c.len_utf8();
+        Some(c)
+    }
+
+    /// Consumes characters up to (not including) the first for which `stop` holds.
+    fn scan_until(&mut self, stop: impl Fn(char) -> bool) -> &str {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if stop(c) {
+                break;
+            }
+            self.pos += c.len_utf8();
+        }
+        &self.input[start..self.pos]
+    }
+
+    /// Text and expansions up to `stop` (exclusive) or the end.
+    fn expression(&mut self, stop: Option<char>) -> Result<Vec<Piece>, EnvsubError> {
+        let mut pieces = Vec::new();
+        while let Some(c) = self.peek() {
+            if Some(c) == stop {
+                break;
+            }
+            let rest = &self.input[self.pos..];
+            if rest.starts_with("\\\\") {
+                self.pos += 2;
+                pieces.push(Piece::Text("\\\\".to_string()));
+            } else if rest.starts_with("\\$") || rest.starts_with("$$") {
+                self.pos += 2;
+                pieces.push(Piece::Text("$".to_string()));
+            } else if rest.starts_with("$(") {
+                self.pos += 2;
+                pieces.push(Piece::Text("$(".to_string()));
+            } else if c == '$' && self.pos + 1 < self.input.len() {
+                pieces.push(self.expansion()?);
+            } else {
+                self.pos += c.len_utf8();
+                let more = self.scan_until(|r| r == '$' || r == '\\' || Some(r) == stop);
+                pieces.push(Piece::Text(format!("{c}{more}")));
+            }
+        }
+        Ok(pieces)
+    }
+
+    /// `$NAME` or a brace expansion.
+    fn expansion(&mut self) -> Result<Piece, EnvsubError> {
+        self.next();
+        if self.peek() == Some('{') {
+            return self.brace();
+        }
+        Ok(Piece::Variable(self.identifier()?))
+    }
+
+    /// A name: a letter, then letters, digits and `_`.
+    fn identifier(&mut self) -> Result<String, EnvsubError> {
+        match self.peek() {
+            Some(c) if c.is_alphabetic() => {}
+            Some(c) => {
+                return Err(EnvsubError::Syntax(format!(
+                    "`$` is followed by `{c}`, not by a variable name starting with a letter"
+                )));
+            }
+            None => {
+                return Err(EnvsubError::Syntax(
+                    "`$` at the end without a variable name".to_string(),
+                ));
+            }
+        }
+        Ok(self
+            .scan_until(|c| !c.is_alphabetic() && !c.is_numeric() && c != '_')
+            .to_string())
+    }
+
+    /// `${...}` after the `$`.
+    fn brace(&mut self) -> Result<Piece, EnvsubError> {
+        self.next();
+        let name = self.identifier()?;
+        if self.peek() == Some('}') {
+            self.next();
+            return Ok(Piece::Variable(name));
+        }
+        let piece = match self.next() {
+            Some(':') if self.peek() == Some('-') => {
+                self.next();
+                Piece::Default {
+                    name,
+                    empty_too: true,
+                    content: self.expression(Some('}'))?,
+                }
+            }
+            Some('-') => Piece::Default {
+                name,
+                empty_too: false,
+                content: self.expression(Some('}'))?,
+            },
+            Some(':') => {
+                let offset = self.number(|c| c == ':' || c == '}', "offset")?;
+                let length = if self.peek() == Some('}') {
+                    None
+                } else {
+                    self.next();
+                    Some(self.number(|c| c == '}', "length")?)
+                };
+                Piece::Substring {
+                    name,
+                    offset,
+                    length,
+                }
+            }
+            Some('?') => Piece::Required {
+                name,
+                message: self.expression(Some('}'))?,
+            },
+            other => {
+                return Err(EnvsubError::Syntax(format!(
+                    "expected `}}`, `:-`, `-`, `:` or `?` after `${{{name}`, got {}",
+                    other.map_or("the end of the line".to_string(), |c| format!("`{c}`"))
+                )));
+            }
+        };
+        match self.next() {
+            Some('}') => Ok(piece),
+            _ => Err(EnvsubError::Syntax(
+                "`${` without its closing `}`".to_string(),
+            )),
+        }
+    }
+
+    /// A substring offset or length (Go's `strconv.Atoi` of the trimmed text).
+    fn number(&mut self, stop: impl Fn(char) -> bool, what: &str) -> Result<i64, EnvsubError> {
+        let text = self.scan_until(stop).trim();
+        text.parse()
+            .map_err(|_| EnvsubError::Syntax(format!("substring {what} `{text}` is not a number")))
+    }
+}
+
+/// Expands parsed pieces into `out` with values from `env` only.
+fn expand(
+    pieces: &[Piece],
+    env: &BTreeMap<String, String>,
+    out: &mut String,
+) -> Result<(), EnvsubError> {
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Variable(name) => match env.get(name) {
+                Some(value) => out.push_str(value),
+                None => return Err(EnvsubError::Undeclared(name.clone())),
+            },
+            Piece::Default {
+                name,
+                empty_too,
+                content,
+            } => match env.get(name) {
+                Some(value) if !(*empty_too && value.is_empty()) => out.push_str(value),
+                _ => expand(content, env, out)?,
+            },
+            Piece::Substring {
+                name,
+                offset,
+                length,
+            } => {
+                let value = env
+                    .get(name)
+                    .ok_or_else(|| EnvsubError::Undeclared(name.clone()))?;
+                out.push_str(&substring(value, *offset, *length));
+            }
+            Piece::Required { name, message } => match env.get(name) {
+                Some(value) => out.push_str(value),
+                None => {
+                    let mut text = String::new();
+                    expand(message, env, &mut text)?;
+                    if text.is_empty() {
+                        text = "not set".to_string();
+                    }
+                    return Err(EnvsubError::Required(name.clone(), text));
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+/// interpolate's `SubstringExpansion`: byte offsets, negative ones from the end, clamped.
+fn substring(value: &str, offset: i64, length: Option<i64>) -> String {
+    let len = i64::try_from(value.len()).unwrap_or(i64::MAX);
+    let from = if offset < 0 { offset + len } else { offset }.clamp(0, len);
+    let to = match length {
+        None => len,
+        Some(n) if n >= 0 => from.saturating_add(n).min(len),
+        Some(n) => (n + len).max(from).min(len),
+    };
+    let bytes = value.as_bytes();
+    let range = usize::try_from(from).unwrap_or(0)..usize::try_from(to).unwrap_or(0);
+    String::from_utf8_lossy(&bytes[range]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{discover, tempdir, write};
+    use super::*;
+    use std::sync::Arc;
+
+    /// The one migration of a directory holding `contents` as `1_a.sql`.
+    fn one(contents: &str) -> Migration {
+        let t = tempdir();
+        write(t.path(), "1_a.sql", contents);
+        let mut d = discover(t.path(), Some(FORMAT)).unwrap();
+        assert_eq!(d.migrations.len(), 1);
+        d.migrations.remove(0)
+    }
+
+    /// The error for a directory holding `contents` as `1_a.sql`, with the file's path.
+    fn error(contents: impl AsRef<[u8]>) -> (InputError, std::path::PathBuf) {
+        let t = tempdir();
+        let path = write(t.path(), "1_a.sql", contents);
+        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
+        (err, path)
+    }
+
+    /// Discovery with `[goose.env]` set to `env`.
+    fn with_env(contents: &str, env: &[(&str, &str)]) -> Result<Migration, InputError> {
+        let t = tempdir();
+        write(t.path(), "1_a.sql", contents);
+        let mut settings = AllSettings::default();
+        for (k, v) in env {
+            settings.goose.env.insert(k.to_string(), v.to_string());
+        }
+        let d = super::super::discover(t.path(), Some(FORMAT), &Arc::new(settings))?;
+        Ok(d.migrations.into_iter().next().unwrap())
+    }
+
+    #[test]
+    fn detected_and_ordered_numerically() {
+        let t = tempdir();
+        write(t.path(), "10_c.sql", "-- +goose Up\nselect 10;\n");
+        write(t.path(), "9_b.sql", "-- +goose Up\nselect 9;\n");
+        write(t.path(), "00001_a.sql", "-- c\n\n-- +goose Up\nselect 1;\n");
+        write(t.path(), "helpers.go", "package migrations\n");
+        write(t.path(), "1_x_test.go", "package migrations\n");
+        write(t.path(), "README.md", "notes");
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.format(), FORMAT);
+        let got: Vec<(&str, &str)> = d
+            .migrations
+            .iter()
+            .map(|m| (m.version.text.as_str(), m.name.as_str()))
+            .collect();
+        assert_eq!(got, [("00001", "a"), ("9", "b"), ("10", "c")]);
+        let spec = FORMAT.spec();
+        let settings = AllSettings::default();
+        assert_eq!(
+            spec.version_of_path("00001_a.sql", &settings),
+            Some(Version::numeric("00001", 1))
+        );
+        assert_eq!(spec.version_of_path("0_a.sql", &settings), None);
+        assert_eq!(spec.version_of_path("sub/1_a.sql", &settings), None);
+        assert!(spec.is_migration_path("1_a.sql", &settings));
+        assert!(!spec.is_migration_path("1_a.go", &settings));
+    }
+
+    #[test]
+    fn sections_offsets_and_transactions() {
+        let m = one("-- +goose Up\ncreate table t();\n\n-- +goose Down\ndrop table t;\n");
+        assert_eq!(m.up.sql, "create table t();\n\n");
+        assert_eq!(m.up.line_offset, 1);
+        assert_eq!(m.up.byte_offset, 13);
+        assert_eq!(m.up.transaction, TransactionMode::StatementsInTransaction);
+        let down = m.down.unwrap();
+        assert_eq!(down.sql, "drop table t;\n");
+        assert_eq!(down.line_offset, 4);
+        assert_eq!(down.transaction, TransactionMode::StatementsInTransaction);
+        assert_eq!(one("-- +goose Up\nselect 1;\n").down, None);
+        let m = one("-- +goose Up\nselect 1;\n-- +goose Down");
+        assert_eq!(m.down.unwrap().sql, "");
+    }
+
+    #[test]
+    fn annotations_match_case_insensitively_after_a_case_sensitive_prefix() {
+        let m = one(
+            "--+goose up   \r\n-- +goose statementbegin\r\nselect 1;\r\n-- +GOOSE is a \
+             comment\r\n--   +goose   STATEMENTEND\r\n-- +goose DOWN\r\nselect 2;\r\n",
+        );
+        assert_eq!(m.up.line_offset, 1);
+        assert!(m.up.sql.ends_with("STATEMENTEND\r\n"));
+        assert_eq!(m.down.unwrap().sql, "select 2;\r\n");
+        assert!(equal_fold("StatementBegin", "\u{17f}tatementbegin"));
+        assert!(!equal_fold("Up", "Upp"));
+    }
+
+    #[test]
+    fn no_transaction_anywhere_applies_to_both_directions() {
+        for text in [
+            "-- note\n-- +goose NO TRANSACTION \n\n-- +goose Up \nselect 1;\n-- +goose Down\nselect 2;\n",
+            "-- +goose Up\nselect 1;\n-- +goose Down\nselect 2;\n-- +goose no transaction\n",
+        ] {
+            let m = one(text);
+            assert_eq!(m.up.transaction, TransactionMode::None, "{text}");
+            assert_eq!(m.down.unwrap().transaction, TransactionMode::None, "{text}");
+        }
+        let m = one("-- +goose NO TRANSACTION\n-- +goose Up\nselect 1;\n");
+        assert_eq!(m.up.line_offset, 2);
+        assert_eq!(m.up.sql, "select 1;\n");
+    }
+
+    #[test]
+    fn statement_blocks_keep_semicolons() {
+        let m = one(
+            "-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int AS $$\n\
+             BEGIN\n  RETURN 1;\nEND;\n$$ LANGUAGE plpgsql;\n-- +goose StatementEnd\n\
+             -- +goose Down\nDROP FUNCTION f();\n",
+        );
+        assert!(m.up.sql.contains("RETURN 1;"));
+        let m = one(
+            "-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int \
+             LANGUAGE sql AS $$ SELECT 1 $$\n-- +goose StatementEnd\nSELECT f();\n",
+        );
+        assert!(
+            m.up.sql
+                .ends_with("$$\n;-- +goose StatementEnd\nSELECT f();\n"),
+            "{}",
+            m.up.sql
+        );
+    }
+
+    #[test]
+    fn a_statement_goose_would_cut_is_refused_at_its_line() {
+        let (err, path) = error(
+            "-- +goose Up\nCREATE FUNCTION f() RETURNS int AS $$\nBEGIN\n  RETURN 1;\nEND;\n\
+             $$ LANGUAGE plpgsql;\n",
+        );
+        assert_eq!((err.path, err.line), (path, Some(4)));
+        assert!(err.message.contains("StatementBegin"), "{}", err.message);
+        // A statement with a trailing comment after its `;` ends there.
+        let m = one("-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (x); -- why\n");
+        assert!(m.up.sql.contains("-- why"));
+    }
+
+    #[test]
+    fn unfinished_statements() {
+        let (err, path) = error("-- +goose Up\nselect 1\n\n-- +goose Down\nselect 2;\n");
+        assert_eq!((err.path, err.line), (path, Some(2)));
+        assert!(err.message.contains("not finished"), "{}", err.message);
+        let (err, _) = error("-- +goose Up\nselect 1;\n-- +goose Down\nselect 2\n-- end\n");
+        assert_eq!(err.line, Some(4));
+        // goose counts a whitespace-only line as the start of a statement, so the comment
+        // after it is part of an unfinished one.
+        let (err, _) = error("-- +goose Up\nselect 1;\n   \n-- trailing\n-- +goose Down\n");
+        assert_eq!(err.line, Some(4));
+        // Comments alone are dropped.
+        let m = one("-- +goose Up\nselect 1;\n\n-- trailing\n-- +goose Down\n-- nothing\n");
+        assert_eq!(m.down.unwrap().sql, "-- nothing\n");
+    }
+
+    #[test]
+    fn missing_up() {
+        let (err, path) = error("-- +goose StatementBegin\n");
+        assert_eq!(err.path, path);
+        assert_eq!(err.line, Some(1));
+        let (err, path) = error("-- just a comment\n\n");
+        assert_eq!((err.path, err.line), (path, None));
+        assert!(
+            err.message
+                .starts_with("missing `-- +goose Up` annotation: goose requires"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn down_before_up_and_repeats() {
+        let (err, path) = error("-- c\n-- +goose Down\ndrop table t;\n-- +goose Up\n");
+        assert_eq!((err.path, err.line), (path, Some(2)));
+        assert!(
+            err.message
+                .contains("`-- +goose Down` before `-- +goose Up`")
+        );
+        let (err, _) = error("-- +goose Up\nselect 1;\n-- +goose Up\n");
+        assert_eq!(err.line, Some(3));
+        assert!(
+            err.message
+                .contains("repeated `-- +goose Up` (first on line 1)")
+        );
+        let (err, _) = error("-- +goose Up\n-- +goose Down\n-- +goose Down\n");
+        assert_eq!(err.line, Some(3));
+        assert!(
+            err.message
+                .contains("repeated `-- +goose Down` (first on line 2)")
+        );
+    }
+
+    #[test]
+    fn statement_before_up() {
+        let (err, _) = error("-- c\nselect 0;\n-- +goose Up\nselect 1;\n");
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("statement before `-- +goose Up`"));
+    }
+
+    #[test]
+    fn misplaced_and_unknown_annotations() {
+        for (text, line, needle) in [
+            (
+                "-- +goose Up\n-- +goose StatementEnd\n",
+                2,
+                "without `-- +goose StatementBegin`",
+            ),
+            (
+                "-- +goose Up\n-- +goose StatementBegin\nselect 1;\n",
+                2,
+                "without a matching",
+            ),
+            (
+                "-- +goose Up\n-- +goose StatementBegin\n-- +goose StatementBegin\n",
+                3,
+                "inside the block opened on line 2",
+            ),
+            (
+                "-- +goose Up\n-- +goose StatementBegin\n-- +goose Down\n",
+                3,
+                "inside the `-- +goose StatementBegin` block",
+            ),
+            ("-- +goose Up\n  -- +goose StatementBegin\n", 2, "indented"),
+            ("-- +goose Up\n-- +goose Up +goose\n", 2, "more than one"),
+            (
+                "-- +goose Up\n-- +goose\n",
+                2,
+                "unknown goose annotation ``",
+            ),
+            (
+                "-- +goose Up\n-- see +goose docs\n",
+                2,
+                "unknown goose annotation `see  docs`",
+            ),
+            ("-- +goose Up -- first\n", 1, "unknown goose annotation"),
+            (
+                "-- +goose Up\nselect 1;\n-- +goose NO  TRANSACTION\n",
+                3,
+                "unknown",
+            ),
+        ] {
+            let (err, _) = error(text);
+            assert_eq!(err.line, Some(line), "{text}: {err}");
+            assert!(err.message.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn duplicate_versions_and_bad_names() {
+        let t = tempdir();
+        let a = write(t.path(), "1_a.sql", "-- +goose Up\n");
+        let b = write(t.path(), "01_b.sql", "-- +goose Up\n");
+        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
+        // Files are read in name order: 01_b first, then 1_a repeats its version.
+        assert_eq!(err.path, a);
+        assert!(err.message.contains(&b.display().to_string()));
+        assert!(err.message.contains("duplicate version 1"));
+        for (name, needle) in [
+            ("0_zero.sql", "not greater than zero"),
+            ("schema.sql", "no `_` after the version"),
+            ("abc_x.sql", "`abc` before the first `_`"),
+            (
+                "99999999999999999999_big.sql",
+                "not a version number goose can read",
+            ),
+        ] {
+            let t = tempdir();
+            write(t.path(), "1_a.sql", "-- +goose Up\n");
+            let bad = write(t.path(), name, "-- +goose Up\n");
+            let err = discover(t.path(), Some(FORMAT)).unwrap_err();
+            assert_eq!((&err.path, err.line), (&bad, None), "{name}");
+            assert!(err.message.contains(needle), "{name}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn go_migrations_are_refused_and_point_at_the_command_format() {
+        let t = tempdir();
+        write(t.path(), "1_a.sql", "-- +goose Up\nselect 1;\n");
+        let go = write(t.path(), "2_b.go", "package migrations\n");
+        let err = discover(t.path(), None).unwrap_err();
+        assert_eq!((err.path, err.line), (go, None));
+        assert!(err.message.contains("--format command"), "{}", err.message);
+    }
+
+    #[test]
+    fn non_utf8_names_the_line() {
+        let (err, path) = error(b"-- +goose Up\nselect '\xe9';\n".as_slice());
+        assert_eq!((err.path, err.line), (path, Some(2)));
+        assert_eq!(err.message, "not valid UTF-8");
+    }
+
+    #[test]
+    fn envsub_substitutes_declared_values_in_place() {
+        let text = "-- +goose ENVSUB ON\n-- +goose Up\n-- ${IGNORED} leading comment\n\
+                    CREATE TABLE ${PREFIX}t (\n  $COL int, -- ${PREFIX}\n  x text DEFAULT \
+                    '${MISSING:-none}${EMPTY-unset}'\n);\n-- +goose ENVSUB OFF\nSELECT '${RAW}';\n\
+                    -- +goose Down\n-- +goose ENVSUB ON\nDROP TABLE ${PREFIX}t;\n";
+        let env = [("PREFIX", "app_"), ("COL", "n"), ("EMPTY", "")];
+        let m = with_env(text, &env).unwrap();
+        assert_eq!(
+            m.up.sql,
+            "-- ${IGNORED} leading comment\nCREATE TABLE app_t (\n  n int, -- app_\n  x text \
+             DEFAULT 'none'\n);\n-- +goose ENVSUB OFF\nSELECT '${RAW}';\n"
+        );
+        assert_eq!(m.up.line_offset, 2);
+        let down = m.down.unwrap();
+        assert_eq!(down.sql, "-- +goose ENVSUB ON\nDROP TABLE app_t;\n");
+    }
+
+    #[test]
+    fn envsub_undeclared_variable_is_named_at_its_line() {
+        let text = "-- +goose Up\n-- +goose ENVSUB ON\nselect 1;\nCREATE SCHEMA ${TENANT};\n";
+        let err = with_env(text, &[]).unwrap_err();
+        assert_eq!(err.line, Some(4));
+        assert!(err.message.contains("variable `TENANT`"), "{}", err.message);
+        assert!(err.message.contains("[goose.env]"), "{}", err.message);
+        assert!(err.message.contains("line 2"), "{}", err.message);
+        let err = with_env("-- +goose ENVSUB ON\n-- +goose Up\nselect $1;\n", &[]).unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.contains("followed by `1`"), "{}", err.message);
+        let err = with_env(
+            "-- +goose ENVSUB ON\n-- +goose Up\nselect '${X?set X}';\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.message.contains("`$X: set X`"), "{}", err.message);
+    }
+
+    #[test]
+    fn interpolation_grammar() {
+        let env: BTreeMap<String, String> = [("A", "abcdef"), ("E", ""), ("U", "ünï")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let ok = |s: &str| interpolate(s, &env).unwrap();
+        assert_eq!(ok("$$ \\$A \\\\ $(x) $"), "$ $A \\\\ $(x) $");
+        assert_eq!(ok("${A:1:2}|${A:-2}|${A: -3:-1}|${A:10}"), "bc|abcdef|de|");
+        assert_eq!(ok("${E:-d}|${E-d}|${N:-${A}}|${N-}"), "d||abcdef|");
+        assert_eq!(ok("${U:1:1}"), "\u{fffd}");
+        assert_eq!(
+            interpolate("$A_1x", &env),
+            Err(EnvsubError::Undeclared("A_1x".to_string()))
+        );
+        assert!(matches!(
+            interpolate("${A", &env),
+            Err(EnvsubError::Syntax(_))
+        ));
+        assert!(matches!(
+            interpolate("${A:x}", &env),
+            Err(EnvsubError::Syntax(_))
+        ));
     }
 }

@@ -338,6 +338,10 @@ pub enum TransactionMode {
     None,
     /// golang-migrate: the tool runs the file as written, no wrapping of its own.
     AsWritten,
+    /// goose, sql-migrate: the tool opens its transaction and sends every statement inside
+    /// it, whatever the statements are, then commits; a script's own `COMMIT; BEGIN;` only
+    /// splits that transaction in two, and the tool's final commit ends the second.
+    StatementsInTransaction,
 }
 
 /// One up or down script: its SQL and where that SQL sits in its file.

@@ -75,16 +75,29 @@ fn plan(script: &Script, statements: &[Statement]) -> (Plan, Option<String>) {
     }
     if let Some(offset) = lexer::find_transaction_control(&script.sql) {
         let (line, _) = lexer::line_col(&script.sql, offset);
-        return (
-            Plan::OneByOne,
-            Some(format!(
-                "has its own transaction control (line {}): run as written, not wrapped again",
-                script.line_offset + line
-            )),
-        );
+        let line = script.line_offset + line;
+        return if script.transaction == TransactionMode::StatementsInTransaction {
+            (
+                Plan::Wrapped,
+                Some(format!(
+                    "has its own transaction control (line {line}): sent inside the tool's \
+                     transaction, statement by statement, as the tool sends it"
+                )),
+            )
+        } else {
+            (
+                Plan::OneByOne,
+                Some(format!(
+                    "has its own transaction control (line {line}): run as written, not \
+                     wrapped again"
+                )),
+            )
+        };
     }
     match script.transaction {
-        TransactionMode::Wrapped => (Plan::Wrapped, None),
+        TransactionMode::Wrapped | TransactionMode::StatementsInTransaction => {
+            (Plan::Wrapped, None)
+        }
         TransactionMode::None => (
             Plan::OneByOne,
             Some(format!(
@@ -368,6 +381,13 @@ mod tests {
         assert_eq!(
             plan_of("BEGIN; CREATE TABLE a(); COMMIT;", TransactionMode::Wrapped),
             Plan::OneByOne
+        );
+        assert_eq!(
+            plan_of(
+                "CREATE TABLE a(); COMMIT; BEGIN; CREATE TABLE b();",
+                TransactionMode::StatementsInTransaction
+            ),
+            Plan::Wrapped
         );
         assert_eq!(
             plan_of(
