@@ -415,3 +415,67 @@ async fn without_git_history_the_base_is_read_through_the_github_api() {
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("fetch-depth: 0"));
 }
+
+/// Flyway re-applies a repeatable migration whenever it changes: an edited `R__` file is
+/// verified (applied twice) and never gated as a modified merged migration, while an edited
+/// versioned file still is.
+#[test]
+fn an_edited_flyway_repeatable_is_verified_not_gated() {
+    let repo = tempfile::Builder::new()
+        .prefix("mc-git-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let dir = repo.path();
+    common::git(dir, &["init", "-q", "-b", "main"]);
+    write(
+        dir,
+        "sql/V1__users.sql",
+        "CREATE TABLE users (id int PRIMARY KEY, name text);\n",
+    );
+    write(
+        dir,
+        "sql/R__user_names.sql",
+        "CREATE OR REPLACE VIEW user_names AS SELECT name FROM users;\n",
+    );
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "base"]);
+    common::git(dir, &["checkout", "-q", "-b", "feature"]);
+    write(
+        dir,
+        "sql/R__user_names.sql",
+        "CREATE OR REPLACE VIEW user_names AS SELECT name, id FROM users;\n",
+    );
+    common::git(dir, &["commit", "-q", "-am", "widen the view"]);
+
+    let (output, report) = common::verify(&dir.join("sql"), &["--base", "main"]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(report["format"], "flyway");
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let repeatable = &report["migrations"][1];
+    assert_eq!(repeatable["version"], "R__user_names");
+    assert_eq!(repeatable["new"], true, "{report:#}");
+    assert_eq!(repeatable["status"], "passed");
+    assert!(
+        repeatable["notes"].to_string().contains("applied twice"),
+        "{report:#}"
+    );
+    assert_eq!(report["migrations"][0]["new"], false);
+
+    // An edited versioned migration is still a modified merged migration.
+    write(
+        dir,
+        "sql/V1__users.sql",
+        "CREATE TABLE users (id bigint PRIMARY KEY, name text);\n",
+    );
+    common::git(dir, &["commit", "-q", "-am", "edit V1"]);
+    let (output, report) = common::verify(&dir.join("sql"), &["--base", "main"]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    let kinds: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["modified"], "{report:#}");
+}

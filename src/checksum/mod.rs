@@ -83,6 +83,9 @@ pub struct FileComparison {
     /// The version of the migration the file belongs to, per the format's rules (the base
     /// file's for `deleted`); None when the name carries no version.
     pub version: Option<String>,
+    /// The file is a repeatable migration (Flyway's `R__`), which its tool re-applies
+    /// whenever it changes: a modified one is verified, never gated.
+    pub repeatable: bool,
 }
 
 /// The comparison of a migrations directory with the base branch.
@@ -330,6 +333,7 @@ fn classify(
 ) -> (Vec<FileComparison>, Option<Version>) {
     let version = |rel: &str| layout.version_of_path(rel);
     let text = |rel: &str| version(rel).map(|v| v.text);
+    let repeatable = |rel: &str| version(rel).is_some_and(|v| v.is_repeatable());
     // Repeatable migrations (Flyway's `R__`) have no place in the version order: never the
     // bound, never out of order.
     let highest = base
@@ -365,6 +369,7 @@ fn classify(
             whitespace_only: !same
                 && normalize_whitespace(&b.bytes) == normalize_whitespace(&h.bytes),
             version: text(&h.rel),
+            repeatable: repeatable(&h.rel),
         });
     }
 
@@ -404,6 +409,7 @@ fn classify(
                 head_sha256: Some(h.sha256.clone()),
                 whitespace_only: false,
                 version: text(&h.rel),
+                repeatable: repeatable(&h.rel),
             });
             continue;
         }
@@ -421,6 +427,7 @@ fn classify(
             base_sha256: None,
             head_sha256: Some(h.sha256.clone()),
             whitespace_only: false,
+            repeatable: head_version.as_ref().is_some_and(Version::is_repeatable),
             version: head_version.map(|v| v.text),
         });
     }
@@ -433,6 +440,7 @@ fn classify(
             head_sha256: None,
             whitespace_only: false,
             version: text(&b.rel),
+            repeatable: repeatable(&b.rel),
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -731,6 +739,7 @@ pub fn apply_gates(comparison: &Comparison, gates: &Gates) -> Vec<GateFinding> {
         .filter_map(|file| {
             let level = match file.state {
                 FileState::Unchanged | FileState::Added => return None,
+                FileState::Modified if file.repeatable => return None,
                 FileState::Modified if file.whitespace_only => {
                     gates.modified.lower(gates.whitespace_only)
                 }
