@@ -291,23 +291,15 @@ fn script(file: &SqlFile, section: &Section) -> Script {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::discover;
-    use super::super::test_util::{tempdir, write};
+    use super::super::test_util::{discover, discovery_error, one_migration, tempdir, write};
     use super::*;
 
     fn one(contents: &str) -> Migration {
-        let t = tempdir();
-        write(t.path(), "20240101000000_a.sql", contents);
-        let mut d = discover(t.path(), Some(FORMAT)).unwrap();
-        assert_eq!(d.migrations.len(), 1);
-        d.migrations.remove(0)
+        one_migration(FORMAT, "20240101000000_a.sql", contents)
     }
 
     fn error(contents: impl AsRef<[u8]>) -> (InputError, std::path::PathBuf) {
-        let t = tempdir();
-        let path = write(t.path(), "1_a.sql", contents);
-        let err = discover(t.path(), None).unwrap_err();
-        (err, path)
+        discovery_error(None, "1_a.sql", contents)
     }
 
     #[test]

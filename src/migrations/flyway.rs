@@ -1345,7 +1345,7 @@ fn transaction_mode(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{discover, tempdir, write};
+    use super::super::test_util::{discover, one_migration, tempdir, versions, write};
     use super::*;
     use std::sync::Arc;
 
@@ -1364,19 +1364,8 @@ mod tests {
         super::super::discover(dir, Some(FORMAT), &Arc::new(settings))
     }
 
-    fn versions(d: &super::super::Discovered) -> Vec<&str> {
-        d.migrations
-            .iter()
-            .map(|m| m.version.text.as_str())
-            .collect()
-    }
-
     fn one(name: &str, contents: &str) -> Migration {
-        let t = tempdir();
-        write(t.path(), name, contents);
-        let mut d = discover(t.path(), Some(FORMAT)).unwrap();
-        assert_eq!(d.migrations.len(), 1);
-        d.migrations.remove(0)
+        one_migration(FORMAT, name, contents)
     }
 
     fn error(files: &[(&str, &str)]) -> (InputError, PathBuf) {

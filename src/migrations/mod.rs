@@ -643,6 +643,39 @@ pub(crate) mod test_util {
         tempfile::TempDir::new().expect("tempdir")
     }
 
+    /// The versions of the discovered migrations, in order.
+    pub fn versions(d: &super::Discovered) -> Vec<&str> {
+        d.migrations
+            .iter()
+            .map(|m| m.version.text.as_str())
+            .collect()
+    }
+
+    /// The one migration of a directory holding `contents` as `file`, read as `format`.
+    pub fn one_migration(
+        format: super::Format,
+        file: &str,
+        contents: impl AsRef<[u8]>,
+    ) -> super::Migration {
+        let t = tempdir();
+        write(t.path(), file, contents);
+        let mut d = discover(t.path(), Some(format)).unwrap();
+        assert_eq!(d.migrations.len(), 1);
+        d.migrations.remove(0)
+    }
+
+    /// The error for a directory holding `contents` as `file` (read as `format`, or
+    /// detected), with the file's path.
+    pub fn discovery_error(
+        format: Option<super::Format>,
+        file: &str,
+        contents: impl AsRef<[u8]>,
+    ) -> (crate::error::InputError, PathBuf) {
+        let t = tempdir();
+        let path = write(t.path(), file, contents);
+        (discover(t.path(), format).unwrap_err(), path)
+    }
+
     /// Discovery with default settings.
     pub fn discover(
         dir: &Path,
@@ -654,15 +687,8 @@ pub(crate) mod test_util {
 
 #[cfg(test)]
 mod tests {
-    use super::test_util::{discover, tempdir, write};
+    use super::test_util::{discover, tempdir, versions, write};
     use super::*;
-
-    fn versions(d: &Discovered) -> Vec<&str> {
-        d.migrations
-            .iter()
-            .map(|m| m.version.text.as_str())
-            .collect()
-    }
 
     #[test]
     fn format_names_round_trip() {

@@ -415,28 +415,18 @@ fn refuse_sql_before(path: &Path, sql: &str, opening: &Marker) -> Result<(), Inp
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{discover, tempdir, write};
-    use super::super::{Discovered, sqlx};
+    use super::super::test_util::{
+        discover, discovery_error, one_migration, tempdir, versions, write,
+    };
+    use super::super::sqlx;
     use super::*;
 
     fn one(contents: &str) -> Migration {
-        let t = tempdir();
-        write(t.path(), "1700000000000_a.sql", contents);
-        let mut d = discover(t.path(), Some(FORMAT)).unwrap();
-        d.migrations.remove(0)
+        one_migration(FORMAT, "1700000000000_a.sql", contents)
     }
 
     fn error(contents: impl AsRef<[u8]>) -> (InputError, std::path::PathBuf) {
-        let t = tempdir();
-        let path = write(t.path(), "1700000000000_a.sql", contents);
-        (discover(t.path(), Some(FORMAT)).unwrap_err(), path)
-    }
-
-    fn versions(d: &Discovered) -> Vec<&str> {
-        d.migrations
-            .iter()
-            .map(|m| m.version.text.as_str())
-            .collect()
+        discovery_error(Some(FORMAT), "1700000000000_a.sql", contents)
     }
 
     #[test]

@@ -504,7 +504,7 @@ fn line_start(text: &Text, line: usize) -> usize {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::test_util::{tempdir, write};
+    use super::super::test_util::{tempdir, versions, write};
     use super::*;
 
     fn settings(toml_text: &str) -> Arc<AllSettings> {
@@ -524,13 +524,6 @@ mod tests {
         toml_text: &str,
     ) -> Result<super::super::Discovered, InputError> {
         super::super::discover(dir, Some(FORMAT), &settings(toml_text))
-    }
-
-    fn versions(d: &super::super::Discovered) -> Vec<&str> {
-        d.migrations
-            .iter()
-            .map(|m| m.version.text.as_str())
-            .collect()
     }
 
     #[test]

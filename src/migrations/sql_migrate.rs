@@ -200,24 +200,18 @@ fn name_of(file_name: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{discover, tempdir, write};
+    use super::super::test_util::{discover, discovery_error, one_migration, tempdir, write};
     use super::super::{Script, TransactionMode};
     use super::*;
 
     /// The one migration of a directory holding `contents` as `1_a.sql`.
     fn one(contents: &str) -> Migration {
-        let t = tempdir();
-        write(t.path(), "1_a.sql", contents);
-        let mut d = discover(t.path(), Some(FORMAT)).unwrap();
-        d.migrations.remove(0)
+        one_migration(FORMAT, "1_a.sql", contents)
     }
 
     /// The error for a directory holding `contents` as `1_a.sql`, with the file's path.
     fn error(contents: impl AsRef<[u8]>) -> (InputError, std::path::PathBuf) {
-        let t = tempdir();
-        let path = write(t.path(), "1_a.sql", contents);
-        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
-        (err, path)
+        discovery_error(Some(FORMAT), "1_a.sql", contents)
     }
 
     fn down(m: &Migration) -> &Script {
