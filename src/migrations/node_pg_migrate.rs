@@ -415,10 +415,10 @@ fn refuse_sql_before(path: &Path, sql: &str, opening: &Marker) -> Result<(), Inp
 
 #[cfg(test)]
 mod tests {
+    use super::super::sqlx;
     use super::super::test_util::{
         discover, discovery_error, one_migration, tempdir, versions, write,
     };
-    use super::super::sqlx;
     use super::*;
 
     fn one(contents: &str) -> Migration {
