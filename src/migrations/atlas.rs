@@ -65,10 +65,6 @@ impl FormatSpec for Atlas {
         "Atlas `<version>_<name>.sql` files with `atlas.sum`"
     }
 
-    fn default_dirs(&self) -> &'static [&'static str] {
-        &["migrations"]
-    }
-
     fn recognise(
         &self,
         listing: &Listing,

@@ -565,10 +565,14 @@ pub fn discover(
     })
 }
 
-/// The migrations directory to read: `dir` when it exists, else the first default directory
-/// of a format (`prisma/migrations`) that does, else `dir` (whose absence discovery reports).
+/// The migrations directory when none is given.
+pub const DEFAULT_DIR: &str = "migrations";
+
+/// The migrations directory to read: `dir` when it exists or was chosen (anything but
+/// [`DEFAULT_DIR`]), else the first default directory of a format (`prisma/migrations`) that
+/// exists, else `dir` (whose absence discovery reports).
 pub fn resolve_dir(dir: &Path) -> PathBuf {
-    if dir.exists() {
+    if dir.exists() || dir != Path::new(DEFAULT_DIR) {
         return dir.to_path_buf();
     }
     Format::ALL
@@ -689,6 +693,14 @@ pub(crate) mod test_util {
 mod tests {
     use super::test_util::{discover, tempdir, versions, write};
     use super::*;
+
+    #[test]
+    fn only_a_missing_default_directory_falls_back_to_the_tools_defaults() {
+        let chosen = Path::new("/nonexistent/migrations");
+        assert_eq!(resolve_dir(chosen), chosen);
+        // Tests run in the package root, whose `migrations` exists.
+        assert_eq!(resolve_dir(Path::new(DEFAULT_DIR)), Path::new(DEFAULT_DIR));
+    }
 
     #[test]
     fn format_names_round_trip() {

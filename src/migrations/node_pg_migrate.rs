@@ -61,10 +61,6 @@ impl FormatSpec for NodePgMigrate {
         "node-pg-migrate `<timestamp>_<name>.sql` files with `-- Up Migration`"
     }
 
-    fn default_dirs(&self) -> &'static [&'static str] {
-        &["migrations"]
-    }
-
     fn recognise(
         &self,
         listing: &Listing,
