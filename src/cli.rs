@@ -277,6 +277,11 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "DURATION")]
     pub lock_timeout: Option<String>,
 
+    /// For migrations run through their own tool (knex, node-pg-migrate JS/TS,
+    /// `[command]`): how long one invocation may take before it is killed, e.g. 5m.
+    #[arg(long, value_name = "DURATION")]
+    pub command_timeout: Option<String>,
+
     /// Tables with at most this many rows get a data fingerprint (row count and
     /// hash) in every snapshot, so reference rows left behind by a down are
     /// caught; larger tables get their row count. 0 compares the schema only.

@@ -88,6 +88,7 @@ struct FileConfig {
     #[serde(default)]
     flyway: migrations::flyway::Settings,
     pattern: Option<migrations::pattern::Settings>,
+    command: Option<migrations::command::Settings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +101,7 @@ struct FileVerify {
     image_template: Option<String>,
     statement_timeout: Option<String>,
     lock_timeout: Option<String>,
+    command_timeout: Option<String>,
     data_rows: Option<u64>,
 }
 
@@ -163,7 +165,16 @@ impl Source {
             goose: file.goose.clone(),
             flyway: file.flyway.clone(),
             pattern: file.pattern.clone(),
+            command: file.command.clone(),
         });
+        if format.is_some_and(|f| f == migrations::command::FORMAT) && settings.command.is_none() {
+            return Err(UsageError(
+                "format `command` needs a `[command]` table in migration-check.toml \
+                 (`migrations`, `up`, `down`, `bookkeeping`)"
+                    .to_string(),
+            )
+            .into());
+        }
         if format.is_some_and(|f| f == migrations::pattern::FORMAT) && settings.pattern.is_none() {
             return Err(UsageError(
                 "format `pattern` needs a `[pattern]` table in migration-check.toml \
@@ -266,6 +277,13 @@ impl Config {
                     .as_deref()
                     .or(file.verify.lock_timeout.as_deref()),
                 defaults.lock,
+            )?,
+            command: duration_setting(
+                "--command-timeout",
+                args.command_timeout
+                    .as_deref()
+                    .or(file.verify.command_timeout.as_deref()),
+                defaults.command,
             )?,
         };
         let policy = policy(&file.policy, args)?;

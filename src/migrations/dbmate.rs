@@ -286,6 +286,7 @@ fn script(file: &SqlFile, section: &Section) -> Script {
         line_offset: section.directive_line,
         byte_offset: file.text.bom_len + section.start,
         transaction: section.transaction,
+        step: None,
     }
 }
 

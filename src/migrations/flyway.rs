@@ -987,6 +987,7 @@ fn script(
         line_offset: 0,
         byte_offset: text.bom_len,
         transaction,
+        step: None,
     })
 }
 

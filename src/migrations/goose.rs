@@ -629,6 +629,7 @@ pub(crate) fn parse_annotated(
             line_offset: marker,
             byte_offset: text.bom_len + start,
             transaction: transaction(d),
+            step: None,
         })
     };
     let up = script(Direction::Up).unwrap_or_else(|| Script {
@@ -637,6 +638,7 @@ pub(crate) fn parse_annotated(
         line_offset: 0,
         byte_offset: text.bom_len,
         transaction: transaction(Direction::Up),
+        step: None,
     });
     Ok((up, script(Direction::Down)))
 }

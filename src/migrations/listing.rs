@@ -47,6 +47,7 @@ impl Text {
             line_offset: line_of_byte(&self.sql, start) - 1,
             byte_offset: self.bom_len + start,
             transaction,
+            step: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! file, and the line where one applies; nothing here panics on any input.
 
 pub mod atlas;
+pub mod command;
 pub mod dbmate;
 mod detect;
 pub mod diesel;
@@ -18,6 +19,7 @@ pub mod flyway;
 pub mod golang_migrate;
 pub mod goose;
 pub mod hasura;
+pub mod knex;
 pub mod lexer;
 mod listing;
 pub mod node_pg_migrate;
@@ -194,6 +196,8 @@ impl Format {
         atlas::FORMAT,
         hasura::FORMAT,
         pattern::FORMAT,
+        command::FORMAT,
+        knex::FORMAT,
     ];
 
     /// The format implemented by `spec`.
@@ -292,6 +296,9 @@ pub struct Settings {
     /// `[pattern]`.
     #[serde(default)]
     pub pattern: Option<pattern::Settings>,
+    /// `[command]`.
+    #[serde(default)]
+    pub command: Option<command::Settings>,
 }
 
 /// A format with the settings its files are read with: what discovery, checksums and
@@ -360,6 +367,10 @@ pub struct Script {
     pub byte_offset: usize,
     /// Whether the tool would run the script inside a transaction.
     pub transaction: TransactionMode,
+    /// For a migration written as code (knex, node-pg-migrate JS/TS, any tool through the
+    /// `command` format): the team's own tool run as a process instead of `sql`, which
+    /// then holds the file's text for reference.
+    pub step: Option<Arc<command::CommandStep>>,
 }
 
 /// One component of a version's sort key.

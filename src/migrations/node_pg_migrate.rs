@@ -29,14 +29,20 @@
 //!   query between `BEGIN;` and `COMMIT;` (or inside the run's single transaction, the CLI
 //!   default); only JavaScript migrations can call `pgm.noTransaction()`, so a SQL file cannot
 //!   leave the transaction. The bookkeeping table is `pgmigrations` (`src/runner.ts`).
+//! - JavaScript/TypeScript migrations are code: when the directory has any, the project's own
+//!   node-pg-migrate (9.x: `up 1` / `down 1`, `--migrations-dir`, `DATABASE_URL`; TypeScript
+//!   loaded through its bundled jiti) runs every migration of the directory one step at a
+//!   time (see `command`), and its `pgmigrations` rows (`name` = the file name without its
+//!   extension) say what ran.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::command::{Tool, depends_on, is_code_file, project_with};
 use super::sqlx::is_top_level_sql;
 use super::{
-    Entry, Evidence, Format, FormatSpec, Found, KeyPart, Listing, Migration, Settings, Text,
-    TransactionMode, Version, line_of_byte, lines, refuse_migration_dirs,
+    Entry, Evidence, Format, FormatSpec, Found, KeyPart, Listing, Migration, Settings, Strength,
+    Text, TransactionMode, Version, line_of_byte, lines, refuse_migration_dirs,
 };
 use crate::error::InputError;
 
@@ -45,9 +51,6 @@ pub const FORMAT: Format = Format::new(&NodePgMigrate);
 
 /// node-pg-migrate (`node-pg-migrate up`).
 pub struct NodePgMigrate;
-
-/// Extensions of the JavaScript and TypeScript migrations node-pg-migrate also runs.
-const SCRIPT_EXTENSIONS: [&str; 6] = [".js", ".ts", ".cjs", ".mjs", ".cts", ".mts"];
 
 /// Digits of the prefixes node-pg-migrate reads as a UTC time (`YYYYMMDDHHmmssSSS`).
 const UTC_DIGITS: usize = 17;
@@ -72,22 +75,41 @@ impl FormatSpec for NodePgMigrate {
                 return Ok(Some(Evidence::annotation(entry, first.line)));
             }
         }
+        // Code migrations of a project that depends on node-pg-migrate.
+        if listing.top_files().any(|e| is_code_file(&e.rel))
+            && let Some((project, _)) = project_with(&listing.dir, &["package.json"])
+            && depends_on(&project, "node-pg-migrate")
+        {
+            return Ok(Some(Evidence {
+                path: project.join("package.json"),
+                line: None,
+                strength: Strength::Marker,
+            }));
+        }
         Ok(None)
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
         refuse_migration_dirs(listing, "node-pg-migrate")?;
+        // JavaScript/TypeScript migrations are code: the project's own node-pg-migrate runs
+        // the whole directory then, its SQL files included, as it would.
+        let tool = match listing.top_files().find(|e| is_code_file(&e.rel)) {
+            Some(code) => Some(tool(&listing.dir, &code.path)?),
+            None => None,
+        };
         let mut seen: BTreeMap<KeyPart, &Path> = BTreeMap::new();
         let mut migrations = Vec::new();
         let mut ignored = Vec::new();
         for entry in listing.top_files() {
-            if SCRIPT_EXTENSIONS.iter().any(|ext| entry.rel.ends_with(ext)) {
-                return Err(InputError::new(
-                    &entry.path,
-                    "JavaScript/TypeScript node-pg-migrate migration: migration-check runs \
-                     SQL migrations only; convert it to a `.sql` file with `-- Up Migration` \
-                     and `-- Down Migration` sections",
-                ));
+            if let Some(tool) = &tool
+                && (is_code_file(&entry.rel) || is_top_level_sql(&entry.rel))
+            {
+                let (version, key) = version_of(entry)?;
+                if let Some(other) = seen.insert(key, &entry.path) {
+                    return Err(duplicate(entry, &version, other));
+                }
+                migrations.push(tool.migration(entry, version)?);
+                continue;
             }
             if !is_top_level_sql(&entry.rel) {
                 ignored.push(entry.path.clone());
@@ -103,15 +125,7 @@ impl FormatSpec for NodePgMigrate {
             }
             let (version, key) = version_of(entry)?;
             if let Some(other) = seen.insert(key, &entry.path) {
-                return Err(InputError::new(
-                    &entry.path,
-                    format!(
-                        "duplicate version {}: {} has the same numeric prefix, and \
-                         node-pg-migrate would order the two by name only; renumber one",
-                        version.text,
-                        other.display()
-                    ),
-                ));
+                return Err(duplicate(entry, &version, other));
             }
             migrations.push(migration(entry, version)?);
         }
@@ -122,11 +136,11 @@ impl FormatSpec for NodePgMigrate {
     }
 
     fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
-        is_top_level_sql(rel)
+        is_top_level_sql(rel) || is_code_file(rel)
     }
 
-    fn version_of_path(&self, rel: &str, _settings: &Settings) -> Option<Version> {
-        if !is_top_level_sql(rel) {
+    fn version_of_path(&self, rel: &str, settings: &Settings) -> Option<Version> {
+        if !self.is_migration_path(rel, settings) {
             return None;
         }
         let digits = leading_digits(rel);
@@ -153,6 +167,54 @@ impl FormatSpec for NodePgMigrate {
             "-- Up Migration\n\n-- Down Migration\n".to_string(),
         )]
     }
+}
+
+/// The error for two files with the same numeric prefix.
+fn duplicate(entry: &Entry, version: &Version, other: &Path) -> InputError {
+    InputError::new(
+        &entry.path,
+        format!(
+            "duplicate version {}: {} has the same numeric prefix, and node-pg-migrate would \
+             order the two by name only; renumber one",
+            version.text,
+            other.display()
+        ),
+    )
+}
+
+/// How the project's node-pg-migrate runs one migration up or down: its own bin, from the
+/// project's directory, on the migrations directory we listed, its history in
+/// `pgmigrations`. The database comes from `DATABASE_URL`, which the runner sets.
+fn tool(dir: &Path, code: &Path) -> Result<Tool, InputError> {
+    let Some((project, _)) = project_with(dir, &["package.json"]) else {
+        return Err(InputError::new(
+            code,
+            "JavaScript/TypeScript node-pg-migrate migration, but no package.json in the \
+             migrations directory or the three above: migration-check runs such migrations \
+             through the project's own node-pg-migrate; or convert it to a `.sql` file with \
+             `-- Up Migration` and `-- Down Migration` sections",
+        ));
+    };
+    let bin = project.join("node_modules/.bin/node-pg-migrate");
+    let directory = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let argv = |action: &str| -> Vec<String> {
+        vec![
+            bin.display().to_string(),
+            action.to_string(),
+            "1".to_string(),
+            "--migrations-dir".to_string(),
+            directory.display().to_string(),
+            "--migrations-table".to_string(),
+            "pgmigrations".to_string(),
+        ]
+    };
+    Ok(Tool {
+        up: argv("up"),
+        down: Some(argv("down")),
+        workdir: project,
+        pass_env: Vec::new(),
+        bookkeeping: vec!["pgmigrations".to_string()],
+    })
 }
 
 /// The leading digits of a file name.
@@ -583,6 +645,30 @@ mod tests {
         let js = write(t.path(), "2_b.js", "exports.up = () => {};\n");
         let err = discover(t.path(), Some(FORMAT)).unwrap_err();
         assert_eq!(err.path, js);
+        assert!(err.message.contains("no package.json"), "{err}");
+    }
+
+    #[test]
+    fn code_migrations_run_the_whole_directory_through_the_projects_tool() {
+        let t = tempdir();
+        write(
+            t.path(),
+            "package.json",
+            "{\"dependencies\": {\"node-pg-migrate\": \"^9\"}}",
+        );
+        let dir = t.path().join("migrations");
+        write(&dir, "1700000000001_b.js", "exports.up = (pgm) => {};\n");
+        write(&dir, "1700000000000_a.sql", "-- Up Migration\nSELECT 1;\n");
+        let d = discover(&dir, Some(FORMAT)).unwrap();
+        assert_eq!(versions(&d), ["1700000000000", "1700000000001"]);
+        for m in &d.migrations {
+            let step = m.up.step.as_ref().unwrap();
+            assert!(step.argv[0].ends_with("node_modules/.bin/node-pg-migrate"));
+            assert_eq!(step.argv[1..3], ["up", "1"]);
+            assert_eq!(step.bookkeeping, ["pgmigrations"]);
+            let down = m.down.as_ref().unwrap().step.as_ref().unwrap();
+            assert_eq!(down.argv[1..3], ["down", "1"]);
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! our safety settings, throwaway databases, and the script runner. `verify`
 //! reaches PostgreSQL only through this module.
 
+pub mod command;
 pub mod docker;
 pub mod embedded;
 pub mod runner;
@@ -80,6 +81,8 @@ impl Server for UrlServer {
 pub struct Timeouts {
     pub statement: Duration,
     pub lock: Duration,
+    /// One invocation of a migration tool (the `command` formats).
+    pub command: Duration,
 }
 
 impl Default for Timeouts {
@@ -87,6 +90,7 @@ impl Default for Timeouts {
         Timeouts {
             statement: Duration::from_secs(300),
             lock: Duration::from_secs(30),
+            command: Duration::from_secs(300),
         }
     }
 }
@@ -252,6 +256,11 @@ impl<'a> Databases<'a> {
             .get(0);
         self.live.push((name.clone(), oid));
         self.connect(&name).await
+    }
+
+    /// Connection parameters of the newest database (for migration tools run as processes).
+    pub fn newest_config(&self) -> Option<Config> {
+        self.live.last().map(|(name, _)| self.server.config(name))
     }
 
     /// Another connection to the newest database (for parallel snapshots).

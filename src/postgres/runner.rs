@@ -45,6 +45,8 @@ pub enum FailureKind {
     OpenTransaction,
     /// The server went away: the environment failed, not the migration.
     ConnectionLost,
+    /// A migration tool run as a process failed, or did not do what the step expected.
+    Command,
 }
 
 /// A script that did not run to completion.
@@ -353,6 +355,7 @@ mod tests {
             line_offset: 0,
             byte_offset: 0,
             transaction,
+            step: None,
         }
     }
 

@@ -167,6 +167,47 @@ pub struct Snapshot {
     pub uncompared: options::Uncompared,
 }
 
+impl Snapshot {
+    /// The snapshot without `tables` (`schema.table`, or a bare table name in any schema)
+    /// and everything that belongs to them: their columns, constraints, indexes, triggers,
+    /// policies and owned sequences. A migration tool's history tables are its bookkeeping,
+    /// not the schema its migrations build.
+    pub fn without_tables(mut self, tables: &std::collections::BTreeSet<String>) -> Snapshot {
+        if tables.is_empty() {
+            return self;
+        }
+        let listed = |qualified: &str| {
+            tables.contains(qualified)
+                || qualified
+                    .split_once('.')
+                    .is_some_and(|(_, table)| tables.contains(table))
+        };
+        // `schema.table` of names like `schema.table.column`.
+        let owner = |name: &str| -> Option<String> {
+            let mut parts = name.splitn(3, '.');
+            Some(format!("{}.{}", parts.next()?, parts.next()?))
+        };
+        self.objects.retain(|id, attributes| {
+            let attribute = |key: &str| attributes.get(key).and_then(|v| v.as_str());
+            let belongs = match id.kind {
+                ObjectKind::Table => listed(&id.name),
+                ObjectKind::Column | ObjectKind::Trigger | ObjectKind::Policy => {
+                    owner(&id.name).is_some_and(|t| listed(&t))
+                }
+                ObjectKind::Index | ObjectKind::Constraint => {
+                    attribute("table").is_some_and(listed)
+                }
+                ObjectKind::Sequence => attribute("owned_by")
+                    .and_then(owner)
+                    .is_some_and(|t| listed(&t)),
+                _ => false,
+            };
+            !belongs
+        });
+        self
+    }
+}
+
 /// (De)serialises the object map as a list, since JSON map keys must be
 /// strings and [`ObjectId`] is a struct.
 mod objects_as_list {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::EnvironmentError;
 use crate::migrations::{Discovered, Migration, Script};
+use crate::postgres;
 use crate::postgres::runner::{self, FailureKind, ScriptFailure};
 use crate::postgres::{
     Databases, Server, Session, Timeouts, connection_error, describe_error, maintenance_session,
@@ -222,6 +223,8 @@ struct Pipeline<'s, 'd, 'o> {
     blocked_by: Option<String>,
     /// Catalog entries read but not compared, over every snapshot.
     uncompared: UncomparedSummary,
+    /// Tables of the migration tools run as processes (their history): not schema.
+    bookkeeping: BTreeSet<String>,
 }
 
 /// What one step of a migration produced.
@@ -259,6 +262,14 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             needs_rebuild: false,
             blocked_by: None,
             uncompared: UncomparedSummary::default(),
+            bookkeeping: discovered
+                .migrations
+                .iter()
+                .flat_map(|m| [Some(&m.up), m.down.as_ref()])
+                .flatten()
+                .filter_map(|script| script.step.as_ref())
+                .flat_map(|step| step.bookkeeping.iter().cloned())
+                .collect(),
         };
         let total = discovered.migrations.len();
         let mut reports = Vec::with_capacity(total);
@@ -576,7 +587,18 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         report: &mut MigrationReport,
     ) -> Result<Step, EnvironmentError> {
         self.last_script = Some(script.clone());
-        let outcome = runner::run_script(&self.session.client, script, self.options.timeouts).await;
+        let outcome = match (&script.step, self.databases.newest_config()) {
+            (Some(step), Some(database)) => {
+                postgres::command::run_step(
+                    &self.session.client,
+                    step,
+                    &database,
+                    self.options.timeouts.command,
+                )
+                .await
+            }
+            _ => runner::run_script(&self.session.client, script, self.options.timeouts).await,
+        };
         match outcome {
             Ok(run) => {
                 self.timings.scripts += millis(run.elapsed);
@@ -719,13 +741,15 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     }
 
     async fn capture(&self) -> Result<Snapshot, tokio_postgres::Error> {
-        self.snapshot_query
+        let snapshot = self
+            .snapshot_query
             .capture_on(
                 &self.session.client,
                 self.snapshot_session.as_ref().map(|s| &s.client),
                 self.options.data_rows,
             )
-            .await
+            .await?;
+        Ok(snapshot.without_tables(&self.bookkeeping))
     }
 
     /// A fresh database with every up before `index` applied once.
@@ -932,6 +956,7 @@ fn failure_problem(failure: &ScriptFailure) -> Problem {
         FailureKind::Timeout => "timeout",
         FailureKind::OpenTransaction => "open_transaction",
         FailureKind::ConnectionLost => "connection_lost",
+        FailureKind::Command => "command_failed",
     };
     Problem {
         versions: Vec::new(),

@@ -1,0 +1,239 @@
+//! The knex preset: migrations written as knex code (`exports.up = knex => ...`, or
+//! TypeScript `export async function up(knex: Knex)`) in the directory a `knexfile` names,
+//! run through the project's own knex, one `migrate:up <file>` / `migrate:down <file>` at a
+//! time, with zero configuration. Facts from knex 3.3 (bin/cli.js, lib/migrations): the CLI
+//! finds `knexfile.{js,cjs,mjs,ts}` from its working directory; command-line options win over
+//! the knexfile (so `--migrations-directory` pins the directory we listed); migrations run in
+//! file-name order, each in its own transaction; the history is `knex_migrations` (`name` is
+//! the file name with its extension) with the lock row in `knex_migrations_lock`, or the
+//! knexfile's `tableName`; `migrate:up` with nothing pending exits 0, so what ran is read
+//! from the history, never inferred from the exit status. A TypeScript knexfile needs a
+//! loader: knex's own (ts-node) type-checks every call (3-7 s each), so when the project has
+//! `tsx` the CLI runs under `node --import tsx` (0.6 s).
+
+use std::path::{Path, PathBuf};
+
+use super::command::{Tool, depends_on, is_code_file, project_with};
+use super::{Evidence, Format, FormatSpec, Found, Listing, Settings, Strength, Version};
+use crate::error::InputError;
+
+/// The knex format.
+pub const FORMAT: Format = Format::new(&Knex);
+
+/// The file names knex looks for.
+const KNEXFILES: [&str; 4] = ["knexfile.ts", "knexfile.js", "knexfile.cjs", "knexfile.mjs"];
+
+/// knex (`knex migrate`).
+pub struct Knex;
+
+impl FormatSpec for Knex {
+    fn name(&self) -> &'static str {
+        "knex"
+    }
+
+    fn layout(&self) -> &'static str {
+        "knex migrations (`.js`/`.ts` code) next to a `knexfile`, run through knex"
+    }
+
+    fn recognise(
+        &self,
+        listing: &Listing,
+        _settings: &Settings,
+    ) -> Result<Option<Evidence>, InputError> {
+        if !listing.top_files().any(|e| is_code_file(&e.rel)) {
+            return Ok(None);
+        }
+        Ok(
+            project_with(&listing.dir, &KNEXFILES).map(|(project, knexfile)| Evidence {
+                path: project.join(knexfile),
+                line: None,
+                strength: if depends_on(&project, "knex") {
+                    Strength::Marker
+                } else {
+                    Strength::Naming
+                },
+            }),
+        )
+    }
+
+    fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
+        let tool = tool(&listing.dir)?;
+        let mut migrations = Vec::new();
+        let mut ignored = Vec::new();
+        for entry in listing.top_files() {
+            if is_code_file(&entry.rel) {
+                migrations.push(tool.migration(entry, Tool::file_version(&entry.rel))?);
+            } else {
+                ignored.push(entry.path.clone());
+            }
+        }
+        Ok(Found {
+            migrations,
+            ignored,
+        })
+    }
+
+    fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
+        is_code_file(rel)
+    }
+
+    fn version_of_path(&self, rel: &str, _settings: &Settings) -> Option<Version> {
+        is_code_file(rel).then(|| Tool::file_version(rel))
+    }
+
+    fn migration_key(&self, rel: &str, _settings: &Settings) -> String {
+        rel.to_string()
+    }
+
+    fn transaction_rule(&self) -> &'static str {
+        "each migration in its own transaction (knex's own)"
+    }
+
+    fn no_transaction_marker(&self) -> Option<&'static str> {
+        Some("`exports.config = { transaction: false }` in the migration")
+    }
+
+    fn history_table(&self) -> Option<&'static str> {
+        Some("knex_migrations")
+    }
+
+    fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
+        vec![(
+            format!("{version}_{name}.js"),
+            "exports.up = async (knex) => {};\n\nexports.down = async (knex) => {};\n".to_string(),
+        )]
+    }
+}
+
+/// How the project's knex is run: under tsx for a TypeScript project that has it, else its
+/// own bin; always from the knexfile's directory with our migrations directory pinned.
+fn tool(dir: &Path) -> Result<Tool, InputError> {
+    let Some((project, knexfile)) = project_with(dir, &KNEXFILES) else {
+        return Err(InputError::new(
+            dir,
+            "no knexfile (knexfile.ts/.js/.cjs/.mjs) in this directory or the three above: \
+             the knex preset runs knex from its knexfile's directory; add one, or describe \
+             the commands in `[command]` with format = \"command\"",
+        ));
+    };
+    let typescript = knexfile.ends_with(".ts");
+    let modules = project.join("node_modules");
+    let base: Vec<String> = if typescript && modules.join("tsx").is_dir() {
+        vec![
+            "node".into(),
+            "--import".into(),
+            "tsx".into(),
+            modules.join("knex/bin/cli.js").display().to_string(),
+        ]
+    } else {
+        vec![modules.join(".bin/knex").display().to_string()]
+    };
+    let directory = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let with = |command: &str, base: &[String]| -> Vec<String> {
+        let mut argv = base.to_vec();
+        argv.extend([
+            command.to_string(),
+            "{file}".to_string(),
+            "--migrations-directory".to_string(),
+            directory.display().to_string(),
+        ]);
+        argv
+    };
+    let table = table_name(&project.join(&knexfile)).unwrap_or_else(|| "knex_migrations".into());
+    Ok(Tool {
+        up: with("migrate:up", &base),
+        down: Some(with("migrate:down", &base)),
+        workdir: PathBuf::from(&project),
+        pass_env: vec!["NODE_ENV".into()],
+        bookkeeping: vec![table.clone(), format!("{table}_lock")],
+    })
+}
+
+/// The knexfile's `tableName`, when it is written as a plain string.
+fn table_name(knexfile: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(knexfile).ok()?;
+    let at = text.find("tableName")?;
+    let rest = text[at + "tableName".len()..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let quote = rest
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '\'' | '"' | '`'))?;
+    let value = &rest[1..];
+    let end = value.find(quote)?;
+    Some(value[..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{discover, tempdir, write};
+    use super::*;
+
+    #[test]
+    fn a_knex_project_is_recognised_and_run_through_its_knex() {
+        let t = tempdir();
+        write(
+            t.path(),
+            "package.json",
+            "{\"dependencies\": {\"knex\": \"^3\"}}",
+        );
+        write(
+            t.path(),
+            "knexfile.js",
+            "module.exports = { client: 'pg', migrations: { tableName: 'schema_history' } };",
+        );
+        let dir = t.path().join("migrations");
+        write(&dir, "20240101_b.js", "exports.up = async () => {};");
+        write(&dir, "20231231_a.js", "exports.up = async () => {};");
+        write(&dir, "README.md", "notes");
+        let d = discover(&dir, None).unwrap();
+        assert_eq!(d.format(), FORMAT);
+        let files: Vec<&str> = d
+            .migrations
+            .iter()
+            .map(|m| m.version.text.as_str())
+            .collect();
+        assert_eq!(files, ["20231231", "20240101"]);
+        let step = d.migrations[0].up.step.as_ref().unwrap();
+        assert!(
+            step.argv[0].ends_with("node_modules/.bin/knex"),
+            "{:?}",
+            step.argv
+        );
+        assert_eq!(step.argv[1..3], ["migrate:up", "20231231_a.js"]);
+        assert_eq!(step.bookkeeping, ["schema_history", "schema_history_lock"]);
+        assert_eq!(d.ignored.len(), 1);
+    }
+
+    #[test]
+    fn typescript_runs_under_tsx_when_the_project_has_it() {
+        let t = tempdir();
+        write(t.path(), "knexfile.ts", "export default {};");
+        write(t.path(), "node_modules/tsx/package.json", "{}");
+        let dir = t.path().join("migrations");
+        write(&dir, "1_a.ts", "export async function up() {}");
+        let d = discover(&dir, Some(FORMAT)).unwrap();
+        let step = d.migrations[0]
+            .down
+            .as_ref()
+            .unwrap()
+            .step
+            .as_ref()
+            .unwrap();
+        assert_eq!(step.argv[..3], ["node", "--import", "tsx"]);
+        assert!(step.argv[3].ends_with("node_modules/knex/bin/cli.js"));
+        assert_eq!(step.argv[4..6], ["migrate:down", "1_a.ts"]);
+        assert_eq!(
+            step.bookkeeping,
+            ["knex_migrations", "knex_migrations_lock"]
+        );
+    }
+
+    #[test]
+    fn without_a_knexfile_it_says_what_to_do() {
+        let t = tempdir();
+        write(t.path(), "1_a.js", "exports.up = async () => {};");
+        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
+        assert!(err.message.contains("no knexfile"), "{err}");
+    }
+}

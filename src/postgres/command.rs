@@ -1,0 +1,461 @@
+//! Runs one step of a team's own migration tool (knex, node-pg-migrate, anything configured
+//! in `[command]`) against the throwaway database, and proves from the tool's own history
+//! table what the step did. Migrations in a pull request are untrusted code, and so is the
+//! tool: it runs as an argument vector (never through a shell) in a cleared environment
+//! holding only `PATH`, `HOME`, the locale, the names the configuration lists and the
+//! throwaway database's address (`DATABASE_URL`, `PG*`); our tokens never reach it. It runs in
+//! its own process group, which a timeout kills whole. Its exit status is not trusted to say
+//! what ran (both knex and node-pg-migrate exit 0 when nothing was pending): the history must
+//! have gained (up) or lost (down) exactly the expected migration's row.
+
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config};
+
+use super::quote_ident;
+use super::runner::{FailureKind, ScriptFailure, ScriptRun};
+use crate::migrations::command::{CommandStep, Direction};
+
+/// How many lines of the tool's output a failure shows.
+const OUTPUT_LINES: usize = 40;
+
+/// Our environment variables every command sees, besides those a configuration lists.
+const INHERITED: [&str; 5] = ["PATH", "HOME", "LANG", "LANGUAGE", "TZ"];
+
+/// Variables that hold credentials of ours: never passed, even when listed.
+fn is_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    ]
+    .contains(&upper.as_str())
+        || upper.starts_with("INPUT_")
+}
+
+/// The environment of a command: the inherited and listed variables of ours that are set,
+/// and the throwaway database's address.
+pub fn environment(step: &CommandStep, database: &Config) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| {
+            (INHERITED.contains(&name.as_str())
+                || name.starts_with("LC_")
+                || step.pass_env.iter().any(|listed| listed == name))
+                && !is_secret(name)
+        })
+        .collect();
+    env.extend(database_env(database));
+    env
+}
+
+/// `DATABASE_URL` and the libpq variables for `database`.
+fn database_env(database: &Config) -> Vec<(String, String)> {
+    let user = database.get_user().unwrap_or("postgres").to_string();
+    let port = database.get_ports().first().copied().unwrap_or(5432);
+    let name = database.get_dbname().unwrap_or("postgres").to_string();
+    let password = database
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let host = match database.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_string(),
+    };
+    let credentials = match &password {
+        Some(password) => format!("{}:{}", encode(&user), encode(password)),
+        None => encode(&user),
+    };
+    let url = if host.starts_with('/') {
+        format!(
+            "postgresql://{credentials}@localhost:{port}/{}?host={}",
+            encode(&name),
+            encode(&host)
+        )
+    } else {
+        format!("postgresql://{credentials}@{host}:{port}/{}", encode(&name))
+    };
+    let mut env = vec![
+        ("DATABASE_URL".to_string(), url),
+        ("PGHOST".to_string(), host),
+        ("PGPORT".to_string(), port.to_string()),
+        ("PGUSER".to_string(), user),
+        ("PGDATABASE".to_string(), name),
+    ];
+    if let Some(password) = password {
+        env.push(("PGPASSWORD".to_string(), password));
+    }
+    env
+}
+
+/// Percent-encodes everything but unreserved URL characters.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The last lines a process printed on stdout and stderr, interleaved as they came.
+#[derive(Default, Clone)]
+struct Tail(Arc<Mutex<VecDeque<String>>>);
+
+impl Tail {
+    fn push(&self, line: String) {
+        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if lines.len() == OUTPUT_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    /// The lines, without terminal colour codes, with `secret` masked.
+    fn text(&self, secret: Option<&str>) -> String {
+        let lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut text = lines
+            .iter()
+            .map(|l| strip_ansi(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+            text = text.replace(secret, "****");
+        }
+        text
+    }
+}
+
+/// Removes ANSI escape sequences (knex colours its output even without a terminal).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Copies a stream's lines into `tail`.
+async fn collect(stream: impl AsyncRead + Unpin, tail: Tail) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tail.push(line);
+    }
+}
+
+/// The rows of a history table as JSON texts; empty while the table does not exist.
+async fn history(client: &Client, table: &str) -> Result<Vec<String>, tokio_postgres::Error> {
+    let exists: Option<String> = client
+        .query_one("SELECT to_regclass($1)::text", &[&table])
+        .await?
+        .get(0);
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    let quoted = table
+        .split('.')
+        .map(quote_ident)
+        .collect::<Vec<_>>()
+        .join(".");
+    let rows = client
+        .query(&format!("SELECT to_jsonb(t)::text FROM {quoted} t"), &[])
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Rows of `a` not in `b`, counting duplicates.
+fn minus(a: &[String], b: &[String]) -> Vec<String> {
+    let mut rest: Vec<&String> = b.iter().collect();
+    a.iter()
+        .filter(|row| match rest.iter().position(|r| r == row) {
+            Some(i) => {
+                rest.swap_remove(i);
+                false
+            }
+            None => true,
+        })
+        .cloned()
+        .collect()
+}
+
+/// The migration a history row records: its first string value that is one of the step's
+/// identities, else its `name` column, else the whole row.
+fn recorded(row: &str, step: &CommandStep) -> (String, bool) {
+    let value: serde_json::Value = serde_json::from_str(row).unwrap_or_default();
+    let strings: Vec<&str> = value
+        .as_object()
+        .map(|o| o.values().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    if let Some(hit) = strings
+        .iter()
+        .find(|s| step.identities.iter().any(|id| id == *s))
+    {
+        return (hit.to_string(), true);
+    }
+    let name = value["name"]
+        .as_str()
+        .map_or(row.to_string(), str::to_string);
+    (name, false)
+}
+
+/// What the history says the step did, as an error message when it is not exactly the
+/// expected migration.
+fn check_history(step: &CommandStep, before: &[String], after: &[String]) -> Result<(), String> {
+    let (moved, other, verb) = match step.direction {
+        Direction::Up => (minus(after, before), minus(before, after), "applied"),
+        Direction::Down => (minus(before, after), minus(after, before), "reverted"),
+    };
+    let expected = &step.identities[0];
+    let table = &step.bookkeeping[0];
+    let names: Vec<String> = moved.iter().map(|r| recorded(r, step).0).collect();
+    match (moved.as_slice(), other.is_empty()) {
+        ([row], true) if recorded(row, step).1 => Ok(()),
+        ([], _) => Err(format!(
+            "`{}` exited 0 but {table} shows no migration {verb}: the tool did nothing for \
+             {expected} (was it pending for the tool? does the tool use DATABASE_URL?)",
+            step.display()
+        )),
+        ([_], true) => Err(format!(
+            "`{}` {verb} {} according to {table}, not {expected}",
+            step.display(),
+            names[0]
+        )),
+        _ => Err(format!(
+            "`{}` changed {} rows of {table} ({}), where exactly {expected} should have been \
+             {verb}",
+            step.display(),
+            moved.len() + other.len(),
+            names.join(", ")
+        )),
+    }
+}
+
+/// Runs `step` against `database`, reading the history through `client` (connected to the
+/// same database) before and after.
+pub async fn run_step(
+    client: &Client,
+    step: &CommandStep,
+    database: &Config,
+    timeout: Duration,
+) -> Result<ScriptRun, ScriptFailure> {
+    let started = Instant::now();
+    let secret = database
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let failure = |kind: FailureKind, message: String| ScriptFailure {
+        kind,
+        message,
+        location: None,
+        elapsed: started.elapsed(),
+        notes: Vec::new(),
+    };
+    let table = &step.bookkeeping[0];
+    let history_error = |e: tokio_postgres::Error| {
+        failure(
+            FailureKind::ConnectionLost,
+            format!("cannot read the tool's history table {table}: {e}"),
+        )
+    };
+    let before = history(client, table).await.map_err(history_error)?;
+
+    let mut command = tokio::process::Command::new(&step.argv[0]);
+    command
+        .args(&step.argv[1..])
+        .current_dir(&step.workdir)
+        .env_clear()
+        .envs(environment(step, database))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    let mut child = command.spawn().map_err(|e| {
+        failure(
+            FailureKind::Command,
+            format!(
+                "cannot start `{}` in {}: {e}",
+                step.argv[0],
+                step.workdir.display()
+            ),
+        )
+    })?;
+    let tail = Tail::default();
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|s| tokio::spawn(collect(s, tail.clone()))),
+        child
+            .stderr
+            .take()
+            .map(|s| tokio::spawn(collect(s, tail.clone()))),
+    ];
+    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    let timed_out = waited.is_err();
+    if timed_out && let Some(pid) = child.id() {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let status = match waited {
+        Ok(status) => status,
+        Err(_) => child.wait().await,
+    };
+    for reader in readers.into_iter().flatten() {
+        let _ = reader.await;
+    }
+    let output = tail.text(secret.as_deref());
+    let with_output = |message: String| {
+        if output.is_empty() {
+            message
+        } else {
+            format!("{message}; its last output:\n{output}")
+        }
+    };
+    if timed_out {
+        return Err(failure(
+            FailureKind::Timeout,
+            with_output(format!(
+                "`{}` did not finish within {} s (--command-timeout) and was killed",
+                step.display(),
+                timeout.as_secs()
+            )),
+        ));
+    }
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => {
+            let code = status
+                .code()
+                .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
+            return Err(failure(
+                FailureKind::Command,
+                with_output(format!("`{}` exited with {code}", step.display())),
+            ));
+        }
+        Err(e) => {
+            return Err(failure(
+                FailureKind::Command,
+                format!("waiting for `{}` failed: {e}", step.display()),
+            ));
+        }
+    }
+    let after = history(client, table).await.map_err(history_error)?;
+    check_history(step, &before, &after)
+        .map_err(|message| failure(FailureKind::Command, with_output(message)))?;
+    Ok(ScriptRun {
+        elapsed: started.elapsed(),
+        notes: vec![format!("run through its own tool: `{}`", step.display())],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(direction: Direction) -> CommandStep {
+        CommandStep {
+            argv: vec!["knex".into(), "migrate:up".into()],
+            workdir: ".".into(),
+            pass_env: vec!["NODE_ENV".into(), "GITHUB_TOKEN".into()],
+            bookkeeping: vec!["knex_migrations".into()],
+            direction,
+            identities: vec!["2_b.js".into(), "2_b".into()],
+        }
+    }
+
+    #[test]
+    fn the_history_must_move_by_exactly_the_expected_migration() {
+        let rows = |names: &[&str]| -> Vec<String> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!(r#"{{"id": {i}, "name": "{n}"}}"#))
+                .collect()
+        };
+        let check = |step: &CommandStep, before: &[&str], after: &[&str]| {
+            check_history(step, &rows(before), &rows(after))
+        };
+        let up = step(Direction::Up);
+        assert_eq!(check(&up, &["1_a.js"], &["1_a.js", "2_b.js"]), Ok(()));
+        let none = check(&up, &["1_a.js"], &["1_a.js"]).unwrap_err();
+        assert!(none.contains("no migration applied"), "{none}");
+        let wrong = check(&up, &["1_a.js"], &["1_a.js", "3_c.js"]).unwrap_err();
+        assert!(wrong.contains("applied 3_c.js"), "{wrong}");
+        let two = check(&up, &["1_a.js"], &["1_a.js", "2_b.js", "3_c.js"]).unwrap_err();
+        assert!(
+            two.contains("changed 2 rows") && two.contains("2_b.js, 3_c.js"),
+            "{two}"
+        );
+        let down = step(Direction::Down);
+        assert_eq!(check(&down, &["1_a.js", "2_b.js"], &["1_a.js"]), Ok(()));
+        assert!(check(&down, &["1_a.js", "2_b.js"], &["2_b.js"]).is_err());
+    }
+
+    #[test]
+    fn the_environment_holds_the_database_and_nothing_secret() {
+        let mut config = Config::new();
+        config
+            .host("db.example")
+            .port(5433)
+            .user("post gres")
+            .password("p@ss")
+            .dbname("mc_1");
+        let env = database_env(&config);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(
+            get("DATABASE_URL"),
+            Some("postgresql://post%20gres:p%40ss@db.example:5433/mc_1")
+        );
+        assert_eq!(get("PGPASSWORD"), Some("p@ss"));
+        let mut socket = Config::new();
+        socket
+            .host_path("/tmp/mc x")
+            .port(5432)
+            .user("postgres")
+            .dbname("d");
+        let env = database_env(&socket);
+        assert_eq!(
+            env[0].1,
+            "postgresql://postgres@localhost:5432/d?host=%2Ftmp%2Fmc%20x"
+        );
+        assert!(
+            is_secret("GITHUB_TOKEN") && is_secret("INPUT_GITHUB-TOKEN") && !is_secret("NODE_ENV")
+        );
+        let names: Vec<String> = environment(&step(Direction::Up), &config)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(!names.iter().any(|n| n == "GITHUB_TOKEN"), "{names:?}");
+    }
+
+    #[test]
+    fn output_loses_colours_and_the_password() {
+        let tail = Tail::default();
+        tail.push("\u{1b}[31mfailed\u{1b}[39m for postgresql://u:s3cret@h/d".into());
+        assert_eq!(
+            tail.text(Some("s3cret")),
+            "failed for postgresql://u:****@h/d"
+        );
+    }
+}
