@@ -8,10 +8,12 @@ ARG RUST_IMAGE=rust:1-bookworm
 
 FROM ${RUNTIME_IMAGE} AS base
 # git reads the base branch; PostgreSQL server binaries make `postgres: embedded`
-# work without Docker; ca-certificates for the GitHub API over TLS.
+# work without Docker; ca-certificates for the GitHub API over TLS; Node.js runs
+# the project's own knex / node-pg-migrate that the workflow's `npm ci` installed
+# into the workspace (npm itself is not needed inside the image).
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      ca-certificates git postgresql \
+      ca-certificates git postgresql nodejs \
  && rm -rf /var/lib/apt/lists/* /var/lib/postgresql/*/main /etc/postgresql/*/main
 # GitHub runs container actions as root (it must, to write the workspace).
 USER root

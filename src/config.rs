@@ -146,7 +146,12 @@ pub struct Source {
 impl Source {
     /// Reads the configuration file and validates the format.
     pub fn from_args(args: &SourceArgs) -> anyhow::Result<Self> {
-        let file = load_file(args.config.as_deref())?;
+        let (mut file, config_dir) = load_file(args.config.as_deref())?;
+        // `[command] workdir` is relative to the configuration file's directory.
+        if let Some(command) = &mut file.command {
+            let workdir = command.workdir.take().unwrap_or_else(|| PathBuf::from("."));
+            command.workdir = Some(config_dir.join(workdir));
+        }
         let format_text = if args.format != "auto" {
             Some(args.format.clone())
         } else {
@@ -470,24 +475,30 @@ fn duration_setting(
     Ok(duration)
 }
 
-fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+/// The configuration file (or defaults when there is none) and the directory it is in.
+fn load_file(explicit: Option<&Path>) -> anyhow::Result<(FileConfig, PathBuf)> {
     let path = match explicit {
         Some(path) => path.to_path_buf(),
         None if Path::new(DEFAULT_CONFIG_FILE).is_file() => PathBuf::from(DEFAULT_CONFIG_FILE),
-        None => return Ok(FileConfig::default()),
+        None => return Ok((FileConfig::default(), PathBuf::from("."))),
     };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| InputError::new(&path, format!("cannot read: {e}")))?;
-    toml::from_str(&text).map_err(|e| {
+    let file: FileConfig = toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
             .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         let message = e.message().to_string();
         match line {
-            Some(line) => InputError::at_line(&path, line, message).into(),
-            None => InputError::new(&path, message).into(),
+            Some(line) => InputError::at_line(&path, line, message),
+            None => InputError::new(&path, message),
         }
-    })
+    })?;
+    Ok((file, dir))
 }
 
 #[cfg(test)]

@@ -248,6 +248,9 @@ pub(crate) async fn run_verify(
 ) -> anyhow::Result<Report> {
     let config = Config::from_verify_args(args)?;
     let discovered = migrations::discover(&config.dir, config.format, &config.settings)?;
+    if let Some(missing) = migrations::command::missing_program(&discovered.migrations) {
+        return Err(EnvironmentError::new(missing).into());
+    }
     let stage = base_stage(
         &config.dir,
         &discovered.layout,

@@ -154,6 +154,51 @@ impl Tool {
     }
 }
 
+/// The first program (or node script) a migration's steps would run that cannot be found,
+/// with what to do: checked before any database is started, so a missing `node_modules` is
+/// one clear error rather than a failed step per migration.
+pub fn missing_program(migrations: &[Migration]) -> Option<String> {
+    migrations
+        .iter()
+        .flat_map(|m| [Some(&m.up), m.down.as_ref()])
+        .flatten()
+        .filter_map(|script| script.step.as_ref())
+        .find_map(|step| {
+            let missing = missing_in(step)?;
+            let hint = if missing.contains("node_modules") {
+                format!(
+                    "install the project's dependencies first (run `npm ci` in {} before \
+                     this step)",
+                    step.workdir.display()
+                )
+            } else {
+                "install it, or correct `up`/`down` in [command]".to_string()
+            };
+            Some(format!("`{missing}` not found: {hint}"))
+        })
+}
+
+/// What of a step's program is missing: the program itself (a path, or a name looked up on
+/// `PATH`), or a script path handed to it (`node --import tsx .../knex/bin/cli.js`).
+fn missing_in(step: &CommandStep) -> Option<&str> {
+    let program = step.argv.first()?;
+    let found = if program.contains('/') {
+        step.workdir.join(program).is_file()
+    } else {
+        std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+        })
+    };
+    if !found {
+        return Some(program);
+    }
+    step.argv[1..]
+        .iter()
+        .take_while(|arg| arg.starts_with('-') || arg.contains('/') || *arg == "tsx")
+        .find(|arg| arg.contains("node_modules") && !step.workdir.join(arg).exists())
+        .map(String::as_str)
+}
+
 /// How many directories above the migrations directory a JavaScript project's
 /// `package.json` (or `knexfile`) is looked for.
 const PROJECT_LEVELS: usize = 3;
