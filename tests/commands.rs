@@ -271,3 +271,43 @@ fn a_hanging_command_is_killed_at_the_command_timeout() {
         "{report:#}"
     );
 }
+
+#[test]
+fn merged_history_is_applied_in_one_invocation_of_the_tool() {
+    let Some(tools) = node_tools() else { return };
+    let project = project("node-pg-migrate-js", &tools);
+    let dir = project.path();
+    std::fs::remove_file(dir.join("migrations/1718000300000_add-refunds.js")).unwrap();
+    std::fs::write(dir.join(".gitignore"), "node_modules\nenv-*.json\n").unwrap();
+    common::git(dir, &["init", "-q", "-b", "main"]);
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "merged history"]);
+    common::git(dir, &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(
+        dir.join("migrations/1718000400000_add-customers.js"),
+        "exports.up = (pgm) => { pgm.createTable('customers', { id: 'id', email: 'text' }); };\n\
+         exports.down = (pgm) => { pgm.dropTable('customers'); };\n",
+    )
+    .unwrap();
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "add customers"]);
+
+    let (output, report) = common::verify(&dir.join("migrations"), &["--base", "main"]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let migrations = report["migrations"].as_array().unwrap();
+    let statuses: Vec<&str> = migrations
+        .iter()
+        .map(|m| m["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["applied", "applied", "applied", "passed"], "{report:#}");
+    for merged in &migrations[..3] {
+        let notes = merged["notes"].to_string();
+        assert!(
+            notes.contains("2 other migration(s) of the history in one invocation")
+                && notes.contains("up 3"),
+            "{report:#}"
+        );
+    }
+    assert_eq!(migrations[3]["new"], true);
+}

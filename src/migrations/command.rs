@@ -33,6 +33,9 @@ pub struct Settings {
     pub up: Vec<String>,
     /// Reverts the last applied migration.
     pub down: Option<Vec<String>>,
+    /// Applies every pending migration up to and including `{file}` (or the next `{count}`)
+    /// in one invocation: history is then applied in one call instead of one per migration.
+    pub up_to: Option<Vec<String>>,
     /// Names of our environment variables the commands may see (none other is passed).
     #[serde(default)]
     pub env: Vec<String>,
@@ -65,8 +68,13 @@ pub struct CommandStep {
     pub bookkeeping: Vec<String>,
     /// Whether it applies or reverts.
     pub direction: Direction,
-    /// The names its history may record this migration under (file name, stem).
-    pub identities: Vec<String>,
+    /// Each migration the step must apply or revert, in order, as the names its history
+    /// may record it under (file name, stem): one for a step, several for a batch.
+    pub expected: Vec<Vec<String>>,
+    /// For an up step: the command applying every pending migration up to and including this
+    /// one in one invocation (`{count}` still to fill), when the tool has one; history is
+    /// applied with it in as few invocations as the tool allows.
+    pub up_to: Option<Vec<String>>,
 }
 
 impl CommandStep {
@@ -83,6 +91,9 @@ pub struct Tool {
     pub up: Vec<String>,
     /// Reverts one migration, if the tool can.
     pub down: Option<Vec<String>>,
+    /// Applies every pending migration up to and including one (`{file}`, `{name}`,
+    /// `{count}`: how many), if the tool can.
+    pub up_to: Option<Vec<String>>,
     /// Where the commands run.
     pub workdir: PathBuf,
     /// Our variables passed through.
@@ -127,6 +138,7 @@ impl Tool {
                 .collect()
         };
         let text = entry.text()?;
+        let up_to = self.up_to.as_ref().map(|template| substitute(template));
         let script = |argv: Vec<String>, direction| Script {
             path: entry.path.clone(),
             sql: text.sql.clone(),
@@ -139,7 +151,12 @@ impl Tool {
                 pass_env: self.pass_env.clone(),
                 bookkeeping: self.bookkeeping.clone(),
                 direction,
-                identities: vec![file.clone(), stem.clone()],
+                expected: vec![vec![file.clone(), stem.clone()]],
+                up_to: if direction == Direction::Up {
+                    up_to.clone()
+                } else {
+                    None
+                },
             })),
         };
         Ok(Migration {
@@ -323,6 +340,7 @@ impl FormatSpec for Command {
         let tool = Tool {
             up: command.up.clone(),
             down: command.down.clone(),
+            up_to: command.up_to.clone(),
             workdir: command
                 .workdir
                 .clone()

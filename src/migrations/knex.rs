@@ -143,6 +143,7 @@ fn tool(dir: &Path) -> Result<Tool, InputError> {
     Ok(Tool {
         up: with("migrate:up", &base),
         down: Some(with("migrate:down", &base)),
+        up_to: Some(with("migrate:to", &base)),
         workdir: PathBuf::from(&project),
         pass_env: vec!["NODE_ENV".into()],
         bookkeeping: vec![table.clone(), format!("{table}_lock")],

@@ -197,11 +197,11 @@ fn tool(dir: &Path, code: &Path) -> Result<Tool, InputError> {
     };
     let bin = project.join("node_modules/.bin/node-pg-migrate");
     let directory = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let argv = |action: &str| -> Vec<String> {
+    let argv = |action: &str, count: &str| -> Vec<String> {
         vec![
             bin.display().to_string(),
             action.to_string(),
-            "1".to_string(),
+            count.to_string(),
             "--migrations-dir".to_string(),
             directory.display().to_string(),
             "--migrations-table".to_string(),
@@ -209,8 +209,9 @@ fn tool(dir: &Path, code: &Path) -> Result<Tool, InputError> {
         ]
     };
     Ok(Tool {
-        up: argv("up"),
-        down: Some(argv("down")),
+        up: argv("up", "1"),
+        down: Some(argv("down", "1")),
+        up_to: Some(argv("up", "{count}")),
         workdir: project,
         pass_env: Vec::new(),
         bookkeeping: vec!["pgmigrations".to_string()],

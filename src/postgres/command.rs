@@ -197,56 +197,61 @@ fn minus(a: &[String], b: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The migration a history row records: its first string value that is one of the step's
-/// identities, else its `name` column, else the whole row.
-fn recorded(row: &str, step: &CommandStep) -> (String, bool) {
+/// The migration a history row records, and which of `expected` it is: its first string
+/// value naming one, else its `name` column, else the whole row.
+fn recorded(row: &str, expected: &[Vec<String>]) -> (String, Option<usize>) {
     let value: serde_json::Value = serde_json::from_str(row).unwrap_or_default();
     let strings: Vec<&str> = value
         .as_object()
         .map(|o| o.values().filter_map(|v| v.as_str()).collect())
         .unwrap_or_default();
-    if let Some(hit) = strings
-        .iter()
-        .find(|s| step.identities.iter().any(|id| id == *s))
-    {
-        return (hit.to_string(), true);
+    for s in &strings {
+        if let Some(i) = expected.iter().position(|names| names.iter().any(|n| n == s)) {
+            return (s.to_string(), Some(i));
+        }
     }
-    let name = value["name"]
-        .as_str()
-        .map_or(row.to_string(), str::to_string);
-    (name, false)
+    let name = value["name"].as_str().map_or(row.to_string(), str::to_string);
+    (name, None)
 }
 
 /// What the history says the step did, as an error message when it is not exactly the
-/// expected migration.
+/// expected migrations.
 fn check_history(step: &CommandStep, before: &[String], after: &[String]) -> Result<(), String> {
     let (moved, other, verb) = match step.direction {
         Direction::Up => (minus(after, before), minus(before, after), "applied"),
         Direction::Down => (minus(before, after), minus(after, before), "reverted"),
     };
-    let expected = &step.identities[0];
+    let expected: Vec<&str> = step.expected.iter().map(|names| names[0].as_str()).collect();
+    let expected_text = expected.join(", ");
     let table = &step.bookkeeping[0];
-    let names: Vec<String> = moved.iter().map(|r| recorded(r, step).0).collect();
-    match (moved.as_slice(), other.is_empty()) {
-        ([row], true) if recorded(row, step).1 => Ok(()),
-        ([], _) => Err(format!(
+    let found: Vec<(String, Option<usize>)> =
+        moved.iter().map(|r| recorded(r, &step.expected)).collect();
+    let mut hit: Vec<usize> = found.iter().filter_map(|(_, i)| *i).collect();
+    hit.sort_unstable();
+    hit.dedup();
+    let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+    if other.is_empty() && moved.len() == expected.len() && hit.len() == expected.len() {
+        return Ok(());
+    }
+    Err(match (moved.len(), other.is_empty()) {
+        (0, _) => format!(
             "`{}` exited 0 but {table} shows no migration {verb}: the tool did nothing for \
-             {expected} (was it pending for the tool? does the tool use DATABASE_URL?)",
+             {expected_text} (was it pending for the tool? does the tool use DATABASE_URL?)",
             step.display()
-        )),
-        ([_], true) => Err(format!(
-            "`{}` {verb} {} according to {table}, not {expected}",
+        ),
+        (1, true) if expected.len() == 1 => format!(
+            "`{}` {verb} {} according to {table}, not {expected_text}",
             step.display(),
             names[0]
-        )),
-        _ => Err(format!(
-            "`{}` changed {} rows of {table} ({}), where exactly {expected} should have been \
-             {verb}",
+        ),
+        _ => format!(
+            "`{}` changed {} rows of {table} ({}), where exactly {expected_text} should have \
+             been {verb}",
             step.display(),
             moved.len() + other.len(),
             names.join(", ")
-        )),
-    }
+        ),
+    })
 }
 
 /// Runs `step` against `database`, reading the history through `client` (connected to the
@@ -380,7 +385,8 @@ mod tests {
             pass_env: vec!["NODE_ENV".into(), "GITHUB_TOKEN".into()],
             bookkeeping: vec!["knex_migrations".into()],
             direction,
-            identities: vec!["2_b.js".into(), "2_b".into()],
+            expected: vec![vec!["2_b.js".into(), "2_b".into()]],
+            up_to: None,
         }
     }
 

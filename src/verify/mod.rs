@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::error::EnvironmentError;
+use crate::migrations::command::CommandStep;
 use crate::migrations::{Discovered, Migration, Script};
 use crate::postgres;
 use crate::postgres::runner::{self, FailureKind, ScriptFailure};
@@ -225,6 +226,8 @@ struct Pipeline<'s, 'd, 'o> {
     uncompared: UncomparedSummary,
     /// Tables of the migration tools run as processes (their history): not schema.
     bookkeeping: BTreeSet<String>,
+    /// A batch of history failed: apply the rest one migration at a time.
+    no_batches: bool,
 }
 
 /// What one step of a migration produced.
@@ -270,14 +273,29 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 .filter_map(|script| script.step.as_ref())
                 .flat_map(|step| step.bookkeeping.iter().cloned())
                 .collect(),
+            no_batches: false,
         };
         let total = discovered.migrations.len();
         let mut reports = Vec::with_capacity(total);
-        for (index, migration) in discovered.migrations.iter().enumerate() {
-            progress.started(index, total, migration);
+        let mut index = 0;
+        while index < total {
+            let end = pipeline.history_run(index);
+            if end > index + 1
+                && let Some(batch) = pipeline.apply_history(index, end).await?
+            {
+                for (offset, report) in batch.into_iter().enumerate() {
+                    progress.started(index + offset, total, &discovered.migrations[index + offset]);
+                    progress.finished(index + offset, total, &report);
+                    reports.push(report);
+                }
+                index = end;
+                continue;
+            }
+            progress.started(index, total, &discovered.migrations[index]);
             let report = pipeline.migration(index).await?;
             progress.finished(index, total, &report);
             reports.push(report);
+            index += 1;
         }
         let schema_changes = pipeline.net_changes().await?;
         let sequence = pipeline.sequence(&reports, progress).await?;
@@ -348,21 +366,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
 
     async fn walk_migration(&mut self, index: usize) -> Result<MigrationReport, EnvironmentError> {
         let migration = &self.migrations[index];
-        let mut report = MigrationReport {
-            versions: Default::default(),
-            version: migration.version.text.clone(),
-            name: migration.name.clone(),
-            files: migration
-                .files()
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
-            new: self.under_verification(migration),
-            status: Status::Passed,
-            problems: Vec::new(),
-            timings_ms: StepTimings::default(),
-            notes: Vec::new(),
-        };
+        let mut report = self.blank_report(migration);
         if let Some(blocker) = &self.blocked_by {
             report.status = Status::Skipped;
             report.problems.push(problem(
@@ -423,18 +427,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             return Ok(report);
         }
         let (Some(before), Some(down)) = (before, migration.down.as_ref()) else {
-            if migration.down.is_none() {
-                report.status = Status::Irreversible;
-                let severity = self.options.policy.irreversible;
-                report.problems.push(problem(
-                    "irreversible",
-                    severity,
-                    "no down script: this migration cannot be reverted".into(),
-                    Some((&migration.up, 1)),
-                ));
-            } else {
-                report.status = Status::Applied;
-            }
+            self.applied_once(migration, &mut report);
             return Ok(report);
         };
         let after_up = self.snapshot_current().await?;
@@ -469,6 +462,124 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         )
         .await?;
         Ok(report)
+    }
+
+    /// A migration's report before anything ran.
+    fn blank_report(&self, migration: &Migration) -> MigrationReport {
+        MigrationReport {
+            versions: Default::default(),
+            version: migration.version.text.clone(),
+            name: migration.name.clone(),
+            files: migration
+                .files()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            new: self.under_verification(migration),
+            status: Status::Passed,
+            problems: Vec::new(),
+            timings_ms: StepTimings::default(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The verdict on a migration whose up ran once and is not verified further:
+    /// `irreversible` without a down, else `applied`.
+    fn applied_once(&self, migration: &Migration, report: &mut MigrationReport) {
+        if migration.down.is_none() {
+            report.status = Status::Irreversible;
+            let severity = self.options.policy.irreversible;
+            report.problems.push(problem(
+                "irreversible",
+                severity,
+                "no down script: this migration cannot be reverted".into(),
+                Some((&migration.up, 1)),
+            ));
+        } else {
+            report.status = Status::Applied;
+        }
+    }
+
+    /// Where the run of history starting at `start` ends: migrations not under
+    /// verification whose tool can apply several in one invocation (`up N`,
+    /// `migrate:to`), applied together by [`Self::apply_history`].
+    fn history_run(&self, start: usize) -> usize {
+        if self.blocked_by.is_some() || self.needs_rebuild || self.no_batches {
+            return start;
+        }
+        let batchable = |m: &Migration| {
+            !self.under_verification(m) && m.up.step.as_ref().is_some_and(|s| s.up_to.is_some())
+        };
+        start
+            + self.migrations[start..]
+                .iter()
+                .take_while(|m| batchable(m))
+                .count()
+    }
+
+    /// Applies migrations `start..end` (history, not verified) with one invocation of their
+    /// tool, which must record exactly them. None when the batch failed: the database is
+    /// rebuilt and they are applied one at a time, so the failing one is named.
+    async fn apply_history(
+        &mut self,
+        start: usize,
+        end: usize,
+    ) -> Result<Option<Vec<MigrationReport>>, EnvironmentError> {
+        let migrations = &self.migrations[start..end];
+        let last = &migrations[migrations.len() - 1];
+        let Some((step, template)) = last
+            .up
+            .step
+            .as_ref()
+            .and_then(|step| Some((step, step.up_to.as_ref()?)))
+        else {
+            return Ok(None);
+        };
+        let count = migrations.len().to_string();
+        let batch = CommandStep {
+            argv: template
+                .iter()
+                .map(|arg| if arg == "{count}" { count.clone() } else { arg.clone() })
+                .collect(),
+            expected: migrations
+                .iter()
+                .filter_map(|m| m.up.step.as_ref())
+                .flat_map(|s| s.expected.clone())
+                .collect(),
+            up_to: None,
+            ..(**step).clone()
+        };
+        let command = batch.display();
+        let script = Script {
+            step: Some(std::sync::Arc::new(batch)),
+            ..last.up.clone()
+        };
+        let mut scratch = notes_only();
+        let elapsed = match self.step(&script, &mut scratch).await? {
+            Step::Ran(elapsed) => elapsed,
+            Step::Failed(_) => {
+                self.needs_rebuild = true;
+                self.no_batches = true;
+                return Ok(None);
+            }
+        };
+        self.current = None;
+        let mut reports = Vec::with_capacity(migrations.len());
+        for migration in migrations {
+            let mut report = self.blank_report(migration);
+            if migration.down.is_none() {
+                self.cycle_start = None;
+            }
+            self.applied_once(migration, &mut report);
+            report.notes.push(format!(
+                "applied with {} other migration(s) of the history in one invocation \
+                 ({} ms): `{command}`",
+                migrations.len() - 1,
+                millis(elapsed)
+            ));
+            reports.push(report);
+        }
+        Ok(Some(reports))
     }
 
     /// A repeatable migration (Flyway's `R__`) is re-applied whenever it changes, so the
