@@ -300,7 +300,11 @@ fn merged_history_is_applied_in_one_invocation_of_the_tool() {
         .iter()
         .map(|m| m["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["applied", "applied", "applied", "passed"], "{report:#}");
+    assert_eq!(
+        statuses,
+        ["applied", "applied", "applied", "passed"],
+        "{report:#}"
+    );
     for merged in &migrations[..3] {
         let notes = merged["notes"].to_string();
         assert!(

@@ -206,11 +206,16 @@ fn recorded(row: &str, expected: &[Vec<String>]) -> (String, Option<usize>) {
         .map(|o| o.values().filter_map(|v| v.as_str()).collect())
         .unwrap_or_default();
     for s in &strings {
-        if let Some(i) = expected.iter().position(|names| names.iter().any(|n| n == s)) {
+        if let Some(i) = expected
+            .iter()
+            .position(|names| names.iter().any(|n| n == s))
+        {
             return (s.to_string(), Some(i));
         }
     }
-    let name = value["name"].as_str().map_or(row.to_string(), str::to_string);
+    let name = value["name"]
+        .as_str()
+        .map_or(row.to_string(), str::to_string);
     (name, None)
 }
 
@@ -221,7 +226,11 @@ fn check_history(step: &CommandStep, before: &[String], after: &[String]) -> Res
         Direction::Up => (minus(after, before), minus(before, after), "applied"),
         Direction::Down => (minus(before, after), minus(after, before), "reverted"),
     };
-    let expected: Vec<&str> = step.expected.iter().map(|names| names[0].as_str()).collect();
+    let expected: Vec<&str> = step
+        .expected
+        .iter()
+        .map(|names| names[0].as_str())
+        .collect();
     let expected_text = expected.join(", ");
     let table = &step.bookkeeping[0];
     let found: Vec<(String, Option<usize>)> =

@@ -284,7 +284,11 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 && let Some(batch) = pipeline.apply_history(index, end).await?
             {
                 for (offset, report) in batch.into_iter().enumerate() {
-                    progress.started(index + offset, total, &discovered.migrations[index + offset]);
+                    progress.started(
+                        index + offset,
+                        total,
+                        &discovered.migrations[index + offset],
+                    );
                     progress.finished(index + offset, total, &report);
                     reports.push(report);
                 }
@@ -539,7 +543,13 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let batch = CommandStep {
             argv: template
                 .iter()
-                .map(|arg| if arg == "{count}" { count.clone() } else { arg.clone() })
+                .map(|arg| {
+                    if arg == "{count}" {
+                        count.clone()
+                    } else {
+                        arg.clone()
+                    }
+                })
                 .collect(),
             expected: migrations
                 .iter()
