@@ -315,3 +315,65 @@ fn merged_history_is_applied_in_one_invocation_of_the_tool() {
     }
     assert_eq!(migrations[3]["new"], true);
 }
+
+/// Alembic (Python), through the generic `[command]` recipe of the README: its history is a
+/// single row holding the current revision, replaced at every step.
+#[test]
+fn an_alembic_project_through_the_command_recipe() {
+    let venv = std::env::var_os("MIGRATION_CHECK_PYTHON_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/migration-check/python-tools")
+        });
+    if !venv.join("bin/alembic").is_file() {
+        let required = std::env::var("MIGRATION_CHECK_TEST_NODE").is_ok_and(|v| v == "required");
+        assert!(
+            !required,
+            "no alembic in {} (.ci/run installs it)",
+            venv.display()
+        );
+        eprintln!("skipped: no alembic in {}", venv.display());
+        return;
+    }
+    let fixture = common::root().join("tests/fixtures/command/alembic");
+    let tmp = common::private_tmp();
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = common::command(tmp.path())
+        .arg("verify")
+        .arg(fixture.join("alembic/versions"))
+        .args([
+            "--config",
+            fixture.join("migration-check.toml").to_str().unwrap(),
+        ])
+        .args(["--json", "-"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    common::assert_nothing_left(tmp.path());
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", common::stderr(&output)));
+    let got = verdicts(&report);
+    let statuses: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(v, s, _)| (v.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("0001", "passed"),
+            ("0002", "passed"),
+            ("0003", "not_reversible")
+        ],
+        "{report:#}"
+    );
+    assert!(got[2].2.contains("items_sku_lower_idx"), "{report:#}");
+    assert!(
+        !report.to_string().contains("alembic_version"),
+        "{report:#}"
+    );
+}

@@ -139,6 +139,14 @@ impl Tool {
         };
         let text = entry.text()?;
         let up_to = self.up_to.as_ref().map(|template| substitute(template));
+        // What a history may record: the file name (knex), the stem (node-pg-migrate,
+        // Django), or the version before the first `_` (Rails, Alembic's revision).
+        let mut identities = vec![file.clone(), stem.clone()];
+        if let Some((prefix, _)) = stem.split_once('_')
+            && !prefix.is_empty()
+        {
+            identities.push(prefix.to_string());
+        }
         let script = |argv: Vec<String>, direction| Script {
             path: entry.path.clone(),
             sql: text.sql.clone(),
@@ -151,7 +159,7 @@ impl Tool {
                 pass_env: self.pass_env.clone(),
                 bookkeeping: self.bookkeeping.clone(),
                 direction,
-                expected: vec![vec![file.clone(), stem.clone()]],
+                expected: vec![identities.clone()],
                 up_to: if direction == Direction::Up {
                     up_to.clone()
                 } else {
@@ -286,14 +294,17 @@ fn settings<'a>(settings: &'a AllSettings, dir: &Path) -> Result<&'a Settings, I
     })
 }
 
-/// The glob relative to the migrations directory: a leading `<dir name>/` is dropped.
+/// The glob relative to the migrations directory: when its directory part is the tail of
+/// the migrations directory's path (`alembic/versions/*.py` for `alembic/versions`), only
+/// its file part.
 fn glob_in_dir<'a>(command: &'a Settings, dir: &Path) -> &'a str {
-    let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    command
-        .migrations
-        .strip_prefix(dir_name)
-        .and_then(|rest| rest.strip_prefix('/'))
-        .unwrap_or(&command.migrations)
+    if let Some((dir_part, file_part)) = command.migrations.rsplit_once('/') {
+        let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        if absolute.ends_with(dir_part) {
+            return file_part;
+        }
+    }
+    &command.migrations
 }
 
 /// The generic adapter: any tool, configured in `[command]`.
