@@ -3,14 +3,15 @@
 # Stages, in the order the legacy builder needs (it builds every stage before
 # the target): `base` (runtime packages), `prebuilt` (a binary built outside,
 # for machines without a Rust image), `builder`, and `release` (the default).
-ARG RUNTIME_IMAGE=debian:bookworm-slim
+ARG RUNTIME_IMAGE=debian:trixie-slim
 ARG RUST_IMAGE=rust:1-bookworm
 
 FROM ${RUNTIME_IMAGE} AS base
 # git reads the base branch; PostgreSQL server binaries make `postgres: embedded`
 # work without Docker; ca-certificates for the GitHub API over TLS; Node.js runs
 # the project's own knex / node-pg-migrate that the workflow's `npm ci` installed
-# into the workspace (npm itself is not needed inside the image).
+# into the workspace (npm itself is not needed inside the image). Trixie: its
+# Node.js 20 is what node-pg-migrate 9 requires (bookworm's 18 is too old).
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       ca-certificates git postgresql nodejs \

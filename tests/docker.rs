@@ -331,7 +331,10 @@ struct Network {
 
 impl Network {
     fn create() -> Self {
-        let name = format!("mc-test-{}", std::process::id());
+        // Several tests of this process may each have one at the same time.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("mc-test-{}-{n}", std::process::id());
         let output = docker(&["network", "create", &name]);
         assert!(
             output.status.success(),
@@ -429,7 +432,7 @@ fn build_action_image() -> String {
             "--target",
             "prebuilt",
             "--build-arg",
-            "RUNTIME_IMAGE=mc-debian:bookworm",
+            "RUNTIME_IMAGE=mc-debian:trixie",
             "-t",
             &tag,
         ])
@@ -442,6 +445,90 @@ fn build_action_image() -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     tag
+}
+
+/// The runner's file-command directory: an empty job summary and outputs, and the event of
+/// pull request 3 of acme/shop (feature into main).
+fn file_commands() -> tempfile::TempDir {
+    let commands = tempfile::tempdir().unwrap();
+    std::fs::write(commands.path().join("summary.md"), "").unwrap();
+    std::fs::write(commands.path().join("output"), "").unwrap();
+    let event = serde_json::json!({
+        "number": 3,
+        "pull_request": { "number": 3,
+            "base": { "ref": "main", "sha": "1", "repo": { "full_name": "acme/shop" } },
+            "head": { "ref": "feature", "sha": "2", "repo": { "full_name": "acme/shop" } } }
+    });
+    std::fs::write(commands.path().join("event.json"), event.to_string()).unwrap();
+    commands
+}
+
+/// Runs the Action's image as GitHub runs a container action: the workspace and the file
+/// commands mounted, the event and inputs in the environment, the Docker socket shared.
+fn run_action_container(
+    image: &str,
+    network: &Network,
+    api_url: &str,
+    ws: &std::path::Path,
+    commands: &std::path::Path,
+) -> Output {
+    Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            &network.name,
+            "--workdir",
+            "/github/workspace",
+        ])
+        .args(["-v", "/var/run/docker.sock:/var/run/docker.sock"])
+        .arg("-v")
+        .arg(format!("{}:/github/workspace", ws.display()))
+        .arg("-v")
+        .arg(format!("{}:/github/file_commands", commands.display()))
+        .args([
+            "-e",
+            "GITHUB_ACTIONS=true",
+            "-e",
+            "GITHUB_EVENT_NAME=pull_request",
+        ])
+        .args([
+            "-e",
+            "GITHUB_EVENT_PATH=/github/file_commands/event.json",
+            "-e",
+            "GITHUB_REPOSITORY=acme/shop",
+        ])
+        .args([
+            "-e",
+            &format!("GITHUB_API_URL={api_url}"),
+            "-e",
+            "GITHUB_WORKSPACE=/github/workspace",
+        ])
+        .args([
+            "-e",
+            "GITHUB_STEP_SUMMARY=/github/file_commands/summary.md",
+            "-e",
+            "GITHUB_OUTPUT=/github/file_commands/output",
+        ])
+        .args([
+            "-e",
+            "INPUT_PATH=migrations",
+            "-e",
+            "INPUT_POSTGRES=docker",
+            "-e",
+            &format!("INPUT_POSTGRES-IMAGE={}", common::docker_images()[0]),
+        ])
+        .args([
+            "-e",
+            "INPUT_BASE-REF=main",
+            "-e",
+            "INPUT_COMMENT=true",
+            "-e",
+            &format!("INPUT_GITHUB-TOKEN={}", fake_github::TOKEN),
+        ])
+        .arg(image)
+        .output()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,78 +568,9 @@ async fn the_action_image_runs_as_github_runs_it() {
     std::fs::write(ws.join("migrations/2_idx.down.sql"), "SELECT 1;\n").unwrap();
     common::git(ws, &["add", "-A"]);
     common::git(ws, &["commit", "-q", "-m", "index"]);
-    let commands = tempfile::tempdir().unwrap();
-    std::fs::write(commands.path().join("summary.md"), "").unwrap();
-    std::fs::write(commands.path().join("output"), "").unwrap();
-    let event = serde_json::json!({
-        "number": 3,
-        "pull_request": { "number": 3,
-            "base": { "ref": "main", "sha": "1", "repo": { "full_name": "acme/shop" } },
-            "head": { "ref": "feature", "sha": "2", "repo": { "full_name": "acme/shop" } } }
-    });
-    std::fs::write(commands.path().join("event.json"), event.to_string()).unwrap();
-    let api_url = fake.api_url();
+    let commands = file_commands();
     let output = tokio::task::block_in_place(|| {
-        Command::new("docker")
-            .args([
-                "run",
-                "--rm",
-                "--network",
-                &network.name,
-                "--workdir",
-                "/github/workspace",
-            ])
-            .args(["-v", "/var/run/docker.sock:/var/run/docker.sock"])
-            .arg("-v")
-            .arg(format!("{}:/github/workspace", ws.display()))
-            .arg("-v")
-            .arg(format!(
-                "{}:/github/file_commands",
-                commands.path().display()
-            ))
-            .args([
-                "-e",
-                "GITHUB_ACTIONS=true",
-                "-e",
-                "GITHUB_EVENT_NAME=pull_request",
-            ])
-            .args([
-                "-e",
-                "GITHUB_EVENT_PATH=/github/file_commands/event.json",
-                "-e",
-                "GITHUB_REPOSITORY=acme/shop",
-            ])
-            .args([
-                "-e",
-                &format!("GITHUB_API_URL={api_url}"),
-                "-e",
-                "GITHUB_WORKSPACE=/github/workspace",
-            ])
-            .args([
-                "-e",
-                "GITHUB_STEP_SUMMARY=/github/file_commands/summary.md",
-                "-e",
-                "GITHUB_OUTPUT=/github/file_commands/output",
-            ])
-            .args([
-                "-e",
-                "INPUT_PATH=migrations",
-                "-e",
-                "INPUT_POSTGRES=docker",
-                "-e",
-                &format!("INPUT_POSTGRES-IMAGE={}", common::docker_images()[0]),
-            ])
-            .args([
-                "-e",
-                "INPUT_BASE-REF=main",
-                "-e",
-                "INPUT_COMMENT=true",
-                "-e",
-                &format!("INPUT_GITHUB-TOKEN={}", fake_github::TOKEN),
-            ])
-            .arg(&image)
-            .output()
-            .unwrap()
+        run_action_container(&image, &network, &fake.api_url(), ws, commands.path())
     });
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert_eq!(
@@ -583,4 +601,93 @@ async fn the_action_image_runs_as_github_runs_it() {
     ] {
         assert!(!text.contains(fake_github::TOKEN), "the token leaked");
     }
+}
+
+/// A knex TypeScript project and a node-pg-migrate JavaScript project, each verified by
+/// the Action's image with no configuration but the path: the workflow's `npm ci` left
+/// `node_modules` in the workspace, the image brings Node.js, and the tool reaches the
+/// throwaway database from inside the Action's container. The merged history goes in one
+/// invocation; the PR's migration fails with the tool's own error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_image_runs_code_migrations_through_their_tool() {
+    if !tokio::task::block_in_place(common::docker_available) {
+        return;
+    }
+    for (fixture, pending, format) in [
+        ("knex-ts", "20240613080000_link_payments.ts", "knex"),
+        (
+            "node-pg-migrate-js",
+            "1718000300000_add-refunds.js",
+            "node-pg-migrate",
+        ),
+    ] {
+        action_runs_project(fixture, pending, format).await;
+    }
+}
+
+async fn action_runs_project(fixture: &str, pending: &str, format: &str) {
+    let tools = std::env::var_os("MIGRATION_CHECK_NODE_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/migration-check/node-tools")
+        });
+    if !tools.join("node_modules/knex").is_dir() {
+        let required = std::env::var("MIGRATION_CHECK_TEST_NODE").is_ok_and(|v| v == "required");
+        assert!(!required, "no knex in {}", tools.display());
+        return;
+    }
+    let image = tokio::task::block_in_place(build_action_image);
+    let network = Network::create();
+    let fake = fake_github::FakeGitHub::start_on(&network.gateway).await;
+    let workspace = tempfile::Builder::new()
+        .prefix("mc-action-knex-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let ws = workspace.path();
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    copy(
+        &common::root()
+            .join("tests/fixtures/command")
+            .join(fixture)
+            .join("."),
+        ws,
+    );
+    copy(&tools.join("node_modules"), &ws.join("node_modules"));
+    std::fs::write(ws.join(".gitignore"), "node_modules\n").unwrap();
+    let last = ws.join("migrations").join(pending);
+    let pending = std::fs::read(&last).unwrap();
+    std::fs::remove_file(&last).unwrap();
+    common::git(ws, &["init", "-q", "-b", "main"]);
+    common::git(ws, &["add", "-A"]);
+    common::git(ws, &["commit", "-q", "-m", "base"]);
+    common::git(ws, &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(&last, pending).unwrap();
+    common::git(ws, &["add", "-A"]);
+    common::git(ws, &["commit", "-q", "-m", "the PR's migration"]);
+    let commands = file_commands();
+    let output = tokio::task::block_in_place(|| {
+        run_action_container(&image, &network, &fake.api_url(), ws, commands.path())
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    let comments = fake.comments_with("acme", "shop", 3, "migration-check:migrations");
+    assert_eq!(comments.len(), 1, "{stdout}");
+    let body = &comments[0].body;
+    assert!(body.contains(format), "{body}");
+    assert!(
+        body.contains("relation \"payments\" does not exist")
+            || body.contains("relation \\\"payments\\\" does not exist"),
+        "the tool's error reaches the comment: {body}"
+    );
+    assert!(!body.contains(fake_github::TOKEN), "the token leaked");
 }
