@@ -12,31 +12,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// The directory holding `node_modules` with knex, node-pg-migrate, pg and tsx.
-fn node_tools() -> Option<PathBuf> {
-    let dir = std::env::var_os("MIGRATION_CHECK_NODE_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/migration-check/node-tools")
-        });
-    let ready = ["knex", "node-pg-migrate", "pg", "tsx"]
-        .iter()
-        .all(|package| dir.join("node_modules").join(package).is_dir());
-    if ready {
-        return Some(dir);
-    }
-    let required = std::env::var("MIGRATION_CHECK_TEST_NODE").is_ok_and(|v| v == "required");
-    assert!(
-        !required,
-        "MIGRATION_CHECK_TEST_NODE=required but {} lacks knex, node-pg-migrate, pg or tsx \
-         (.ci/run installs them)",
-        dir.display()
-    );
-    eprintln!("skipped: no node tools in {}", dir.display());
-    None
-}
-
 /// A copy of `tests/fixtures/command/<name>` with `node_modules` linked to the tools.
 fn project(name: &str, tools: &Path) -> tempfile::TempDir {
     let copy = tempfile::Builder::new()
@@ -102,7 +77,9 @@ fn assert_four_kinds(report: &Value, forgotten_index: &str) {
 
 #[test]
 fn a_node_pg_migrate_javascript_project_needs_no_configuration() {
-    let Some(tools) = node_tools() else { return };
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
     let project = project("node-pg-migrate-js", &tools);
     let (output, report) = common::verify(&project.path().join("migrations"), &[]);
     let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
@@ -123,7 +100,9 @@ fn a_node_pg_migrate_javascript_project_needs_no_configuration() {
 
 #[test]
 fn a_knex_typescript_project_needs_no_configuration() {
-    let Some(tools) = node_tools() else { return };
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
     let project = project("knex-ts", &tools);
     let (output, report) = common::verify(&project.path().join("migrations"), &[]);
     let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
@@ -139,7 +118,9 @@ fn a_knex_typescript_project_needs_no_configuration() {
 
 #[test]
 fn a_missing_node_modules_is_an_environment_error_with_the_fix() {
-    let Some(tools) = node_tools() else { return };
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
     let project = project("knex-ts", &tools);
     std::fs::remove_file(project.path().join("node_modules")).unwrap();
     let tmp = common::private_tmp();
@@ -178,7 +159,9 @@ fn verify_generic(project: &Path, extra: &[&str]) -> (std::process::Output, Valu
 
 #[test]
 fn commands_see_the_throwaway_database_and_none_of_our_secrets() {
-    let Some(tools) = node_tools() else { return };
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
     let project = project("generic", &tools);
     let (output, report) = verify_generic(project.path(), &[]);
     assert_eq!(report["format"], "command", "{report:#}");
@@ -223,7 +206,9 @@ fn commands_see_the_throwaway_database_and_none_of_our_secrets() {
 
 #[test]
 fn a_tool_that_records_more_than_it_was_asked_fails_the_step_not_the_verdict() {
-    let Some(tools) = node_tools() else { return };
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
     let project = project("generic", &tools);
     std::fs::write(
         project.path().join("migrations/2_users_email_index.js"),
@@ -246,7 +231,9 @@ fn a_tool_that_records_more_than_it_was_asked_fails_the_step_not_the_verdict() {
 
 #[test]
 fn a_hanging_command_is_killed_at_the_command_timeout() {
-    let Some(tools) = node_tools() else { return };
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
     let project = project("generic", &tools);
     std::fs::write(
         project.path().join("migrations/2_users_email_index.js"),
@@ -274,7 +261,9 @@ fn a_hanging_command_is_killed_at_the_command_timeout() {
 
 #[test]
 fn merged_history_is_applied_in_one_invocation_of_the_tool() {
-    let Some(tools) = node_tools() else { return };
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
     let project = project("node-pg-migrate-js", &tools);
     let dir = project.path();
     std::fs::remove_file(dir.join("migrations/1718000300000_add-refunds.js")).unwrap();

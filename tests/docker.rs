@@ -625,23 +625,16 @@ async fn the_action_image_runs_code_migrations_through_their_tool() {
     }
 }
 
+/// Runs the Action on a copy of `tests/fixtures/command/<fixture>` whose PR adds `pending`.
 async fn action_runs_project(fixture: &str, pending: &str, format: &str) {
-    let tools = std::env::var_os("MIGRATION_CHECK_NODE_TOOLS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/migration-check/node-tools")
-        });
-    if !tools.join("node_modules/knex").is_dir() {
-        let required = std::env::var("MIGRATION_CHECK_TEST_NODE").is_ok_and(|v| v == "required");
-        assert!(!required, "no knex in {}", tools.display());
+    let Some(tools) = common::node_tools() else {
         return;
-    }
+    };
     let image = tokio::task::block_in_place(build_action_image);
     let network = Network::create();
     let fake = fake_github::FakeGitHub::start_on(&network.gateway).await;
     let workspace = tempfile::Builder::new()
-        .prefix("mc-action-knex-")
+        .prefix("mc-action-code-")
         .tempdir_in("/tmp")
         .unwrap();
     let ws = workspace.path();

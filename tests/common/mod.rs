@@ -337,3 +337,31 @@ pub fn check_expected(
         stderr(output)
     );
 }
+
+/// The directory holding `node_modules` with knex, node-pg-migrate, pg and tsx
+/// (`MIGRATION_CHECK_NODE_TOOLS`, else `~/.cache/migration-check/node-tools`, where
+/// `.ci/run` installs them). None, with a word on stderr, when they are missing, unless
+/// `MIGRATION_CHECK_TEST_NODE=required`, which makes that a failure.
+pub fn node_tools() -> Option<PathBuf> {
+    let dir = std::env::var_os("MIGRATION_CHECK_NODE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/migration-check/node-tools")
+        });
+    let ready = ["knex", "node-pg-migrate", "pg", "tsx"]
+        .iter()
+        .all(|package| dir.join("node_modules").join(package).is_dir());
+    if ready {
+        return Some(dir);
+    }
+    let required = std::env::var("MIGRATION_CHECK_TEST_NODE").is_ok_and(|v| v == "required");
+    assert!(
+        !required,
+        "MIGRATION_CHECK_TEST_NODE=required but {} lacks knex, node-pg-migrate, pg or tsx \
+         (.ci/run installs them)",
+        dir.display()
+    );
+    eprintln!("skipped: no node tools in {}", dir.display());
+    None
+}
