@@ -126,14 +126,32 @@ impl Tool {
             .to_string();
         let name = super::split_version(&stem).map_or(stem.as_str(), |(_, rest)| rest);
         let absolute = std::path::absolute(&entry.path).unwrap_or_else(|_| entry.path.clone());
+        let leading = stem
+            .split_once('_')
+            .map_or(stem.as_str(), |(prefix, _)| prefix)
+            .to_string();
+        let value = |placeholder: &str| match placeholder {
+            "{file}" => Some(file.clone()),
+            "{name}" => Some(stem.clone()),
+            "{version}" => Some(leading.clone()),
+            "{path}" => Some(absolute.display().to_string()),
+            _ => None,
+        };
+        // A placeholder is a whole argument, or the whole value of a `KEY=` argument
+        // (`VERSION={version}` for Rails); nothing else of an argument is ever rewritten.
         let substitute = |template: &[String]| -> Vec<String> {
             template
                 .iter()
-                .map(|arg| match arg.as_str() {
-                    "{file}" => file.clone(),
-                    "{name}" => stem.clone(),
-                    "{path}" => absolute.display().to_string(),
-                    _ => arg.clone(),
+                .map(|arg| {
+                    if let Some(whole) = value(arg) {
+                        return whole;
+                    }
+                    match arg.split_once('=') {
+                        Some((key, placeholder)) if !key.contains('{') => {
+                            value(placeholder).map_or_else(|| arg.clone(), |v| format!("{key}={v}"))
+                        }
+                        _ => arg.clone(),
+                    }
                 })
                 .collect()
         };
@@ -142,10 +160,8 @@ impl Tool {
         // What a history may record: the file name (knex), the stem (node-pg-migrate,
         // Django), or the version before the first `_` (Rails, Alembic's revision).
         let mut identities = vec![file.clone(), stem.clone()];
-        if let Some((prefix, _)) = stem.split_once('_')
-            && !prefix.is_empty()
-        {
-            identities.push(prefix.to_string());
+        if leading != stem && !leading.is_empty() {
+            identities.push(leading.clone());
         }
         let script = |argv: Vec<String>, direction| Script {
             path: entry.path.clone(),
@@ -401,6 +417,49 @@ impl FormatSpec for Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_replace_whole_arguments_or_whole_values_only() {
+        let t = super::super::test_util::tempdir();
+        super::super::test_util::write(t.path(), "20240101000000_create_users.rb", "");
+        let listing = Listing::read(t.path(), 1).unwrap();
+        let entry = listing.get("20240101000000_create_users.rb").unwrap();
+        let tool = Tool {
+            up: [
+                "rails",
+                "VERSION={version}",
+                "{file}",
+                "x{file}",
+                "{name}",
+                "A={nothing}",
+            ]
+            .map(String::from)
+            .to_vec(),
+            down: None,
+            up_to: None,
+            workdir: ".".into(),
+            pass_env: Vec::new(),
+            bookkeeping: vec!["schema_migrations".into()],
+        };
+        let m = tool
+            .migration(entry, Tool::file_version(&entry.rel))
+            .unwrap();
+        let step = m.up.step.unwrap();
+        assert_eq!(
+            step.argv,
+            [
+                "rails",
+                "VERSION=20240101000000",
+                "20240101000000_create_users.rb",
+                "x{file}",
+                "20240101000000_create_users",
+                "A={nothing}"
+            ]
+        );
+        assert_eq!(step.expected[0][2], "20240101000000");
+        assert_eq!(m.version.text, "20240101000000");
+        assert_eq!(m.name, "create_users");
+    }
 
     #[test]
     fn globs() {
