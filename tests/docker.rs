@@ -160,6 +160,60 @@ fn every_major_flags() -> Vec<&'static str> {
     ]
 }
 
+/// Every format's conformance fixture (tests/fixtures/formats) on every major at once: the
+/// formats of #10 read the same files on every version, and each migration's verdict holds
+/// on each (or differs where its `versions` map says).
+#[test]
+fn every_format_fixture_has_its_verdict_on_every_major() {
+    if !common::docker_available() {
+        return;
+    }
+    let majors = common::docker_majors();
+    let root = common::root().join("tests/fixtures/formats");
+    let mut fixtures: Vec<std::path::PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("expected.json").is_file())
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 10, "{fixtures:?}");
+    let every_major = every_major_flags();
+    for fixture in &fixtures {
+        let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture.join("expected.json")).unwrap())
+                .unwrap();
+        let (dir, extra) = common::format_fixture_args(fixture, &expected, false);
+        let dir = dir.display().to_string();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let args = [
+            &["verify", &dir][..],
+            &extra,
+            &every_major,
+            &["--json", "-"],
+        ]
+        .concat();
+        let (output, report) = run(&args, &[]);
+        let report = report.unwrap_or_else(|| panic!("{name}: {}", common::stderr(&output)));
+        for (got, want) in report["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(expected["migrations"].as_array().unwrap())
+        {
+            for major in &majors {
+                let status = common::expected_status(want, major.parse().unwrap());
+                assert_eq!(
+                    got["versions"][major]["status"], status,
+                    "{name} version {} on PostgreSQL {major}: {report:#}",
+                    want["version"]
+                );
+            }
+        }
+    }
+}
+
 /// The worst of some statuses, in the contract's order of severity.
 fn worst_status<'a>(statuses: &[&'a str]) -> &'a str {
     const ORDER: [&str; 8] = [

@@ -45,36 +45,13 @@ fn expected(fixture: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", fixture.display()))
 }
 
-/// The arguments that point the binary at a fixture: its migrations directory, its
-/// configuration file, and `--format` unless detection is under test.
-fn fixture_args(fixture: &Path, expected: &Value, detect: bool) -> (PathBuf, Vec<String>) {
-    let dir = match expected["dir"].as_str() {
-        Some(rel) => fixture.join(rel),
-        None => fixture.to_path_buf(),
-    };
-    let mut args = Vec::new();
-    let config = fixture.join("migration-check.toml");
-    if config.is_file() {
-        args.push("--config".to_string());
-        args.push(config.display().to_string());
-    }
-    if !detect && let Some(format) = expected["format"].as_str() {
-        args.push("--format".to_string());
-        args.push(format.to_string());
-    }
-    for arg in expected["args"].as_array().into_iter().flatten() {
-        args.push(arg.as_str().unwrap().to_string());
-    }
-    (dir, args)
-}
-
 fn conformance(format: &str) {
     let fixtures = fixtures("formats", format);
     assert!(!fixtures.is_empty(), "no conformance fixture for {format}");
     for fixture in fixtures {
         let expected = expected(&fixture);
         let detect = expected["detect"].as_bool().unwrap_or(true);
-        let (dir, args) = fixture_args(&fixture, &expected, detect);
+        let (dir, args) = common::format_fixture_args(&fixture, &expected, detect);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (output, report) = common::verify(&dir, &args);
         if let Some(report) = &report {
@@ -104,7 +81,7 @@ fn sum_covers_every_file(fixture: &Path, expected: &Value, report: &Value) {
         .unwrap();
     assert!(status.success());
     let copied = copy.path().join("fixture");
-    let (dir, args) = fixture_args(&copied, expected, false);
+    let (dir, args) = common::format_fixture_args(&copied, expected, false);
     let tmp = common::private_tmp();
     let output = common::command(tmp.path())
         .arg("sum")
@@ -149,7 +126,7 @@ fn sum_covers_every_file(fixture: &Path, expected: &Value, report: &Value) {
 fn bad_inputs(format: &str) {
     for fixture in fixtures("bad_formats", format) {
         let expected = expected(&fixture);
-        let (dir, args) = fixture_args(&fixture, &expected, false);
+        let (dir, args) = common::format_fixture_args(&fixture, &expected, false);
         let tmp = common::private_tmp();
         let output = common::command(tmp.path())
             .arg("verify")

@@ -365,3 +365,30 @@ pub fn node_tools() -> Option<PathBuf> {
     eprintln!("skipped: no node tools in {}", dir.display());
     None
 }
+
+/// The arguments that point the binary at a fixture: its migrations directory, its
+/// configuration file, and `--format` unless detection is under test.
+pub fn format_fixture_args(
+    fixture: &Path,
+    expected: &serde_json::Value,
+    detect: bool,
+) -> (PathBuf, Vec<String>) {
+    let dir = match expected["dir"].as_str() {
+        Some(rel) => fixture.join(rel),
+        None => fixture.to_path_buf(),
+    };
+    let mut args = Vec::new();
+    let config = fixture.join("migration-check.toml");
+    if config.is_file() {
+        args.push("--config".to_string());
+        args.push(config.display().to_string());
+    }
+    if !detect && let Some(format) = expected["format"].as_str() {
+        args.push("--format".to_string());
+        args.push(format.to_string());
+    }
+    for arg in expected["args"].as_array().into_iter().flatten() {
+        args.push(arg.as_str().unwrap().to_string());
+    }
+    (dir, args)
+}
