@@ -573,3 +573,68 @@ async fn list_comments_returns_every_page_in_order() {
     assert_eq!(comments[249].body, "Comment 249: looks good to me");
     assert_eq!(fake.count("GET", Route::ListComments), 3);
 }
+
+/// Anyone can paste the marker into a comment; only ours is the report. With the Actions
+/// token (which may not read `GET /user`) ours are the bot's comments: an impostor's
+/// marker comment is neither updated nor deleted, and is named for a warning.
+#[tokio::test]
+async fn an_impostor_marker_is_left_alone_and_named() {
+    let fake = FakeGitHub::start().await;
+    let impostor = fake.add_comment(OWNER, REPO, PR, "mallory", &body("all migrations passed"));
+    let client = client(&fake);
+
+    let outcome = upsert(&client, "real verdict").await.unwrap();
+
+    let CommentOutcome::Created(created) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let marked = ours(&fake);
+    assert_eq!(marked.len(), 2);
+    let untouched = marked.iter().find(|c| c.id == impostor).unwrap();
+    assert_eq!(untouched.body, body("all migrations passed"));
+    assert_eq!(untouched.updates, 0);
+    let mine = marked.iter().find(|c| c.id == created).unwrap();
+    assert_eq!(mine.login, BOT_LOGIN);
+    assert_eq!(mine.body, body("real verdict"));
+    let foreign = client
+        .foreign_markers(OWNER, REPO, PR, &marker())
+        .await
+        .unwrap();
+    assert_eq!(foreign.len(), 1);
+    assert_eq!(
+        (foreign[0].id, foreign[0].author.as_str()),
+        (impostor, "mallory")
+    );
+    // The next run updates its own comment, still never the impostor's.
+    assert_eq!(
+        upsert(&client, "second verdict").await.unwrap(),
+        CommentOutcome::Updated(created)
+    );
+    assert_eq!(fake.comments(OWNER, REPO, PR).len(), 2);
+}
+
+/// A personal access token posts as its user: `GET /user` says who, and only that user's
+/// marker comment is ours (another user's, or a bot's, is not).
+#[tokio::test]
+async fn a_user_token_owns_only_its_users_comment() {
+    let fake = FakeGitHub::start().await;
+    fake.set_user("alice");
+    fake.add_comment(OWNER, REPO, PR, BOT_LOGIN, &body("a bot's"));
+    fake.add_comment(OWNER, REPO, PR, "bob", &body("bob's"));
+    let alices = fake.add_comment(OWNER, REPO, PR, "alice", &body("old"));
+    let client = client(&fake);
+    assert_eq!(
+        client.poster().await,
+        migration_check::github::Poster::User("alice".into())
+    );
+    assert_eq!(
+        upsert(&client, "new").await.unwrap(),
+        CommentOutcome::Updated(alices)
+    );
+    let foreign = client
+        .foreign_markers(OWNER, REPO, PR, &marker())
+        .await
+        .unwrap();
+    let authors: Vec<&str> = foreign.iter().map(|c| c.author.as_str()).collect();
+    assert_eq!(authors, [BOT_LOGIN, "bob"]);
+}

@@ -279,6 +279,24 @@ async fn post_comment(
         .upsert_sticky_comment(owner, repo, number, &marker, &body)
         .await?;
     println!("pull request comment {:?}", outcome);
+    for impostor in client
+        .foreign_markers(owner, repo, number, &marker)
+        .await
+        .unwrap_or_default()
+    {
+        println!(
+            "{}",
+            annotation_line(
+                Level::Warning,
+                None,
+                &format!(
+                    "comment {} by {} carries migration-check's marker but was not written \
+                     by this token; it was left alone and is not the report",
+                    impostor.id, impostor.author
+                ),
+            )
+        );
+    }
     Ok(())
 }
 

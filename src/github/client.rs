@@ -226,6 +226,31 @@ pub struct CommentsClient {
     crab: Octocrab,
     options: ClientOptions,
     token: Secret,
+    /// Who our token posts as, asked once.
+    poster: tokio::sync::OnceCell<Poster>,
+}
+
+/// Who the sticky comment may belong to: the identity our token posts as. A marker
+/// comment by anyone else is never updated or deleted, so nobody can hijack or suppress
+/// the report by pasting the marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Poster {
+    /// This login exactly: a comment we created, or a user's token (`GET /user`).
+    User(String),
+    /// An installation token (the Actions `GITHUB_TOKEN`, a GitHub App), which may not read
+    /// `GET /user` and posts as `<app>[bot]` (`github-actions[bot]`); users cannot have
+    /// such a login.
+    Bot,
+}
+
+impl Poster {
+    /// Whether a comment by `author` is ours.
+    pub fn owns(&self, author: &str) -> bool {
+        match self {
+            Poster::User(login) => login == author,
+            Poster::Bot => author.ends_with("[bot]"),
+        }
+    }
 }
 
 impl std::fmt::Debug for CommentsClient {
@@ -306,6 +331,7 @@ impl CommentsClient {
             crab,
             options,
             token,
+            poster: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -391,7 +417,47 @@ impl CommentsClient {
         })
     }
 
-    /// The comments whose body contains `marker`, lowest id first.
+    /// Who our token posts as: the author of the comment it created, else `GET /user`,
+    /// asked once and only when a marker comment exists; an installation token, which may
+    /// not read `/user`, posts as a bot.
+    pub async fn poster(&self) -> Poster {
+        self.poster
+            .get_or_init(|| async {
+                match self.crab.current().user().await {
+                    Ok(user) => Poster::User(user.login),
+                    Err(_) => Poster::Bot,
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// The comments whose body contains `marker`, split into ours (lowest id first) and
+    /// those by anyone else.
+    async fn marked_and_foreign(
+        &self,
+        owner: &str,
+        repo: &str,
+        pr_number: u64,
+        marker: &str,
+    ) -> Result<(Vec<ExistingComment>, Vec<ExistingComment>), GitHubError> {
+        let marked: Vec<ExistingComment> = self
+            .list_comments(owner, repo, pr_number)
+            .await?
+            .into_iter()
+            .filter(|c| c.body.contains(marker))
+            .collect();
+        if marked.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let poster = self.poster().await;
+        let (mut ours, foreign): (Vec<ExistingComment>, Vec<ExistingComment>) =
+            marked.into_iter().partition(|c| poster.owns(&c.author));
+        ours.sort_by_key(|c| c.id);
+        Ok((ours, foreign))
+    }
+
+    /// Our comments whose body contains `marker`, lowest id first.
     async fn marked_comments(
         &self,
         owner: &str,
@@ -399,14 +465,24 @@ impl CommentsClient {
         pr_number: u64,
         marker: &str,
     ) -> Result<Vec<ExistingComment>, GitHubError> {
-        let mut marked: Vec<ExistingComment> = self
-            .list_comments(owner, repo, pr_number)
+        Ok(self
+            .marked_and_foreign(owner, repo, pr_number, marker)
             .await?
-            .into_iter()
-            .filter(|c| c.body.contains(marker))
-            .collect();
-        marked.sort_by_key(|c| c.id);
-        Ok(marked)
+            .0)
+    }
+
+    /// Comments carrying `marker` that someone else wrote: never touched, worth a warning.
+    pub async fn foreign_markers(
+        &self,
+        owner: &str,
+        repo: &str,
+        pr_number: u64,
+        marker: &str,
+    ) -> Result<Vec<ExistingComment>, GitHubError> {
+        Ok(self
+            .marked_and_foreign(owner, repo, pr_number, marker)
+            .await?
+            .1)
     }
 
     /// Keeps the lowest-id marked comment with `body`, deletes the others.
@@ -465,7 +541,11 @@ impl CommentsClient {
                 .create_comment(pr_number, body)
                 .await;
             let error = match result {
-                Ok(comment) => return Ok(comment.id.into_inner()),
+                Ok(comment) => {
+                    // What we just posted says who we post as.
+                    let _ = self.poster.set(Poster::User(comment.user.login.clone()));
+                    return Ok(comment.id.into_inner());
+                }
                 Err(error) => error,
             };
             let (error, next) = self.classify(error, &operation, attempt);

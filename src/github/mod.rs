@@ -11,7 +11,7 @@ pub mod tree;
 pub mod workflow;
 
 pub use client::{
-    ClientOptions, CommentOutcome, CommentsClient, ExistingComment, GitHubError, marker_for,
+    ClientOptions, CommentOutcome, CommentsClient, ExistingComment, GitHubError, Poster, marker_for,
 };
 pub use context::{ActionContext, ActionInputs, ContextError, PullRequest, Secret};
 pub use workflow::{

@@ -42,6 +42,8 @@ pub enum Route {
     /// `GET` of git data: `compare/{a}...{b}`, `commits/{ref}`,
     /// `git/trees/{sha}`, `git/blobs/{sha}`.
     ReadGitData,
+    /// `GET /user`: who the token is (403 for an Actions installation token).
+    GetUser,
 }
 
 /// A failure to inject on a route.
@@ -125,6 +127,9 @@ struct Inner {
     trees: HashMap<String, Vec<(String, String)>>,
     /// blob sha → content.
     blobs: HashMap<String, Vec<u8>>,
+    /// The user the token authenticates as; None: an installation token, which
+    /// posts as `github-actions[bot]` and may not read `/user`.
+    user_login: Option<String>,
 }
 
 struct Shared {
@@ -226,6 +231,12 @@ impl FakeGitHub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.shared.inner.lock().unwrap()
+    }
+
+    /// Makes the token a user's (a personal access token): `GET /user` answers with
+    /// `login`, and comments created through the API are by `login`.
+    pub fn set_user(&self, login: &str) {
+        self.lock().user_login = Some(login.to_owned());
     }
 
     /// Changes the token accepted.
@@ -686,6 +697,7 @@ fn respond(
     let git_data = (method == Method::GET).then(|| git_path(path)).flatten();
     let route = match (&target, method.as_str()) {
         _ if git_data.is_some() => Route::ReadGitData,
+        (None, "GET") if path == "/user" => Route::GetUser,
         (Some(Target::Issue(_)), "GET") => Route::ListComments,
         (Some(Target::Issue(_)), "POST") => Route::CreateComment,
         (Some(Target::Comment(..)), "PATCH" | "POST") => Route::UpdateComment,
@@ -715,6 +727,15 @@ fn respond(
 
     if let Some(request) = git_data {
         return (Some(route), git_response(inner, &request));
+    }
+    if route == Route::GetUser {
+        let response = match &inner.user_login {
+            Some(login) => {
+                (StatusCode::OK, axum::Json(user_json(&shared.origin, login))).into_response()
+            }
+            None => error_response(403, "Resource not accessible by integration", None),
+        };
+        return (Some(route), response);
     }
     let api = format!("{}{}", shared.origin, shared.prefix);
     let response = match (route, target.unwrap()) {
@@ -766,12 +787,16 @@ fn respond(
                 Err(response) => return (Some(route), *response),
             };
             let race = inner.race.take();
+            let author = inner
+                .user_login
+                .clone()
+                .unwrap_or_else(|| BOT_LOGIN.to_owned());
             if let Some((rival, true)) = &race {
-                insert(inner, &key, BOT_LOGIN, rival);
+                insert(inner, &key, &author, rival);
             }
-            let id = insert(inner, &key, BOT_LOGIN, &body);
+            let id = insert(inner, &key, &author, &body);
             if let Some((rival, false)) = &race {
-                insert(inner, &key, BOT_LOGIN, rival);
+                insert(inner, &key, &author, rival);
             }
             let stored = inner.issues[&key]
                 .iter()
