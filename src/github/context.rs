@@ -151,13 +151,24 @@ pub enum ContextError {
     /// `GITHUB_REPOSITORY` is not `owner/name`.
     #[error("GITHUB_REPOSITORY must be `owner/name`, got {0:?}")]
     InvalidRepository(String),
+    /// The event payload lacks a field the run cannot do without, after every fallback.
+    #[error("the GitHub event payload {} has no {field}", path.display())]
+    MissingEventField {
+        /// The file named by `GITHUB_EVENT_PATH`.
+        path: PathBuf,
+        /// The field (and its fallbacks) that is missing.
+        field: String,
+    },
 }
 
 impl ContextError {
     /// True for errors in what the user wrote (the inputs): exit status 2.
     /// The others are a broken runner environment: exit status 3.
     pub fn is_usage(&self) -> bool {
-        matches!(self, ContextError::InvalidInput { .. })
+        matches!(
+            self,
+            ContextError::InvalidInput { .. } | ContextError::MissingEventField { .. }
+        )
     }
 }
 
@@ -169,12 +180,17 @@ impl ActionContext {
         let var = |name: &str| vars(name).filter(|value| !value.trim().is_empty());
 
         let event_name = var("GITHUB_EVENT_NAME");
-        let pull_request = match var("GITHUB_EVENT_PATH") {
-            Some(path) => read_pull_request(Path::new(&path))?,
-            None => None,
+        let repository_env = var("GITHUB_REPOSITORY");
+        let event = match var("GITHUB_EVENT_PATH") {
+            Some(path) => read_event(Path::new(&path), repository_env.as_deref())?,
+            None => Event {
+                pull_request: None,
+                fallback_base: None,
+            },
         };
+        let pull_request = event.pull_request;
 
-        let repository = match var("GITHUB_REPOSITORY") {
+        let repository = match repository_env {
             Some(full_name) => Some(split_repository(&full_name)?),
             None => pull_request
                 .as_ref()
@@ -186,8 +202,18 @@ impl ActionContext {
             .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
 
         let input = |name: &str| input(&var, name);
+        // The PR's base branch, else its base commit (a payload may carry only one), else a
+        // merge queue's base commit, else the runner's GITHUB_BASE_REF.
         let base_ref = input("base-ref")
-            .or_else(|| pull_request.as_ref().map(|pr| pr.base_ref.clone()))
+            .or_else(|| {
+                pull_request.as_ref().and_then(|pr| {
+                    [&pr.base_ref, &pr.base_sha]
+                        .into_iter()
+                        .find(|s| !s.is_empty())
+                        .cloned()
+                })
+            })
+            .or(event.fallback_base)
             .or_else(|| var("GITHUB_BASE_REF"));
         let inputs = ActionInputs {
             path: input("path").unwrap_or_else(|| "migrations".to_owned()),
@@ -270,23 +296,33 @@ fn split_repository(full_name: &str) -> Result<(String, String), ContextError> {
     }
 }
 
-#[derive(Deserialize)]
+/// The parts of an event payload a run uses. Everything is optional here: payloads vary
+/// between events (`pull_request`, `pull_request_target`, `merge_group`, re-runs) and
+/// GitHub Enterprise Server versions, so only what the run truly needs is required, after
+/// the fallbacks (see [`read_event`]).
+#[derive(Deserialize, Default)]
 struct EventPayload {
+    /// Top-level `number` of pull request events.
+    number: Option<u64>,
     pull_request: Option<PullRequestPayload>,
+    repository: Option<RepoPayload>,
+    merge_group: Option<MergeGroupPayload>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct PullRequestPayload {
-    number: u64,
+    number: Option<u64>,
+    #[serde(default)]
     base: BranchPayload,
+    #[serde(default)]
     head: BranchPayload,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct BranchPayload {
     #[serde(rename = "ref")]
-    git_ref: String,
-    sha: String,
+    git_ref: Option<String>,
+    sha: Option<String>,
     repo: Option<RepoPayload>,
 }
 
@@ -295,9 +331,25 @@ struct RepoPayload {
     full_name: String,
 }
 
-/// Reads the event payload and extracts the pull request, if it has one
-/// (`pull_request`, `pull_request_target`, `pull_request_review`, … events).
-fn read_pull_request(path: &Path) -> Result<Option<PullRequest>, ContextError> {
+/// A merge queue's group: what it merges onto.
+#[derive(Deserialize)]
+struct MergeGroupPayload {
+    base_ref: Option<String>,
+    base_sha: Option<String>,
+}
+
+/// What the event payload tells a run: the pull request, if the event has one, and the
+/// base to compare with when no pull request says it (a merge queue's base commit).
+struct Event {
+    pull_request: Option<PullRequest>,
+    fallback_base: Option<String>,
+}
+
+/// Reads the event payload. A pull request needs only its number (`pull_request.number`,
+/// else the top-level `number`) and its base (`base.sha` or `base.ref`); a missing one is
+/// an error naming the field. The base repository falls back to `repository`, then to
+/// `GITHUB_REPOSITORY` (`repository_env`); head fields may be absent.
+fn read_event(path: &Path, repository_env: Option<&str>) -> Result<Event, ContextError> {
     let text = std::fs::read_to_string(path).map_err(|source| ContextError::UnreadableEvent {
         path: path.to_owned(),
         source,
@@ -307,31 +359,52 @@ fn read_pull_request(path: &Path) -> Result<Option<PullRequest>, ContextError> {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-    let Some(pr) = payload.pull_request else {
-        return Ok(None);
+    let missing = |field: &str| ContextError::MissingEventField {
+        path: path.to_owned(),
+        field: field.to_owned(),
     };
-    let base_repo =
-        pr.base
-            .repo
-            .map(|r| r.full_name)
-            .ok_or_else(|| ContextError::MalformedEvent {
-                path: path.to_owned(),
-                message: "pull_request.base.repo is missing".to_owned(),
-            })?;
+    let fallback_base = payload
+        .merge_group
+        .as_ref()
+        .and_then(|g| g.base_sha.clone().or_else(|| g.base_ref.clone()));
+    let Some(pr) = payload.pull_request else {
+        return Ok(Event {
+            pull_request: None,
+            fallback_base,
+        });
+    };
+    let number = pr
+        .number
+        .or(payload.number)
+        .ok_or_else(|| missing("pull_request.number"))?;
+    let (base_ref, base_sha) = match (pr.base.git_ref, pr.base.sha) {
+        (None, None) => return Err(missing("pull_request.base.sha (or pull_request.base.ref)")),
+        (base_ref, base_sha) => (base_ref.unwrap_or_default(), base_sha.unwrap_or_default()),
+    };
+    let base_repo = pr
+        .base
+        .repo
+        .or(payload.repository)
+        .map(|r| r.full_name)
+        .or_else(|| repository_env.map(str::to_owned))
+        .ok_or_else(|| missing("pull_request.base.repo (or repository, or GITHUB_REPOSITORY)"))?;
     let head_repo = pr.head.repo.map(|r| r.full_name);
     let is_fork = head_repo
         .as_deref()
         .is_none_or(|head| !head.eq_ignore_ascii_case(&base_repo));
-    Ok(Some(PullRequest {
-        number: pr.number,
-        base_ref: pr.base.git_ref,
-        base_sha: pr.base.sha,
-        head_ref: pr.head.git_ref,
-        head_sha: pr.head.sha,
-        base_repo,
-        head_repo,
-        is_fork,
-    }))
+    Ok(Event {
+        pull_request: Some(PullRequest {
+            number,
+            base_ref,
+            base_sha,
+            head_ref: pr.head.git_ref.unwrap_or_default(),
+            head_sha: pr.head.sha.unwrap_or_default(),
+            base_repo,
+            head_repo,
+            is_fork,
+        }),
+        fallback_base: None,
+    })
 }
 
 #[cfg(test)]
@@ -524,6 +597,93 @@ mod tests {
         assert!(!ctx.inputs.verify_all);
         assert!(ctx.inputs.comment);
         assert_eq!(ctx.token.unwrap().expose(), "ghs_fallback");
+    }
+
+    /// The context of `payload` with `extra` variables.
+    fn context_of(
+        payload: &serde_json::Value,
+        extra: &[(&str, &str)],
+    ) -> Result<ActionContext, ContextError> {
+        let event = temp_file(&payload.to_string());
+        let mut all = vec![("GITHUB_EVENT_PATH", event.to_str().unwrap())];
+        all.extend_from_slice(extra);
+        ActionContext::from_map(&vars(&all))
+    }
+
+    #[test]
+    fn only_the_number_and_the_base_are_required() {
+        let full: serde_json::Value = serde_json::from_str(PULL_REQUEST_EVENT).unwrap();
+        // No base.repo: `repository`, then GITHUB_REPOSITORY, name the target.
+        let mut payload = full.clone();
+        payload["pull_request"]["base"]
+            .as_object_mut()
+            .unwrap()
+            .remove("repo");
+        let pr = context_of(&payload, &[]).unwrap().pull_request.unwrap();
+        assert_eq!(pr.base_repo, "acme/widgets");
+        payload.as_object_mut().unwrap().remove("repository");
+        let ctx = context_of(&payload, &[("GITHUB_REPOSITORY", "acme/widgets")]).unwrap();
+        assert_eq!(ctx.pull_request.unwrap().base_repo, "acme/widgets");
+        // A trimmed payload (older GitHub Enterprise Server, re-runs): the top-level
+        // number, the base sha alone, no head.
+        let trimmed = serde_json::json!({
+            "number": 7,
+            "pull_request": { "base": { "sha": "9a3b5c7d" } }
+        });
+        let ctx = context_of(&trimmed, &[("GITHUB_REPOSITORY", "acme/widgets")]).unwrap();
+        let pr = ctx.pull_request.unwrap();
+        assert_eq!(
+            (pr.number, pr.base_sha.as_str(), pr.head_sha.as_str()),
+            (7, "9a3b5c7d", "")
+        );
+        assert_eq!(ctx.inputs.base_ref.as_deref(), Some("9a3b5c7d"));
+        // `pull_request_target` carries the same pull request.
+        let ctx = context_of(&full, &[("GITHUB_EVENT_NAME", "pull_request_target")]).unwrap();
+        assert_eq!(ctx.pull_request.unwrap().number, 42);
+    }
+
+    #[test]
+    fn a_missing_required_field_is_a_usage_error_naming_it() {
+        for (payload, field) in [
+            (
+                serde_json::json!({ "pull_request": { "base": { "ref": "main" } } }),
+                "pull_request.number",
+            ),
+            (
+                serde_json::json!({ "number": 3, "pull_request": { "head": { "ref": "x" } } }),
+                "pull_request.base.sha",
+            ),
+            (
+                serde_json::json!({ "number": 3, "pull_request": { "base": { "ref": "main" } } }),
+                "GITHUB_REPOSITORY",
+            ),
+        ] {
+            let err = context_of(&payload, &[]).unwrap_err();
+            assert!(err.is_usage(), "{err}");
+            assert!(err.to_string().contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_merge_queue_compares_with_its_base_commit() {
+        // From GitHub's documented `merge_group` (checks_requested) payload.
+        let payload = serde_json::json!({
+            "action": "checks_requested",
+            "merge_group": {
+                "head_sha": "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+                "head_ref": "refs/heads/gh-readonly-queue/main/pr-42-9a3b5c7d",
+                "base_sha": "9a3b5c7d1e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0b",
+                "base_ref": "refs/heads/main",
+                "head_commit": { "id": "ec26c3e57ca3a959ca5aad62de7213c562f8c821" }
+            },
+            "repository": { "full_name": "acme/widgets" }
+        });
+        let ctx = context_of(&payload, &[("GITHUB_EVENT_NAME", "merge_group")]).unwrap();
+        assert!(ctx.pull_request.is_none());
+        assert_eq!(
+            ctx.inputs.base_ref.as_deref(),
+            Some("9a3b5c7d1e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0b")
+        );
     }
 
     #[test]
