@@ -201,11 +201,90 @@ pub fn diff(left: &Snapshot, right: &Snapshot) -> Vec<Change> {
             changes.extend(compare_attributes(id, left_attrs, right_attrs));
         }
     }
+    only_moved_columns(&mut changes, left, right);
     // Each object appears in exactly one of the three groups, and within a
     // group changes are already ordered by attribute, so a stable sort by
     // object yields (object, attribute) order.
     changes.sort_by(|a, b| a.object().cmp(b.object()));
     changes
+}
+
+/// One column re-added at the end of a table shifts the position of every column after
+/// its old place: one fact, which must not become twenty findings. Of a table's position
+/// changes only those of the columns that really moved stay: the fewest columns whose
+/// removal leaves the rest in the same order on both sides (the complement of a longest
+/// common subsequence of the two column orders).
+fn only_moved_columns(changes: &mut Vec<Change>, left: &Snapshot, right: &Snapshot) {
+    let is_position = |change: &Change| {
+        matches!(change, Change::Changed { object, attribute, .. }
+            if object.kind == ObjectKind::Column && attribute == "position")
+    };
+    let table_of = |id: &ObjectId| -> Option<String> {
+        right
+            .objects
+            .get(id)?
+            .get("table")?
+            .as_str()
+            .map(str::to_string)
+    };
+    let tables: BTreeSet<String> = changes
+        .iter()
+        .filter(|c| is_position(c))
+        .filter_map(|c| table_of(c.object()))
+        .collect();
+    let mut kept_in_order: BTreeSet<ObjectId> = BTreeSet::new();
+    for table in &tables {
+        let order = |snapshot: &Snapshot, other: &Snapshot| -> Vec<ObjectId> {
+            let mut columns: Vec<(i64, ObjectId)> = snapshot
+                .objects
+                .iter()
+                .filter(|(id, attrs)| {
+                    id.kind == ObjectKind::Column
+                        && attrs.get("table").and_then(Value::as_str) == Some(table)
+                        && other.objects.contains_key(*id)
+                })
+                .map(|(id, attrs)| {
+                    let position = attrs.get("position").and_then(Value::as_i64).unwrap_or(0);
+                    (position, id.clone())
+                })
+                .collect();
+            columns.sort();
+            columns.into_iter().map(|(_, id)| id).collect()
+        };
+        kept_in_order.extend(longest_common_subsequence(
+            &order(left, right),
+            &order(right, left),
+        ));
+    }
+    changes.retain(|change| !(is_position(change) && kept_in_order.contains(change.object())));
+}
+
+/// A longest common subsequence of `a` and `b` (dynamic programming; tables have at most
+/// a few hundred columns).
+fn longest_common_subsequence<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
+    let mut lengths = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lengths[i][j] = if a[i] == b[j] {
+                lengths[i + 1][j + 1] + 1
+            } else {
+                lengths[i + 1][j].max(lengths[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut common) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        if a[i] == b[j] {
+            common.push(a[i].clone());
+            i += 1;
+            j += 1;
+        } else if lengths[i + 1][j] >= lengths[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    common
 }
 
 /// Groups one side's exclusive objects: parents with their folded children,
@@ -289,6 +368,47 @@ mod tests {
             _ => Attributes::new(),
         };
         (ObjectId::new(kind, name), attrs)
+    }
+
+    #[test]
+    fn a_column_readded_at_the_end_is_one_finding_not_one_per_shifted_column() {
+        let table = |columns: &[&str]| {
+            let mut objects = vec![obj(ObjectKind::Table, "public.t", json!({}))];
+            for (i, name) in columns.iter().enumerate() {
+                objects.push(obj(
+                    ObjectKind::Column,
+                    &format!("public.t.{name}"),
+                    json!({"table": "public.t", "position": i + 1}),
+                ));
+            }
+            snap(objects)
+        };
+        let before = table(&["id", "a", "b", "c", "d", "e"]);
+        let after = table(&["id", "b", "c", "d", "e", "a"]);
+        let changes = diff(&before, &after);
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        assert_eq!(changes[0].object().name, "public.t.a");
+        assert_eq!(changes[0].kind(), DifferenceKind::ColumnPosition);
+        // Two columns swapped far apart: the fewest that explain it.
+        let swapped = table(&["id", "e", "b", "c", "d", "a"]);
+        let moved: Vec<String> = diff(&before, &swapped)
+            .iter()
+            .map(|c| c.object().name.clone())
+            .collect();
+        assert_eq!(moved.len(), 2, "{moved:?}");
+        // A dropped column shifts the others: no position finding at all.
+        let dropped = table(&["id", "a", "c", "d", "e"]);
+        let changes = diff(&before, &dropped);
+        assert!(
+            changes
+                .iter()
+                .all(|c| c.kind() != DifferenceKind::ColumnPosition),
+            "{changes:#?}"
+        );
+        assert_eq!(
+            longest_common_subsequence(&[1, 2, 3, 4], &[2, 4, 1, 3]).len(),
+            2
+        );
     }
 
     fn snap(objects: Vec<(ObjectId, Attributes)>) -> Snapshot {
@@ -417,13 +537,11 @@ mod tests {
                 _ => unreachable!(),
             })
             .collect();
+        // The lone column cannot have moved among its table's columns: its new ordinal
+        // only says others came or went, which are findings of their own.
         assert_eq!(
             summary,
-            vec![
-                ("comment", "comment"),
-                ("default", "definition"),
-                ("position", "column_position"),
-            ]
+            vec![("comment", "comment"), ("default", "definition")]
         );
         assert_eq!(
             changes[0],
