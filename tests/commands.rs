@@ -18,18 +18,13 @@ fn project(name: &str, tools: &Path) -> tempfile::TempDir {
         .prefix("mc-project-")
         .tempdir_in("/tmp")
         .unwrap();
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(
-            common::root()
-                .join("tests/fixtures/command")
-                .join(name)
-                .join("."),
-        )
-        .arg(copy.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::copy_dir(
+        &common::root()
+            .join("tests/fixtures/command")
+            .join(name)
+            .join("."),
+        copy.path(),
+    );
     std::os::unix::fs::symlink(tools.join("node_modules"), copy.path().join("node_modules"))
         .unwrap();
     copy

@@ -692,23 +692,14 @@ async fn action_runs_project(fixture: &str, pending: &str, format: &str) {
         .tempdir_in("/tmp")
         .unwrap();
     let ws = workspace.path();
-    let copy = |from: &std::path::Path, to: &std::path::Path| {
-        let status = Command::new("cp")
-            .arg("-r")
-            .arg(from)
-            .arg(to)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    copy(
+    common::copy_dir(
         &common::root()
             .join("tests/fixtures/command")
             .join(fixture)
             .join("."),
         ws,
     );
-    copy(&tools.join("node_modules"), &ws.join("node_modules"));
+    common::copy_dir(&tools.join("node_modules"), &ws.join("node_modules"));
     std::fs::write(ws.join(".gitignore"), "node_modules\n").unwrap();
     let last = ws.join("migrations").join(pending);
     let pending = std::fs::read(&last).unwrap();

@@ -73,13 +73,7 @@ fn conformance(format: &str) {
 /// migrations: the checksum comparison and discovery agree on what a migration file is.
 fn sum_covers_every_file(fixture: &Path, expected: &Value, report: &Value) {
     let copy = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(fixture)
-        .arg(copy.path().join("fixture"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::copy_dir(fixture, &copy.path().join("fixture"));
     let copied = copy.path().join("fixture");
     let (dir, args) = common::format_fixture_args(&copied, expected, false);
     let tmp = common::private_tmp();

@@ -583,7 +583,10 @@ async fn an_impostor_marker_is_left_alone_and_named() {
     let impostor = fake.add_comment(OWNER, REPO, PR, "mallory", &body("all migrations passed"));
     let client = client(&fake);
 
-    let outcome = upsert(&client, "real verdict").await.unwrap();
+    let (outcome, foreign) = client
+        .upsert_reporting_foreign(OWNER, REPO, PR, &marker(), &body("real verdict"))
+        .await
+        .unwrap();
 
     let CommentOutcome::Created(created) = outcome else {
         panic!("{outcome:?}")
@@ -596,10 +599,6 @@ async fn an_impostor_marker_is_left_alone_and_named() {
     let mine = marked.iter().find(|c| c.id == created).unwrap();
     assert_eq!(mine.login, BOT_LOGIN);
     assert_eq!(mine.body, body("real verdict"));
-    let foreign = client
-        .foreign_markers(OWNER, REPO, PR, &marker())
-        .await
-        .unwrap();
     assert_eq!(foreign.len(), 1);
     assert_eq!(
         (foreign[0].id, foreign[0].author.as_str()),
@@ -627,14 +626,11 @@ async fn a_user_token_owns_only_its_users_comment() {
         client.poster().await,
         migration_check::github::Poster::User("alice".into())
     );
-    assert_eq!(
-        upsert(&client, "new").await.unwrap(),
-        CommentOutcome::Updated(alices)
-    );
-    let foreign = client
-        .foreign_markers(OWNER, REPO, PR, &marker())
+    let (outcome, foreign) = client
+        .upsert_reporting_foreign(OWNER, REPO, PR, &marker(), &body("new"))
         .await
         .unwrap();
+    assert_eq!(outcome, CommentOutcome::Updated(alices));
     let authors: Vec<&str> = foreign.iter().map(|c| c.author.as_str()).collect();
     assert_eq!(authors, [BOT_LOGIN, "bob"]);
 }

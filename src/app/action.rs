@@ -275,15 +275,11 @@ async fn post_comment(
     };
     let body = markdown::render(report, &options);
     let client = CommentsClient::new(api_url, token)?;
-    let outcome = client
-        .upsert_sticky_comment(owner, repo, number, &marker, &body)
+    let (outcome, foreign) = client
+        .upsert_reporting_foreign(owner, repo, number, &marker, &body)
         .await?;
     println!("pull request comment {:?}", outcome);
-    for impostor in client
-        .foreign_markers(owner, repo, number, &marker)
-        .await
-        .unwrap_or_default()
-    {
+    for impostor in foreign {
         println!(
             "{}",
             annotation_line(

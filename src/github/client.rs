@@ -348,6 +348,22 @@ impl CommentsClient {
         marker: &str,
         body: &str,
     ) -> Result<CommentOutcome, GitHubError> {
+        Ok(self
+            .upsert_reporting_foreign(owner, repo, pr_number, marker, body)
+            .await?
+            .0)
+    }
+
+    /// [`Self::upsert_sticky_comment`], also returning the marker comments someone else
+    /// wrote (never touched, worth a warning), as found by the same listing.
+    pub async fn upsert_reporting_foreign(
+        &self,
+        owner: &str,
+        repo: &str,
+        pr_number: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<(CommentOutcome, Vec<ExistingComment>), GitHubError> {
         if marker.trim().is_empty() {
             return Err(GitHubError::Other {
                 operation: format!("updating the comment on {owner}/{repo}#{pr_number}"),
@@ -360,9 +376,12 @@ impl CommentsClient {
             format!("{marker}\n{body}")
         };
 
-        let marked = self.marked_comments(owner, repo, pr_number, marker).await?;
+        let (marked, foreign) = self
+            .marked_and_foreign(owner, repo, pr_number, marker)
+            .await?;
         if !marked.is_empty() {
-            return self.settle(owner, repo, marked, &body, None).await;
+            let outcome = self.settle(owner, repo, marked, &body, None).await?;
+            return Ok((outcome, foreign));
         }
 
         let created = self
@@ -371,9 +390,12 @@ impl CommentsClient {
         let marked = self.marked_comments(owner, repo, pr_number, marker).await?;
         if marked.is_empty() {
             // Not visible yet (replication lag): nothing to reconcile.
-            return Ok(CommentOutcome::Created(created));
+            return Ok((CommentOutcome::Created(created), foreign));
         }
-        self.settle(owner, repo, marked, &body, Some(created)).await
+        let outcome = self
+            .settle(owner, repo, marked, &body, Some(created))
+            .await?;
+        Ok((outcome, foreign))
     }
 
     /// Every comment on the pull request, oldest first, reading all pages.
@@ -469,20 +491,6 @@ impl CommentsClient {
             .marked_and_foreign(owner, repo, pr_number, marker)
             .await?
             .0)
-    }
-
-    /// Comments carrying `marker` that someone else wrote: never touched, worth a warning.
-    pub async fn foreign_markers(
-        &self,
-        owner: &str,
-        repo: &str,
-        pr_number: u64,
-        marker: &str,
-    ) -> Result<Vec<ExistingComment>, GitHubError> {
-        Ok(self
-            .marked_and_foreign(owner, repo, pr_number, marker)
-            .await?
-            .1)
     }
 
     /// Keeps the lowest-id marked comment with `body`, deletes the others.

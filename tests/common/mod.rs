@@ -392,3 +392,19 @@ pub fn format_fixture_args(
     }
     (dir, args)
 }
+
+/// `cp -r from to`: a directory copied with its links as they are.
+pub fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -r {} {}",
+        from.display(),
+        to.display()
+    );
+}
