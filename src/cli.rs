@@ -289,7 +289,14 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "ROWS")]
     pub data_rows: Option<u64>,
 
-    /// Fail (not only warn) on migrations without a down script.
+    /// What a migration without a down script is: `auto` (default) makes it an error
+    /// when most of the directory's other migrations have a down (the project writes
+    /// them) and a warning in up-only projects (Prisma, Atlas, Flyway without undo);
+    /// `error` or `warning` always. Overrides `[policy] irreversible`.
+    #[arg(long, value_name = "RULE", value_parser = ["auto", "error", "warning"])]
+    pub irreversible: Option<String>,
+
+    /// Same as `--irreversible error`.
     #[arg(long)]
     pub fail_irreversible: bool,
 

@@ -18,7 +18,7 @@ use crate::postgres::Timeouts;
 use crate::postgres::embedded::EmbeddedOptions;
 use crate::report::Severity;
 use crate::schema::diff::DifferenceKind;
-use crate::verify::Policy;
+use crate::verify::{IrreversibleRule, Policy};
 
 /// The file read from the current directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "migration-check.toml";
@@ -108,7 +108,7 @@ struct FileVerify {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FilePolicy {
-    irreversible: Option<Severity>,
+    irreversible: Option<IrreversibleRule>,
     column_position: Option<Severity>,
     default_spelling: Option<Severity>,
     comment: Option<Severity>,
@@ -373,10 +373,20 @@ fn policy(file: &FilePolicy, args: &VerifyArgs) -> Result<Policy, UsageError> {
             policy.differences.insert(kind, severity);
         }
     }
-    policy.irreversible = if args.fail_irreversible {
-        Severity::Error
-    } else {
-        file.irreversible.unwrap_or(policy.irreversible)
+    policy.irreversible = match (&args.irreversible, args.fail_irreversible) {
+        (Some(_), true) => {
+            return Err(UsageError(
+                "--fail-irreversible is --irreversible error: give one of them".into(),
+            ));
+        }
+        (Some(name), false) => IrreversibleRule::parse(name).ok_or_else(|| {
+            UsageError(format!(
+                "unknown --irreversible rule `{name}`: expected one of {}",
+                IrreversibleRule::NAMES.join(", ")
+            ))
+        })?,
+        (None, true) => IrreversibleRule::Error,
+        (None, false) => file.irreversible.unwrap_or(policy.irreversible),
     };
     Ok(policy)
 }
@@ -551,7 +561,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.timeouts.statement, Duration::from_secs(7));
         assert_eq!(config.timeouts.lock, Duration::from_secs(1));
-        assert_eq!(config.policy.irreversible, Severity::Error);
+        assert_eq!(config.policy.irreversible, IrreversibleRule::Error);
     }
 
     #[test]

@@ -114,3 +114,51 @@ fn shipped_sample_migrations_pass_with_a_sequence_cycle() {
         "the sample has a non-transactional migration"
     );
 }
+
+/// `[policy] irreversible = "auto"` (the default) makes a migration without down an error
+/// in a project whose other migrations have downs, and says so; `--irreversible warning`
+/// and the configuration file turn it into a warning; contradictory flags are exit 2.
+#[test]
+fn a_missing_down_is_an_error_where_the_project_writes_downs() {
+    let dir = common::root().join("tests/fixtures/status/irreversible");
+    let (output, report) = common::verify(&dir, &[]);
+    let report = report.unwrap();
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    let problem = &report["migrations"][1]["problems"][0];
+    assert_eq!(problem["kind"], "irreversible");
+    assert_eq!(problem["severity"], "error");
+    let message = problem["message"].as_str().unwrap();
+    assert!(
+        message.contains("the only other migration has one")
+            && message.contains("irreversible = \"auto\"")
+            && message.contains("--irreversible"),
+        "{message}"
+    );
+
+    let (output, report) = common::verify(&dir, &["--irreversible", "warning"]);
+    let report = report.unwrap();
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(
+        report["migrations"][1]["problems"][0]["severity"],
+        "warning"
+    );
+
+    let config = tempfile::tempdir().unwrap();
+    let path = config.path().join("migration-check.toml");
+    std::fs::write(&path, "[policy]\nirreversible = \"warning\"\n").unwrap();
+    let (output, _) = common::verify(&dir, &["--config", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+
+    std::fs::write(&path, "[policy]\nirreversible = \"sometimes\"\n").unwrap();
+    let (output, _) = common::verify(&dir, &["--config", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        common::stderr(&output).contains("sometimes"),
+        "{}",
+        common::stderr(&output)
+    );
+
+    let (output, _) = common::verify(&dir, &["--irreversible", "error", "--fail-irreversible"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(common::stderr(&output).contains("--fail-irreversible"));
+}

@@ -148,6 +148,9 @@ fn verify_args(
     if let Some(config) = &inputs.config {
         argv.extend(["--config".into(), config.clone()]);
     }
+    if let Some(rule) = &inputs.irreversible {
+        argv.extend(["--irreversible".into(), rule.clone()]);
+    }
     match Cli::try_parse_from(&argv)
         .map_err(|e| UsageError(format!("invalid Action inputs: {e}")))?
         .command

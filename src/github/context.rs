@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::verify::IrreversibleRule;
+
 /// The API endpoint used when `GITHUB_API_URL` is not set (github.com).
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
@@ -92,6 +94,9 @@ pub struct ActionInputs {
     pub comment: bool,
     /// `config`: path to `migration-check.toml`, if given.
     pub config: Option<String>,
+    /// `irreversible`: `auto`, `error` or `warning` for migrations without a down, if
+    /// given (else `[policy] irreversible`, else `auto`).
+    pub irreversible: Option<String>,
 }
 
 /// Everything the runner provides, parsed once.
@@ -226,6 +231,16 @@ impl ActionContext {
             verify_all: parse_bool("verify-all", input("verify-all"), false)?,
             comment: parse_bool("comment", input("comment"), true)?,
             config: input("config"),
+            irreversible: match input("irreversible") {
+                Some(rule) if !IrreversibleRule::NAMES.contains(&rule.as_str()) => {
+                    return Err(ContextError::InvalidInput {
+                        name: "irreversible".into(),
+                        value: rule,
+                        expected: format!("one of {}", IrreversibleRule::NAMES.join(", ")),
+                    });
+                }
+                rule => rule,
+            },
         };
 
         let token = input("github-token")
@@ -569,6 +584,7 @@ mod tests {
                 verify_all: true,
                 comment: false,
                 config: None,
+                irreversible: None,
             }
         );
         assert_eq!(ctx.token.as_ref().unwrap().expose(), "ghs_from_input");
@@ -719,6 +735,20 @@ mod tests {
         assert_eq!(ctx.pull_request, None);
         assert_eq!(ctx.repository, None);
         assert_eq!(ctx.inputs.base_ref, None);
+    }
+
+    #[test]
+    fn the_irreversible_input_takes_a_rule_or_nothing() {
+        let ctx = ActionContext::from_map(&vars(&[("INPUT_IRREVERSIBLE", "error")])).unwrap();
+        assert_eq!(ctx.inputs.irreversible.as_deref(), Some("error"));
+        let ctx = ActionContext::from_map(&vars(&[("INPUT_IRREVERSIBLE", "")])).unwrap();
+        assert_eq!(ctx.inputs.irreversible, None);
+        let err = ActionContext::from_map(&vars(&[("INPUT_IRREVERSIBLE", "fail")])).unwrap_err();
+        assert!(err.is_usage());
+        assert_eq!(
+            err.to_string(),
+            "invalid value \"fail\" for input `irreversible`: one of auto, error, warning"
+        );
     }
 
     #[test]

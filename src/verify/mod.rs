@@ -14,6 +14,8 @@ pub mod versions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
+
 use crate::error::EnvironmentError;
 use crate::migrations::command::CommandStep;
 use crate::migrations::{Discovered, Migration, Script};
@@ -37,7 +39,7 @@ pub use describe::Phase;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// A migration without a down script.
-    pub irreversible: Severity,
+    pub irreversible: IrreversibleRule,
     /// Per sort of schema difference; kinds not listed are errors.
     pub differences: BTreeMap<DifferenceKind, Severity>,
 }
@@ -45,7 +47,7 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            irreversible: Severity::Warning,
+            irreversible: IrreversibleRule::Auto,
             differences: BTreeMap::from([
                 (DifferenceKind::ColumnPosition, Severity::Warning),
                 (DifferenceKind::DefaultSpelling, Severity::Warning),
@@ -61,6 +63,89 @@ impl Policy {
             .get(&kind)
             .copied()
             .unwrap_or(Severity::Error)
+    }
+}
+
+/// What a migration without a down script is: `[policy] irreversible`, `--irreversible`,
+/// the Action input `irreversible`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IrreversibleRule {
+    /// By the project's convention: an error when most of the directory's other
+    /// migrations have a down (the project writes them), a warning in up-only projects.
+    #[default]
+    Auto,
+    /// Always an error.
+    Error,
+    /// Always a warning.
+    Warning,
+}
+
+impl IrreversibleRule {
+    /// Every rule's name, as configuration and flags spell it.
+    pub const NAMES: [&'static str; 3] = ["auto", "error", "warning"];
+
+    /// The rule called `name` (`auto`, `error`, `warning`).
+    pub fn parse(name: &str) -> Option<IrreversibleRule> {
+        match name {
+            "auto" => Some(IrreversibleRule::Auto),
+            "error" => Some(IrreversibleRule::Error),
+            "warning" => Some(IrreversibleRule::Warning),
+            _ => None,
+        }
+    }
+
+    /// The severity of a migration without down among `migrations` (all of the
+    /// directory's), and the sentence saying which rule decided it and how to change it.
+    pub fn decide(self, migration: &Migration, migrations: &[Migration]) -> (Severity, String) {
+        const CHANGE: &str = "`[policy] irreversible` in migration-check.toml, \
+                              `--irreversible` or the Action input `irreversible` \
+                              (auto, error, warning) changes this";
+        match self {
+            IrreversibleRule::Error => (
+                Severity::Error,
+                format!("an error by the policy irreversible = \"error\"; {CHANGE}"),
+            ),
+            IrreversibleRule::Warning => (
+                Severity::Warning,
+                format!("a warning by the policy irreversible = \"warning\"; {CHANGE}"),
+            ),
+            IrreversibleRule::Auto => {
+                let others: Vec<&Migration> = migrations
+                    .iter()
+                    .filter(|m| m.version != migration.version && !m.version.is_repeatable())
+                    .collect();
+                let with_down = others.iter().filter(|m| m.down.is_some()).count();
+                let of_others = match others.len() {
+                    1 => "the only other migration".to_string(),
+                    n => format!("{with_down} of the {n} other migrations"),
+                };
+                if with_down * 2 > others.len() {
+                    let has = if others.len() == 1 { "has" } else { "have" };
+                    (
+                        Severity::Error,
+                        format!(
+                            "an error because {of_others} {has} one, so this project writes downs \
+                             (policy irreversible = \"auto\"); {CHANGE}"
+                        ),
+                    )
+                } else {
+                    let reason = if others.is_empty() {
+                        "no other migration shows whether this project writes downs".to_string()
+                    } else if with_down == 0 {
+                        "no other migration has one: an up-only project".to_string()
+                    } else {
+                        format!("only {of_others} have one")
+                    };
+                    (
+                        Severity::Warning,
+                        format!(
+                            "a warning because {reason} (policy irreversible = \"auto\"); {CHANGE}"
+                        ),
+                    )
+                }
+            }
+        }
     }
 }
 
@@ -492,11 +577,15 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     fn applied_once(&self, migration: &Migration, report: &mut MigrationReport) {
         if migration.down.is_none() {
             report.status = Status::Irreversible;
-            let severity = self.options.policy.irreversible;
+            let (severity, rule) = self
+                .options
+                .policy
+                .irreversible
+                .decide(migration, self.migrations);
             report.problems.push(problem(
                 "irreversible",
                 severity,
-                "no down script: this migration cannot be reverted".into(),
+                format!("no down script: this migration cannot be reverted\n{rule}"),
                 Some((&migration.up, 1)),
             ));
         } else {

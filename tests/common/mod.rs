@@ -259,6 +259,22 @@ pub fn expected_status(want: &serde_json::Value, major: u32) -> &str {
         .expect("expected.json gives every migration a status")
 }
 
+/// Whether a migration with this expected status lets the check pass: passed and applied
+/// do; irreversible does when expected.json says its `severity` is a warning (it must say
+/// which, since `[policy] irreversible = "auto"` decides by the project).
+pub fn status_passes(want: &serde_json::Value, status: &str) -> bool {
+    match status {
+        "passed" | "applied" => true,
+        "irreversible" => {
+            let severity = want["severity"]
+                .as_str()
+                .unwrap_or_else(|| panic!("an irreversible migration needs its severity: {want}"));
+            severity == "warning"
+        }
+        _ => false,
+    }
+}
+
 /// Checks a `verify --json -` run against an `expected.json`: each migration's status (per
 /// major, see [`expected_status`]), the file, line and message of its problem, strings the
 /// report must contain, `passed` and the exit status. Paths in `expected.json` are relative
@@ -291,11 +307,20 @@ pub fn check_expected(
             "version {} on PostgreSQL {major}: {report:#}",
             want["version"]
         );
-        all_ok &= matches!(status, "passed" | "applied" | "irreversible");
+        all_ok &= status_passes(want, status);
         if status != want["status"] {
             continue;
         }
         let problems = got["problems"].as_array().unwrap();
+        if let Some(severity) = want.get("severity") {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p["kind"] == status && &p["severity"] == severity),
+                "version {}: no {status} problem of severity {severity}: {problems:#?}",
+                want["version"]
+            );
+        }
         if let Some(file) = want.get("file").and_then(Value::as_str) {
             let path = Path::new(&dir).join(file).display().to_string();
             assert!(
