@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 
+use super::schema_changes;
 use super::{MigrationReport, Problem, Report, SequenceStatus, Severity, Status};
 
 /// GitHub's limit for the body of a pull-request comment, in characters.
@@ -22,6 +23,10 @@ pub const JOB_SUMMARY_MAX_CHARS: usize = 1_048_576;
 
 /// Parts longer than this many lines are folded into `<details>`.
 const COLLAPSE_LINES: usize = 15;
+
+/// The schema changes are shown open up to this many lines (what a reviewer reads
+/// without clicking), folded into `<details>` beyond.
+const SCHEMA_LINES_SHOWN: usize = 40;
 
 /// Zero-width joiner, put after `@` (and `<` in code) to neutralise mentions and tags.
 const ZWJ: char = '\u{200d}';
@@ -65,8 +70,9 @@ pub fn render(report: &Report, options: &MarkdownOptions) -> String {
     if fits(&full) {
         return full;
     }
-    let steps: [fn(&mut Plan); 4] = [
+    let steps: [fn(&mut Plan); 5] = [
         |p| p.applied_details = false,
+        |p| p.schema_details = false,
         |p| p.schema_changes = false,
         |p| p.checksum_table = false,
         |p| p.warning_details = false,
@@ -165,6 +171,8 @@ fn total_problems(report: &Report) -> usize {
 #[derive(Debug, Clone, Copy)]
 struct Plan {
     applied_details: bool,
+    /// What each schema change is, beyond one line per table or object.
+    schema_details: bool,
     schema_changes: bool,
     checksum_table: bool,
     warning_details: bool,
@@ -181,6 +189,7 @@ struct Plan {
 impl Plan {
     const FULL: Plan = Plan {
         applied_details: true,
+        schema_details: true,
         schema_changes: true,
         checksum_table: true,
         warning_details: true,
@@ -217,6 +226,7 @@ fn render_plan(report: &Report, options: &MarkdownOptions, plan: Plan) -> String
 #[derive(Debug, Default)]
 struct Cuts {
     applied_details: bool,
+    schema_details: bool,
     schema_changes: usize,
     checksum_rows: usize,
     warnings: usize,
@@ -230,6 +240,9 @@ impl Cuts {
         let mut parts = Vec::new();
         if self.applied_details {
             parts.push("the list of earlier migrations".to_string());
+        }
+        if self.schema_details {
+            parts.push("the details of the schema changes".to_string());
         }
         if self.schema_changes > 0 {
             parts.push(count(
@@ -586,6 +599,10 @@ impl Ctx {
         blocks.push(collapse("Changed migration files", table));
     }
 
+    /// The net schema change: counts, then a diff grouped by table showing what each
+    /// added object is, what each removed one was and each changed attribute; folded
+    /// into `<details>` when long. Cut to one line per group, then left out, when the
+    /// comment is too long.
     fn schema_changes(&mut self, report: &Report, blocks: &mut Vec<String>) {
         let changes = &report.schema_changes;
         if changes.is_empty() {
@@ -595,37 +612,33 @@ impl Ctx {
             self.cuts.schema_changes += changes.len();
             return;
         }
-        let mut lines = Vec::new();
-        let (mut added, mut removed, mut changed) = (0, 0, 0);
-        for change in changes {
-            let mark = match change.change.as_str() {
-                "added" => {
-                    added += 1;
-                    '+'
-                }
-                "removed" => {
-                    removed += 1;
-                    '-'
-                }
-                _ => {
-                    changed += 1;
-                    '~'
-                }
-            };
-            match &change.detail {
-                Some(detail) => lines.push(format!("{mark} {}: {detail}", change.object)),
-                None => lines.push(format!("{mark} {}", change.object)),
-            }
-        }
-        let summary = format!(
-            "{} ({added} added, {removed} removed, {changed} changed)",
-            count(changes.len(), "schema change", "schema changes")
+        let overview = schema_changes::overview(changes);
+        let lines: Vec<String> = if self.plan.schema_details {
+            overview.text_lines()
+        } else {
+            self.cuts.schema_details = true;
+            overview
+                .groups
+                .iter()
+                .filter_map(|group| group.first())
+                .map(|line| format!("{} {}", line.mark.symbol(), line.text))
+                .collect()
+        };
+        let mut block = format!(
+            "#### Schema changes in this PR\n\n**{}**\n\n",
+            md(&overview.counts)
         );
         let body = fence("diff", &lines.join("\n"));
-        blocks.push(format!(
-            "#### Schema changes in this PR\n\n{}",
-            collapse(&summary, body)
-        ));
+        if lines.len() > SCHEMA_LINES_SHOWN {
+            let _ = write!(
+                block,
+                "<details><summary>All schema changes ({} lines)</summary>\n\n{body}\n</details>\n",
+                lines.len()
+            );
+        } else {
+            block.push_str(&body);
+        }
+        blocks.push(block);
     }
 
     /// The blocks for a list of problems: errors first, then warnings; in each,
@@ -945,6 +958,7 @@ mod tests {
         ChecksumEntry, PostgresInfo, RunTimings, SCHEMA_VERSION, SchemaChange, SequenceReport,
         StepTimings,
     };
+    use crate::schema::review::{ColumnDetail, ObjectDetail};
 
     const MARKER: &str = "<!-- migration-check:migrations -->";
     const HINT: &str = "the full report is in the job summary";
@@ -1089,11 +1103,16 @@ mod tests {
 
         fn schema_change(mut self, change: &str, object: &str, detail: Option<&str>) -> Self {
             self.0.schema_changes.push(SchemaChange {
-                versions: Vec::new(),
                 change: change.into(),
                 object: object.into(),
                 detail: detail.map(Into::into),
+                ..SchemaChange::default()
             });
+            self
+        }
+
+        fn schema_changes(mut self, changes: Vec<SchemaChange>) -> Self {
+            self.0.schema_changes.extend(changes);
             self
         }
 
@@ -1170,8 +1189,7 @@ mod tests {
             .migration("4", "add_order_index", Status::Passed, vec![])
             .note("ran outside a transaction (CREATE INDEX CONCURRENTLY)")
             .sequence(SequenceStatus::Passed, "3", "4")
-            .schema_change("added", "table public.orders", None)
-            .schema_change("added", "index public.orders_user_id_idx", None)
+            .schema_changes(schema_changes::sample::sample())
             .build();
         let markdown = render(&r, &options());
         assert_balanced(&markdown);
@@ -1375,6 +1393,25 @@ mod tests {
             .note(evil)
             .schema_change("added", evil, None)
             .schema_change("changed", "view public.v", Some(evil))
+            .schema_changes(vec![SchemaChange {
+                change: "added".into(),
+                object: format!("table {evil}"),
+                kind: "table".into(),
+                name: evil.into(),
+                table: Some(evil.into()),
+                details: Some(ObjectDetail {
+                    columns: vec![ColumnDetail {
+                        name: evil.into(),
+                        data_type: evil.into(),
+                        not_null: true,
+                        default: Some(evil.into()),
+                        identity: None,
+                        generated: None,
+                    }],
+                    ..ObjectDetail::default()
+                }),
+                ..SchemaChange::default()
+            }])
             .checksum("modified", evil, Some(evil), Some("abc"))
             .top_level(at(
                 problem("modified", Severity::Error, evil),

@@ -5,12 +5,15 @@
 pub mod annotations;
 pub mod json;
 pub mod markdown;
+pub mod schema_changes;
 pub mod schema_text;
 pub mod terminal;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::schema::review::ObjectDetail;
 
 /// Version of the JSON contract; additions keep it, breaking changes bump it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -57,11 +60,12 @@ pub struct Report {
 }
 
 /// One object-level difference in the net schema change of a pull request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchemaChange {
     /// `added`, `removed` or `changed`.
     pub change: String,
-    /// e.g. `table public.users`.
+    /// e.g. `table public.users`, with ` (with 6 dependent objects)` when sub-objects
+    /// came or went with it.
     pub object: String,
     /// For `changed`: which attribute, and its values before and after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,6 +73,29 @@ pub struct SchemaChange {
     /// With several majors: those that show this change, when not all do.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<u32>,
+    /// The object's kind: `table`, `column`, `index`, `function`, ...
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// The object's qualified name (`public.users`, `public.users.email`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The table or view the object belongs to (itself for a table), by which changes
+    /// are grouped; none for objects of no table (functions, types, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// For `changed`: the attribute (`type`, `default`, `column_order`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
+    /// For `changed`: the attribute's value before (null: absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<serde_json::Value>,
+    /// For `changed`: the attribute's value after (null: absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<serde_json::Value>,
+    /// For `added`: what the object is now; for `removed`: what was lost (a table's
+    /// columns, constraints and indexes, an index's definition, a function's signature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<ObjectDetail>,
 }
 
 /// One PostgreSQL major of a `--postgres-versions` run.

@@ -8,7 +8,10 @@ use std::io::{IsTerminal, Write as _};
 
 use anstyle::{AnsiColor, Style};
 
-use super::{ChecksumEntry, MigrationReport, Problem, Report, SequenceStatus, Severity, Status};
+use super::schema_changes::{self, Mark};
+use super::{
+    ChecksumEntry, MigrationReport, Problem, Report, SchemaChange, SequenceStatus, Severity, Status,
+};
 use crate::migrations::Migration;
 use crate::verify::Progress;
 
@@ -158,6 +161,11 @@ pub fn render(report: &Report) -> String {
         out.push_str(&render_checksums(&report.checksums, &report.problems, None));
     }
 
+    if !report.schema_changes.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(&render_schema_changes(&report.schema_changes));
+    }
+
     let (errors, warnings) = report.problem_counts();
     let failed = report
         .migrations
@@ -241,6 +249,46 @@ pub fn render_checksums(
     }
     for problem in problems {
         problem_lines(&mut out, problem);
+    }
+    out
+}
+
+/// The terminal shows at most this many lines of schema changes; the JSON and Markdown
+/// reports have them all.
+const SCHEMA_LINES_SHOWN: usize = 60;
+
+/// The net schema change grouped by table, counts first, marks coloured.
+fn render_schema_changes(changes: &[SchemaChange]) -> String {
+    let overview = schema_changes::overview(changes);
+    let mut out = format!("  {} {}\n", paint(BOLD, "schema changes:"), overview.counts);
+    let lines = overview.lines();
+    for line in lines.iter().take(SCHEMA_LINES_SHOWN) {
+        let style = match line.mark {
+            Mark::Added => GREEN,
+            Mark::Removed => RED,
+            Mark::Changed => YELLOW,
+            Mark::Context => DIM,
+        };
+        let text = format!(
+            "{} {}{}",
+            line.mark.symbol(),
+            "    ".repeat(line.depth),
+            line.text
+        );
+        let _ = writeln!(out, "    {}", paint(style, text.trim_end()));
+    }
+    if lines.len() > SCHEMA_LINES_SHOWN {
+        let _ = writeln!(
+            out,
+            "    {}",
+            paint(
+                DIM,
+                &format!(
+                    "… {} more lines (--json and --markdown have them all)",
+                    lines.len() - SCHEMA_LINES_SHOWN
+                )
+            )
+        );
     }
     out
 }

@@ -71,6 +71,7 @@ impl Change {
         };
         match attribute.as_str() {
             "position" if object.kind == ObjectKind::Column => DifferenceKind::ColumnPosition,
+            "column_order" => DifferenceKind::ColumnPosition,
             "comment" => DifferenceKind::Comment,
             "acl" | "default_acl" => DifferenceKind::Privilege,
             "owner" => DifferenceKind::Owner,
@@ -171,8 +172,10 @@ fn is_child(kind: ObjectKind) -> bool {
 /// Compares two snapshots.
 ///
 /// Output is ordered by [`ObjectId`], then by attribute name. Children of an
-/// added (removed) table or view — objects whose `table` attribute names it —
-/// are listed in its `folded` list instead of being reported on their own.
+/// added (removed) table or view — objects whose `table` attribute names it, and
+/// sequences its columns own — are listed in its `folded` list instead of being
+/// reported on their own. A table's column positions become one `column_order`
+/// change of the table.
 pub fn diff(left: &Snapshot, right: &Snapshot) -> Vec<Change> {
     let added: Vec<(&ObjectId, &Attributes)> = right
         .objects
@@ -201,7 +204,7 @@ pub fn diff(left: &Snapshot, right: &Snapshot) -> Vec<Change> {
             changes.extend(compare_attributes(id, left_attrs, right_attrs));
         }
     }
-    only_moved_columns(&mut changes, left, right);
+    column_order_per_table(&mut changes, left, right);
     // Each object appears in exactly one of the three groups, and within a
     // group changes are already ordered by attribute, so a stable sort by
     // object yields (object, attribute) order.
@@ -210,11 +213,12 @@ pub fn diff(left: &Snapshot, right: &Snapshot) -> Vec<Change> {
 }
 
 /// One column re-added at the end of a table shifts the position of every column after
-/// its old place: one fact, which must not become twenty findings. Of a table's position
-/// changes only those of the columns that really moved stay: the fewest columns whose
-/// removal leaves the rest in the same order on both sides (the complement of a longest
-/// common subsequence of the two column orders).
-fn only_moved_columns(changes: &mut Vec<Change>, left: &Snapshot, right: &Snapshot) {
+/// its old place: one fact, which must not become twenty findings. A table's position
+/// changes become one `column_order` change of the table, whose sides are the order of the
+/// columns both snapshots have; it names only the columns that really moved (see
+/// [`column_moves`]), and there is none when no column moved relative to the others (a
+/// dropped column shifts the rest without reordering them).
+fn column_order_per_table(changes: &mut Vec<Change>, left: &Snapshot, right: &Snapshot) {
     let is_position = |change: &Change| {
         matches!(change, Change::Changed { object, attribute, .. }
             if object.kind == ObjectKind::Column && attribute == "position")
@@ -232,31 +236,110 @@ fn only_moved_columns(changes: &mut Vec<Change>, left: &Snapshot, right: &Snapsh
         .filter(|c| is_position(c))
         .filter_map(|c| table_of(c.object()))
         .collect();
-    let mut kept_in_order: BTreeSet<ObjectId> = BTreeSet::new();
-    for table in &tables {
-        let order = |snapshot: &Snapshot, other: &Snapshot| -> Vec<ObjectId> {
-            let mut columns: Vec<(i64, ObjectId)> = snapshot
+    changes.retain(|change| !is_position(change));
+    for table in tables {
+        let order = |snapshot: &Snapshot, other: &Snapshot| -> Vec<Value> {
+            let mut columns: Vec<(i64, String)> = snapshot
                 .objects
                 .iter()
                 .filter(|(id, attrs)| {
                     id.kind == ObjectKind::Column
-                        && attrs.get("table").and_then(Value::as_str) == Some(table)
+                        && attrs.get("table").and_then(Value::as_str) == Some(&table)
                         && other.objects.contains_key(*id)
                 })
                 .map(|(id, attrs)| {
                     let position = attrs.get("position").and_then(Value::as_i64).unwrap_or(0);
-                    (position, id.clone())
+                    let name = id
+                        .name
+                        .strip_prefix(&format!("{table}."))
+                        .unwrap_or(&id.name);
+                    (position, name.to_string())
                 })
                 .collect();
             columns.sort();
-            columns.into_iter().map(|(_, id)| id).collect()
+            columns
+                .into_iter()
+                .map(|(_, name)| Value::String(name))
+                .collect()
         };
-        kept_in_order.extend(longest_common_subsequence(
-            &order(left, right),
-            &order(right, left),
-        ));
+        let (left_order, right_order) = (order(left, right), order(right, left));
+        if longest_common_subsequence(&left_order, &right_order).len() == left_order.len() {
+            continue;
+        }
+        let kind = [
+            ObjectKind::Table,
+            ObjectKind::View,
+            ObjectKind::MaterializedView,
+        ]
+        .into_iter()
+        .find(|kind| {
+            right
+                .objects
+                .contains_key(&ObjectId::new(*kind, table.clone()))
+        })
+        .unwrap_or(ObjectKind::Table);
+        changes.push(Change::Changed {
+            object: ObjectId::new(kind, table),
+            attribute: "column_order".into(),
+            left: Value::Array(left_order),
+            right: Value::Array(right_order),
+        });
     }
-    changes.retain(|change| !(is_position(change) && kept_in_order.contains(change.object())));
+}
+
+/// The columns that moved between two column orders (`column_order` sides), each with its
+/// 1-based place before and after: the fewest columns whose removal leaves the rest in the
+/// same order on both sides (the complement of a longest common subsequence).
+pub fn column_moves(left: &Value, right: &Value) -> Vec<(String, usize, usize)> {
+    let names = |side: &Value| -> Vec<String> {
+        side.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let (left, right) = (names(left), names(right));
+    let kept: BTreeSet<String> = longest_common_subsequence(&left, &right)
+        .into_iter()
+        .collect();
+    right
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| !kept.contains(*name))
+        .filter_map(|(after, name)| {
+            let before = left.iter().position(|l| l == name)?;
+            Some((name.clone(), before + 1, after + 1))
+        })
+        .collect()
+}
+
+/// `billing_city re-added at the end (was 15th), zip now 3rd (was 2nd)`: what a
+/// `column_order` change did, for people.
+pub fn column_moves_text(left: &Value, right: &Value) -> String {
+    let last = right.as_array().map_or(0, Vec::len);
+    column_moves(left, right)
+        .into_iter()
+        .map(|(name, before, after)| {
+            if after == last {
+                format!("{name} re-added at the end (was {})", ordinal(before))
+            } else {
+                format!("{name} now {} (was {})", ordinal(after), ordinal(before))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `1st`, `2nd`, `3rd`, `11th`, `22nd`.
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 /// A longest common subsequence of `a` and `b` (dynamic programming; tables have at most
@@ -298,10 +381,20 @@ fn fold(objects: &[(&ObjectId, &Attributes)]) -> Vec<(ObjectId, Vec<ObjectId>)> 
     let mut children: BTreeMap<&str, Vec<ObjectId>> = BTreeMap::new();
     let mut result = Vec::new();
     for (id, attrs) in objects {
-        let parent = attrs
-            .get("table")
-            .and_then(Value::as_str)
-            .filter(|table| is_child(id.kind) && parents.contains(table));
+        let text = |key: &str| attrs.get(key).and_then(Value::as_str);
+        // A serial column's sequence goes with its table.
+        let owner = match id.kind {
+            ObjectKind::Sequence => text("owned_by").and_then(|column| {
+                parents.iter().copied().find(|table| {
+                    column
+                        .strip_prefix(*table)
+                        .is_some_and(|c| c.starts_with('.'))
+                })
+            }),
+            kind if is_child(kind) => text("table"),
+            _ => None,
+        };
+        let parent = owner.filter(|table| parents.contains(table));
         match parent {
             Some(table) => children.entry(table).or_default().push((*id).clone()),
             None => result.push(((*id).clone(), Vec::new())),
@@ -371,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn a_column_readded_at_the_end_is_one_finding_not_one_per_shifted_column() {
+    fn column_order_changes_are_one_finding_per_table_naming_the_moved_columns() {
         let table = |columns: &[&str]| {
             let mut objects = vec![obj(ObjectKind::Table, "public.t", json!({}))];
             for (i, name) in columns.iter().enumerate() {
@@ -387,15 +480,30 @@ mod tests {
         let after = table(&["id", "b", "c", "d", "e", "a"]);
         let changes = diff(&before, &after);
         assert_eq!(changes.len(), 1, "{changes:#?}");
-        assert_eq!(changes[0].object().name, "public.t.a");
+        assert_eq!(
+            changes[0].object(),
+            &ObjectId::new(ObjectKind::Table, "public.t")
+        );
         assert_eq!(changes[0].kind(), DifferenceKind::ColumnPosition);
-        // Two columns swapped far apart: the fewest that explain it.
+        let Change::Changed { left, right, .. } = &changes[0] else {
+            panic!("{changes:#?}")
+        };
+        assert_eq!(
+            column_moves_text(left, right),
+            "a re-added at the end (was 2nd)"
+        );
+        // Two columns swapped far apart: the fewest that explain it, still one finding.
         let swapped = table(&["id", "e", "b", "c", "d", "a"]);
-        let moved: Vec<String> = diff(&before, &swapped)
-            .iter()
-            .map(|c| c.object().name.clone())
-            .collect();
-        assert_eq!(moved.len(), 2, "{moved:?}");
+        let changes = diff(&before, &swapped);
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        let Change::Changed { left, right, .. } = &changes[0] else {
+            panic!("{changes:#?}")
+        };
+        assert_eq!(column_moves(left, right).len(), 2, "{changes:#?}");
+        assert_eq!(
+            column_moves_text(left, right),
+            "e now 2nd (was 6th), a re-added at the end (was 2nd)"
+        );
         // A dropped column shifts the others: no position finding at all.
         let dropped = table(&["id", "a", "c", "d", "e"]);
         let changes = diff(&before, &dropped);
@@ -408,6 +516,12 @@ mod tests {
         assert_eq!(
             longest_common_subsequence(&[1, 2, 3, 4], &[2, 4, 1, 3]).len(),
             2
+        );
+        assert_eq!(
+            [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111]
+                .map(ordinal)
+                .join(" "),
+            "1st 2nd 3rd 4th 11th 12th 13th 21st 22nd 23rd 101st 111th"
         );
     }
 
@@ -464,11 +578,17 @@ mod tests {
         let left = snap(vec![obj(ObjectKind::Schema, "public", json!({}))]);
         let mut objects = users_table();
         objects.push(obj(ObjectKind::Schema, "public", json!({})));
-        // A sequence is not a child: it is reported on its own.
+        // A serial column's sequence goes with its table: one cause, one change.
         objects.push(obj(
             ObjectKind::Sequence,
             "public.users_id_seq",
             json!({"owned_by": "public.users.id"}),
+        ));
+        // A sequence owned by another table's column (`public.users2`) is not folded.
+        objects.push(obj(
+            ObjectKind::Sequence,
+            "public.other_seq",
+            json!({"owned_by": "public.users2.id"}),
         ));
         let right = snap(objects);
         let changes = diff(&left, &right);
@@ -481,12 +601,13 @@ mod tests {
                         ObjectId::new(ObjectKind::Column, "public.users.id"),
                         ObjectId::new(ObjectKind::Constraint, "public.users.users_pkey"),
                         ObjectId::new(ObjectKind::Index, "public.users_pkey"),
+                        ObjectId::new(ObjectKind::Sequence, "public.users_id_seq"),
                         ObjectId::new(ObjectKind::Trigger, "public.users.t"),
                         ObjectId::new(ObjectKind::Policy, "public.users.p"),
                     ],
                 },
                 Change::Added {
-                    object: ObjectId::new(ObjectKind::Sequence, "public.users_id_seq"),
+                    object: ObjectId::new(ObjectKind::Sequence, "public.other_seq"),
                     folded: vec![],
                 },
             ]
@@ -494,7 +615,7 @@ mod tests {
         // The mirror image is a single Removed with the same folded list.
         let back = diff(&right, &left);
         assert_eq!(back.len(), 2);
-        assert!(matches!(&back[0], Change::Removed { folded, .. } if folded.len() == 5));
+        assert!(matches!(&back[0], Change::Removed { folded, .. } if folded.len() == 6));
         assert_eq!(back[0].kind(), DifferenceKind::Definition);
     }
 

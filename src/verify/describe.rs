@@ -5,7 +5,9 @@
 use serde_json::Value;
 
 use crate::report::SchemaChange;
-use crate::schema::diff::Change;
+use crate::schema::Snapshot;
+use crate::schema::diff::{Change, column_moves_text};
+use crate::schema::review;
 
 /// Which two snapshots were compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,36 +65,52 @@ impl Phase {
     }
 }
 
-/// One entry of the net schema change of a run.
-pub fn schema_change(change: &Change) -> SchemaChange {
+/// One entry of the net schema change of a run, `before` and `after` being the snapshots
+/// compared: the object's kind, name and table, and what an added object is, what a
+/// removed one was, or an attribute's values before and after.
+pub fn schema_change(change: &Change, before: &Snapshot, after: &Snapshot) -> SchemaChange {
+    let object = change.object();
+    let entry = |snapshot: &Snapshot| SchemaChange {
+        kind: object.kind.label().to_string(),
+        name: object.name.clone(),
+        table: review::owning_table(snapshot, object),
+        ..SchemaChange::default()
+    };
     match change {
-        Change::Added { object, folded } => SchemaChange {
-            versions: Vec::new(),
+        Change::Added { folded, .. } => SchemaChange {
             change: "added".into(),
             object: format!("{object}{}", folded_suffix(folded.len())),
-            detail: None,
+            details: Some(review::detail(after, object)),
+            ..entry(after)
         },
-        Change::Removed { object, folded } => SchemaChange {
-            versions: Vec::new(),
+        Change::Removed { folded, .. } => SchemaChange {
             change: "removed".into(),
             object: format!("{object}{}", folded_suffix(folded.len())),
-            detail: None,
+            details: Some(review::detail(before, object)),
+            ..entry(before)
         },
         Change::Changed {
-            object,
             attribute,
             left,
             right,
+            ..
         } => SchemaChange {
-            versions: Vec::new(),
             change: "changed".into(),
             object: object.to_string(),
-            detail: Some(format!(
-                "{}: {} → {}",
-                attribute_label(attribute),
-                value(left),
-                value(right)
-            )),
+            detail: Some(if attribute == "column_order" {
+                format!("column order: {}", column_moves_text(left, right))
+            } else {
+                format!(
+                    "{}: {} → {}",
+                    attribute_label(attribute),
+                    value(left),
+                    value(right)
+                )
+            }),
+            attribute: Some(attribute.clone()),
+            before: Some(left.clone()),
+            after: Some(right.clone()),
+            ..entry(after)
         },
     }
 }
@@ -106,6 +124,17 @@ pub fn change(change: &Change, phase: Phase) -> String {
         }
         Change::Removed { object, folded } => {
             format!("{object}: {only_left}{}", folded_suffix(folded.len()))
+        }
+        Change::Changed {
+            object,
+            attribute,
+            left,
+            right,
+        } if attribute == "column_order" => {
+            format!(
+                "{object}: column order {right_state} differs from {left_state}: {}",
+                column_moves_text(left, right)
+            )
         }
         Change::Changed {
             object, attribute, ..

@@ -993,7 +993,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let after = self.snapshot_current().await?;
         let changes = diff(&before, &after)
             .iter()
-            .map(describe::schema_change)
+            .map(|change| describe::schema_change(change, &before, &after))
             .collect();
         self.current = Some(after);
         Ok(changes)
