@@ -317,6 +317,12 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,
 
+    /// Write the entity-relationship diagram of the tables the verified migrations add,
+    /// alter or remove (and those their foreign keys reach) to PATH, as Mermaid
+    /// `erDiagram` text: the picture the pull request comment shows.
+    #[arg(long, value_name = "PATH")]
+    pub erd: Option<PathBuf>,
+
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,

@@ -63,6 +63,8 @@ pub struct Config {
     pub json: Option<OutputTarget>,
     /// `--markdown PATH`.
     pub markdown: Option<PathBuf>,
+    /// `--erd PATH`: the Mermaid diagram of the schema changes.
+    pub erd: Option<PathBuf>,
     pub quiet: bool,
     pub all: bool,
     /// Data fingerprints for tables up to this many rows; `None`: schema only.
@@ -329,6 +331,7 @@ impl Config {
             policy,
             json,
             markdown: args.markdown.clone(),
+            erd: args.erd.clone(),
             quiet: args.quiet,
             all: args.all,
             data_rows: match args

@@ -576,6 +576,15 @@ fn write_outputs(config: &Config, report: &Report) -> anyhow::Result<()> {
             ))
         })?;
     }
+    if let Some(path) = &config.erd {
+        let diagram = report.schema_diagram.clone().unwrap_or_default();
+        std::fs::write(path, report::mermaid::render(&diagram)).map_err(|e| {
+            EnvironmentError::new(format!(
+                "cannot write the diagram to {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
     let json = config.json.as_ref();
     if let Some(OutputTarget::File(path)) = json {
         std::fs::write(path, report::json::render(report)).map_err(|e| {

@@ -185,6 +185,7 @@ mod tests {
             checksums: vec![],
             problems: vec![],
             schema_changes: vec![],
+            schema_diagram: None,
             notes: Vec::new(),
             ignored_files: Vec::new(),
             timings_ms: RunTimings::default(),

@@ -11,8 +11,8 @@
 
 use std::fmt::Write as _;
 
-use super::schema_changes;
 use super::{MigrationReport, Problem, Report, SequenceStatus, Severity, Status};
+use super::{mermaid, schema_changes};
 
 /// GitHub's limit for the body of a pull-request comment, in characters.
 pub const PR_COMMENT_MAX_CHARS: usize = 65_536;
@@ -628,6 +628,13 @@ impl Ctx {
             "#### Schema changes in this PR\n\n**{}**\n\n",
             md(&overview.counts)
         );
+        if let Some(diagram) = &report.schema_diagram {
+            block.push_str(&fence("mermaid", &mermaid::render(diagram)));
+            let note = mermaid::left_out_note(diagram)
+                .map(|note| format!(" {}", md(&note)))
+                .unwrap_or_default();
+            let _ = writeln!(block, "<sub>{}{note}</sub>\n", mermaid::LEGEND);
+        }
         let body = fence("diff", &lines.join("\n"));
         if lines.len() > SCHEMA_LINES_SHOWN {
             let _ = write!(
@@ -958,6 +965,7 @@ mod tests {
         ChecksumEntry, PostgresInfo, RunTimings, SCHEMA_VERSION, SchemaChange, SequenceReport,
         StepTimings,
     };
+    use crate::schema::erd::Diagram;
     use crate::schema::review::{ColumnDetail, ObjectDetail};
 
     const MARKER: &str = "<!-- migration-check:migrations -->";
@@ -991,6 +999,7 @@ mod tests {
             checksums: vec![],
             problems: vec![],
             schema_changes: vec![],
+            schema_diagram: None,
             notes: Vec::new(),
             ignored_files: Vec::new(),
             timings_ms: RunTimings {
@@ -1116,6 +1125,11 @@ mod tests {
             self
         }
 
+        fn schema_diagram(mut self, diagram: Diagram) -> Self {
+            self.0.schema_diagram = Some(diagram);
+            self
+        }
+
         fn build(self) -> Report {
             self.0
         }
@@ -1190,6 +1204,7 @@ mod tests {
             .note("ran outside a transaction (CREATE INDEX CONCURRENTLY)")
             .sequence(SequenceStatus::Passed, "3", "4")
             .schema_changes(schema_changes::sample::sample())
+            .schema_diagram(mermaid::sample::sample())
             .build();
         let markdown = render(&r, &options());
         assert_balanced(&markdown);

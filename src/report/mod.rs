@@ -5,6 +5,7 @@
 pub mod annotations;
 pub mod json;
 pub mod markdown;
+pub mod mermaid;
 pub mod schema_changes;
 pub mod schema_text;
 pub mod terminal;
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::schema::erd::Diagram;
 use crate::schema::review::ObjectDetail;
 
 /// Version of the JSON contract; additions keep it, breaking changes bump it.
@@ -47,6 +49,10 @@ pub struct Report {
     /// first of them against the final schema, for reviewers.
     #[serde(default)]
     pub schema_changes: Vec<SchemaChange>,
+    /// The tables the schema changes touch and those their foreign keys reach, for the
+    /// entity-relationship diagram (`--erd`, the comment); none without table changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_diagram: Option<Diagram>,
     /// Facts about the run worth knowing that are not verdicts: catalog
     /// entries the snapshots read but did not compare, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

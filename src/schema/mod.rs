@@ -19,6 +19,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub mod diff;
+pub mod erd;
 pub mod options;
 pub mod review;
 pub mod snapshot;

@@ -29,6 +29,7 @@ use crate::report::{
     SequenceReport, SequenceStatus, Severity, Status, StepTimings,
 };
 use crate::schema::diff::{Change, DifferenceKind, diff};
+use crate::schema::erd::{self, Diagram};
 use crate::schema::options::UncomparedSummary;
 use crate::schema::snapshot::SnapshotQuery;
 use crate::schema::{ObjectId, Snapshot};
@@ -199,6 +200,7 @@ pub async fn run(
         migrations,
         sequence,
         schema_changes,
+        schema_diagram,
         mut timings,
         server_version,
         uncompared,
@@ -225,6 +227,7 @@ pub async fn run(
         checksums: Vec::new(),
         problems: Vec::new(),
         schema_changes,
+        schema_diagram,
         notes: discovery_notes(discovered)
             .into_iter()
             .chain(uncompared.notes())
@@ -270,6 +273,7 @@ struct PipelineOutput {
     migrations: Vec<MigrationReport>,
     sequence: SequenceReport,
     schema_changes: Vec<SchemaChange>,
+    schema_diagram: Option<Diagram>,
     timings: RunTimings,
     server_version: String,
     /// Catalog entries the snapshots read but did not compare.
@@ -386,12 +390,13 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             reports.push(report);
             index += 1;
         }
-        let schema_changes = pipeline.net_changes().await?;
+        let (schema_changes, schema_diagram) = pipeline.net_changes().await?;
         let sequence = pipeline.sequence(&reports, progress).await?;
         Ok(PipelineOutput {
             migrations: reports,
             sequence,
             schema_changes,
+            schema_diagram,
             timings: pipeline.timings,
             server_version,
             uncompared: pipeline.uncompared,
@@ -985,18 +990,23 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     }
 
     /// The schema before the first migration under verification against the
-    /// schema now (after every up): what the change set does, for reviewers.
-    async fn net_changes(&mut self) -> Result<Vec<SchemaChange>, EnvironmentError> {
+    /// schema now (after every up): what the change set does, for reviewers, and the
+    /// diagram of the tables it touches.
+    async fn net_changes(
+        &mut self,
+    ) -> Result<(Vec<SchemaChange>, Option<Diagram>), EnvironmentError> {
         let Some(before) = self.first_before.take() else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         let after = self.snapshot_current().await?;
-        let changes = diff(&before, &after)
+        let changes = diff(&before, &after);
+        let described = changes
             .iter()
             .map(|change| describe::schema_change(change, &before, &after))
             .collect();
+        let diagram = erd::diagram(&before, &after, &changes);
         self.current = Some(after);
-        Ok(changes)
+        Ok((described, (!diagram.entities.is_empty()).then_some(diagram)))
     }
 
     /// Step 2, with any connections of ours terminated meanwhile reported.

@@ -69,6 +69,10 @@ pub fn merge(mut runs: Vec<VersionRun>) -> Report {
         checksums: first.checksums.clone(),
         problems: first.problems.clone(),
         schema_changes: merge_schema_changes(&runs, &majors),
+        // The newest major's picture: the runs agree on tables, columns and keys.
+        schema_diagram: runs
+            .last()
+            .and_then(|run| run.report.schema_diagram.clone()),
         notes: merge_notes(&runs, &majors),
         ignored_files: first.ignored_files.clone(),
         timings_ms: RunTimings {
@@ -332,6 +336,7 @@ mod tests {
                 checksums: vec![],
                 problems: vec![],
                 schema_changes: vec![],
+                schema_diagram: None,
                 notes: if major == 17 {
                     vec!["not compared: x".into()]
                 } else {

@@ -433,3 +433,45 @@ pub fn copy_dir(from: &Path, to: &Path) {
         to.display()
     );
 }
+
+/// Checks Mermaid files with the real Mermaid library in headless chromium
+/// (`tests/tools/mermaid/check.mjs`, installed by `.ci/mermaid-setup`). Returns false, with
+/// a word on stderr, when the tools are missing, unless `MIGRATION_CHECK_TEST_MERMAID=required`,
+/// which makes that a failure; panics with Mermaid's message when a file does not render.
+pub fn mermaid_accepts(files: &[PathBuf]) -> bool {
+    let tools = std::env::var_os("MIGRATION_CHECK_MERMAID_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/migration-check/mermaid-tools")
+        });
+    let chromium = std::env::var_os("MIGRATION_CHECK_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if !tools.join("node_modules/mermaid").is_dir() || !chromium.exists() {
+        let required = std::env::var("MIGRATION_CHECK_TEST_MERMAID").is_ok_and(|v| v == "required");
+        assert!(
+            !required,
+            "MIGRATION_CHECK_TEST_MERMAID=required but mermaid ({}) or chromium ({}) is missing \
+             (.ci/mermaid-setup installs them)",
+            tools.display(),
+            chromium.display()
+        );
+        eprintln!("skipped: no mermaid tools in {}", tools.display());
+        return false;
+    }
+    let output = Command::new("node")
+        .arg(root().join("tests/tools/mermaid/check.mjs"))
+        .args(files)
+        .env("MIGRATION_CHECK_MERMAID_TOOLS", &tools)
+        .env("MIGRATION_CHECK_CHROMIUM", &chromium)
+        .output()
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "Mermaid refused a diagram:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
+}
