@@ -220,3 +220,37 @@ fn every_snapshot_tested_comment_has_a_diagram_mermaid_draws() {
     assert!(!files.is_empty(), "no snapshot shows a diagram");
     common::mermaid_accepts(&files);
 }
+
+/// A down that fails to restore the schema leaves the database after down; the schema
+/// changes are still those of every up (the database is rebuilt to show them).
+#[test]
+fn schema_changes_are_those_of_the_ups_after_a_failed_down() {
+    let dir = common::migrations_dir(&[
+        (
+            "1_orders.up.sql",
+            "CREATE TABLE orders (id int PRIMARY KEY, note text);\n\
+             CREATE INDEX orders_note_idx ON orders (note);\n",
+        ),
+        ("1_orders.down.sql", "DROP INDEX orders_note_idx;\n"),
+    ]);
+    let (output, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(report["migrations"][0]["status"], "not_reversible");
+    let changes: Vec<String> = report["schema_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["change"].as_str().unwrap(),
+                c["object"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        ["added table public.orders (with 5 dependent objects)"]
+    );
+}

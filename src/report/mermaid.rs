@@ -11,9 +11,9 @@ use std::fmt::Write as _;
 use crate::schema::erd::{Diagram, State};
 
 /// One sentence saying how the diagram marks what changed.
-pub const LEGEND: &str = "Tables marked + were added, ~ altered, − removed; unmarked ones are \
-                          reached by a foreign key. A changed column says added, altered or \
-                          removed; a removed foreign key is dotted.";
+pub const LEGEND: &str = "Tables marked + (green) were added, ~ (yellow) altered, − (red) \
+                          removed; unmarked ones are reached by a foreign key. A changed column \
+                          says added, altered or removed; a removed foreign key is dotted.";
 
 /// The diagram as Mermaid text (without a Markdown fence).
 pub fn render(diagram: &Diagram) -> String {
@@ -31,11 +31,17 @@ pub fn render(diagram: &Diagram) -> String {
             State::Removed => "− ",
             State::Referenced => "",
         };
+        let class = match entity.state {
+            State::Added => ":::added",
+            State::Altered => ":::altered",
+            State::Removed => ":::removed",
+            State::Referenced => "",
+        };
         let _ = write!(
             out,
-            "    {}[\"{}\"]",
+            "    {}[\"{}\"]{class}",
             ids[entity.name.as_str()],
-            label(&format!("{mark}{}", entity.name))
+            format!("{mark}{}", label(&entity.name))
         );
         if entity.columns.is_empty() {
             out.push('\n');
@@ -96,6 +102,12 @@ pub fn render(diagram: &Diagram) -> String {
             label(&format!("{mark}{}", relationship.constraint))
         );
     }
+    // GitHub's colours for added, changed and removed lines.
+    out.push_str(
+        "    classDef added fill:#dafbe1,stroke:#1a7f37\n\
+         \x20   classDef altered fill:#fff8c5,stroke:#9a6700\n\
+         \x20   classDef removed fill:#ffebe9,stroke:#cf222e\n",
+    );
     out
 }
 
@@ -112,10 +124,12 @@ pub fn left_out_note(diagram: &Diagram) -> Option<String> {
     }
 }
 
-/// Text for inside a quoted Mermaid label or comment: no double quote, no line break, no
-/// character that could start markup.
+/// Text for inside a quoted Mermaid label or comment: Mermaid 11 refuses `"`, `%` and `\`
+/// there, reads `#name;` as an entity and `~x~` as a generic, and allows no line break; each
+/// becomes a look-alike. Never empty.
 fn label(text: &str) -> String {
-    text.chars()
+    let text: String = text
+        .chars()
         .map(|c| match c {
             '"' => '\'',
             '<' => '‹',
@@ -123,11 +137,18 @@ fn label(text: &str) -> String {
             '#' => '♯',
             // `%%{` anywhere in the text is a directive, `%%` a comment.
             '%' => '％',
+            '\\' => '∖',
+            '~' => '∼',
             ';' => ',',
             c if c.is_control() => ' ',
             c => c,
         })
-        .collect()
+        .collect();
+    if text.trim().is_empty() {
+        "_".to_string()
+    } else {
+        text
+    }
 }
 
 /// A column name or type as a Mermaid attribute word: letters, digits and `_` only
@@ -142,9 +163,11 @@ fn word(text: &str) -> String {
         }
     }
     let out = out.trim_end_matches('_').to_string();
+    // Key words are not names: a column called `pk` would be read as a key.
+    let reserved = matches!(out.to_ascii_lowercase().as_str(), "pk" | "fk" | "uk");
     match out.chars().next() {
         None => "_".to_string(),
-        Some(c) if c.is_ascii_digit() => format!("_{out}"),
+        Some(c) if c.is_ascii_digit() || reserved => format!("_{out}"),
         Some(_) => out,
     }
 }
@@ -222,22 +245,25 @@ mod tests {
         assert_eq!(
             render(&sample::sample()),
             "erDiagram\n\
-             \x20   t0[\"+ public.orders\"] {\n\
+             \x20   t0[\"+ public.orders\"]:::added {\n\
              \x20       bigint id PK\n\
              \x20       bigint customer_id FK\n\
              \x20       numeric_10_2 total \"numeric(10,2)\"\n\
              \x20   }\n\
-             \x20   t1[\"~ public.customers\"] {\n\
+             \x20   t1[\"~ public.customers\"]:::altered {\n\
              \x20       bigint id PK\n\
              \x20       character_varying_320 email UK \"altered, character varying(320)\"\n\
              \x20   }\n\
-             \x20   t1 ||--o{ t0 : \"+ orders_customer_id_fkey\"\n"
+             \x20   t1 ||--o{ t0 : \"+ orders_customer_id_fkey\"\n\
+             \x20   classDef added fill:#dafbe1,stroke:#1a7f37\n\
+             \x20   classDef altered fill:#fff8c5,stroke:#9a6700\n\
+             \x20   classDef removed fill:#ffebe9,stroke:#cf222e\n"
         );
     }
 
     #[test]
     fn hostile_names_cannot_break_the_diagram() {
-        let evil = "x}\"--\n%%{init: {}}%% <script>";
+        let evil = "x}\"--\n%%{init: {}}%% <script> #quot; \\ ~a~";
         let diagram = Diagram {
             entities: vec![Entity {
                 name: evil.into(),
@@ -255,13 +281,19 @@ mod tests {
         };
         let text = render(&diagram);
         // One line per statement, quotes balanced, no raw markup.
-        assert_eq!(text.lines().count(), 5, "{text}");
+        assert_eq!(text.lines().count(), 8, "{text}");
         for line in text.lines() {
             assert_eq!(line.matches('"').count() % 2, 0, "{line}");
         }
         assert!(!text.contains('<'), "{text}");
-        assert!(!text.contains("%%"), "{text}");
+        assert!(!text.contains('%'), "{text}");
+        assert!(!text.contains('\\'), "{text}");
+        for line in text.lines().filter(|l| !l.contains("classDef")) {
+            assert!(!line.contains('#'), "{line}");
+        }
         assert_eq!(word("1st col"), "_1st_col");
         assert_eq!(word("\"\""), "_");
+        assert_eq!(word("PK"), "_PK");
+        assert_eq!(label(""), "_");
     }
 }

@@ -201,6 +201,7 @@ pub async fn run(
         sequence,
         schema_changes,
         schema_diagram,
+        notes,
         mut timings,
         server_version,
         uncompared,
@@ -231,6 +232,7 @@ pub async fn run(
         notes: discovery_notes(discovered)
             .into_iter()
             .chain(uncompared.notes())
+            .chain(notes)
             .collect(),
         ignored_files: discovered
             .ignored
@@ -274,6 +276,8 @@ struct PipelineOutput {
     sequence: SequenceReport,
     schema_changes: Vec<SchemaChange>,
     schema_diagram: Option<Diagram>,
+    /// Notes on the run as a whole.
+    notes: Vec<String>,
     timings: RunTimings,
     server_version: String,
     /// Catalog entries the snapshots read but did not compare.
@@ -317,6 +321,8 @@ struct Pipeline<'s, 'd, 'o> {
     bookkeeping: BTreeSet<String>,
     /// A batch of history failed: apply the rest one migration at a time.
     no_batches: bool,
+    /// Notes on the run as a whole, for the report's `notes`.
+    run_notes: Vec<String>,
 }
 
 /// What one step of a migration produced.
@@ -352,6 +358,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             cycle_start: None,
             first_before: None,
             needs_rebuild: false,
+            run_notes: Vec::new(),
             blocked_by: None,
             uncompared: UncomparedSummary::default(),
             bookkeeping: discovered
@@ -397,6 +404,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             sequence,
             schema_changes,
             schema_diagram,
+            notes: pipeline.run_notes,
             timings: pipeline.timings,
             server_version,
             uncompared: pipeline.uncompared,
@@ -998,6 +1006,15 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let Some(before) = self.first_before.take() else {
             return Ok((Vec::new(), None));
         };
+        // A failed down or re-up left the database elsewhere than "every up applied".
+        if self.needs_rebuild && self.blocked_by.is_none() {
+            let end = self.migrations.len();
+            if let Err(reason) = self.rebuild(end).await? {
+                self.run_notes
+                    .push(format!("schema changes not shown: {reason}"));
+                return Ok((Vec::new(), None));
+            }
+        }
         let after = self.snapshot_current().await?;
         let changes = diff(&before, &after);
         let described = changes

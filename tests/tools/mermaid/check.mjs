@@ -59,15 +59,25 @@ try {
 
 const profile = mkdtempSync(join(tmpdir(), 'mermaid-check-'));
 let browser;
-let cleaned = false;
-async function cleanUp() {
-  if (cleaned) return;
-  cleaned = true;
-  if (browser) await browser.close().catch(() => browser.process()?.kill('SIGKILL'));
-  rmSync(profile, { recursive: true, force: true });
+let launching;
+let cleanup;
+let interrupted = false;
+// Closes the browser and removes its profile, once, whoever asks first.
+function cleanUp() {
+  cleanup ??= (async () => {
+    // Interrupted while Chromium starts: let it start, then close it.
+    const open = browser ?? (await launching?.catch(() => null));
+    if (open) await open.close().catch(() => open.process()?.kill('SIGKILL'));
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+  })();
+  return cleanup;
 }
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => cleanUp().finally(() => process.exit(2)));
+  process.on(signal, () => {
+    interrupted = true;
+    console.error(`check.mjs: interrupted by ${signal}`);
+    cleanUp().finally(() => process.exit(2));
+  });
 }
 
 function withTimeout(promise, what) {
@@ -81,10 +91,13 @@ function withTimeout(promise, what) {
 let status = 0;
 try {
   try {
-    browser = await puppeteer.launch({
+    launching = puppeteer.launch({
       executablePath: chromium,
       headless: true,
       userDataDir: profile,
+      // Chromium's own scratch files (its singleton socket, shared memory)
+      // go under the profile too, so removing it leaves nothing behind.
+      env: { ...process.env, TMPDIR: profile },
       handleSIGINT: false,
       handleSIGTERM: false,
       handleSIGHUP: false,
@@ -92,21 +105,26 @@ try {
       // the pages only ever hold our own diagrams.
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
     });
+    browser = await launching;
   } catch (e) {
     throw new SetupError(`cannot start ${chromium}: ${e.message.split('\n')[0]}: ${SETUP_HINT}`);
   }
-  const page = await browser.newPage();
-  await page.setRequestInterception(true);
-  page.on('request', (request) => {
-    const url = request.url();
-    if (/^(about|data|blob):/.test(url)) request.continue();
-    else request.abort();
-  });
-  await page.setContent('<!doctype html><html><head><meta charset="utf-8"></head><body></body></html>');
-  await page.addScriptTag({ path: mermaidJs });
-  await page.evaluate(() => {
-    window.mermaid.initialize({ startOnLoad: false, securityLevel: 'strict', theme: 'default' });
-  });
+  // A blank page holding Mermaid, offline: every request it makes fails.
+  async function mermaidPage() {
+    const page = await browser.newPage();
+    await page.setRequestInterception(true);
+    page.on('request', (request) => {
+      if (/^(about|data|blob):/.test(request.url())) request.continue();
+      else request.abort();
+    });
+    await page.setContent('<!doctype html><html><head><meta charset="utf-8"></head><body></body></html>');
+    await page.addScriptTag({ path: mermaidJs });
+    await page.evaluate(() => {
+      window.mermaid.initialize({ startOnLoad: false, securityLevel: 'strict', theme: 'default' });
+    });
+    return page;
+  }
+  let page = await mermaidPage();
 
   for (const [index, file] of files.entries()) {
     let result;
@@ -117,7 +135,8 @@ try {
           try {
             await mermaid.parse(text);
             const { svg } = await mermaid.render(id, text);
-            if (/aria-roledescription="error"|class="error-icon"|Syntax error/.test(svg)) {
+            // Mermaid's error picture, should render() draw one instead of throwing.
+            if (/aria-roledescription="error"|class="error-icon"|>Syntax error in text</.test(svg)) {
               const texts = new DOMParser().parseFromString(svg, 'image/svg+xml').querySelectorAll('text');
               const message = Array.from(texts, (t) => t.textContent.trim()).filter(Boolean).join(' ');
               return { ok: false, message: `rendered an error picture: ${message}` };
@@ -136,7 +155,12 @@ try {
       );
     } catch (e) {
       result = { ok: false, message: e.message };
+      if (interrupted) break;
+      // A page stuck in a runaway render is of no use for the next file.
+      await page.close().catch(() => {});
+      page = await mermaidPage();
     }
+    if (interrupted) break;
     if (result.ok) {
       console.log(`ok ${file}`);
     } else {
@@ -145,9 +169,9 @@ try {
     }
   }
 } catch (e) {
-  console.error(`check.mjs: ${e instanceof SetupError ? e.message : e.stack || e}`);
+  if (!interrupted) console.error(`check.mjs: ${e instanceof SetupError ? e.message : e.stack || e}`);
   status = 2;
 } finally {
   await cleanUp();
 }
-process.exit(status);
+process.exit(interrupted ? 2 : status);

@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const SETUP_HINT = 'run `bash .ci/mermaid-setup` first';
@@ -57,6 +57,12 @@ try {
   markdown = readFileSync(input === '-' ? 0 : input, 'utf8');
 } catch (e) {
   usageError(`cannot read ${input}: ${e.message}`);
+}
+
+try {
+  accessSync(dirname(resolve(output)), constants.W_OK);
+} catch {
+  usageError(`cannot write ${output}: no writable directory ${dirname(resolve(output))}`);
 }
 
 const toolsDir =
@@ -112,7 +118,7 @@ const PAGE_CSS = `
     display: inline-block; padding: 0 7px; font-size: 12px; font-weight: 500; line-height: 18px;
     border: 1px solid #d1d9e0; border-radius: 2em; color: #59636e;
   }
-  .comment-body { padding: 16px; }
+  .comment-body { padding: 16px; border-radius: 0 0 6px 6px; }
   .markdown-body { font-size: 14px; }
   .markdown-body .pl-mi1 { color: #116329; background-color: #dafbe1; }
   .markdown-body .pl-md { color: #82071e; background-color: #ffebe9; }
@@ -130,24 +136,37 @@ const PAGE_CSS = `
 
 const profile = mkdtempSync(join(tmpdir(), 'mermaid-render-'));
 let browser;
-let cleaned = false;
-async function cleanUp() {
-  if (cleaned) return;
-  cleaned = true;
-  if (browser) await browser.close().catch(() => browser.process()?.kill('SIGKILL'));
-  rmSync(profile, { recursive: true, force: true });
+let launching;
+let cleanup;
+let interrupted = false;
+// Closes the browser and removes its profile, once, whoever asks first.
+function cleanUp() {
+  cleanup ??= (async () => {
+    // Interrupted while Chromium starts: let it start, then close it.
+    const open = browser ?? (await launching?.catch(() => null));
+    if (open) await open.close().catch(() => open.process()?.kill('SIGKILL'));
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+  })();
+  return cleanup;
 }
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => cleanUp().finally(() => process.exit(2)));
+  process.on(signal, () => {
+    interrupted = true;
+    console.error(`render.mjs: interrupted by ${signal}`);
+    cleanUp().finally(() => process.exit(2));
+  });
 }
 
 let status = 0;
 try {
   try {
-    browser = await puppeteer.launch({
+    launching = puppeteer.launch({
       executablePath: chromium,
       headless: true,
       userDataDir: profile,
+      // Chromium's own scratch files (its singleton socket, shared memory)
+      // go under the profile too, so removing it leaves nothing behind.
+      env: { ...process.env, TMPDIR: profile },
       handleSIGINT: false,
       handleSIGTERM: false,
       handleSIGHUP: false,
@@ -155,12 +174,14 @@ try {
       // scripts in the Markdown are removed before it reaches the page.
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--font-render-hinting=none'],
     });
+    browser = await launching;
   } catch (e) {
     throw new SetupError(`cannot start ${chromium}: ${e.message.split('\n')[0]}: ${SETUP_HINT}`);
   }
   const page = await browser.newPage();
   page.setDefaultTimeout(TIMEOUT_MS);
-  await page.setViewport({ width, height: 600, deviceScaleFactor: 2 });
+  // A short viewport, so that the full-page picture ends where the comment does.
+  await page.setViewport({ width, height: 100, deviceScaleFactor: 2 });
   await page.setRequestInterception(true);
   page.on('request', (request) => {
     const url = request.url();
@@ -222,7 +243,9 @@ try {
         const box = document.createElement('div');
         try {
           const { svg } = await mermaid.render(id, source);
-          if (/aria-roledescription="error"|Syntax error/.test(svg)) throw new Error('Mermaid drew its error picture');
+          if (/aria-roledescription="error"|class="error-icon"|>Syntax error in text</.test(svg)) {
+            throw new Error('Mermaid drew its error picture');
+          }
           box.className = 'mermaid-diagram';
           box.innerHTML = svg;
         } catch (e) {
@@ -274,9 +297,9 @@ try {
   if (failures.length) status = 1;
   console.log(`wrote ${output} (${width} CSS px wide, scale 2)`);
 } catch (e) {
-  console.error(`render.mjs: ${e instanceof SetupError ? e.message : e.stack || e}`);
+  if (!interrupted) console.error(`render.mjs: ${e instanceof SetupError ? e.message : e.stack || e}`);
   status = 2;
 } finally {
   await cleanUp();
 }
-process.exit(status);
+process.exit(interrupted ? 2 : status);

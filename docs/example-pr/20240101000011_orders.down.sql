@@ -1,0 +1,2 @@
+ALTER TABLE tasks ALTER COLUMN title TYPE text;
+DROP TABLE orders;
