@@ -39,9 +39,9 @@ pub fn render(diagram: &Diagram) -> String {
         };
         let _ = write!(
             out,
-            "    {}[\"{}\"]{class}",
+            "    {}[\"{mark}{}\"]{class}",
             ids[entity.name.as_str()],
-            format!("{mark}{}", label(&entity.name))
+            label(&entity.name)
         );
         if entity.columns.is_empty() {
             out.push('\n');
