@@ -7,8 +7,9 @@
 //! The corpus: 20 tables of 24 columns. For each table one migration drops a column near
 //! the start and its down re-adds it (at the end: 1 moved column, 22 shifted ones); every
 //! fourth table also gets a migration that creates a serial-keyed child table with two
-//! indexes and a foreign key, whose down forgets to drop it; every fifth a migration that
-//! swaps two columns by drop and re-add. Run: `cargo bench --bench findings`.
+//! indexes and a foreign key, whose down forgets to drop it; every third a column with a
+//! check constraint and a unique index, whose down forgets all three; every fifth a
+//! migration that swaps two columns by drop and re-add. Run: `cargo bench --bench findings`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,6 +51,16 @@ fn write_corpus(dir: &Path) -> usize {
                      CREATE INDEX child{t}_note_idx ON child{t} (note);\n"
                 ),
                 "SELECT 1; -- forgets the table\n",
+            );
+        }
+        if t % 3 == 0 {
+            write(
+                &format!("code_of_t{t}"),
+                &format!(
+                    "ALTER TABLE t{t} ADD COLUMN code text CHECK (length(code) > 2);\n\
+                     CREATE UNIQUE INDEX t{t}_code_idx ON t{t} (code);\n"
+                ),
+                "SELECT 1; -- forgets the column, its check and its index\n",
             );
         }
         if t % 5 == 0 {

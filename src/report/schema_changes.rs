@@ -299,11 +299,25 @@ fn part(entry: &SchemaChange, table: &str) -> Vec<Line> {
             None => format!("{} {}", entry.kind, entry.name),
         },
     };
-    vec![Line {
+    let mut lines = vec![Line {
         mark,
         depth: 1,
         text,
-    }]
+    }];
+    // A column's own indexes and constraints, which came or went with it.
+    if entry.kind == "column" {
+        for (what, parts) in [
+            ("constraint", &details.constraints),
+            ("index", &details.indexes),
+        ] {
+            lines.extend(parts.iter().map(|part| Line {
+                mark,
+                depth: 2,
+                text: format!("{what} {}: {}", part.name, one_line(&part.definition)),
+            }));
+        }
+    }
+    lines
 }
 
 /// `type: text → character varying(320)`, or a line diff of a multi-line value.

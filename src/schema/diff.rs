@@ -190,12 +190,12 @@ pub fn diff(left: &Snapshot, right: &Snapshot) -> Vec<Change> {
 
     let mut changes: Vec<Change> = Vec::new();
     changes.extend(
-        fold(&added)
+        fold(&added, right)
             .into_iter()
             .map(|(object, folded)| Change::Added { object, folded }),
     );
     changes.extend(
-        fold(&removed)
+        fold(&removed, left)
             .into_iter()
             .map(|(object, folded)| Change::Removed { object, folded }),
     );
@@ -372,7 +372,7 @@ fn longest_common_subsequence<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> 
 
 /// Groups one side's exclusive objects: parents with their folded children,
 /// then every object that was not folded, in `ObjectId` order.
-fn fold(objects: &[(&ObjectId, &Attributes)]) -> Vec<(ObjectId, Vec<ObjectId>)> {
+fn fold(objects: &[(&ObjectId, &Attributes)], side: &Snapshot) -> Vec<(ObjectId, Vec<ObjectId>)> {
     let parents: BTreeSet<&str> = objects
         .iter()
         .filter(|(id, _)| is_parent(id.kind))
@@ -407,7 +407,148 @@ fn fold(objects: &[(&ObjectId, &Attributes)]) -> Vec<(ObjectId, Vec<ObjectId>)> 
             *folded = kids;
         }
     }
-    result
+    fold_into_columns(result, side)
+}
+
+/// A column added or removed on its own takes with it the indexes and constraints that
+/// cover it alone and the sequence it owns: dropping the column drops them, so one
+/// finding says it (`column public.t.c: left behind by down (with 2 dependent objects)`).
+fn fold_into_columns(
+    entries: Vec<(ObjectId, Vec<ObjectId>)>,
+    side: &Snapshot,
+) -> Vec<(ObjectId, Vec<ObjectId>)> {
+    let text = |id: &ObjectId, key: &str| -> Option<String> {
+        side.objects.get(id)?.get(key)?.as_str().map(str::to_string)
+    };
+    // The column each index, constraint or sequence depends on alone, if any.
+    let sole_column = |id: &ObjectId| -> Option<ObjectId> {
+        match id.kind {
+            ObjectKind::Sequence => Some(ObjectId::new(ObjectKind::Column, text(id, "owned_by")?)),
+            ObjectKind::Index | ObjectKind::Constraint => {
+                let table = text(id, "table")?;
+                let definition = text(id, "definition")?;
+                let columns = table_column_names(side, &table);
+                let mut referenced = referenced_columns(id.kind, &definition, &columns);
+                match (referenced.pop(), referenced.is_empty()) {
+                    (Some(column), true) => Some(ObjectId::new(
+                        ObjectKind::Column,
+                        format!("{table}.{column}"),
+                    )),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    };
+    let columns: BTreeSet<ObjectId> = entries
+        .iter()
+        .filter(|(id, _)| id.kind == ObjectKind::Column)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut moved: BTreeMap<ObjectId, Vec<ObjectId>> = BTreeMap::new();
+    let mut kept = Vec::new();
+    for (id, folded) in entries {
+        match sole_column(&id).filter(|column| columns.contains(column)) {
+            Some(column) if folded.is_empty() => moved.entry(column).or_default().push(id),
+            _ => kept.push((id, folded)),
+        }
+    }
+    for (id, folded) in &mut kept {
+        if let Some(dependents) = moved.remove(id) {
+            folded.extend(dependents);
+        }
+    }
+    kept
+}
+
+/// The (unqualified, as the snapshot spells them) names of `table`'s columns.
+fn table_column_names(snapshot: &Snapshot, table: &str) -> BTreeSet<String> {
+    snapshot
+        .objects
+        .iter()
+        .filter(|(id, attrs)| {
+            id.kind == ObjectKind::Column
+                && attrs.get("table").and_then(Value::as_str) == Some(table)
+        })
+        .filter_map(|(id, _)| {
+            id.name
+                .strip_prefix(table)
+                .and_then(|c| c.strip_prefix('.'))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// The columns of `columns` an index or constraint definition mentions, in the part of it
+/// that is about this table: an index's key, `INCLUDE` and `WHERE` (not its name or table),
+/// a foreign key's own columns (not those it references).
+pub fn referenced_columns(
+    kind: ObjectKind,
+    definition: &str,
+    columns: &BTreeSet<String>,
+) -> Vec<String> {
+    let relevant = match kind {
+        ObjectKind::Index => definition
+            .split_once(" USING ")
+            .map_or(definition, |(_, rest)| rest),
+        _ if definition.starts_with("FOREIGN KEY") => definition
+            .split_once(" REFERENCES ")
+            .map_or(definition, |(own, _)| own),
+        _ => definition,
+    };
+    let mut found: Vec<String> = identifiers(relevant)
+        .into_iter()
+        .filter(|word| columns.contains(word))
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The identifiers of SQL text as PostgreSQL prints them: bare words, and double-quoted
+/// names with their quotes; string literals skipped.
+fn identifiers(sql: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                let mut word = String::from('"');
+                while let Some(c) = chars.next() {
+                    word.push(c);
+                    if c == '"' {
+                        if chars.peek() == Some(&'"') {
+                            word.push(chars.next().expect("peeked"));
+                        } else {
+                            break;
+                        }
+                    }
+                }
+                words.push(word);
+            }
+            c if c.is_alphanumeric() || c == '_' => {
+                let mut word = String::from(c);
+                while let Some(&next) = chars.peek() {
+                    if next.is_alphanumeric() || next == '_' || next == '$' {
+                        word.push(next);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                words.push(word);
+            }
+            _ => {}
+        }
+    }
+    words
 }
 
 /// One `Changed` per attribute whose values differ; absent counts as null.
@@ -617,6 +758,91 @@ mod tests {
         assert_eq!(back.len(), 2);
         assert!(matches!(&back[0], Change::Removed { folded, .. } if folded.len() == 6));
         assert_eq!(back[0].kind(), DifferenceKind::Definition);
+    }
+
+    #[test]
+    fn a_column_takes_the_indexes_constraints_and_sequence_that_depend_on_it_alone() {
+        let table = |extra: Vec<(ObjectId, Attributes)>| {
+            let mut objects = vec![
+                obj(ObjectKind::Table, "public.t", json!({})),
+                obj(
+                    ObjectKind::Column,
+                    "public.t.id",
+                    json!({"table": "public.t"}),
+                ),
+                obj(
+                    ObjectKind::Column,
+                    "public.t.note",
+                    json!({"table": "public.t"}),
+                ),
+            ];
+            objects.extend(extra);
+            snap(objects)
+        };
+        let before = table(vec![]);
+        let after = table(vec![
+            obj(
+                ObjectKind::Column,
+                "public.t.\"Code\"",
+                json!({"table": "public.t"}),
+            ),
+            obj(
+                ObjectKind::Index,
+                "public.t_code_idx",
+                json!({"table": "public.t",
+                "definition": "CREATE INDEX t_code_idx ON public.t USING btree (\"Code\" text_pattern_ops) WHERE (\"Code\" <> 'note'::text)"}),
+            ),
+            obj(
+                ObjectKind::Constraint,
+                "public.t.t_code_check",
+                json!({"table": "public.t",
+                "definition": "CHECK ((length(\"Code\") > 2))"}),
+            ),
+            obj(
+                ObjectKind::Sequence,
+                "public.t_code_seq",
+                json!({"owned_by": "public.t.\"Code\""}),
+            ),
+            // Covers another column too: its own finding.
+            obj(
+                ObjectKind::Index,
+                "public.t_code_note_idx",
+                json!({"table": "public.t",
+                "definition": "CREATE INDEX t_code_note_idx ON public.t USING btree (\"Code\", note)"}),
+            ),
+            // A foreign key's referenced column does not count.
+            obj(
+                ObjectKind::Constraint,
+                "public.t.t_code_fkey",
+                json!({"table": "public.t",
+                "definition": "FOREIGN KEY (\"Code\") REFERENCES public.t(note)"}),
+            ),
+        ]);
+        let changes = diff(&before, &after);
+        let summary: Vec<String> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Added { object, folded } => format!("{object} +{}", folded.len()),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "column public.t.\"Code\" +4",
+                "index public.t_code_note_idx +0",
+            ],
+            "{changes:#?}"
+        );
+        let columns: BTreeSet<String> = ["id", "note"].map(String::from).into();
+        assert_eq!(
+            referenced_columns(
+                ObjectKind::Index,
+                "CREATE INDEX note ON public.note USING gin (id)",
+                &columns
+            ),
+            ["id"]
+        );
     }
 
     #[test]

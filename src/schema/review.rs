@@ -125,9 +125,10 @@ impl FunctionDetail {
 }
 
 /// What `object` is in `snapshot`: for a table or view its columns, constraints, indexes,
-/// triggers and policies; for other kinds what defines them. Empty when `snapshot` does
-/// not hold the object.
-pub fn detail(snapshot: &Snapshot, object: &ObjectId) -> ObjectDetail {
+/// triggers and policies; for a column itself with the indexes and constraints that came
+/// or went with it (`folded`); for other kinds what defines them. Empty when `snapshot`
+/// does not hold the object.
+pub fn detail(snapshot: &Snapshot, object: &ObjectId, folded: &[ObjectId]) -> ObjectDetail {
     let Some(attributes) = snapshot.objects.get(object) else {
         return ObjectDetail::default();
     };
@@ -180,6 +181,27 @@ pub fn detail(snapshot: &Snapshot, object: &ObjectId) -> ObjectDetail {
             detail
                 .columns
                 .push(column(&unqualified(&object.name, &table), attributes));
+            for id in folded {
+                let Some(definition) = snapshot
+                    .objects
+                    .get(id)
+                    .and_then(|a| a.get("definition"))
+                    .map(display_value)
+                else {
+                    continue;
+                };
+                let part = PartDetail {
+                    name: match id.kind {
+                        ObjectKind::Index => unqualified(&id.name, schema_of(&table)),
+                        _ => unqualified(&id.name, &table),
+                    },
+                    definition,
+                };
+                match id.kind {
+                    ObjectKind::Index => detail.indexes.push(part),
+                    _ => detail.constraints.push(part),
+                }
+            }
         }
         ObjectKind::Function => {
             detail.function = Some(function(&object.name, attributes));
@@ -375,7 +397,7 @@ mod tests {
     fn a_table_shows_its_columns_in_order_its_constraints_and_other_indexes() {
         let snapshot = sample();
         let table = ObjectId::new(ObjectKind::Table, "public.orders");
-        let table_detail = detail(&snapshot, &table);
+        let table_detail = detail(&snapshot, &table, &[]);
         let columns: Vec<String> = table_detail
             .columns
             .iter()
@@ -395,7 +417,7 @@ mod tests {
         assert_eq!(owning_table(&snapshot, &table).unwrap(), "public.orders");
         let sequence = ObjectId::new(ObjectKind::Sequence, "public.orders_seq");
         assert_eq!(owning_table(&snapshot, &sequence).unwrap(), "public.orders");
-        let attributes = detail(&snapshot, &sequence).attributes;
+        let attributes = detail(&snapshot, &sequence, &[]).attributes;
         assert_eq!(
             attributes.into_iter().collect::<Vec<_>>(),
             [
@@ -409,19 +431,19 @@ mod tests {
     fn a_function_shows_its_signature_language_volatility_and_security() {
         let snapshot = sample();
         let id = ObjectId::new(ObjectKind::Function, "public.touch(a integer)");
-        let function = detail(&snapshot, &id).function.unwrap();
+        let function = detail(&snapshot, &id, &[]).function.unwrap();
         assert_eq!(
             function.summary(),
             "public.touch(a integer) returns trigger, language plpgsql, stable, security definer"
         );
         let id = ObjectId::new(ObjectKind::Type, "public.mood");
-        assert_eq!(detail(&snapshot, &id).labels, ["happy", "sad"]);
+        assert_eq!(detail(&snapshot, &id, &[]).labels, ["happy", "sad"]);
         assert_eq!(schema_of("\"a.b\".t"), "\"a.b\"");
         assert_eq!(
             unqualified("\"a.b\".t_idx", schema_of("\"a.b\".t")),
             "t_idx"
         );
         let missing = ObjectId::new(ObjectKind::Type, "public.nope");
-        assert_eq!(detail(&snapshot, &missing), ObjectDetail::default());
+        assert_eq!(detail(&snapshot, &missing, &[]), ObjectDetail::default());
     }
 }

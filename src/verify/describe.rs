@@ -80,13 +80,13 @@ pub fn schema_change(change: &Change, before: &Snapshot, after: &Snapshot) -> Sc
         Change::Added { folded, .. } => SchemaChange {
             change: "added".into(),
             object: format!("{object}{}", folded_suffix(folded.len())),
-            details: Some(review::detail(after, object)),
+            details: Some(review::detail(after, object, folded)),
             ..entry(after)
         },
         Change::Removed { folded, .. } => SchemaChange {
             change: "removed".into(),
             object: format!("{object}{}", folded_suffix(folded.len())),
-            details: Some(review::detail(before, object)),
+            details: Some(review::detail(before, object, folded)),
             ..entry(before)
         },
         Change::Changed {
