@@ -125,29 +125,37 @@ pub fn left_out_note(diagram: &Diagram) -> Option<String> {
 }
 
 /// Text for inside a quoted Mermaid label or comment: Mermaid 11 refuses `"`, `%` and `\`
-/// there, reads `#name;` as an entity and `~x~` as a generic, and allows no line break; each
-/// becomes a look-alike. Never empty.
+/// there, reads `#name;` as an entity and `~x~` as a generic, and allows no line break; a
+/// quote becomes Mermaid's `#quot;`, the others look-alikes. Never empty.
 fn label(text: &str) -> String {
-    let text: String = text
-        .chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '<' => '‹',
-            '>' => '›',
-            '#' => '♯',
-            // `%%{` anywhere in the text is a directive, `%%` a comment.
-            '%' => '％',
-            '\\' => '∖',
-            '~' => '∼',
-            ';' => ',',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    if text.trim().is_empty() {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            // Mermaid's own entity for a double quote (a `#` of the text never gets here).
+            '"' => out.push_str("#quot;"),
+            c => out.push(look_alike(c)),
+        }
+    }
+    if out.trim().is_empty() {
         "_".to_string()
     } else {
-        text
+        out
+    }
+}
+
+/// A character that reads the same but that Mermaid 11 takes literally in a label.
+fn look_alike(c: char) -> char {
+    match c {
+        '<' => '‹',
+        '>' => '›',
+        '#' => '♯',
+        // `%%{` anywhere in the text is a directive, `%%` a comment.
+        '%' => '％',
+        '\\' => '∖',
+        '~' => '∼',
+        ';' => ',',
+        c if c.is_control() => ' ',
+        c => c,
     }
 }
 
@@ -288,9 +296,11 @@ mod tests {
         assert!(!text.contains('<'), "{text}");
         assert!(!text.contains('%'), "{text}");
         assert!(!text.contains('\\'), "{text}");
+        // The only entity is ours: a quote as `#quot;`.
         for line in text.lines().filter(|l| !l.contains("classDef")) {
-            assert!(!line.contains('#'), "{line}");
+            assert!(!line.replace("#quot;", "").contains('#'), "{line}");
         }
+        assert_eq!(label("a\"b"), "a#quot;b");
         assert_eq!(word("1st col"), "_1st_col");
         assert_eq!(word("\"\""), "_");
         assert_eq!(word("PK"), "_PK");
