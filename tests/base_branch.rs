@@ -13,11 +13,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn write(dir: &Path, path: &str, content: &str) {
-    let path = dir.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, content).unwrap();
-}
+use common::write;
 
 /// A repository whose `main` has three merged migrations and whose `feature`
 /// branch changes them as the issue describes.

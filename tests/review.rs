@@ -5,15 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
-fn write(dir: &Path, path: &str, content: &str) {
-    let path = dir.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, content).unwrap();
-}
+use common::write;
 
 /// A repository whose `main` has the customers table and whose checked-out branch adds
 /// orders (with a foreign key to customers), a table with a hostile name that references
@@ -58,6 +54,21 @@ fn pull_request() -> tempfile::TempDir {
     common::git(dir, &["add", "."]);
     common::git(dir, &["commit", "-q", "-m", "orders"]);
     repo
+}
+
+/// `change object` of each entry of a JSON list, e.g. `added public.orders`.
+fn pairs(list: &Value, first: &str, second: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e[first].as_str().unwrap(),
+                e[second].as_str().unwrap()
+            )
+        })
+        .collect()
 }
 
 fn change<'a>(report: &'a Value, change: &str, object: &str) -> &'a Value {
@@ -145,18 +156,7 @@ fn a_pull_request_shows_each_schema_change_in_full_and_as_a_diagram() {
 
     // The diagram model: both new tables and the altered one; customers only once.
     let diagram = &report["schema_diagram"];
-    let entities: Vec<String> = diagram["entities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            format!(
-                "{} {}",
-                e["state"].as_str().unwrap(),
-                e["name"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let entities = pairs(&diagram["entities"], "state", "name");
     assert_eq!(
         entities,
         [
@@ -237,18 +237,7 @@ fn schema_changes_are_those_of_the_ups_after_a_failed_down() {
     let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(report["migrations"][0]["status"], "not_reversible");
-    let changes: Vec<String> = report["schema_changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {}",
-                c["change"].as_str().unwrap(),
-                c["object"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let changes = pairs(&report["schema_changes"], "change", "object");
     assert_eq!(
         changes,
         ["added table public.orders (with 5 dependent objects)"]

@@ -185,7 +185,12 @@ fn word(text: &str) -> String {
 pub(crate) mod sample {
     use crate::schema::erd::{Diagram, Entity, EntityColumn, Relationship, State};
 
-    fn column(name: &str, data_type: &str, keys: &[&str], state: Option<State>) -> EntityColumn {
+    pub(crate) fn column(
+        name: &str,
+        data_type: &str,
+        keys: &[&str],
+        state: Option<State>,
+    ) -> EntityColumn {
         EntityColumn {
             name: name.into(),
             data_type: data_type.into(),
@@ -236,17 +241,9 @@ pub(crate) mod sample {
 
 #[cfg(test)]
 mod tests {
+    use super::sample::column;
     use super::*;
-    use crate::schema::erd::{Entity, EntityColumn, Relationship};
-
-    fn column(name: &str, data_type: &str, keys: &[&str], state: Option<State>) -> EntityColumn {
-        EntityColumn {
-            name: name.into(),
-            data_type: data_type.into(),
-            keys: keys.iter().map(|k| k.to_string()).collect(),
-            state,
-        }
-    }
+    use crate::schema::erd::{Entity, Relationship};
 
     #[test]
     fn entities_columns_and_foreign_keys_are_drawn_with_their_marks() {

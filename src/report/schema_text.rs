@@ -24,13 +24,7 @@ fn paint(style: Style, text: &str) -> String {
 pub fn inline_value(value: &Value) -> String {
     match value {
         Value::Null => "none".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .map(inline_value)
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => other.to_string(),
+        other => crate::schema::review::display_value(other),
     }
 }
 

@@ -238,28 +238,16 @@ fn column_order_per_table(changes: &mut Vec<Change>, left: &Snapshot, right: &Sn
         .collect();
     changes.retain(|change| !is_position(change));
     for table in tables {
+        // The columns both sides have, in one side's order.
         let order = |snapshot: &Snapshot, other: &Snapshot| -> Vec<Value> {
-            let mut columns: Vec<(i64, String)> = snapshot
-                .objects
-                .iter()
-                .filter(|(id, attrs)| {
-                    id.kind == ObjectKind::Column
-                        && attrs.get("table").and_then(Value::as_str) == Some(&table)
-                        && other.objects.contains_key(*id)
-                })
-                .map(|(id, attrs)| {
-                    let position = attrs.get("position").and_then(Value::as_i64).unwrap_or(0);
-                    let name = id
-                        .name
-                        .strip_prefix(&format!("{table}."))
-                        .unwrap_or(&id.name);
-                    (position, name.to_string())
-                })
-                .collect();
-            columns.sort();
-            columns
+            snapshot
+                .columns_of(&table)
                 .into_iter()
-                .map(|(_, name)| Value::String(name))
+                .filter(|(name, _)| {
+                    let id = ObjectId::new(ObjectKind::Column, format!("{table}.{name}"));
+                    other.objects.contains_key(&id)
+                })
+                .map(|(name, _)| Value::String(name))
                 .collect()
         };
         let (left_order, right_order) = (order(left, right), order(right, left));
@@ -427,7 +415,11 @@ fn fold_into_columns(
             ObjectKind::Index | ObjectKind::Constraint => {
                 let table = text(id, "table")?;
                 let definition = text(id, "definition")?;
-                let columns = table_column_names(side, &table);
+                let columns: BTreeSet<String> = side
+                    .columns_of(&table)
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .collect();
                 let mut referenced = referenced_columns(id.kind, &definition, &columns);
                 match (referenced.pop(), referenced.is_empty()) {
                     (Some(column), true) => Some(ObjectId::new(
@@ -459,24 +451,6 @@ fn fold_into_columns(
         }
     }
     kept
-}
-
-/// The (unqualified, as the snapshot spells them) names of `table`'s columns.
-fn table_column_names(snapshot: &Snapshot, table: &str) -> BTreeSet<String> {
-    snapshot
-        .objects
-        .iter()
-        .filter(|(id, attrs)| {
-            id.kind == ObjectKind::Column
-                && attrs.get("table").and_then(Value::as_str) == Some(table)
-        })
-        .filter_map(|(id, _)| {
-            id.name
-                .strip_prefix(table)
-                .and_then(|c| c.strip_prefix('.'))
-                .map(str::to_string)
-        })
-        .collect()
 }
 
 /// The columns of `columns` an index or constraint definition mentions, in the part of it

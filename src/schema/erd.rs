@@ -136,7 +136,8 @@ pub fn diagram(before: &Snapshot, after: &Snapshot, changes: &[Change]) -> Diagr
         entities.push(Entity {
             name: table.clone(),
             state: State::Referenced,
-            columns: table_columns(snapshot, table)
+            columns: snapshot
+                .columns_of(table)
                 .into_iter()
                 .filter(|(name, _)| {
                     columns.contains(name)
@@ -216,7 +217,8 @@ fn touched_columns(
         after
     };
     let keys = column_keys(snapshot, table);
-    let mut columns: Vec<EntityColumn> = table_columns(snapshot, table)
+    let mut columns: Vec<EntityColumn> = snapshot
+        .columns_of(table)
         .into_iter()
         .map(|(name, attributes)| {
             let id = ObjectId::new(ObjectKind::Column, format!("{table}.{name}"));
@@ -235,7 +237,7 @@ fn touched_columns(
         .collect();
     if state == State::Altered {
         let old_keys = column_keys(before, table);
-        for (name, attributes) in table_columns(before, table) {
+        for (name, attributes) in before.columns_of(table) {
             let id = ObjectId::new(ObjectKind::Column, format!("{table}.{name}"));
             if !after.objects.contains_key(&id) {
                 columns.push(EntityColumn {
@@ -248,33 +250,6 @@ fn touched_columns(
         }
     }
     columns
-}
-
-/// A table's columns in position order, by unqualified name.
-fn table_columns<'a>(snapshot: &'a Snapshot, table: &str) -> Vec<(String, &'a Attributes)> {
-    let prefix = format!("{table}.");
-    let mut columns: Vec<(i64, String, &Attributes)> = snapshot
-        .objects
-        .iter()
-        .filter(|(id, attributes)| {
-            id.kind == ObjectKind::Column
-                && attributes.get("table").and_then(Value::as_str) == Some(table)
-        })
-        .map(|(id, attributes)| {
-            let name = id
-                .name
-                .strip_prefix(&prefix)
-                .unwrap_or(&id.name)
-                .to_string();
-            let position = attributes.get("position").and_then(Value::as_i64);
-            (position.unwrap_or(0), name, attributes)
-        })
-        .collect();
-    columns.sort_by_key(|(position, _, _)| *position);
-    columns
-        .into_iter()
-        .map(|(_, name, attributes)| (name, attributes))
-        .collect()
 }
 
 /// `PK`, `FK`, `UK` per column of `table`, from its constraints.
@@ -306,22 +281,9 @@ fn column_keys(snapshot: &Snapshot, table: &str) -> BTreeMap<String, Vec<String>
 
 /// `(constraint name, definition)` of `table`'s constraints.
 fn constraints(snapshot: &Snapshot, table: &str) -> Vec<(String, String)> {
-    let prefix = format!("{table}.");
     snapshot
-        .objects
-        .iter()
-        .filter(|(id, attributes)| {
-            id.kind == ObjectKind::Constraint
-                && attributes.get("table").and_then(Value::as_str) == Some(table)
-        })
-        .map(|(id, attributes)| {
-            let name = id
-                .name
-                .strip_prefix(&prefix)
-                .unwrap_or(&id.name)
-                .to_string();
-            (name, text(attributes, "definition"))
-        })
+        .parts_of(table, ObjectKind::Constraint)
+        .map(|(name, attributes)| (name, text(attributes, "definition")))
         .collect()
 }
 

@@ -170,6 +170,44 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The objects of `kind` whose `table` attribute names `table`, each with its name
+    /// relative to the table (`email` of `public.users.email`; an index, named in the
+    /// schema, keeps its qualified name) and its attributes, in snapshot order.
+    pub fn parts_of<'a>(
+        &'a self,
+        table: &'a str,
+        kind: ObjectKind,
+    ) -> impl Iterator<Item = (String, &'a Attributes)> + 'a {
+        self.objects
+            .iter()
+            .filter(move |(id, attributes)| {
+                id.kind == kind
+                    && attributes.get("table").and_then(serde_json::Value::as_str) == Some(table)
+            })
+            .map(move |(id, attributes)| {
+                let name = id
+                    .name
+                    .strip_prefix(table)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .unwrap_or(&id.name);
+                (name.to_string(), attributes)
+            })
+    }
+
+    /// `table`'s columns in position order, by name relative to the table.
+    pub fn columns_of<'a>(&'a self, table: &'a str) -> Vec<(String, &'a Attributes)> {
+        let mut columns: Vec<(String, &Attributes)> =
+            self.parts_of(table, ObjectKind::Column).collect();
+        let position = |attributes: &Attributes| {
+            attributes
+                .get("position")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0)
+        };
+        columns.sort_by_key(|(_, attributes)| position(attributes));
+        columns
+    }
+
     /// The snapshot without `tables` (`schema.table`, or a bare table name in any schema)
     /// and everything that belongs to them: their columns, constraints, indexes, triggers,
     /// policies and owned sequences. A migration tool's history tables are its bookkeeping,

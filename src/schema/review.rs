@@ -141,37 +141,33 @@ pub fn detail(snapshot: &Snapshot, object: &ObjectId, folded: &[ObjectId]) -> Ob
     let mut detail = ObjectDetail::default();
     match object.kind {
         ObjectKind::Table | ObjectKind::View | ObjectKind::MaterializedView => {
-            let mut columns: Vec<(i64, ColumnDetail)> = Vec::new();
-            let schema = schema_of(&object.name);
-            for (id, child) in children(snapshot, &object.name) {
-                // Indexes are named in the schema, the other parts in the table.
-                let name = match id.kind {
-                    ObjectKind::Index => unqualified(&id.name, schema),
-                    _ => unqualified(&id.name, &object.name),
-                };
-                let definition = || PartDetail {
-                    name: name.clone(),
-                    definition: child
-                        .get("definition")
-                        .map(display_value)
-                        .unwrap_or_default(),
-                };
-                match id.kind {
-                    ObjectKind::Column => {
-                        let position = child.get("position").and_then(Value::as_i64);
-                        columns.push((position.unwrap_or(0), column(&name, child)));
-                    }
-                    ObjectKind::Constraint => detail.constraints.push(definition()),
-                    ObjectKind::Index if !backs_constraint(snapshot, &id.name) => {
-                        detail.indexes.push(definition())
-                    }
-                    ObjectKind::Trigger => detail.triggers.push(definition()),
-                    ObjectKind::Policy => detail.policies.push(definition()),
-                    _ => {}
-                }
-            }
-            columns.sort_by_key(|(position, _)| *position);
-            detail.columns = columns.into_iter().map(|(_, c)| c).collect();
+            let table = object.name.as_str();
+            detail.columns = snapshot
+                .columns_of(table)
+                .into_iter()
+                .map(|(name, attributes)| column(&name, attributes))
+                .collect();
+            let schema = schema_of(table);
+            let parts = |kind: ObjectKind| -> Vec<PartDetail> {
+                snapshot
+                    .parts_of(table, kind)
+                    .map(|(name, attributes)| PartDetail {
+                        // Indexes are named in the schema, the other parts in the table.
+                        name: unqualified(&name, schema),
+                        definition: attributes
+                            .get("definition")
+                            .map(display_value)
+                            .unwrap_or_default(),
+                    })
+                    .collect()
+            };
+            detail.constraints = parts(ObjectKind::Constraint);
+            detail.indexes = parts(ObjectKind::Index)
+                .into_iter()
+                .filter(|index| !backs_constraint(snapshot, schema, &index.name))
+                .collect();
+            detail.triggers = parts(ObjectKind::Trigger);
+            detail.policies = parts(ObjectKind::Policy);
             if object.kind != ObjectKind::Table {
                 detail.definition = text("definition");
             }
@@ -247,23 +243,12 @@ pub fn owning_table(snapshot: &Snapshot, object: &ObjectId) -> Option<String> {
     }
 }
 
-/// Objects whose `table` attribute names `table`, in snapshot order.
-fn children<'a>(
-    snapshot: &'a Snapshot,
-    table: &'a str,
-) -> impl Iterator<Item = (&'a ObjectId, &'a Attributes)> {
-    snapshot
-        .objects
-        .iter()
-        .filter(move |(_, attrs)| attrs.get("table").and_then(Value::as_str) == Some(table))
-}
-
-/// Whether the index `index` (qualified) is the one behind a constraint of the same name
+/// Whether the index `name` of `schema` is the one behind a constraint of the same name
 /// (primary key, unique, exclusion), which the constraint already shows.
-fn backs_constraint(snapshot: &Snapshot, index: &str) -> bool {
-    let name = index.rsplit_once('.').map_or(index, |(_, n)| n);
+fn backs_constraint(snapshot: &Snapshot, schema: &str, name: &str) -> bool {
     snapshot.objects.iter().any(|(id, attrs)| {
         id.kind == ObjectKind::Constraint
+            && id.name.starts_with(schema)
             && id.name.rsplit_once('.').is_some_and(|(_, n)| n == name)
             && attrs
                 .get("definition")
@@ -348,7 +333,7 @@ fn unqualified(qualified: &str, prefix: &str) -> String {
 }
 
 /// An attribute value as text: strings unquoted, lists comma-separated.
-fn display_value(value: &Value) -> String {
+pub fn display_value(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Array(items) => items

@@ -120,6 +120,13 @@ pub fn assert_nothing_left(tmp: &Path) {
     );
 }
 
+/// Writes `content` to `dir/path`, creating the directories on the way.
+pub fn write(dir: &Path, path: &str, content: &str) {
+    let path = dir.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
 /// Writes `files` (relative path → content) into a new directory.
 pub fn migrations_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
