@@ -97,6 +97,11 @@ struct Run {
 }
 
 fn run_action(ws: &Workspace, fake: &FakeGitHub, token: &str) -> Run {
+    run_action_with(ws, fake, token, &[])
+}
+
+/// [`run_action`] with more environment: Action inputs (`INPUT_IRREVERSIBLE`, ...).
+fn run_action_with(ws: &Workspace, fake: &FakeGitHub, token: &str, extra: &[(&str, &str)]) -> Run {
     let files = tempfile::tempdir().unwrap();
     let (summary, outputs) = (
         files.path().join("summary.md"),
@@ -122,6 +127,7 @@ fn run_action(ws: &Workspace, fake: &FakeGitHub, token: &str) -> Run {
         .env("INPUT_COMMENT", "true")
         .env("INPUT_GITHUB-TOKEN", token)
         .env("GITHUB_TOKEN", token)
+        .envs(extra.iter().copied())
         .output()
         .unwrap();
     common::assert_nothing_left(tmp.path());
@@ -317,4 +323,62 @@ async fn comment_command_posts_a_saved_report() {
     });
     assert_eq!(output.status.code(), Some(3));
     assert!(!String::from_utf8_lossy(&output.stderr).contains(TOKEN));
+}
+
+/// The comment draws the schema change as a Mermaid diagram and lists it in full; the
+/// `irreversible` input decides what a migration without down is (by default an error in
+/// a project whose migrations have downs); a bad value is exit 2 naming the input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_comment_shows_the_schema_change_and_the_irreversible_input_is_honoured() {
+    let fake = FakeGitHub::start().await;
+    let ws = workspace();
+    let migrations = ws.repo.path().join("migrations");
+    std::fs::write(
+        migrations.join("2_email_index.down.sql"),
+        "ALTER TABLE users DROP COLUMN nickname;\nDROP INDEX users_email_lower_idx;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        migrations.join("3_orders.sql"),
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int NOT NULL REFERENCES users (id));\n",
+    )
+    .unwrap();
+    common::git(ws.repo.path(), &["add", "-A"]);
+    common::git(
+        ws.repo.path(),
+        &["commit", "-q", "-m", "orders without down"],
+    );
+
+    let run = tokio::task::block_in_place(|| run_action(&ws, &fake, TOKEN));
+    let stdout = String::from_utf8_lossy(&run.output.stdout).into_owned();
+    assert_eq!(run.output.status.code(), Some(1), "{stdout}");
+    let ours = fake.comments_with(OWNER, REPO, PR, "migration-check:migrations");
+    let body = &ours[0].body;
+    for needle in [
+        "irreversible",
+        "writes downs",
+        "```mermaid\nerDiagram\n",
+        "t0[\"+ public.orders\"]:::added",
+        "+ table public.orders",
+        "+     user_id  integer not null",
+    ] {
+        assert!(body.contains(needle), "{needle:?} missing from:\n{body}");
+    }
+
+    let run = tokio::task::block_in_place(|| {
+        run_action_with(&ws, &fake, TOKEN, &[("INPUT_IRREVERSIBLE", "warning")])
+    });
+    let stdout = String::from_utf8_lossy(&run.output.stdout).into_owned();
+    assert_eq!(run.output.status.code(), Some(0), "{stdout}");
+
+    let run = tokio::task::block_in_place(|| {
+        run_action_with(&ws, &fake, TOKEN, &[("INPUT_IRREVERSIBLE", "never")])
+    });
+    assert_eq!(run.output.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&run.output.stdout).into_owned();
+    let stderr = common::stderr(&run.output);
+    assert!(
+        format!("{stdout}{stderr}").contains("input `irreversible`"),
+        "{stdout}{stderr}"
+    );
 }
