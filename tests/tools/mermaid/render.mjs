@@ -12,25 +12,21 @@
 // width of the page (the comment box fills it less a 16px margin); the PNG
 // is taken at device scale factor 2.
 // Exit status: 0 written, 1 written but a Mermaid block failed (shown in
-// the picture as GitHub shows it, and reported), 2 usage or setup error.
+// the picture as GitHub shows it, and reported), 2 usage or setup error, or
+// interrupted by a signal.
 //
 // Environment as for check.mjs: MIGRATION_CHECK_MERMAID_TOOLS,
 // MIGRATION_CHECK_CHROMIUM. The page is offline: remote images stay blank.
-import { createRequire } from 'node:module';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+// Finding the tools, the browser's launch and clean-up, and the offline page
+// are in browser.mjs, shared with check.mjs.
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { mermaidScript } from './browser.mjs';
 
-const SETUP_HINT = 'run `bash .ci/mermaid-setup` first';
 const USAGE = 'usage: node tests/tools/mermaid/render.mjs IN.md OUT.png [--width 900]';
 const TIMEOUT_MS = 60_000;
-
-function usageError(message) {
-  console.error(`render.mjs: ${message}`);
-  process.exit(2);
-}
-class SetupError extends Error {}
+const { usageError, findTools, runInBrowser } = mermaidScript('render.mjs');
 
 const positional = [];
 let width = 900;
@@ -65,32 +61,17 @@ try {
   usageError(`cannot write ${output}: no writable directory ${dirname(resolve(output))}`);
 }
 
-const toolsDir =
-  process.env.MIGRATION_CHECK_MERMAID_TOOLS ||
-  join(homedir(), '.cache', 'migration-check', 'mermaid-tools');
-const chromium = process.env.MIGRATION_CHECK_CHROMIUM || '/usr/bin/chromium';
-const requireTool = createRequire(join(toolsDir, 'package.json'));
-let puppeteer, Marked, mermaidJs, purifyJs, githubCss;
-try {
-  puppeteer = requireTool('puppeteer-core');
-  ({ Marked } = await import(pathToFileURL(requireTool.resolve('marked')).href));
-  mermaidJs = requireTool.resolve('mermaid/dist/mermaid.min.js');
-  purifyJs = requireTool.resolve('dompurify/dist/purify.min.js');
-  githubCss = requireTool.resolve('github-markdown-css/github-markdown-light.css');
-} catch (e) {
-  usageError(`a package is missing in ${toolsDir} (${e.code || e.message}): ${SETUP_HINT}`);
-}
-try {
-  accessSync(chromium, constants.X_OK);
-} catch {
-  usageError(`no executable chromium at ${chromium}: ${SETUP_HINT}`);
-}
+const tools = await findTools('a package is', async (requireTool) => ({
+  Marked: (await import(pathToFileURL(requireTool.resolve('marked')).href)).Marked,
+  purifyJs: requireTool.resolve('dompurify/dist/purify.min.js'),
+  githubCss: requireTool.resolve('github-markdown-css/github-markdown-light.css'),
+}));
 
 // Markdown to HTML. Fenced code keeps its language in a data attribute so
 // the page can colour diffs and draw diagrams after sanitising.
 const escapeHtml = (s) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const marked = new Marked({ gfm: true, breaks: true });
+const marked = new tools.Marked({ gfm: true, breaks: true });
 marked.use({
   renderer: {
     code({ text, lang }) {
@@ -134,71 +115,22 @@ const PAGE_CSS = `
   .markdown-body .render-error pre { margin: 8px 0 0; background: transparent; padding: 0; }
 `;
 
-const profile = mkdtempSync(join(tmpdir(), 'mermaid-render-'));
-let browser;
-let launching;
-let cleanup;
-let interrupted = false;
-// Closes the browser and removes its profile, once, whoever asks first.
-function cleanUp() {
-  cleanup ??= (async () => {
-    // Interrupted while Chromium starts: let it start, then close it.
-    const open = browser ?? (await launching?.catch(() => null));
-    if (open) await open.close().catch(() => open.process()?.kill('SIGKILL'));
-    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
-  })();
-  return cleanup;
-}
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => {
-    interrupted = true;
-    console.error(`render.mjs: interrupted by ${signal}`);
-    cleanUp().finally(() => process.exit(2));
-  });
-}
-
-let status = 0;
-try {
-  try {
-    launching = puppeteer.launch({
-      executablePath: chromium,
-      headless: true,
-      userDataDir: profile,
-      // Chromium's own scratch files (its singleton socket, shared memory)
-      // go under the profile too, so removing it leaves nothing behind.
-      env: { ...process.env, TMPDIR: profile },
-      handleSIGINT: false,
-      handleSIGTERM: false,
-      handleSIGHUP: false,
-      // --no-sandbox: Chromium refuses to run as root with its sandbox;
-      // scripts in the Markdown are removed before it reaches the page.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--font-render-hinting=none'],
-    });
-    browser = await launching;
-  } catch (e) {
-    throw new SetupError(`cannot start ${chromium}: ${e.message.split('\n')[0]}: ${SETUP_HINT}`);
-  }
-  const page = await browser.newPage();
-  page.setDefaultTimeout(TIMEOUT_MS);
-  // A short viewport, so that the full-page picture ends where the comment does.
-  await page.setViewport({ width, height: 100, deviceScaleFactor: 2 });
-  await page.setRequestInterception(true);
-  page.on('request', (request) => {
-    const url = request.url();
-    if (/^(about|data|blob):/.test(url)) return request.continue();
-    console.error(`render.mjs: offline, not loaded: ${url}`);
-    return request.abort();
-  });
-  await page.setContent(
-    '<!doctype html><html lang="en"><head><meta charset="utf-8"></head><body>' +
+await runInBrowser(tools, { profilePrefix: 'mermaid-render-', extraArgs: ['--font-render-hinting=none'] }, async (session) => {
+  const page = await session.mermaidPage({
+    setUp: async (page) => {
+      page.setDefaultTimeout(TIMEOUT_MS);
+      // A short viewport, so that the full-page picture ends where the comment does.
+      await page.setViewport({ width, height: 100, deviceScaleFactor: 2 });
+    },
+    html:
+      '<!doctype html><html lang="en"><head><meta charset="utf-8"></head><body>' +
       '<div class="timeline-comment"><div class="timeline-comment-header">' +
       '<strong>github-actions</strong><span class="Label">bot</span><span>commented</span></div>' +
       '<div class="comment-body markdown-body"></div></div></body></html>',
-  );
-  await page.addStyleTag({ path: githubCss });
-  await page.addStyleTag({ content: PAGE_CSS });
-  await page.addScriptTag({ path: purifyJs });
-  await page.addScriptTag({ path: mermaidJs });
+    styles: [{ path: tools.githubCss }, { content: PAGE_CSS }],
+    scripts: [tools.purifyJs],
+    onRefused: (url) => console.error(`render.mjs: offline, not loaded: ${url}`),
+  });
 
   const failures = await page.evaluate(async (html) => {
     const body = document.querySelector('.comment-body');
@@ -231,7 +163,6 @@ try {
       return null;
     };
 
-    mermaid.initialize({ startOnLoad: false, securityLevel: 'strict', theme: 'default' });
     const failures = [];
     let n = 0;
     for (const pre of body.querySelectorAll('pre')) {
@@ -243,7 +174,7 @@ try {
         const box = document.createElement('div');
         try {
           const { svg } = await mermaid.render(id, source);
-          if (/aria-roledescription="error"|class="error-icon"|>Syntax error in text</.test(svg)) {
+          if (mermaidTools.isErrorPicture(svg)) {
             throw new Error('Mermaid drew its error picture');
           }
           box.className = 'mermaid-diagram';
@@ -256,8 +187,7 @@ try {
           const detail = document.createElement('pre');
           detail.textContent = message;
           box.append(detail);
-          document.getElementById(id)?.remove();
-          document.getElementById(`d${id}`)?.remove();
+          mermaidTools.removeScratch(id);
         }
         pre.replaceWith(box);
         continue;
@@ -294,12 +224,6 @@ try {
 
   await page.screenshot({ path: resolve(output), fullPage: true, type: 'png' });
   for (const failure of failures) console.error(`error ${input}: ${failure.replace(/\s*\n\s*/g, ' | ')}`);
-  if (failures.length) status = 1;
   console.log(`wrote ${output} (${width} CSS px wide, scale 2)`);
-} catch (e) {
-  if (!interrupted) console.error(`render.mjs: ${e instanceof SetupError ? e.message : e.stack || e}`);
-  status = 2;
-} finally {
-  await cleanUp();
-}
-process.exit(interrupted ? 2 : status);
+  return failures.length ? 1 : 0;
+});
