@@ -1,6 +1,7 @@
 //! The sqlx layout: `<version>_<name>.up.sql` with `<version>_<name>.down.sql`, or simple
 //! (irreversible) `<version>_<name>.sql` files, versions ordered numerically within `i64`;
-//! `-- no-transaction` on a script's first line takes it out of sqlx's transaction.
+//! `-- no-transaction` on a script's first line takes it out of sqlx's transaction: sqlx
+//! then sends the file as one query, so several statements share an implicit transaction.
 //! golang-migrate shares the pair naming (its own file reuses [`discover_pairs`]), so pairs
 //! are read as sqlx when auto-detected. This leaf turns the listing into migrations under
 //! those rules; it does no I/O of its own.
@@ -210,7 +211,10 @@ fn script(file: &SqlFile, golang: bool) -> Script {
     let transaction = if golang {
         TransactionMode::AsWritten
     } else if file.text.sql.lines().next().map(str::trim) == Some(NO_TRANSACTION) {
-        TransactionMode::None
+        // sqlx sends the whole file as one simple query: several statements still run in
+        // one implicit transaction (sqlx-cli 0.8.6 fails a file with two CREATE INDEX
+        // CONCURRENTLY), exactly what AsWritten reproduces.
+        TransactionMode::AsWritten
     } else {
         TransactionMode::Wrapped
     };
@@ -275,7 +279,7 @@ mod tests {
         write(t.path(), "1_a.down.sql", "drop index i;\r\n");
         write(t.path(), "2_b.sql", "select 1;\n-- no-transaction\n");
         let d = discover(t.path(), None).unwrap();
-        assert_eq!(d.migrations[0].up.transaction, TransactionMode::None);
+        assert_eq!(d.migrations[0].up.transaction, TransactionMode::AsWritten);
         assert_eq!(
             d.migrations[0].down.as_ref().unwrap().transaction,
             TransactionMode::Wrapped
