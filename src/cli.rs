@@ -102,6 +102,121 @@ pub enum Command {
     ///   migration-check comment --report report.json --repo octo/app --pr 42
     #[command(verbatim_doc_comment)]
     Comment(CommentArgs),
+
+    /// Apply, revert and inspect migrations on a real database, in the owning tool's own
+    /// history table, so the tool and migration-check can be used on one database.
+    ///
+    /// Writes sqlx's `_sqlx_migrations` (SHA-384 checksums, as sqlx-cli does) and, for
+    /// layouts whose tool keeps no table (`pattern`), `migration_check.history`. Other
+    /// formats' tables are not written yet: those are refused by name (exit 2).
+    /// Every run holds the tool's advisory lock; each migration runs under its format's
+    /// transaction rule and is booked in the same transaction.
+    ///
+    /// Exit status: 0 done, 1 a migration failed (rolled back) or `status`/`validate`
+    /// found drift, 2 bad input, 3 the database cannot be reached or the lock is held.
+    ///
+    /// Examples:
+    ///   migration-check migrate status --database-url postgres://app@db/app
+    ///   DATABASE_URL=postgres://app@db/app migration-check migrate up --count 2
+    ///   migration-check migrate down --to 20240101000003 --dry-run
+    ///   migration-check migrate new add_orders
+    #[command(verbatim_doc_comment)]
+    Migrate(MigrateArgs),
+}
+
+/// `migrate` and its commands.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub command: MigrateCommand,
+}
+
+/// The `migrate` commands.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply pending migrations: all, `--count N`, or up to and including `--to VERSION`.
+    Up(MigrateRunArgs),
+    /// Revert applied migrations, newest first: the last one, `--count N`, every one
+    /// after `--to VERSION`, or `--all` (asks on a terminal unless `--yes`).
+    Down(MigrateRunArgs),
+    /// Each migration's state: applied, pending, out of order, changed since applied,
+    /// applied but file missing, failed. Exit 1 on anything but applied and pending.
+    Status(MigrateDbArgs),
+    /// The applied migrations with when, how long and (where recorded) who.
+    History(MigrateDbArgs),
+    /// Compare the files with the checksums the database recorded; exit 1 on a mismatch.
+    Validate(MigrateDbArgs),
+    /// Write a new migration from the format's template, with the next version.
+    New(MigrateNewArgs),
+}
+
+/// The database and the migrations (shared by the `migrate` commands).
+#[derive(Debug, Args)]
+pub struct MigrateDbArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// The database: a postgres:// URL or key=value connection string, never printed
+    /// with its password. TLS and credentials as libpq reads them: sslmode
+    /// (disable|allow|prefer|require|verify-ca|verify-full, default prefer), sslrootcert (a
+    /// PEM file, or `system`), sslcert/sslkey; the password from the URL, PGPASSWORD or
+    /// ~/.pgpass (PGPASSFILE).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: String,
+
+    /// Print JSON instead of text (`status`, `history`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `migrate up` and `migrate down`.
+#[derive(Debug, Args)]
+pub struct MigrateRunArgs {
+    #[command(flatten)]
+    pub db: MigrateDbArgs,
+
+    /// Up to and including this version (`up`); down to this version, which stays
+    /// applied (`down`).
+    #[arg(long, value_name = "VERSION", conflicts_with_all = ["count", "all"])]
+    pub to: Option<String>,
+
+    /// This many migrations.
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub count: Option<usize>,
+
+    /// `down`: revert every applied migration.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Do not ask before `down --all`.
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Print the plan and the SQL; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How long to wait for another run's advisory lock before giving up (exit 3).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub lock_wait: String,
+
+    /// Server-side `statement_timeout` for each statement.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub statement_timeout: String,
+
+    /// Server-side `lock_timeout`.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub lock_timeout: String,
+}
+
+/// Flags of `migrate new`.
+#[derive(Debug, Args)]
+pub struct MigrateNewArgs {
+    /// The migration's name (`add_orders`).
+    pub name: String,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// Flags of `comment`.
@@ -153,7 +268,10 @@ pub struct SumArgs {
 /// Flags of `snapshot`.
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
-    /// postgres:// URL or key=value connection string of the database.
+    /// postgres:// URL or key=value connection string of the database. TLS and credentials as libpq reads them: sslmode
+    /// (disable|allow|prefer|require|verify-ca|verify-full, default prefer), sslrootcert (a
+    /// PEM file, or `system`), sslcert/sslkey; the password from the URL, PGPASSWORD or
+    /// ~/.pgpass (PGPASSFILE).
     pub url: String,
 
     /// Print JSON instead of text.
@@ -169,7 +287,7 @@ pub struct SnapshotArgs {
 /// Flags of `diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The first database (shown as `-`).
+    /// The first database (shown as `-`); a URL as for `snapshot` (sslmode, sslrootcert, ...).
     pub url_a: String,
     /// The second database (shown as `+`).
     pub url_b: String,
@@ -230,6 +348,8 @@ pub struct VerifyArgs {
     /// Where PostgreSQL comes from: embedded (local binaries), docker (a throwaway
     /// container), or a URL of a server on which a uniquely named database is
     /// created and dropped. auto: embedded when binaries are found, else docker.
+    /// A URL may carry sslmode, sslrootcert, sslcert and sslkey as libpq does; the
+    /// password comes from the URL, PGPASSWORD or ~/.pgpass.
     #[arg(
         long,
         default_value = "auto",

@@ -467,12 +467,13 @@ fn parse_postgres(text: &str) -> Result<PostgresChoice, UsageError> {
             Ok(PostgresChoice::Url(url.to_string()))
         }
         other => Err(UsageError(format!(
-            "--postgres `{other}`: expected auto, embedded, docker or a postgres:// URL"
+            "--postgres `{}`: expected auto, embedded, docker or a postgres:// URL",
+            crate::postgres::tls::redact(other)
         ))),
     }
 }
 
-fn duration_setting(
+pub(crate) fn duration_setting(
     name: &str,
     text: Option<&str>,
     default: Duration,

@@ -2,8 +2,8 @@
 //! SQL migrations are safe to merge: each migration runs up → down → up with a
 //! full schema snapshot after every step. The binary (`main.rs`) is a thin
 //! shell over [`app::run`]. Modules follow DESIGN.md's layering, dependencies
-//! pointing down: cli → config → app → report → github → verify → checksum →
-//! schema → postgres → migrations → error.
+//! pointing down: cli → config → app → report → github → verify → runner →
+//! checksum → schema → postgres → migrations → error.
 
 pub mod app;
 pub mod checksum;
@@ -14,5 +14,6 @@ pub mod github;
 pub mod migrations;
 pub mod postgres;
 pub mod report;
+pub mod runner;
 pub mod schema;
 pub mod verify;

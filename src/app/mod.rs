@@ -5,6 +5,7 @@
 //! up) and hardening against migration code that wants our environment.
 
 mod action;
+mod migrate;
 mod remote;
 
 use std::collections::BTreeSet;
@@ -56,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Action => action::action_command().await,
         Command::Comment(args) => action::comment_command(&args).await,
+        Command::Migrate(args) => migrate::migrate_command(&args).await,
     }
 }
 
@@ -136,18 +138,23 @@ fn sum_command(args: &SumArgs) -> anyhow::Result<u8> {
 
 /// Connects to a live database given by URL; unreachable is exit 3.
 async fn connect_live(url: &str) -> anyhow::Result<(Session, String)> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| UsageError(format!("invalid PostgreSQL URL: {e}")))?;
-    let label = connection_label(&config);
-    let session = Session::open(config, postgres::Timeouts::default())
-        .await
-        .map_err(|e| {
-            EnvironmentError::new(format!(
-                "cannot connect to {label}: {}",
-                postgres::describe_error(&e)
-            ))
-        })?;
+    connect_live_with(url, postgres::Timeouts::default()).await
+}
+
+/// [`connect_live`] with the session's `statement_timeout` and `lock_timeout`.
+async fn connect_live_with(
+    url: &str,
+    timeouts: postgres::Timeouts,
+) -> anyhow::Result<(Session, String)> {
+    // TLS, certificates and passwords as libpq reads them; a bad URL is exit 2.
+    let target = postgres::ServerUrl::parse(url)?.target(None);
+    let label = connection_label(&target.config);
+    let session = Session::open(target, timeouts).await.map_err(|e| {
+        EnvironmentError::new(format!(
+            "cannot connect to {label}: {}",
+            postgres::describe_error(&e)
+        ))
+    })?;
     Ok((session, label))
 }
 

@@ -986,7 +986,7 @@ mod tests {
         assert_eq!(up.sql, "-- no-transaction\nselect 1;");
         assert_eq!(up.byte_offset, 3);
         assert_eq!(up.line_offset, 0);
-        assert_eq!(up.transaction, TransactionMode::None);
+        assert_eq!(up.transaction, TransactionMode::AsWritten);
     }
 
     #[test]

@@ -6,19 +6,33 @@
 pub mod command;
 pub mod docker;
 pub mod embedded;
+pub mod pgpass;
 pub mod runner;
+pub mod tls;
 
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
 use crate::error::EnvironmentError;
+pub use tls::{ServerUrl, Target, Tls};
 
 /// A PostgreSQL server we may create and drop databases on.
 pub trait Server {
     /// Connection parameters for `database` as a superuser.
     fn config(&self, database: &str) -> Config;
+    /// How connections to it are secured (plain unless the user's URL says otherwise).
+    fn tls(&self) -> Tls {
+        Tls::none()
+    }
+    /// Everything needed to connect to `database`.
+    fn target(&self, database: &str) -> Target {
+        Target {
+            config: self.config(database),
+            tls: self.tls(),
+        }
+    }
     /// Short backend name for the report (`embedded`, `docker`, `url`).
     fn backend(&self) -> &'static str;
     /// Extra context for an error that looks like the server went away.
@@ -48,26 +62,35 @@ impl Server for docker::DockerServer {
     }
 }
 
-/// An existing server given as a URL: only databases we create are touched.
+/// An existing server given as a URL: only databases we create are touched. TLS,
+/// certificates and passwords as libpq reads them ([`tls`]).
 pub struct UrlServer {
-    base: Config,
+    url: ServerUrl,
 }
 
 impl UrlServer {
-    /// Parses a `postgres://` URL or key=value connection string.
-    pub fn parse(url: &str) -> Result<Self, crate::error::UsageError> {
-        let base: Config = url
-            .parse()
-            .map_err(|e| crate::error::UsageError(format!("invalid PostgreSQL URL: {e}")))?;
-        Ok(UrlServer { base })
+    /// Parses a `postgres://` URL or key=value connection string: a malformed one is a
+    /// usage error (exit 2), an unreadable certificate file an environment error (exit 3).
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        Ok(UrlServer {
+            url: ServerUrl::parse(url)?,
+        })
+    }
+
+    /// The URL with its password masked, for messages.
+    pub fn redacted(&self) -> &str {
+        self.url.redacted()
     }
 }
 
 impl Server for UrlServer {
     fn config(&self, database: &str) -> Config {
-        let mut config = self.base.clone();
-        config.dbname(database).application_name("migration-check");
+        let mut config = self.url.target(Some(database)).config;
+        config.application_name("migration-check");
         config
+    }
+    fn tls(&self) -> Tls {
+        self.url.tls().clone()
     }
     fn backend(&self) -> &'static str {
         "url"
@@ -100,33 +123,48 @@ impl Default for Timeouts {
 pub struct Session {
     pub client: Client,
     connection: JoinHandle<Result<(), tokio_postgres::Error>>,
-    config: Config,
+    target: Target,
     timeouts: Timeouts,
 }
 
 impl Session {
-    /// Connects with our startup options (timeouts, quiet notices, UTC).
-    pub async fn open(config: Config, timeouts: Timeouts) -> Result<Self, tokio_postgres::Error> {
-        let mut with_options = config.clone();
+    /// Connects with our startup options (timeouts, quiet notices, UTC). A bare
+    /// [`Config`] connects without TLS (our own local servers); a [`Target`] with its policy.
+    pub async fn open(
+        target: impl Into<Target>,
+        timeouts: Timeouts,
+    ) -> Result<Self, tokio_postgres::Error> {
+        let target = target.into();
+        let mut with_options = target.config.clone();
         with_options.options(format!(
             "-c statement_timeout={} -c lock_timeout={} -c client_min_messages=warning -c TimeZone=UTC",
             timeouts.statement.as_millis(),
             timeouts.lock.as_millis()
         ));
         with_options.connect_timeout(Duration::from_secs(30));
-        let (client, connection) = with_options.connect(NoTls).await?;
-        let connection = tokio::spawn(connection);
+        let (client, connection) = target.tls.connect(&with_options).await?;
         Ok(Session {
             client,
             connection,
-            config,
+            target,
             timeouts,
         })
     }
 
-    /// A new connection to the same database with the same options.
+    /// A new connection to the same database with the same options and TLS.
     pub async fn reopen(&self) -> Result<Self, tokio_postgres::Error> {
-        Session::open(self.config.clone(), self.timeouts).await
+        Session::open(self.target.clone(), self.timeouts).await
+    }
+
+    /// How this session's connections are secured (a cancel request must be too).
+    pub fn tls(&self) -> &Tls {
+        &self.target.tls
+    }
+
+    /// Asks the server to cancel the statement running on this session, over a connection
+    /// secured like the session's own.
+    pub async fn cancel(&self) -> Result<(), tokio_postgres::Error> {
+        self.target.tls.cancel(&self.client.cancel_token()).await
     }
 
     /// True once the server closed the connection (it died or terminated us).
@@ -174,7 +212,7 @@ pub async fn maintenance_session(
 ) -> Result<Session, tokio_postgres::Error> {
     let mut last = None;
     for database in MAINTENANCE_DATABASES {
-        match Session::open(server.config(database), timeouts).await {
+        match Session::open(server.target(database), timeouts).await {
             Ok(session) => return Ok(session),
             Err(error) => last = Some(error),
         }
@@ -273,7 +311,7 @@ impl<'a> Databases<'a> {
     }
 
     async fn connect(&self, name: &str) -> Result<Session, EnvironmentError> {
-        Session::open(self.server.config(name), self.timeouts)
+        Session::open(self.server.target(name), self.timeouts)
             .await
             .map_err(|e| {
                 EnvironmentError::new(format!(
@@ -365,11 +403,11 @@ pub async fn drop_run_databases(server: &dyn Server, prefix: &str) -> Result<(),
 }
 
 /// A tokio-postgres error with the server's message, detail and hint (its
-/// own `Display` says only "db error").
+/// own `Display` says only "db error"), and what a TLS failure means.
 pub fn describe_error(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => runner::describe_db_error(db),
-        None => error.to_string(),
+        None => tls::describe_connect_error(tls::with_sources(error)),
     }
 }
 
@@ -381,8 +419,9 @@ pub fn connection_error(
 ) -> EnvironmentError {
     let diagnostics = server.diagnostics();
     let mut message = format!(
-        "PostgreSQL ({}) failed on {context}: {error}",
-        server.backend()
+        "PostgreSQL ({}) failed on {context}: {}",
+        server.backend(),
+        describe_error(error)
     );
     if !diagnostics.is_empty() {
         message.push('\n');

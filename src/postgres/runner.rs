@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use tokio_postgres::Client;
 use tokio_postgres::error::{DbError, ErrorPosition, SqlState};
-use tokio_postgres::{Client, NoTls};
 
-use super::Timeouts;
+use super::{Session, Timeouts, Tls};
 use crate::migrations::lexer::{self, Statement};
 use crate::migrations::{Script, TransactionMode};
 
@@ -112,12 +112,50 @@ fn plan(script: &Script, statements: &[Statement]) -> (Plan, Option<String>) {
     }
 }
 
+/// The connection a script runs on, and how a cancel request reaches its server: pass a
+/// [`Session`] (its TLS is used for the cancel request); a bare `&Client` cancels over a
+/// plain connection, which suits only the servers we start ourselves.
+pub struct ScriptClient<'a> {
+    client: &'a Client,
+    tls: Tls,
+}
+
+impl<'a> From<&'a Session> for ScriptClient<'a> {
+    fn from(session: &'a Session) -> Self {
+        ScriptClient {
+            client: &session.client,
+            tls: session.tls().clone(),
+        }
+    }
+}
+
+impl<'a> From<&'a Client> for ScriptClient<'a> {
+    fn from(client: &'a Client) -> Self {
+        ScriptClient {
+            client,
+            tls: Tls::none(),
+        }
+    }
+}
+
 /// Runs `script` on `client`. On failure any open transaction is rolled back;
 /// in every case session settings are reset so nothing leaks into the next script.
-pub async fn run_script(
-    client: &Client,
+pub async fn run_script<'a>(
+    client: impl Into<ScriptClient<'a>>,
     script: &Script,
     timeouts: Timeouts,
+) -> Result<ScriptRun, ScriptFailure> {
+    run_script_recorded(client, script, timeouts, None).await
+}
+
+/// [`run_script`], then `record` (SQL that books the migration as applied or reverted)
+/// inside the script's transaction, just before its `COMMIT`, so the schema change and its
+/// record commit together; after the last statement for a script run outside one.
+pub async fn run_script_recorded<'a>(
+    client: impl Into<ScriptClient<'a>>,
+    script: &Script,
+    timeouts: Timeouts,
+    record: Option<&str>,
 ) -> Result<ScriptRun, ScriptFailure> {
     let started = Instant::now();
     let statements: Vec<Statement> = lexer::split_statements(&script.sql)
@@ -126,13 +164,16 @@ pub async fn run_script(
         .collect();
     let (plan, note) = plan(script, &statements);
     let notes: Vec<String> = note.into_iter().collect();
+    let ScriptClient { client, tls } = client.into();
     let runner = Runner {
         client,
+        tls,
         script,
         timeouts,
+        record,
     };
     let outcome = match plan {
-        Plan::Empty => Ok(()),
+        Plan::Empty => runner.record().await,
         Plan::Wrapped => runner.wrapped(&statements).await,
         Plan::OneByOne => runner.one_by_one(&statements).await,
     };
@@ -162,16 +203,37 @@ pub async fn run_script(
 
 struct Runner<'a> {
     client: &'a Client,
+    /// For the cancel request: secured like the connection.
+    tls: Tls,
     script: &'a Script,
     timeouts: Timeouts,
+    /// SQL booking the script as run, executed after its last statement.
+    record: Option<&'a str>,
 }
 
 impl Runner<'_> {
+    /// Runs the booking SQL, if any.
+    async fn record(&self) -> Result<(), ScriptFailure> {
+        match self.record {
+            Some(sql) => self.client.batch_execute(sql).await.map_err(|e| {
+                self.failure(
+                    &e,
+                    None,
+                    Duration::ZERO,
+                    Vec::new(),
+                    "while recording the migration in the history table",
+                )
+            }),
+            None => Ok(()),
+        }
+    }
+
     async fn wrapped(&self, statements: &[Statement]) -> Result<(), ScriptFailure> {
         self.control("BEGIN").await?;
         for statement in statements {
             self.execute(statement).await?;
         }
+        self.record().await?;
         let last = statements.last().map(|s| s.code.start).unwrap_or(0);
         self.client.batch_execute("COMMIT").await.map_err(|e| {
             self.failure(
@@ -208,7 +270,7 @@ impl Runner<'_> {
                 notes: Vec::new(),
             });
         }
-        Ok(())
+        self.record().await
     }
 
     async fn control(&self, sql: &str) -> Result<(), ScriptFailure> {
@@ -242,7 +304,7 @@ impl Runner<'_> {
                 ))
             }
             Err(_) => {
-                let _ = self.client.cancel_token().cancel_query(NoTls).await;
+                let _ = self.tls.cancel(&self.client.cancel_token()).await;
                 Err(ScriptFailure {
                     kind: FailureKind::Timeout,
                     message: format!(

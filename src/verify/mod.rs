@@ -820,7 +820,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 )
                 .await
             }
-            _ => runner::run_script(&self.session.client, script, self.options.timeouts).await,
+            _ => runner::run_script(&self.session, script, self.options.timeouts).await,
         };
         match outcome {
             Ok(run) => {

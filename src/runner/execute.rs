@@ -1,0 +1,151 @@
+//! Running a plan on a live database: under the tool's advisory lock (so two runners, or
+//! migration-check and the tool, never apply the same migration twice), one migration at a
+//! time under its format's transaction rule, each booked in the history table inside its
+//! own transaction. A failure stops the run, rolled back, with the file and line.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use super::history::Bookkeeping;
+use crate::error::EnvironmentError;
+use crate::migrations::Migration;
+use crate::postgres::runner::{self, ScriptFailure};
+use crate::postgres::{Session, Timeouts};
+
+/// Which way a plan goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// One migration run.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    pub version: String,
+    pub name: String,
+    pub elapsed: Duration,
+}
+
+/// What a run did: the migrations that ran, and the failure that stopped it, if any.
+#[derive(Debug)]
+pub struct Outcome {
+    pub ran: Vec<Ran>,
+    pub failed: Option<(String, ScriptFailure)>,
+}
+
+/// Takes the advisory lock `key`, waiting up to `wait`; on timeout, an error naming who
+/// holds it (pid, application_name, since when).
+pub async fn lock(client: &Client, key: i64, wait: Duration) -> Result<(), EnvironmentError> {
+    let started = Instant::now();
+    loop {
+        let taken: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await
+            .map_err(|e| environment("cannot take the advisory lock", &e))?
+            .get(0);
+        if taken {
+            return Ok(());
+        }
+        if started.elapsed() >= wait {
+            let holder = client
+                .query_opt(
+                    "SELECT a.pid, coalesce(nullif(a.application_name, ''), 'unnamed'),
+                            coalesce(a.backend_start::text, '?'), coalesce(a.usename::text, '?')
+                     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                     WHERE l.locktype = 'advisory' AND l.granted
+                       AND l.classid = (($1::bigint >> 32) & 4294967295)::oid
+                       AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1
+                     LIMIT 1",
+                    &[&key],
+                )
+                .await
+                .ok()
+                .flatten()
+                .map(|row| {
+                    format!(
+                        "pid {} ({}, user {}, connected since {})",
+                        row.get::<_, i32>(0),
+                        row.get::<_, String>(1),
+                        row.get::<_, String>(3),
+                        row.get::<_, String>(2)
+                    )
+                })
+                .unwrap_or_else(|| "another session".to_string());
+            return Err(EnvironmentError::new(format!(
+                "another migration run holds the lock after {}: {holder}; wait for it or raise \
+                 --lock-wait",
+                humantime::format_duration(wait)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs `plan` (indexes into `migrations`) in `direction`, booking each in `book`.
+/// `progress` hears of each migration before and after it runs.
+pub async fn run(
+    session: &Session,
+    book: Bookkeeping,
+    migrations: &[Migration],
+    plan: &[usize],
+    direction: Direction,
+    timeouts: Timeouts,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Outcome, EnvironmentError> {
+    let client = &session.client;
+    let mut ran = Vec::new();
+    for &index in plan {
+        let migration = &migrations[index];
+        let up = direction == Direction::Up;
+        let script = if up {
+            &migration.up
+        } else {
+            migration
+                .down
+                .as_ref()
+                .expect("plans revert only migrations with a down")
+        };
+        progress(&format!(
+            "{} {} {} …",
+            if up { "applying" } else { "reverting" },
+            migration.version,
+            migration.name
+        ));
+        let record = book.record_sql(migration, up);
+        match runner::run_script_recorded(session, script, timeouts, Some(&record)).await {
+            Ok(run) => {
+                book.finish(client, migration, up, run.elapsed)
+                    .await
+                    .map_err(|e| environment("cannot record the execution time", &e))?;
+                progress(&format!(
+                    "{} {} {} ({} ms)",
+                    if up { "applied" } else { "reverted" },
+                    migration.version,
+                    migration.name,
+                    run.elapsed.as_millis()
+                ));
+                ran.push(Ran {
+                    version: migration.version.text.clone(),
+                    name: migration.name.clone(),
+                    elapsed: run.elapsed,
+                });
+            }
+            Err(failure) => {
+                return Ok(Outcome {
+                    ran,
+                    failed: Some((format!("{} {}", migration.version, migration.name), failure)),
+                });
+            }
+        }
+    }
+    Ok(Outcome { ran, failed: None })
+}
+
+fn environment(what: &str, error: &tokio_postgres::Error) -> EnvironmentError {
+    EnvironmentError::new(format!(
+        "{what}: {}",
+        crate::postgres::describe_error(error)
+    ))
+}

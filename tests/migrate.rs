@@ -1,0 +1,608 @@
+//! `migrate` on a real database (issue #13, first part): up, status, down, history,
+//! validate and new on sqlx's `_sqlx_migrations` and on `migration_check.history`; the
+//! real sqlx-cli agrees with the state migrate leaves and the other way round; two
+//! concurrent runs apply each migration once; a held lock, drift, a failing migration and
+//! bad targets each get their exit status.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
+use sha2::{Digest, Sha384};
+
+/// A fresh database on an embedded cluster, with its key=value connection string.
+struct Database {
+    server: EmbeddedServer,
+    url: String,
+    name: String,
+}
+
+impl Database {
+    async fn new(name: &str) -> Database {
+        let server = EmbeddedServer::start(&EmbeddedOptions::default())
+            .await
+            .expect("embedded PostgreSQL");
+        let client = connect(&server, "postgres").await;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let url = format!(
+            "host={} port=5432 user=postgres dbname={name}",
+            server.path().join("socket").display()
+        );
+        Database {
+            server,
+            url,
+            name: name.into(),
+        }
+    }
+
+    async fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let client = connect(&self.server, &self.name).await;
+        client
+            .simple_query(sql)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+async fn connect(server: &EmbeddedServer, database: &str) -> tokio_postgres::Client {
+    let (client, connection) = server
+        .config(database)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+fn migrate(dir: &Path, url: &str, args: &[&str]) -> Output {
+    Command::new(common::binary())
+        .arg("migrate")
+        .args(args)
+        .arg(dir)
+        .args(["--database-url", url])
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run migration-check")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Three sqlx migrations with downs.
+fn sqlx_dir() -> tempfile::TempDir {
+    common::migrations_dir(&[
+        (
+            "1_users.up.sql",
+            "CREATE TABLE users (id int PRIMARY KEY, email text);\n",
+        ),
+        ("1_users.down.sql", "DROP TABLE users;\n"),
+        (
+            "2_orders.up.sql",
+            "CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users);\n",
+        ),
+        ("2_orders.down.sql", "DROP TABLE orders;\n"),
+        (
+            "3_email_index.up.sql",
+            "-- no-transaction\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);\n",
+        ),
+        (
+            "3_email_index.down.sql",
+            "-- no-transaction\nDROP INDEX CONCURRENTLY users_email_idx;\n",
+        ),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_status_down_history_validate_on_sqlx_bookkeeping() {
+    let db = Database::new("app").await;
+    let dir = sqlx_dir();
+    let run = |args: &[&str]| {
+        let (dir, url) = (dir.path().to_path_buf(), db.url.clone());
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            migrate(&dir, &url, &args)
+        }
+    };
+    let output = tokio::task::spawn_blocking(run(&["up", "--count", "2"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(
+        stdout(&output).contains("applied 2 migration(s)"),
+        "{}",
+        stdout(&output)
+    );
+    // Booked as sqlx books: description, success, SHA-384 of the up file, nanoseconds.
+    let rows = db
+        .query("SELECT version, description, success, encode(checksum, 'hex'), execution_time > 0 FROM _sqlx_migrations ORDER BY version")
+        .await;
+    let sha = hex(&Sha384::digest(
+        std::fs::read(dir.path().join("1_users.up.sql")).unwrap(),
+    ));
+    assert_eq!(
+        rows[0],
+        [
+            Some("1".into()),
+            Some("users".into()),
+            Some("t".into()),
+            Some(sha),
+            Some("t".into())
+        ]
+    );
+    assert_eq!(rows.len(), 2);
+
+    let output = tokio::task::spawn_blocking(run(&["status"])).await.unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(text.contains("2 applied, 1 pending"), "{text}");
+
+    let output = tokio::task::spawn_blocking(run(&["up", "--dry-run"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("CREATE INDEX CONCURRENTLY users_email_idx"));
+    assert_eq!(
+        db.query("SELECT count(*) FROM _sqlx_migrations").await[0][0].as_deref(),
+        Some("2")
+    );
+
+    let output = tokio::task::spawn_blocking(run(&["up"])).await.unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let output = tokio::task::spawn_blocking(run(&["down", "--to", "1"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(stdout(&output).contains("reverted 2 migration(s)"));
+    assert_eq!(
+        db.query("SELECT to_regclass('orders') IS NULL, count(*) FROM _sqlx_migrations")
+            .await[0],
+        [Some("t".into()), Some("1".into())]
+    );
+
+    let output = tokio::task::spawn_blocking(run(&["history", "--json"]))
+        .await
+        .unwrap();
+    let history: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["version"], "1");
+
+    // A file changed after it was applied: status and validate exit 1, up refuses.
+    std::fs::write(
+        dir.path().join("1_users.up.sql"),
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n",
+    )
+    .unwrap();
+    let output = tokio::task::spawn_blocking(run(&["validate"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("file changed since"),
+        "{}",
+        stdout(&output)
+    );
+    let output = tokio::task::spawn_blocking(run(&["status", "--json"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let output = tokio::task::spawn_blocking(run(&["up"])).await.unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        common::stderr(&output).contains("disagree"),
+        "{}",
+        common::stderr(&output)
+    );
+
+    // Bad targets.
+    let output = tokio::task::spawn_blocking(run(&["down", "--to", "7"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlx_cli_and_migrate_agree_on_one_database() {
+    let Some(sqlx) = sqlx_cli() else { return };
+    let db = Database::new("shared").await;
+    let dir = sqlx_dir();
+    let url = format!(
+        "postgres://postgres@localhost:5432/shared?host={}",
+        db.server.path().join("socket").display()
+    );
+    let (path, ours) = (dir.path().to_path_buf(), db.url.clone());
+    let sqlx_run = |args: &'static [&'static str]| {
+        let (sqlx, path, url) = (sqlx.clone(), path.clone(), url.clone());
+        move || {
+            Command::new(sqlx)
+                .arg("migrate")
+                .args(args)
+                .arg("--source")
+                .arg(path)
+                .args(["--database-url", &url])
+                .output()
+                .unwrap()
+        }
+    };
+    let ours_run = |args: &'static [&'static str]| {
+        let (path, ours) = (path.clone(), ours.clone());
+        move || migrate(&path, &ours, args)
+    };
+    // migrate applies two; sqlx sees them installed with their checksums and applies the third.
+    let output = tokio::task::spawn_blocking(ours_run(&["up", "--count", "2"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let info = tokio::task::spawn_blocking(sqlx_run(&["info"]))
+        .await
+        .unwrap();
+    let text = stdout(&info);
+    assert!(
+        text.contains("1/installed") && text.contains("2/installed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("3/pending") && !text.contains("different checksum"),
+        "{text}"
+    );
+    let applied = tokio::task::spawn_blocking(sqlx_run(&["run"]))
+        .await
+        .unwrap();
+    assert!(applied.status.success(), "{}", common::stderr(&applied));
+    // migrate sees what sqlx did, and the checksums sqlx wrote are the ones it computes.
+    let output = tokio::task::spawn_blocking(ours_run(&["status"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("3 applied, 0 pending"),
+        "{}",
+        stdout(&output)
+    );
+    let output = tokio::task::spawn_blocking(ours_run(&["validate"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    // sqlx reverts one, migrate sees it pending; migrate reverts one more, sqlx agrees.
+    let reverted = tokio::task::spawn_blocking(sqlx_run(&["revert"]))
+        .await
+        .unwrap();
+    assert!(reverted.status.success(), "{}", common::stderr(&reverted));
+    let output = tokio::task::spawn_blocking(ours_run(&["down"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let info = tokio::task::spawn_blocking(sqlx_run(&["info"]))
+        .await
+        .unwrap();
+    let text = stdout(&info);
+    assert!(
+        text.contains("1/installed") && text.contains("2/pending") && text.contains("3/pending"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_apply_each_migration_once_and_a_held_lock_is_named() {
+    let db = Database::new("race").await;
+    let files: Vec<(String, String)> = (1..=12)
+        .flat_map(|i| {
+            [
+                (
+                    format!("{i}_t{i}.up.sql"),
+                    format!("CREATE TABLE t{i} (id int); SELECT pg_sleep(0.05);\n"),
+                ),
+                (format!("{i}_t{i}.down.sql"), format!("DROP TABLE t{i};\n")),
+            ]
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let dir = common::migrations_dir(&refs);
+    let spawn =
+        |path: PathBuf, url: String| std::thread::spawn(move || migrate(&path, &url, &["up"]));
+    let first = spawn(dir.path().to_path_buf(), db.url.clone());
+    let second = spawn(dir.path().to_path_buf(), db.url.clone());
+    let (first, second) = (first.join().unwrap(), second.join().unwrap());
+    assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+    assert_eq!(second.status.code(), Some(0), "{}", common::stderr(&second));
+    assert_eq!(
+        db.query("SELECT count(*), count(DISTINCT version) FROM _sqlx_migrations")
+            .await[0],
+        [Some("12".into()), Some("12".into())]
+    );
+
+    // Another session holds sqlx's lock: the run waits, then exits 3 naming it.
+    let holder = connect(&db.server, &db.name).await;
+    holder
+        .batch_execute("SET application_name = 'deploy-bot'")
+        .await
+        .unwrap();
+    let name_key = migration_check::runner::history::Bookkeeping::Sqlx.lock_key(&db.name);
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&name_key])
+        .await
+        .unwrap();
+    let (path, url) = (dir.path().to_path_buf(), db.url.clone());
+    let output =
+        tokio::task::spawn_blocking(move || migrate(&path, &url, &["down", "--lock-wait", "1s"]))
+            .await
+            .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", common::stderr(&output));
+    let message = common::stderr(&output);
+    assert!(
+        message.contains("holds the lock") && message.contains("deploy-bot"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_migration_is_rolled_back_unrecorded_and_other_layouts_use_our_history() {
+    let db = Database::new("fails").await;
+    let dir = common::migrations_dir(&[
+        ("1_ok.up.sql", "CREATE TABLE ok (id int);\n"),
+        ("1_ok.down.sql", "DROP TABLE ok;\n"),
+        (
+            "2_bad.up.sql",
+            "CREATE TABLE half (id int);\nSELECT * FROM missing;\n",
+        ),
+        ("2_bad.down.sql", "DROP TABLE half;\n"),
+    ]);
+    let (path, url) = (dir.path().to_path_buf(), db.url.clone());
+    let output = tokio::task::spawn_blocking(move || migrate(&path, &url, &["up"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = common::stderr(&output);
+    assert!(message.contains("2_bad.up.sql:2:"), "{message}");
+    assert_eq!(
+        db.query("SELECT count(*), to_regclass('half') IS NULL FROM _sqlx_migrations")
+            .await[0],
+        [Some("1".into()), Some("t".into())]
+    );
+
+    // goose keeps goose_db_version, which migrate does not write yet: refused by name.
+    let goose = common::migrations_dir(&[(
+        "1_a.sql",
+        "-- +goose Up\nCREATE TABLE a (id int);\n-- +goose Down\nDROP TABLE a;\n",
+    )]);
+    let (path, url) = (goose.path().to_path_buf(), db.url.clone());
+    let output = tokio::task::spawn_blocking(move || migrate(&path, &url, &["status"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(common::stderr(&output).contains("goose_db_version"));
+
+    // A hand-rolled layout: our own history, with who and how long.
+    let pattern = common::migrations_dir(&[
+        ("0001-a.apply.sql", "CREATE TABLE pa (id int);\n"),
+        ("0001-a.revert.sql", "DROP TABLE pa;\n"),
+        (
+            "migration-check.toml",
+            "[pattern]\nup = \"{version}-{name}.apply.sql\"\ndown = \"{version}-{name}.revert.sql\"\n",
+        ),
+    ]);
+    let config = pattern.path().join("migration-check.toml");
+    let (path, url) = (pattern.path().to_path_buf(), db.url.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(common::binary())
+            .args(["migrate", "up"])
+            .arg(&path)
+            .args(["--format", "pattern", "--config"])
+            .arg(&config)
+            .args(["--database-url", &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(
+        db.query("SELECT version, name, direction, applied_by FROM migration_check.history")
+            .await[0],
+        [
+            Some("0001".into()),
+            Some("a".into()),
+            Some("up".into()),
+            Some("postgres".into())
+        ]
+    );
+
+    // An unreachable database is exit 3.
+    let (path, url) = (
+        dir.path().to_path_buf(),
+        "host=/nonexistent port=1 user=x dbname=y".to_string(),
+    );
+    let output = tokio::task::spawn_blocking(move || migrate(&path, &url, &["status"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", common::stderr(&output));
+}
+
+/// sqlx-cli (`MIGRATION_CHECK_SQLX`, else `~/.cache/migration-check/cargo-tools/bin/sqlx`,
+/// where `.ci/run` installs it); None, with a word, when missing, unless
+/// `MIGRATION_CHECK_TEST_SQLX=required`.
+fn sqlx_cli() -> Option<PathBuf> {
+    let path = std::env::var_os("MIGRATION_CHECK_SQLX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/migration-check/cargo-tools/bin/sqlx")
+        });
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("MIGRATION_CHECK_TEST_SQLX").as_deref() != Ok("required"),
+        "MIGRATION_CHECK_TEST_SQLX=required but {} is missing (.ci/run installs sqlx-cli)",
+        path.display()
+    );
+    eprintln!("skipped: no sqlx-cli at {}", path.display());
+    None
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// dbmate's `schema_migrations`: migrate and the real dbmate (npm) see each other's work;
+/// golang-migrate's table of the same name is refused as another tool's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dbmate_and_migrate_agree_on_one_database() {
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
+    let dbmate = tools.join("node_modules/.bin/dbmate");
+    assert!(
+        dbmate.exists(),
+        "{} (.ci/run installs dbmate)",
+        dbmate.display()
+    );
+    let db = Database::new("dbm").await;
+    let dir = common::root().join("tests/fixtures/formats/dbmate");
+    let url = format!(
+        "postgres://postgres@localhost:5432/dbm?socket={}&sslmode=disable",
+        db.server.path().join("socket").display()
+    );
+    let dbmate_run = |args: &'static [&'static str]| {
+        let (dbmate, dir, url) = (dbmate.clone(), dir.clone(), url.clone());
+        move || {
+            Command::new(dbmate)
+                .args(["--no-dump-schema", "--url", &url, "--migrations-dir"])
+                .arg(dir)
+                .args(args)
+                .output()
+                .unwrap()
+        }
+    };
+    let ours_run = |args: &'static [&'static str]| {
+        let (dir, url) = (dir.clone(), db.url.clone());
+        move || {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&["--format", "dbmate"]);
+            migrate(&dir, &url, &all)
+        }
+    };
+    let output = tokio::task::spawn_blocking(ours_run(&["up", "--count", "2"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let status = tokio::task::spawn_blocking(dbmate_run(&["status"]))
+        .await
+        .unwrap();
+    let text = stdout(&status);
+    assert!(
+        text.contains("Applied: 2") && text.contains("Pending: 2"),
+        "{text}"
+    );
+    let up = tokio::task::spawn_blocking(dbmate_run(&["up"]))
+        .await
+        .unwrap();
+    assert!(up.status.success(), "{}", common::stderr(&up));
+    let output = tokio::task::spawn_blocking(ours_run(&["status"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("4 applied, 0 pending"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(stdout(&output).contains("records no checksums"));
+    let output = tokio::task::spawn_blocking(ours_run(&["down", "--count", "2"]))
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let status = tokio::task::spawn_blocking(dbmate_run(&["status"]))
+        .await
+        .unwrap();
+    assert!(
+        stdout(&status).contains("Applied: 2"),
+        "{}",
+        stdout(&status)
+    );
+
+    // golang-migrate's schema_migrations (version, dirty) is not dbmate's: exit 2.
+    let other = Database::new("golang").await;
+    other
+        .query(
+            "CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL)",
+        )
+        .await;
+    let (dir2, url2) = (dir.clone(), other.url.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        migrate(&dir2, &url2, &["status", "--format", "dbmate"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("another tool"),
+        "{}",
+        common::stderr(&output)
+    );
+}
+
+/// `migrate new` writes the format's template with the next version: the next number at
+/// the same width after sequential versions, a timestamp after timestamps; no database.
+#[test]
+fn new_writes_the_next_migration_from_the_template() {
+    let dir = sqlx_dir();
+    let output = Command::new(common::binary())
+        .args(["migrate", "new", "add_orders"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(
+        dir.path().join("4_add_orders.up.sql").is_file(),
+        "{}",
+        stdout(&output)
+    );
+    assert!(dir.path().join("4_add_orders.down.sql").is_file());
+
+    let stamped = common::migrations_dir(&[("20240101120000_a.up.sql", "SELECT 1;\n")]);
+    let output = Command::new(common::binary())
+        .args(["migrate", "new", "b"])
+        .arg(stamped.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let created: Vec<String> = std::fs::read_dir(stamped.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("_b.up.sql"))
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(
+        created[0].len(),
+        "20240101120000_b.up.sql".len(),
+        "{created:?}"
+    );
+    assert!(created[0].as_str() > "20260101000000", "{created:?}");
+
+    let output = Command::new(common::binary())
+        .args(["migrate", "new", "no spaces"])
+        .arg(stamped.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
