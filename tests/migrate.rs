@@ -80,6 +80,11 @@ fn migrate(dir: &Path, url: &str, args: &[&str]) -> Output {
         .expect("run migration-check")
 }
 
+/// Runs `work` (a command) off the async runtime.
+async fn blocking(work: impl FnOnce() -> Output + Send + 'static) -> Output {
+    tokio::task::spawn_blocking(work).await.unwrap()
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -120,9 +125,7 @@ async fn up_status_down_history_validate_on_sqlx_bookkeeping() {
             migrate(&dir, &url, &args)
         }
     };
-    let output = tokio::task::spawn_blocking(run(&["up", "--count", "2"]))
-        .await
-        .unwrap();
+    let output = blocking(run(&["up", "--count", "2"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
     assert!(
         stdout(&output).contains("applied 2 migration(s)"),
@@ -148,14 +151,12 @@ async fn up_status_down_history_validate_on_sqlx_bookkeeping() {
     );
     assert_eq!(rows.len(), 2);
 
-    let output = tokio::task::spawn_blocking(run(&["status"])).await.unwrap();
+    let output = blocking(run(&["status"])).await;
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
     assert!(text.contains("2 applied, 1 pending"), "{text}");
 
-    let output = tokio::task::spawn_blocking(run(&["up", "--dry-run"]))
-        .await
-        .unwrap();
+    let output = blocking(run(&["up", "--dry-run"])).await;
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout(&output).contains("CREATE INDEX CONCURRENTLY users_email_idx"));
     assert_eq!(
@@ -163,11 +164,9 @@ async fn up_status_down_history_validate_on_sqlx_bookkeeping() {
         Some("2")
     );
 
-    let output = tokio::task::spawn_blocking(run(&["up"])).await.unwrap();
+    let output = blocking(run(&["up"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
-    let output = tokio::task::spawn_blocking(run(&["down", "--to", "1"]))
-        .await
-        .unwrap();
+    let output = blocking(run(&["down", "--to", "1"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
     assert!(stdout(&output).contains("reverted 2 migration(s)"));
     assert_eq!(
@@ -176,9 +175,7 @@ async fn up_status_down_history_validate_on_sqlx_bookkeeping() {
         [Some("t".into()), Some("1".into())]
     );
 
-    let output = tokio::task::spawn_blocking(run(&["history", "--json"]))
-        .await
-        .unwrap();
+    let output = blocking(run(&["history", "--json"])).await;
     let history: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(history.as_array().unwrap().len(), 1);
     assert_eq!(history[0]["version"], "1");
@@ -189,20 +186,16 @@ async fn up_status_down_history_validate_on_sqlx_bookkeeping() {
         "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n",
     )
     .unwrap();
-    let output = tokio::task::spawn_blocking(run(&["validate"]))
-        .await
-        .unwrap();
+    let output = blocking(run(&["validate"])).await;
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stdout(&output).contains("file changed since"),
         "{}",
         stdout(&output)
     );
-    let output = tokio::task::spawn_blocking(run(&["status", "--json"]))
-        .await
-        .unwrap();
+    let output = blocking(run(&["status", "--json"])).await;
     assert_eq!(output.status.code(), Some(1));
-    let output = tokio::task::spawn_blocking(run(&["up"])).await.unwrap();
+    let output = blocking(run(&["up"])).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(
         common::stderr(&output).contains("disagree"),
@@ -211,9 +204,7 @@ async fn up_status_down_history_validate_on_sqlx_bookkeeping() {
     );
 
     // Bad targets.
-    let output = tokio::task::spawn_blocking(run(&["down", "--to", "7"]))
-        .await
-        .unwrap();
+    let output = blocking(run(&["down", "--to", "7"])).await;
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -245,13 +236,9 @@ async fn sqlx_cli_and_migrate_agree_on_one_database() {
         move || migrate(&path, &ours, args)
     };
     // migrate applies two; sqlx sees them installed with their checksums and applies the third.
-    let output = tokio::task::spawn_blocking(ours_run(&["up", "--count", "2"]))
-        .await
-        .unwrap();
+    let output = blocking(ours_run(&["up", "--count", "2"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
-    let info = tokio::task::spawn_blocking(sqlx_run(&["info"]))
-        .await
-        .unwrap();
+    let info = blocking(sqlx_run(&["info"])).await;
     let text = stdout(&info);
     assert!(
         text.contains("1/installed") && text.contains("2/installed"),
@@ -261,36 +248,24 @@ async fn sqlx_cli_and_migrate_agree_on_one_database() {
         text.contains("3/pending") && !text.contains("different checksum"),
         "{text}"
     );
-    let applied = tokio::task::spawn_blocking(sqlx_run(&["run"]))
-        .await
-        .unwrap();
+    let applied = blocking(sqlx_run(&["run"])).await;
     assert!(applied.status.success(), "{}", common::stderr(&applied));
     // migrate sees what sqlx did, and the checksums sqlx wrote are the ones it computes.
-    let output = tokio::task::spawn_blocking(ours_run(&["status"]))
-        .await
-        .unwrap();
+    let output = blocking(ours_run(&["status"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(
         stdout(&output).contains("3 applied, 0 pending"),
         "{}",
         stdout(&output)
     );
-    let output = tokio::task::spawn_blocking(ours_run(&["validate"]))
-        .await
-        .unwrap();
+    let output = blocking(ours_run(&["validate"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     // sqlx reverts one, migrate sees it pending; migrate reverts one more, sqlx agrees.
-    let reverted = tokio::task::spawn_blocking(sqlx_run(&["revert"]))
-        .await
-        .unwrap();
+    let reverted = blocking(sqlx_run(&["revert"])).await;
     assert!(reverted.status.success(), "{}", common::stderr(&reverted));
-    let output = tokio::task::spawn_blocking(ours_run(&["down"]))
-        .await
-        .unwrap();
+    let output = blocking(ours_run(&["down"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
-    let info = tokio::task::spawn_blocking(sqlx_run(&["info"]))
-        .await
-        .unwrap();
+    let info = blocking(sqlx_run(&["info"])).await;
     let text = stdout(&info);
     assert!(
         text.contains("1/installed") && text.contains("2/pending") && text.contains("3/pending"),
@@ -342,10 +317,7 @@ async fn concurrent_runs_apply_each_migration_once_and_a_held_lock_is_named() {
         .await
         .unwrap();
     let (path, url) = (dir.path().to_path_buf(), db.url.clone());
-    let output =
-        tokio::task::spawn_blocking(move || migrate(&path, &url, &["down", "--lock-wait", "1s"]))
-            .await
-            .unwrap();
+    let output = blocking(move || migrate(&path, &url, &["down", "--lock-wait", "1s"])).await;
     assert_eq!(output.status.code(), Some(3), "{}", common::stderr(&output));
     let message = common::stderr(&output);
     assert!(
@@ -367,9 +339,7 @@ async fn a_failing_migration_is_rolled_back_unrecorded_and_other_layouts_use_our
         ("2_bad.down.sql", "DROP TABLE half;\n"),
     ]);
     let (path, url) = (dir.path().to_path_buf(), db.url.clone());
-    let output = tokio::task::spawn_blocking(move || migrate(&path, &url, &["up"]))
-        .await
-        .unwrap();
+    let output = blocking(move || migrate(&path, &url, &["up"])).await;
     assert_eq!(output.status.code(), Some(1));
     let message = common::stderr(&output);
     assert!(message.contains("2_bad.up.sql:2:"), "{message}");
@@ -385,9 +355,7 @@ async fn a_failing_migration_is_rolled_back_unrecorded_and_other_layouts_use_our
         "-- +goose Up\nCREATE TABLE a (id int);\n-- +goose Down\nDROP TABLE a;\n",
     )]);
     let (path, url) = (goose.path().to_path_buf(), db.url.clone());
-    let output = tokio::task::spawn_blocking(move || migrate(&path, &url, &["status"]))
-        .await
-        .unwrap();
+    let output = blocking(move || migrate(&path, &url, &["status"])).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(common::stderr(&output).contains("goose_db_version"));
 
@@ -402,7 +370,7 @@ async fn a_failing_migration_is_rolled_back_unrecorded_and_other_layouts_use_our
     ]);
     let config = pattern.path().join("migration-check.toml");
     let (path, url) = (pattern.path().to_path_buf(), db.url.clone());
-    let output = tokio::task::spawn_blocking(move || {
+    let output = blocking(move || {
         Command::new(common::binary())
             .args(["migrate", "up"])
             .arg(&path)
@@ -412,8 +380,7 @@ async fn a_failing_migration_is_rolled_back_unrecorded_and_other_layouts_use_our
             .output()
             .unwrap()
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
     assert_eq!(
         db.query("SELECT version, name, direction, applied_by FROM migration_check.history")
@@ -431,9 +398,7 @@ async fn a_failing_migration_is_rolled_back_unrecorded_and_other_layouts_use_our
         dir.path().to_path_buf(),
         "host=/nonexistent port=1 user=x dbname=y".to_string(),
     );
-    let output = tokio::task::spawn_blocking(move || migrate(&path, &url, &["status"]))
-        .await
-        .unwrap();
+    let output = blocking(move || migrate(&path, &url, &["status"])).await;
     assert_eq!(output.status.code(), Some(3), "{}", common::stderr(&output));
 }
 
@@ -501,25 +466,17 @@ async fn dbmate_and_migrate_agree_on_one_database() {
             migrate(&dir, &url, &all)
         }
     };
-    let output = tokio::task::spawn_blocking(ours_run(&["up", "--count", "2"]))
-        .await
-        .unwrap();
+    let output = blocking(ours_run(&["up", "--count", "2"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
-    let status = tokio::task::spawn_blocking(dbmate_run(&["status"]))
-        .await
-        .unwrap();
+    let status = blocking(dbmate_run(&["status"])).await;
     let text = stdout(&status);
     assert!(
         text.contains("Applied: 2") && text.contains("Pending: 2"),
         "{text}"
     );
-    let up = tokio::task::spawn_blocking(dbmate_run(&["up"]))
-        .await
-        .unwrap();
+    let up = blocking(dbmate_run(&["up"])).await;
     assert!(up.status.success(), "{}", common::stderr(&up));
-    let output = tokio::task::spawn_blocking(ours_run(&["status"]))
-        .await
-        .unwrap();
+    let output = blocking(ours_run(&["status"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(
         stdout(&output).contains("4 applied, 0 pending"),
@@ -527,13 +484,9 @@ async fn dbmate_and_migrate_agree_on_one_database() {
         stdout(&output)
     );
     assert!(stdout(&output).contains("records no checksums"));
-    let output = tokio::task::spawn_blocking(ours_run(&["down", "--count", "2"]))
-        .await
-        .unwrap();
+    let output = blocking(ours_run(&["down", "--count", "2"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
-    let status = tokio::task::spawn_blocking(dbmate_run(&["status"]))
-        .await
-        .unwrap();
+    let status = blocking(dbmate_run(&["status"])).await;
     assert!(
         stdout(&status).contains("Applied: 2"),
         "{}",
@@ -548,11 +501,7 @@ async fn dbmate_and_migrate_agree_on_one_database() {
         )
         .await;
     let (dir2, url2) = (dir.clone(), other.url.clone());
-    let output = tokio::task::spawn_blocking(move || {
-        migrate(&dir2, &url2, &["status", "--format", "dbmate"])
-    })
-    .await
-    .unwrap();
+    let output = blocking(move || migrate(&dir2, &url2, &["status", "--format", "dbmate"])).await;
     assert_eq!(output.status.code(), Some(2), "{}", common::stderr(&output));
     assert!(
         common::stderr(&output).contains("another tool"),
