@@ -555,3 +555,80 @@ fn new_writes_the_next_migration_from_the_template() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// node-pg-migrate's `pgmigrations` (SQL files): the real node-pg-migrate (npm) applies
+/// only what migrate left pending, and migrate sees what it applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_pg_migrate_and_migrate_agree_on_one_database() {
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
+    let tool = tools.join("node_modules/.bin/node-pg-migrate");
+    let db = Database::new("npm").await;
+    // node-pg-migrate reads every file of its directory: the SQL files alone.
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/formats/node-pg-migrate");
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sql") {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let url = format!(
+        "postgres://postgres@localhost:5432/npm?host={}",
+        db.server.path().join("socket").display()
+    );
+    let tool_run = |args: &'static [&'static str]| {
+        let (tool, dir, url) = (tool.clone(), dir.path().to_path_buf(), url.clone());
+        move || {
+            Command::new(tool)
+                .args(args)
+                .arg("-m")
+                .arg(dir)
+                .env("DATABASE_URL", url)
+                .output()
+                .unwrap()
+        }
+    };
+    let ours_run = |args: &'static [&'static str]| {
+        let (dir, url) = (dir.path().to_path_buf(), db.url.clone());
+        move || {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&["--format", "node-pg-migrate"]);
+            migrate(&dir, &url, &all)
+        }
+    };
+    let output = blocking(ours_run(&["up", "--count", "2"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let up = blocking(tool_run(&["up"])).await;
+    assert!(
+        up.status.success(),
+        "{}{}",
+        stdout(&up),
+        common::stderr(&up)
+    );
+    // It applied the three left, not the two migrate applied.
+    assert_eq!(
+        stdout(&up)
+            .matches("INSERT INTO \"public\".\"pgmigrations\"")
+            .count(),
+        3
+    );
+    let output = blocking(ours_run(&["status"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("5 applied, 0 pending"),
+        "{}",
+        stdout(&output)
+    );
+    let again = blocking(tool_run(&["up", "--dry-run"])).await;
+    assert!(
+        stdout(&again).contains("No migrations to run"),
+        "{}",
+        stdout(&again)
+    );
+    // The last one has no down: neither tool reverts it.
+    let output = blocking(ours_run(&["down"])).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(common::stderr(&output).contains("no down script"));
+}

@@ -44,6 +44,15 @@ async fn open(db: &MigrateDbArgs, timeouts: Timeouts) -> anyhow::Result<Database
     let source = Source::from_args(&db.source)?;
     let discovered = migrations::discover(&source.dir, source.format, &source.settings)?;
     let book = Bookkeeping::of(discovered.format())?;
+    if let Some(code) = discovered.migrations.iter().find(|m| m.up.step.is_some()) {
+        return Err(UsageError(format!(
+            "{} is a migration written as code, which only its own tool runs: use {}'s own \
+             commands for this database (`verify` checks such migrations through the tool)",
+            code.up.path.display(),
+            discovered.format().name()
+        ))
+        .into());
+    }
     let (session, label) = connect_live_with(&db.database_url, timeouts).await?;
     let applied = read_history(book, &session.client, &label).await?;
     let entries = runner::status(&discovered.migrations, &applied, &|m| book.checksum(m));

@@ -23,6 +23,9 @@ pub enum Bookkeeping {
     /// dbmate's `schema_migrations`: one `version` per applied migration, nothing else
     /// (no checksum, time or author).
     Dbmate,
+    /// node-pg-migrate's `pgmigrations`: the file name without extension and when it ran,
+    /// in the current schema; no checksum.
+    NodePgMigrate,
     /// Ours, `migration_check.history`, for layouts whose tool keeps none.
     Own,
 }
@@ -33,10 +36,12 @@ impl Bookkeeping {
         match (format.name(), format.history_table()) {
             ("sqlx", _) => Ok(Bookkeeping::Sqlx),
             ("dbmate", _) => Ok(Bookkeeping::Dbmate),
+            ("node-pg-migrate", _) => Ok(Bookkeeping::NodePgMigrate),
             (_, None) => Ok(Bookkeeping::Own),
             (name, Some(table)) => Err(UsageError(format!(
                 "`migrate` does not write {name}'s history table `{table}` yet (it writes sqlx's \
-                 `_sqlx_migrations`, dbmate's `schema_migrations`, and `migration_check.history` for layouts whose tool keeps \
+                 `_sqlx_migrations`, dbmate's `schema_migrations`, node-pg-migrate's \
+                 `pgmigrations` for SQL files, and `migration_check.history` for layouts whose tool keeps \
                  no table); use {name}'s own tool for this database, or `verify` to check the \
                  migrations"
             ))),
@@ -48,6 +53,7 @@ impl Bookkeeping {
         match self {
             Bookkeeping::Sqlx => "_sqlx_migrations",
             Bookkeeping::Dbmate => "schema_migrations",
+            Bookkeeping::NodePgMigrate => "pgmigrations",
             Bookkeeping::Own => "migration_check.history",
         }
     }
@@ -55,15 +61,17 @@ impl Bookkeeping {
     /// Whether the tool records a checksum of each migration (else a file edited after
     /// it was applied cannot be told from the database).
     pub fn records_checksums(self) -> bool {
-        !matches!(self, Bookkeeping::Dbmate)
+        !matches!(self, Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate)
     }
 
     /// The advisory lock key the tool takes, so migration-check and the tool exclude each
-    /// other: sqlx's `0x3d32ad9e × CRC-32(database name)`. dbmate takes no lock, and our
+    /// other: sqlx's `0x3d32ad9e × CRC-32(database name)`, node-pg-migrate's constant
+    /// `7241865325823964` (`PG_MIGRATE_LOCK_ID`). dbmate takes no lock, and our
     /// own history has none of a tool: the same formula over `migration_check:` and the
     /// database name keeps migration-check runs apart.
     pub fn lock_key(self, database: &str) -> i64 {
         let name = match self {
+            Bookkeeping::NodePgMigrate => return 7_241_865_325_823_964,
             Bookkeeping::Sqlx => database.to_string(),
             Bookkeeping::Dbmate | Bookkeeping::Own => format!("migration_check:{database}"),
         };
@@ -75,7 +83,7 @@ impl Bookkeeping {
         let bytes = std::fs::read(&migration.up.path).ok()?;
         match self {
             Bookkeeping::Sqlx => Some(hex(&Sha384::digest(&bytes))),
-            Bookkeeping::Dbmate => None,
+            Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate => None,
             Bookkeeping::Own => Some(hex(&Sha256::digest(&bytes))),
         }
     }
@@ -96,6 +104,13 @@ impl Bookkeeping {
                 }
                 Bookkeeping::Dbmate => {
                     "CREATE TABLE IF NOT EXISTS schema_migrations (version varchar PRIMARY KEY);"
+                }
+                Bookkeeping::NodePgMigrate => {
+                    "CREATE TABLE IF NOT EXISTS pgmigrations (
+                        id SERIAL PRIMARY KEY,
+                        name varchar(255) NOT NULL,
+                        run_on timestamp NOT NULL
+                    );"
                 }
                 Bookkeeping::Own => {
                     "CREATE SCHEMA IF NOT EXISTS migration_check;
@@ -143,6 +158,17 @@ impl Bookkeeping {
                         "SELECT version::text, NULL::text, NULL::text, NULL::text,
                                 NULL::bigint, NULL::text, true
                          FROM schema_migrations ORDER BY version",
+                        &[],
+                    )
+                    .await?
+            }
+            Bookkeeping::NodePgMigrate => {
+                // The version is the name's part before its first `_`, as the format reads it.
+                client
+                    .query(
+                        "SELECT split_part(name, '_', 1), name, NULL::text, run_on::text,
+                                NULL::bigint, NULL::text, true
+                         FROM pgmigrations ORDER BY run_on, id",
                         &[],
                     )
                     .await?
@@ -200,6 +226,7 @@ impl Bookkeeping {
                 "execution_time",
             ],
             Bookkeeping::Dbmate => &["version"],
+            Bookkeeping::NodePgMigrate => &["id", "name", "run_on"],
             Bookkeeping::Own => &[
                 "id",
                 "version",
@@ -255,6 +282,14 @@ impl Bookkeeping {
                 "DELETE FROM schema_migrations WHERE version = {};",
                 literal(&migration.version.text)
             )),
+            (Bookkeeping::NodePgMigrate, true) => sql.push_str(&format!(
+                "INSERT INTO pgmigrations (name, run_on) VALUES ({}, NOW());",
+                literal(&file_stem(migration))
+            )),
+            (Bookkeeping::NodePgMigrate, false) => sql.push_str(&format!(
+                "DELETE FROM pgmigrations WHERE name = {};",
+                literal(&file_stem(migration))
+            )),
             (Bookkeeping::Own, up) => sql.push_str(&format!(
                 "INSERT INTO migration_check.history (version, name, sha256, direction, execution_ms) \
                  VALUES ({}, {}, {}, {}, -1);",
@@ -285,7 +320,7 @@ impl Bookkeeping {
                     )
                     .await?;
             }
-            (Bookkeeping::Sqlx, false) | (Bookkeeping::Dbmate, _) => {}
+            (Bookkeeping::Sqlx, false) | (Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate, _) => {}
             (Bookkeeping::Own, _) => {
                 let millis = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
                 client
@@ -320,6 +355,16 @@ impl From<tokio_postgres::Error> for ReadError {
 /// sqlx's version: the number the file name starts with (sqlx's versions fit an i64).
 fn sqlx_version(migration: &Migration) -> i64 {
     migration.version.text.parse().unwrap_or_default()
+}
+
+/// The migration's file name without its extension: what node-pg-migrate records.
+fn file_stem(migration: &Migration) -> String {
+    migration
+        .up
+        .path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("{}_{}", migration.version, migration.name))
 }
 
 /// A SQL string literal (with standard_conforming_strings on).
