@@ -106,7 +106,8 @@ pub enum Command {
     /// Apply, revert and inspect migrations on a real database, in the owning tool's own
     /// history table, so the tool and migration-check can be used on one database.
     ///
-    /// Writes sqlx's `_sqlx_migrations` (SHA-384 checksums, as sqlx-cli does), dbmate's
+    /// Writes sqlx's `_sqlx_migrations` (SHA-384 checksums, as sqlx-cli does),
+    /// golang-migrate's `schema_migrations` (version and dirty flag), dbmate's
     /// `schema_migrations`, node-pg-migrate's `pgmigrations` (SQL files) and, for layouts
     /// whose tool keeps no table (`pattern`), `migration_check.history`. Other formats'
     /// tables are not written yet: those are refused by name (exit 2).

@@ -311,7 +311,7 @@ async fn concurrent_runs_apply_each_migration_once_and_a_held_lock_is_named() {
         .batch_execute("SET application_name = 'deploy-bot'")
         .await
         .unwrap();
-    let name_key = migration_check::runner::history::Bookkeeping::Sqlx.lock_key(&db.name);
+    let name_key = migration_check::runner::history::Bookkeeping::Sqlx.lock_key(&db.name, "public");
     holder
         .execute("SELECT pg_advisory_lock($1)", &[&name_key])
         .await
@@ -631,4 +631,58 @@ async fn node_pg_migrate_and_migrate_agree_on_one_database() {
     let output = blocking(ours_run(&["down"])).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(common::stderr(&output).contains("no down script"));
+}
+
+/// golang-migrate's `schema_migrations`: one row, the current version and dirty flag, as
+/// the tool writes it; a failing migration leaves the version dirty, which status reports
+/// and up refuses; down moves the version back and empties the table below the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golang_migrate_current_version_and_dirty_flag() {
+    let db = Database::new("golang").await;
+    let dir = common::migrations_dir(&[
+        ("1_users.up.sql", "CREATE TABLE users (id int);\n"),
+        ("1_users.down.sql", "DROP TABLE users;\n"),
+        ("2_orders.up.sql", "CREATE TABLE orders (id int);\n"),
+        ("2_orders.down.sql", "DROP TABLE orders;\n"),
+        (
+            "3_bad.up.sql",
+            "CREATE TABLE half (id int);\nSELECT * FROM missing;\n",
+        ),
+        ("3_bad.down.sql", "DROP TABLE half;\n"),
+    ]);
+    let run = |args: &'static [&'static str]| {
+        let (dir, url) = (dir.path().to_path_buf(), db.url.clone());
+        move || {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&["--format", "golang-migrate"]);
+            migrate(&dir, &url, &all)
+        }
+    };
+    let row = || db.query("SELECT version, dirty FROM schema_migrations");
+    let output = blocking(run(&["up", "--count", "2"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(row().await, [[Some("2".into()), Some("f".into())]]);
+
+    let output = blocking(run(&["up"])).await;
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert_eq!(row().await, [[Some("3".into()), Some("t".into())]]);
+    let output = blocking(run(&["status"])).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("failed (dirty)"),
+        "{}",
+        stdout(&output)
+    );
+    let output = blocking(run(&["down"])).await;
+    assert_eq!(output.status.code(), Some(2), "{}", common::stderr(&output));
+
+    // Repaired as golang-migrate's `force 2` does; then down twice empties the table.
+    db.query("UPDATE schema_migrations SET version = 2, dirty = false")
+        .await;
+    let output = blocking(run(&["down"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(row().await, [[Some("1".into()), Some("f".into())]]);
+    let output = blocking(run(&["down"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(row().await.is_empty());
 }

@@ -54,7 +54,7 @@ async fn open(db: &MigrateDbArgs, timeouts: Timeouts) -> anyhow::Result<Database
         .into());
     }
     let (session, label) = connect_live_with(&db.database_url, timeouts).await?;
-    let applied = read_history(book, &session.client, &label).await?;
+    let applied = read_history(book, &session.client, &discovered.migrations, &label).await?;
     let entries = runner::status(&discovered.migrations, &applied, &|m| book.checksum(m));
     Ok(Database {
         discovered,
@@ -70,9 +70,10 @@ async fn open(db: &MigrateDbArgs, timeouts: Timeouts) -> anyhow::Result<Database
 async fn read_history(
     book: Bookkeeping,
     client: &tokio_postgres::Client,
+    migrations: &[migrations::Migration],
     label: &str,
 ) -> anyhow::Result<Vec<runner::Applied>> {
-    match book.applied(client).await {
+    match book.applied(client, migrations).await {
         Ok(applied) => Ok(applied),
         Err(ReadError::Foreign(message)) => Err(UsageError(format!("{label}: {message}")).into()),
         Err(ReadError::Database(e)) => {
@@ -264,18 +265,27 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
     let book = database.book;
     if !args.dry_run {
         // The lock first, as sqlx takes it: two runs must not race to create the table.
-        let name: String = client
-            .query_one("SELECT current_database()", &[])
+        let row = client
+            .query_one(
+                "SELECT current_database()::text, current_schema()::text",
+                &[],
+            )
             .await
-            .map_err(|e| database_error(&database.label, "cannot read the database name", &e))?
-            .get(0);
-        execute::lock(client, book.lock_key(&name), lock_wait).await?;
+            .map_err(|e| database_error(&database.label, "cannot read the database name", &e))?;
+        let (name, schema): (String, String) = (row.get(0), row.get(1));
+        execute::lock(client, book.lock_key(&name, &schema), lock_wait).await?;
         book.ensure(client)
             .await
             .map_err(|e| database_error(&database.label, "cannot create the history table", &e))?;
     }
     // Read again under the lock: another run may have applied migrations meanwhile.
-    let applied = read_history(book, client, &database.label).await?;
+    let applied = read_history(
+        book,
+        client,
+        &database.discovered.migrations,
+        &database.label,
+    )
+    .await?;
     let migrations = &database.discovered.migrations;
     let entries = runner::status(migrations, &applied, &|m| book.checksum(m));
     let plan = match direction {
@@ -369,10 +379,13 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
                     EnvironmentError::new(format!("{which}{at}: {}", failure.message)).into(),
                 );
             }
-            eprintln!(
-                "error: {which} failed{at} (rolled back, not recorded): {}",
-                failure.message
-            );
+            let booked = if book == Bookkeeping::GolangMigrate {
+                "rolled back; schema_migrations marks it dirty, as golang-migrate does: repair \
+                 the database, then clear it (golang-migrate's `force VERSION`)"
+            } else {
+                "rolled back, not recorded"
+            };
+            eprintln!("error: {which} failed{at} ({booked}): {}", failure.message);
             Ok(1)
         }
     }

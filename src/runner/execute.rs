@@ -113,7 +113,13 @@ pub async fn run(
             migration.version,
             migration.name
         ));
-        let record = book.record_sql(migration, up);
+        if let Some(before) = book.before_sql(migrations, index, up) {
+            client
+                .batch_execute(&before)
+                .await
+                .map_err(|e| environment("cannot mark the migration as started", &e))?;
+        }
+        let record = book.record_sql(migrations, index, up);
         match runner::run_script_recorded(session, script, timeouts, Some(&record)).await {
             Ok(run) => {
                 book.finish(client, migration, up, run.elapsed)

@@ -20,6 +20,9 @@ pub enum Bookkeeping {
     /// sqlx's `_sqlx_migrations`: version, description, installed_on, success, the
     /// SHA-384 of the up script, execution time in nanoseconds.
     Sqlx,
+    /// golang-migrate's `schema_migrations`: one row, the current version and whether it is
+    /// dirty (set before a migration runs, cleared once it succeeded).
+    GolangMigrate,
     /// dbmate's `schema_migrations`: one `version` per applied migration, nothing else
     /// (no checksum, time or author).
     Dbmate,
@@ -36,11 +39,12 @@ impl Bookkeeping {
         match (format.name(), format.history_table()) {
             ("sqlx", _) => Ok(Bookkeeping::Sqlx),
             ("dbmate", _) => Ok(Bookkeeping::Dbmate),
+            ("golang-migrate", _) => Ok(Bookkeeping::GolangMigrate),
             ("node-pg-migrate", _) => Ok(Bookkeeping::NodePgMigrate),
             (_, None) => Ok(Bookkeeping::Own),
             (name, Some(table)) => Err(UsageError(format!(
                 "`migrate` does not write {name}'s history table `{table}` yet (it writes sqlx's \
-                 `_sqlx_migrations`, dbmate's `schema_migrations`, node-pg-migrate's \
+                 `_sqlx_migrations`, golang-migrate's and dbmate's `schema_migrations`, node-pg-migrate's \
                  `pgmigrations` for SQL files, and `migration_check.history` for layouts whose tool keeps \
                  no table); use {name}'s own tool for this database, or `verify` to check the \
                  migrations"
@@ -52,7 +56,7 @@ impl Bookkeeping {
     pub fn table(self) -> &'static str {
         match self {
             Bookkeeping::Sqlx => "_sqlx_migrations",
-            Bookkeeping::Dbmate => "schema_migrations",
+            Bookkeeping::GolangMigrate | Bookkeeping::Dbmate => "schema_migrations",
             Bookkeeping::NodePgMigrate => "pgmigrations",
             Bookkeeping::Own => "migration_check.history",
         }
@@ -61,17 +65,25 @@ impl Bookkeeping {
     /// Whether the tool records a checksum of each migration (else a file edited after
     /// it was applied cannot be told from the database).
     pub fn records_checksums(self) -> bool {
-        !matches!(self, Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate)
+        !matches!(
+            self,
+            Bookkeeping::GolangMigrate | Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate
+        )
     }
 
     /// The advisory lock key the tool takes, so migration-check and the tool exclude each
     /// other: sqlx's `0x3d32ad9e × CRC-32(database name)`, node-pg-migrate's constant
-    /// `7241865325823964` (`PG_MIGRATE_LOCK_ID`). dbmate takes no lock, and our
+    /// `7241865325823964` (`PG_MIGRATE_LOCK_ID`), golang-migrate's `CRC-32(schema NUL table
+    /// NUL database) × 1486364155` modulo 2³². dbmate takes no lock, and our
     /// own history has none of a tool: the same formula over `migration_check:` and the
     /// database name keeps migration-check runs apart.
-    pub fn lock_key(self, database: &str) -> i64 {
+    pub fn lock_key(self, database: &str, schema: &str) -> i64 {
         let name = match self {
             Bookkeeping::NodePgMigrate => return 7_241_865_325_823_964,
+            Bookkeeping::GolangMigrate => {
+                let name = format!("{schema}\0schema_migrations\0{database}");
+                return i64::from(crc32fast::hash(name.as_bytes()).wrapping_mul(1_486_364_155));
+            }
             Bookkeeping::Sqlx => database.to_string(),
             Bookkeeping::Dbmate | Bookkeeping::Own => format!("migration_check:{database}"),
         };
@@ -83,7 +95,7 @@ impl Bookkeeping {
         let bytes = std::fs::read(&migration.up.path).ok()?;
         match self {
             Bookkeeping::Sqlx => Some(hex(&Sha384::digest(&bytes))),
-            Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate => None,
+            Bookkeeping::GolangMigrate | Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate => None,
             Bookkeeping::Own => Some(hex(&Sha256::digest(&bytes))),
         }
     }
@@ -101,6 +113,10 @@ impl Bookkeeping {
                         checksum BYTEA NOT NULL,
                         execution_time BIGINT NOT NULL
                     );"
+                }
+                Bookkeeping::GolangMigrate => {
+                    "CREATE TABLE IF NOT EXISTS schema_migrations \
+                     (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);"
                 }
                 Bookkeeping::Dbmate => {
                     "CREATE TABLE IF NOT EXISTS schema_migrations (version varchar PRIMARY KEY);"
@@ -132,7 +148,13 @@ impl Bookkeeping {
     }
 
     /// The applied migrations, oldest first; empty when the table does not exist.
-    pub async fn applied(self, client: &Client) -> Result<Vec<Applied>, ReadError> {
+    /// golang-migrate records only the current version: every migration up to it is
+    /// applied, and it is failed when the row is dirty.
+    pub async fn applied(
+        self,
+        client: &Client,
+        migrations: &[Migration],
+    ) -> Result<Vec<Applied>, ReadError> {
         let exists: bool = client
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.table()])
             .await?
@@ -142,6 +164,28 @@ impl Bookkeeping {
         }
         self.check_shape(client).await?;
         let rows = match self {
+            Bookkeeping::GolangMigrate => {
+                let row = client
+                    .query_opt("SELECT version, dirty FROM schema_migrations LIMIT 1", &[])
+                    .await?;
+                let Some(row) = row else {
+                    return Ok(Vec::new());
+                };
+                let (current, dirty): (i64, bool) = (row.get(0), row.get(1));
+                return Ok(migrations
+                    .iter()
+                    .filter(|m| m.version.text.parse::<i64>().is_ok_and(|v| v <= current))
+                    .map(|m| Applied {
+                        version: m.version.text.clone(),
+                        name: None,
+                        checksum: None,
+                        applied_at: None,
+                        execution_ms: None,
+                        applied_by: None,
+                        success: !(dirty && m.version.text.parse::<i64>() == Ok(current)),
+                    })
+                    .collect());
+            }
             Bookkeeping::Sqlx => {
                 client
                     .query(
@@ -225,6 +269,7 @@ impl Bookkeeping {
                 "checksum",
                 "execution_time",
             ],
+            Bookkeeping::GolangMigrate => &["version", "dirty"],
             Bookkeeping::Dbmate => &["version"],
             Bookkeeping::NodePgMigrate => &["id", "name", "run_on"],
             Bookkeeping::Own => &[
@@ -248,7 +293,8 @@ impl Bookkeeping {
         }
         Err(ReadError::Foreign(format!(
             "{} has columns ({}), not ({}) as this format's tool writes it: the database is \
-             kept by another tool (golang-migrate's schema_migrations has a dirty column)",
+             kept by another tool (golang-migrate's schema_migrations has a dirty column, \
+             dbmate's only a version)",
             self.table(),
             columns.join(", "),
             expected.join(", ")
@@ -258,11 +304,15 @@ impl Bookkeeping {
     /// The SQL that books `migration` as applied (`up`) or reverted, run inside the
     /// migration's own transaction just before it commits (as sqlx does). The execution
     /// time is not known yet: it is written as -1 and set by [`Self::finish`].
-    pub fn record_sql(self, migration: &Migration, up: bool) -> String {
+    pub fn record_sql(self, migrations: &[Migration], index: usize, up: bool) -> String {
+        let migration = &migrations[index];
         // Values come from file names: written as literals, quotes doubled, with
         // standard_conforming_strings on so a backslash is only a backslash.
         let mut sql = String::from("SET standard_conforming_strings = on;\n");
         match (self, up) {
+            (Bookkeeping::GolangMigrate, _) => {
+                sql.push_str(&golang_version_sql(golang_target(migrations, index, up), false))
+            }
             (Bookkeeping::Sqlx, true) => sql.push_str(&format!(
                 "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
                  VALUES ({}, {}, TRUE, '\\x{}'::bytea, -1);",
@@ -320,7 +370,9 @@ impl Bookkeeping {
                     )
                     .await?;
             }
-            (Bookkeeping::Sqlx, false) | (Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate, _) => {}
+            (Bookkeeping::Sqlx, false)
+            | (Bookkeeping::GolangMigrate | Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate, _) => {
+            }
             (Bookkeeping::Own, _) => {
                 let millis = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
                 client
@@ -357,6 +409,41 @@ fn sqlx_version(migration: &Migration) -> i64 {
     migration.version.text.parse().unwrap_or_default()
 }
 
+impl Bookkeeping {
+    /// What the tool writes before the migration runs, committed on its own: golang-migrate
+    /// marks the target version dirty, so a failure leaves the database marked dirty.
+    pub fn before_sql(self, migrations: &[Migration], index: usize, up: bool) -> Option<String> {
+        match self {
+            Bookkeeping::GolangMigrate => Some(golang_version_sql(
+                golang_target(migrations, index, up),
+                true,
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The version golang-migrate records once `migrations[index]` ran: its own going up, the
+/// one before it going down (none below the first).
+fn golang_target(migrations: &[Migration], index: usize, up: bool) -> Option<i64> {
+    let at = if up {
+        Some(index)
+    } else {
+        index.checked_sub(1)
+    };
+    at.map(|i| migrations[i].version.text.parse().unwrap_or_default())
+}
+
+/// golang-migrate's SetVersion: the table emptied, then the version and its dirty flag.
+fn golang_version_sql(version: Option<i64>, dirty: bool) -> String {
+    match version {
+        Some(version) => format!(
+            "TRUNCATE schema_migrations; INSERT INTO schema_migrations (version, dirty) VALUES ({version}, {dirty});"
+        ),
+        None => "TRUNCATE schema_migrations;".to_string(),
+    }
+}
+
 /// The migration's file name without its extension: what node-pg-migrate records.
 fn file_stem(migration: &Migration) -> String {
     migration
@@ -391,12 +478,21 @@ mod tests {
         // (0x3d32ad9e * crc32(name), as sqlx-postgres computes it).
         assert_eq!(crc32fast::hash(b"123456789"), 0xcbf4_3926);
         assert_eq!(
-            Bookkeeping::Sqlx.lock_key("zone"),
+            Bookkeeping::Sqlx.lock_key("zone", "public"),
             2_771_974_297_191_923_538
         );
         assert_ne!(
-            Bookkeeping::Sqlx.lock_key("app"),
-            Bookkeeping::Own.lock_key("app")
+            Bookkeeping::Sqlx.lock_key("app", "public"),
+            Bookkeeping::Own.lock_key("app", "public")
+        );
+        // golang-migrate: a uint32, CRC-32 of "public\0schema_migrations\0app" times the salt.
+        let golang = Bookkeeping::GolangMigrate.lock_key("app", "public");
+        assert!((0..=i64::from(u32::MAX)).contains(&golang));
+        assert_eq!(
+            golang,
+            i64::from(
+                crc32fast::hash(b"public\0schema_migrations\0app").wrapping_mul(1_486_364_155)
+            )
         );
         assert_eq!(sqlx_description("create_users_table"), "create users table");
         assert_eq!(literal("it's"), "'it''s'");
