@@ -108,7 +108,8 @@ pub enum Command {
     ///
     /// Writes sqlx's `_sqlx_migrations` (SHA-384 checksums, as sqlx-cli does),
     /// golang-migrate's `schema_migrations` (version and dirty flag), dbmate's
-    /// `schema_migrations`, node-pg-migrate's `pgmigrations` (SQL files) and, for layouts
+    /// `schema_migrations`, diesel's `__diesel_schema_migrations`, node-pg-migrate's
+    /// `pgmigrations` (SQL files) and, for layouts
     /// whose tool keeps no table (`pattern`), `migration_check.history`. Other formats'
     /// tables are not written yet: those are refused by name (exit 2).
     /// Every run holds the tool's advisory lock; each migration runs under its format's

@@ -686,3 +686,43 @@ async fn golang_migrate_current_version_and_dirty_flag() {
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
     assert!(row().await.is_empty());
 }
+
+/// diesel's `__diesel_schema_migrations`: the directory's version without its dashes, as
+/// diesel records it (`2024-01-02-030405_create_accounts` → `20240102030405`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diesel_versions_are_recorded_without_dashes() {
+    let db = Database::new("diesel").await;
+    let dir = common::root().join("tests/fixtures/formats/diesel");
+    let run = |args: &'static [&'static str]| {
+        let (dir, url) = (dir.clone(), db.url.clone());
+        move || {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&["--format", "diesel"]);
+            migrate(&dir, &url, &all)
+        }
+    };
+    let output = blocking(run(&["up", "--count", "2"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(
+        db.query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
+            .await,
+        [
+            [Some("20240102030405".into())],
+            [Some("20240103030405".into())]
+        ]
+    );
+    let output = blocking(run(&["status"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("2 applied, 1 pending"),
+        "{}",
+        stdout(&output)
+    );
+    let output = blocking(run(&["down"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(
+        db.query("SELECT version FROM __diesel_schema_migrations")
+            .await,
+        [[Some("20240102030405".into())]]
+    );
+}

@@ -23,6 +23,8 @@ pub enum Bookkeeping {
     /// golang-migrate's `schema_migrations`: one row, the current version and whether it is
     /// dirty (set before a migration runs, cleared once it succeeded).
     GolangMigrate,
+    /// diesel's `__diesel_schema_migrations`: the version without its dashes and when it ran.
+    Diesel,
     /// dbmate's `schema_migrations`: one `version` per applied migration, nothing else
     /// (no checksum, time or author).
     Dbmate,
@@ -39,12 +41,14 @@ impl Bookkeeping {
         match (format.name(), format.history_table()) {
             ("sqlx", _) => Ok(Bookkeeping::Sqlx),
             ("dbmate", _) => Ok(Bookkeeping::Dbmate),
+            ("diesel", _) => Ok(Bookkeeping::Diesel),
             ("golang-migrate", _) => Ok(Bookkeeping::GolangMigrate),
             ("node-pg-migrate", _) => Ok(Bookkeeping::NodePgMigrate),
             (_, None) => Ok(Bookkeeping::Own),
             (name, Some(table)) => Err(UsageError(format!(
                 "`migrate` does not write {name}'s history table `{table}` yet (it writes sqlx's \
-                 `_sqlx_migrations`, golang-migrate's and dbmate's `schema_migrations`, node-pg-migrate's \
+                 `_sqlx_migrations`, golang-migrate's and dbmate's `schema_migrations`, diesel's \
+                 `__diesel_schema_migrations`, node-pg-migrate's \
                  `pgmigrations` for SQL files, and `migration_check.history` for layouts whose tool keeps \
                  no table); use {name}'s own tool for this database, or `verify` to check the \
                  migrations"
@@ -58,6 +62,7 @@ impl Bookkeeping {
             Bookkeeping::Sqlx => "_sqlx_migrations",
             Bookkeeping::GolangMigrate | Bookkeeping::Dbmate => "schema_migrations",
             Bookkeeping::NodePgMigrate => "pgmigrations",
+            Bookkeeping::Diesel => "__diesel_schema_migrations",
             Bookkeeping::Own => "migration_check.history",
         }
     }
@@ -67,14 +72,17 @@ impl Bookkeeping {
     pub fn records_checksums(self) -> bool {
         !matches!(
             self,
-            Bookkeeping::GolangMigrate | Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate
+            Bookkeeping::GolangMigrate
+                | Bookkeeping::Dbmate
+                | Bookkeeping::NodePgMigrate
+                | Bookkeeping::Diesel
         )
     }
 
     /// The advisory lock key the tool takes, so migration-check and the tool exclude each
     /// other: sqlx's `0x3d32ad9e × CRC-32(database name)`, node-pg-migrate's constant
     /// `7241865325823964` (`PG_MIGRATE_LOCK_ID`), golang-migrate's `CRC-32(schema NUL table
-    /// NUL database) × 1486364155` modulo 2³². dbmate takes no lock, and our
+    /// NUL database) × 1486364155` modulo 2³². dbmate and diesel take no lock, and our
     /// own history has none of a tool: the same formula over `migration_check:` and the
     /// database name keeps migration-check runs apart.
     pub fn lock_key(self, database: &str, schema: &str) -> i64 {
@@ -85,7 +93,9 @@ impl Bookkeeping {
                 return i64::from(crc32fast::hash(name.as_bytes()).wrapping_mul(1_486_364_155));
             }
             Bookkeeping::Sqlx => database.to_string(),
-            Bookkeeping::Dbmate | Bookkeeping::Own => format!("migration_check:{database}"),
+            Bookkeeping::Dbmate | Bookkeeping::Diesel | Bookkeeping::Own => {
+                format!("migration_check:{database}")
+            }
         };
         0x3d32_ad9e_i64 * i64::from(crc32fast::hash(name.as_bytes()))
     }
@@ -95,7 +105,10 @@ impl Bookkeeping {
         let bytes = std::fs::read(&migration.up.path).ok()?;
         match self {
             Bookkeeping::Sqlx => Some(hex(&Sha384::digest(&bytes))),
-            Bookkeeping::GolangMigrate | Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate => None,
+            Bookkeeping::GolangMigrate
+            | Bookkeeping::Dbmate
+            | Bookkeeping::NodePgMigrate
+            | Bookkeeping::Diesel => None,
             Bookkeeping::Own => Some(hex(&Sha256::digest(&bytes))),
         }
     }
@@ -120,6 +133,12 @@ impl Bookkeeping {
                 }
                 Bookkeeping::Dbmate => {
                     "CREATE TABLE IF NOT EXISTS schema_migrations (version varchar PRIMARY KEY);"
+                }
+                Bookkeeping::Diesel => {
+                    "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (
+                        version VARCHAR(50) PRIMARY KEY NOT NULL,
+                        run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+                    );"
                 }
                 Bookkeeping::NodePgMigrate => {
                     "CREATE TABLE IF NOT EXISTS pgmigrations (
@@ -206,6 +225,16 @@ impl Bookkeeping {
                     )
                     .await?
             }
+            Bookkeeping::Diesel => {
+                client
+                    .query(
+                        "SELECT version::text, NULL::text, NULL::text, run_on::text,
+                                NULL::bigint, NULL::text, true
+                         FROM __diesel_schema_migrations ORDER BY version",
+                        &[],
+                    )
+                    .await?
+            }
             Bookkeeping::NodePgMigrate => {
                 // The version is the name's part before its first `_`, as the format reads it.
                 client
@@ -232,10 +261,18 @@ impl Bookkeeping {
                     .await?
             }
         };
+        // diesel records `2024-01-02-030405` as `20240102030405`: the file's spelling.
+        let spelled = |recorded: String| match self {
+            Bookkeeping::Diesel => migrations
+                .iter()
+                .find(|m| m.version.text.replace('-', "") == recorded)
+                .map_or(recorded, |m| m.version.text.clone()),
+            _ => recorded,
+        };
         Ok(rows
             .iter()
             .map(|row| Applied {
-                version: row.get(0),
+                version: spelled(row.get(0)),
                 name: row.get(1),
                 checksum: row.get(2),
                 applied_at: row.get(3),
@@ -272,6 +309,7 @@ impl Bookkeeping {
             Bookkeeping::GolangMigrate => &["version", "dirty"],
             Bookkeeping::Dbmate => &["version"],
             Bookkeeping::NodePgMigrate => &["id", "name", "run_on"],
+            Bookkeeping::Diesel => &["version", "run_on"],
             Bookkeeping::Own => &[
                 "id",
                 "version",
@@ -332,6 +370,14 @@ impl Bookkeeping {
                 "DELETE FROM schema_migrations WHERE version = {};",
                 literal(&migration.version.text)
             )),
+            (Bookkeeping::Diesel, true) => sql.push_str(&format!(
+                "INSERT INTO __diesel_schema_migrations (version) VALUES ({});",
+                literal(&migration.version.text.replace('-', ""))
+            )),
+            (Bookkeeping::Diesel, false) => sql.push_str(&format!(
+                "DELETE FROM __diesel_schema_migrations WHERE version = {};",
+                literal(&migration.version.text.replace('-', ""))
+            )),
             (Bookkeeping::NodePgMigrate, true) => sql.push_str(&format!(
                 "INSERT INTO pgmigrations (name, run_on) VALUES ({}, NOW());",
                 literal(&file_stem(migration))
@@ -371,8 +417,13 @@ impl Bookkeeping {
                     .await?;
             }
             (Bookkeeping::Sqlx, false)
-            | (Bookkeeping::GolangMigrate | Bookkeeping::Dbmate | Bookkeeping::NodePgMigrate, _) => {
-            }
+            | (
+                Bookkeeping::GolangMigrate
+                | Bookkeeping::Dbmate
+                | Bookkeeping::NodePgMigrate
+                | Bookkeeping::Diesel,
+                _,
+            ) => {}
             (Bookkeeping::Own, _) => {
                 let millis = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
                 client
