@@ -142,6 +142,10 @@ pub enum MigrateCommand {
     /// Revert applied migrations, newest first: the last one, `--count N`, every one
     /// after `--to VERSION`, or `--all` (asks on a terminal unless `--yes`).
     Down(MigrateRunArgs),
+    /// Revert the last applied migration (`--count N`: the last N) and apply it again,
+    /// comparing the whole schema before and after with verify's snapshot: exit 1 when
+    /// they differ. Meant for development databases: it runs downs.
+    Redo(MigrateRunArgs),
     /// Each migration's state: applied, pending, out of order, changed since applied,
     /// applied but file missing, failed. Exit 1 on anything but applied and pending.
     Status(MigrateDbArgs),

@@ -726,3 +726,53 @@ async fn diesel_versions_are_recorded_without_dashes() {
         [[Some("20240102030405".into())]]
     );
 }
+
+/// `redo` reverts and re-applies the last migrations and compares the schema before and
+/// after: equal is exit 0; a down that forgets an index is exit 1 naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redo_compares_the_schema_before_and_after() {
+    let db = Database::new("redo").await;
+    let dir = common::migrations_dir(&[
+        (
+            "1_users.up.sql",
+            "CREATE TABLE users (id int, email text);\n",
+        ),
+        ("1_users.down.sql", "DROP TABLE users;\n"),
+        (
+            "2_index.up.sql",
+            "CREATE INDEX users_email_idx ON users (email);\n",
+        ),
+        ("2_index.down.sql", "DROP INDEX users_email_idx;\n"),
+        ("3_age.up.sql", "ALTER TABLE users ADD COLUMN age int;\n"),
+        // Also drops an index of the migration before: redo loses it.
+        (
+            "3_age.down.sql",
+            "ALTER TABLE users DROP COLUMN age;\nDROP INDEX users_email_idx;\n",
+        ),
+    ]);
+    let run = |args: &'static [&'static str]| {
+        let (dir, url) = (dir.path().to_path_buf(), db.url.clone());
+        move || migrate(&dir, &url, args)
+    };
+    let output = blocking(run(&["up", "--count", "2"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let output = blocking(run(&["redo", "--count", "2"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(
+        stdout(&output).contains("exactly what it was"),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = blocking(run(&["up"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let output = blocking(run(&["redo"])).await;
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert!(
+        stdout(&output).contains("index public.users_email_idx"),
+        "{}",
+        stdout(&output)
+    );
+    let output = blocking(run(&["redo", "--to", "1"])).await;
+    assert_eq!(output.status.code(), Some(2));
+}

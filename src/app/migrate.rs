@@ -26,6 +26,16 @@ pub async fn migrate_command(args: &MigrateArgs) -> anyhow::Result<u8> {
         MigrateCommand::Validate(db) => validate_command(db).await,
         MigrateCommand::Up(run) => run_command(run, Direction::Up).await,
         MigrateCommand::Down(run) => run_command(run, Direction::Down).await,
+        MigrateCommand::Redo(run) => {
+            if run.to.is_some() || run.all || run.dry_run {
+                return Err(UsageError(
+                    "redo takes --count N (default 1): --to, --all and --dry-run are for up and down"
+                        .into(),
+                )
+                .into());
+            }
+            run_command(run, Direction::Redo).await
+        }
         MigrateCommand::New(new) => new_command(new),
     }
 }
@@ -290,11 +300,12 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
     let entries = runner::status(migrations, &applied, &|m| book.checksum(m));
     let plan = match direction {
         Direction::Up => runner::plan_up(&entries, &target)?,
-        Direction::Down => runner::plan_down(&entries, migrations, &target)?,
+        Direction::Down | Direction::Redo => runner::plan_down(&entries, migrations, &target)?,
     };
     let verb = match direction {
         Direction::Up => "apply",
         Direction::Down => "revert",
+        Direction::Redo => "redo",
     };
     if plan.is_empty() {
         eprintln!("nothing to {verb}: the database is up to date with the plan");
@@ -310,7 +321,7 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
             let migration = &migrations[index];
             let script = match direction {
                 Direction::Up => &migration.up,
-                Direction::Down => migration.down.as_ref().expect("planned downs exist"),
+                _ => migration.down.as_ref().expect("planned downs exist"),
             };
             println!(
                 "-- {} {} ({})",
@@ -344,6 +355,9 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
             return Ok(1);
         }
     }
+    if direction == Direction::Redo {
+        return redo(&database, &plan, timeouts).await;
+    }
     let mut progress = |line: &str| eprintln!("{line}");
     let outcome = execute::run(
         &database.session,
@@ -355,16 +369,75 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
         &mut progress,
     )
     .await?;
+    finish(outcome, database.book, direction, &database.label)
+}
+
+/// Reverts `plan` (newest first) and applies it again, then compares the schema with the
+/// one before: verify's step 1 on this database.
+async fn redo(database: &Database, plan: &[usize], timeouts: Timeouts) -> anyhow::Result<u8> {
+    let client = &database.session.client;
+    let bookkeeping: std::collections::BTreeSet<String> =
+        [database.book.table().to_string()].into();
+    let capture = async || -> anyhow::Result<crate::schema::Snapshot> {
+        let snapshot = crate::schema::capture(client)
+            .await
+            .map_err(|e| database_error(&database.label, "cannot read the schema", &e))?;
+        Ok(snapshot.without_tables(&bookkeeping))
+    };
+    let before = capture().await?;
+    let migrations = &database.discovered.migrations;
+    let mut progress = |line: &str| eprintln!("{line}");
+    for (direction, order) in [
+        (Direction::Down, plan.to_vec()),
+        (Direction::Up, plan.iter().rev().copied().collect()),
+    ] {
+        let outcome = execute::run(
+            &database.session,
+            database.book,
+            migrations,
+            &order,
+            direction,
+            timeouts,
+            &mut progress,
+        )
+        .await?;
+        if outcome.failed.is_some() {
+            return finish(outcome, database.book, direction, &database.label);
+        }
+    }
+    let after = capture().await?;
+    let changes = crate::schema::diff(&before, &after);
+    if changes.is_empty() {
+        println!(
+            "redid {} migration(s) on {}: the schema is exactly what it was",
+            plan.len(),
+            database.label
+        );
+        return Ok(0);
+    }
+    print!(
+        "{}",
+        crate::report::schema_text::render_diff(&changes, "before redo", "after redo")
+    );
+    Ok(1)
+}
+
+/// The summary of a run, and its exit status.
+fn finish(
+    outcome: execute::Outcome,
+    book: Bookkeeping,
+    direction: Direction,
+    label: &str,
+) -> anyhow::Result<u8> {
     let total: Duration = outcome.ran.iter().map(|r| r.elapsed).sum();
     let done = match direction {
         Direction::Up => "applied",
-        Direction::Down => "reverted",
+        Direction::Down | Direction::Redo => "reverted",
     };
     println!(
-        "{done} {} migration(s) in {} ms on {}",
+        "{done} {} migration(s) in {} ms on {label}",
         outcome.ran.len(),
         total.as_millis(),
-        database.label
     );
     match outcome.failed {
         None => Ok(0),

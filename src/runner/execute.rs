@@ -18,6 +18,8 @@ use crate::postgres::{Session, Timeouts};
 pub enum Direction {
     Up,
     Down,
+    /// Down then up again (`migrate redo`); a plan runs down or up, never this.
+    Redo,
 }
 
 /// One migration run.
@@ -98,7 +100,11 @@ pub async fn run(
     let mut ran = Vec::new();
     for &index in plan {
         let migration = &migrations[index];
-        let up = direction == Direction::Up;
+        let up = match direction {
+            Direction::Up => true,
+            Direction::Down => false,
+            Direction::Redo => unreachable!("redo runs a down plan, then an up plan"),
+        };
         let script = if up {
             &migration.up
         } else {
