@@ -548,6 +548,23 @@ fn new_writes_the_next_migration_from_the_template() {
     );
     assert!(created[0].as_str() > "20260101000000", "{created:?}");
 
+    // A 17-digit node-pg-migrate version stays 17 digits.
+    let long = common::migrations_dir(&[(
+        "20231115000000000_a.sql",
+        "-- Up Migration\nSELECT 1;\n-- Down Migration\nSELECT 1;\n",
+    )]);
+    let output = Command::new(common::binary())
+        .args(["migrate", "new", "b", "--format", "node-pg-migrate"])
+        .arg(long.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(
+        stdout(&output).contains("20231115000000001_b"),
+        "{}",
+        stdout(&output)
+    );
+
     let output = Command::new(common::binary())
         .args(["migrate", "new", "no spaces"])
         .arg(stamped.path())

@@ -524,12 +524,16 @@ fn next_version(discovered: &Discovered) -> String {
     };
     match numbers.iter().max_by_key(|v| (v.len(), **v)) {
         None => timestamp(),
-        Some(last) if last.len() >= 14 => {
-            timestamp().max(format!("{}", last.parse::<u128>().unwrap_or(0) + 1))
-        }
         Some(last) => {
             let next = last.parse::<u128>().unwrap_or(0) + 1;
-            format!("{next:0width$}", width = last.len())
+            let stamp = timestamp();
+            // After a timestamp, now (or one more, should the clock lag); otherwise one more
+            // at the same width (a 17-digit node-pg-migrate version stays 17 digits).
+            if last.len() == stamp.len() {
+                stamp.parse::<u128>().unwrap_or(0).max(next).to_string()
+            } else {
+                format!("{next:0width$}", width = last.len())
+            }
         }
     }
 }

@@ -182,7 +182,7 @@ impl Bookkeeping {
             return Ok(Vec::new());
         }
         self.check_shape(client).await?;
-        let rows = match self {
+        let sql = match self {
             Bookkeeping::GolangMigrate => {
                 let row = client
                     .query_opt("SELECT version, dirty FROM schema_migrations LIMIT 1", &[])
@@ -206,61 +206,37 @@ impl Bookkeeping {
                     .collect());
             }
             Bookkeeping::Sqlx => {
-                client
-                    .query(
-                        "SELECT version::text, description, encode(checksum, 'hex'),
-                                installed_on::text, execution_time / 1000000, NULL::text, success
-                         FROM _sqlx_migrations ORDER BY version",
-                        &[],
-                    )
-                    .await?
+                "SELECT version::text, description, encode(checksum, 'hex'),
+                        installed_on::text, execution_time / 1000000, NULL::text, success
+                 FROM _sqlx_migrations ORDER BY version"
             }
             Bookkeeping::Dbmate => {
-                client
-                    .query(
-                        "SELECT version::text, NULL::text, NULL::text, NULL::text,
-                                NULL::bigint, NULL::text, true
-                         FROM schema_migrations ORDER BY version",
-                        &[],
-                    )
-                    .await?
+                "SELECT version::text, NULL::text, NULL::text, NULL::text,
+                        NULL::bigint, NULL::text, true
+                 FROM schema_migrations ORDER BY version"
             }
             Bookkeeping::Diesel => {
-                client
-                    .query(
-                        "SELECT version::text, NULL::text, NULL::text, run_on::text,
-                                NULL::bigint, NULL::text, true
-                         FROM __diesel_schema_migrations ORDER BY version",
-                        &[],
-                    )
-                    .await?
+                "SELECT version::text, NULL::text, NULL::text, run_on::text,
+                        NULL::bigint, NULL::text, true
+                 FROM __diesel_schema_migrations ORDER BY version"
             }
+            // The version is the name's part before its first `_`, as the format reads it.
             Bookkeeping::NodePgMigrate => {
-                // The version is the name's part before its first `_`, as the format reads it.
-                client
-                    .query(
-                        "SELECT split_part(name, '_', 1), name, NULL::text, run_on::text,
-                                NULL::bigint, NULL::text, true
-                         FROM pgmigrations ORDER BY run_on, id",
-                        &[],
-                    )
-                    .await?
+                "SELECT split_part(name, '_', 1), name, NULL::text, run_on::text,
+                        NULL::bigint, NULL::text, true
+                 FROM pgmigrations ORDER BY run_on, id"
             }
             Bookkeeping::Own => {
-                client
-                    .query(
-                        "SELECT version, name, sha256, applied_at::text, execution_ms,
-                                applied_by || ' (' || application_name || ')', true
-                         FROM (SELECT DISTINCT ON (version) *
-                               FROM migration_check.history
-                               ORDER BY version, id DESC) last
-                         WHERE direction = 'up'
-                         ORDER BY id",
-                        &[],
-                    )
-                    .await?
+                "SELECT version, name, sha256, applied_at::text, execution_ms,
+                        applied_by || ' (' || application_name || ')', true
+                 FROM (SELECT DISTINCT ON (version) *
+                       FROM migration_check.history
+                       ORDER BY version, id DESC) last
+                 WHERE direction = 'up'
+                 ORDER BY id"
             }
         };
+        let rows = client.query(sql, &[]).await?;
         // diesel records `2024-01-02-030405` as `20240102030405`: the file's spelling.
         let spelled = |recorded: String| match self {
             Bookkeeping::Diesel => migrations

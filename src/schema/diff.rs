@@ -405,6 +405,14 @@ fn fold_into_columns(
     entries: Vec<(ObjectId, Vec<ObjectId>)>,
     side: &Snapshot,
 ) -> Vec<(ObjectId, Vec<ObjectId>)> {
+    let columns: BTreeSet<ObjectId> = entries
+        .iter()
+        .filter(|(id, _)| id.kind == ObjectKind::Column)
+        .map(|(id, _)| id.clone())
+        .collect();
+    if columns.is_empty() {
+        return entries;
+    }
     let text = |id: &ObjectId, key: &str| -> Option<String> {
         side.objects.get(id)?.get(key)?.as_str().map(str::to_string)
     };
@@ -432,11 +440,6 @@ fn fold_into_columns(
             _ => None,
         }
     };
-    let columns: BTreeSet<ObjectId> = entries
-        .iter()
-        .filter(|(id, _)| id.kind == ObjectKind::Column)
-        .map(|(id, _)| id.clone())
-        .collect();
     let mut moved: BTreeMap<ObjectId, Vec<ObjectId>> = BTreeMap::new();
     let mut kept = Vec::new();
     for (id, folded) in entries {

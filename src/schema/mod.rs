@@ -178,11 +178,18 @@ impl Snapshot {
         table: &'a str,
         kind: ObjectKind,
     ) -> impl Iterator<Item = (String, &'a Attributes)> + 'a {
+        // Objects are ordered by kind, then name: a table's columns, constraints, triggers
+        // and policies (named `table.part`) are one range; indexes (named in the schema)
+        // are looked for among the indexes only.
+        let prefix = match kind {
+            ObjectKind::Index => String::new(),
+            _ => format!("{table}."),
+        };
         self.objects
-            .iter()
-            .filter(move |(id, attributes)| {
-                id.kind == kind
-                    && attributes.get("table").and_then(serde_json::Value::as_str) == Some(table)
+            .range(ObjectId::new(kind, prefix.clone())..)
+            .take_while(move |(id, _)| id.kind == kind && id.name.starts_with(&prefix))
+            .filter(move |(_, attributes)| {
+                attributes.get("table").and_then(serde_json::Value::as_str) == Some(table)
             })
             .map(move |(id, attributes)| {
                 let name = id

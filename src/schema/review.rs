@@ -164,7 +164,7 @@ pub fn detail(snapshot: &Snapshot, object: &ObjectId, folded: &[ObjectId]) -> Ob
             detail.constraints = parts(ObjectKind::Constraint);
             detail.indexes = parts(ObjectKind::Index)
                 .into_iter()
-                .filter(|index| !backs_constraint(snapshot, schema, &index.name))
+                .filter(|index| !backs_constraint(snapshot, table, &index.name))
                 .collect();
             detail.triggers = parts(ObjectKind::Trigger);
             detail.policies = parts(ObjectKind::Policy);
@@ -243,18 +243,18 @@ pub fn owning_table(snapshot: &Snapshot, object: &ObjectId) -> Option<String> {
     }
 }
 
-/// Whether the index `name` of `schema` is the one behind a constraint of the same name
+/// Whether the index `name` of `table` is the one behind a constraint of the same name
 /// (primary key, unique, exclusion), which the constraint already shows.
-fn backs_constraint(snapshot: &Snapshot, schema: &str, name: &str) -> bool {
-    snapshot.objects.iter().any(|(id, attrs)| {
-        id.kind == ObjectKind::Constraint
-            && id.name.starts_with(schema)
-            && id.name.rsplit_once('.').is_some_and(|(_, n)| n == name)
-            && attrs
-                .get("definition")
-                .and_then(Value::as_str)
-                .is_some_and(|d| !d.starts_with("CHECK") && !d.starts_with("FOREIGN KEY"))
-    })
+fn backs_constraint(snapshot: &Snapshot, table: &str, name: &str) -> bool {
+    snapshot
+        .objects
+        .get(&ObjectId::new(
+            ObjectKind::Constraint,
+            format!("{table}.{name}"),
+        ))
+        .and_then(|attrs| attrs.get("definition"))
+        .and_then(Value::as_str)
+        .is_some_and(|d| !d.starts_with("CHECK") && !d.starts_with("FOREIGN KEY"))
 }
 
 fn column(name: &str, attributes: &Attributes) -> ColumnDetail {
