@@ -311,7 +311,14 @@ async fn concurrent_runs_apply_each_migration_once_and_a_held_lock_is_named() {
         .batch_execute("SET application_name = 'deploy-bot'")
         .await
         .unwrap();
-    let name_key = migration_check::runner::history::Bookkeeping::Sqlx.lock_key(&db.name, "public");
+    let name_key = migration_check::runner::history::of(
+        *migration_check::migrations::Format::ALL
+            .iter()
+            .find(|f| f.name() == "sqlx")
+            .unwrap(),
+    )
+    .unwrap()
+    .lock_key(&db.name, "public");
     holder
         .execute("SELECT pg_advisory_lock($1)", &[&name_key])
         .await
@@ -349,15 +356,18 @@ async fn a_failing_migration_is_rolled_back_unrecorded_and_other_layouts_use_our
         [Some("1".into()), Some("t".into())]
     );
 
-    // goose keeps goose_db_version, which migrate does not write yet: refused by name.
-    let goose = common::migrations_dir(&[(
-        "1_a.sql",
-        "-- +goose Up\nCREATE TABLE a (id int);\n-- +goose Down\nDROP TABLE a;\n",
-    )]);
-    let (path, url) = (goose.path().to_path_buf(), db.url.clone());
-    let output = blocking(move || migrate(&path, &url, &["status"])).await;
-    assert_eq!(output.status.code(), Some(2));
-    assert!(common::stderr(&output).contains("goose_db_version"));
+    // Hasura keeps its state in hdb_catalog, which migrate does not write: refused by name.
+    let (path, url) = (
+        common::root().join("tests/fixtures/formats/hasura/migrations/default"),
+        db.url.clone(),
+    );
+    let output = blocking(move || migrate(&path, &url, &["status", "--format", "hasura"])).await;
+    assert_eq!(output.status.code(), Some(2), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("hdb_catalog.schema_migrations"),
+        "{}",
+        common::stderr(&output)
+    );
 
     // A hand-rolled layout: our own history, with who and how long.
     let pattern = common::migrations_dir(&[
@@ -792,4 +802,268 @@ async fn redo_compares_the_schema_before_and_after() {
     );
     let output = blocking(run(&["redo", "--to", "1"])).await;
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// One format's layout for [`bookkeeping_round_trip`]: three migrations, the table its tool
+/// keeps, whether they have downs, and the file of the first migration.
+struct Layout {
+    format: &'static str,
+    files: Vec<(String, String)>,
+    table: &'static str,
+    downs: bool,
+    first: &'static str,
+}
+
+/// Atlas's `atlas.sum` for `files` (name, content), sorted: the cumulative SHA-256 per file.
+fn atlas_sum(files: &[(String, String)]) -> String {
+    use base64::Engine as _;
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut sorted: Vec<&(String, String)> = files.iter().collect();
+    sorted.sort();
+    let mut running = sha2::Sha256::new();
+    let mut lines = Vec::new();
+    let mut total = sha2::Sha256::new();
+    for (name, content) in sorted {
+        running.update(name.as_bytes());
+        running.update(content.as_bytes());
+        let hash = encode(&running.clone().finalize());
+        total.update(name.as_bytes());
+        total.update(hash.as_bytes());
+        lines.push(format!("{name} h1:{hash}\n"));
+    }
+    format!("h1:{}\n{}", encode(&total.finalize()), lines.concat())
+}
+
+fn layouts() -> Vec<Layout> {
+    let tables = ["users", "orders", "items"];
+    let create = |t: &str| format!("CREATE TABLE {t} (id int PRIMARY KEY);\n");
+    let drop = |t: &str| format!("DROP TABLE {t};\n");
+    let owned = |pairs: Vec<(String, String)>| pairs;
+    let atlas: Vec<(String, String)> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("2024010100000{i}_{t}.sql"), create(t)))
+        .collect();
+    let mut atlas_files = atlas.clone();
+    atlas_files.push(("atlas.sum".into(), atlas_sum(&atlas)));
+    vec![
+        Layout {
+            format: "goose",
+            files: owned(
+                tables
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        (
+                            format!("0000{}_{t}.sql", i + 1),
+                            format!("-- +goose Up\n{}-- +goose Down\n{}", create(t), drop(t)),
+                        )
+                    })
+                    .collect(),
+            ),
+            table: "goose_db_version",
+            downs: true,
+            first: "00001_users.sql",
+        },
+        Layout {
+            format: "flyway",
+            files: tables
+                .iter()
+                .enumerate()
+                .flat_map(|(i, t)| {
+                    [
+                        (format!("V1_{i}__{t}.sql"), create(t)),
+                        (format!("U1_{i}__{t}.sql"), drop(t)),
+                    ]
+                })
+                .collect(),
+            table: "flyway_schema_history",
+            downs: true,
+            first: "V1_0__users.sql",
+        },
+        Layout {
+            format: "sql-migrate",
+            files: tables
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    (
+                        format!("{}_{t}.sql", i + 1),
+                        format!("-- +migrate Up\n{}-- +migrate Down\n{}", create(t), drop(t)),
+                    )
+                })
+                .collect(),
+            table: "gorp_migrations",
+            downs: true,
+            first: "1_users.sql",
+        },
+        Layout {
+            format: "prisma",
+            files: tables
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("2024010100000{i}_{t}/migration.sql"), create(t)))
+                .chain([(
+                    "migration_lock.toml".to_string(),
+                    "provider = \"postgresql\"\n".to_string(),
+                )])
+                .collect(),
+            table: "_prisma_migrations",
+            downs: false,
+            first: "20240101000000_users/migration.sql",
+        },
+        Layout {
+            format: "atlas",
+            files: atlas_files,
+            table: "atlas_schema_revisions.atlas_schema_revisions",
+            downs: false,
+            first: "20240101000000_users.sql",
+        },
+    ]
+}
+
+/// Every format with a bookkeeping table not proved elsewhere: `up --count 2`, status,
+/// history, validate, down (where the format has downs), an edited applied file (status
+/// and validate exit 1 where the tool records checksums), then the rest applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bookkeeping_round_trip_for_every_format_with_a_table() {
+    let db = Database::new("formats").await;
+    for layout in layouts() {
+        let files: Vec<(&str, &str)> = layout
+            .files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        let dir = common::migrations_dir(&files);
+        let run = |args: &[&str]| {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&["--format", layout.format]);
+            migrate(dir.path(), &db.url, &all)
+        };
+        let context = |output: &Output| {
+            format!(
+                "{}: {}{}",
+                layout.format,
+                stdout(output),
+                common::stderr(output)
+            )
+        };
+        let output = run(&["up", "--count", "2"]);
+        assert_eq!(output.status.code(), Some(0), "{}", context(&output));
+        let output = run(&["status"]);
+        assert_eq!(output.status.code(), Some(0), "{}", context(&output));
+        assert!(
+            stdout(&output).contains("2 applied, 1 pending"),
+            "{}",
+            context(&output)
+        );
+        assert!(
+            stdout(&output).contains(layout.table),
+            "{}",
+            context(&output)
+        );
+        let output = run(&["history", "--json"]);
+        assert_eq!(output.status.code(), Some(0), "{}", context(&output));
+        let history: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(history.as_array().unwrap().len(), 2, "{}", context(&output));
+        let output = run(&["validate"]);
+        assert_eq!(output.status.code(), Some(0), "{}", context(&output));
+        let output = run(&["down"]);
+        if layout.downs {
+            assert_eq!(output.status.code(), Some(0), "{}", context(&output));
+            let output = run(&["status"]);
+            assert!(
+                stdout(&output).contains("1 applied, 2 pending"),
+                "{}",
+                context(&output)
+            );
+            let output = run(&["up", "--count", "1"]);
+            assert_eq!(output.status.code(), Some(0), "{}", context(&output));
+        } else {
+            assert_eq!(output.status.code(), Some(2), "{}", context(&output));
+            assert!(
+                common::stderr(&output).contains("no down script"),
+                "{}",
+                context(&output)
+            );
+        }
+        // An applied migration edited afterwards.
+        let first = dir.path().join(layout.first);
+        let edited = std::fs::read_to_string(&first).unwrap() + "-- edited\n";
+        std::fs::write(&first, edited).unwrap();
+        let records = !matches!(layout.format, "goose" | "sql-migrate");
+        let output = run(&["validate"]);
+        assert_eq!(
+            output.status.code(),
+            Some(u8::from(records).into()),
+            "{}",
+            context(&output)
+        );
+        let output = run(&["status"]);
+        assert_eq!(
+            output.status.code(),
+            Some(u8::from(records).into()),
+            "{}",
+            context(&output)
+        );
+        if !records {
+            let output = run(&["up"]);
+            assert_eq!(output.status.code(), Some(0), "{}", context(&output));
+            let output = run(&["status"]);
+            assert!(
+                stdout(&output).contains("3 applied, 0 pending"),
+                "{}",
+                context(&output)
+            );
+        }
+        // Leave the database empty for the next format.
+        db.query("DROP TABLE IF EXISTS users, orders, items").await;
+    }
+    // What each tool's table holds, as the tool writes it.
+    let flyway = db
+        .query(
+            "SELECT installed_rank::text, version, description, type, script, success::text \
+             FROM flyway_schema_history ORDER BY installed_rank",
+        )
+        .await;
+    assert_eq!(
+        flyway[0],
+        ["1", "1.0", "users", "SQL", "V1_0__users.sql", "true"]
+            .map(|s| Some(s.to_string()))
+            .to_vec()
+    );
+    assert!(
+        flyway
+            .iter()
+            .any(|row| row[3].as_deref() == Some("UNDO_SQL")),
+        "{flyway:?}"
+    );
+    let goose = db
+        .query("SELECT version_id::text FROM goose_db_version ORDER BY id")
+        .await;
+    assert_eq!(goose[0], [Some("0".to_string())]);
+    let prisma = db
+        .query(
+            "SELECT migration_name, applied_steps_count::text, finished_at IS NOT NULL, \
+             length(checksum)::text FROM _prisma_migrations ORDER BY started_at",
+        )
+        .await;
+    assert_eq!(
+        prisma[0],
+        ["20240101000000_users", "1", "t", "64"]
+            .map(|s| Some(s.to_string()))
+            .to_vec()
+    );
+    let atlas = db
+        .query(
+            "SELECT version, description, type::text, applied::text, total::text \
+             FROM atlas_schema_revisions.atlas_schema_revisions ORDER BY version",
+        )
+        .await;
+    assert_eq!(
+        atlas[0],
+        ["20240101000000", "users", "2", "1", "1"]
+            .map(|s| Some(s.to_string()))
+            .to_vec()
+    );
 }

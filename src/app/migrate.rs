@@ -15,7 +15,7 @@ use crate::error::{EnvironmentError, UsageError};
 use crate::migrations::{self, Discovered};
 use crate::postgres::{self, Session, Timeouts};
 use crate::runner::execute::{self, Direction};
-use crate::runner::history::{Bookkeeping, ReadError};
+use crate::runner::history::{self, Book, ReadError};
 use crate::runner::{self, State, StatusEntry, Target};
 
 /// Runs a `migrate` command; returns the exit status.
@@ -43,7 +43,7 @@ pub async fn migrate_command(args: &MigrateArgs) -> anyhow::Result<u8> {
 /// The migrations, their bookkeeping, a session and every migration's state.
 struct Database {
     discovered: Discovered,
-    book: Bookkeeping,
+    book: Book,
     session: Session,
     label: String,
     entries: Vec<StatusEntry>,
@@ -53,13 +53,13 @@ struct Database {
 async fn open(db: &MigrateDbArgs, timeouts: Timeouts) -> anyhow::Result<Database> {
     let source = Source::from_args(&db.source)?;
     let discovered = migrations::discover(&source.dir, source.format, &source.settings)?;
-    let book = Bookkeeping::of(discovered.format())?;
-    if let Some(code) = discovered.migrations.iter().find(|m| m.up.step.is_some()) {
+    let book = history::of(discovered.format())?;
+    // Code migrations run through their tool, which books them in its own table; a
+    // `[command]` tool's table is not one whose shape we know.
+    if discovered.format().name() == "command" {
         return Err(UsageError(format!(
-            "{} is a migration written as code, which only its own tool runs: use {}'s own \
-             commands for this database (`verify` checks such migrations through the tool)",
-            code.up.path.display(),
-            discovered.format().name()
+            "{}: migrations run through a `[command]` tool are applied by that tool: use its              own commands for this database (`verify` checks them through the tool)",
+            source.dir.display()
         ))
         .into());
     }
@@ -78,7 +78,7 @@ async fn open(db: &MigrateDbArgs, timeouts: Timeouts) -> anyhow::Result<Database
 
 /// The applied migrations; another tool's table of the same name is bad input (exit 2).
 async fn read_history(
-    book: Bookkeeping,
+    book: Book,
     client: &tokio_postgres::Client,
     migrations: &[migrations::Migration],
     label: &str,
@@ -425,7 +425,7 @@ async fn redo(database: &Database, plan: &[usize], timeouts: Timeouts) -> anyhow
 /// The summary of a run, and its exit status.
 fn finish(
     outcome: execute::Outcome,
-    book: Bookkeeping,
+    book: Book,
     direction: Direction,
     label: &str,
 ) -> anyhow::Result<u8> {
@@ -452,12 +452,7 @@ fn finish(
                     EnvironmentError::new(format!("{which}{at}: {}", failure.message)).into(),
                 );
             }
-            let booked = if book == Bookkeeping::GolangMigrate {
-                "rolled back; schema_migrations marks it dirty, as golang-migrate does: repair \
-                 the database, then clear it (golang-migrate's `force VERSION`)"
-            } else {
-                "rolled back, not recorded"
-            };
+            let booked = book.failure_note();
             eprintln!("error: {which} failed{at} ({booked}): {}", failure.message);
             Ok(1)
         }

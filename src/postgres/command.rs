@@ -19,13 +19,25 @@ use tokio_postgres::{Client, Config};
 
 use super::quote_ident;
 use super::runner::{FailureKind, ScriptFailure, ScriptRun};
+use super::tls::SslMode;
 use crate::migrations::command::{CommandStep, Direction};
 
 /// How many lines of the tool's output a failure shows.
 const OUTPUT_LINES: usize = 40;
 
 /// Our environment variables every command sees, besides those a configuration lists.
-const INHERITED: [&str; 5] = ["PATH", "HOME", "LANG", "LANGUAGE", "TZ"];
+/// The certificate paths are libpq's own variables: where the user keeps them for a
+/// server that asks for TLS, not secrets.
+const INHERITED: [&str; 8] = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "PGSSLROOTCERT",
+    "PGSSLCERT",
+    "PGSSLKEY",
+];
 
 /// Variables that hold credentials of ours: never passed, even when listed.
 fn is_secret(name: &str) -> bool {
@@ -41,8 +53,12 @@ fn is_secret(name: &str) -> bool {
 }
 
 /// The environment of a command: the inherited and listed variables of ours that are set,
-/// and the throwaway database's address.
-pub fn environment(step: &CommandStep, database: &Config) -> Vec<(String, String)> {
+/// and the database's address (with its `sslmode`, for a server reached over TLS).
+pub fn environment(
+    step: &CommandStep,
+    database: &Config,
+    sslmode: Option<SslMode>,
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = std::env::vars()
         .filter(|(name, _)| {
             (INHERITED.contains(&name.as_str())
@@ -51,12 +67,12 @@ pub fn environment(step: &CommandStep, database: &Config) -> Vec<(String, String
                 && !is_secret(name)
         })
         .collect();
-    env.extend(database_env(database));
+    env.extend(database_env(database, sslmode));
     env
 }
 
 /// `DATABASE_URL` and the libpq variables for `database`.
-fn database_env(database: &Config) -> Vec<(String, String)> {
+fn database_env(database: &Config, sslmode: Option<SslMode>) -> Vec<(String, String)> {
     let user = database.get_user().unwrap_or("postgres").to_string();
     let port = database.get_ports().first().copied().unwrap_or(5432);
     let name = database.get_dbname().unwrap_or("postgres").to_string();
@@ -73,7 +89,7 @@ fn database_env(database: &Config) -> Vec<(String, String)> {
         Some(password) => format!("{}:{}", encode(&user), encode(password)),
         None => encode(&user),
     };
-    let url = if host.starts_with('/') {
+    let mut url = if host.starts_with('/') {
         format!(
             "postgresql://{credentials}@localhost:{port}/{}?host={}",
             encode(&name),
@@ -82,6 +98,10 @@ fn database_env(database: &Config) -> Vec<(String, String)> {
     } else {
         format!("postgresql://{credentials}@{host}:{port}/{}", encode(&name))
     };
+    if let Some(mode) = sslmode {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&format!("sslmode={}", mode.as_str()));
+    }
     let mut env = vec![
         ("DATABASE_URL".to_string(), url),
         ("PGHOST".to_string(), host),
@@ -91,6 +111,9 @@ fn database_env(database: &Config) -> Vec<(String, String)> {
     ];
     if let Some(password) = password {
         env.push(("PGPASSWORD".to_string(), password));
+    }
+    if let Some(mode) = sslmode {
+        env.push(("PGSSLMODE".to_string(), mode.as_str().to_string()));
     }
     env
 }
@@ -269,12 +292,13 @@ fn check_history(step: &CommandStep, before: &[String], after: &[String]) -> Res
     })
 }
 
-/// Runs `step` against `database`, reading the history through `client` (connected to the
-/// same database) before and after.
+/// Runs `step` against `database` (reached with `sslmode`, none for our own servers),
+/// reading the history through `client` (connected to the same database) before and after.
 pub async fn run_step(
     client: &Client,
     step: &CommandStep,
     database: &Config,
+    sslmode: Option<SslMode>,
     timeout: Duration,
 ) -> Result<ScriptRun, ScriptFailure> {
     let started = Instant::now();
@@ -302,7 +326,7 @@ pub async fn run_step(
         .args(&step.argv[1..])
         .current_dir(&step.workdir)
         .env_clear()
-        .envs(environment(step, database))
+        .envs(environment(step, database, sslmode))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -446,7 +470,7 @@ mod tests {
             .user("post gres")
             .password("p@ss")
             .dbname("mc_1");
-        let env = database_env(&config);
+        let env = database_env(&config, None);
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(
             get("DATABASE_URL"),
@@ -459,7 +483,7 @@ mod tests {
             .port(5432)
             .user("postgres")
             .dbname("d");
-        let env = database_env(&socket);
+        let env = database_env(&socket, None);
         assert_eq!(
             env[0].1,
             "postgresql://postgres@localhost:5432/d?host=%2Ftmp%2Fmc%20x"
@@ -467,7 +491,7 @@ mod tests {
         assert!(
             is_secret("GITHUB_TOKEN") && is_secret("INPUT_GITHUB-TOKEN") && !is_secret("NODE_ENV")
         );
-        let names: Vec<String> = environment(&step(Direction::Up), &config)
+        let names: Vec<String> = environment(&step(Direction::Up), &config, None)
             .into_iter()
             .map(|(n, _)| n)
             .collect();

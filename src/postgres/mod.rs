@@ -156,6 +156,11 @@ impl Session {
         Session::open(self.target.clone(), self.timeouts).await
     }
 
+    /// Where this session connects (without our startup options).
+    pub fn config(&self) -> &Config {
+        &self.target.config
+    }
+
     /// How this session's connections are secured (a cancel request must be too).
     pub fn tls(&self) -> &Tls {
         &self.target.tls

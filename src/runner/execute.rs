@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
-use super::history::Bookkeeping;
+use super::history::Book;
 use crate::error::EnvironmentError;
 use crate::migrations::Migration;
 use crate::postgres::runner::{self, ScriptFailure};
@@ -89,7 +89,7 @@ pub async fn lock(client: &Client, key: i64, wait: Duration) -> Result<(), Envir
 /// `progress` hears of each migration before and after it runs.
 pub async fn run(
     session: &Session,
-    book: Bookkeeping,
+    book: Book,
     migrations: &[Migration],
     plan: &[usize],
     direction: Direction,
@@ -119,18 +119,38 @@ pub async fn run(
             migration.version,
             migration.name
         ));
-        if let Some(before) = book.before_sql(migrations, index, up) {
-            client
-                .batch_execute(&before)
+        let outcome = match &script.step {
+            // Written as code: the team's tool runs it and books it in its own history.
+            Some(step) => {
+                crate::postgres::command::run_step(
+                    client,
+                    step,
+                    session.config(),
+                    session.tls().mode(),
+                    timeouts.command,
+                )
                 .await
-                .map_err(|e| environment("cannot mark the migration as started", &e))?;
-        }
-        let record = book.record_sql(migrations, index, up);
-        match runner::run_script_recorded(session, script, timeouts, Some(&record)).await {
+            }
+            None => {
+                if let Some(before) = book.before_sql(migrations, index, up) {
+                    client
+                        .batch_execute(&before)
+                        .await
+                        .map_err(|e| environment("cannot mark the migration as started", &e))?;
+                }
+                let record = book.record_sql(migrations, index, up);
+                let run =
+                    runner::run_script_recorded(session, script, timeouts, Some(&record)).await;
+                if let Ok(run) = &run {
+                    book.finish(client, migration, up, run.elapsed)
+                        .await
+                        .map_err(|e| environment("cannot record the execution time", &e))?;
+                }
+                run
+            }
+        };
+        match outcome {
             Ok(run) => {
-                book.finish(client, migration, up, run.elapsed)
-                    .await
-                    .map_err(|e| environment("cannot record the execution time", &e))?;
                 progress(&format!(
                     "{} {} {} ({} ms)",
                     if up { "applied" } else { "reverted" },

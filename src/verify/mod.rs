@@ -816,6 +816,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                     &self.session.client,
                     step,
                     &database,
+                    None,
                     self.options.timeouts.command,
                 )
                 .await
