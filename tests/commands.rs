@@ -12,24 +12,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// A copy of `tests/fixtures/command/<name>` with `node_modules` linked to the tools.
-fn project(name: &str, tools: &Path) -> tempfile::TempDir {
-    let copy = tempfile::Builder::new()
-        .prefix("mc-project-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    common::copy_dir(
-        &common::root()
-            .join("tests/fixtures/command")
-            .join(name)
-            .join("."),
-        copy.path(),
-    );
-    std::os::unix::fs::symlink(tools.join("node_modules"), copy.path().join("node_modules"))
-        .unwrap();
-    copy
-}
-
 /// Statuses by version, and the problems' messages joined, of a report.
 fn verdicts(report: &Value) -> Vec<(String, String, String)> {
     report["migrations"]
@@ -75,7 +57,7 @@ fn a_node_pg_migrate_javascript_project_needs_no_configuration() {
     let Some(tools) = common::node_tools() else {
         return;
     };
-    let project = project("node-pg-migrate-js", &tools);
+    let project = common::node_project("node-pg-migrate-js", &tools);
     let (output, report) = common::verify(&project.path().join("migrations"), &[]);
     let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
     assert_eq!(report["format"], "node-pg-migrate", "{report:#}");
@@ -98,7 +80,7 @@ fn a_knex_typescript_project_needs_no_configuration() {
     let Some(tools) = common::node_tools() else {
         return;
     };
-    let project = project("knex-ts", &tools);
+    let project = common::node_project("knex-ts", &tools);
     let (output, report) = common::verify(&project.path().join("migrations"), &[]);
     let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
     assert_eq!(report["format"], "knex", "{report:#}");
@@ -116,7 +98,7 @@ fn a_missing_node_modules_is_an_environment_error_with_the_fix() {
     let Some(tools) = common::node_tools() else {
         return;
     };
-    let project = project("knex-ts", &tools);
+    let project = common::node_project("knex-ts", &tools);
     std::fs::remove_file(project.path().join("node_modules")).unwrap();
     let tmp = common::private_tmp();
     let output = common::command(tmp.path())
@@ -157,7 +139,7 @@ fn commands_see_the_throwaway_database_and_none_of_our_secrets() {
     let Some(tools) = common::node_tools() else {
         return;
     };
-    let project = project("generic", &tools);
+    let project = common::node_project("generic", &tools);
     let (output, report) = verify_generic(project.path(), &[]);
     assert_eq!(report["format"], "command", "{report:#}");
     assert_eq!(output.status.code(), Some(0), "{report:#}");
@@ -204,7 +186,7 @@ fn a_tool_that_records_more_than_it_was_asked_fails_the_step_not_the_verdict() {
     let Some(tools) = common::node_tools() else {
         return;
     };
-    let project = project("generic", &tools);
+    let project = common::node_project("generic", &tools);
     std::fs::write(
         project.path().join("migrations/2_users_email_index.js"),
         "module.exports = { up: 'CREATE INDEX users_email_idx ON users (email)', \
@@ -229,7 +211,7 @@ fn a_hanging_command_is_killed_at_the_command_timeout() {
     let Some(tools) = common::node_tools() else {
         return;
     };
-    let project = project("generic", &tools);
+    let project = common::node_project("generic", &tools);
     std::fs::write(
         project.path().join("migrations/2_users_email_index.js"),
         "module.exports = { up: 'SELECT 1', down: 'SELECT 1', sleep: 600 };\n",
@@ -259,7 +241,7 @@ fn merged_history_is_applied_in_one_invocation_of_the_tool() {
     let Some(tools) = common::node_tools() else {
         return;
     };
-    let project = project("node-pg-migrate-js", &tools);
+    let project = common::node_project("node-pg-migrate-js", &tools);
     let dir = project.path();
     std::fs::remove_file(dir.join("migrations/1718000300000_add-refunds.js")).unwrap();
     std::fs::write(dir.join(".gitignore"), "node_modules\nenv-*.json\n").unwrap();

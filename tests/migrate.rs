@@ -1067,3 +1067,198 @@ async fn bookkeeping_round_trip_for_every_format_with_a_table() {
             .to_vec()
     );
 }
+
+/// The project's own node with `args` (knex's or Prisma's CLI), in `project`, against `url`.
+fn node_cli(project: &Path, args: &[&str], url: &str) -> Output {
+    Command::new("node")
+        .args(args)
+        .current_dir(project)
+        .env("DATABASE_URL", url)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("PRISMA_HIDE_UPDATE_MESSAGE", "1")
+        .output()
+        .unwrap()
+}
+
+/// A URL for tools that take one, to the database on `db`'s socket.
+fn socket_url(db: &Database) -> String {
+    format!(
+        "postgres://postgres@localhost:5432/{}?host={}",
+        db.name,
+        db.server.path().join("socket").display()
+    )
+}
+
+/// knex migrations are code: migrate runs them through the project's own knex, which books
+/// them in knex_migrations; the real knex then sees them applied and goes on from there,
+/// and migrate sees what knex applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knex_and_migrate_agree_on_one_database() {
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
+    let db = Database::new("knexdb").await;
+    let project = common::node_project("knex-ts", &tools);
+    let migrations = project.path().join("migrations");
+    let url = socket_url(&db);
+    let knex = |args: &'static [&'static str]| {
+        let (project, url) = (project.path().to_path_buf(), url.clone());
+        move || {
+            let mut all = vec!["--import", "tsx", "node_modules/knex/bin/cli.js"];
+            all.extend_from_slice(args);
+            node_cli(&project, &all, &url)
+        }
+    };
+    let ours = |args: &'static [&'static str]| {
+        let (dir, url) = (migrations.clone(), db.url.clone());
+        move || migrate(&dir, &url, args)
+    };
+    let output = blocking(ours(&["up", "--count", "2"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(
+        db.query("SELECT name, batch::text FROM knex_migrations ORDER BY id")
+            .await
+            .len(),
+        2
+    );
+    // knex goes on with the third, and lists the two migrate applied as completed.
+    let up = blocking(knex(&["migrate:up"])).await;
+    assert!(up.status.success(), "{}{}", stdout(&up), common::stderr(&up));
+    assert!(
+        stdout(&up).contains("20240612150000_reserved_slot.ts"),
+        "{}",
+        stdout(&up)
+    );
+    let list = blocking(knex(&["migrate:list"])).await;
+    assert!(
+        stdout(&list).contains("Found 3 Completed Migration file/files."),
+        "{}{}",
+        stdout(&list),
+        common::stderr(&list)
+    );
+    let output = blocking(ours(&["status"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("3 applied, 1 pending"),
+        "{}",
+        stdout(&output)
+    );
+    // migrate reverts the last through knex, and knex agrees.
+    let output = blocking(ours(&["down"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let list = blocking(knex(&["migrate:list"])).await;
+    assert!(
+        stdout(&list).contains("Found 2 Completed Migration file/files."),
+        "{}",
+        stdout(&list)
+    );
+    // The fourth fails in knex: exit 1 with the tool's own error, nothing booked.
+    let output = blocking(ours(&["up"])).await;
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("relation \"payments\" does not exist"),
+        "{}",
+        common::stderr(&output)
+    );
+    assert_eq!(
+        db.query("SELECT count(*)::text FROM knex_migrations").await[0],
+        [Some("3".to_string())]
+    );
+}
+
+/// Prisma's `_prisma_migrations`, proved against the real Prisma CLI (6.19.3 with its
+/// WebAssembly schema engine over `@prisma/adapter-pg`: the native engine is a download
+/// from outside npm, which this machine cannot make).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prisma_and_migrate_agree_on_one_database() {
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
+    let db = Database::new("prismadb").await;
+    let project = common::migrations_dir(&[
+        (
+            "prisma/schema.prisma",
+            "generator client {\n  provider   = \"prisma-client-js\"\n  engineType = \"client\"\n}\n\
+             datasource db {\n  provider = \"postgresql\"\n  url      = env(\"DATABASE_URL\")\n}\n",
+        ),
+        (
+            "prisma.config.ts",
+            "import { defineConfig } from 'prisma/config'\n\
+             import { PrismaPg } from '@prisma/adapter-pg'\n\
+             export default defineConfig({\n  experimental: { adapter: true },\n  engine: 'js',\n  \
+             schema: 'prisma/schema.prisma',\n  \
+             adapter: async () => new PrismaPg({ connectionString: process.env.DATABASE_URL! }),\n})\n",
+        ),
+        (
+            "prisma/migrations/migration_lock.toml",
+            "provider = \"postgresql\"\n",
+        ),
+        (
+            "prisma/migrations/20240101000000_users/migration.sql",
+            "CREATE TABLE \"User\" (id serial PRIMARY KEY, email text NOT NULL);\n",
+        ),
+        (
+            "prisma/migrations/20240102000000_posts/migration.sql",
+            "CREATE TABLE \"Post\" (id serial PRIMARY KEY, author int REFERENCES \"User\");\n",
+        ),
+        (
+            "prisma/migrations/20240103000000_email_index/migration.sql",
+            "CREATE UNIQUE INDEX \"User_email_key\" ON \"User\" (email);\n",
+        ),
+    ]);
+    std::os::unix::fs::symlink(
+        tools.join("node_modules"),
+        project.path().join("node_modules"),
+    )
+    .unwrap();
+    let url = socket_url(&db);
+    let prisma = |args: &'static [&'static str]| {
+        let (project, url) = (project.path().to_path_buf(), url.clone());
+        move || {
+            let mut all = vec!["node_modules/prisma/build/index.js"];
+            all.extend_from_slice(args);
+            node_cli(&project, &all, &url)
+        }
+    };
+    let ours = |args: &'static [&'static str]| {
+        let (dir, url) = (project.path().join("prisma/migrations"), db.url.clone());
+        move || {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&["--format", "prisma"]);
+            migrate(&dir, &url, &all)
+        }
+    };
+    let output = blocking(ours(&["up", "--count", "2"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    // Prisma sees the two as applied and the third pending (its exit 1).
+    let status = blocking(prisma(&["migrate", "status"])).await;
+    let text = stdout(&status) + &common::stderr(&status);
+    assert_eq!(status.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("not yet been applied") && text.contains("20240103000000_email_index"),
+        "{text}"
+    );
+    assert!(!text.contains("20240101000000_users\n"), "{text}");
+    let deploy = blocking(prisma(&["migrate", "deploy"])).await;
+    let text = stdout(&deploy) + &common::stderr(&deploy);
+    assert_eq!(deploy.status.code(), Some(0), "{text}");
+    assert!(text.contains("20240103000000_email_index"), "{text}");
+    assert!(!text.contains("20240101000000_users"), "{text}");
+    let status = blocking(prisma(&["migrate", "status"])).await;
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        stdout(&status) + &common::stderr(&status)
+    );
+    // And migrate sees what Prisma applied, checksums matching.
+    let output = blocking(ours(&["status"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("3 applied, 0 pending"),
+        "{}",
+        stdout(&output)
+    );
+    let output = blocking(ours(&["validate"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}

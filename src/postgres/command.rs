@@ -71,8 +71,12 @@ pub fn environment(
     env
 }
 
-/// `DATABASE_URL` and the libpq variables for `database`.
+/// `DATABASE_URL` and the libpq variables for `database`. An `sslmode` that demands
+/// something (`disable`, `require`, `verify-*`) is passed on; `prefer` and `allow` are
+/// not: node-postgres reads `prefer` as `require`, and a tool's own default already
+/// tries what the server offers.
 fn database_env(database: &Config, sslmode: Option<SslMode>) -> Vec<(String, String)> {
+    let sslmode = sslmode.filter(|mode| !matches!(mode, SslMode::Prefer | SslMode::Allow));
     let user = database.get_user().unwrap_or("postgres").to_string();
     let port = database.get_ports().first().copied().unwrap_or(5432);
     let name = database.get_dbname().unwrap_or("postgres").to_string();
@@ -477,6 +481,14 @@ mod tests {
             Some("postgresql://post%20gres:p%40ss@db.example:5433/mc_1")
         );
         assert_eq!(get("PGPASSWORD"), Some("p@ss"));
+        assert_eq!(get("PGSSLMODE"), None);
+        // A server reached over TLS: the tool is held to the same mode, `prefer` left to it.
+        let env = database_env(&config, Some(SslMode::VerifyFull));
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("PGSSLMODE"), Some("verify-full"));
+        assert!(get("DATABASE_URL").unwrap().ends_with("/mc_1?sslmode=verify-full"));
+        let env = database_env(&config, Some(SslMode::Prefer));
+        assert!(!env.iter().any(|(n, v)| n == "PGSSLMODE" || v.contains("sslmode")));
         let mut socket = Config::new();
         socket
             .host_path("/tmp/mc x")

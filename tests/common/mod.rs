@@ -381,7 +381,7 @@ pub fn node_tools() -> Option<PathBuf> {
             PathBuf::from(std::env::var("HOME").unwrap_or_default())
                 .join(".cache/migration-check/node-tools")
         });
-    let ready = ["knex", "node-pg-migrate", "pg", "tsx"]
+    let ready = ["knex", "node-pg-migrate", "pg", "tsx", "prisma", "@prisma/adapter-pg"]
         .iter()
         .all(|package| dir.join("node_modules").join(package).is_dir());
     if ready {
@@ -390,12 +390,30 @@ pub fn node_tools() -> Option<PathBuf> {
     let required = std::env::var("MIGRATION_CHECK_TEST_NODE").is_ok_and(|v| v == "required");
     assert!(
         !required,
-        "MIGRATION_CHECK_TEST_NODE=required but {} lacks knex, node-pg-migrate, pg or tsx \
+        "MIGRATION_CHECK_TEST_NODE=required but {} lacks knex, node-pg-migrate, pg, tsx, prisma or @prisma/adapter-pg \
          (.ci/run installs them)",
         dir.display()
     );
     eprintln!("skipped: no node tools in {}", dir.display());
     None
+}
+
+/// A copy of `tests/fixtures/command/<name>` with `node_modules` linked to the tools.
+pub fn node_project(name: &str, tools: &Path) -> tempfile::TempDir {
+    let copy = tempfile::Builder::new()
+        .prefix("mc-project-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    copy_dir(
+        &root()
+            .join("tests/fixtures/command")
+            .join(name)
+            .join("."),
+        copy.path(),
+    );
+    std::os::unix::fs::symlink(tools.join("node_modules"), copy.path().join("node_modules"))
+        .unwrap();
+    copy
 }
 
 /// The arguments that point the binary at a fixture: its migrations directory, its
