@@ -199,21 +199,54 @@ pub struct MigrateRunArgs {
     #[arg(long)]
     pub yes: bool,
 
-    /// Print the plan and the SQL; change nothing.
+    /// Change nothing. `--dry-run` (or `=print`) prints the plan and the SQL;
+    /// `--dry-run=rollback` runs the plan for real inside one transaction, history
+    /// included, and rolls it back: it proves the migrations apply to this database. It
+    /// refuses a plan with a migration that runs outside a transaction, or through its
+    /// tool, and says which.
+    #[arg(
+        long,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "print"
+    )]
+    pub dry_run: Option<DryRun>,
+
+    /// Before changing anything, write `pg_dump -Fc` of the database to PATH (a new file)
+    /// and check with `pg_restore -l` that it holds every table's data.
+    #[arg(long, value_name = "PATH")]
+    pub backup: Option<PathBuf>,
+
+    /// Also keep the SHA-256 of each migration in `migration_check.history`, beside the
+    /// tool's own table, for tools that record no checksum (golang-migrate, dbmate, diesel,
+    /// goose, node-pg-migrate, knex, sql-migrate): `status` and `validate` then tell a file
+    /// edited after it was applied. Also `[migrate] record_checksums = true`.
     #[arg(long)]
-    pub dry_run: bool,
+    pub record_checksums: bool,
 
-    /// How long to wait for another run's advisory lock before giving up (exit 3).
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub lock_wait: String,
+    /// How long to wait for another run's advisory lock before giving up (exit 3)
+    /// [default: 60s, or `[migrate] lock_wait`].
+    #[arg(long, value_name = "DURATION")]
+    pub lock_wait: Option<String>,
 
-    /// Server-side `statement_timeout` for each statement.
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    pub statement_timeout: String,
+    /// Server-side `statement_timeout` for each statement [default: 5m, or `[migrate]
+    /// statement_timeout`].
+    #[arg(long, value_name = "DURATION")]
+    pub statement_timeout: Option<String>,
 
-    /// Server-side `lock_timeout`.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub lock_timeout: String,
+    /// Server-side `lock_timeout` [default: 30s, or `[migrate] lock_timeout`].
+    #[arg(long, value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+}
+
+/// What `--dry-run` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRun {
+    /// Print the plan and the SQL.
+    Print,
+    /// Run the plan in one transaction and roll it back.
+    Rollback,
 }
 
 /// Flags of `migrate new`.

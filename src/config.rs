@@ -86,6 +86,8 @@ struct FileConfig {
     #[serde(default)]
     policy: FilePolicy,
     #[serde(default)]
+    migrate: MigrateSettings,
+    #[serde(default)]
     goose: migrations::goose::Settings,
     #[serde(default)]
     flyway: migrations::flyway::Settings,
@@ -105,6 +107,17 @@ struct FileVerify {
     lock_timeout: Option<String>,
     command_timeout: Option<String>,
     data_rows: Option<u64>,
+}
+
+/// `[migrate]`: the defaults of `migrate up`, `down` and `redo`, which their flags override.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateSettings {
+    pub statement_timeout: Option<String>,
+    pub lock_timeout: Option<String>,
+    pub lock_wait: Option<String>,
+    #[serde(default)]
+    pub record_checksums: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -196,6 +209,11 @@ impl Source {
             settings,
             file,
         })
+    }
+
+    /// `[migrate]`.
+    pub fn migrate(&self) -> &MigrateSettings {
+        &self.file.migrate
     }
 
     /// The base-branch comparison settings: flags over `[checksums]`.

@@ -1123,7 +1123,12 @@ async fn knex_and_migrate_agree_on_one_database() {
     );
     // knex goes on with the third, and lists the two migrate applied as completed.
     let up = blocking(knex(&["migrate:up"])).await;
-    assert!(up.status.success(), "{}{}", stdout(&up), common::stderr(&up));
+    assert!(
+        up.status.success(),
+        "{}{}",
+        stdout(&up),
+        common::stderr(&up)
+    );
     assert!(
         stdout(&up).contains("20240612150000_reserved_slot.ts"),
         "{}",
@@ -1261,4 +1266,153 @@ async fn prisma_and_migrate_agree_on_one_database() {
     );
     let output = blocking(ours(&["validate"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+/// `--dry-run=rollback` runs the plan for real in one transaction and leaves nothing; it
+/// refuses a migration that runs outside a transaction, and a failure inside it is exit 1
+/// with the file and line. `--backup` writes a checked pg_dump first and never overwrites.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rehearsal_and_backup() {
+    let db = Database::new("rehearsal").await;
+    let dir = sqlx_dir();
+    let run = |args: &[&str]| migrate(dir.path(), &db.url, args);
+    let tables = "SELECT count(*)::text FROM pg_tables WHERE schemaname = 'public'";
+
+    let output = run(&["up", "--count", "2", "--dry-run=rollback"]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(
+        stdout(&output).contains("rolled back; nothing changed"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(common::stderr(&output).contains("applied 2 orders"));
+    // Not even the history table is left.
+    assert_eq!(db.query(tables).await[0], [Some("0".to_string())]);
+
+    // The third builds an index CONCURRENTLY, which no transaction may hold.
+    let output = run(&["up", "--dry-run=rollback"]);
+    assert_eq!(output.status.code(), Some(2), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("3_email_index.up.sql: runs outside a transaction"),
+        "{}",
+        common::stderr(&output)
+    );
+    assert_eq!(db.query(tables).await[0], [Some("0".to_string())]);
+
+    // A failing migration in a rehearsal: exit 1 with its file and line, nothing left.
+    let failing = common::migrations_dir(&[
+        ("1_a.up.sql", "CREATE TABLE a (id int);\n"),
+        ("1_a.down.sql", "DROP TABLE a;\n"),
+        (
+            "2_b.up.sql",
+            "CREATE TABLE b (id int);\nSELECT * FROM nowhere;\n",
+        ),
+        ("2_b.down.sql", "DROP TABLE b;\n"),
+    ]);
+    let output = migrate(failing.path(), &db.url, &["up", "--dry-run=rollback"]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("2_b.up.sql:2:"),
+        "{}",
+        common::stderr(&output)
+    );
+    assert_eq!(db.query(tables).await[0], [Some("0".to_string())]);
+
+    // --backup: a dump of what was there before, checked; an existing file is refused.
+    let output = run(&["up", "--count", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    db.query("INSERT INTO users VALUES (1, 'a@example.com')")
+        .await;
+    let backups = tempfile::tempdir().unwrap();
+    let dump = backups.path().join("before.dump");
+    let dump_arg = dump.to_str().unwrap();
+    let output = run(&["up", "--count", "1", "--backup", dump_arg]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("backed up 2 tables' data"),
+        "{}",
+        common::stderr(&output)
+    );
+    let listing = Command::new("pg_restore")
+        .arg("--list")
+        .arg(&dump)
+        .output()
+        .unwrap();
+    let listing = stdout(&listing);
+    assert!(listing.contains("TABLE DATA public users"), "{listing}");
+    assert!(
+        !listing.contains("orders"),
+        "taken before the run: {listing}"
+    );
+    let output = run(&["up", "--backup", dump_arg]);
+    assert_eq!(output.status.code(), Some(2), "{}", common::stderr(&output));
+    assert!(common::stderr(&output).contains("the file exists"));
+    assert_eq!(
+        std::fs::read_dir(backups.path()).unwrap().count(),
+        1,
+        "no partial file is left"
+    );
+}
+
+/// `--record-checksums` keeps our SHA-256 beside a tool that records none (dbmate), so
+/// status and validate tell an edited file; `[migrate]` sets the run's defaults, and a flag
+/// wins over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_checksums_and_migrate_settings() {
+    let db = Database::new("shadow").await;
+    let dir = common::migrations_dir(&[
+        (
+            "20240101000000_a.sql",
+            "-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE a;\n",
+        ),
+        (
+            "20240102000000_slow.sql",
+            "-- migrate:up\nSELECT pg_sleep(0.5);\n-- migrate:down\n",
+        ),
+        (
+            "migration-check.toml",
+            "[migrate]\nstatement_timeout = \"100ms\"\n",
+        ),
+    ]);
+    let config = dir.path().join("migration-check.toml");
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--format", "dbmate", "--config", config.to_str().unwrap()]);
+        migrate(dir.path(), &db.url, &all)
+    };
+    let output = run(&["up", "--count", "1", "--record-checksums"]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(
+        db.query("SELECT version, direction, length(sha256)::text FROM migration_check.history")
+            .await[0],
+        ["20240101000000", "up", "64"].map(|s| Some(s.to_string()))
+    );
+    // The configured statement_timeout stops the slow one; the flag lets it through.
+    let output = run(&["up"]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("statement timeout"),
+        "{}",
+        common::stderr(&output)
+    );
+    let output = run(&["up", "--statement-timeout", "10s"]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    // Edited after it was applied: dbmate cannot tell, our checksum can.
+    let first = dir.path().join("20240101000000_a.sql");
+    std::fs::write(
+        &first,
+        std::fs::read_to_string(&first)
+            .unwrap()
+            .replace("id int", "id bigint"),
+    )
+    .unwrap();
+    let output = run(&["status"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("applied, file changed since  20240101000000 a"),
+        "{}",
+        stdout(&output)
+    );
+    let output = run(&["validate"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
 }

@@ -9,12 +9,14 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::connect_live_with;
-use crate::cli::{MigrateArgs, MigrateCommand, MigrateDbArgs, MigrateNewArgs, MigrateRunArgs};
+use crate::cli::{
+    DryRun, MigrateArgs, MigrateCommand, MigrateDbArgs, MigrateNewArgs, MigrateRunArgs,
+};
 use crate::config::{Source, duration_setting};
 use crate::error::{EnvironmentError, UsageError};
 use crate::migrations::{self, Discovered};
 use crate::postgres::{self, Session, Timeouts};
-use crate::runner::execute::{self, Direction};
+use crate::runner::execute::{self, Direction, Mode};
 use crate::runner::history::{self, Book, ReadError};
 use crate::runner::{self, State, StatusEntry, Target};
 
@@ -27,7 +29,7 @@ pub async fn migrate_command(args: &MigrateArgs) -> anyhow::Result<u8> {
         MigrateCommand::Up(run) => run_command(run, Direction::Up).await,
         MigrateCommand::Down(run) => run_command(run, Direction::Down).await,
         MigrateCommand::Redo(run) => {
-            if run.to.is_some() || run.all || run.dry_run {
+            if run.to.is_some() || run.all || run.dry_run.is_some() {
                 return Err(UsageError(
                     "redo takes --count N (default 1): --to, --all and --dry-run are for up and down"
                         .into(),
@@ -48,24 +50,35 @@ struct Database {
     label: String,
     entries: Vec<StatusEntry>,
     applied: Vec<runner::Applied>,
+    /// Whether our own history holds checksums beside a tool's table that has none
+    /// (`--record-checksums`).
+    shadowed: bool,
 }
 
-async fn open(db: &MigrateDbArgs, timeouts: Timeouts) -> anyhow::Result<Database> {
-    let source = Source::from_args(&db.source)?;
+impl Database {
+    /// Whether `status` and `validate` can tell an edited file.
+    fn knows_checksums(&self) -> bool {
+        self.book.records_checksums() || self.shadowed
+    }
+}
+
+async fn open(db: &MigrateDbArgs, source: &Source, timeouts: Timeouts) -> anyhow::Result<Database> {
     let discovered = migrations::discover(&source.dir, source.format, &source.settings)?;
     let book = history::of(discovered.format())?;
     // Code migrations run through their tool, which books them in its own table; a
     // `[command]` tool's table is not one whose shape we know.
     if discovered.format().name() == "command" {
         return Err(UsageError(format!(
-            "{}: migrations run through a `[command]` tool are applied by that tool: use its              own commands for this database (`verify` checks them through the tool)",
+            "{}: migrations run through a `[command]` tool are applied by that tool: use its \
+             own commands for this database (`verify` checks them through the tool)",
             source.dir.display()
         ))
         .into());
     }
     let (session, label) = connect_live_with(&db.database_url, timeouts).await?;
-    let applied = read_history(book, &session.client, &discovered.migrations, &label).await?;
-    let entries = runner::status(&discovered.migrations, &applied, &|m| book.checksum(m));
+    let (applied, shadowed) =
+        read_state(book, &session.client, &discovered.migrations, &label).await?;
+    let entries = state_of(book, shadowed, &discovered.migrations, &applied);
     Ok(Database {
         discovered,
         book,
@@ -73,7 +86,49 @@ async fn open(db: &MigrateDbArgs, timeouts: Timeouts) -> anyhow::Result<Database
         label,
         entries,
         applied,
+        shadowed,
     })
+}
+
+/// Every migration's state, compared by the tool's checksum or, beside a tool that records
+/// none, by ours.
+fn state_of(
+    book: Book,
+    shadowed: bool,
+    migrations: &[migrations::Migration],
+    applied: &[runner::Applied],
+) -> Vec<StatusEntry> {
+    let own = history::own();
+    runner::status(migrations, applied, &|m| {
+        book.checksum(m)
+            .or_else(|| shadowed.then(|| own.checksum(m)).flatten())
+    })
+}
+
+/// The applied migrations from the tool's table, with our checksums where the tool keeps
+/// none and `migration_check.history` holds them; and whether it did.
+async fn read_state(
+    book: Book,
+    client: &tokio_postgres::Client,
+    migrations: &[migrations::Migration],
+    label: &str,
+) -> anyhow::Result<(Vec<runner::Applied>, bool)> {
+    let mut applied = read_history(book, client, migrations, label).await?;
+    let own = history::own();
+    if book.records_checksums() || book.table() == own.table() {
+        return Ok((applied, false));
+    }
+    let ours = read_history(own, client, migrations, label).await?;
+    if ours.is_empty() {
+        return Ok((applied, false));
+    }
+    for record in &mut applied {
+        record.checksum = ours
+            .iter()
+            .find(|o| o.version == record.version)
+            .and_then(|o| o.checksum.clone());
+    }
+    Ok((applied, true))
 }
 
 /// The applied migrations; another tool's table of the same name is bad input (exit 2).
@@ -100,7 +155,7 @@ fn database_error(label: &str, what: &str, error: &tokio_postgres::Error) -> Env
 }
 
 async fn status_command(db: &MigrateDbArgs) -> anyhow::Result<u8> {
-    let database = open(db, Timeouts::default()).await?;
+    let database = open(db, &Source::from_args(&db.source)?, Timeouts::default()).await?;
     let drift = database.entries.iter().any(|e| e.state.is_drift());
     if db.json {
         let json = json!({
@@ -131,9 +186,10 @@ async fn status_command(db: &MigrateDbArgs) -> anyhow::Result<u8> {
                 entry.name
             );
         }
-        if !database.book.records_checksums() {
+        if !database.knows_checksums() {
             println!(
-                "  ({} records no checksums: a file edited after it was applied cannot be told)",
+                "  ({} records no checksums: a file edited after it was applied cannot be told; \
+                 `migrate up --record-checksums` keeps ours beside its table)",
                 database.discovered.format().name()
             );
         }
@@ -153,7 +209,7 @@ async fn status_command(db: &MigrateDbArgs) -> anyhow::Result<u8> {
 }
 
 async fn history_command(db: &MigrateDbArgs) -> anyhow::Result<u8> {
-    let database = open(db, Timeouts::default()).await?;
+    let database = open(db, &Source::from_args(&db.source)?, Timeouts::default()).await?;
     if db.json {
         let rows: Vec<_> = database
             .applied
@@ -193,10 +249,11 @@ async fn history_command(db: &MigrateDbArgs) -> anyhow::Result<u8> {
 }
 
 async fn validate_command(db: &MigrateDbArgs) -> anyhow::Result<u8> {
-    let database = open(db, Timeouts::default()).await?;
-    if !database.book.records_checksums() {
+    let database = open(db, &Source::from_args(&db.source)?, Timeouts::default()).await?;
+    if !database.knows_checksums() {
         println!(
-            "{} records no checksums in {}: there is nothing to validate the files against",
+            "{} records no checksums in {}: there is nothing to validate the files against \
+             (`migrate up --record-checksums` keeps ours beside its table from now on)",
             database.discovered.format().name(),
             database.book.table()
         );
@@ -239,24 +296,25 @@ async fn validate_command(db: &MigrateDbArgs) -> anyhow::Result<u8> {
 }
 
 async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Result<u8> {
+    let source = Source::from_args(&args.db.source)?;
+    let settings = source.migrate().clone();
+    // A flag wins over `[migrate]`, which wins over the default.
+    let setting = |flag: &Option<String>, file: &Option<String>| -> Option<String> {
+        flag.clone().or_else(|| file.clone())
+    };
+    let statement = setting(&args.statement_timeout, &settings.statement_timeout);
+    let lock = setting(&args.lock_timeout, &settings.lock_timeout);
+    let wait = setting(&args.lock_wait, &settings.lock_wait);
     let timeouts = Timeouts {
         statement: duration_setting(
             "--statement-timeout",
-            Some(&args.statement_timeout),
+            statement.as_deref(),
             Timeouts::default().statement,
         )?,
-        lock: duration_setting(
-            "--lock-timeout",
-            Some(&args.lock_timeout),
-            Timeouts::default().lock,
-        )?,
+        lock: duration_setting("--lock-timeout", lock.as_deref(), Timeouts::default().lock)?,
         ..Timeouts::default()
     };
-    let lock_wait = duration_setting(
-        "--lock-wait",
-        Some(&args.lock_wait),
-        Duration::from_secs(60),
-    )?;
+    let lock_wait = duration_setting("--lock-wait", wait.as_deref(), Duration::from_secs(60))?;
     if args.all && direction == Direction::Up {
         return Err(UsageError(
             "--all is for `down`; `up` applies every pending migration by default".into(),
@@ -270,10 +328,20 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
         (None, None, true) => Target::All,
         (None, None, false) => Target::Default,
     };
-    let database = open(&args.db, timeouts).await?;
+    if args.dry_run.is_some() && args.backup.is_some() {
+        return Err(UsageError(
+            "--backup is for a run that changes the database, not --dry-run".into(),
+        )
+        .into());
+    }
+    let database = open(&args.db, &source, timeouts).await?;
     let client = &database.session.client;
     let book = database.book;
-    if !args.dry_run {
+    let shadow = (args.record_checksums || settings.record_checksums)
+        .then(history::own)
+        .filter(|own| !book.records_checksums() && own.table() != book.table());
+    let printing = args.dry_run == Some(DryRun::Print);
+    if !printing {
         // The lock first, as sqlx takes it: two runs must not race to create the table.
         let row = client
             .query_one(
@@ -284,20 +352,23 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
             .map_err(|e| database_error(&database.label, "cannot read the database name", &e))?;
         let (name, schema): (String, String) = (row.get(0), row.get(1));
         execute::lock(client, book.lock_key(&name, &schema), lock_wait).await?;
-        book.ensure(client)
-            .await
-            .map_err(|e| database_error(&database.label, "cannot create the history table", &e))?;
+        if args.dry_run == Some(DryRun::Rollback) {
+            // Everything from here on, the history tables included, is rolled back.
+            client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(|e| database_error(&database.label, "cannot begin the rehearsal", &e))?;
+        }
+        for book in std::iter::once(book).chain(shadow) {
+            book.ensure(client).await.map_err(|e| {
+                database_error(&database.label, "cannot create the history table", &e)
+            })?;
+        }
     }
     // Read again under the lock: another run may have applied migrations meanwhile.
-    let applied = read_history(
-        book,
-        client,
-        &database.discovered.migrations,
-        &database.label,
-    )
-    .await?;
     let migrations = &database.discovered.migrations;
-    let entries = runner::status(migrations, &applied, &|m| book.checksum(m));
+    let (applied, shadowed) = read_state(book, client, migrations, &database.label).await?;
+    let entries = state_of(book, shadowed, migrations, &applied);
     let plan = match direction {
         Direction::Up => runner::plan_up(&entries, &target)?,
         Direction::Down | Direction::Redo => runner::plan_down(&entries, migrations, &target)?,
@@ -311,7 +382,14 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
         eprintln!("nothing to {verb}: the database is up to date with the plan");
         return Ok(0);
     }
-    if args.dry_run {
+    let script_of = |index: usize| {
+        let migration = &migrations[index];
+        match direction {
+            Direction::Up => &migration.up,
+            _ => migration.down.as_ref().expect("planned downs exist"),
+        }
+    };
+    if printing {
         println!(
             "would {verb} {} migration(s) on {}:",
             plan.len(),
@@ -319,21 +397,41 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
         );
         for &index in &plan {
             let migration = &migrations[index];
-            let script = match direction {
-                Direction::Up => &migration.up,
-                _ => migration.down.as_ref().expect("planned downs exist"),
-            };
+            let script = script_of(index);
             println!(
                 "-- {} {} ({})",
                 migration.version,
                 migration.name,
                 script.path.display()
             );
-            println!("{}", script.sql.trim_end());
+            match &script.step {
+                Some(step) => println!("-- run by its tool: {}", step.display()),
+                None => println!("{}", script.sql.trim_end()),
+            }
         }
         return Ok(0);
     }
-    if args.all && !args.yes {
+    let rehearsal = args.dry_run == Some(DryRun::Rollback);
+    if rehearsal {
+        let refused: Vec<String> = plan
+            .iter()
+            .filter_map(|&index| {
+                let script = script_of(index);
+                postgres::runner::cannot_nest(script)
+                    .map(|why| format!("  {}: {why}", script.path.display()))
+            })
+            .collect();
+        if !refused.is_empty() {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(UsageError(format!(
+                "--dry-run=rollback runs the plan in one transaction and rolls it back, which \
+                 these migrations do not allow (use --dry-run to print the plan instead):\n{}",
+                refused.join("\n")
+            ))
+            .into());
+        }
+    }
+    if args.all && !args.yes && !rehearsal {
         if !std::io::stdin().is_terminal() {
             return Err(UsageError(
                 "down --all reverts every applied migration: add --yes to confirm".into(),
@@ -355,8 +453,30 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
             return Ok(1);
         }
     }
+    if let Some(path) = &args.backup {
+        eprintln!("backing up {} to {} …", database.label, path.display());
+        let backup = runner::backup::backup(
+            client,
+            database.session.config(),
+            database.session.tls().mode(),
+            path,
+        )
+        .await?;
+        eprintln!(
+            "backed up {} tables' data, {} bytes, to {} (checked with pg_restore --list)",
+            backup.tables,
+            backup.bytes,
+            backup.path.display()
+        );
+    }
+    let mode = Mode {
+        direction,
+        timeouts,
+        nested: rehearsal,
+        shadow,
+    };
     if direction == Direction::Redo {
-        return redo(&database, &plan, timeouts).await;
+        return redo(&database, &plan, mode).await;
     }
     let mut progress = |line: &str| eprintln!("{line}");
     let outcome = execute::run(
@@ -364,20 +484,34 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
         book,
         migrations,
         &plan,
-        direction,
-        timeouts,
+        mode,
         &mut progress,
     )
     .await?;
+    if rehearsal {
+        // A failure already rolled the whole rehearsal back.
+        let _ = client.batch_execute("ROLLBACK").await;
+        if outcome.failed.is_none() {
+            println!(
+                "rehearsed: {verb} {} migration(s) on {} in one transaction, then rolled back; \
+                 nothing changed",
+                outcome.ran.len(),
+                database.label
+            );
+            return Ok(0);
+        }
+    }
     finish(outcome, database.book, direction, &database.label)
 }
 
 /// Reverts `plan` (newest first) and applies it again, then compares the schema with the
 /// one before: verify's step 1 on this database.
-async fn redo(database: &Database, plan: &[usize], timeouts: Timeouts) -> anyhow::Result<u8> {
+async fn redo(database: &Database, plan: &[usize], mode: Mode) -> anyhow::Result<u8> {
     let client = &database.session.client;
-    let bookkeeping: std::collections::BTreeSet<String> =
-        [database.book.table().to_string()].into();
+    let bookkeeping: std::collections::BTreeSet<String> = std::iter::once(database.book)
+        .chain(mode.shadow)
+        .map(|book| book.table().to_string())
+        .collect();
     let capture = async || -> anyhow::Result<crate::schema::Snapshot> {
         let snapshot = crate::schema::capture(client)
             .await
@@ -396,8 +530,7 @@ async fn redo(database: &Database, plan: &[usize], timeouts: Timeouts) -> anyhow
             database.book,
             migrations,
             &order,
-            direction,
-            timeouts,
+            Mode { direction, ..mode },
             &mut progress,
         )
         .await?;

@@ -75,7 +75,7 @@ pub fn environment(
 /// something (`disable`, `require`, `verify-*`) is passed on; `prefer` and `allow` are
 /// not: node-postgres reads `prefer` as `require`, and a tool's own default already
 /// tries what the server offers.
-fn database_env(database: &Config, sslmode: Option<SslMode>) -> Vec<(String, String)> {
+pub(crate) fn database_env(database: &Config, sslmode: Option<SslMode>) -> Vec<(String, String)> {
     let sslmode = sslmode.filter(|mode| !matches!(mode, SslMode::Prefer | SslMode::Allow));
     let user = database.get_user().unwrap_or("postgres").to_string();
     let port = database.get_ports().first().copied().unwrap_or(5432);
@@ -486,9 +486,16 @@ mod tests {
         let env = database_env(&config, Some(SslMode::VerifyFull));
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("PGSSLMODE"), Some("verify-full"));
-        assert!(get("DATABASE_URL").unwrap().ends_with("/mc_1?sslmode=verify-full"));
+        assert!(
+            get("DATABASE_URL")
+                .unwrap()
+                .ends_with("/mc_1?sslmode=verify-full")
+        );
         let env = database_env(&config, Some(SslMode::Prefer));
-        assert!(!env.iter().any(|(n, v)| n == "PGSSLMODE" || v.contains("sslmode")));
+        assert!(
+            !env.iter()
+                .any(|(n, v)| n == "PGSSLMODE" || v.contains("sslmode"))
+        );
         let mut socket = Config::new();
         socket
             .host_path("/tmp/mc x")

@@ -157,6 +157,55 @@ pub async fn run_script_recorded<'a>(
     timeouts: Timeouts,
     record: Option<&str>,
 ) -> Result<ScriptRun, ScriptFailure> {
+    run(client.into(), script, timeouts, record, false).await
+}
+
+/// Why `script` cannot run inside a transaction the caller holds open (for a rehearsal
+/// rolled back at the end), if it cannot: it runs outside one, or controls its own.
+pub fn cannot_nest(script: &Script) -> Option<String> {
+    if script.step.is_some() {
+        return Some("is run by its tool, which commits on its own connection".into());
+    }
+    if let Some(offset) = lexer::find_transaction_control(&script.sql) {
+        let (line, _) = lexer::line_col(&script.sql, offset);
+        return Some(format!(
+            "controls its own transaction (line {})",
+            script.line_offset + line
+        ));
+    }
+    let statements: Vec<Statement> = lexer::split_statements(&script.sql)
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    match plan(script, &statements).0 {
+        Plan::Empty | Plan::Wrapped => None,
+        Plan::OneByOne => Some(
+            "runs outside a transaction (its format's rule or its marker), and PostgreSQL \
+             cannot roll such statements back"
+                .into(),
+        ),
+    }
+}
+
+/// [`run_script_recorded`] inside a transaction the caller opened: the script's own
+/// transaction becomes a savepoint, released on success; on failure everything the caller
+/// opened is rolled back. Only for scripts [`cannot_nest`] accepts.
+pub async fn run_script_nested<'a>(
+    client: impl Into<ScriptClient<'a>>,
+    script: &Script,
+    timeouts: Timeouts,
+    record: Option<&str>,
+) -> Result<ScriptRun, ScriptFailure> {
+    run(client.into(), script, timeouts, record, true).await
+}
+
+async fn run(
+    client: ScriptClient<'_>,
+    script: &Script,
+    timeouts: Timeouts,
+    record: Option<&str>,
+    nested: bool,
+) -> Result<ScriptRun, ScriptFailure> {
     let started = Instant::now();
     let statements: Vec<Statement> = lexer::split_statements(&script.sql)
         .into_iter()
@@ -164,13 +213,14 @@ pub async fn run_script_recorded<'a>(
         .collect();
     let (plan, note) = plan(script, &statements);
     let notes: Vec<String> = note.into_iter().collect();
-    let ScriptClient { client, tls } = client.into();
+    let ScriptClient { client, tls } = client;
     let runner = Runner {
         client,
         tls,
         script,
         timeouts,
         record,
+        nested,
     };
     let outcome = match plan {
         Plan::Empty => runner.record().await,
@@ -209,6 +259,8 @@ struct Runner<'a> {
     timeouts: Timeouts,
     /// SQL booking the script as run, executed after its last statement.
     record: Option<&'a str>,
+    /// Inside a transaction the caller holds: a savepoint instead of BEGIN/COMMIT.
+    nested: bool,
 }
 
 impl Runner<'_> {
@@ -229,13 +281,22 @@ impl Runner<'_> {
     }
 
     async fn wrapped(&self, statements: &[Statement]) -> Result<(), ScriptFailure> {
-        self.control("BEGIN").await?;
+        let (begin, commit) = if self.nested {
+            ("SAVEPOINT migration", "RELEASE SAVEPOINT migration")
+        } else {
+            ("BEGIN", "COMMIT")
+        };
+        self.control(begin).await?;
         for statement in statements {
             self.execute(statement).await?;
         }
         self.record().await?;
+        if self.nested {
+            // What COMMIT would check: the deferred constraints.
+            self.control("SET CONSTRAINTS ALL IMMEDIATE").await?;
+        }
         let last = statements.last().map(|s| s.code.start).unwrap_or(0);
-        self.client.batch_execute("COMMIT").await.map_err(|e| {
+        self.client.batch_execute(commit).await.map_err(|e| {
             self.failure(
                 &e,
                 Some(last),

@@ -85,17 +85,35 @@ pub async fn lock(client: &Client, key: i64, wait: Duration) -> Result<(), Envir
     }
 }
 
-/// Runs `plan` (indexes into `migrations`) in `direction`, booking each in `book`.
+/// How a plan runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    pub direction: Direction,
+    pub timeouts: Timeouts,
+    /// Inside a transaction the caller holds (a rehearsal it rolls back): each migration's
+    /// own transaction becomes a savepoint.
+    pub nested: bool,
+    /// A second history booked with the tool's, in the same transaction: ours, keeping
+    /// checksums beside a tool that records none (`--record-checksums`).
+    pub shadow: Option<Book>,
+}
+
+/// Runs `plan` (indexes into `migrations`) as `mode` says, booking each in `book`.
 /// `progress` hears of each migration before and after it runs.
 pub async fn run(
     session: &Session,
     book: Book,
     migrations: &[Migration],
     plan: &[usize],
-    direction: Direction,
-    timeouts: Timeouts,
+    mode: Mode,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Outcome, EnvironmentError> {
+    let Mode {
+        direction,
+        timeouts,
+        nested,
+        shadow,
+    } = mode;
     let client = &session.client;
     let mut ran = Vec::new();
     for &index in plan {
@@ -122,14 +140,25 @@ pub async fn run(
         let outcome = match &script.step {
             // Written as code: the team's tool runs it and books it in its own history.
             Some(step) => {
-                crate::postgres::command::run_step(
+                let run = crate::postgres::command::run_step(
                     client,
                     step,
                     session.config(),
                     session.tls().mode(),
                     timeouts.command,
                 )
-                .await
+                .await;
+                if let (Ok(run), Some(shadow)) = (&run, shadow) {
+                    client
+                        .batch_execute(&shadow.record_sql(migrations, index, up))
+                        .await
+                        .map_err(|e| environment("cannot record the checksum", &e))?;
+                    shadow
+                        .finish(client, migration, up, run.elapsed)
+                        .await
+                        .map_err(|e| environment("cannot record the execution time", &e))?;
+                }
+                run
             }
             None => {
                 if let Some(before) = book.before_sql(migrations, index, up) {
@@ -138,13 +167,22 @@ pub async fn run(
                         .await
                         .map_err(|e| environment("cannot mark the migration as started", &e))?;
                 }
-                let record = book.record_sql(migrations, index, up);
-                let run =
-                    runner::run_script_recorded(session, script, timeouts, Some(&record)).await;
+                let mut record = book.record_sql(migrations, index, up);
+                if let Some(shadow) = shadow {
+                    record.push('\n');
+                    record.push_str(&shadow.record_sql(migrations, index, up));
+                }
+                let run = if nested {
+                    runner::run_script_nested(session, script, timeouts, Some(&record)).await
+                } else {
+                    runner::run_script_recorded(session, script, timeouts, Some(&record)).await
+                };
                 if let Ok(run) = &run {
-                    book.finish(client, migration, up, run.elapsed)
-                        .await
-                        .map_err(|e| environment("cannot record the execution time", &e))?;
+                    for book in std::iter::once(book).chain(shadow) {
+                        book.finish(client, migration, up, run.elapsed)
+                            .await
+                            .map_err(|e| environment("cannot record the execution time", &e))?;
+                    }
                 }
                 run
             }

@@ -6,6 +6,7 @@
 //! each migration's state is ([`status`]) and which migrations a command runs ([`plan_up`],
 //! [`plan_down`]); [`execute`] runs a plan under an advisory lock.
 
+pub mod backup;
 pub mod execute;
 pub mod history;
 

@@ -381,9 +381,16 @@ pub fn node_tools() -> Option<PathBuf> {
             PathBuf::from(std::env::var("HOME").unwrap_or_default())
                 .join(".cache/migration-check/node-tools")
         });
-    let ready = ["knex", "node-pg-migrate", "pg", "tsx", "prisma", "@prisma/adapter-pg"]
-        .iter()
-        .all(|package| dir.join("node_modules").join(package).is_dir());
+    let ready = [
+        "knex",
+        "node-pg-migrate",
+        "pg",
+        "tsx",
+        "prisma",
+        "@prisma/adapter-pg",
+    ]
+    .iter()
+    .all(|package| dir.join("node_modules").join(package).is_dir());
     if ready {
         return Some(dir);
     }
@@ -405,10 +412,7 @@ pub fn node_project(name: &str, tools: &Path) -> tempfile::TempDir {
         .tempdir_in("/tmp")
         .unwrap();
     copy_dir(
-        &root()
-            .join("tests/fixtures/command")
-            .join(name)
-            .join("."),
+        &root().join("tests/fixtures/command").join(name).join("."),
         copy.path(),
     );
     std::os::unix::fs::symlink(tools.join("node_modules"), copy.path().join("node_modules"))

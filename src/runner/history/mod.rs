@@ -121,6 +121,12 @@ pub fn of(format: Format) -> Result<Book, UsageError> {
     Ok(book)
 }
 
+/// Our own history, `migration_check.history` (also kept beside a tool's table that
+/// records no checksums, with `--record-checksums`).
+pub fn own() -> Book {
+    &own::Own
+}
+
 /// The tables `migrate` writes, for messages.
 const SUPPORTED: &str = "the tables of sqlx, golang-migrate, dbmate, diesel, goose, Flyway, \
      node-pg-migrate, knex, Prisma, Atlas and sql-migrate, and `migration_check.history` for \
