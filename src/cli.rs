@@ -106,14 +106,17 @@ pub enum Command {
     /// Apply, revert and inspect migrations on a real database, in the owning tool's own
     /// history table, so the tool and migration-check can be used on one database.
     ///
-    /// Writes sqlx's `_sqlx_migrations` (SHA-384 checksums, as sqlx-cli does),
+    /// Reads and writes each tool's table as the tool does: sqlx's `_sqlx_migrations`,
     /// golang-migrate's `schema_migrations` (version and dirty flag), dbmate's
-    /// `schema_migrations`, diesel's `__diesel_schema_migrations`, node-pg-migrate's
-    /// `pgmigrations` (SQL files) and, for layouts
-    /// whose tool keeps no table (`pattern`), `migration_check.history`. Other formats'
-    /// tables are not written yet: those are refused by name (exit 2).
-    /// Every run holds the tool's advisory lock; each migration runs under its format's
-    /// transaction rule and is booked in the same transaction.
+    /// `schema_migrations`, diesel's `__diesel_schema_migrations`, goose's
+    /// `goose_db_version`, Flyway's `flyway_schema_history` (its CRC-32 checksums),
+    /// node-pg-migrate's `pgmigrations`, knex's `knex_migrations`, Prisma's
+    /// `_prisma_migrations`, Atlas's `atlas_schema_revisions`, sql-migrate's
+    /// `gorp_migrations` and, for layouts whose tool keeps no table (`pattern`),
+    /// `migration_check.history`. Migrations written as code (knex, node-pg-migrate
+    /// JavaScript) run through the project's own tool. Hasura and `[command]` tools are
+    /// refused by name (exit 2). Every run holds the tool's advisory lock; each migration
+    /// runs under its format's transaction rule and is booked in the same transaction.
     ///
     /// Exit status: 0 done, 1 a migration failed (rolled back) or `status`/`validate`
     /// found drift, 2 bad input, 3 the database cannot be reached or the lock is held.
@@ -122,6 +125,8 @@ pub enum Command {
     ///   migration-check migrate status --database-url postgres://app@db/app
     ///   DATABASE_URL=postgres://app@db/app migration-check migrate up --count 2
     ///   migration-check migrate down --to 20240101000003 --dry-run
+    ///   migration-check migrate up --dry-run=rollback      # apply, then roll back
+    ///   migration-check migrate up --backup before.dump    # pg_dump -Fc first, checked
     ///   migration-check migrate new add_orders
     #[command(verbatim_doc_comment)]
     Migrate(MigrateArgs),

@@ -67,7 +67,8 @@ impl Cluster {
                 "hostnossl plainonly all {address} trust\n\
                  hostssl plainonly all {address} reject\n\
                  hostssl all app {address} scram-sha-256\n\
-                 hostssl all postgres {address} trust\n"
+                 hostssl all postgres {address} trust\n\
+                 hostssl all certuser {address} cert\n"
             ));
         }
         std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
@@ -94,6 +95,9 @@ impl Cluster {
                 "ssl_key_file={}",
                 certs.join("server.key").display()
             ))
+            // Client certificates are checked against the test CA (`cert` in pg_hba).
+            .arg("-c")
+            .arg(format!("ssl_ca_file={}", certs.join("ca.pem").display()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -130,6 +134,7 @@ impl Cluster {
                 "-c",
                 &format!("CREATE ROLE app LOGIN SUPERUSER PASSWORD '{PASSWORD}'"),
             ])
+            .args(["-c", "CREATE ROLE certuser LOGIN SUPERUSER"])
             .args(["-c", "CREATE DATABASE plainonly"])
             .args([
                 "-c",
@@ -281,11 +286,47 @@ fn make_certificates(dir: &Path) {
             "server.ext",
         ],
     );
-    std::fs::set_permissions(
-        dir.join("server.key"),
-        std::fs::Permissions::from_mode(0o600),
+    // A client certificate for the role `certuser`, signed by the same CA.
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend([
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=certuser",
+    ]);
+    openssl(dir, &args);
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=clientAuth\n",
     )
     .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+        ],
+    );
+    for key in ["server.key", "client.key"] {
+        std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 }
 
 /// Runs the binary with `args` and a clean libpq environment (`env` added); HOME is an
@@ -533,6 +574,46 @@ fn a_statement_past_its_timeout_is_cancelled_over_tls() {
         stderr(&output)
     );
     assert!(text.contains("cancelled"), "{text}");
+}
+
+/// A role that logs in by client certificate (`cert` in pg_hba): `sslcert`/`sslkey` in the
+/// URL, for `snapshot` and `migrate` alike; without them the server refuses (exit 3).
+#[test]
+fn a_client_certificate_logs_in() {
+    let cluster = Cluster::start(true);
+    let path = |name: &str| cluster.path(name).display().to_string();
+    let params = format!(
+        "sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+        path("ca.pem"),
+        path("client.crt"),
+        path("client.key")
+    );
+    let url = cluster.url("certuser", "localhost", "postgres", &params);
+    assert_exit(&run(&["snapshot", &url], &[]), 0, &[]);
+    let dir = root().join("migrations");
+    let status = run(
+        &[
+            "migrate",
+            "status",
+            dir.to_str().unwrap(),
+            "--database-url",
+            &url,
+        ],
+        &[],
+    );
+    assert_exit(&status, 0, &[]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("certuser@localhost"),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    let without = cluster.url(
+        "certuser",
+        "localhost",
+        "postgres",
+        &format!("sslmode=verify-full&sslrootcert={}", path("ca.pem")),
+    );
+    assert_exit(&run(&["snapshot", &without], &[]), 3, &["certificate"]);
 }
 
 #[test]
