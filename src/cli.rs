@@ -430,6 +430,22 @@ pub struct VerifyArgs {
     #[arg(long, env = "MIGRATION_CHECK_RUN_AS", value_name = "USER")]
     pub run_as: Option<String>,
 
+    /// Cache directory: the embedded backend runs initdb once per set of server
+    /// binaries there and starts each cluster from a copy. [default:
+    /// $XDG_CACHE_HOME/migration-check, else ~/.cache/migration-check]
+    #[arg(long, env = "MIGRATION_CHECK_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Run initdb for every embedded cluster instead of copying the cached template.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Where the embedded cluster lives while it runs. [default: the temporary
+    /// directory when it is in RAM (tmpfs), else /dev/shm when it is tmpfs with 1 GiB
+    /// free, else the temporary directory]
+    #[arg(long, env = "MIGRATION_CHECK_CLUSTER_DIR", value_name = "DIR")]
+    pub cluster_dir: Option<PathBuf>,
+
     /// Verify every migration step by step, also those unchanged since the base.
     #[arg(long)]
     pub all: bool,

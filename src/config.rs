@@ -344,6 +344,9 @@ impl Config {
             embedded: EmbeddedOptions {
                 pg_bin: args.pg_bin.clone(),
                 run_as: args.run_as.clone(),
+                cache_dir: args.cache_dir.clone(),
+                no_cache: args.no_cache,
+                cluster_dir: args.cluster_dir.clone(),
             },
             timeouts,
             policy,

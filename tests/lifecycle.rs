@@ -356,3 +356,76 @@ fn postgres_versions_on_the_embedded_backend_use_each_local_major() {
         "{stderr}"
     );
 }
+
+/// The cluster template cache: the first run stores initdb's result under a key of the
+/// binaries, later runs copy it; a damaged entry is found out, rebuilt and warned about;
+/// concurrent runs on an empty cache all succeed and leave one whole entry; `--no-cache`
+/// writes nothing there.
+#[test]
+fn the_cluster_template_is_cached_checked_and_rebuilt() {
+    let dir = common::migrations_dir(&[
+        ("1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY);\n"),
+        ("1_t.down.sql", "DROP TABLE t;\n"),
+    ]);
+    let run = |cache: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["--cache-dir", cache.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let (output, report) = common::verify(dir.path(), &args);
+        assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+        assert_eq!(report.unwrap()["passed"], true);
+        common::stderr(&output)
+    };
+    let entries = |cache: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(cache.join("clusters"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.ends_with(".lock"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let stderr = run(cache.path(), &[]);
+    assert!(!stderr.contains("cluster template"), "{stderr}");
+    let stored = entries(cache.path());
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let entry = cache.path().join("clusters").join(&stored[0]);
+    assert!(entry.join("manifest").is_file() && entry.join("data/PG_VERSION").is_file());
+
+    // A file cut short: found out, rebuilt with a warning, whole again afterwards.
+    let victim = entry.join("data/global/pg_control");
+    std::fs::write(&victim, b"short").unwrap();
+    let stderr = run(cache.path(), &[]);
+    assert!(
+        stderr.contains("incomplete or damaged; rebuilding it"),
+        "{stderr}"
+    );
+    assert!(std::fs::metadata(&victim).unwrap().len() > 5);
+    let stderr = run(cache.path(), &[]);
+    assert!(!stderr.contains("cluster template"), "{stderr}");
+
+    // Three runs at once on an empty cache: one entry, nothing half-written.
+    let empty = tempfile::tempdir().unwrap();
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| run(empty.path(), &[])))
+            .collect();
+        for handle in runs {
+            let stderr = handle.join().unwrap();
+            assert!(!stderr.contains("cluster template"), "{stderr}");
+        }
+    });
+    assert_eq!(
+        entries(empty.path()).len(),
+        1,
+        "{:?}",
+        entries(empty.path())
+    );
+
+    // --no-cache: initdb, and nothing written to the cache.
+    let unused = tempfile::tempdir().unwrap();
+    run(unused.path(), &["--no-cache"]);
+    assert!(entries(unused.path()).is_empty());
+}

@@ -225,23 +225,26 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A new P-256 key without a passphrase, for `openssl req`.
+const EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
 /// `ca.pem` (signs the server's certificate), `other-ca.pem` (signs nothing we meet),
-/// `server.crt` for the name `localhost` only, and `server.key`.
+/// `server.crt` for the name `localhost` only, `client.crt` for the role `certuser`, and
+/// their keys.
 fn make_certificates(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
     for (name, subject) in [
         ("ca", "/CN=migration-check test CA"),
         ("other-ca", "/CN=another CA"),
     ] {
         let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
         let mut args = vec!["req", "-x509"];
-        args.extend(ec);
+        args.extend(EC_KEY);
         args.extend([
             "-keyout", &key, "-out", &cert, "-days", "2", "-subj", subject,
         ]);
@@ -249,84 +252,59 @@ fn make_certificates(dir: &Path) {
         args.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
         openssl(dir, &args);
     }
-    let mut args = vec!["req"];
-    args.extend(ec);
-    args.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
+    leaf(
+        dir,
+        "server",
         "/CN=localhost",
-    ]);
-    openssl(dir, &args);
-    std::fs::write(
-        dir.join("server.ext"),
         "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n\
          keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
     );
     // A client certificate for the role `certuser`, signed by the same CA.
-    let mut args = vec!["req"];
-    args.extend(ec);
-    args.extend([
-        "-keyout",
-        "client.key",
-        "-out",
-        "client.csr",
-        "-subj",
+    leaf(
+        dir,
+        "client",
         "/CN=certuser",
-    ]);
-    openssl(dir, &args);
-    std::fs::write(
-        dir.join("client.ext"),
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
          extendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "client.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "client.ext",
-        ],
     );
     for key in ["server.key", "client.key"] {
         std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+}
+
+/// `<name>.key` and `<name>.crt` for `subject`, signed by the test CA with `extensions`.
+fn leaf(dir: &Path, name: &str, subject: &str, extensions: &str) {
+    let (key, csr, crt, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+        format!("{name}.ext"),
+    );
+    let mut args = vec!["req"];
+    args.extend(EC_KEY);
+    args.extend(["-keyout", &key, "-out", &csr, "-subj", subject]);
+    openssl(dir, &args);
+    std::fs::write(dir.join(&ext), extensions).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ],
+    );
 }
 
 /// Runs the binary with `args` and a clean libpq environment (`env` added); HOME is an

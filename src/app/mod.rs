@@ -458,7 +458,7 @@ async fn verify_on_versions(
                     MajorServer::Embedded(bin_dir) => {
                         let options_for_major = EmbeddedOptions {
                             pg_bin: Some(bin_dir),
-                            run_as: config.embedded.run_as.clone(),
+                            ..config.embedded.clone()
                         };
                         let server = EmbeddedServer::start(&options_for_major).await?;
                         let what = format!("embedded, {}", server.bin_dir().display());

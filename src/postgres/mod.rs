@@ -3,6 +3,7 @@
 //! our safety settings, throwaway databases, and the script runner. `verify`
 //! reaches PostgreSQL only through this module.
 
+pub mod cluster_cache;
 pub mod command;
 pub mod docker;
 pub mod embedded;

@@ -20,9 +20,12 @@ pub fn root() -> PathBuf {
 
 /// A private TMPDIR the unprivileged PostgreSQL account can traverse.
 pub fn private_tmp() -> tempfile::TempDir {
+    // Where the binary would put its cluster (RAM when this machine has room there), so
+    // that the cluster lands in this directory and its removal can be checked.
+    let parent = migration_check::postgres::embedded::cluster_parent(None);
     let dir = tempfile::Builder::new()
         .prefix("mc-test-")
-        .tempdir_in("/tmp")
+        .tempdir_in(parent)
         .expect("temp dir");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -21,6 +21,7 @@ mod sql_migrate;
 mod sqlx;
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use tokio_postgres::Client;
@@ -256,21 +257,18 @@ fn up_bytes(migration: &Migration) -> Option<Vec<u8>> {
 
 /// The migration's file name without its extension.
 fn file_stem(migration: &Migration) -> String {
-    migration
-        .up
-        .path
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_else(|| format!("{}_{}", migration.version, migration.name))
+    up_file_part(migration, Path::file_stem)
 }
 
-/// The migration's file (or directory) name as the tool lists it.
+/// The migration's file name as the tool lists it.
 fn file_name(migration: &Migration) -> String {
-    migration
-        .up
-        .path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
+    up_file_part(migration, Path::file_name)
+}
+
+/// A part of the up file's path, or `<version>_<name>` for a path without one.
+fn up_file_part(migration: &Migration, part: fn(&Path) -> Option<&std::ffi::OsStr>) -> String {
+    part(&migration.up.path)
+        .map(|part| part.to_string_lossy().into_owned())
         .unwrap_or_else(|| format!("{}_{}", migration.version, migration.name))
 }
 
