@@ -102,9 +102,8 @@ pub fn cluster_parent(explicit: Option<&Path>) -> PathBuf {
         return temp;
     }
     let shm = Path::new("/dev/shm");
-    let roomy = nix::sys::statvfs::statvfs(shm).is_ok_and(|fs| {
-        fs.blocks_available().saturating_mul(fs.fragment_size()) >= RAM_ROOM
-    });
+    let roomy = nix::sys::statvfs::statvfs(shm)
+        .is_ok_and(|fs| fs.blocks_available().saturating_mul(fs.fragment_size()) >= RAM_ROOM);
     let writable = nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok();
     if in_ram(shm) && roomy && writable {
         return shm.to_path_buf();

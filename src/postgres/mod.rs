@@ -240,6 +240,8 @@ pub struct Databases<'a> {
     counter: u32,
     /// (name at creation, OID) of every database this run created.
     live: Vec<(String, u32)>,
+    /// Index into `live` of the database migrations run on now (checkpoints are others).
+    current: usize,
     /// `server_version`, read when the server was first reached.
     server_version: String,
 }
@@ -268,6 +270,7 @@ impl<'a> Databases<'a> {
             prefix: prefix.to_string(),
             counter: 0,
             live: Vec::new(),
+            current: 0,
             server_version,
         })
     }
@@ -283,10 +286,46 @@ impl<'a> Databases<'a> {
 
     /// Creates a fresh empty database and connects to it.
     pub async fn fresh(&mut self) -> Result<Session, EnvironmentError> {
+        self.create("template0").await
+    }
+
+    /// A new current database copied from `checkpoint` (see [`Self::checkpoint`]).
+    pub async fn fresh_from(&mut self, checkpoint: &str) -> Result<Session, EnvironmentError> {
+        self.create(checkpoint).await
+    }
+
+    /// Keeps the current database as it is now, as a checkpoint to copy later with
+    /// [`Self::fresh_from`], and goes on in a copy of it, returning the checkpoint's name
+    /// and a session to the copy. Our sessions to the current database are ended first
+    /// (a database is copied only while nobody is connected to it): the caller's old
+    /// sessions are dead afterwards.
+    pub async fn checkpoint(&mut self) -> Result<(String, Session), EnvironmentError> {
+        let (name, _) = self.live[self.current].clone();
+        let admin = self.admin().await.map_err(|e| self.lost(e))?;
+        admin
+            .client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .await
+            .map_err(|e| self.lost(e))?;
+        drop(admin);
+        let session = self.create(&name).await?;
+        Ok((name, session))
+    }
+
+    /// Creates a database copied from `template`, makes it current and connects to it.
+    async fn create(&mut self, template: &str) -> Result<Session, EnvironmentError> {
         self.counter += 1;
         let name = format!("{}_{}", self.prefix, self.counter);
         let admin = self.admin().await.map_err(|e| self.lost(e))?;
-        let create = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
+        let create = format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quote_ident(&name),
+            quote_ident(template)
+        );
         admin
             .client
             .batch_execute(&create)
@@ -299,19 +338,22 @@ impl<'a> Databases<'a> {
             .map_err(|e| self.lost(e))?
             .get(0);
         self.live.push((name.clone(), oid));
+        self.current = self.live.len() - 1;
         self.connect(&name).await
     }
 
     /// Connection parameters of the newest database (for migration tools run as processes).
     pub fn newest_config(&self) -> Option<Config> {
-        self.live.last().map(|(name, _)| self.server.config(name))
+        self.live
+            .get(self.current)
+            .map(|(name, _)| self.server.config(name))
     }
 
     /// Another connection to the newest database (for parallel snapshots).
     pub async fn connect_newest(&self) -> Result<Session, EnvironmentError> {
         let (name, _) = self
             .live
-            .last()
+            .get(self.current)
             .ok_or_else(|| EnvironmentError::new("no throwaway database yet"))?;
         self.connect(name).await
     }

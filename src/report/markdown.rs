@@ -354,11 +354,9 @@ fn notes(notes: &[String]) -> String {
 fn footer(report: &Report) -> String {
     let t = report.timings_ms;
     format!(
-        "<sub>⏱️ {} in total: startup {}, scripts {}, snapshots {}</sub>\n",
+        "<sub>⏱️ {} in total: {}</sub>\n",
         seconds(t.total),
-        seconds(t.setup),
-        seconds(t.scripts),
-        seconds(t.snapshots)
+        t.breakdown(seconds)
     )
 }
 
@@ -1006,6 +1004,7 @@ mod tests {
                 setup: 1_200,
                 scripts: 310,
                 snapshots: 95,
+                rebuilds: 0,
                 total: 1_640,
             },
         })

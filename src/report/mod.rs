@@ -402,7 +402,28 @@ pub struct RunTimings {
     pub scripts: u64,
     /// Taking and comparing snapshots.
     pub snapshots: u64,
+    /// Returning to "every up so far applied" after a failed down or re-up: copying the
+    /// checkpoint database and re-applying the ups after it (not counted in `scripts`).
+    #[serde(default)]
+    pub rebuilds: u64,
     pub total: u64,
+}
+
+impl RunTimings {
+    /// "startup 1.2s, scripts 0.3s, snapshots 2.0s" (and the rebuilds when there were
+    /// any), each figure written by `seconds`.
+    pub fn breakdown(&self, seconds: fn(u64) -> String) -> String {
+        let mut text = format!(
+            "startup {}, scripts {}, snapshots {}",
+            seconds(self.setup),
+            seconds(self.scripts),
+            seconds(self.snapshots)
+        );
+        if self.rebuilds > 0 {
+            text.push_str(&format!(", rebuilds {}", seconds(self.rebuilds)));
+        }
+        text
+    }
 }
 
 impl Report {

@@ -180,12 +180,10 @@ pub fn render(report: &Report) -> String {
     };
     let _ = writeln!(
         out,
-        "\n{verdict}: {failed} of {} migration(s) failed, {errors} error(s), {warnings} warning(s) · {} (startup {}, scripts {}, snapshots {})",
+        "\n{verdict}: {failed} of {} migration(s) failed, {errors} error(s), {warnings} warning(s) · {} ({})",
         report.migrations.len(),
         seconds(t.total),
-        seconds(t.setup),
-        seconds(t.scripts),
-        seconds(t.snapshots),
+        t.breakdown(seconds),
     );
     out
 }

@@ -313,6 +313,13 @@ struct Pipeline<'s, 'd, 'o> {
     first_before: Option<Snapshot>,
     /// The database no longer matches "all ups up to here": rebuild before going on.
     needs_rebuild: bool,
+    /// A copy of the database with the first N ups applied (N, its name): a rebuild
+    /// starts from it instead of re-applying every up from the first.
+    checkpoint: Option<(usize, String)>,
+    /// Whether a copy of the database is the same database to the migrations: not when
+    /// one sets something per database (`ALTER DATABASE … SET`, `ALTER ROLE … IN
+    /// DATABASE`), which `CREATE DATABASE … TEMPLATE` does not copy.
+    copies_are_faithful: bool,
     /// A migration's up failed: later ones cannot be reached.
     blocked_by: Option<String>,
     /// Catalog entries read but not compared, over every snapshot.
@@ -323,6 +330,23 @@ struct Pipeline<'s, 'd, 'o> {
     no_batches: bool,
     /// Notes on the run as a whole, for the report's `notes`.
     run_notes: Vec<String>,
+}
+
+/// Whether a script sets something per database, which a copy of the database made with
+/// `CREATE DATABASE … TEMPLATE` would not have (`ALTER DATABASE … SET`, `ALTER ROLE …
+/// IN DATABASE …`).
+fn sets_database_settings(sql: &str) -> bool {
+    let words: Vec<String> = sql
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    words.windows(2).any(|pair| {
+        matches!(
+            (pair[0].as_str(), pair[1].as_str()),
+            ("alter", "database") | ("in", "database")
+        )
+    })
 }
 
 /// What one step of a migration produced.
@@ -358,6 +382,11 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             cycle_start: None,
             first_before: None,
             needs_rebuild: false,
+            checkpoint: None,
+            copies_are_faithful: discovered
+                .migrations
+                .iter()
+                .all(|m| !sets_database_settings(&m.up.sql)),
             run_notes: Vec::new(),
             blocked_by: None,
             uncompared: UncomparedSummary::default(),
@@ -976,16 +1005,42 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         Ok(snapshot.without_tables(&self.bookkeeping))
     }
 
-    /// A fresh database with every up before `index` applied once.
+    /// A fresh database with every up before `index` applied once: a copy of the newest
+    /// checkpoint at or before `index` with the ups after it applied, else an empty
+    /// database with every up applied. The state reached becomes the checkpoint, so a run
+    /// with many failures re-applies each up at most once more in all.
     /// `Ok(Err(reason))` when that state cannot be reached again.
     async fn rebuild(&mut self, index: usize) -> Result<Result<(), String>, EnvironmentError> {
-        self.session = self.databases.fresh().await?;
-        self.snapshot_session = Some(self.databases.connect_newest().await?);
-        self.snapshot_query =
-            prepare_snapshot(self.server, &self.session, self.snapshot_session.as_ref()).await?;
+        let started = Instant::now();
+        let scripts = self.timings.scripts;
+        let rebuilt = self.rebuild_from_checkpoint(index).await;
+        self.timings.scripts = scripts;
+        self.timings.rebuilds += millis(started.elapsed());
+        rebuilt
+    }
+
+    async fn rebuild_from_checkpoint(
+        &mut self,
+        index: usize,
+    ) -> Result<Result<(), String>, EnvironmentError> {
         self.current = None;
         self.needs_rebuild = false;
-        for migration in &self.migrations[..index] {
+        let from = self
+            .checkpoint
+            .clone()
+            .filter(|(applied, _)| self.copies_are_faithful && *applied <= index);
+        self.snapshot_session = None;
+        let start = match from {
+            Some((applied, name)) => {
+                self.session = self.databases.fresh_from(&name).await?;
+                applied
+            }
+            None => {
+                self.session = self.databases.fresh().await?;
+                0
+            }
+        };
+        for migration in &self.migrations[start..index] {
             let mut scratch = notes_only();
             if let Step::Failed(failure) = self.step(&migration.up, &mut scratch).await? {
                 return Ok(Err(format!(
@@ -995,7 +1050,26 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 )));
             }
         }
+        if index > start {
+            self.take_checkpoint(index).await?;
+        }
+        self.snapshot_session = Some(self.databases.connect_newest().await?);
+        self.snapshot_query =
+            prepare_snapshot(self.server, &self.session, self.snapshot_session.as_ref()).await?;
         Ok(Ok(()))
+    }
+
+    /// Keeps the database, with the first `applied` ups applied, as the checkpoint, and
+    /// goes on in a copy (when copies are faithful).
+    async fn take_checkpoint(&mut self, applied: usize) -> Result<(), EnvironmentError> {
+        if !self.copies_are_faithful {
+            return Ok(());
+        }
+        self.snapshot_session = None;
+        let (name, session) = self.databases.checkpoint().await?;
+        self.session = session;
+        self.checkpoint = Some((applied, name));
+        Ok(())
     }
 
     /// The schema before the first migration under verification against the

@@ -83,6 +83,7 @@ pub fn merge(mut runs: Vec<VersionRun>) -> Report {
                 .unwrap_or(0),
             scripts: runs.iter().map(|r| r.report.timings_ms.scripts).sum(),
             snapshots: runs.iter().map(|r| r.report.timings_ms.snapshots).sum(),
+            rebuilds: runs.iter().map(|r| r.report.timings_ms.rebuilds).sum(),
             total: runs
                 .iter()
                 .map(|r| r.report.timings_ms.total)
@@ -347,6 +348,7 @@ mod tests {
                     setup: major.into(),
                     scripts: 10,
                     snapshots: 5,
+                    rebuilds: 0,
                     total: 100,
                 },
             },
