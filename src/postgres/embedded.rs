@@ -188,7 +188,11 @@ impl EmbeddedServer {
                 match opened {
                     Ok(entry) => Some(entry),
                     Err(why) => {
-                        eprintln!("warning: the cluster template cache is not used: {why}");
+                        // The default place may simply not be writable here (a read-only
+                        // home in a container): then initdb as before, quietly.
+                        if options.cache_dir.is_some() {
+                            eprintln!("warning: the cluster template cache is not used: {why}");
+                        }
                         None
                     }
                 }
