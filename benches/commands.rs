@@ -6,11 +6,11 @@
 //! one migration). Needs the node tools `.ci/run` installs (`MIGRATION_CHECK_NODE_TOOLS`).
 //! Run: `cargo bench --bench commands`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
 
 const MIGRATIONS: usize = 100;
 
@@ -21,21 +21,6 @@ fn node_tools() -> PathBuf {
             PathBuf::from(std::env::var("HOME").unwrap_or_default())
                 .join(".cache/migration-check/node-tools")
         })
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.com",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .expect("git");
-    assert!(status.success(), "git {args:?}");
 }
 
 /// Writes the project: knexfile, package.json, 100 migrations; main has the first 99.
@@ -73,10 +58,10 @@ fn write_project(dir: &Path) {
         )
         .unwrap();
     }
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "history"]);
-    git(dir, &["checkout", "-q", "-b", "feature"]);
+    common::git(dir, &["init", "-q", "-b", "main"]);
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "history"]);
+    common::git(dir, &["checkout", "-q", "-b", "feature"]);
     std::fs::write(
         dir.join(format!(
             "migrations/{:014}_t{MIGRATIONS:03}.js",
@@ -85,8 +70,8 @@ fn write_project(dir: &Path) {
         migration(MIGRATIONS),
     )
     .unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "new"]);
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "new"]);
 }
 
 fn main() {
@@ -122,13 +107,7 @@ fn main() {
     let step_ms = new["timings_ms"]["up"].as_f64().unwrap_or(0.0);
 
     // knex's own run of the same files on a fresh cluster.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime
-        .block_on(EmbeddedServer::start(&EmbeddedOptions::default()))
-        .expect("embedded cluster");
+    let (_runtime, server) = common::embedded_cluster();
     let socket = server.path().join("socket");
     let url = format!(
         "postgresql://postgres@localhost:5432/postgres?host={}",

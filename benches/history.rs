@@ -14,12 +14,12 @@
 //! Each figure is one run (the verify runs take seconds each); the breakdown comes from
 //! the report's `timings_ms`. Run: `cargo bench --bench history`.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
 
 /// A deterministic pseudo-random sequence (the corpus is the same every run).
 struct Lcg(u64);
@@ -193,13 +193,7 @@ fn verify(dir: &Path, args: &[&str], cwd: &Path) -> (Duration, serde_json::Value
 
 /// psql on a fresh embedded cluster running `session`; its wall time.
 fn psql(session: &str) -> Duration {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime
-        .block_on(EmbeddedServer::start(&EmbeddedOptions::default()))
-        .expect("embedded cluster");
+    let (_runtime, server) = common::embedded_cluster();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), format!("\\set ON_ERROR_STOP 1\n{session}")).unwrap();
     let started = Instant::now();
@@ -252,23 +246,6 @@ fn dir_with(migrations: &[Migration], count: usize) -> tempfile::TempDir {
         .unwrap();
     write(dir.path(), migrations, 0, count);
     dir
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.com",
-        ])
-        .args(args)
-        .current_dir(repo)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
 }
 
 fn main() {
@@ -333,13 +310,13 @@ fn main() {
     let migrations = repo.path().join("migrations");
     std::fs::create_dir(&migrations).unwrap();
     write(&migrations, &fixed, 0, 267);
-    git(repo.path(), &["init", "-q", "-b", "main"]);
-    git(repo.path(), &["add", "."]);
-    git(repo.path(), &["commit", "-q", "-m", "merged"]);
-    git(repo.path(), &["checkout", "-q", "-b", "pr"]);
+    common::git(repo.path(), &["init", "-q", "-b", "main"]);
+    common::git(repo.path(), &["add", "."]);
+    common::git(repo.path(), &["commit", "-q", "-m", "merged"]);
+    common::git(repo.path(), &["checkout", "-q", "-b", "pr"]);
     write(&migrations, &fixed, 267, 270);
-    git(repo.path(), &["add", "."]);
-    git(repo.path(), &["commit", "-q", "-m", "new"]);
+    common::git(repo.path(), &["add", "."]);
+    common::git(repo.path(), &["commit", "-q", "-m", "new"]);
     let (pr, pr_report) = verify(&migrations, &["--base", "main"], repo.path());
     let apply = psql(&ups(&fixed[..270]));
     println!("PR mode, 3 new on 267 merged, cold start:");

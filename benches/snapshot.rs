@@ -5,10 +5,11 @@
 //! as whole commands, median of 5 runs each in this run; and the time to diff
 //! two such snapshots. Run: `cargo bench --bench snapshot`.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
 use migration_check::schema::{diff, snapshot::SnapshotQuery};
 
 const TABLES: usize = 1500;
@@ -46,13 +47,7 @@ fn time_command(command: &mut Command) -> Duration {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime
-        .block_on(EmbeddedServer::start(&EmbeddedOptions::default()))
-        .expect("cluster");
+    let (runtime, server) = common::embedded_cluster();
     let socket = server.path().join("socket");
     let psql = |sql: &str| {
         let status = Command::new(server.bin_dir().join("psql"))

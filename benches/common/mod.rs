@@ -1,0 +1,40 @@
+//! Helpers shared by the benchmarks: a git command with a fixed identity, and an embedded
+//! cluster with the runtime that drives it.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
+
+/// Runs `git args` in `dir` as a fixed identity, quietly; panics when it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args([
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.com",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("git");
+    assert!(status.success(), "git {args:?}");
+}
+
+/// A fresh embedded cluster with default options, and the runtime it was started on
+/// (keep both alive while the cluster is used).
+pub fn embedded_cluster() -> (tokio::runtime::Runtime, EmbeddedServer) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime
+        .block_on(EmbeddedServer::start(&EmbeddedOptions::default()))
+        .expect("embedded cluster");
+    (runtime, server)
+}
