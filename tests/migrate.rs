@@ -987,8 +987,17 @@ async fn bookkeeping_round_trip_for_every_format_with_a_table() {
                 context(&output)
             );
         }
-        // An applied migration edited afterwards.
         let first = dir.path().join(layout.first);
+        if layout.format == "prisma" {
+            // Line endings converted by a checkout are not an edit, as Prisma sees it.
+            let crlf = std::fs::read_to_string(&first)
+                .unwrap()
+                .replace('\n', "\r\n");
+            std::fs::write(&first, crlf).unwrap();
+            let output = run(&["status"]);
+            assert_eq!(output.status.code(), Some(0), "{}", context(&output));
+        }
+        // An applied migration edited afterwards.
         let edited = std::fs::read_to_string(&first).unwrap() + "-- edited\n";
         std::fs::write(&first, edited).unwrap();
         let records = !matches!(layout.format, "goose" | "sql-migrate");

@@ -27,6 +27,14 @@ fn directory(migration: &Migration) -> String {
         .unwrap_or_else(|| format!("{}_{}", migration.version, migration.name))
 }
 
+/// The SHA-256 (hex) of `bytes` with CRLF turned into LF, and with LF into CRLF.
+fn line_ending_variants(bytes: &[u8]) -> [String; 2] {
+    let text = String::from_utf8_lossy(bytes);
+    let lf = text.replace("\r\n", "\n");
+    let crlf = lf.replace('\n', "\r\n");
+    [lf, crlf].map(|variant| hex(&Sha256::digest(variant.as_bytes())))
+}
+
 impl Bookkeeping for Prisma {
     fn tool(&self) -> &'static str {
         "prisma"
@@ -69,8 +77,27 @@ impl Bookkeeping for Prisma {
          FROM _prisma_migrations WHERE rolled_back_at IS NULL ORDER BY started_at"
     }
 
+    /// A recorded checksum of the file with its line endings converted (CRLF to LF or
+    /// back) is the file's, as Prisma's `script_matches_checksum` accepts it: a checkout
+    /// that changed line endings did not edit the migration.
     fn interpret(&self, rows: Vec<Applied>, migrations: &[Migration]) -> Vec<Applied> {
-        by_name(rows, migrations, directory)
+        let mut rows = by_name(rows, migrations, directory);
+        for row in &mut rows {
+            let Some(migration) = migrations.iter().find(|m| m.version.text == row.version) else {
+                continue;
+            };
+            let Some(bytes) = up_bytes(migration) else {
+                continue;
+            };
+            if row
+                .checksum
+                .as_ref()
+                .is_some_and(|recorded| line_ending_variants(&bytes).contains(recorded))
+            {
+                row.checksum = self.checksum(migration);
+            }
+        }
+        rows
     }
 
     fn checksum(&self, migration: &Migration) -> Option<String> {
@@ -118,5 +145,20 @@ impl Bookkeeping for Prisma {
     fn failure_note(&self) -> &'static str {
         "rolled back; _prisma_migrations records it as started and not finished, as Prisma \
          does: repair the database, then `prisma migrate resolve --rolled-back NAME`"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checksum_of_other_line_endings_is_the_same_file() {
+        let lf = b"CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n";
+        let crlf = b"CREATE TABLE a (id int);\r\nCREATE TABLE b (id int);\r\n";
+        let of = |bytes: &[u8]| hex(&Sha256::digest(bytes));
+        assert!(line_ending_variants(crlf).contains(&of(lf)));
+        assert!(line_ending_variants(lf).contains(&of(crlf)));
+        assert!(!line_ending_variants(lf).contains(&of(b"CREATE TABLE a (id int);\n")));
     }
 }
