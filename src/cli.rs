@@ -354,8 +354,9 @@ pub struct SourceArgs {
     pub dir: PathBuf,
 
     /// Migration layout: auto, sqlx, golang-migrate, diesel, dbmate, goose, flyway,
-    /// prisma, sql-migrate, node-pg-migrate, atlas, hasura or pattern (`[pattern]` in
-    /// migration-check.toml); `migration-check formats` describes each.
+    /// prisma, sql-migrate, node-pg-migrate, atlas, hasura, knex, pattern (`[pattern]` in
+    /// migration-check.toml) or command (`[command]`); `migration-check formats` describes
+    /// each.
     #[arg(long, default_value = "auto", env = "MIGRATION_CHECK_FORMAT")]
     pub format: String,
 
