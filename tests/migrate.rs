@@ -1361,6 +1361,20 @@ async fn rehearsal_and_backup() {
         1,
         "no partial file is left"
     );
+    // A dump that cannot be written stops the run before it changes anything (exit 3).
+    let nowhere = backups.path().join("missing/before.dump");
+    let output = run(&["up", "--backup", nowhere.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(3), "{}", common::stderr(&output));
+    assert!(
+        common::stderr(&output).contains("--backup: pg_dump failed"),
+        "{}",
+        common::stderr(&output)
+    );
+    assert_eq!(
+        db.query("SELECT count(*)::text FROM pg_indexes WHERE indexname = 'users_email_idx'")
+            .await[0],
+        [Some("0".to_string())]
+    );
 }
 
 /// `--record-checksums` keeps our SHA-256 beside a tool that records none (dbmate), so

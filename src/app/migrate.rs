@@ -98,10 +98,19 @@ fn state_of(
     migrations: &[migrations::Migration],
     applied: &[runner::Applied],
 ) -> Vec<StatusEntry> {
-    let own = history::own();
+    let mut sums = book.checksums(migrations);
+    if shadowed {
+        for (sum, ours) in sums.iter_mut().zip(history::own().checksums(migrations)) {
+            *sum = sum.take().or(ours);
+        }
+    }
+    let by_version: std::collections::HashMap<&str, Option<String>> = migrations
+        .iter()
+        .map(|m| m.version.text.as_str())
+        .zip(sums)
+        .collect();
     runner::status(migrations, applied, &|m| {
-        book.checksum(m)
-            .or_else(|| shadowed.then(|| own.checksum(m)).flatten())
+        by_version.get(m.version.text.as_str()).cloned().flatten()
     })
 }
 

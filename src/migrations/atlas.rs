@@ -338,13 +338,15 @@ pub fn check_sum(dir: &Path) -> Result<Option<SumMismatch>, InputError> {
     )
 }
 
-/// The hash `atlas.sum` gives the file `name` of `dir` (without `h1:`), which is what
-/// Atlas records for it in `atlas_schema_revisions.hash`; none for a file the sum skips.
-pub fn file_hash(dir: &Path, name: &str) -> Option<String> {
-    hash_files(&sql_files(dir).ok()?)
-        .into_iter()
-        .find(|entry| entry.name == name)
-        .map(|entry| entry.hash)
+/// The hashes `atlas.sum` gives the files of `dir` (without `h1:`), by file name: what
+/// Atlas records in `atlas_schema_revisions.hash`. A file the sum skips has none.
+pub fn file_hashes(dir: &Path) -> Option<Vec<(String, String)>> {
+    Some(
+        hash_files(&sql_files(dir).ok()?)
+            .into_iter()
+            .map(|entry| (entry.name, entry.hash))
+            .collect(),
+    )
 }
 
 /// The `*.sql` files of `dir` as `fs.Glob(dir, "*.sql")` lists them (hidden ones included),

@@ -59,16 +59,22 @@ pub fn environment(
     database: &Config,
     sslmode: Option<SslMode>,
 ) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = std::env::vars()
+    let mut env = inherited_environment(&step.pass_env);
+    env.extend(database_env(database, sslmode));
+    env
+}
+
+/// Our variables a program we run may see: the locale, `PATH`, `HOME`, `TZ`, libpq's
+/// certificate paths and those `listed`, never a credential of ours.
+pub(crate) fn inherited_environment(listed: &[String]) -> Vec<(String, String)> {
+    std::env::vars()
         .filter(|(name, _)| {
             (INHERITED.contains(&name.as_str())
                 || name.starts_with("LC_")
-                || step.pass_env.iter().any(|listed| listed == name))
+                || listed.iter().any(|listed| listed == name))
                 && !is_secret(name)
         })
-        .collect();
-    env.extend(database_env(database, sslmode));
-    env
+        .collect()
 }
 
 /// `DATABASE_URL` and the libpq variables for `database`. An `sslmode` that demands

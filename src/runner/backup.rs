@@ -3,8 +3,8 @@
 //! database has) before the run goes on. The dump is written beside PATH under a temporary
 //! name and renamed once checked, so PATH is either a complete dump or absent; an existing
 //! PATH is never overwritten. pg_dump runs as an argument vector in a cleared environment
-//! holding only the connection's libpq variables (the password in `PGPASSWORD`, never on
-//! a command line).
+//! holding only the locale, `PATH`, `HOME` and the connection's libpq variables (the
+//! password in `PGPASSWORD`, never on a command line).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,7 +12,7 @@ use std::process::Stdio;
 use tokio_postgres::{Client, Config};
 
 use crate::error::{EnvironmentError, UsageError};
-use crate::postgres::command::database_env;
+use crate::postgres::command::{database_env, inherited_environment};
 use crate::postgres::tls::SslMode;
 
 /// What the backup holds.
@@ -52,12 +52,8 @@ async fn tool(
     let output = tokio::process::Command::new(&program)
         .args(args)
         .env_clear()
+        .envs(inherited_environment(&[]))
         .envs(env.iter().cloned())
-        .envs(["PATH", "HOME", "LANG", "TZ"].iter().filter_map(|name| {
-            std::env::var(name)
-                .ok()
-                .map(|value| (name.to_string(), value))
-        }))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

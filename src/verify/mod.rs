@@ -1025,10 +1025,11 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     ) -> Result<Result<(), String>, EnvironmentError> {
         self.current = None;
         self.needs_rebuild = false;
+        // A checkpoint exists only where copies are faithful (see `take_checkpoint`).
         let from = self
             .checkpoint
             .clone()
-            .filter(|(applied, _)| self.copies_are_faithful && *applied <= index);
+            .filter(|(applied, _)| *applied <= index);
         self.snapshot_session = None;
         let start = match from {
             Some((applied, name)) => {

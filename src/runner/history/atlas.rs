@@ -4,6 +4,8 @@
 //! when, how long (nanoseconds), the error, and the file's `atlas.sum` hash. `atlas migrate
 //! apply` locks with `pg_try_advisory_lock` on the FNV-1 hash of `atlas_migrate_execute`.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 use super::{Bookkeeping, file_name, literal, record};
@@ -111,7 +113,30 @@ impl Bookkeeping for Atlas {
     }
 
     fn checksum(&self, migration: &Migration) -> Option<String> {
-        atlas::file_hash(migration.up.path.parent()?, &file_name(migration))
+        self.checksums(std::slice::from_ref(migration))
+            .pop()
+            .flatten()
+    }
+
+    /// Each directory's `atlas.sum` hashes are computed once (a file's hash covers every
+    /// file before it).
+    fn checksums(&self, migrations: &[Migration]) -> Vec<Option<String>> {
+        let mut directories: HashMap<&Path, Option<Vec<(String, String)>>> = HashMap::new();
+        migrations
+            .iter()
+            .map(|migration| {
+                let dir = migration.up.path.parent()?;
+                let hashes = directories
+                    .entry(dir)
+                    .or_insert_with(|| atlas::file_hashes(dir));
+                let name = file_name(migration);
+                hashes
+                    .as_ref()?
+                    .iter()
+                    .find(|(file, _)| *file == name)
+                    .map(|(_, hash)| hash.clone())
+            })
+            .collect()
     }
 
     fn records_checksums(&self) -> bool {

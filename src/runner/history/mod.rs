@@ -57,6 +57,11 @@ pub trait Bookkeeping: Sync {
     fn checksum(&self, _migration: &Migration) -> Option<String> {
         None
     }
+    /// The checksums of all `migrations`, in order: one pass where the tool's checksum of a
+    /// file covers other files too (Atlas's).
+    fn checksums(&self, migrations: &[Migration]) -> Vec<Option<String>> {
+        migrations.iter().map(|m| self.checksum(m)).collect()
+    }
     /// Whether the tool records a checksum of each migration (else a file edited after
     /// it was applied cannot be told from the database).
     fn records_checksums(&self) -> bool {
