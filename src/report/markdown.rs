@@ -1006,6 +1006,7 @@ mod tests {
                 snapshots: 95,
                 rebuilds: 0,
                 total: 1_640,
+                ..Default::default()
             },
         })
     }

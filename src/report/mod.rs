@@ -407,6 +407,10 @@ pub struct RunTimings {
     #[serde(default)]
     pub rebuilds: u64,
     pub total: u64,
+    /// How many snapshots read every relation and how many only those changed since
+    /// the previous one (a count each, not milliseconds).
+    #[serde(default)]
+    pub snapshot_captures: crate::schema::snapshot::CaptureCounts,
 }
 
 impl RunTimings {
@@ -419,6 +423,20 @@ impl RunTimings {
             seconds(self.scripts),
             seconds(self.snapshots)
         );
+        let captures = self.snapshot_captures;
+        if captures.incremental > 0 {
+            text.push_str(&format!(
+                " ({} incremental, {} full",
+                captures.incremental, captures.full
+            ));
+            if captures.fallbacks > 0 {
+                text.push_str(&format!(
+                    ", {} of them after a role, schema or tablespace name or an extension changed",
+                    captures.fallbacks
+                ));
+            }
+            text.push(')');
+        }
         if self.rebuilds > 0 {
             text.push_str(&format!(", rebuilds {}", seconds(self.rebuilds)));
         }

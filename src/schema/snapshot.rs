@@ -20,10 +20,12 @@
 //! triggers, implicit types (table row types, array types, multiranges) and
 //! implicit functions (range/multirange constructors).
 
-use std::collections::BTreeMap;
+use std::sync::Mutex;
 
-use tokio_postgres::{Client, Statement};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
 
+use super::incremental::{self, Baseline, CapturedObject, Plan, SELF_CHECK_VARIABLE, State};
 use super::{Attributes, ObjectId, ObjectKind, Snapshot};
 
 /// Pins the settings that influence deparsed text for the capture's own
@@ -31,11 +33,14 @@ use super::{Attributes, ObjectId, ObjectKind, Snapshot};
 /// changed them on the connection, and they must not change our text.
 const BEGIN_READ_ONLY: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;";
 
-/// The settings pinned inside the capture's transaction.
+/// The settings pinned inside the capture's transaction, and JIT off: compiling
+/// the catalog queries costs seconds on a server built with LLVM, running them
+/// milliseconds.
 const PINS: &str = "SET LOCAL search_path = pg_catalog;
 SET LOCAL DateStyle = ISO;
 SET LOCAL IntervalStyle = postgres;
-SET LOCAL extra_float_digits = 3;";
+SET LOCAL extra_float_digits = 3;
+SET LOCAL jit = off;";
 
 /// Every object a user creates has an OID of at least 16384
 /// (`FirstNormalObjectId`); the per-kind queries filter on it first, so the
@@ -62,7 +67,7 @@ SELECT 'schema', quote_ident(n.nspname), json_strip_nulls(json_build_object(
     'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(s.nspacl, acldefault('n', s.nspowner))) a ORDER BY 1)),
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0)
-))::text
+))::text, NULL::oid
 FROM ns n
 JOIN pg_namespace s ON s.oid = n.oid
 WHERE NOT EXISTS (SELECT 1 FROM pg_depend ext
@@ -75,7 +80,7 @@ SELECT 'extension', quote_ident(e.extname), json_strip_nulls(json_build_object(
     'schema', quote_ident(n.nspname),
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = e.oid AND d.classoid = 'pg_extension'::regclass AND d.objsubid = 0)
-))::text
+))::text, NULL::oid
 FROM pg_extension e
 JOIN pg_namespace n ON n.oid = e.extnamespace
 ";
@@ -110,7 +115,7 @@ SELECT 'type', format('%I.%I', n.nspname, t.typname), json_strip_nulls(json_buil
     'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(t.typacl, acldefault('T', t.typowner))) a ORDER BY 1)),
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = t.oid AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0)
-))::text
+))::text, NULL::oid
 FROM pg_type t
 JOIN ns n ON n.oid = t.typnamespace
 LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
@@ -151,7 +156,7 @@ SELECT 'table', format('%I.%I', n.nspname, c.relname), json_strip_nulls(json_bui
     'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner))) a ORDER BY 1)),
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0)
-))::text
+))::text, c.oid
 FROM pg_class c
 JOIN ns n ON n.oid = c.relnamespace
 LEFT JOIN pg_am am ON am.oid = c.relam
@@ -159,6 +164,7 @@ LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
 LEFT JOIN pg_class toast ON toast.oid = c.reltoastrelid
 WHERE c.oid >= 16384
   AND c.relkind IN ('r', 'p', 'f')
+  AND {only:c.oid}
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
                   WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
 ";
@@ -176,13 +182,14 @@ SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized_view' END,
     'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner))) a ORDER BY 1)),
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0)
-))::text
+))::text, c.oid
 FROM pg_class c
 JOIN ns n ON n.oid = c.relnamespace
 LEFT JOIN pg_am am ON am.oid = c.relam
 LEFT JOIN pg_class toast ON toast.oid = c.reltoastrelid
 WHERE c.oid >= 16384
   AND c.relkind IN ('v', 'm')
+  AND {only:c.oid}
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
                   WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
 ";
@@ -223,7 +230,7 @@ SELECT 'column', format('%I.%I.%I', n.nspname, c.relname, a.attname),
         to_json(ARRAY(SELECT x::text FROM unnest(a.attacl) x ORDER BY 1)) END,
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum)
-))::text
+))::text, a.attrelid
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN ns n ON n.oid = c.relnamespace
@@ -233,6 +240,7 @@ LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 WHERE a.attrelid >= 16384
   AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
   AND a.attnum > 0
+  AND {only:a.attrelid}
   AND NOT a.attisdropped
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
                   WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
@@ -259,7 +267,7 @@ SELECT 'constraint',
     'local', CASE WHEN NOT co.conislocal THEN false END,
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = co.oid AND d.classoid = 'pg_constraint'::regclass AND d.objsubid = 0)
-))::text
+))::text, NULLIF(co.conrelid, 0)
 FROM pg_constraint co
 LEFT JOIN pg_class c ON c.oid = co.conrelid
 LEFT JOIN pg_type t ON t.oid = co.contypid
@@ -267,6 +275,7 @@ JOIN ns n ON n.oid = co.connamespace
 WHERE co.oid >= 16384
   AND co.contype <> 'n'
   AND (co.conrelid <> 0 OR co.contypid <> 0)
+  AND (co.conrelid = 0 OR {only:co.conrelid})
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
                   WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass
                     AND ext.objid = co.conrelid)
@@ -285,13 +294,14 @@ SELECT 'index', format('%I.%I', n.nspname, ic.relname), json_strip_nulls(json_bu
     'tablespace', (SELECT spcname FROM pg_tablespace WHERE oid = NULLIF(ic.reltablespace, 0)),
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = ic.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0)
-))::text
+))::text, i.indrelid
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN ns n ON n.oid = ic.relnamespace
 JOIN pg_class tc ON tc.oid = i.indrelid
 JOIN pg_namespace tn ON tn.oid = tc.relnamespace
 WHERE i.indexrelid >= 16384
+  AND {only:i.indrelid}
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
                   WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass
                     AND ext.objid = i.indrelid)
@@ -322,12 +332,13 @@ SELECT 'sequence', format('%I.%I', n.nspname, c.relname), json_strip_nulls(json_
     'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner))) a ORDER BY 1)),
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0)
-))::text
+))::text, c.oid
 FROM pg_class c
 JOIN ns n ON n.oid = c.relnamespace
 JOIN pg_sequence s ON s.seqrelid = c.oid
 WHERE c.oid >= 16384
   AND c.relkind = 'S'
+  AND {only:c.oid}
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
                   WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
 ";
@@ -367,7 +378,7 @@ SELECT 'function',
     'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(p.proacl, acldefault('f', p.proowner))) a ORDER BY 1)),
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0)
-))::text
+))::text, NULL::oid
 FROM pg_proc p
 JOIN ns n ON n.oid = p.pronamespace
 LEFT JOIN pg_aggregate ag ON ag.aggfnoid = p.oid
@@ -386,12 +397,13 @@ SELECT 'trigger', format('%I.%I.%I', n.nspname, c.relname, tg.tgname),
                                  WHEN 'R' THEN 'replica' WHEN 'A' THEN 'always' END,
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = tg.oid AND d.classoid = 'pg_trigger'::regclass AND d.objsubid = 0)
-))::text
+))::text, tg.tgrelid
 FROM pg_trigger tg
 JOIN pg_class c ON c.oid = tg.tgrelid
 JOIN ns n ON n.oid = c.relnamespace
 WHERE tg.oid >= 16384
   AND NOT tg.tgisinternal
+  AND {only:tg.tgrelid}
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
                   WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
 ";
@@ -411,11 +423,12 @@ SELECT 'policy', format('%I.%I.%I', n.nspname, c.relname, pol.polname),
     'with_check', pg_get_expr(pol.polwithcheck, pol.polrelid),
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = pol.oid AND d.classoid = 'pg_policy'::regclass AND d.objsubid = 0)
-))::text
+))::text, pol.polrelid
 FROM pg_policy pol
 JOIN pg_class c ON c.oid = pol.polrelid
 JOIN ns n ON n.oid = c.relnamespace
 WHERE pol.oid >= 16384
+  AND {only:pol.polrelid}
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
                   WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
 ";
@@ -428,7 +441,7 @@ SELECT 'collation', format('%I.%I', n.nspname, co.collname),
        (to_jsonb(co) - 'oid' - 'collname' - 'collnamespace' - 'collowner'
         || jsonb_strip_nulls(jsonb_build_object(
             'owner', pg_get_userbyid(co.collowner),
-            'comment', obj_description(co.oid, 'pg_collation'))))::text
+            'comment', obj_description(co.oid, 'pg_collation'))))::text, NULL::oid
 FROM pg_collation co
 JOIN ns n ON n.oid = co.collnamespace
 WHERE co.oid >= 16384
@@ -443,7 +456,7 @@ SELECT 'event_trigger', quote_ident(e.evtname), json_strip_nulls(json_build_obje
     'enabled', e.evtenabled,
     'tags', e.evttags,
     'owner', pg_get_userbyid(e.evtowner),
-    'comment', obj_description(e.oid, 'pg_event_trigger')))::text
+    'comment', obj_description(e.oid, 'pg_event_trigger')))::text, NULL::oid
 FROM pg_event_trigger e
 WHERE e.oid >= 16384
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
@@ -460,7 +473,7 @@ SELECT 'publication', quote_ident(p.pubname),
             'owner', pg_get_userbyid(p.pubowner),
             'tables', (SELECT jsonb_agg(to_jsonb(pt) - 'pubname' ORDER BY pt.schemaname, pt.tablename)
                        FROM pg_publication_tables pt WHERE pt.pubname = p.pubname),
-            'comment', obj_description(p.oid, 'pg_publication'))))::text
+            'comment', obj_description(p.oid, 'pg_publication'))))::text, NULL::oid
 FROM pg_publication p
 WHERE p.oid >= 16384
 ";
@@ -474,7 +487,7 @@ SELECT 'text_search', format('%I.%I', n.nspname, c.cfgname), json_strip_nulls(js
                                 ORDER BY m.maptokentype, m.mapseqno)
                 FROM pg_ts_config_map m WHERE m.mapcfg = c.oid),
     'owner', pg_get_userbyid(c.cfgowner),
-    'comment', obj_description(c.oid, 'pg_ts_config')))::text
+    'comment', obj_description(c.oid, 'pg_ts_config')))::text, NULL::oid
 FROM pg_ts_config c
 JOIN ns n ON n.oid = c.cfgnamespace
 WHERE c.oid >= 16384
@@ -487,7 +500,7 @@ SELECT 'text_search', format('%I.%I', n.nspname, d.dictname), json_strip_nulls(j
                  JOIN pg_namespace tn ON tn.oid = t.tmplnamespace WHERE t.oid = d.dicttemplate),
     'options', d.dictinitoption,
     'owner', pg_get_userbyid(d.dictowner),
-    'comment', obj_description(d.oid, 'pg_ts_dict')))::text
+    'comment', obj_description(d.oid, 'pg_ts_dict')))::text, NULL::oid
 FROM pg_ts_dict d
 JOIN ns n ON n.oid = d.dictnamespace
 WHERE d.oid >= 16384
@@ -501,7 +514,7 @@ SELECT 'cast', format('(%s AS %s)', format_type(ca.castsource, NULL), format_typ
     'function', CASE WHEN ca.castfunc <> 0 THEN ca.castfunc::regprocedure::text END,
     'context', CASE ca.castcontext WHEN 'e' THEN 'explicit' WHEN 'a' THEN 'assignment' WHEN 'i' THEN 'implicit' END,
     'method', CASE ca.castmethod WHEN 'f' THEN 'function' WHEN 'i' THEN 'inout' WHEN 'b' THEN 'binary' END,
-    'comment', obj_description(ca.oid, 'pg_cast')))::text
+    'comment', obj_description(ca.oid, 'pg_cast')))::text, NULL::oid
 FROM pg_cast ca
 WHERE ca.oid >= 16384
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
@@ -522,7 +535,7 @@ SELECT 'operator', format('%I.%s(%s, %s)', n.nspname, o.oprname,
     'hashes', o.oprcanhash,
     'merges', o.oprcanmerge,
     'owner', pg_get_userbyid(o.oprowner),
-    'comment', obj_description(o.oid, 'pg_operator')))::text
+    'comment', obj_description(o.oid, 'pg_operator')))::text, NULL::oid
 FROM pg_operator o
 JOIN ns n ON n.oid = o.oprnamespace
 WHERE o.oid >= 16384
@@ -537,7 +550,7 @@ SELECT 'default_privilege',
                    ELSE format('schema %I', (SELECT nspname FROM pg_namespace WHERE oid = da.defaclnamespace)) END,
               CASE da.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions'
                                     WHEN 'T' THEN 'types' WHEN 'n' THEN 'schemas' ELSE da.defaclobjtype::text END),
-       json_build_object('acl', to_json(ARRAY(SELECT a::text FROM unnest(da.defaclacl) a ORDER BY 1)))::text
+       json_build_object('acl', to_json(ARRAY(SELECT a::text FROM unnest(da.defaclacl) a ORDER BY 1)))::text, NULL::oid
 FROM pg_default_acl da
 ";
 
@@ -546,11 +559,12 @@ SELECT 'rule', format('%I.%I.%I', n.nspname, c.relname, r.rulename), json_strip_
     'table', format('%I.%I', n.nspname, c.relname),
     'definition', pg_get_ruledef(r.oid),
     'enabled', r.ev_enabled,
-    'comment', obj_description(r.oid, 'pg_rewrite')))::text
+    'comment', obj_description(r.oid, 'pg_rewrite')))::text, r.ev_class
 FROM pg_rewrite r
 JOIN pg_class c ON c.oid = r.ev_class
 JOIN ns n ON n.oid = c.relnamespace
 WHERE r.oid >= 16384 AND r.rulename <> '_RETURN'
+  AND {only:r.ev_class}
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
                   WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
 ";
@@ -562,10 +576,11 @@ SELECT 'statistics', format('%I.%I', n.nspname, st.stxname), json_strip_nulls(js
     'definition', pg_get_statisticsobjdef(st.oid),
     'statistics_target', to_jsonb(st) -> 'stxstattarget',
     'owner', pg_get_userbyid(st.stxowner),
-    'comment', obj_description(st.oid, 'pg_statistic_ext')))::text
+    'comment', obj_description(st.oid, 'pg_statistic_ext')))::text, st.stxrelid
 FROM pg_statistic_ext st
 JOIN ns n ON n.oid = st.stxnamespace
 WHERE st.oid >= 16384
+  AND {only:st.stxrelid}
 ";
 
 /// The per-kind queries, combined with `UNION ALL` in this order.
@@ -596,8 +611,9 @@ const KIND_QUERIES: &[&str] = &[
 /// The one catalog query for a server version (`server_version_num`): the
 /// per-kind queries under the shared CTE, with catalog columns that do not
 /// exist on older servers replaced by NULL.
+#[cfg(test)]
 fn capture_sql(server_version_num: i32) -> String {
-    kinds_sql(server_version_num, KIND_QUERIES)
+    kinds_sql(server_version_num, KIND_QUERIES, Relations::All)
 }
 
 /// A relation's storage parameters: its own, and its TOAST table's with the
@@ -652,8 +668,18 @@ const VERSIONED_COLUMNS: &[(&str, i32, &str, &str)] = &[
     ),
 ];
 
-/// The catalog query over some of the per-kind queries.
-fn kinds_sql(server_version_num: i32, kinds: &[&str]) -> String {
+/// Which relations the relation-scoped kinds read: all of them, or those in the
+/// query's `$1` (an `oid[]`, see [`super::incremental`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relations {
+    All,
+    Listed,
+}
+
+/// The catalog query over some of the per-kind queries. Each relation-scoped kind
+/// marks its relation's OID as `{only:EXPR}`: true for [`Relations::All`], a test of
+/// membership in `$1` for [`Relations::Listed`].
+fn kinds_sql(server_version_num: i32, kinds: &[&str], relations: Relations) -> String {
     let mut sql = String::from(COMMON);
     sql.push_str(&kinds.join("UNION ALL"));
     sql = sql.replace("{reloptions}", RELOPTIONS);
@@ -664,6 +690,15 @@ fn kinds_sql(server_version_num: i32, kinds: &[&str]) -> String {
             older
         };
         sql = sql.replace(placeholder, column);
+    }
+    while let Some(start) = sql.find("{only:") {
+        let end = start + sql[start..].find('}').expect("{only:EXPR} is closed");
+        let expression = &sql[start + "{only:".len()..end];
+        let test = match relations {
+            Relations::All => "true".to_string(),
+            Relations::Listed => format!("{expression} = ANY($1::oid[])"),
+        };
+        sql.replace_range(start..=end, &test);
     }
     sql
 }
@@ -677,17 +712,73 @@ fn parse_kind(text: &str) -> Option<ObjectKind> {
 /// about as much as running it, and verify snapshots the same connection
 /// several times per migration, so the plan is made once per connection.
 pub struct SnapshotQuery {
-    statement: Statement,
-    /// The kinds read by a second connection, when prepared in parallel.
-    second: Option<Statement>,
+    /// Every kind, every relation.
+    full: KindStatements,
     /// [`DATA_CANDIDATES`], prepared alongside.
     data_candidates: Statement,
+    /// Reading only the relations changed since the previous capture, when enabled.
+    incremental: Option<Incremental>,
+}
+
+/// The per-kind queries as prepared statements: on the first connection, and the
+/// kinds read by a second connection when prepared in parallel.
+struct KindStatements {
+    first: Statement,
+    second: Option<Statement>,
+}
+
+/// The statements and memory of incremental captures (see [`super::incremental`]).
+struct Incremental {
+    state: Statement,
+    touched: Statement,
+    /// The per-kind queries over the relations in `$1`.
+    changed: KindStatements,
+    /// The previous capture, taken by the next one (a failed capture leaves none,
+    /// so the one after it is full).
+    baseline: Mutex<Option<Baseline>>,
+    /// Prove every incremental capture against a full one ([`SELF_CHECK_VARIABLE`]).
+    self_check: bool,
+    counts: Mutex<CaptureCounts>,
+}
+
+/// How the captures of a [`SnapshotQuery`] were made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CaptureCounts {
+    /// Captures that read every relation.
+    pub full: u64,
+    /// Captures that read only the relations changed since the previous one.
+    pub incremental: u64,
+    /// Full captures that could have been incremental but were not: a role,
+    /// schema or tablespace name changed, or an extension gave up a relation.
+    pub fallbacks: u64,
+}
+
+impl CaptureCounts {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: CaptureCounts) {
+        self.full += other.full;
+        self.incremental += other.incremental;
+        self.fallbacks += other.fallbacks;
+    }
+}
+
+/// A capture's rows before they become a snapshot.
+struct Read {
+    rows: Vec<Row>,
+    fingerprints: Vec<(String, i64, Option<String>)>,
+    plan: Plan,
+    state: Option<State>,
+    previous: Option<Baseline>,
+    /// The full capture's rows, read in the same transaction to check an
+    /// incremental one.
+    reference: Option<Vec<Row>>,
 }
 
 impl SnapshotQuery {
     /// Prepares the catalog query on `client`.
     pub async fn prepare(client: &Client) -> Result<Self, tokio_postgres::Error> {
-        Self::prepare_on(client, None).await
+        Self::prepare_on(client, None, false).await
     }
 
     /// Prepares the catalog query split over two connections to the same
@@ -697,12 +788,23 @@ impl SnapshotQuery {
         client: &Client,
         second: &Client,
     ) -> Result<Self, tokio_postgres::Error> {
-        Self::prepare_on(client, Some(second)).await
+        Self::prepare_on(client, Some(second), false).await
+    }
+
+    /// Like [`SnapshotQuery::prepare_parallel`] (or [`SnapshotQuery::prepare`]
+    /// without `second`), for repeated captures of one database: each capture after
+    /// the first reads only the relations changed since the previous one.
+    pub async fn prepare_incremental(
+        client: &Client,
+        second: Option<&Client>,
+    ) -> Result<Self, tokio_postgres::Error> {
+        Self::prepare_on(client, second, true).await
     }
 
     async fn prepare_on(
         client: &Client,
         second: Option<&Client>,
+        incremental: bool,
     ) -> Result<Self, tokio_postgres::Error> {
         let version: i32 = pinned(client, async || {
             client
@@ -711,34 +813,35 @@ impl SnapshotQuery {
         })
         .await?
         .get(0);
-        let (statement, second_statement) = match second {
-            None => (
-                pinned(client, async || client.prepare(&capture_sql(version)).await).await?,
-                None,
-            ),
-            Some(second) => {
-                let first_kinds: Vec<&str> = KIND_QUERIES
-                    .iter()
-                    .copied()
-                    .filter(|k| !PARALLEL_KINDS.contains(k))
-                    .collect();
-                let first = pinned(client, async || {
-                    client.prepare(&kinds_sql(version, &first_kinds)).await
-                })
-                .await?;
-                let other = pinned(second, async || {
-                    second.prepare(&kinds_sql(version, PARALLEL_KINDS)).await
-                })
-                .await?;
-                (first, Some(other))
-            }
-        };
+        let full = KindStatements::prepare(client, second, version, Relations::All).await?;
         let data_candidates = client.prepare(DATA_CANDIDATES).await?;
+        let incremental = if incremental {
+            Some(Incremental {
+                state: client.prepare(&incremental::state_sql()).await?,
+                touched: client.prepare(&incremental::touched_sql()).await?,
+                changed: KindStatements::prepare(client, second, version, Relations::Listed)
+                    .await?,
+                baseline: Mutex::new(None),
+                self_check: std::env::var_os(SELF_CHECK_VARIABLE).is_some_and(|v| v == "1"),
+                counts: Mutex::new(CaptureCounts::default()),
+            })
+        } else {
+            None
+        };
         Ok(SnapshotQuery {
-            statement,
-            second: second_statement,
+            full,
             data_candidates,
+            incremental,
         })
+    }
+
+    /// How the captures so far were made (all full unless prepared incremental),
+    /// counted from zero again after each call.
+    pub fn take_counts(&self) -> CaptureCounts {
+        match &self.incremental {
+            Some(incremental) => std::mem::take(&mut *lock(&incremental.counts)),
+            None => CaptureCounts::default(),
+        }
     }
 
     /// Captures the complete schema of the database `client` is connected to
@@ -767,90 +870,261 @@ impl SnapshotQuery {
         second: Option<&Client>,
         data_rows: Option<u64>,
     ) -> Result<Snapshot, tokio_postgres::Error> {
-        let (rows, fingerprints) = match (&self.second, second) {
-            (Some(other_statement), Some(other)) => {
-                client
-                    .batch_execute(&format!("{BEGIN_READ_ONLY} {PINS}"))
+        let other = second.filter(|_| self.full.second.is_some());
+        client
+            .batch_execute(&format!("{BEGIN_READ_ONLY} {PINS}"))
+            .await?;
+        let read = async {
+            if let Some(other) = other {
+                let id: String = client
+                    .query_one("SELECT pg_export_snapshot()", &[])
+                    .await?
+                    .get(0);
+                other
+                    .batch_execute(&format!(
+                        "{BEGIN_READ_ONLY} SET TRANSACTION SNAPSHOT '{}'; {PINS}",
+                        id.replace('\'', "''")
+                    ))
                     .await?;
-                let result = async {
-                    let id: String = client
-                        .query_one("SELECT pg_export_snapshot()", &[])
-                        .await?
-                        .get(0);
-                    other
-                        .batch_execute(&format!(
-                            "{BEGIN_READ_ONLY} SET TRANSACTION SNAPSHOT '{}'; {PINS}",
-                            id.replace('\'', "''")
-                        ))
-                        .await?;
-                    let (mut rows, other_rows) = tokio::try_join!(
-                        client.query(&self.statement, &[]),
-                        other.query(other_statement, &[])
-                    )?;
-                    rows.extend(other_rows);
-                    let fingerprints = match data_rows {
-                        Some(limit) => {
-                            data_fingerprints(client, &self.data_candidates, limit).await?
-                        }
-                        None => Vec::new(),
-                    };
-                    Ok::<_, tokio_postgres::Error>((rows, fingerprints))
-                }
-                .await;
-                let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-                let _ = other.batch_execute(end).await;
-                match (result, client.batch_execute(end).await) {
-                    (Ok(value), Ok(())) => value,
-                    (Err(error), _) | (Ok(_), Err(error)) => return Err(error),
-                }
             }
-            _ => {
-                pinned(client, async || {
-                    let rows = client.query(&self.statement, &[]).await?;
-                    let fingerprints = match data_rows {
-                        Some(limit) => {
-                            data_fingerprints(client, &self.data_candidates, limit).await?
-                        }
-                        None => Vec::new(),
-                    };
-                    Ok((rows, fingerprints))
-                })
-                .await?
+            self.read(client, other, data_rows).await
+        }
+        .await;
+        let end = if read.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        if let Some(other) = other {
+            let _ = other.batch_execute(end).await;
+        }
+        let read = match (read, client.batch_execute(end).await) {
+            (Ok(read), Ok(())) => read,
+            (Err(error), _) | (Ok(_), Err(error)) => return Err(error),
+        };
+        Ok(self.assemble(read))
+    }
+
+    /// Reads a capture's rows inside the capture's transaction(s).
+    async fn read(
+        &self,
+        client: &Client,
+        other: Option<&Client>,
+        data_rows: Option<u64>,
+    ) -> Result<Read, tokio_postgres::Error> {
+        let (plan, state, previous) = match &self.incremental {
+            None => (Plan::Full(None), None, None),
+            Some(incremental) => {
+                let previous = lock(&incremental.baseline).take();
+                let since = previous.as_ref().map(|b| b.state.xmax.as_str());
+                let state = State::from_rows(&client.query(&incremental.state, &[&since]).await?);
+                let plan = match (&previous, previous.as_ref().map(|b| b.fallback(&state))) {
+                    (Some(baseline), Some(None)) => {
+                        let age = state.since.unwrap_or_default();
+                        let touched = client
+                            .query(&incremental.touched, &[&age, &baseline.state.running])
+                            .await?;
+                        Plan::Changed(
+                            baseline.changed(
+                                &state,
+                                touched
+                                    .iter()
+                                    .filter_map(|row| row.get::<_, Option<u32>>(0)),
+                            ),
+                        )
+                    }
+                    (_, fallback) => Plan::Full(fallback.flatten()),
+                };
+                (plan, Some(state), previous)
             }
         };
-        let mut objects = BTreeMap::new();
-        let mut uncompared = super::options::Uncompared::new();
-        for row in rows {
-            let (kind, name, attrs): (&str, &str, &str) = (row.get(0), row.get(1), row.get(2));
-            let Some(kind) = parse_kind(kind) else {
-                debug_assert!(false, "catalog query returned unknown kind {kind:?}");
-                continue;
-            };
-            let mut attrs: Attributes = match serde_json::from_str(attrs) {
-                Ok(attrs) => attrs,
-                Err(err) => {
-                    debug_assert!(false, "catalog query returned bad JSON for {name}: {err}");
-                    continue;
+        let rows = match (&plan, &self.incremental) {
+            (Plan::Changed(changed), Some(incremental)) => {
+                incremental.changed.query(client, other, &[changed]).await?
+            }
+            _ => self.full.query(client, other, &[]).await?,
+        };
+        let reference = match (&plan, &self.incremental) {
+            (Plan::Changed(_), Some(incremental)) if incremental.self_check => {
+                Some(self.full.query(client, other, &[]).await?)
+            }
+            _ => None,
+        };
+        let fingerprints = match data_rows {
+            Some(limit) => data_fingerprints(client, &self.data_candidates, limit).await?,
+            None => Vec::new(),
+        };
+        Ok(Read {
+            rows,
+            fingerprints,
+            plan,
+            state,
+            previous,
+            reference,
+        })
+    }
+
+    /// Turns a capture's rows into its snapshot, keeping what the next incremental
+    /// capture needs.
+    fn assemble(&self, read: Read) -> Snapshot {
+        let Read {
+            rows,
+            fingerprints,
+            plan,
+            state,
+            previous,
+            reference,
+        } = read;
+        let mut snapshot = match (&self.incremental, state) {
+            (Some(incremental), Some(state)) => {
+                let (snapshot, baseline) =
+                    incremental::assemble(captured(rows), state, previous, &plan);
+                if let Some(reference) = reference {
+                    let (full, _) = incremental::assemble(
+                        captured(reference),
+                        baseline.state.clone(),
+                        None,
+                        &Plan::Full(None),
+                    );
+                    let differences = super::diff::diff(&full, &snapshot);
+                    assert!(
+                        differences.is_empty() && full == snapshot,
+                        "incremental snapshot differs from the full one (re-read {plan:?}): {differences:#?}"
+                    );
                 }
-            };
-            let id = ObjectId::new(kind, name);
-            super::options::keep_documented(&id, &mut attrs, &mut uncompared);
-            let previous = objects.insert(id, attrs);
-            debug_assert!(previous.is_none(), "duplicate object {kind:?} {name}");
-        }
+                *lock(&incremental.baseline) = Some(baseline);
+                let mut counts = lock(&incremental.counts);
+                match plan {
+                    Plan::Changed(_) => counts.incremental += 1,
+                    Plan::Full(fallback) => {
+                        counts.full += 1;
+                        counts.fallbacks += u64::from(fallback.is_some());
+                    }
+                }
+                snapshot
+            }
+            _ => {
+                let mut snapshot = Snapshot::default();
+                for row in captured(rows) {
+                    for (what, names) in row.uncompared {
+                        snapshot.uncompared.entry(what).or_default().extend(names);
+                    }
+                    let previous = snapshot.objects.insert(row.id, row.attributes);
+                    debug_assert!(previous.is_none(), "duplicate object in a capture");
+                }
+                snapshot
+            }
+        };
         for (table, count, hash) in fingerprints {
-            if let Some(attributes) = objects.get_mut(&ObjectId::new(ObjectKind::Table, &table)) {
+            if let Some(attributes) = snapshot
+                .objects
+                .get_mut(&ObjectId::new(ObjectKind::Table, &table))
+            {
                 attributes.insert("rows".into(), count.into());
                 if let Some(hash) = hash {
                     attributes.insert("data_hash".into(), hash.into());
                 }
             }
         }
-        Ok(Snapshot {
-            objects,
-            uncompared,
+        snapshot
+    }
+}
+
+impl KindStatements {
+    async fn prepare(
+        client: &Client,
+        second: Option<&Client>,
+        version: i32,
+        relations: Relations,
+    ) -> Result<Self, tokio_postgres::Error> {
+        Ok(match second {
+            None => KindStatements {
+                first: pinned(client, async || {
+                    client
+                        .prepare(&kinds_sql(version, KIND_QUERIES, relations))
+                        .await
+                })
+                .await?,
+                second: None,
+            },
+            Some(second) => {
+                let first_kinds: Vec<&str> = KIND_QUERIES
+                    .iter()
+                    .copied()
+                    .filter(|k| !PARALLEL_KINDS.contains(k))
+                    .collect();
+                let first = pinned(client, async || {
+                    client
+                        .prepare(&kinds_sql(version, &first_kinds, relations))
+                        .await
+                })
+                .await?;
+                let other = pinned(second, async || {
+                    second
+                        .prepare(&kinds_sql(version, PARALLEL_KINDS, relations))
+                        .await
+                })
+                .await?;
+                KindStatements {
+                    first,
+                    second: Some(other),
+                }
+            }
         })
     }
+
+    /// Runs the statements, the second one on `other` at the same time.
+    async fn query(
+        &self,
+        client: &Client,
+        other: Option<&Client>,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        match (&self.second, other) {
+            (Some(statement), Some(other)) => {
+                let (mut rows, other_rows) = tokio::try_join!(
+                    client.query(&self.first, params),
+                    other.query(statement, params)
+                )?;
+                rows.extend(other_rows);
+                Ok(rows)
+            }
+            _ => client.query(&self.first, params).await,
+        }
+    }
+}
+
+/// The rows of a capture as objects, each with its relation and what was not
+/// compared on it.
+fn captured(rows: Vec<Row>) -> Vec<CapturedObject> {
+    let mut objects = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (kind, name, attrs): (&str, &str, &str) = (row.get(0), row.get(1), row.get(2));
+        let Some(kind) = parse_kind(kind) else {
+            debug_assert!(false, "catalog query returned unknown kind {kind:?}");
+            continue;
+        };
+        let mut attributes: Attributes = match serde_json::from_str(attrs) {
+            Ok(attributes) => attributes,
+            Err(err) => {
+                debug_assert!(false, "catalog query returned bad JSON for {name}: {err}");
+                continue;
+            }
+        };
+        let id = ObjectId::new(kind, name);
+        let mut uncompared = super::options::Uncompared::new();
+        super::options::keep_documented(&id, &mut attributes, &mut uncompared);
+        objects.push(CapturedObject {
+            id,
+            attributes,
+            owner: row.get(3),
+            uncompared,
+        });
+    }
+    objects
+}
+
+/// Locks `mutex`, whatever a panicking holder left in it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Tables that may hold rows (they have pages on disk: a table never written

@@ -989,6 +989,9 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             }
         };
         self.timings.snapshots += millis(started.elapsed());
+        self.timings
+            .snapshot_captures
+            .add(self.snapshot_query.take_counts());
         self.uncompared.add(&snapshot.uncompared);
         Ok(snapshot)
     }
@@ -1214,11 +1217,9 @@ async fn prepare_snapshot(
     session: &Session,
     second: Option<&Session>,
 ) -> Result<SnapshotQuery, EnvironmentError> {
-    match second {
-        Some(second) => SnapshotQuery::prepare_parallel(&session.client, &second.client).await,
-        None => SnapshotQuery::prepare(&session.client).await,
-    }
-    .map_err(|e| connection_error(server, "preparing the schema snapshot", &e))
+    SnapshotQuery::prepare_incremental(&session.client, second.map(|s| &s.client))
+        .await
+        .map_err(|e| connection_error(server, "preparing the schema snapshot", &e))
 }
 
 /// A report that only collects the notes of scripts run outside a

@@ -84,6 +84,10 @@ pub fn merge(mut runs: Vec<VersionRun>) -> Report {
             scripts: runs.iter().map(|r| r.report.timings_ms.scripts).sum(),
             snapshots: runs.iter().map(|r| r.report.timings_ms.snapshots).sum(),
             rebuilds: runs.iter().map(|r| r.report.timings_ms.rebuilds).sum(),
+            snapshot_captures: runs.iter().fold(Default::default(), |mut all, r| {
+                all.add(r.report.timings_ms.snapshot_captures);
+                all
+            }),
             total: runs
                 .iter()
                 .map(|r| r.report.timings_ms.total)
@@ -350,6 +354,7 @@ mod tests {
                     snapshots: 5,
                     rebuilds: 0,
                     total: 100,
+                    ..Default::default()
                 },
             },
         }

@@ -32,12 +32,19 @@ pub fn private_tmp() -> tempfile::TempDir {
     dir
 }
 
-/// A command for the binary with TMPDIR pointed at `tmp` and colour off.
+/// Set for every run of the binary: see `migration_check::schema::incremental`.
+pub const SNAPSHOT_SELF_CHECK: &str = "MIGRATION_CHECK_SNAPSHOT_SELF_CHECK";
+
+/// A command for the binary with TMPDIR pointed at `tmp` and colour off, every
+/// incremental snapshot proved against a full one in the same transaction (a
+/// difference stops the run: the differential test of incremental snapshots runs
+/// with every test that verifies).
 pub fn command(tmp: &Path) -> Command {
     let mut command = Command::new(binary());
     command
         .env("TMPDIR", tmp)
         .env("NO_COLOR", "1")
+        .env(SNAPSHOT_SELF_CHECK, "1")
         .current_dir(root());
     command
 }
