@@ -835,6 +835,15 @@ impl SnapshotQuery {
         })
     }
 
+    /// Makes every incremental capture also run the full one in the same transaction
+    /// and panic on any difference, as [`SELF_CHECK_VARIABLE`] does.
+    pub fn self_checking(mut self) -> Self {
+        if let Some(incremental) = &mut self.incremental {
+            incremental.self_check = true;
+        }
+        self
+    }
+
     /// How the captures so far were made (all full unless prepared incremental),
     /// counted from zero again after each call.
     pub fn take_counts(&self) -> CaptureCounts {
