@@ -233,9 +233,15 @@ fn ups(migrations: &[Migration]) -> String {
 
 fn breakdown(report: &serde_json::Value) -> String {
     let t = &report["timings_ms"];
+    let captures = &t["snapshot_captures"];
     format!(
-        "setup {} ms, scripts {} ms, snapshots {} ms, rebuilds {} ms",
-        t["setup"], t["scripts"], t["snapshots"], t["rebuilds"]
+        "setup {} ms, scripts {} ms, snapshots {} ms ({} incremental, {} full), rebuilds {} ms",
+        t["setup"],
+        t["scripts"],
+        t["snapshots"],
+        captures["incremental"],
+        captures["full"],
+        t["rebuilds"]
     )
 }
 
