@@ -255,6 +255,12 @@ fn dir_with(migrations: &[Migration], count: usize) -> tempfile::TempDir {
 }
 
 fn main() {
+    // Only write the corpus (270 migrations with the 5% broken downs) to a directory.
+    if let Some(dir) = std::env::var_os("HISTORY_CORPUS_DIR") {
+        std::fs::create_dir_all(&dir).unwrap();
+        write(Path::new(&dir), &corpus(400, true), 0, 270);
+        return;
+    }
     let s = |d: Duration| d.as_secs_f64();
     let broken = corpus(400, true);
     let fixed = corpus(400, false);

@@ -7,6 +7,10 @@
 //! runs the binary checks the same way (`tests/common`), so every fixture's every step
 //! is covered too.
 
+mod common;
+
+use migration_check::postgres::Server;
+use migration_check::postgres::docker::DockerServer;
 use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
 use migration_check::schema::snapshot::SnapshotQuery;
 
@@ -147,7 +151,7 @@ fn step(random: &mut Random) -> String {
         .replace("{n}", &n)
 }
 
-async fn connect(server: &EmbeddedServer, database: &str) -> tokio_postgres::Client {
+async fn connect(server: &dyn Server, database: &str) -> tokio_postgres::Client {
     let (client, connection) = server
         .config(database)
         .connect(tokio_postgres::NoTls)
@@ -157,12 +161,10 @@ async fn connect(server: &EmbeddedServer, database: &str) -> tokio_postgres::Cli
     client
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incremental_snapshots_equal_full_ones_after_random_ddl() {
-    let server = EmbeddedServer::start(&EmbeddedOptions::default())
-        .await
-        .expect("embedded PostgreSQL");
-    let admin = connect(&server, "postgres").await;
+/// Runs four seeded random DDL sequences on `server`, each in its own database,
+/// checking every incremental capture against a full one.
+async fn random_ddl(server: &dyn Server) {
+    let admin = connect(server, "postgres").await;
     admin
         .batch_execute("CREATE ROLE mc_incremental_reader")
         .await
@@ -174,8 +176,8 @@ async fn incremental_snapshots_equal_full_ones_after_random_ddl() {
             .batch_execute(&format!("CREATE DATABASE {database}"))
             .await
             .unwrap();
-        let client = connect(&server, &database).await;
-        let second = connect(&server, &database).await;
+        let client = connect(server, &database).await;
+        let second = connect(server, &database).await;
         client
             .batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')")
             .await
@@ -203,10 +205,33 @@ async fn incremental_snapshots_equal_full_ones_after_random_ddl() {
         }
         incremental += query.take_counts().incremental;
     }
-    // Not vacuous: most steps did something and most captures were incremental.
     eprintln!("{applied} steps applied, {incremental} incremental captures");
+    // Not vacuous: many steps did something and most captures were incremental.
     assert!(applied > 200, "only {applied} steps applied");
     assert!(incremental > 400, "only {incremental} incremental captures");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_snapshots_equal_full_ones_after_random_ddl() {
+    let server = EmbeddedServer::start(&EmbeddedOptions::default())
+        .await
+        .expect("embedded PostgreSQL");
+    random_ddl(&server).await;
+}
+
+/// The same on every claimed major (PostgreSQL 13 through 17 read different catalog
+/// columns), one container each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_snapshots_equal_full_ones_on_every_major() {
+    if !tokio::task::block_in_place(common::docker_available) {
+        return;
+    }
+    for image in common::docker_images() {
+        let server = DockerServer::start(&image)
+            .await
+            .unwrap_or_else(|e| panic!("{image}: {e}"));
+        random_ddl(&server).await;
+    }
 }
 
 /// The statements run so far: printed when the check panics, to replay it.

@@ -14,9 +14,11 @@ mod common;
 
 use std::process::Output;
 
+use migration_check::migrations::lexer::split_statements;
 use migration_check::postgres::Server;
 use migration_check::postgres::docker::DockerServer;
 use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
+use migration_check::schema::snapshot::SnapshotQuery;
 use tokio::process::Command;
 use tokio_postgres::NoTls;
 
@@ -686,6 +688,50 @@ impl Target {
     }
 }
 
+/// The differential test of incremental snapshots over the pairs: in one database,
+/// each pair's left then right DDL, statement by statement (a statement that fails
+/// on what earlier pairs left changes nothing), with an incremental capture checked
+/// against a full one of the same transaction after each side (`self_checking`
+/// panics on any difference).
+async fn incremental_snapshots_hold_over(target: &Target, pairs: &[(&str, &str, &str)]) {
+    target
+        .execute("postgres", "CREATE DATABASE incremental_pairs")
+        .await;
+    let connect = async || {
+        let (client, connection) = target
+            .server()
+            .config("incremental_pairs")
+            .connect(NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+    };
+    let (client, second) = (connect().await, connect().await);
+    let query = SnapshotQuery::prepare_incremental(&client, Some(&second))
+        .await
+        .unwrap()
+        .self_checking();
+    for (name, left, right) in pairs {
+        for ddl in [left, right] {
+            for statement in split_statements(ddl) {
+                let _ = client.batch_execute(&ddl[statement.code.clone()]).await;
+            }
+            // Pairs change settings and roles the next ones must not inherit.
+            let _ = client.batch_execute("RESET ALL").await;
+            if let Err(error) = query.capture_on(&client, Some(&second), Some(100)).await {
+                panic!("{}: capture after {name}: {error:?}", target.label());
+            }
+        }
+    }
+    let counts = query.take_counts();
+    assert!(
+        counts.incremental > pairs.len() as u64,
+        "{}: {counts:?}",
+        target.label()
+    );
+}
+
 /// Builds every pair on `target` and compares our verdict with pg_dump's;
 /// returns the disagreements and how many pairs pg_dump saw as different.
 async fn disagreements(target: &Target) -> (Vec<String>, usize, usize) {
@@ -703,9 +749,11 @@ async fn disagreements(target: &Target) -> (Vec<String>, usize, usize) {
                 .filter(|(since, ..)| major >= *since)
                 .map(|&(_, name, left, right)| (name, left, right)),
         );
+    let pairs: Vec<(&str, &str, &str)> = pairs.collect();
+    incremental_snapshots_hold_over(target, &pairs).await;
     let mut found = Vec::new();
     let (mut differing, mut total) = (0, 0);
-    for (index, (name, left, right)) in pairs.enumerate() {
+    for (index, &(name, left, right)) in pairs.iter().enumerate() {
         total += 1;
         let (a, b) = (format!("oracle_{index}_a"), format!("oracle_{index}_b"));
         for (database, ddl) in [(&a, left), (&b, right)] {

@@ -58,7 +58,7 @@ rels AS (
     SELECT c.oid FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
     WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
 ),
-parts AS (
+parts AS MATERIALIZED (
     SELECT oid AS rel FROM rels
     UNION ALL SELECT indrelid FROM pg_index WHERE indrelid >= 16384
     UNION ALL SELECT conrelid FROM pg_constraint WHERE conrelid >= 16384
@@ -68,9 +68,16 @@ parts AS (
     UNION ALL SELECT adrelid FROM pg_attrdef WHERE adrelid >= 16384
     UNION ALL SELECT stxrelid FROM pg_statistic_ext
     UNION ALL SELECT inhrelid FROM pg_inherits WHERE inhrelid >= 16384
-    UNION ALL SELECT {owner:d.classoid:d.objoid} FROM pg_description d WHERE d.objoid >= 16384
+    UNION ALL SELECT {owner:d.classoid:d.objoid} FROM pg_description d
+              WHERE d.objoid >= 16384
+                AND d.classoid IN ('pg_class'::regclass, 'pg_constraint'::regclass,
+                                   'pg_trigger'::regclass, 'pg_policy'::regclass,
+                                   'pg_rewrite'::regclass, 'pg_statistic_ext'::regclass)
+),
+counts AS MATERIALIZED (
+    SELECT rel, count(*) AS n FROM parts GROUP BY rel
 )
-SELECT 'relation', p.rel::text, count(*)::text FROM parts p JOIN rels r ON r.oid = p.rel GROUP BY p.rel
+SELECT 'relation', c.rel::text, c.n::text FROM counts c JOIN rels r ON r.oid = c.rel
 UNION ALL
 SELECT 'names', NULL, md5(concat_ws('|',
     (SELECT string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid) FROM pg_roles),
