@@ -112,6 +112,51 @@ fn main() {
         })
         .collect();
 
+    // verify's captures of this schema: full, then incremental after a migration-sized
+    // change (an added column and index on one table, a view over it), both in process.
+    let (full, incremental) = runtime.block_on(async {
+        let connect = async || {
+            let (client, connection) = server
+                .config("postgres")
+                .connect(tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+        };
+        let (client, second) = (connect().await, connect().await);
+        let mut full = Vec::new();
+        let mut incremental = Vec::new();
+        for run in 0..RUNS {
+            let query = SnapshotQuery::prepare_incremental(&client, Some(&second))
+                .await
+                .unwrap();
+            let started = Instant::now();
+            query
+                .capture_on(&client, Some(&second), Some(10_000))
+                .await
+                .unwrap();
+            full.push(started.elapsed());
+            client
+                .batch_execute(&format!(
+                    "ALTER TABLE t{n} ADD COLUMN bench_{run} int DEFAULT 0;
+                     CREATE INDEX t{n}_bench_{run}_idx ON t{n} (bench_{run});
+                     CREATE VIEW bench_{run} AS SELECT id, bench_{run} FROM t{n};",
+                    n = 100 + run
+                ))
+                .await
+                .unwrap();
+            let started = Instant::now();
+            query
+                .capture_on(&client, Some(&second), Some(10_000))
+                .await
+                .unwrap();
+            incremental.push(started.elapsed());
+            assert_eq!(query.take_counts().incremental, 1);
+        }
+        (median(full), median(incremental))
+    });
+
     let (ours, dump, diff_time) = (median(ours), median(dump), median(diffs));
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("schema: {TABLES} tables, {objects} snapshot objects");
@@ -130,5 +175,14 @@ fn main() {
     println!(
         "diff of two snapshots (median):            {:8.2} ms  (target < 100 ms)",
         ms(diff_time)
+    );
+    println!(
+        "verify's capture, full (median):           {:8.1} ms",
+        ms(full)
+    );
+    println!(
+        "verify's capture, incremental (median):    {:8.1} ms  ({:.3}x the full one)",
+        ms(incremental),
+        ms(incremental) / ms(full)
     );
 }

@@ -819,8 +819,8 @@ impl SnapshotQuery {
             Some(Incremental {
                 state: client.prepare(&incremental::state_sql()).await?,
                 touched: client.prepare(&incremental::touched_sql()).await?,
-                changed: KindStatements::prepare(client, second, version, Relations::Listed)
-                    .await?,
+                // Few rows: one connection, no exported snapshot to share.
+                changed: KindStatements::prepare(client, None, version, Relations::Listed).await?,
                 baseline: Mutex::new(None),
                 self_check: std::env::var_os(SELF_CHECK_VARIABLE).is_some_and(|v| v == "1"),
                 counts: Mutex::new(CaptureCounts::default()),
@@ -879,28 +879,16 @@ impl SnapshotQuery {
         second: Option<&Client>,
         data_rows: Option<u64>,
     ) -> Result<Snapshot, tokio_postgres::Error> {
-        let other = second.filter(|_| self.full.second.is_some());
+        let second = second.filter(|_| self.full.second.is_some());
         client
             .batch_execute(&format!("{BEGIN_READ_ONLY} {PINS}"))
             .await?;
-        let read = async {
-            if let Some(other) = other {
-                let id: String = client
-                    .query_one("SELECT pg_export_snapshot()", &[])
-                    .await?
-                    .get(0);
-                other
-                    .batch_execute(&format!(
-                        "{BEGIN_READ_ONLY} SET TRANSACTION SNAPSHOT '{}'; {PINS}",
-                        id.replace('\'', "''")
-                    ))
-                    .await?;
-            }
-            self.read(client, other, data_rows).await
-        }
-        .await;
+        // Whether `second` joined the capture's transaction (a full read splits the
+        // kinds over both connections; an incremental one reads little, on one).
+        let mut joined = false;
+        let read = self.read(client, second, &mut joined, data_rows).await;
         let end = if read.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        if let Some(other) = other {
+        if let Some(other) = second.filter(|_| joined) {
             let _ = other.batch_execute(end).await;
         }
         let read = match (read, client.batch_execute(end).await) {
@@ -910,11 +898,13 @@ impl SnapshotQuery {
         Ok(self.assemble(read))
     }
 
-    /// Reads a capture's rows inside the capture's transaction(s).
+    /// Reads a capture's rows inside the capture's transaction; `second` joins it
+    /// (`joined`) when the whole catalog is read.
     async fn read(
         &self,
         client: &Client,
-        other: Option<&Client>,
+        second: Option<&Client>,
+        joined: &mut bool,
         data_rows: Option<u64>,
     ) -> Result<Read, tokio_postgres::Error> {
         let (plan, state, previous) = match &self.incremental {
@@ -943,9 +933,30 @@ impl SnapshotQuery {
                 (plan, Some(state), previous)
             }
         };
+        let full_read = match (&plan, &self.incremental) {
+            (Plan::Changed(_), Some(incremental)) => incremental.self_check,
+            _ => true,
+        };
+        let other = match second {
+            Some(other) if full_read => {
+                let id: String = client
+                    .query_one("SELECT pg_export_snapshot()", &[])
+                    .await?
+                    .get(0);
+                *joined = true;
+                other
+                    .batch_execute(&format!(
+                        "{BEGIN_READ_ONLY} SET TRANSACTION SNAPSHOT '{}'; {PINS}",
+                        id.replace('\'', "''")
+                    ))
+                    .await?;
+                Some(other)
+            }
+            _ => None,
+        };
         let rows = match (&plan, &self.incremental) {
             (Plan::Changed(changed), Some(incremental)) => {
-                incremental.changed.query(client, other, &[changed]).await?
+                incremental.changed.query(client, None, &[changed]).await?
             }
             _ => self.full.query(client, other, &[]).await?,
         };
