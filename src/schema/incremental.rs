@@ -84,6 +84,30 @@ SELECT 'names', NULL, md5(concat_ws('|',
     (SELECT string_agg(oid::text || ' ' || nspname, ',' ORDER BY oid) FROM pg_namespace),
     (SELECT string_agg(oid::text || ' ' || spcname, ',' ORDER BY oid) FROM pg_tablespace)))
 UNION ALL
+SELECT 'global', NULL, (
+      (SELECT count(*) FROM pg_namespace)
+    + (SELECT count(*) FROM pg_extension)
+    + (SELECT count(*) FROM pg_type t WHERE t.oid >= 16384 AND t.typrelid = 0
+         AND (t.typelem = 0 OR (SELECT e.typrelid FROM pg_type e WHERE e.oid = t.typelem) = 0))
+    + (SELECT count(*) FROM pg_class WHERE oid >= 16384 AND relkind = 'c')
+    + (SELECT count(*) FROM pg_enum WHERE oid >= 16384)
+    + (SELECT count(*) FROM pg_collation WHERE oid >= 16384)
+    + (SELECT count(*) FROM pg_proc WHERE oid >= 16384)
+    + (SELECT count(*) FROM pg_operator WHERE oid >= 16384)
+    + (SELECT count(*) FROM pg_event_trigger)
+    + (SELECT count(*) FROM pg_ts_config WHERE oid >= 16384)
+    + (SELECT count(*) FROM pg_ts_config_map WHERE mapcfg >= 16384)
+    + (SELECT count(*) FROM pg_ts_dict WHERE oid >= 16384)
+    + (SELECT count(*) FROM pg_cast WHERE oid >= 16384)
+    + (SELECT count(*) FROM pg_default_acl)
+    + (SELECT count(*) FROM pg_language)
+    + (SELECT count(*) FROM pg_constraint WHERE contypid <> 0)
+    + (SELECT count(*) FROM pg_description WHERE objoid >= 16384 OR objoid = 2200)
+    + (SELECT count(*) FROM pg_depend WHERE deptype = 'e')
+  )::text
+UNION ALL
+SELECT 'publications', NULL, EXISTS (SELECT 1 FROM pg_publication)::text
+UNION ALL
 SELECT 'extension_members', NULL, count(*)::text FROM pg_depend
 WHERE classid = 'pg_class'::regclass AND objid >= 16384 AND deptype = 'e'
 UNION ALL
@@ -166,12 +190,39 @@ const WRITTEN: &[(&str, &str, &str, &str, &str)] = &[
         "true",
     ),
     ("pg_extension", "'pg_extension'", "oid", "0", "true"),
+    ("pg_namespace", "'pg_namespace'", "oid", "0", "true"),
+    (
+        "pg_aggregate",
+        "'pg_proc'",
+        "aggfnoid",
+        "0",
+        "aggfnoid >= 16384",
+    ),
+    ("pg_language", "'pg_language'", "oid", "0", "true"),
+    (
+        "pg_range",
+        "'pg_type'",
+        "rngtypid",
+        "0",
+        "rngtypid >= 16384",
+    ),
+    ("pg_event_trigger", "'pg_event_trigger'", "oid", "0", "true"),
+    (
+        "pg_ts_config_map",
+        "'pg_ts_config'",
+        "mapcfg",
+        "0",
+        "mapcfg >= 16384",
+    ),
+    ("pg_cast", "'pg_cast'", "oid", "0", "oid >= 16384"),
+    ("pg_default_acl", "'pg_default_acl'", "oid", "0", "true"),
+    // The public schema (OID 2200) is a user's to comment on.
     (
         "pg_description",
         "classoid",
         "objoid",
         "0",
-        "objoid >= 16384",
+        "(objoid >= 16384 OR objoid = 2200)",
     ),
     ("pg_depend", "classid", "objid", "0", "objid >= 16384"),
 ];
@@ -193,6 +244,27 @@ const OWNER: &str = "CASE {classid}
     WHEN 'pg_statistic_ext'::regclass THEN (SELECT own.stxrelid FROM pg_statistic_ext own WHERE own.oid = {objid})
     END";
 
+/// Whether the object `classid`/`objid` is read by the kinds that belong to no relation
+/// (schemas, types, functions, …): every object but relations and their parts, a
+/// relation's row type and its array type.
+const GLOBAL: &str = "CASE {classid}
+    WHEN 'pg_class'::regclass THEN EXISTS (
+        SELECT 1 FROM pg_class own WHERE own.oid = {objid} AND own.relkind = 'c')
+    WHEN 'pg_type'::regclass THEN NOT EXISTS (
+        SELECT 1 FROM pg_type own
+        LEFT JOIN pg_type element ON element.oid = own.typelem
+        JOIN pg_class rel ON rel.oid IN (own.typrelid, element.typrelid)
+        WHERE own.oid = {objid} AND rel.relkind <> 'c')
+    WHEN 'pg_constraint'::regclass THEN EXISTS (
+        SELECT 1 FROM pg_constraint own WHERE own.oid = {objid} AND own.conrelid = 0)
+    WHEN 'pg_trigger'::regclass THEN false
+    WHEN 'pg_policy'::regclass THEN false
+    WHEN 'pg_rewrite'::regclass THEN false
+    WHEN 'pg_attrdef'::regclass THEN false
+    WHEN 'pg_statistic_ext'::regclass THEN false
+    ELSE true
+    END";
+
 /// [`OWNER`] of the object `classid`/`objid` (SQL expressions).
 fn owner_sql(classid: &str, objid: &str) -> String {
     OWNER
@@ -210,7 +282,8 @@ pub fn state_sql() -> String {
 
 /// The relations changed since the previous capture: `$1` is the age of the previous
 /// capture's `xmax` (from [`STATE`]), `$2` the transactions in progress then (text,
-/// `{…}`). One row per relation, plus NULL for written objects that belong to none.
+/// `{…}`). Rows: the relation a written object or one depending on it belongs to (NULL
+/// for none), and whether the object is read by the kinds that belong to no relation.
 pub fn touched_sql() -> String {
     let written: Vec<String> = WRITTEN
         .iter()
@@ -238,9 +311,12 @@ touched AS (
                AND (w.objsubid = 0 OR d.refobjsubid IN (0, w.objsubid))
              OFFSET 0) d
 )
-SELECT DISTINCT {} FROM touched t",
+SELECT DISTINCT {}, {} FROM touched t",
         written.join("\nUNION ALL "),
-        owner_sql("t.classid", "t.objid")
+        owner_sql("t.classid", "t.objid"),
+        GLOBAL
+            .replace("{classid}", "t.classid")
+            .replace("{objid}", "t.objid")
     )
 }
 
@@ -253,6 +329,10 @@ pub struct State {
     pub names: String,
     /// Relations that belong to an extension.
     pub extension_members: i64,
+    /// Catalog rows read by the kinds that belong to no relation.
+    pub global: i64,
+    /// Whether a publication exists (its tables change with every relation).
+    pub publications: bool,
     /// This capture's horizon: its `xmax` and the transactions then in progress.
     pub xmax: String,
     pub running: String,
@@ -267,6 +347,8 @@ impl State {
             parts: HashMap::new(),
             names: String::new(),
             extension_members: 0,
+            global: 0,
+            publications: false,
             xmax: String::new(),
             running: "{}".into(),
             since: None,
@@ -285,6 +367,8 @@ impl State {
                 }
                 "names" => state.names = value.to_string(),
                 "extension_members" => state.extension_members = value.parse().unwrap_or(0),
+                "global" => state.global = value.parse().unwrap_or(-1),
+                "publications" => state.publications = value == "true",
                 "horizon" => {
                     state.xmax = key.unwrap_or_default().to_string();
                     state.running = value.to_string();
@@ -313,8 +397,9 @@ pub enum Fallback {
 pub enum Plan {
     /// Everything (first capture, or a [`Fallback`]).
     Full(Option<Fallback>),
-    /// Only these relations (sorted); the others are the previous capture's.
-    Changed(Vec<u32>),
+    /// Only these relations (sorted), and the kinds that belong to no relation when
+    /// `global`; the rest is the previous capture's.
+    Changed { relations: Vec<u32>, global: bool },
 }
 
 /// The objects of one relation in a capture, with what was left uncompared on them.
@@ -330,6 +415,8 @@ pub struct Baseline {
     pub state: State,
     /// The relation-scoped objects, by the relation they belong to.
     pub relations: HashMap<u32, RelationObjects>,
+    /// The objects that belong to no relation.
+    pub global: RelationObjects,
 }
 
 impl Baseline {
@@ -347,21 +434,32 @@ impl Baseline {
         }
     }
 
-    /// The relations to read again: those [`TOUCHED`] names, those whose catalog row
-    /// count changed, and the new ones (sorted, without duplicates).
-    pub fn changed(&self, now: &State, touched: impl IntoIterator<Item = u32>) -> Vec<u32> {
-        let mut changed: HashSet<u32> = touched
-            .into_iter()
-            .filter(|rel| now.parts.contains_key(rel))
-            .collect();
+    /// What to read again, from [`TOUCHED`]'s rows (owner, global): the relations it
+    /// names, those whose catalog row count changed and the new ones (sorted, without
+    /// duplicates); and the kinds that belong to no relation when an object of theirs
+    /// was written or depends on one written, when their row count changed, or when a
+    /// publication exists.
+    pub fn changed(
+        &self,
+        now: &State,
+        touched: impl IntoIterator<Item = (Option<u32>, bool)>,
+    ) -> Plan {
+        let mut global = now.publications || now.global != self.state.global;
+        let mut changed = HashSet::new();
+        for (owner, is_global) in touched {
+            global |= is_global;
+            if let Some(rel) = owner.filter(|rel| now.parts.contains_key(rel)) {
+                changed.insert(rel);
+            }
+        }
         for (rel, count) in &now.parts {
             if self.state.parts.get(rel) != Some(count) {
                 changed.insert(*rel);
             }
         }
-        let mut changed: Vec<u32> = changed.into_iter().collect();
-        changed.sort_unstable();
-        changed
+        let mut relations: Vec<u32> = changed.into_iter().collect();
+        relations.sort_unstable();
+        Plan::Changed { relations, global }
     }
 }
 
@@ -384,12 +482,23 @@ pub fn assemble(
     plan: &Plan,
 ) -> (Snapshot, Baseline) {
     let mut relations: HashMap<u32, RelationObjects> = HashMap::new();
-    if let (Plan::Changed(changed), Some(previous)) = (plan, previous) {
+    let mut global = RelationObjects::default();
+    if let (
+        Plan::Changed {
+            relations: changed,
+            global: global_changed,
+        },
+        Some(previous),
+    ) = (plan, previous)
+    {
         let changed: HashSet<u32> = changed.iter().copied().collect();
         for (rel, objects) in previous.relations {
             if state.parts.contains_key(&rel) && !changed.contains(&rel) {
                 relations.insert(rel, objects);
             }
+        }
+        if !global_changed {
+            global = previous.global;
         }
     }
     let mut objects = BTreeMap::new();
@@ -402,7 +511,7 @@ pub fn assemble(
                 .extend(names.iter().cloned());
         }
     };
-    for kept in relations.values() {
+    for kept in relations.values().chain([&global]) {
         for (id, attributes) in &kept.objects {
             objects.insert(id.clone(), attributes.clone());
         }
@@ -412,12 +521,13 @@ pub fn assemble(
     }
     for row in rows {
         merge(&mut uncompared, &row.uncompared);
-        if let Some(rel) = row.owner {
-            let entry = relations.entry(rel).or_default();
-            entry.objects.push((row.id.clone(), row.attributes.clone()));
-            if !row.uncompared.is_empty() {
-                entry.uncompared.push((row.id.clone(), row.uncompared));
-            }
+        let entry = match row.owner {
+            Some(rel) => relations.entry(rel).or_default(),
+            None => &mut global,
+        };
+        entry.objects.push((row.id.clone(), row.attributes.clone()));
+        if !row.uncompared.is_empty() {
+            entry.uncompared.push((row.id.clone(), row.uncompared));
         }
         let previous = objects.insert(row.id, row.attributes);
         debug_assert!(previous.is_none(), "duplicate object in a capture");
@@ -427,7 +537,11 @@ pub fn assemble(
             objects,
             uncompared,
         },
-        Baseline { state, relations },
+        Baseline {
+            state,
+            relations,
+            global,
+        },
     )
 }
 
@@ -440,6 +554,8 @@ mod tests {
             parts: parts.iter().copied().collect(),
             names: "n".into(),
             extension_members: 1,
+            global: 7,
+            publications: false,
             xmax: "100".into(),
             running: "{}".into(),
             since: Some(3),
@@ -451,12 +567,28 @@ mod tests {
         let baseline = Baseline {
             state: state(&[(1, 3), (2, 5), (3, 1)]),
             relations: HashMap::new(),
+            global: RelationObjects::default(),
         };
         // 2 lost a row (a dropped index), 4 is new, 3 was dropped, 1 was touched,
         // 9 was touched but no longer exists.
-        let now = state(&[(1, 3), (2, 4), (4, 1)]);
-        assert_eq!(baseline.changed(&now, [1, 9]), vec![1, 2, 4]);
+        let mut now = state(&[(1, 3), (2, 4), (4, 1)]);
+        let plan = |global| Plan::Changed {
+            relations: vec![1, 2, 4],
+            global,
+        };
+        let touched = [(Some(1), false), (Some(9), false), (None, false)];
+        assert_eq!(baseline.changed(&now, touched), plan(false));
         assert_eq!(baseline.fallback(&now), None);
+        // A function was written; a global row was deleted; a publication exists.
+        assert_eq!(
+            baseline.changed(&now, [(Some(1), false), (Some(2), false), (Some(4), true)]),
+            plan(true)
+        );
+        now.global = 6;
+        assert_eq!(baseline.changed(&now, touched), plan(true));
+        now.global = 7;
+        now.publications = true;
+        assert_eq!(baseline.changed(&now, touched), plan(true));
     }
 
     #[test]
@@ -464,6 +596,7 @@ mod tests {
         let baseline = Baseline {
             state: state(&[]),
             relations: HashMap::new(),
+            global: RelationObjects::default(),
         };
         let mut now = state(&[]);
         now.names = "renamed".into();

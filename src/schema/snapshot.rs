@@ -33,14 +33,16 @@ use super::{Attributes, ObjectId, ObjectKind, Snapshot};
 /// changed them on the connection, and they must not change our text.
 const BEGIN_READ_ONLY: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;";
 
-/// The settings pinned inside the capture's transaction, and JIT off: compiling
-/// the catalog queries costs seconds on a server built with LLVM, running them
-/// milliseconds.
+/// The settings pinned inside the capture's transaction, JIT off (compiling the
+/// catalog queries costs seconds on a server built with LLVM, running them
+/// milliseconds) and generic plans: the queries are large, so planning them again
+/// for each capture's parameters costs more than an incremental capture's reading.
 const PINS: &str = "SET LOCAL search_path = pg_catalog;
 SET LOCAL DateStyle = ISO;
 SET LOCAL IntervalStyle = postgres;
 SET LOCAL extra_float_digits = 3;
-SET LOCAL jit = off;";
+SET LOCAL jit = off;
+SET LOCAL plan_cache_mode = force_generic_plan;";
 
 /// Every object a user creates has an OID of at least 16384
 /// (`FirstNormalObjectId`); the per-kind queries filter on it first, so the
@@ -275,7 +277,7 @@ JOIN ns n ON n.oid = co.connamespace
 WHERE co.oid >= 16384
   AND co.contype <> 'n'
   AND (co.conrelid <> 0 OR co.contypid <> 0)
-  AND (co.conrelid = 0 OR {only:co.conrelid})
+  AND {only:co.conrelid}
   AND NOT EXISTS (SELECT 1 FROM pg_depend ext
                   WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass
                     AND ext.objid = co.conrelid)
@@ -668,17 +670,45 @@ const VERSIONED_COLUMNS: &[(&str, i32, &str, &str)] = &[
     ),
 ];
 
-/// Which relations the relation-scoped kinds read: all of them, or those in the
-/// query's `$1` (an `oid[]`, see [`super::incremental`]).
+/// The kinds whose every object belongs to a relation (a domain's constraints
+/// excepted), marked `{only:RELATION}`: what an incremental capture reads for the
+/// relations that changed.
+const RELATION_KINDS: &[&str] = &[
+    TABLES,
+    VIEWS,
+    COLUMNS,
+    CONSTRAINTS,
+    INDEXES,
+    SEQUENCES,
+    TRIGGERS,
+    POLICIES,
+    RULES,
+    STATISTICS,
+];
+
+/// The kinds whose objects belong to no relation, and [`CONSTRAINTS`] for the
+/// constraints of domains.
+fn global_kinds() -> Vec<&'static str> {
+    KIND_QUERIES
+        .iter()
+        .copied()
+        .filter(|kind| !RELATION_KINDS.contains(kind) || *kind == CONSTRAINTS)
+        .collect()
+}
+
+/// Which relations the relation-scoped kinds read: all of them, those in the
+/// query's `$1` (an `oid[]`, see [`super::incremental`]), or none (objects that
+/// belong to no relation: a domain's constraints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Relations {
     All,
     Listed,
+    Unowned,
 }
 
 /// The catalog query over some of the per-kind queries. Each relation-scoped kind
 /// marks its relation's OID as `{only:EXPR}`: true for [`Relations::All`], a test of
-/// membership in `$1` for [`Relations::Listed`].
+/// membership in `$1` for [`Relations::Listed`], `= 0` for [`Relations::Unowned`].
 fn kinds_sql(server_version_num: i32, kinds: &[&str], relations: Relations) -> String {
     let mut sql = String::from(COMMON);
     sql.push_str(&kinds.join("UNION ALL"));
@@ -697,6 +727,7 @@ fn kinds_sql(server_version_num: i32, kinds: &[&str], relations: Relations) -> S
         let test = match relations {
             Relations::All => "true".to_string(),
             Relations::Listed => format!("{expression} = ANY($1::oid[])"),
+            Relations::Unowned => format!("{expression} = 0"),
         };
         sql.replace_range(start..=end, &test);
     }
@@ -731,8 +762,10 @@ struct KindStatements {
 struct Incremental {
     state: Statement,
     touched: Statement,
-    /// The per-kind queries over the relations in `$1`.
-    changed: KindStatements,
+    /// The relation-scoped kinds over the relations in `$1`.
+    changed: Statement,
+    /// The kinds that belong to no relation (and domain constraints).
+    global: Statement,
     /// The previous capture, taken by the next one (a failed capture leaves none,
     /// so the one after it is full).
     baseline: Mutex<Option<Baseline>>,
@@ -820,7 +853,18 @@ impl SnapshotQuery {
                 state: client.prepare(&incremental::state_sql()).await?,
                 touched: client.prepare(&incremental::touched_sql()).await?,
                 // Few rows: one connection, no exported snapshot to share.
-                changed: KindStatements::prepare(client, None, version, Relations::Listed).await?,
+                changed: pinned(client, async || {
+                    client
+                        .prepare(&kinds_sql(version, RELATION_KINDS, Relations::Listed))
+                        .await
+                })
+                .await?,
+                global: pinned(client, async || {
+                    client
+                        .prepare(&kinds_sql(version, &global_kinds(), Relations::Unowned))
+                        .await
+                })
+                .await?,
                 baseline: Mutex::new(None),
                 self_check: std::env::var_os(SELF_CHECK_VARIABLE).is_some_and(|v| v == "1"),
                 counts: Mutex::new(CaptureCounts::default()),
@@ -919,13 +963,11 @@ impl SnapshotQuery {
                         let touched = client
                             .query(&incremental.touched, &[&age, &baseline.state.running])
                             .await?;
-                        Plan::Changed(
-                            baseline.changed(
-                                &state,
-                                touched
-                                    .iter()
-                                    .filter_map(|row| row.get::<_, Option<u32>>(0)),
-                            ),
+                        baseline.changed(
+                            &state,
+                            touched
+                                .iter()
+                                .map(|row| (row.get::<_, Option<u32>>(0), row.get::<_, bool>(1))),
                         )
                     }
                     (_, fallback) => Plan::Full(fallback.flatten()),
@@ -934,7 +976,7 @@ impl SnapshotQuery {
             }
         };
         let full_read = match (&plan, &self.incremental) {
-            (Plan::Changed(_), Some(incremental)) => incremental.self_check,
+            (Plan::Changed { .. }, Some(incremental)) => incremental.self_check,
             _ => true,
         };
         let other = match second {
@@ -955,13 +997,20 @@ impl SnapshotQuery {
             _ => None,
         };
         let rows = match (&plan, &self.incremental) {
-            (Plan::Changed(changed), Some(incremental)) => {
-                incremental.changed.query(client, None, &[changed]).await?
+            (Plan::Changed { relations, global }, Some(incremental)) => {
+                let mut rows = Vec::new();
+                if !relations.is_empty() {
+                    rows = client.query(&incremental.changed, &[relations]).await?;
+                }
+                if *global {
+                    rows.extend(client.query(&incremental.global, &[]).await?);
+                }
+                rows
             }
             _ => self.full.query(client, other, &[]).await?,
         };
         let reference = match (&plan, &self.incremental) {
-            (Plan::Changed(_), Some(incremental)) if incremental.self_check => {
+            (Plan::Changed { .. }, Some(incremental)) if incremental.self_check => {
                 Some(self.full.query(client, other, &[]).await?)
             }
             _ => None,
@@ -1011,7 +1060,7 @@ impl SnapshotQuery {
                 *lock(&incremental.baseline) = Some(baseline);
                 let mut counts = lock(&incremental.counts);
                 match plan {
-                    Plan::Changed(_) => counts.incremental += 1,
+                    Plan::Changed { .. } => counts.incremental += 1,
                     Plan::Full(fallback) => {
                         counts.full += 1;
                         counts.fallbacks += u64::from(fallback.is_some());
