@@ -228,12 +228,7 @@ fn runner(dir: &Path) -> Duration {
     .expect("the corpus reads as sqlx");
     let (runtime, server) = common::embedded_cluster();
     runtime.block_on(async {
-        let (client, connection) = server
-            .config("postgres")
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+        let client = common::connect(&server, "postgres").await;
         let started = Instant::now();
         for migration in &discovered.migrations {
             let _ = run_script(&client, &migration.up, Timeouts::default()).await;

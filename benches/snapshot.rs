@@ -87,12 +87,7 @@ fn main() {
 
     // Diff of two snapshots of this schema, one object changed.
     let (left, right, objects) = runtime.block_on(async {
-        let (client, connection) = server
-            .config("postgres")
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+        let client = common::connect(&server, "postgres").await;
         let query = SnapshotQuery::prepare(&client).await.unwrap();
         let left = query.capture(&client).await.unwrap();
         client
@@ -115,28 +110,22 @@ fn main() {
     // verify's captures of this schema: full, then incremental after a migration-sized
     // change (an added column and index on one table, a view over it), both in process.
     let (full, incremental) = runtime.block_on(async {
-        let connect = async || {
-            let (client, connection) = server
-                .config("postgres")
-                .connect(tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client
-        };
-        let (client, second) = (connect().await, connect().await);
-        let mut full = Vec::new();
-        let mut incremental = Vec::new();
+        let client = common::connect(&server, "postgres").await;
+        let second = common::connect(&server, "postgres").await;
+        let (mut full, mut incremental) = (Vec::new(), Vec::new());
         for run in 0..RUNS {
             let query = SnapshotQuery::prepare_incremental(&client, Some(&second))
                 .await
                 .unwrap();
-            let started = Instant::now();
-            query
-                .capture_on(&client, Some(&second), Some(10_000))
-                .await
-                .unwrap();
-            full.push(started.elapsed());
+            let timed_capture = async || {
+                let started = Instant::now();
+                query
+                    .capture_on(&client, Some(&second), Some(10_000))
+                    .await
+                    .unwrap();
+                started.elapsed()
+            };
+            full.push(timed_capture().await);
             client
                 .batch_execute(&format!(
                     "ALTER TABLE t{n} ADD COLUMN bench_{run} int DEFAULT 0;
@@ -146,12 +135,7 @@ fn main() {
                 ))
                 .await
                 .unwrap();
-            let started = Instant::now();
-            query
-                .capture_on(&client, Some(&second), Some(10_000))
-                .await
-                .unwrap();
-            incremental.push(started.elapsed());
+            incremental.push(timed_capture().await);
             assert_eq!(query.take_counts().incremental, 1);
         }
         (median(full), median(incremental))

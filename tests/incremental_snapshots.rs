@@ -151,20 +151,10 @@ fn step(random: &mut Random) -> String {
         .replace("{n}", &n)
 }
 
-async fn connect(server: &dyn Server, database: &str) -> tokio_postgres::Client {
-    let (client, connection) = server
-        .config(database)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
-
 /// Runs four seeded random DDL sequences on `server`, each in its own database,
 /// checking every incremental capture against a full one.
 async fn random_ddl(server: &dyn Server) {
-    let admin = connect(server, "postgres").await;
+    let admin = common::connect(server, "postgres").await;
     admin
         .batch_execute("CREATE ROLE mc_incremental_reader")
         .await
@@ -176,8 +166,8 @@ async fn random_ddl(server: &dyn Server) {
             .batch_execute(&format!("CREATE DATABASE {database}"))
             .await
             .unwrap();
-        let client = connect(server, &database).await;
-        let second = connect(server, &database).await;
+        let client = common::connect(server, &database).await;
+        let second = common::connect(server, &database).await;
         client
             .batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')")
             .await

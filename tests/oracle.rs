@@ -697,17 +697,8 @@ async fn incremental_snapshots_hold_over(target: &Target, pairs: &[(&str, &str, 
     target
         .execute("postgres", "CREATE DATABASE incremental_pairs")
         .await;
-    let connect = async || {
-        let (client, connection) = target
-            .server()
-            .config("incremental_pairs")
-            .connect(NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client
-    };
-    let (client, second) = (connect().await, connect().await);
+    let client = common::connect(target.server(), "incremental_pairs").await;
+    let second = common::connect(target.server(), "incremental_pairs").await;
     let query = SnapshotQuery::prepare_incremental(&client, Some(&second))
         .await
         .unwrap()

@@ -1,5 +1,5 @@
-//! Helpers shared by the benchmarks: a git command with a fixed identity, and an embedded
-//! cluster with the runtime that drives it.
+//! Helpers shared by the benchmarks: a git command with a fixed identity, an embedded
+//! cluster with the runtime that drives it, and connections to it.
 
 #![allow(dead_code)]
 
@@ -37,4 +37,15 @@ pub fn embedded_cluster() -> (tokio::runtime::Runtime, EmbeddedServer) {
         .block_on(EmbeddedServer::start(&EmbeddedOptions::default()))
         .expect("embedded cluster");
     (runtime, server)
+}
+
+/// A connection to `database` on `server`, driven on the current runtime.
+pub async fn connect(server: &EmbeddedServer, database: &str) -> tokio_postgres::Client {
+    let (client, connection) = server
+        .config(database)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
 }
