@@ -154,7 +154,7 @@ fn step(random: &mut Random) -> String {
 /// Runs four seeded random DDL sequences on `server`, each in its own database,
 /// checking every incremental capture against a full one.
 async fn random_ddl(server: &dyn Server) {
-    let admin = common::connect(server, "postgres").await;
+    let admin = common::connect(server.config("postgres")).await;
     admin
         .batch_execute("CREATE ROLE mc_incremental_reader")
         .await
@@ -166,8 +166,8 @@ async fn random_ddl(server: &dyn Server) {
             .batch_execute(&format!("CREATE DATABASE {database}"))
             .await
             .unwrap();
-        let client = common::connect(server, &database).await;
-        let second = common::connect(server, &database).await;
+        let client = common::connect(server.config(&database)).await;
+        let second = common::connect(server.config(&database)).await;
         client
             .batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')")
             .await

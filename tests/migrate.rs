@@ -24,7 +24,7 @@ impl Database {
         let server = EmbeddedServer::start(&EmbeddedOptions::default())
             .await
             .expect("embedded PostgreSQL");
-        let client = common::connect(&server, "postgres").await;
+        let client = common::connect(server.config("postgres")).await;
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
@@ -41,7 +41,7 @@ impl Database {
     }
 
     async fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        let client = common::connect(&self.server, &self.name).await;
+        let client = common::connect(self.server.config(&self.name)).await;
         client
             .simple_query(sql)
             .await
@@ -296,7 +296,7 @@ async fn concurrent_runs_apply_each_migration_once_and_a_held_lock_is_named() {
     );
 
     // Another session holds sqlx's lock: the run waits, then exits 3 naming it.
-    let holder = common::connect(&db.server, &db.name).await;
+    let holder = common::connect(db.server.config(&db.name)).await;
     holder
         .batch_execute("SET application_name = 'deploy-bot'")
         .await

@@ -697,8 +697,8 @@ async fn incremental_snapshots_hold_over(target: &Target, pairs: &[(&str, &str, 
     target
         .execute("postgres", "CREATE DATABASE incremental_pairs")
         .await;
-    let client = common::connect(target.server(), "incremental_pairs").await;
-    let second = common::connect(target.server(), "incremental_pairs").await;
+    let client = common::connect(target.server().config("incremental_pairs")).await;
+    let second = common::connect(target.server().config("incremental_pairs")).await;
     let query = SnapshotQuery::prepare_incremental(&client, Some(&second))
         .await
         .unwrap()

@@ -515,16 +515,10 @@ pub fn mermaid_accepts(files: &[PathBuf]) -> bool {
     true
 }
 
-/// A connection to `database` on `server`, driven on the current runtime.
-pub async fn connect(
-    server: &dyn migration_check::postgres::Server,
-    database: &str,
-) -> tokio_postgres::Client {
-    let (client, connection) = server
-        .config(database)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
+/// A connection made with `config` (a server's `config(database)`), driven on the
+/// current runtime.
+pub async fn connect(config: tokio_postgres::Config) -> tokio_postgres::Client {
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client
 }
