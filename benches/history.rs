@@ -6,7 +6,8 @@
 //! - `verify --all` on 270 migrations against migration-check's own script runner applying
 //!   the same scripts up, down, up with no snapshot (the bare baseline), and against
 //!   psql doing the same (each migration in turn, each script in its own transaction, one
-//!   session);
+//!   session); and the same with `--full-snapshots` (every capture reads the whole
+//!   catalog: what incremental snapshots save);
 //! - `verify --all` on 400 against 100 migrations (cost per migration as history grows);
 //! - PR mode (`--base main`, 3 new migrations on 267 merged) from a cold start against
 //!   psql applying all 270 ups;
@@ -319,6 +320,13 @@ fn main() {
         s(wall) / s(bare)
     );
     println!("  ratio to psql           {:7.2}x", s(wall) / s(baseline));
+    let (full_wall, full_report) = verify(dir.path(), &["--all", "--full-snapshots"], dir.path());
+    println!(
+        "  --full-snapshots        {:7.2} s  ({}); incremental / full: {:.2}x",
+        s(full_wall),
+        breakdown(&full_report),
+        s(wall) / s(full_wall)
+    );
 
     // The same corpus with every down fixed: what the failures' rebuilds cost.
     let clean = dir_with(&fixed, 270);

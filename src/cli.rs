@@ -471,6 +471,11 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "ROWS")]
     pub data_rows: Option<u64>,
 
+    /// Read the whole catalog at every snapshot instead of only the relations and
+    /// objects changed since the previous one (slower; the verdicts are the same).
+    #[arg(long)]
+    pub full_snapshots: bool,
+
     /// What a migration without a down script is: `auto` (default) makes it an error
     /// when most of the directory's other migrations have a down (the project writes
     /// them) and a warning in up-only projects (Prisma, Atlas, Flyway without undo);

@@ -69,6 +69,8 @@ pub struct Config {
     pub all: bool,
     /// Data fingerprints for tables up to this many rows; `None`: schema only.
     pub data_rows: Option<u64>,
+    /// `--full-snapshots`.
+    pub full_snapshots: bool,
     pub base: BaseConfig,
 }
 
@@ -363,6 +365,7 @@ impl Config {
                 0 => None,
                 rows => Some(rows),
             },
+            full_snapshots: args.full_snapshots,
             base,
             dir: source.dir,
             format: source.format,

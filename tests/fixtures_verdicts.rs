@@ -39,6 +39,24 @@ fixture_tests!(
     differs_by_version,
 );
 
+/// `--full-snapshots` reads the whole catalog at every snapshot: the same verdicts,
+/// no incremental capture; by default all but the first capture of each database
+/// are incremental.
+#[test]
+fn full_snapshots_give_the_same_verdicts() {
+    let dir = common::root().join("tests/fixtures/status/leftovers");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let (output, report) = common::verify(&dir, &["--statement-timeout", "2s", "--full-snapshots"]);
+    let captures = report.as_ref().unwrap()["timings_ms"]["snapshot_captures"].clone();
+    common::check_expected(&dir, &expected, &output, report);
+    assert_eq!(captures["incremental"], 0, "{captures}");
+    assert!(captures["full"].as_u64().unwrap() > 3, "{captures}");
+    let (_, report) = common::verify(&dir, &["--statement-timeout", "2s"]);
+    let captures = &report.unwrap()["timings_ms"]["snapshot_captures"];
+    assert!(captures["incremental"].as_u64().unwrap() > 3, "{captures}");
+}
+
 #[test]
 fn markdown_report_is_written_next_to_json() {
     let dir = common::root().join("tests/fixtures/status/not_reversible");

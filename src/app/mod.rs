@@ -323,6 +323,7 @@ async fn verify_with_backend(
         policy: config.policy.clone(),
         directory: config.dir.display().to_string(),
         data_rows: config.data_rows,
+        full_snapshots: config.full_snapshots,
     };
     if !config.postgres_versions.is_empty() {
         return verify_on_versions(config, discovered, &options, progress, started).await;

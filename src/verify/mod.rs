@@ -162,6 +162,9 @@ pub struct VerifyOptions {
     /// Tables with at most this many rows get a data fingerprint in every
     /// snapshot (larger ones their row count); `None` compares schema only.
     pub data_rows: Option<u64>,
+    /// Read the whole catalog at every snapshot (`--full-snapshots`) instead of only
+    /// what changed since the previous one.
+    pub full_snapshots: bool,
 }
 
 /// Receives progress while the pipeline runs (the terminal prints it on stderr).
@@ -366,7 +369,8 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let server_version = databases.server_version().to_string();
         let session = databases.fresh().await?;
         let snapshot_session = Some(databases.connect_newest().await?);
-        let snapshot_query = prepare_snapshot(server, &session, snapshot_session.as_ref()).await?;
+        let snapshot_query =
+            prepare_snapshot(server, options, &session, snapshot_session.as_ref()).await?;
         let mut pipeline = Pipeline {
             server,
             databases,
@@ -940,8 +944,13 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 Err(error) => refused = Some(describe_error(&error)),
             }
         }
-        self.snapshot_query =
-            prepare_snapshot(self.server, &self.session, self.snapshot_session.as_ref()).await?;
+        self.snapshot_query = prepare_snapshot(
+            self.server,
+            self.options,
+            &self.session,
+            self.snapshot_session.as_ref(),
+        )
+        .await?;
         if !ended.is_empty() {
             let mut message = format!(
                 "terminated migration-check's own {} to the server (it ends other sessions: on a shared server, other clients' too); re-opened, and the verification went on",
@@ -1058,8 +1067,13 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             self.take_checkpoint(index).await?;
         }
         self.snapshot_session = Some(self.databases.connect_newest().await?);
-        self.snapshot_query =
-            prepare_snapshot(self.server, &self.session, self.snapshot_session.as_ref()).await?;
+        self.snapshot_query = prepare_snapshot(
+            self.server,
+            self.options,
+            &self.session,
+            self.snapshot_session.as_ref(),
+        )
+        .await?;
         Ok(Ok(()))
     }
 
@@ -1212,14 +1226,21 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     }
 }
 
+/// The catalog query of a database verify walks: incremental unless
+/// `--full-snapshots`.
 async fn prepare_snapshot(
     server: &dyn Server,
+    options: &VerifyOptions,
     session: &Session,
     second: Option<&Session>,
 ) -> Result<SnapshotQuery, EnvironmentError> {
-    SnapshotQuery::prepare_incremental(&session.client, second.map(|s| &s.client))
-        .await
-        .map_err(|e| connection_error(server, "preparing the schema snapshot", &e))
+    let second = second.map(|s| &s.client);
+    match (options.full_snapshots, second) {
+        (false, second) => SnapshotQuery::prepare_incremental(&session.client, second).await,
+        (true, Some(second)) => SnapshotQuery::prepare_parallel(&session.client, second).await,
+        (true, None) => SnapshotQuery::prepare(&session.client).await,
+    }
+    .map_err(|e| connection_error(server, "preparing the schema snapshot", &e))
 }
 
 /// A report that only collects the notes of scripts run outside a
