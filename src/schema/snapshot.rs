@@ -749,6 +749,8 @@ pub struct SnapshotQuery {
     data_candidates: Statement,
     /// Reading only the relations changed since the previous capture, when enabled.
     incremental: Option<Incremental>,
+    /// How the captures since the last [`SnapshotQuery::take_counts`] were made.
+    counts: Mutex<CaptureCounts>,
 }
 
 /// The per-kind queries as prepared statements: on the first connection, and the
@@ -771,7 +773,6 @@ struct Incremental {
     baseline: Mutex<Option<Baseline>>,
     /// Prove every incremental capture against a full one ([`SELF_CHECK_VARIABLE`]).
     self_check: bool,
-    counts: Mutex<CaptureCounts>,
 }
 
 /// How the captures of a [`SnapshotQuery`] were made.
@@ -867,7 +868,6 @@ impl SnapshotQuery {
                 .await?,
                 baseline: Mutex::new(None),
                 self_check: std::env::var_os(SELF_CHECK_VARIABLE).is_some_and(|v| v == "1"),
-                counts: Mutex::new(CaptureCounts::default()),
             })
         } else {
             None
@@ -876,6 +876,7 @@ impl SnapshotQuery {
             full,
             data_candidates,
             incremental,
+            counts: Mutex::new(CaptureCounts::default()),
         })
     }
 
@@ -891,10 +892,7 @@ impl SnapshotQuery {
     /// How the captures so far were made (all full unless prepared incremental),
     /// counted from zero again after each call.
     pub fn take_counts(&self) -> CaptureCounts {
-        match &self.incremental {
-            Some(incremental) => std::mem::take(&mut *lock(&incremental.counts)),
-            None => CaptureCounts::default(),
-        }
+        std::mem::take(&mut *lock(&self.counts))
     }
 
     /// Captures the complete schema of the database `client` is connected to
@@ -1058,7 +1056,7 @@ impl SnapshotQuery {
                     );
                 }
                 *lock(&incremental.baseline) = Some(baseline);
-                let mut counts = lock(&incremental.counts);
+                let mut counts = lock(&self.counts);
                 match plan {
                     Plan::Changed { .. } => counts.incremental += 1,
                     Plan::Full(fallback) => {
@@ -1069,6 +1067,7 @@ impl SnapshotQuery {
                 snapshot
             }
             _ => {
+                lock(&self.counts).full += 1;
                 let mut snapshot = Snapshot::default();
                 for row in captured(rows) {
                     for (what, names) in row.uncompared {
