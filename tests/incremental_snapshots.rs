@@ -159,7 +159,7 @@ async fn random_ddl(server: &dyn Server) {
         .batch_execute("CREATE ROLE mc_incremental_reader")
         .await
         .unwrap();
-    let (mut incremental, mut applied) = (0, 0);
+    let (mut incremental, mut fallbacks, mut applied) = (0, 0, 0);
     for seed in 1..=4u64 {
         let database = format!("random_{seed}");
         admin
@@ -193,12 +193,18 @@ async fn random_ddl(server: &dyn Server) {
                 .await
                 .unwrap();
         }
-        incremental += query.take_counts().incremental;
+        let counts = query.take_counts();
+        incremental += counts.incremental;
+        fallbacks += counts.fallbacks;
     }
-    eprintln!("{applied} steps applied, {incremental} incremental captures");
+    eprintln!(
+        "{applied} steps applied, {incremental} incremental captures, {fallbacks} full after a rename of a schema or an extension's drop"
+    );
     // Not vacuous: many steps did something and most captures were incremental.
     assert!(applied > 200, "only {applied} steps applied");
     assert!(incremental > 400, "only {incremental} incremental captures");
+    // The full fallbacks ran too (schema renames, extensions dropped).
+    assert!(fallbacks > 0, "no capture fell back to a full one");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -333,8 +333,9 @@ pub struct State {
     pub global: i64,
     /// Whether a publication exists (its tables change with every relation).
     pub publications: bool,
-    /// This capture's horizon: its `xmax` and the transactions then in progress.
+    /// This capture's horizon: its `xmax` (text, 32 bits)…
     pub xmax: String,
+    /// …and the transactions then in progress (`{…}`, an `xid[]` as text).
     pub running: String,
     /// Age of the previous capture's `xmax`, when one was given.
     pub since: Option<i32>,

@@ -670,29 +670,24 @@ const VERSIONED_COLUMNS: &[(&str, i32, &str, &str)] = &[
     ),
 ];
 
-/// The kinds whose every object belongs to a relation (a domain's constraints
-/// excepted), marked `{only:RELATION}`: what an incremental capture reads for the
-/// relations that changed.
-const RELATION_KINDS: &[&str] = &[
-    TABLES,
-    VIEWS,
-    COLUMNS,
-    CONSTRAINTS,
-    INDEXES,
-    SEQUENCES,
-    TRIGGERS,
-    POLICIES,
-    RULES,
-    STATISTICS,
-];
+/// The kinds whose objects belong to relations: those that mark their relation as
+/// `{only:RELATION}` (what an incremental capture reads for the relations that
+/// changed).
+fn relation_kinds() -> Vec<&'static str> {
+    KIND_QUERIES
+        .iter()
+        .copied()
+        .filter(|kind| kind.contains("{only:"))
+        .collect()
+}
 
 /// The kinds whose objects belong to no relation, and [`CONSTRAINTS`] for the
-/// constraints of domains.
+/// constraints of domains (read with [`Relations::Unowned`]).
 fn global_kinds() -> Vec<&'static str> {
     KIND_QUERIES
         .iter()
         .copied()
-        .filter(|kind| !RELATION_KINDS.contains(kind) || *kind == CONSTRAINTS)
+        .filter(|kind| !kind.contains("{only:") || *kind == CONSTRAINTS)
         .collect()
 }
 
@@ -847,25 +842,16 @@ impl SnapshotQuery {
         })
         .await?
         .get(0);
-        let full = KindStatements::prepare(client, second, version, Relations::All).await?;
+        let full = KindStatements::prepare(client, second, version).await?;
         let data_candidates = client.prepare(DATA_CANDIDATES).await?;
         let incremental = if incremental {
             Some(Incremental {
                 state: client.prepare(&incremental::state_sql()).await?,
                 touched: client.prepare(&incremental::touched_sql()).await?,
                 // Few rows: one connection, no exported snapshot to share.
-                changed: pinned(client, async || {
-                    client
-                        .prepare(&kinds_sql(version, RELATION_KINDS, Relations::Listed))
-                        .await
-                })
-                .await?,
-                global: pinned(client, async || {
-                    client
-                        .prepare(&kinds_sql(version, &global_kinds(), Relations::Unowned))
-                        .await
-                })
-                .await?,
+                changed: prepare_kinds(client, version, &relation_kinds(), Relations::Listed)
+                    .await?,
+                global: prepare_kinds(client, version, &global_kinds(), Relations::Unowned).await?,
                 baseline: Mutex::new(None),
                 self_check: std::env::var_os(SELF_CHECK_VARIABLE).is_some_and(|v| v == "1"),
             })
@@ -1095,20 +1081,15 @@ impl SnapshotQuery {
 }
 
 impl KindStatements {
+    /// Every kind over every relation, split over `second` when given.
     async fn prepare(
         client: &Client,
         second: Option<&Client>,
         version: i32,
-        relations: Relations,
     ) -> Result<Self, tokio_postgres::Error> {
         Ok(match second {
             None => KindStatements {
-                first: pinned(client, async || {
-                    client
-                        .prepare(&kinds_sql(version, KIND_QUERIES, relations))
-                        .await
-                })
-                .await?,
+                first: prepare_kinds(client, version, KIND_QUERIES, Relations::All).await?,
                 second: None,
             },
             Some(second) => {
@@ -1117,21 +1098,11 @@ impl KindStatements {
                     .copied()
                     .filter(|k| !PARALLEL_KINDS.contains(k))
                     .collect();
-                let first = pinned(client, async || {
-                    client
-                        .prepare(&kinds_sql(version, &first_kinds, relations))
-                        .await
-                })
-                .await?;
-                let other = pinned(second, async || {
-                    second
-                        .prepare(&kinds_sql(version, PARALLEL_KINDS, relations))
-                        .await
-                })
-                .await?;
                 KindStatements {
-                    first,
-                    second: Some(other),
+                    first: prepare_kinds(client, version, &first_kinds, Relations::All).await?,
+                    second: Some(
+                        prepare_kinds(second, version, PARALLEL_KINDS, Relations::All).await?,
+                    ),
                 }
             }
         })
@@ -1156,6 +1127,20 @@ impl KindStatements {
             _ => client.query(&self.first, params).await,
         }
     }
+}
+
+/// Prepares the catalog query over `kinds` on `client`, with the capture's settings
+/// pinned (they shape the deparsed text the plan is made for).
+async fn prepare_kinds(
+    client: &Client,
+    version: i32,
+    kinds: &[&str],
+    relations: Relations,
+) -> Result<Statement, tokio_postgres::Error> {
+    pinned(client, async || {
+        client.prepare(&kinds_sql(version, kinds, relations)).await
+    })
+    .await
 }
 
 /// The rows of a capture as objects, each with its relation and what was not
@@ -1297,7 +1282,27 @@ pub async fn capture(client: &Client) -> Result<Snapshot, tokio_postgres::Error>
 
 #[cfg(test)]
 mod sql_tests {
-    use super::{VERSIONED_COLUMNS, capture_sql};
+    use super::{
+        CONSTRAINTS, KIND_QUERIES, Relations, TABLES, TYPES, VERSIONED_COLUMNS, capture_sql,
+        global_kinds, kinds_sql, relation_kinds,
+    };
+
+    #[test]
+    fn kinds_split_into_relation_scoped_and_global() {
+        let (relations, global) = (relation_kinds(), global_kinds());
+        assert_eq!(relations.len(), 10);
+        assert!(relations.contains(&TABLES) && !relations.contains(&TYPES));
+        assert!(global.contains(&TYPES) && global.contains(&CONSTRAINTS));
+        for kind in KIND_QUERIES {
+            let places = usize::from(relations.contains(kind)) + usize::from(global.contains(kind));
+            assert_eq!(places, if *kind == CONSTRAINTS { 2 } else { 1 });
+        }
+        let listed = kinds_sql(150_000, &relations, Relations::Listed);
+        assert_eq!(listed.matches("= ANY($1::oid[])").count(), 10);
+        let unowned = kinds_sql(150_000, &global, Relations::Unowned);
+        assert!(unowned.contains("co.conrelid = 0") && !unowned.contains("$1"));
+        assert!(!listed.contains("{only:") && !unowned.contains("{only:"));
+    }
 
     #[test]
     fn older_servers_get_no_newer_catalog_columns() {

@@ -944,13 +944,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 Err(error) => refused = Some(describe_error(&error)),
             }
         }
-        self.snapshot_query = prepare_snapshot(
-            self.server,
-            self.options,
-            &self.session,
-            self.snapshot_session.as_ref(),
-        )
-        .await?;
+        self.prepare_snapshot_query().await?;
         if !ended.is_empty() {
             let mut message = format!(
                 "terminated migration-check's own {} to the server (it ends other sessions: on a shared server, other clients' too); re-opened, and the verification went on",
@@ -964,6 +958,19 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             let script = self.last_script.clone();
             self.terminated.push((message, script));
         }
+        Ok(())
+    }
+
+    /// Prepares the catalog query again for the current connections (a new database,
+    /// or connections re-opened).
+    async fn prepare_snapshot_query(&mut self) -> Result<(), EnvironmentError> {
+        self.snapshot_query = prepare_snapshot(
+            self.server,
+            self.options,
+            &self.session,
+            self.snapshot_session.as_ref(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -1067,13 +1074,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             self.take_checkpoint(index).await?;
         }
         self.snapshot_session = Some(self.databases.connect_newest().await?);
-        self.snapshot_query = prepare_snapshot(
-            self.server,
-            self.options,
-            &self.session,
-            self.snapshot_session.as_ref(),
-        )
-        .await?;
+        self.prepare_snapshot_query().await?;
         Ok(Ok(()))
     }
 
