@@ -6,6 +6,7 @@
 //! checksum → schema → postgres → migrations → error.
 
 pub mod app;
+pub mod cache;
 pub mod checksum;
 pub mod cli;
 pub mod config;

@@ -15,6 +15,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::cache;
 use crate::checksum::{self, RemoteBase};
 use crate::cli::{ChecksumsArgs, Cli, Command, DiffArgs, SnapshotArgs, SumArgs, VerifyArgs};
 use crate::config::{Config, OutputTarget, PostgresChoice, Source, output_target};
@@ -31,7 +32,7 @@ use crate::schema::options::UncomparedSummary;
 use crate::schema::snapshot::SnapshotQuery;
 use crate::verify::base::base_stage;
 use crate::verify::versions::{self, VersionRun};
-use crate::verify::{self, Silent, VerifyOptions};
+use crate::verify::{self, BaseStateUse, Silent, VerifyOptions};
 
 /// Test hook: panic right after PostgreSQL started, to prove cleanup on panic.
 pub const PANIC_HOOK_ENV: &str = "MIGRATION_CHECK_TEST_PANIC_AFTER_START";
@@ -324,6 +325,7 @@ async fn verify_with_backend(
         directory: config.dir.display().to_string(),
         data_rows: config.data_rows,
         full_snapshots: config.full_snapshots,
+        base_state: None,
     };
     if !config.postgres_versions.is_empty() {
         return verify_on_versions(config, discovered, &options, progress, started).await;
@@ -349,12 +351,16 @@ async fn verify_with_backend(
     };
     match choice {
         PostgresChoice::Auto | PostgresChoice::Embedded => {
-            let server = EmbeddedServer::start(&config.embedded).await?;
-            ready(
+            verify_embedded(
+                &config.embedded,
+                discovered,
+                &options,
+                config,
                 progress,
-                format!("embedded, {}", server.bin_dir().display()),
-            );
-            run_verification(&server, discovered, &options, config, progress, started).await
+                started,
+                |progress, what| ready(progress, what),
+            )
+            .await
         }
         PostgresChoice::Docker => {
             let server =
@@ -455,36 +461,45 @@ async fn verify_on_versions(
             let mut progress = TerminalProgress::labelled(&format!("PostgreSQL {major}"));
             let started = Instant::now();
             let verified = async {
-                let (server, what): (Box<dyn Server>, String) = match server {
+                let ready = |progress: &mut TerminalProgress, what: String| {
+                    if !config.quiet {
+                        progress.message(&format!(
+                            "ready in {} ms ({what})",
+                            started.elapsed().as_millis()
+                        ));
+                    }
+                };
+                match server {
                     MajorServer::Embedded(bin_dir) => {
                         let options_for_major = EmbeddedOptions {
                             pg_bin: Some(bin_dir),
                             ..config.embedded.clone()
                         };
-                        let server = EmbeddedServer::start(&options_for_major).await?;
-                        let what = format!("embedded, {}", server.bin_dir().display());
-                        (Box::new(server), what)
+                        verify_embedded(
+                            &options_for_major,
+                            discovered,
+                            options,
+                            config,
+                            &mut progress,
+                            started,
+                            ready,
+                        )
+                        .await
                     }
                     MajorServer::Docker(image) => {
                         let server = DockerServer::start(&image).await?;
-                        (Box::new(server), format!("docker, {image}"))
+                        ready(&mut progress, format!("docker, {image}"));
+                        run_verification(
+                            &server,
+                            discovered,
+                            options,
+                            config,
+                            &mut progress,
+                            started,
+                        )
+                        .await
                     }
-                };
-                if !config.quiet {
-                    progress.message(&format!(
-                        "ready in {} ms ({what})",
-                        started.elapsed().as_millis()
-                    ));
                 }
-                run_verification(
-                    &*server,
-                    discovered,
-                    options,
-                    config,
-                    &mut progress,
-                    started,
-                )
-                .await
             };
             let report = verified
                 .await
@@ -497,6 +512,76 @@ async fn verify_on_versions(
     let mut report = versions::merge(runs);
     report.timings_ms.total = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
     Ok(report)
+}
+
+/// Starts an embedded cluster (from the cached base state of the merged history when the
+/// cache has it), verifies, and stores the base state when this run recorded one.
+async fn verify_embedded(
+    embedded: &EmbeddedOptions,
+    discovered: &Discovered,
+    options: &VerifyOptions,
+    config: &Config,
+    progress: &mut TerminalProgress,
+    started: Instant,
+    ready: impl FnOnce(&mut TerminalProgress, String),
+) -> anyhow::Result<Report> {
+    let base = base_state_key(embedded, discovered, options);
+    let (server, restored) =
+        EmbeddedServer::start_seeded(embedded, base.as_ref().map(|(key, _)| key.as_str())).await?;
+    let mut what = format!("embedded, {}", server.bin_dir().display());
+    let mut options = options.clone();
+    if let Some((_, merged)) = &base {
+        let merged = *merged;
+        options.base_state = Some(if restored {
+            what.push_str(&format!(
+                "; the {merged} merged migration(s) from the cached base state"
+            ));
+            BaseStateUse::Restored { merged }
+        } else {
+            BaseStateUse::Record { merged }
+        });
+    }
+    ready(progress, what);
+    let report = run_verification(&server, discovered, &options, config, progress, started).await?;
+    if let (Some((key, _)), false) = (base, restored)
+        && postgres::database_exists(&server, cache::base_state::DATABASE).await?
+    {
+        let stored = Instant::now();
+        match server.store_base_state(key).await {
+            Ok(()) if !config.quiet => progress.message(&format!(
+                "cached the merged history's base state in {} ms",
+                stored.elapsed().as_millis()
+            )),
+            Ok(()) => {}
+            Err(why) => eprintln!("warning: the merged history's base state was not cached: {why}"),
+        }
+    }
+    Ok(report)
+}
+
+/// The cached base state this run can use, as (key, merged migrations): `None` without a
+/// cache, without merged migrations before the first new one (see
+/// [`verify::base_state_prefix`]), or when a merged file cannot be read.
+fn base_state_key(
+    embedded: &EmbeddedOptions,
+    discovered: &Discovered,
+    options: &VerifyOptions,
+) -> Option<(String, usize)> {
+    EmbeddedServer::cache_dir(embedded)?;
+    let merged =
+        verify::base_state_prefix(&discovered.migrations, options.under_verification.as_ref())?;
+    let template = EmbeddedServer::template_key(embedded).ok()?;
+    match cache::base_state::key(
+        &template,
+        discovered.format().name(),
+        &discovered.migrations[..merged],
+    ) {
+        Ok(key) => Some((key, merged)),
+        Err(why) => {
+            eprintln!("warning: the merged history's base state is not cached: {why}");
+            None
+        }
+    }
 }
 
 async fn run_verification(

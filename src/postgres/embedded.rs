@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Gid, Pid, Uid, User};
 
-use super::cluster_cache;
+use crate::cache;
 use crate::error::EnvironmentError;
 
 /// Environment variable naming the directory that holds `initdb` and `postgres`.
@@ -70,7 +70,7 @@ pub struct EmbeddedOptions {
     pub pg_bin: Option<PathBuf>,
     /// Account to run the cluster as when invoked as root.
     pub run_as: Option<String>,
-    /// The cache directory (`--cache-dir`); none: [`cluster_cache::default_dir`].
+    /// The cache directory (`--cache-dir`); none: [`cache::default_dir`].
     pub cache_dir: Option<PathBuf>,
     /// Run initdb every time instead of copying the cached template (`--no-cache`).
     pub no_cache: bool,
@@ -117,6 +117,9 @@ pub struct EmbeddedServer {
     child: Option<Child>,
     socket_dir: PathBuf,
     log_path: PathBuf,
+    data_dir: PathBuf,
+    /// Where the cache lives for this run; `None` with `--no-cache`.
+    cache_dir: Option<PathBuf>,
     bin_dir: PathBuf,
     // Declared last: removed after the server has stopped.
     dir: tempfile::TempDir,
@@ -131,6 +134,30 @@ struct RunAs {
 impl EmbeddedServer {
     /// Creates and starts the cluster; returns once it accepts connections.
     pub async fn start(options: &EmbeddedOptions) -> Result<Self, EnvironmentError> {
+        Ok(Self::start_seeded(options, None).await?.0)
+    }
+
+    /// The key of the cluster template these options' binaries make: what every cache
+    /// entry made with them starts its own key from.
+    pub fn template_key(options: &EmbeddedOptions) -> Result<String, EnvironmentError> {
+        cache::cluster::key(&find_bin_dir(options.pg_bin.as_deref())?, INITDB_ARGS)
+    }
+
+    /// The cache directory these options use, if any (`--no-cache`: none).
+    pub fn cache_dir(options: &EmbeddedOptions) -> Option<PathBuf> {
+        if options.no_cache {
+            None
+        } else {
+            options.cache_dir.clone().or_else(cache::default_dir)
+        }
+    }
+
+    /// Like [`Self::start`], but from the cached base state `base_key` (see
+    /// [`cache::base_state`]) when the cache holds it whole: true then.
+    pub async fn start_seeded(
+        options: &EmbeddedOptions,
+        base_key: Option<&str>,
+    ) -> Result<(Self, bool), EnvironmentError> {
         let bin_dir = find_bin_dir(options.pg_bin.as_deref())?;
         let run_as = resolve_run_as(options.run_as.as_deref())?;
         let parent = cluster_parent(options.cluster_dir.as_deref());
@@ -168,23 +195,32 @@ impl EmbeddedServer {
             check_traversable(&root)?;
         }
 
-        let cache_dir = if options.no_cache {
-            None
-        } else {
-            options
-                .cache_dir
-                .clone()
-                .or_else(cluster_cache::default_dir)
+        let cache_dir = Self::cache_dir(options);
+        let owner = run_as.as_ref().map(|r| (r.uid, r.gid));
+        let restored = match (&cache_dir, base_key) {
+            (Some(cache_dir), Some(key)) => {
+                restore_base_state(
+                    cache_dir,
+                    key,
+                    &data_dir,
+                    owner,
+                    options.cache_dir.is_some(),
+                )
+                .await?
+            }
+            _ => false,
         };
         let entry = match &cache_dir {
+            _ if restored => None,
             Some(cache_dir) => {
-                let key = cluster_cache::key(&bin_dir, INITDB_ARGS)?;
+                let key = cache::cluster::key(&bin_dir, INITDB_ARGS)?;
                 let cache_dir = cache_dir.clone();
                 // Waits (off the runtime) while another run writes the entry.
-                let opened =
-                    tokio::task::spawn_blocking(move || cluster_cache::open(&cache_dir, &key))
-                        .await
-                        .unwrap_or_else(|e| Err(format!("the lock task failed: {e}")));
+                let opened = tokio::task::spawn_blocking(move || {
+                    cache::open(&cache_dir, cache::cluster::KIND, &key)
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("the lock task failed: {e}")));
                 match opened {
                     Ok(entry) => Some(entry),
                     Err(why) => {
@@ -199,17 +235,15 @@ impl EmbeddedServer {
             }
             None => None,
         };
-        let owner = run_as.as_ref().map(|r| (r.uid, r.gid));
-        match entry.as_ref().and_then(cluster_cache::Entry::data_dir) {
-            Some(template) => {
-                cluster_cache::copy_tree(&template, &data_dir, owner).map_err(|e| {
-                    EnvironmentError::new(format!(
-                        "cannot copy the cluster template {} to {}: {e}",
-                        template.display(),
-                        data_dir.display()
-                    ))
-                })?
-            }
+        match entry.as_ref().and_then(cache::Entry::data_dir) {
+            _ if restored => {}
+            Some(template) => cache::copy_tree(&template, &data_dir, owner).map_err(|e| {
+                EnvironmentError::new(format!(
+                    "cannot copy the cluster template {} to {}: {e}",
+                    template.display(),
+                    data_dir.display()
+                ))
+            })?,
             None => {
                 initdb(&bin_dir, &root, &data_dir, run_as.as_ref()).await?;
                 if let Some(entry) = &entry
@@ -253,11 +287,38 @@ impl EmbeddedServer {
             child: Some(child),
             socket_dir,
             log_path,
+            data_dir,
+            cache_dir,
             bin_dir,
             dir,
         };
         server.wait_ready().await?;
-        Ok(server)
+        Ok((server, restored))
+    }
+
+    /// Shuts the server down cleanly and stores its data directory as the cached base state
+    /// `key`, unless another run stored it meanwhile; then removes the cluster as a drop
+    /// does. Err says why nothing was stored (the cluster is removed all the same).
+    pub async fn store_base_state(mut self, key: String) -> Result<(), String> {
+        let cache_dir = self
+            .cache_dir
+            .clone()
+            .ok_or_else(|| "no cache directory".to_string())?;
+        tokio::task::spawn_blocking(move || {
+            if !self.shut_down() {
+                return Err("the server did not shut down cleanly".to_string());
+            }
+            let entry = cache::open(&cache_dir, cache::base_state::KIND, &key)?;
+            if entry.data_dir().is_none() {
+                trim_wal(&self.bin_dir, &self.data_dir);
+                entry.store_moving(&self.data_dir)?;
+            }
+            drop(entry);
+            cache::prune(&cache_dir, cache::base_state::KIND, cache::base_state::KEEP);
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the storing task failed: {e}")))
     }
 
     /// Connection parameters for `database` on this cluster.
@@ -319,20 +380,21 @@ impl EmbeddedServer {
         }
     }
 
-    /// Fast shutdown, escalating to SIGKILL; idempotent.
-    fn stop(&mut self) {
+    /// Fast shutdown, escalating to SIGKILL; idempotent. True when the server was running
+    /// and shut down cleanly (a shutdown checkpoint written, exit status 0).
+    fn shut_down(&mut self) -> bool {
         let Some(mut child) = self.child.take() else {
-            return;
+            return false;
         };
         if let Ok(Some(_)) = child.try_wait() {
-            return;
+            return false;
         }
         let pid = Pid::from_raw(child.id() as i32);
         let _ = kill(pid, Signal::SIGINT);
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -340,13 +402,100 @@ impl EmbeddedServer {
         let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
         let _ = child.kill();
         let _ = child.wait();
+        false
     }
 }
 
 impl Drop for EmbeddedServer {
     fn drop(&mut self) {
-        self.stop();
+        self.shut_down();
         // TempDir removes the directory right after this.
+    }
+}
+
+/// Removes the WAL segments a cleanly shut down cluster does not need: all but the one
+/// holding its last checkpoint (older ones are done with, newer ones are recycled files
+/// waiting to be written). Half of a small stored cluster is WAL otherwise. Best effort:
+/// when `pg_controldata` does not say, nothing is removed.
+fn trim_wal(bin_dir: &Path, data_dir: &Path) {
+    let Ok(output) = Command::new(bin_dir.join("pg_controldata"))
+        .arg("-D")
+        .arg(data_dir)
+        .env_clear()
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(|value| value.trim_start_matches(':').trim().to_string())
+    };
+    if field("Database cluster state").as_deref() != Some("shut down") {
+        return;
+    }
+    let Some(keep) = field("Latest checkpoint's REDO WAL file") else {
+        return;
+    };
+    let is_segment = |name: &str| name.len() == 24 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    if !output.status.success() || !is_segment(&keep) {
+        return;
+    }
+    let Ok(listing) = std::fs::read_dir(data_dir.join("pg_wal")) else {
+        return;
+    };
+    for file in listing.flatten() {
+        let name = file.file_name().to_string_lossy().into_owned();
+        if is_segment(&name) && name != keep {
+            let _ = std::fs::remove_file(file.path());
+        }
+    }
+}
+
+/// Copies the cached base state `key` to `data_dir` when the cache holds it whole; false
+/// when it does not (or cannot be read: warned about when `--cache-dir` was given).
+async fn restore_base_state(
+    cache_dir: &Path,
+    key: &str,
+    data_dir: &Path,
+    owner: Option<(Uid, Gid)>,
+    asked_for: bool,
+) -> Result<bool, EnvironmentError> {
+    let (cache_dir, key, data_dir) = (
+        cache_dir.to_path_buf(),
+        key.to_string(),
+        data_dir.to_path_buf(),
+    );
+    let restored = tokio::task::spawn_blocking(move || -> Result<bool, String> {
+        let entry = cache::open(&cache_dir, cache::base_state::KIND, &key)?;
+        let Some(stored) = entry.data_dir() else {
+            return Ok(false);
+        };
+        cache::copy_tree(&stored, &data_dir, owner).map_err(|e| {
+            // Whatever was copied is not a cluster: start over from the template.
+            let _ = std::fs::remove_dir_all(&data_dir);
+            format!(
+                "cannot copy {} to {}: {e}",
+                stored.display(),
+                data_dir.display()
+            )
+        })?;
+        Ok(true)
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the copying task failed: {e}")));
+    match restored {
+        Ok(restored) => Ok(restored),
+        Err(why) => {
+            if asked_for {
+                eprintln!("warning: the cached base state is not used: {why}");
+            }
+            Ok(false)
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 //! our safety settings, throwaway databases, and the script runner. `verify`
 //! reaches PostgreSQL only through this module.
 
-pub mod cluster_cache;
 pub mod command;
 pub mod docker;
 pub mod embedded;
@@ -369,6 +368,39 @@ impl<'a> Databases<'a> {
             })
     }
 
+    /// The value of [`crate::cache::base_state::SHARED_STATE`] now: what of the cluster
+    /// lies outside its databases, this run's excepted.
+    pub async fn shared_state(&self) -> Result<String, EnvironmentError> {
+        let admin = self.admin().await.map_err(|e| self.lost(e))?;
+        let row = admin
+            .client
+            .query_one(
+                crate::cache::base_state::SHARED_STATE,
+                &[&prefix_pattern(&self.prefix)],
+            )
+            .await
+            .map_err(|e| self.lost(e))?;
+        Ok(row.get::<_, Option<String>>(0).unwrap_or_default())
+    }
+
+    /// Renames this run's database `name` to `as_name` and keeps it: [`Self::drop_all`]
+    /// leaves it (nobody may be connected to it).
+    pub async fn keep(&mut self, name: &str, as_name: &str) -> Result<(), EnvironmentError> {
+        let admin = self.admin().await.map_err(|e| self.lost(e))?;
+        let rename = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(name),
+            quote_ident(as_name)
+        );
+        admin
+            .client
+            .batch_execute(&rename)
+            .await
+            .map_err(|e| self.lost(e))?;
+        self.live.retain(|(created_as, _)| created_as != name);
+        Ok(())
+    }
+
     /// Drops every database this run created, newest first; returns once done.
     pub async fn drop_all(&mut self) {
         let admin = match self.admin().await {
@@ -420,13 +452,31 @@ pub fn run_prefix() -> String {
     format!("migration_check_{}_{nonce:x}", std::process::id())
 }
 
+/// A `LIKE` pattern matching the names of every database a run with `prefix` creates.
+fn prefix_pattern(prefix: &str) -> String {
+    format!("{}\\_%", prefix.replace('_', "\\_"))
+}
+
+/// Whether `server` has a database called `name`.
+pub async fn database_exists(server: &dyn Server, name: &str) -> Result<bool, EnvironmentError> {
+    let admin = maintenance_session(server, Timeouts::default())
+        .await
+        .map_err(|e| connection_error(server, "the maintenance connection", &e))?;
+    let row = admin
+        .client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(|e| connection_error(server, "the maintenance connection", &e))?;
+    Ok(row.is_some())
+}
+
 /// Drops the databases a run created, found by their prefix: the cleanup
 /// after an interrupted run on a server given by URL.
 pub async fn drop_run_databases(server: &dyn Server, prefix: &str) -> Result<(), EnvironmentError> {
     let admin = maintenance_session(server, Timeouts::default())
         .await
         .map_err(|e| connection_error(server, "cleanup", &e))?;
-    let pattern = format!("{}\\_%", prefix.replace('_', "\\_"));
+    let pattern = prefix_pattern(prefix);
     let rows = admin
         .client
         .query(

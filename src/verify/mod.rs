@@ -8,6 +8,7 @@
 //! PostgreSQL only through `postgres`.
 
 pub mod base;
+mod cached_base;
 mod describe;
 pub mod versions;
 
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::cache;
 use crate::error::EnvironmentError;
 use crate::migrations::command::CommandStep;
 use crate::migrations::{Discovered, Migration, Script};
@@ -34,6 +36,7 @@ use crate::schema::options::UncomparedSummary;
 use crate::schema::snapshot::SnapshotQuery;
 use crate::schema::{ObjectId, Snapshot};
 
+pub use cached_base::{BaseStateUse, base_state_prefix};
 pub use describe::Phase;
 
 /// What fails the check and what only warns.
@@ -165,6 +168,8 @@ pub struct VerifyOptions {
     /// Read the whole catalog at every snapshot (`--full-snapshots`) instead of only
     /// what changed since the previous one.
     pub full_snapshots: bool,
+    /// PR mode's cached base state: how this run uses it (`None`: it does not).
+    pub base_state: Option<BaseStateUse>,
 }
 
 /// Receives progress while the pipeline runs (the terminal prints it on stderr).
@@ -323,6 +328,9 @@ struct Pipeline<'s, 'd, 'o> {
     /// one sets something per database (`ALTER DATABASE … SET`, `ALTER ROLE … IN
     /// DATABASE`), which `CREATE DATABASE … TEMPLATE` does not copy.
     copies_are_faithful: bool,
+    /// The database kept when the merged history was applied, to be stored as the cached
+    /// base state, and the cluster's shared state then (see [`cached_base`]).
+    base_record: Option<(String, String)>,
     /// A migration's up failed: later ones cannot be reached.
     blocked_by: Option<String>,
     /// Catalog entries read but not compared, over every snapshot.
@@ -338,7 +346,7 @@ struct Pipeline<'s, 'd, 'o> {
 /// Whether a script sets something per database, which a copy of the database made with
 /// `CREATE DATABASE … TEMPLATE` would not have (`ALTER DATABASE … SET`, `ALTER ROLE …
 /// IN DATABASE …`).
-fn sets_database_settings(sql: &str) -> bool {
+pub(crate) fn sets_database_settings(sql: &str) -> bool {
     let words: Vec<String> = sql
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
         .filter(|w| !w.is_empty())
@@ -367,7 +375,14 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         progress: &mut dyn Progress,
     ) -> Result<PipelineOutput, EnvironmentError> {
         let server_version = databases.server_version().to_string();
-        let session = databases.fresh().await?;
+        let restored = match options.base_state {
+            Some(BaseStateUse::Restored { merged }) => Some(merged),
+            _ => None,
+        };
+        let session = match restored {
+            Some(_) => databases.fresh_from(cache::base_state::DATABASE).await?,
+            None => databases.fresh().await?,
+        };
         let snapshot_session = Some(databases.connect_newest().await?);
         let snapshot_query =
             prepare_snapshot(server, options, &session, snapshot_session.as_ref()).await?;
@@ -386,7 +401,9 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             cycle_start: None,
             first_before: None,
             needs_rebuild: false,
-            checkpoint: None,
+            // A copy of the restored base state is as faithful as the base state.
+            checkpoint: restored.map(|merged| (merged, cache::base_state::DATABASE.to_string())),
+            base_record: None,
             copies_are_faithful: discovered
                 .migrations
                 .iter()
@@ -407,7 +424,23 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let total = discovered.migrations.len();
         let mut reports = Vec::with_capacity(total);
         let mut index = 0;
+        if let Some(merged) = restored {
+            for (index, migration) in discovered.migrations[..merged].iter().enumerate() {
+                progress.started(index, total, migration);
+                let report = pipeline.restored_report(migration);
+                progress.finished(index, total, &report);
+                reports.push(report);
+            }
+            index = merged;
+        }
+        let record_at = match options.base_state {
+            Some(BaseStateUse::Record { merged }) => Some(merged),
+            _ => None,
+        };
         while index < total {
+            if record_at == Some(index) {
+                pipeline.record_base_state(index).await?;
+            }
             let end = pipeline.history_run(index);
             if end > index + 1
                 && let Some(batch) = pipeline.apply_history(index, end).await?
@@ -430,8 +463,12 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             reports.push(report);
             index += 1;
         }
+        if record_at == Some(total) {
+            pipeline.record_base_state(total).await?;
+        }
         let (schema_changes, schema_diagram) = pipeline.net_changes().await?;
         let sequence = pipeline.sequence(&reports, progress).await?;
+        pipeline.keep_base_state().await?;
         Ok(PipelineOutput {
             migrations: reports,
             sequence,

@@ -1,37 +1,38 @@
-//! The cluster template cache: `initdb` runs once per set of server binaries, into
-//! `$XDG_CACHE_HOME/migration-check/clusters/<key>` (or `--cache-dir`), and every later
-//! embedded cluster starts from a copy of that pristine data directory instead (initdb
-//! costs a second or more; the copy tens of milliseconds).
+//! The on-disk cache: entries keyed by content, each a data directory with a manifest,
+//! below `$XDG_CACHE_HOME/migration-check` (or `--cache-dir`). Two kinds live there:
 //!
-//! - **Never shared across binaries.** The key is the SHA-256 of the binaries' canonical
-//!   directory, the size and modification time of `initdb` and `postgres`, and the initdb
-//!   options: another installation, an upgraded package or other options is another key.
-//! - **Safe under concurrent runs.** An entry is written under a temporary name and renamed
-//!   into place whole; the runs that find no entry serialise on a lock file
-//!   (`<key>.lock`, `flock`), so one of them runs initdb and the others copy its result.
-//! - **Safe against a half-written or damaged entry.** Each entry carries a manifest (the
+//! - [`cluster`]: the initdb template. `initdb` runs once per set of server binaries, and
+//!   every later embedded cluster starts from a copy of that pristine data directory
+//!   (initdb costs a second or more; the copy tens of milliseconds).
+//! - [`base_state`]: the merged history in PR mode. The cluster as it stood after the
+//!   migrations already merged, so a later check of the same base starts from it instead of
+//!   re-applying them.
+//!
+//! Every entry is:
+//! - **keyed by content and never shared across binaries.** Each kind's key starts from the
+//!   binaries' identity; a key mismatch is never trusted (the manifest records the key).
+//! - **safe under concurrent runs.** An entry is written under a temporary name and renamed
+//!   into place whole; runs serialise on a lock file (`<key>.lock`, `flock`) while they look
+//!   an entry up, copy it or write it, never while they verify.
+//! - **safe against a half-written or damaged entry.** Each entry carries a manifest (the
 //!   key, then every file with its size); an entry whose files do not match it is removed
 //!   and rebuilt, with a warning on stderr.
 //!
-//! A cache that cannot be written (a read-only home) is not an error: the cluster is built
-//! with initdb as before, and a warning says why the cache was not used.
+//! A cache that cannot be written (a read-only home) is not an error: the run goes on
+//! without it, and a warning says why when the cache directory was asked for.
+
+pub mod base_state;
+pub mod cluster;
 
 use std::fs::File;
 use std::io::Write as _;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Uid};
-use sha2::{Digest, Sha256};
 
-use crate::error::EnvironmentError;
-
-/// Where entries live below the cache directory.
-const CLUSTERS: &str = "clusters";
 /// The manifest file of an entry, beside its `data` directory.
 const MANIFEST: &str = "manifest";
-/// Changes whenever the layout of an entry or the way it is made changes.
-const LAYOUT: &str = "migration-check cluster template v1";
 
 /// Where the cache lives: `--cache-dir`, else `$XDG_CACHE_HOME/migration-check`, else
 /// `~/.cache/migration-check`; `None` when there is no home to put it in.
@@ -47,51 +48,28 @@ pub fn default_dir() -> Option<PathBuf> {
     xdg.or_else(home).map(|dir| dir.join("migration-check"))
 }
 
-/// The key of a template made by `bin_dir`'s initdb with `initdb_args`.
-pub fn key(bin_dir: &Path, initdb_args: &[&str]) -> Result<String, EnvironmentError> {
-    let canonical = bin_dir
-        .canonicalize()
-        .map_err(|e| EnvironmentError::new(format!("cannot resolve {}: {e}", bin_dir.display())))?;
-    let mut hasher = Sha256::new();
-    hasher.update(LAYOUT.as_bytes());
-    hasher.update([0]);
-    hasher.update(canonical.as_os_str().as_encoded_bytes());
-    for program in ["initdb", "postgres"] {
-        let path = canonical.join(program);
-        let metadata = std::fs::metadata(&path)
-            .map_err(|e| EnvironmentError::new(format!("cannot read {}: {e}", path.display())))?;
-        hasher.update(
-            format!(
-                "\0{program}\0{}\0{}",
-                metadata.size(),
-                metadata.mtime_nsec() + metadata.mtime() * 1_000_000_000
-            )
-            .as_bytes(),
-        );
-    }
-    for arg in initdb_args {
-        hasher.update([0]);
-        hasher.update(arg.as_bytes());
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect())
+/// What kind of entry, and where its entries live below the cache directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// The directory below the cache directory.
+    pub directory: &'static str,
+    /// What an entry is, for warnings ("the cluster template").
+    pub what: &'static str,
 }
 
-/// One entry of the cache, held locked while it is looked up or written.
+/// One entry of the cache, held locked while it is looked up, copied or written.
 pub struct Entry {
     dir: PathBuf,
     key: String,
+    kind: Kind,
     /// The lock on `<key>.lock`, released on drop.
     _lock: nix::fcntl::Flock<File>,
 }
 
-/// Opens the entry `key` below `cache_dir`, waiting for another run that is writing it.
-pub fn open(cache_dir: &Path, key: &str) -> Result<Entry, String> {
-    let clusters = cache_dir.join(CLUSTERS);
+/// Opens the entry `key` of `kind` below `cache_dir`, waiting for another run that is
+/// writing it.
+pub fn open(cache_dir: &Path, kind: Kind, key: &str) -> Result<Entry, String> {
+    let clusters = cache_dir.join(kind.directory);
     std::fs::create_dir_all(&clusters)
         .map_err(|e| format!("cannot create {}: {e}", clusters.display()))?;
     let lock_path = clusters.join(format!("{key}.lock"));
@@ -103,9 +81,12 @@ pub fn open(cache_dir: &Path, key: &str) -> Result<Entry, String> {
         .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
     let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
+    // When the entry was last used, for [`prune`].
+    let _ = lock.set_modified(std::time::SystemTime::now());
     Ok(Entry {
         dir: clusters.join(key),
         key: key.to_string(),
+        kind,
         _lock: lock,
     })
 }
@@ -126,23 +107,37 @@ impl Entry {
             return Some(data);
         }
         eprintln!(
-            "warning: the cluster template {} is incomplete or damaged; rebuilding it",
+            "warning: {} {} is incomplete or damaged; rebuilding it",
+            self.kind.what,
             self.dir.display()
         );
         let _ = std::fs::remove_dir_all(&self.dir);
         None
     }
 
-    /// Stores a copy of `data` (a data directory initdb just made, never started) as this
-    /// entry: written under a temporary name with its manifest, then renamed into place.
+    /// Stores a copy of `data` (a data directory no server is running on) as this entry:
+    /// written under a temporary name with its manifest, then renamed into place.
     pub fn store(&self, data: &Path) -> Result<(), String> {
+        self.store_from(data, false)
+    }
+
+    /// Like [`Self::store`], but `data` is not needed afterwards: it is moved into the
+    /// entry when it is on the same filesystem (no copy at all), else copied.
+    pub fn store_moving(&self, data: &Path) -> Result<(), String> {
+        self.store_from(data, true)
+    }
+
+    fn store_from(&self, data: &Path, moving: bool) -> Result<(), String> {
         let parent = self.dir.parent().expect("entries live below the cache");
         let staging = tempfile::Builder::new()
             .prefix(".building-")
             .tempdir_in(parent)
             .map_err(|e| format!("cannot create a directory in {}: {e}", parent.display()))?;
         let copy = staging.path().join("data");
-        copy_tree(data, &copy, None).map_err(|e| format!("cannot copy the template: {e}"))?;
+        if !(moving && std::fs::rename(data, &copy).is_ok()) {
+            copy_tree(data, &copy, None)
+                .map_err(|e| format!("cannot copy {}: {e}", data.display()))?;
+        }
         let manifest = manifest(&self.key, &copy).map_err(|e| e.to_string())?;
         let mut file = File::create(staging.path().join(MANIFEST))
             .map_err(|e| format!("cannot write the manifest: {e}"))?;
@@ -152,8 +147,43 @@ impl Entry {
         let staged = staging.keep();
         std::fs::rename(&staged, &self.dir).map_err(|e| {
             let _ = std::fs::remove_dir_all(&staged);
-            format!("cannot move the template into {}: {e}", self.dir.display())
+            format!(
+                "cannot move {} into {}: {e}",
+                self.kind.what,
+                self.dir.display()
+            )
         })
+    }
+}
+
+/// Removes the entries of `kind` below `cache_dir` beyond the `keep` used most recently (as
+/// their lock files' modification times say: [`open`] sets it), except any another run
+/// holds now. Lock files stay: removing one another run has just opened would let two runs
+/// hold "the" lock of one key.
+pub fn prune(cache_dir: &Path, kind: Kind, keep: usize) {
+    let dir = cache_dir.join(kind.directory);
+    let Ok(listing) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = listing
+        .flatten()
+        .filter_map(|file| {
+            let path = file.path();
+            let entry = path.with_extension("");
+            let used = file.metadata().ok()?.modified().ok()?;
+            (path.extension()? == "lock" && entry.is_dir()).then_some((used, path))
+        })
+        .collect();
+    entries.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
+    for (_, lock_path) in entries.into_iter().skip(keep) {
+        let Ok(file) = File::options().write(true).open(&lock_path) else {
+            continue;
+        };
+        if let Ok(_lock) =
+            nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        {
+            let _ = std::fs::remove_dir_all(lock_path.with_extension(""));
+        }
     }
 }
 
@@ -248,6 +278,49 @@ pub fn copy_tree(from: &Path, to: &Path, owner: Option<(Uid, Gid)>) -> std::io::
 mod tests {
     use super::*;
 
+    const KIND: Kind = Kind {
+        directory: "clusters",
+        what: "the test entry",
+    };
+
+    #[test]
+    fn pruning_keeps_the_entries_used_last_and_any_in_use() {
+        let cache = tempfile::tempdir().unwrap();
+        let source = tempfile::tempdir().unwrap();
+        let data = source.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("PG_VERSION"), "15\n").unwrap();
+        for key in ["k1", "k2", "k3", "k4"] {
+            open(cache.path(), KIND, key).unwrap().store(&data).unwrap();
+            // Modification times a second apart, whatever the filesystem's resolution.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let entry = |key: &str| cache.path().join("clusters").join(key);
+        // k1 used again: now the most recent.
+        drop(open(cache.path(), KIND, "k1").unwrap());
+        // k2 held by another run: kept whatever its age.
+        let held = open(cache.path(), KIND, "k2").unwrap();
+        let lock = cache.path().join("clusters/k2.lock");
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+        File::options()
+            .write(true)
+            .open(&lock)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        prune(cache.path(), KIND, 2);
+        assert!(
+            entry("k1").is_dir() && entry("k4").is_dir(),
+            "the two used last"
+        );
+        assert!(entry("k2").is_dir(), "in use by another run");
+        assert!(!entry("k3").exists(), "the oldest free one is removed");
+        drop(held);
+        prune(cache.path(), KIND, 2);
+        assert!(!entry("k2").exists());
+        assert!(entry("k1").is_dir() && entry("k4").is_dir());
+    }
+
     #[test]
     fn a_damaged_entry_is_found_out_and_a_whole_one_kept() {
         let cache = tempfile::tempdir().unwrap();
@@ -257,7 +330,7 @@ mod tests {
         std::fs::write(data.join("PG_VERSION"), "15\n").unwrap();
         std::fs::write(data.join("base/1/1259"), vec![7u8; 8192]).unwrap();
 
-        let entry = open(cache.path(), "k1").unwrap();
+        let entry = open(cache.path(), KIND, "k1").unwrap();
         assert_eq!(entry.data_dir(), None);
         entry.store(&data).unwrap();
         let stored = entry.data_dir().expect("a whole entry");
@@ -268,7 +341,7 @@ mod tests {
         drop(entry);
 
         // A file cut short (a crash mid-copy, a full disk): rebuilt.
-        let entry = open(cache.path(), "k1").unwrap();
+        let entry = open(cache.path(), KIND, "k1").unwrap();
         std::fs::write(stored.join("base/1/1259"), [7u8; 100]).unwrap();
         assert_eq!(entry.data_dir(), None);
         assert!(!stored.exists(), "the damaged entry is removed");
@@ -283,7 +356,7 @@ mod tests {
         )
         .unwrap();
         drop(entry);
-        let other = open(cache.path(), "k2").unwrap();
+        let other = open(cache.path(), KIND, "k2").unwrap();
         other.store(&data).unwrap();
         std::fs::copy(
             cache.path().join("manifest-k1"),
@@ -299,27 +372,6 @@ mod tests {
         assert!(
             !names.iter().any(|n| n.starts_with(".building-")),
             "{names:?}"
-        );
-    }
-
-    #[test]
-    fn the_key_follows_the_binaries_and_the_options() {
-        let bins = tempfile::tempdir().unwrap();
-        for program in ["initdb", "postgres"] {
-            std::fs::write(bins.path().join(program), "v1").unwrap();
-        }
-        let first = key(bins.path(), &["--locale", "C"]).unwrap();
-        assert_eq!(first, key(bins.path(), &["--locale", "C"]).unwrap());
-        assert_ne!(first, key(bins.path(), &["--locale", "en_US"]).unwrap());
-        std::fs::write(bins.path().join("postgres"), "v2 (an upgrade)").unwrap();
-        assert_ne!(first, key(bins.path(), &["--locale", "C"]).unwrap());
-        let elsewhere = tempfile::tempdir().unwrap();
-        for program in ["initdb", "postgres"] {
-            std::fs::copy(bins.path().join(program), elsewhere.path().join(program)).unwrap();
-        }
-        assert_ne!(
-            key(bins.path(), &[]).unwrap(),
-            key(elsewhere.path(), &[]).unwrap()
         );
     }
 }
