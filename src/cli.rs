@@ -432,12 +432,15 @@ pub struct VerifyArgs {
     pub run_as: Option<String>,
 
     /// Cache directory: the embedded backend runs initdb once per set of server
-    /// binaries there and starts each cluster from a copy. [default:
+    /// binaries there and starts each cluster from a copy; with --base it also keeps
+    /// the cluster as the merged migrations left it, and the next check of the same
+    /// base starts from that instead of applying them again. [default:
     /// $XDG_CACHE_HOME/migration-check, else ~/.cache/migration-check]
     #[arg(long, env = "MIGRATION_CHECK_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 
-    /// Run initdb for every embedded cluster instead of copying the cached template.
+    /// Run initdb for every embedded cluster instead of copying the cached template,
+    /// and neither use nor store the merged history's base state.
     #[arg(long)]
     pub no_cache: bool,
 

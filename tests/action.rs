@@ -229,6 +229,15 @@ async fn failing_pr_then_fix_then_read_only_token() {
     assert!(run.outputs.contains("new-migrations<<"), "{}", run.outputs);
     assert_token_nowhere(&run, &ws, &fake, TOKEN);
     let first_id = ours[0].id;
+    // The cache lives in the workspace (all the container may write) and holds the state
+    // after the merged migration 1 for the next run.
+    let bases = ws.repo.path().join(".migration-check-cache/bases");
+    let stored = std::fs::read_dir(&bases)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .count();
+    assert_eq!(stored, 1, "{}", bases.display());
 
     // 2. Fix the down: exit 0, the same comment updated in place.
     std::fs::write(
@@ -247,6 +256,12 @@ async fn failing_pr_then_fix_then_read_only_token() {
     let ours = fake.comments_with(OWNER, REPO, PR, "migration-check:migrations");
     assert_eq!(ours.len(), 1);
     assert_eq!(ours[0].id, first_id, "updated in place");
+    assert!(
+        run.report
+            .contains("applied from the cached base state of the merged history"),
+        "the second run started from the cached base state: {}",
+        run.report
+    );
     assert!(
         ours[0].body.contains("migration-check passed"),
         "{}",

@@ -151,6 +151,11 @@ fn verify_args(
     if let Some(rule) = &inputs.irreversible {
         argv.extend(["--irreversible".into(), rule.clone()]);
     }
+    if inputs.cache {
+        argv.extend(["--cache-dir".into(), inputs.cache_dir.clone()]);
+    } else {
+        argv.push("--no-cache".into());
+    }
     match Cli::try_parse_from(&argv)
         .map_err(|e| UsageError(format!("invalid Action inputs: {e}")))?
         .command

@@ -62,6 +62,8 @@ pub struct Entry {
     dir: PathBuf,
     key: String,
     kind: Kind,
+    /// Who owns what is written (see [`owner_for`]).
+    owner: Option<(Uid, Gid)>,
     /// The lock on `<key>.lock`, released on drop.
     _lock: nix::fcntl::Flock<File>,
 }
@@ -69,9 +71,15 @@ pub struct Entry {
 /// Opens the entry `key` of `kind` below `cache_dir`, waiting for another run that is
 /// writing it.
 pub fn open(cache_dir: &Path, kind: Kind, key: &str) -> Result<Entry, String> {
+    let owner = owner_for(cache_dir);
     let clusters = cache_dir.join(kind.directory);
     std::fs::create_dir_all(&clusters)
         .map_err(|e| format!("cannot create {}: {e}", clusters.display()))?;
+    if let Some((uid, gid)) = owner {
+        for dir in [cache_dir, clusters.as_path()] {
+            let _ = nix::unistd::chown(dir, Some(uid), Some(gid));
+        }
+    }
     let lock_path = clusters.join(format!("{key}.lock"));
     let file = File::options()
         .create(true)
@@ -79,6 +87,9 @@ pub fn open(cache_dir: &Path, kind: Kind, key: &str) -> Result<Entry, String> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    if let Some((uid, gid)) = owner {
+        let _ = nix::unistd::fchown(&file, Some(uid), Some(gid));
+    }
     let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
     // When the entry was last used, for [`prune`].
@@ -87,8 +98,25 @@ pub fn open(cache_dir: &Path, kind: Kind, key: &str) -> Result<Entry, String> {
         dir: clusters.join(key),
         key: key.to_string(),
         kind,
+        owner,
         _lock: lock,
     })
+}
+
+/// Who owns what the cache writes below `cache_dir`: when we run as root and the nearest
+/// existing directory on the way there belongs to another account, that account (the
+/// Action's container runs as root, and the runner's own account archives the workspace's
+/// cache with `actions/cache` afterwards: it must be able to read every file). Else
+/// ourselves (`None`).
+fn owner_for(cache_dir: &Path) -> Option<(Uid, Gid)> {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let existing = cache_dir
+        .ancestors()
+        .find_map(|dir| std::fs::metadata(dir).ok())?;
+    (existing.uid() != 0).then(|| (Uid::from_raw(existing.uid()), Gid::from_raw(existing.gid())))
 }
 
 impl Entry {
@@ -134,8 +162,19 @@ impl Entry {
             .tempdir_in(parent)
             .map_err(|e| format!("cannot create a directory in {}: {e}", parent.display()))?;
         let copy = staging.path().join("data");
-        if !(moving && std::fs::rename(data, &copy).is_ok()) {
-            copy_tree(data, &copy, None)
+        if moving && std::fs::rename(data, &copy).is_ok() {
+            if let Some((uid, gid)) = self.owner {
+                let mut chown = |relative: &Path, _: &std::fs::Metadata| {
+                    let _ = nix::unistd::chown(&copy.join(relative), Some(uid), Some(gid));
+                };
+                chown(
+                    Path::new(""),
+                    &std::fs::metadata(&copy).map_err(|e| e.to_string())?,
+                );
+                walk(&copy, Path::new(""), &mut chown).map_err(|e| e.to_string())?;
+            }
+        } else {
+            copy_tree(data, &copy, self.owner)
                 .map_err(|e| format!("cannot copy {}: {e}", data.display()))?;
         }
         let manifest = manifest(&self.key, &copy).map_err(|e| e.to_string())?;
@@ -144,6 +183,10 @@ impl Entry {
         file.write_all(manifest.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(|e| format!("cannot write the manifest: {e}"))?;
+        if let Some((uid, gid)) = self.owner {
+            let _ = nix::unistd::fchown(&file, Some(uid), Some(gid));
+            let _ = nix::unistd::chown(staging.path(), Some(uid), Some(gid));
+        }
         let staged = staging.keep();
         std::fs::rename(&staged, &self.dir).map_err(|e| {
             let _ = std::fs::remove_dir_all(&staged);
@@ -319,6 +362,37 @@ mod tests {
         prune(cache.path(), KIND, 2);
         assert!(!entry("k2").exists());
         assert!(entry("k1").is_dir() && entry("k4").is_dir());
+    }
+
+    #[test]
+    fn as_root_in_someone_elses_directory_everything_written_is_theirs() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            return; // Only root can write files for someone else.
+        }
+        let workspace = tempfile::tempdir().unwrap();
+        let (uid, gid) = (Uid::from_raw(4321), Gid::from_raw(4321));
+        nix::unistd::chown(workspace.path(), Some(uid), Some(gid)).unwrap();
+        let cache = workspace.path().join(".migration-check-cache");
+        let source = tempfile::tempdir().unwrap();
+        let data = source.path().join("data");
+        std::fs::create_dir_all(data.join("base/1")).unwrap();
+        std::fs::write(data.join("base/1/1259"), [1u8; 10]).unwrap();
+        let entry = open(&cache, KIND, "k1").unwrap();
+        entry.store_moving(&data).unwrap();
+        let mut owners = std::collections::BTreeSet::new();
+        walk(&cache, Path::new(""), &mut |relative, _| {
+            let metadata = std::fs::metadata(cache.join(relative)).unwrap();
+            owners.insert((relative.display().to_string(), metadata.uid()));
+        })
+        .unwrap();
+        let foreign: Vec<_> = owners.iter().filter(|(_, owner)| *owner != 4321).collect();
+        assert!(foreign.is_empty(), "not handed over: {foreign:?}");
+        assert!(owners.len() >= 6, "{owners:?}");
+        assert_eq!(std::fs::metadata(&cache).unwrap().uid(), 4321);
+        // In our own directory, nothing is handed over.
+        let own = tempfile::tempdir().unwrap();
+        assert_eq!(owner_for(&own.path().join("cache")), None);
     }
 
     #[test]

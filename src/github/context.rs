@@ -97,7 +97,17 @@ pub struct ActionInputs {
     /// `irreversible`: `auto`, `error` or `warning` for migrations without a down, if
     /// given (else `[policy] irreversible`, else `auto`).
     pub irreversible: Option<String>,
+    /// `cache`: keep the initdb template and the merged history's base state between runs
+    /// (default `true`); `cache-dir` says where.
+    pub cache: bool,
+    /// `cache-dir`: where the cache lives, relative to the workspace (default
+    /// [`DEFAULT_CACHE_DIR`], the one place the container may write).
+    pub cache_dir: String,
 }
+
+/// The Action's cache directory unless `cache-dir` says otherwise: in the workspace, which
+/// is all the container may write, and what an `actions/cache` step carries between runs.
+pub const DEFAULT_CACHE_DIR: &str = ".migration-check-cache";
 
 /// Everything the runner provides, parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +251,8 @@ impl ActionContext {
                 }
                 rule => rule,
             },
+            cache: parse_bool("cache", input("cache"), true)?,
+            cache_dir: input("cache-dir").unwrap_or_else(|| DEFAULT_CACHE_DIR.to_owned()),
         };
 
         let token = input("github-token")
@@ -585,6 +597,8 @@ mod tests {
                 comment: false,
                 config: None,
                 irreversible: None,
+                cache: true,
+                cache_dir: DEFAULT_CACHE_DIR.into(),
             }
         );
         assert_eq!(ctx.token.as_ref().unwrap().expose(), "ghs_from_input");
