@@ -9,8 +9,9 @@
 //!   session); and the same with `--full-snapshots` (every capture reads the whole
 //!   catalog: what incremental snapshots save);
 //! - `verify --all` on 400 against 100 migrations (cost per migration as history grows);
-//! - PR mode (`--base main`, 3 new migrations on 267 merged) from a cold start against
-//!   psql applying all 270 ups;
+//! - PR mode (`--base main`, 3 new migrations on 267 merged) from a cold start (no base
+//!   state cached) against psql applying all 270 ups, then the same check with the base
+//!   state cached, and with `--no-cache`;
 //! - the 5% failing downs against the same corpus with every down fixed (what the
 //!   failures' rebuilds cost).
 //!
@@ -370,11 +371,18 @@ fn main() {
     write(&migrations, &fixed, 267, 270);
     common::git(repo.path(), &["add", "."]);
     common::git(repo.path(), &["commit", "-q", "-m", "new"]);
-    let (pr, pr_report) = verify(&migrations, &["--base", "main"], repo.path());
+    // A cache of its own: the initdb template made first (a machine has it after its
+    // first run), no base state yet.
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let tiny = dir_with(&fixed, 1);
+    verify(tiny.path(), &["--cache-dir", cache_dir], tiny.path());
+    let pr_args = ["--base", "main", "--cache-dir", cache_dir];
+    let (pr, pr_report) = verify(&migrations, &pr_args, repo.path());
     let apply = psql(&ups(&fixed[..270]));
-    println!("PR mode, 3 new on 267 merged, cold start:");
+    println!("PR mode, 3 new on 267 merged, cold start (no base state cached yet):");
     println!(
-        "  verify --base main      {:7.2} s  ({})",
+        "  verify --base main      {:7.2} s  ({}; storing the base state included)",
         s(pr),
         breakdown(&pr_report)
     );
@@ -382,5 +390,24 @@ fn main() {
     println!(
         "  ratio                   {:7.2}x  (target <= 1.5x)",
         s(pr) / s(apply)
+    );
+    let (warm, warm_report) = verify(&migrations, &pr_args, repo.path());
+    let (uncached, uncached_report) =
+        verify(&migrations, &["--base", "main", "--no-cache"], repo.path());
+    println!("PR mode, the same check again with the base state cached:");
+    println!(
+        "  verify --base main      {:7.2} s  ({}; target <= 0.5 s)",
+        s(warm),
+        breakdown(&warm_report)
+    );
+    println!(
+        "  ratio to the cold start {:7.2}x; to psql's 270 ups {:.2}x",
+        s(warm) / s(pr),
+        s(warm) / s(apply)
+    );
+    println!(
+        "  --no-cache (initdb too) {:7.2} s  ({})",
+        s(uncached),
+        breakdown(&uncached_report)
     );
 }

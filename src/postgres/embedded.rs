@@ -61,6 +61,11 @@ const INITDB_ARGS: &[&str] = &[
     "C",
     "--no-sync",
     "--no-instructions",
+    // 1 MB WAL segments instead of 16: a stopped cluster holds at least one whole segment,
+    // and copying the cluster (from the template cache, from a cached base state) is most
+    // of starting one; a throwaway cluster never archives or replicates its WAL.
+    "--wal-segsize",
+    "1",
 ];
 
 /// How to find and run the local binaries.

@@ -101,6 +101,7 @@ impl Pipeline<'_, '_, '_> {
             );
             return Ok(());
         }
+        self.databases.freeze(&name).await?;
         self.databases.keep(&name, base_state::DATABASE).await
     }
 }
