@@ -5,6 +5,7 @@
 //! pointing down: cli → config → app → report → github → verify → runner →
 //! checksum → schema → postgres → migrations → error.
 
+pub mod analysis;
 pub mod app;
 pub mod cache;
 pub mod checksum;

@@ -84,6 +84,14 @@ fn verdicts(report: &Value) -> Value {
         let migration = migration.as_object_mut().unwrap();
         migration.remove("timings_ms");
         migration.remove("notes");
+        for finding in migration
+            .get_mut("locks")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            finding.as_object_mut().unwrap().remove("held_ms");
+        }
     }
     report
 }

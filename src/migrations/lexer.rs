@@ -89,13 +89,7 @@ pub fn split_statements(sql: &str) -> Vec<Statement> {
 /// before. `ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] x` only rolls back to
 /// a savepoint and returns false, as do `SAVEPOINT` and `RELEASE`.
 pub fn is_transaction_control(code: &str) -> bool {
-    let mut words = Lexer::new(code)
-        .filter(|t| t.kind != TokenKind::Whitespace && t.kind != TokenKind::Comment)
-        .take(3)
-        .map(|t| match t.kind {
-            TokenKind::Identifier => code[t.start..t.end].to_ascii_lowercase(),
-            _ => String::new(),
-        });
+    let mut words = leading_words(code, 3).into_iter();
     let first = words.next().unwrap_or_default();
     let second = words.next().unwrap_or_default();
     let third = words.next().unwrap_or_default();
@@ -112,6 +106,27 @@ pub fn is_transaction_control(code: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// The first `n` tokens of `code` that are not whitespace or comments: keywords and
+/// identifiers lowercased, any other token as an empty string.
+pub fn leading_words(code: &str, n: usize) -> Vec<String> {
+    words(code).take(n).collect()
+}
+
+/// Whether `word` (lowercase) is a keyword or identifier of `code`: not inside a string,
+/// a quoted identifier or a comment.
+pub fn has_word(code: &str, word: &str) -> bool {
+    words(code).any(|w| w == word)
+}
+
+fn words(code: &str) -> impl Iterator<Item = String> + '_ {
+    Lexer::new(code)
+        .filter(|t| t.kind != TokenKind::Whitespace && t.kind != TokenKind::Comment)
+        .map(|t| match t.kind {
+            TokenKind::Identifier => code[t.start..t.end].to_ascii_lowercase(),
+            _ => String::new(),
+        })
 }
 
 /// Byte offset (into the whole script) of the code of the first non-empty

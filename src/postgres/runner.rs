@@ -157,7 +157,59 @@ pub async fn run_script_recorded<'a>(
     timeouts: Timeouts,
     record: Option<&str>,
 ) -> Result<ScriptRun, ScriptFailure> {
-    run(client.into(), script, timeouts, record, false).await
+    run(client.into(), script, timeouts, record, false, None).await
+}
+
+/// Watches each statement of a script as it runs (the lock analysis): its query runs right
+/// after every statement, in the statement's own transaction, before anything commits, so
+/// it sees the locks the statement holds and what it changed.
+pub trait StatementObserver: Send {
+    /// The query to run after each statement: one row, whose first column is handed to
+    /// [`Self::observed`]. It must not fail (schema-qualified, read-only).
+    fn query(&self) -> String;
+    /// `statement` ran in `elapsed`; `observation` is what [`Self::query`] returned
+    /// then, `None` when the statement had to run alone (see [`runs_alone`]).
+    fn observed(&mut self, statement: &Statement, elapsed: Duration, observation: Option<String>);
+    /// The script's last transaction has ended: the locks are released now.
+    fn finished(&mut self);
+}
+
+/// [`run_script`] with `observer` watching every statement. An observation is sent with
+/// its statement as one query (`statement; observation`), so outside a transaction block
+/// the two share the statement's own implicit transaction: the observation still sees the
+/// locks the statement took before they are released. Statements that would behave
+/// differently in a block ([`runs_alone`]) run alone, unobserved.
+pub async fn run_script_observed<'a>(
+    client: impl Into<ScriptClient<'a>>,
+    script: &Script,
+    timeouts: Timeouts,
+    observer: &mut dyn StatementObserver,
+) -> Result<ScriptRun, ScriptFailure> {
+    run(client.into(), script, timeouts, None, false, Some(observer)).await
+}
+
+/// Whether a statement must be sent alone, never in a multi-statement query: those
+/// PostgreSQL refuses in a transaction block (`… CONCURRENTLY`, `VACUUM`, `CREATE
+/// DATABASE`, `ALTER SYSTEM`, …), those that need one and fail outside it (`LOCK`,
+/// `SAVEPOINT`, …), and transaction control itself. A multi-statement query is one implicit
+/// block, so pairing them with an observation would change what they do.
+pub fn runs_alone(code: &str) -> bool {
+    let words = lexer::leading_words(code, 2);
+    let word = |i: usize| words.get(i).map_or("", String::as_str);
+    lexer::is_transaction_control(code)
+        || lexer::has_word(code, "concurrently")
+        || matches!(
+            word(0),
+            "vacuum" | "lock" | "savepoint" | "release" | "rollback" | "declare" | "checkpoint"
+        )
+        || (word(0) == "cluster" && words.len() == 1)
+        || (matches!(word(0), "create" | "drop") && matches!(word(1), "database" | "tablespace"))
+        || (word(0) == "alter" && word(1) == "system")
+        || (word(0) == "reindex" && matches!(word(1), "system" | "database"))
+        || (word(0) == "alter"
+            && word(1) == "type"
+            && lexer::has_word(code, "add")
+            && lexer::has_word(code, "value"))
 }
 
 /// Why `script` cannot run inside a transaction the caller holds open (for a rehearsal
@@ -196,15 +248,16 @@ pub async fn run_script_nested<'a>(
     timeouts: Timeouts,
     record: Option<&str>,
 ) -> Result<ScriptRun, ScriptFailure> {
-    run(client.into(), script, timeouts, record, true).await
+    run(client.into(), script, timeouts, record, true, None).await
 }
 
-async fn run(
-    client: ScriptClient<'_>,
-    script: &Script,
+async fn run<'a>(
+    client: ScriptClient<'a>,
+    script: &'a Script,
     timeouts: Timeouts,
-    record: Option<&str>,
+    record: Option<&'a str>,
     nested: bool,
+    observer: Option<&'a mut dyn StatementObserver>,
 ) -> Result<ScriptRun, ScriptFailure> {
     let started = Instant::now();
     let statements: Vec<Statement> = lexer::split_statements(&script.sql)
@@ -221,6 +274,7 @@ async fn run(
         timeouts,
         record,
         nested,
+        observer: observer.map(std::sync::Mutex::new),
     };
     let outcome = match plan {
         Plan::Empty => runner.record().await,
@@ -233,6 +287,9 @@ async fn run(
         "RESET ALL"
     };
     let reset = client.batch_execute(cleanup).await;
+    if let Some(observer) = &runner.observer {
+        observer.lock().expect("observer").finished();
+    }
     let elapsed = started.elapsed();
     match (outcome, reset) {
         (Ok(()), Ok(())) => Ok(ScriptRun { elapsed, notes }),
@@ -261,6 +318,8 @@ struct Runner<'a> {
     record: Option<&'a str>,
     /// Inside a transaction the caller holds: a savepoint instead of BEGIN/COMMIT.
     nested: bool,
+    /// Watches every statement (see [`StatementObserver`]).
+    observer: Option<std::sync::Mutex<&'a mut dyn StatementObserver>>,
 }
 
 impl Runner<'_> {
@@ -344,8 +403,36 @@ impl Runner<'_> {
     async fn execute(&self, statement: &Statement) -> Result<(), ScriptFailure> {
         let text = &self.script.sql[statement.code.clone()];
         let guard = self.timeouts.statement + CLIENT_GRACE;
-        match tokio::time::timeout(guard, self.client.simple_query(text)).await {
-            Ok(Ok(_)) => Ok(()),
+        let observation = self
+            .observer
+            .as_ref()
+            .map(|observer| observer.lock().expect("observer").query())
+            .filter(|_| !runs_alone(text));
+        // A line comment at the statement's end must not swallow the observation.
+        let combined = observation
+            .as_ref()
+            .map(|query| format!("{text};\n{query}"));
+        let started = Instant::now();
+        let sent = combined.as_deref().unwrap_or(text);
+        match tokio::time::timeout(guard, self.client.simple_query(sent)).await {
+            Ok(Ok(messages)) => {
+                if let Some(observer) = &self.observer {
+                    let observed = observation.and_then(|_| {
+                        messages.iter().rev().find_map(|message| match message {
+                            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                                row.get(0).map(str::to_string)
+                            }
+                            _ => None,
+                        })
+                    });
+                    observer.lock().expect("observer").observed(
+                        statement,
+                        started.elapsed(),
+                        observed,
+                    );
+                }
+                Ok(())
+            }
             Ok(Err(error)) => {
                 let offset = error
                     .as_db_error()
@@ -543,6 +630,37 @@ mod tests {
             ),
             Plan::OneByOne
         );
+    }
+
+    #[test]
+    fn statements_that_a_transaction_block_would_change_run_alone() {
+        for alone in [
+            "CREATE INDEX CONCURRENTLY i ON t (x)",
+            "create unique index concurrently if not exists i on t (x)",
+            "DROP INDEX CONCURRENTLY i",
+            "REINDEX INDEX CONCURRENTLY i",
+            "ALTER TABLE p DETACH PARTITION c CONCURRENTLY",
+            "VACUUM t",
+            "CREATE DATABASE d",
+            "ALTER SYSTEM SET work_mem = '8MB'",
+            "ALTER TYPE mood ADD VALUE 'meh'",
+            "LOCK TABLE t IN ACCESS EXCLUSIVE MODE",
+            "SAVEPOINT s",
+            "BEGIN",
+            "COMMIT",
+            "CLUSTER",
+        ] {
+            assert!(runs_alone(alone), "{alone}");
+        }
+        for observed in [
+            "ALTER TABLE t ALTER COLUMN id TYPE bigint",
+            "CREATE INDEX i ON t (x)",
+            "CLUSTER t USING i",
+            "INSERT INTO log VALUES ('concurrently')",
+            "ALTER TYPE mood RENAME VALUE 'a' TO 'b'",
+        ] {
+            assert!(!runs_alone(observed), "{observed}");
+        }
     }
 
     #[test]

@@ -159,6 +159,7 @@ mod tests {
             problems,
             timings_ms: StepTimings::default(),
             notes: vec![],
+            locks: Vec::new(),
         }
     }
 

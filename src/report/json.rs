@@ -50,6 +50,7 @@ mod tests {
                     reup: None,
                 },
                 notes: vec![],
+                locks: Vec::new(),
             }],
             sequence: SequenceReport {
                 versions: Default::default(),

@@ -1048,6 +1048,7 @@ mod tests {
                     reup: ran(2),
                 },
                 notes: vec![],
+                locks: Vec::new(),
             });
             self
         }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::LockFinding;
 use crate::schema::erd::Diagram;
 use crate::schema::review::ObjectDetail;
 
@@ -280,6 +281,10 @@ pub struct MigrationReport {
     /// major, e.g. `"13"`); `status` above is then the worst of them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub versions: BTreeMap<String, VersionVerdict>,
+    /// What each statement of its up did to tables that existed before it, measured
+    /// (migrations under verification only): see [`crate::analysis`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locks: Vec<LockFinding>,
 }
 
 impl MigrationReport {

@@ -121,6 +121,9 @@ pub fn render(report: &Report) -> String {
         for problem in &migration.problems {
             problem_lines(&mut out, problem);
         }
+        for finding in &migration.locks {
+            lock_lines(&mut out, finding);
+        }
     }
     let sequence = &report.sequence;
     let by_version = sequence.status_by_version();
@@ -186,6 +189,41 @@ pub fn render(report: &Report) -> String {
         t.breakdown(seconds),
     );
     out
+}
+
+/// A measured lock finding: what the statement did, with the evidence, then the safe way
+/// to write it.
+fn lock_lines(out: &mut String, finding: &crate::analysis::LockFinding) {
+    let style = if finding.allowed { DIM } else { YELLOW };
+    let allowed = if finding.allowed { " (allowed)" } else { "" };
+    let _ = writeln!(
+        out,
+        "      {} {}{allowed}: {}",
+        paint(style, "lock"),
+        finding.rule,
+        finding.title
+    );
+    let _ = writeln!(
+        out,
+        "        {}; blocks {} for {} ms",
+        finding.evidence,
+        finding.blocks.words(),
+        finding.held_ms
+    );
+    let _ = writeln!(
+        out,
+        "        {}",
+        paint(
+            DIM,
+            &format!(
+                "--> {}:{}  {}",
+                finding.file, finding.line, finding.statement
+            )
+        )
+    );
+    for line in finding.safe_rewrite.lines() {
+        let _ = writeln!(out, "        {}", paint(DIM, &format!("| {line}")));
+    }
 }
 
 /// The base-branch comparison: files that are not unchanged, with their

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::analysis;
 use crate::cache;
 use crate::error::EnvironmentError;
 use crate::migrations::command::CommandStep;
@@ -578,8 +579,20 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             self.cycle_start = Some((index, before.clone()));
         }
 
-        // Up.
-        match self.step(&migration.up, &mut report).await? {
+        // Up, each statement measured for a migration under verification.
+        let mut observer = match (report.new, &migration.up.step) {
+            (true, None) => analysis::observe::Observer::start(&self.session.client)
+                .await
+                .ok(),
+            _ => None,
+        };
+        let up = self
+            .step_observed(&migration.up, &mut report, observer.as_mut())
+            .await?;
+        if let Some(observer) = observer {
+            report.locks = observer.findings(&migration.up);
+        }
+        match up {
             Step::Ran(elapsed) => report.timings_ms.up = Some(millis(elapsed)),
             Step::Failed(failure) => {
                 report.timings_ms.up = Some(millis(failure.elapsed));
@@ -652,6 +665,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             problems: Vec::new(),
             timings_ms: StepTimings::default(),
             notes: Vec::new(),
+            locks: Vec::new(),
         }
     }
 
@@ -879,6 +893,16 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         script: &Script,
         report: &mut MigrationReport,
     ) -> Result<Step, EnvironmentError> {
+        self.step_observed(script, report, None).await
+    }
+
+    /// [`Self::step`], with `observer` measuring each statement of a SQL script.
+    async fn step_observed(
+        &mut self,
+        script: &Script,
+        report: &mut MigrationReport,
+        observer: Option<&mut analysis::observe::Observer>,
+    ) -> Result<Step, EnvironmentError> {
         self.last_script = Some(script.clone());
         let outcome = match (&script.step, self.databases.newest_config()) {
             (Some(step), Some(database)) => {
@@ -891,7 +915,18 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 )
                 .await
             }
-            _ => runner::run_script(&self.session, script, self.options.timeouts).await,
+            _ => match observer {
+                Some(observer) => {
+                    runner::run_script_observed(
+                        &self.session,
+                        script,
+                        self.options.timeouts,
+                        observer,
+                    )
+                    .await
+                }
+                None => runner::run_script(&self.session, script, self.options.timeouts).await,
+            },
         };
         match outcome {
             Ok(run) => {
@@ -1294,6 +1329,7 @@ fn notes_only() -> MigrationReport {
         problems: Vec::new(),
         timings_ms: StepTimings::default(),
         notes: Vec::new(),
+        locks: Vec::new(),
     }
 }
 

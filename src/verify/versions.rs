@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::analysis::LockFinding;
 use crate::report::{
     MigrationReport, PostgresInfo, Problem, Report, RunTimings, SchemaChange, SequenceReport,
     SequenceVerdict, StepTimings, VersionInfo, VersionVerdict,
@@ -102,6 +103,45 @@ fn short_version(version: &str) -> &str {
     version.split_whitespace().next().unwrap_or(version)
 }
 
+/// The lock findings of every major, each once; one measured on some majors only says on
+/// which.
+fn merge_locks(each: &[(u32, &MigrationReport)], majors: &[u32]) -> Vec<LockFinding> {
+    let mut merged: Vec<(LockFinding, Vec<u32>)> = Vec::new();
+    for (major, migration) in each {
+        for finding in &migration.locks {
+            let same = |(known, _): &&mut (LockFinding, Vec<u32>)| {
+                (&known.rule, &known.file, known.line, &known.relation)
+                    == (
+                        &finding.rule,
+                        &finding.file,
+                        finding.line,
+                        &finding.relation,
+                    )
+            };
+            match merged.iter_mut().find(|entry| same(entry)) {
+                Some((known, found_on)) => {
+                    known.held_ms = known.held_ms.max(finding.held_ms);
+                    found_on.push(*major);
+                }
+                None => merged.push((finding.clone(), vec![*major])),
+            }
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(mut finding, found_on)| {
+            if found_on.len() < majors.len() {
+                finding.evidence = format!(
+                    "{} (on PostgreSQL {} only)",
+                    finding.evidence,
+                    crate::report::majors_list(&found_on)
+                );
+            }
+            finding
+        })
+        .collect()
+}
+
 fn merge_migration(runs: &[VersionRun], majors: &[u32], index: usize) -> MigrationReport {
     let each: Vec<(u32, &MigrationReport)> = runs
         .iter()
@@ -140,6 +180,7 @@ fn merge_migration(runs: &[VersionRun], majors: &[u32], index: usize) -> Migrati
         ),
         timings_ms: timings,
         notes,
+        locks: merge_locks(&each, majors),
         versions: each
             .iter()
             .map(|(major, m)| {
@@ -312,6 +353,7 @@ mod tests {
             },
             notes: vec![],
             versions: BTreeMap::new(),
+            locks: Vec::new(),
         }
     }
 

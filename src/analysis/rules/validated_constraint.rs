@@ -1,0 +1,120 @@
+//! `constraint-validated-in-place`: a statement added a CHECK or FOREIGN KEY constraint to
+//! a pre-existing table (or validated one) and scanned the table to do it, holding a lock
+//! that blocks writes (a foreign key: on both tables) until its transaction ended.
+
+use super::{Hit, Rule, name, under};
+use crate::analysis::observe::{Relations, StatementEffect};
+
+pub struct ValidatedConstraint;
+
+impl Rule for ValidatedConstraint {
+    fn id(&self) -> &'static str {
+        "constraint-validated-in-place"
+    }
+    fn title(&self) -> &'static str {
+        "constraint validated while writes wait"
+    }
+    fn why(&self) -> &'static str {
+        "adding a CHECK or FOREIGN KEY constraint without NOT VALID scans every row while \
+         holding a lock that blocks writes (a CHECK: reads too) for the rest of the \
+         transaction"
+    }
+    fn safe_rewrite(&self) -> &'static str {
+        "-- Add it NOT VALID (a short lock, no scan), validate in a later transaction\n\
+         -- (VALIDATE holds SHARE UPDATE EXCLUSIVE: reads and writes go on):\n\
+         ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n\
+         \x20 FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;\n\
+         -- next migration, or after COMMIT:\n\
+         ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;"
+    }
+    fn check(&self, effect: &StatementEffect, relations: &Relations) -> Vec<Hit> {
+        effect
+            .validated
+            .iter()
+            .filter(|constraint| {
+                effect.scanned.contains(&constraint.table)
+                    || constraint
+                        .referenced
+                        .is_some_and(|r| effect.scanned.contains(&r))
+            })
+            .filter(|constraint| {
+                effect.locks.get(&constraint.table).is_some_and(|mode| {
+                    crate::analysis::blocks(mode) >= crate::analysis::Blocks::Writes
+                })
+            })
+            .map(|constraint| {
+                let what = if constraint.kind == 'f' {
+                    "foreign key"
+                } else {
+                    "check constraint"
+                };
+                let referenced = constraint
+                    .referenced
+                    .map(|r| format!(", referencing {}{}", name(relations, r), under(effect, r)))
+                    .unwrap_or_default();
+                Hit {
+                    relation: constraint.table,
+                    mode: effect.locks.get(&constraint.table).cloned(),
+                    rewrite: false,
+                    evidence: format!(
+                        "validated {what} {} by scanning {}{}{referenced}",
+                        constraint.name,
+                        name(relations, constraint.table),
+                        under(effect, constraint.table)
+                    ),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{effect, relations};
+    use super::*;
+    use crate::analysis::observe::Validated;
+
+    fn foreign_key() -> Validated {
+        Validated {
+            name: "orders_customer_fk".into(),
+            table: 1,
+            kind: 'f',
+            referenced: Some(2),
+        }
+    }
+
+    #[test]
+    fn a_foreign_key_validated_by_a_scan_under_a_write_lock_is_found() {
+        let mut added = effect(&[(1, "ShareRowExclusiveLock"), (2, "ShareRowExclusiveLock")]);
+        added.validated = vec![foreign_key()];
+        added.scanned = [1, 2].into();
+        let hits = ValidatedConstraint.check(&added, &relations());
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].relation, 1);
+        assert!(
+            hits[0].evidence.contains("public.customers"),
+            "{}",
+            hits[0].evidence
+        );
+    }
+
+    #[test]
+    fn not_valid_or_no_scan_is_no_finding() {
+        // NOT VALID: the constraint is not validated, nothing scanned.
+        let not_valid = effect(&[(1, "ShareRowExclusiveLock")]);
+        assert!(
+            ValidatedConstraint
+                .check(&not_valid, &relations())
+                .is_empty()
+        );
+        // VALIDATE CONSTRAINT in its own transaction: a scan under SHARE UPDATE EXCLUSIVE.
+        let mut validate = effect(&[(1, "ShareUpdateExclusiveLock")]);
+        validate.validated = vec![foreign_key()];
+        validate.scanned = [1].into();
+        assert!(
+            ValidatedConstraint
+                .check(&validate, &relations())
+                .is_empty()
+        );
+    }
+}

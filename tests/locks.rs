@@ -1,0 +1,207 @@
+//! Issue #15's measured lock findings, end to end on the embedded PostgreSQL: a migration
+//! that changes a pre-existing table's column to bigint, builds a plain index on it and
+//! adds a validated foreign key gets three measured findings with their safe rewrites; its
+//! safe version gets none; an allow comment acknowledges a finding.
+
+mod common;
+
+use serde_json::Value;
+
+/// A sqlx directory: version 1 creates the tables (and is not measured: nothing existed
+/// before it), version 2 is `up`/`down`.
+fn migrations(up: &str, down: &str) -> tempfile::TempDir {
+    common::migrations_dir(&[
+        (
+            "1_tables.up.sql",
+            "CREATE TABLE customers (id int PRIMARY KEY, name text);\n\
+             CREATE TABLE orders (id int PRIMARY KEY, customer_id int, total numeric);\n\
+             INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 1000) g;\n\
+             INSERT INTO orders SELECT g, 1 + g % 1000, g FROM generate_series(1, 1000) g;\n",
+        ),
+        (
+            "1_tables.down.sql",
+            "DROP TABLE orders;\nDROP TABLE customers;\n",
+        ),
+        ("2_change.up.sql", up),
+        ("2_change.down.sql", down),
+    ])
+}
+
+/// Verifies only version 2 (`--base` without git: every migration is verified, so the
+/// first one is measured too, against nothing pre-existing).
+fn locks_of(dir: &tempfile::TempDir) -> (Value, String) {
+    let (output, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("no report: {}", common::stderr(&output)));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "findings are warnings: {}",
+        common::stderr(&output)
+    );
+    assert!(
+        report["migrations"][0].get("locks").is_none(),
+        "the first migration touched no pre-existing table: {}",
+        report["migrations"][0]
+    );
+    let locks = report["migrations"][1]
+        .get("locks")
+        .cloned()
+        .unwrap_or(Value::Array(vec![]));
+    (locks, common::stderr(&output))
+}
+
+const DOWN: &str = "ALTER TABLE orders DROP CONSTRAINT orders_customer_fk;\n\
+                    DROP INDEX orders_total_idx;\n\
+                    ALTER TABLE orders ALTER COLUMN id TYPE int;\n";
+
+#[test]
+fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_findings() {
+    let dir = migrations(
+        "ALTER TABLE orders ALTER COLUMN id TYPE bigint;\n\
+         CREATE INDEX orders_total_idx ON orders (total);\n\
+         ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n\
+         \x20 FOREIGN KEY (customer_id) REFERENCES customers (id);\n",
+        DOWN,
+    );
+    let (locks, stderr) = locks_of(&dir);
+    let locks = locks.as_array().unwrap();
+    let rules: Vec<(&str, u64)> = locks
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("table-rewrite", 1),
+            ("index-without-concurrently", 2),
+            ("constraint-validated-in-place", 3)
+        ],
+        "{locks:#?}"
+    );
+    let rewrite = &locks[0];
+    assert_eq!(rewrite["relation"], "public.orders");
+    assert_eq!(rewrite["mode"], "AccessExclusiveLock");
+    assert_eq!(rewrite["blocks"], "reads_and_writes");
+    assert_eq!(rewrite["rewrite"], true);
+    assert_eq!(rewrite["allowed"], false);
+    assert!(
+        rewrite["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("2_change.up.sql")
+    );
+    // The index is built while line 1's ACCESS EXCLUSIVE is still held: reads wait too.
+    let index = &locks[1];
+    assert_eq!(index["mode"], "AccessExclusiveLock");
+    assert_eq!(index["blocks"], "reads_and_writes");
+    assert!(
+        index["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("orders_total_idx"),
+        "{index}"
+    );
+    let foreign_key = &locks[2];
+    assert!(
+        foreign_key["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("public.customers"),
+        "{foreign_key}"
+    );
+    assert!(
+        foreign_key["safe_rewrite"]
+            .as_str()
+            .unwrap()
+            .contains("NOT VALID")
+    );
+    // Locks taken by the first statement are held until the script's transaction ends.
+    assert!(rewrite["held_ms"].as_u64().unwrap() >= index["held_ms"].as_u64().unwrap());
+    // The terminal says it too, with the safe rewrite.
+    assert!(stderr.contains("lock table-rewrite"), "{stderr}");
+    assert!(stderr.contains("CREATE INDEX CONCURRENTLY"), "{stderr}");
+}
+
+#[test]
+fn the_safe_version_has_no_finding() {
+    // The same intent written safely: a new bigint column instead of the type change (a
+    // varchar widened in place beside it: no rewrite), the foreign key NOT VALID, the
+    // index CONCURRENTLY in a migration of its own (sqlx sends a `-- no-transaction`
+    // file as one query), and the validation in a later transaction.
+    let dir = common::migrations_dir(&[
+        (
+            "1_tables.up.sql",
+            "CREATE TABLE customers (id int PRIMARY KEY, name text);\n\
+             CREATE TABLE orders (id int PRIMARY KEY, customer_id int, total numeric, note varchar(20));\n\
+             INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 1000) g;\n\
+             INSERT INTO orders SELECT g, 1 + g % 1000, g FROM generate_series(1, 1000) g;\n",
+        ),
+        (
+            "1_tables.down.sql",
+            "DROP TABLE orders;\nDROP TABLE customers;\n",
+        ),
+        (
+            "2_safe.up.sql",
+            "ALTER TABLE orders ADD COLUMN id_new bigint;\n\
+             ALTER TABLE orders ALTER COLUMN note TYPE varchar(40);\n\
+             ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n\
+             \x20 FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;\n",
+        ),
+        (
+            "2_safe.down.sql",
+            "ALTER TABLE orders DROP CONSTRAINT orders_customer_fk;\n\
+             ALTER TABLE orders ALTER COLUMN note TYPE varchar(20);\n\
+             ALTER TABLE orders DROP COLUMN id_new;\n",
+        ),
+        (
+            "3_index.up.sql",
+            "-- no-transaction\nCREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);\n",
+        ),
+        ("3_index.down.sql", "DROP INDEX orders_total_idx;\n"),
+        (
+            "4_validate.up.sql",
+            "ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;\n",
+        ),
+        (
+            "4_validate.down.sql",
+            "ALTER TABLE orders DROP CONSTRAINT orders_customer_fk;\n\
+             ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n\
+             \x20 FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;\n",
+        ),
+    ]);
+    let (output, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("no report: {}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    for migration in report["migrations"].as_array().unwrap() {
+        assert!(migration.get("locks").is_none(), "{migration:#}");
+    }
+}
+
+#[test]
+fn an_allow_comment_acknowledges_a_finding_which_is_still_shown() {
+    let dir = migrations(
+        "-- migration-check: allow table-rewrite\n\
+         ALTER TABLE orders ALTER COLUMN id TYPE bigint;\n",
+        "ALTER TABLE orders ALTER COLUMN id TYPE int;\n",
+    );
+    let (locks, stderr) = locks_of(&dir);
+    assert_eq!(locks.as_array().unwrap().len(), 1, "{locks:#}");
+    assert_eq!(locks[0]["rule"], "table-rewrite");
+    assert_eq!(locks[0]["line"], 2);
+    assert_eq!(locks[0]["allowed"], true);
+    assert!(stderr.contains("table-rewrite (allowed)"), "{stderr}");
+}
+
+#[test]
+fn a_plain_index_alone_blocks_writes_under_share_lock() {
+    let dir = migrations(
+        "CREATE INDEX orders_total_idx ON orders (total);\n",
+        "DROP INDEX orders_total_idx;\n",
+    );
+    let (locks, _) = locks_of(&dir);
+    assert_eq!(locks.as_array().unwrap().len(), 1, "{locks:#}");
+    assert_eq!(locks[0]["rule"], "index-without-concurrently");
+    assert_eq!(locks[0]["mode"], "ShareLock");
+    assert_eq!(locks[0]["blocks"], "writes");
+    assert_eq!(locks[0]["rewrite"], false);
+}
