@@ -120,6 +120,29 @@ fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_fin
     // The terminal says it too, with the safe rewrite.
     assert!(stderr.contains("lock table-rewrite"), "{stderr}");
     assert!(stderr.contains("CREATE INDEX CONCURRENTLY"), "{stderr}");
+
+    // The comment: a table row per finding, each rule's safe rewrite folded away.
+    let markdown = tempfile::NamedTempFile::new().unwrap();
+    let (output, _) = common::verify(
+        dir.path(),
+        &["--markdown", markdown.path().to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let comment = std::fs::read_to_string(markdown.path()).unwrap();
+    assert!(
+        comment.contains("Locks on existing tables: 3 findings"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("| 2\\_change.up.sql:1 | `ALTER TABLE orders ALTER COLUMN id TYPE bigint` | public.orders | AccessExclusiveLock | reads and writes |"),
+        "{comment}"
+    );
+    assert_eq!(
+        comment.matches("<details><summary>`").count(),
+        3,
+        "{comment}"
+    );
+    assert!(comment.contains("```sql\n-- Add it NOT VALID"), "{comment}");
 }
 
 #[test]

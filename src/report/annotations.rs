@@ -45,8 +45,9 @@ pub struct AnnotationItem {
 }
 
 /// One item per problem that names a file, in report order: the migrations'
-/// problems, then the sequence cycle's, then the top-level ones (checksum
-/// gates, a stale `migrations.sum`). Problems without a file are left out.
+/// problems and lock findings (warnings; allowed ones are left out), then the
+/// sequence cycle's, then the top-level ones (checksum gates, a stale
+/// `migrations.sum`). Problems without a file are left out.
 pub fn collect(report: &Report) -> Vec<AnnotationItem> {
     let mut items = Vec::new();
     for migration in &report.migrations {
@@ -58,6 +59,26 @@ pub fn collect(report: &Report) -> Vec<AnnotationItem> {
                 migration_words(migration, problem)
             );
             items.extend(item(problem, title));
+        }
+        for finding in migration.locks.iter().filter(|f| !f.allowed) {
+            items.push(AnnotationItem {
+                level: AnnotationLevel::Warning,
+                file: finding.file.clone(),
+                line: Some(finding.line),
+                column: Some(finding.column),
+                title: format!(
+                    "migration {} {}: lock {}",
+                    migration.version, migration.name, finding.rule
+                ),
+                message: format!(
+                    "{}; blocks {} for {} ms. {}.\nSafe:\n{}",
+                    finding.evidence,
+                    finding.blocks.words(),
+                    finding.held_ms,
+                    finding.why,
+                    finding.safe_rewrite
+                ),
+            });
         }
     }
     for problem in &report.sequence.problems {
@@ -191,6 +212,55 @@ mod tests {
             ignored_files: Vec::new(),
             timings_ms: RunTimings::default(),
         }
+    }
+
+    #[test]
+    fn a_lock_finding_is_a_warning_on_its_statement_unless_allowed() {
+        let finding = crate::analysis::LockFinding {
+            rule: "table-rewrite".into(),
+            title: "table rewritten under ACCESS EXCLUSIVE".into(),
+            file: "migrations/2_c.up.sql".into(),
+            line: 3,
+            column: 1,
+            statement: "ALTER TABLE orders ALTER COLUMN id TYPE bigint".into(),
+            relation: "public.orders".into(),
+            mode: Some("AccessExclusiveLock".into()),
+            blocks: crate::analysis::Blocks::ReadsAndWrites,
+            held_ms: 38,
+            rewrite: true,
+            evidence: "rewrote public.orders".into(),
+            why: "every row is copied".into(),
+            safe_rewrite: "ALTER TABLE orders ADD COLUMN id_new bigint;".into(),
+            allowed: false,
+        };
+        let mut measured = migration("2", "c", Status::Passed, vec![]);
+        measured.locks = vec![
+            finding.clone(),
+            crate::analysis::LockFinding {
+                allowed: true,
+                line: 5,
+                ..finding
+            },
+        ];
+        let items = collect(&report(vec![measured]));
+        assert_eq!(items.len(), 1, "the allowed one is left out: {items:?}");
+        let item = &items[0];
+        assert_eq!(item.level, AnnotationLevel::Warning);
+        assert_eq!(
+            (item.file.as_str(), item.line, item.column),
+            ("migrations/2_c.up.sql", Some(3), Some(1))
+        );
+        assert_eq!(item.title, "migration 2 c: lock table-rewrite");
+        assert!(
+            item.message.contains("blocks reads and writes for 38 ms"),
+            "{}",
+            item.message
+        );
+        assert!(
+            item.message.contains("ADD COLUMN id_new"),
+            "{}",
+            item.message
+        );
     }
 
     #[test]

@@ -209,6 +209,7 @@ fn render_plan(report: &Report, options: &MarkdownOptions, plan: Plan) -> String
     let mut blocks = Vec::new();
     ctx.migrations_table(report, &mut blocks);
     ctx.migration_sections(report, &mut blocks);
+    locks(report, &mut blocks);
     ctx.sequence(report, &mut blocks);
     ctx.checksums(report, &mut blocks);
     ctx.schema_changes(report, &mut blocks);
@@ -943,6 +944,81 @@ fn fence(language: &str, content: &str) -> String {
         "{ticks}{language}\n{}\n{ticks}\n",
         content.trim_end_matches('\n')
     )
+}
+
+/// At most this many lock findings are listed in a comment; the JSON report has them all.
+const MAX_LOCK_ROWS: usize = 20;
+
+/// The measured lock findings: per migration a compact table, then each rule's safe
+/// rewrite folded away.
+fn locks(report: &Report, blocks: &mut Vec<String>) {
+    let migrations: Vec<_> = report
+        .migrations
+        .iter()
+        .filter(|m| !m.locks.is_empty())
+        .collect();
+    if migrations.is_empty() {
+        return;
+    }
+    let total: usize = migrations.iter().map(|m| m.locks.len()).sum();
+    blocks.push(format!(
+        "#### 🔒 Locks on existing tables: {} (measured, warnings)\n",
+        count(total, "finding", "findings")
+    ));
+    let mut shown = 0;
+    for migration in migrations {
+        if shown >= MAX_LOCK_ROWS {
+            break;
+        }
+        let mut block = format!(
+            "**{} {}**\n\n| line | statement | relation | lock | blocks | held | rule |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+            md(&migration.version),
+            md(&migration.name)
+        );
+        let mut rules: Vec<&crate::analysis::LockFinding> = Vec::new();
+        for finding in migration.locks.iter().take(MAX_LOCK_ROWS - shown) {
+            shown += 1;
+            let file = finding.file.rsplit('/').next().unwrap_or(&finding.file);
+            let mut rule = code_span(&finding.rule);
+            if finding.rewrite {
+                rule.push_str(" (rewrite)");
+            }
+            if finding.allowed {
+                rule.push_str(" (allowed)");
+            }
+            let _ = writeln!(
+                block,
+                "| {}:{} | {} | {} | {} | {} | {} ms | {rule} |",
+                md(file),
+                finding.line,
+                code_span(&finding.statement),
+                md(&finding.relation),
+                md(finding.mode.as_deref().unwrap_or("")),
+                finding.blocks.words(),
+                finding.held_ms,
+            );
+            if !rules.iter().any(|r| r.rule == finding.rule) {
+                rules.push(finding);
+            }
+        }
+        for finding in rules {
+            let _ = write!(
+                block,
+                "\n<details><summary>{}: {}</summary>\n\n{}\n\n{}</details>\n",
+                code_span(&finding.rule),
+                md(&finding.title),
+                md(&finding.why),
+                fence("sql", &finding.safe_rewrite)
+            );
+        }
+        blocks.push(block);
+    }
+    if shown < total {
+        blocks.push(format!(
+            "… {} not shown: the JSON report has every one.\n",
+            count(total - shown, "more lock finding", "more lock findings")
+        ));
+    }
 }
 
 /// An inline code span on one line, delimited by more backticks than it holds.
