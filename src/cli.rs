@@ -499,6 +499,13 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "KIND")]
     pub fail_on: Vec<String>,
 
+    /// Fail the check on a measured lock finding of this rule (repeatable):
+    /// table-rewrite, index-without-concurrently, constraint-validated-in-place.
+    /// Findings are warnings otherwise; `[locks]` in migration-check.toml sets each
+    /// rule to error, warning or off.
+    #[arg(long, value_name = "RULE")]
+    pub fail_on_lock: Vec<String>,
+
     /// Write the JSON report (contract v1) to PATH, or `-` for stdout.
     #[arg(long, value_name = "PATH|-")]
     pub json: Option<String>,

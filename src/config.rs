@@ -87,6 +87,9 @@ struct FileConfig {
     checksums: Gates,
     #[serde(default)]
     policy: FilePolicy,
+    /// `[locks]`: each lock rule's level (`error`, `warning`, `off`).
+    #[serde(default)]
+    locks: crate::analysis::LockPolicy,
     #[serde(default)]
     migrate: MigrateSettings,
     #[serde(default)]
@@ -313,7 +316,7 @@ impl Config {
                 defaults.command,
             )?,
         };
-        let policy = policy(&file.policy, args)?;
+        let policy = policy(&file.policy, &file.locks, args)?;
         let json = output_target(args.json.as_deref());
         let image = args
             .image
@@ -375,8 +378,33 @@ impl Config {
 }
 
 /// Defaults, then the file, then `--warn-on` / `--fail-on` flags.
-fn policy(file: &FilePolicy, args: &VerifyArgs) -> Result<Policy, UsageError> {
+fn policy(
+    file: &FilePolicy,
+    locks: &crate::analysis::LockPolicy,
+    args: &VerifyArgs,
+) -> Result<Policy, UsageError> {
     let mut policy = Policy::default();
+    let rules = crate::analysis::rule_ids();
+    let known = |rule: &str, origin: &str| {
+        if rules.contains(&rule) {
+            Ok(())
+        } else {
+            Err(UsageError(format!(
+                "unknown lock rule `{rule}` in {origin}: expected one of {}",
+                rules.join(", ")
+            )))
+        }
+    };
+    for (rule, level) in locks {
+        known(rule, "[locks]")?;
+        policy.locks.insert(rule.clone(), *level);
+    }
+    for rule in &args.fail_on_lock {
+        known(rule, "--fail-on-lock")?;
+        policy
+            .locks
+            .insert(rule.clone(), crate::analysis::Level::Error);
+    }
     for kind in DifferenceKind::ALL {
         if let Some(severity) = file.get(kind) {
             policy.differences.insert(kind, severity);

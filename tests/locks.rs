@@ -228,3 +228,53 @@ fn a_plain_index_alone_blocks_writes_under_share_lock() {
     assert_eq!(locks[0]["blocks"], "writes");
     assert_eq!(locks[0]["rewrite"], false);
 }
+
+#[test]
+fn the_policy_fails_on_a_rule_switches_one_off_and_refuses_unknown_rules() {
+    let dir = migrations(
+        "ALTER TABLE orders ALTER COLUMN id TYPE bigint;\n\
+         CREATE INDEX orders_total_idx ON orders (total);\n",
+        "DROP INDEX orders_total_idx;\nALTER TABLE orders ALTER COLUMN id TYPE int;\n",
+    );
+    // --fail-on-lock: the finding is an error and a problem on its line: exit 1.
+    let (output, report) = common::verify(dir.path(), &["--fail-on-lock", "table-rewrite"]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    let report = report.unwrap();
+    let migration = &report["migrations"][1];
+    assert_eq!(migration["locks"][0]["severity"], "error");
+    assert_eq!(migration["locks"][1]["severity"], "warning");
+    let problem = &migration["problems"][0];
+    assert_eq!(problem["kind"], "lock");
+    assert_eq!(problem["severity"], "error");
+    assert_eq!(problem["line"], 1);
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("table-rewrite: rewrote public.orders"),
+        "{problem}"
+    );
+
+    // [locks] in migration-check.toml: a rule switched off is not reported.
+    let config = dir.path().join("migration-check.toml");
+    std::fs::write(&config, "[locks]\nindex-without-concurrently = \"off\"\n").unwrap();
+    let (output, report) = common::verify(dir.path(), &["--config", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let locks = report.unwrap()["migrations"][1]["locks"].clone();
+    let rules: Vec<&str> = locks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["table-rewrite"]);
+
+    // An unknown rule is a usage error that names the known ones.
+    let (output, _) = common::verify(dir.path(), &["--fail-on-lock", "table-rewrites"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = common::stderr(&output);
+    assert!(
+        stderr.contains("unknown lock rule `table-rewrites`") && stderr.contains("table-rewrite,"),
+        "{stderr}"
+    );
+}

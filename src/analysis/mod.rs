@@ -12,6 +12,8 @@
 pub mod observe;
 pub mod rules;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// A lock mode as `pg_locks` names it, and what it blocks for other sessions.
@@ -44,6 +46,46 @@ impl Blocks {
             Blocks::ReadsAndWrites => "reads and writes",
         }
     }
+}
+
+/// What a rule's findings do to the check: `[locks]` in `migration-check.toml`,
+/// `--fail-on-lock RULE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Fails the check (unless the statement allows the rule).
+    Error,
+    /// Shown; the check passes. The default: the check informs, teams raise what they
+    /// care about.
+    #[default]
+    Warning,
+    /// Not reported.
+    Off,
+}
+
+/// The level of each rule (rules not listed are warnings).
+pub type LockPolicy = BTreeMap<String, Level>;
+
+/// Every rule's ID, for validating `[locks]` and `--fail-on-lock`.
+pub fn rule_ids() -> Vec<&'static str> {
+    rules::ALL.iter().map(|rule| rule.id()).collect()
+}
+
+/// `findings` under `policy`: a rule set to off drops its findings, the others take their
+/// rule's level (an allowed finding is at most a warning).
+pub fn apply_policy(findings: Vec<LockFinding>, policy: &LockPolicy) -> Vec<LockFinding> {
+    findings
+        .into_iter()
+        .filter_map(|mut finding| {
+            let level = policy.get(&finding.rule).copied().unwrap_or_default();
+            finding.severity = match level {
+                Level::Off => return None,
+                Level::Error if !finding.allowed => Level::Error,
+                _ => Level::Warning,
+            };
+            Some(finding)
+        })
+        .collect()
 }
 
 /// One measured finding: a statement, the pre-existing relation it affected, the lock it
@@ -81,6 +123,9 @@ pub struct LockFinding {
     /// Acknowledged by `-- migration-check: allow RULE` on the statement's line or the line
     /// before: still shown, never an error.
     pub allowed: bool,
+    /// `error` (fails the check) or `warning`, by the rule's level in the policy.
+    #[serde(default)]
+    pub severity: Level,
 }
 
 /// The comment that acknowledges a finding of `rule` on the statement at `line` (1-based)
@@ -128,6 +173,53 @@ mod tests {
             "two lines below is not the line before"
         );
         assert!(!allowed(sql, 1, "table-rewrite-other"));
+    }
+
+    #[test]
+    fn the_policy_sets_each_rule_and_an_allowed_finding_never_fails() {
+        let finding = |rule: &str, allowed: bool| LockFinding {
+            rule: rule.into(),
+            title: String::new(),
+            file: "f.sql".into(),
+            line: 1,
+            column: 1,
+            statement: String::new(),
+            relation: "public.t".into(),
+            mode: None,
+            blocks: Blocks::Writes,
+            held_ms: 1,
+            rewrite: false,
+            evidence: String::new(),
+            why: String::new(),
+            safe_rewrite: String::new(),
+            allowed,
+            severity: Level::Warning,
+        };
+        let policy = LockPolicy::from([
+            ("table-rewrite".to_string(), Level::Error),
+            ("index-without-concurrently".to_string(), Level::Off),
+        ]);
+        let applied = apply_policy(
+            vec![
+                finding("table-rewrite", false),
+                finding("table-rewrite", true),
+                finding("index-without-concurrently", false),
+                finding("constraint-validated-in-place", false),
+            ],
+            &policy,
+        );
+        let levels: Vec<(&str, Level)> = applied
+            .iter()
+            .map(|f| (f.rule.as_str(), f.severity))
+            .collect();
+        assert_eq!(
+            levels,
+            [
+                ("table-rewrite", Level::Error),
+                ("table-rewrite", Level::Warning),
+                ("constraint-validated-in-place", Level::Warning)
+            ]
+        );
     }
 
     #[test]

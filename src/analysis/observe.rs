@@ -205,6 +205,7 @@ impl Observer {
                         why: rule.why().into(),
                         safe_rewrite: rule.safe_rewrite().into(),
                         allowed: super::allowed(&file_text, line, rule.id()),
+                        severity: super::Level::Warning,
                     });
                 }
             }

@@ -60,7 +60,12 @@ pub fn collect(report: &Report) -> Vec<AnnotationItem> {
             );
             items.extend(item(problem, title));
         }
-        for finding in migration.locks.iter().filter(|f| !f.allowed) {
+        // An error-level finding is also a problem of the migration: annotated above.
+        let warnings = migration
+            .locks
+            .iter()
+            .filter(|f| !f.allowed && f.severity == crate::analysis::Level::Warning);
+        for finding in warnings {
             items.push(AnnotationItem {
                 level: AnnotationLevel::Warning,
                 file: finding.file.clone(),
@@ -232,6 +237,7 @@ mod tests {
             why: "every row is copied".into(),
             safe_rewrite: "ALTER TABLE orders ADD COLUMN id_new bigint;".into(),
             allowed: false,
+            severity: crate::analysis::Level::Warning,
         };
         let mut measured = migration("2", "c", Status::Passed, vec![]);
         measured.locks = vec![

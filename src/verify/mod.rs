@@ -47,6 +47,8 @@ pub struct Policy {
     pub irreversible: IrreversibleRule,
     /// Per sort of schema difference; kinds not listed are errors.
     pub differences: BTreeMap<DifferenceKind, Severity>,
+    /// Per lock rule; rules not listed are warnings.
+    pub locks: analysis::LockPolicy,
 }
 
 impl Default for Policy {
@@ -57,6 +59,7 @@ impl Default for Policy {
                 (DifferenceKind::ColumnPosition, Severity::Warning),
                 (DifferenceKind::DefaultSpelling, Severity::Warning),
             ]),
+            locks: analysis::LockPolicy::new(),
         }
     }
 }
@@ -590,7 +593,30 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             .step_observed(&migration.up, &mut report, observer.as_mut())
             .await?;
         if let Some(observer) = observer {
-            report.locks = observer.findings(&migration.up);
+            report.locks = analysis::apply_policy(
+                observer.findings(&migration.up),
+                &self.options.policy.locks,
+            );
+            for finding in &report.locks {
+                if finding.severity == analysis::Level::Error {
+                    report.problems.push(Problem {
+                        versions: Vec::new(),
+                        kind: "lock".into(),
+                        severity: Severity::Error,
+                        message: format!(
+                            "{}: {}; blocks {} for {} ms (policy: error)",
+                            finding.rule,
+                            finding.evidence,
+                            finding.blocks.words(),
+                            finding.held_ms
+                        ),
+                        file: Some(finding.file.clone()),
+                        line: Some(finding.line),
+                        column: Some(finding.column),
+                        object: None,
+                    });
+                }
+            }
         }
         match up {
             Step::Ran(elapsed) => report.timings_ms.up = Some(millis(elapsed)),
