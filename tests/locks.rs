@@ -51,14 +51,15 @@ fn locks_of(dir: &tempfile::TempDir) -> (Value, String) {
 }
 
 const DOWN: &str = "ALTER TABLE orders DROP CONSTRAINT orders_customer_fk;\n\
-                    DROP INDEX orders_total_idx;\n\
+                    DROP INDEX orders_customer_idx;\n\
                     ALTER TABLE orders ALTER COLUMN id TYPE int;\n";
 
 #[test]
 fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_findings() {
     let dir = migrations(
-        "ALTER TABLE orders ALTER COLUMN id TYPE bigint;\n\
-         CREATE INDEX orders_total_idx ON orders (total);\n\
+        "SET lock_timeout = '5s';\n\
+         ALTER TABLE orders ALTER COLUMN id TYPE bigint;\n\
+         CREATE INDEX orders_customer_idx ON orders (customer_id);\n\
          ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n\
          \x20 FOREIGN KEY (customer_id) REFERENCES customers (id);\n",
         DOWN,
@@ -69,14 +70,24 @@ fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_fin
         .iter()
         .map(|f| (f["rule"].as_str().unwrap(), f["line"].as_u64().unwrap()))
         .collect();
+    // The issue's three, and the ACCESS EXCLUSIVE of line 2 held while lines 3 and 4 ran.
     assert_eq!(
         rules,
         [
-            ("table-rewrite", 1),
-            ("index-without-concurrently", 2),
-            ("constraint-validated-in-place", 3)
+            ("table-rewrite", 2),
+            ("exclusive-lock-held", 2),
+            ("index-without-concurrently", 3),
+            ("constraint-validated-in-place", 4)
         ],
         "{locks:#?}"
+    );
+    assert!(
+        locks[1]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("2 more statement(s)"),
+        "{}",
+        locks[1]
     );
     let rewrite = &locks[0];
     assert_eq!(rewrite["relation"], "public.orders");
@@ -91,17 +102,17 @@ fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_fin
             .ends_with("2_change.up.sql")
     );
     // The index is built while line 1's ACCESS EXCLUSIVE is still held: reads wait too.
-    let index = &locks[1];
+    let index = &locks[2];
     assert_eq!(index["mode"], "AccessExclusiveLock");
     assert_eq!(index["blocks"], "reads_and_writes");
     assert!(
         index["evidence"]
             .as_str()
             .unwrap()
-            .contains("orders_total_idx"),
+            .contains("orders_customer_idx"),
         "{index}"
     );
-    let foreign_key = &locks[2];
+    let foreign_key = &locks[3];
     assert!(
         foreign_key["evidence"]
             .as_str()
@@ -130,16 +141,16 @@ fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_fin
     assert_eq!(output.status.code(), Some(0));
     let comment = std::fs::read_to_string(markdown.path()).unwrap();
     assert!(
-        comment.contains("Locks on existing tables: 3 findings"),
+        comment.contains("Locks on existing tables: 4 findings"),
         "{comment}"
     );
     assert!(
-        comment.contains("| 2\\_change.up.sql:1 | `ALTER TABLE orders ALTER COLUMN id TYPE bigint` | public.orders | AccessExclusiveLock | reads and writes |"),
+        comment.contains("| 2\\_change.up.sql:2 | `ALTER TABLE orders ALTER COLUMN id TYPE bigint` | public.orders | AccessExclusiveLock | reads and writes |"),
         "{comment}"
     );
     assert_eq!(
         comment.matches("<details><summary>`").count(),
-        3,
+        4,
         "{comment}"
     );
     assert!(comment.contains("```sql\n-- Add it NOT VALID"), "{comment}");
@@ -147,10 +158,11 @@ fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_fin
 
 #[test]
 fn the_safe_version_has_no_finding() {
-    // The same intent written safely: a new bigint column instead of the type change (a
-    // varchar widened in place beside it: no rewrite), the foreign key NOT VALID, the
-    // index CONCURRENTLY in a migration of its own (sqlx sends a `-- no-transaction`
-    // file as one query), and the validation in a later transaction.
+    // The same intent written safely: the index first, CONCURRENTLY, in a migration of its
+    // own (sqlx sends a `-- no-transaction` file as one query); then with a lock_timeout,
+    // in one statement, a new bigint column instead of the type change (a varchar widened
+    // in place beside it: no rewrite) and the foreign key NOT VALID; the validation in a
+    // later transaction.
     let dir = common::migrations_dir(&[
         (
             "1_tables.up.sql",
@@ -164,23 +176,24 @@ fn the_safe_version_has_no_finding() {
             "DROP TABLE orders;\nDROP TABLE customers;\n",
         ),
         (
-            "2_safe.up.sql",
-            "ALTER TABLE orders ADD COLUMN id_new bigint;\n\
-             ALTER TABLE orders ALTER COLUMN note TYPE varchar(40);\n\
-             ALTER TABLE orders ADD CONSTRAINT orders_customer_fk\n\
-             \x20 FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;\n",
+            "2_index.up.sql",
+            "-- no-transaction\nCREATE INDEX CONCURRENTLY orders_customer_idx ON orders (customer_id);\n",
+        ),
+        ("2_index.down.sql", "DROP INDEX orders_customer_idx;\n"),
+        (
+            "3_safe.up.sql",
+            "SET lock_timeout = '5s';\n\
+             ALTER TABLE orders ADD COLUMN id_new bigint,\n\
+             \x20 ALTER COLUMN note TYPE varchar(40),\n\
+             \x20 ADD CONSTRAINT orders_customer_fk\n\
+             \x20   FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;\n",
         ),
         (
-            "2_safe.down.sql",
+            "3_safe.down.sql",
             "ALTER TABLE orders DROP CONSTRAINT orders_customer_fk;\n\
              ALTER TABLE orders ALTER COLUMN note TYPE varchar(20);\n\
              ALTER TABLE orders DROP COLUMN id_new;\n",
         ),
-        (
-            "3_index.up.sql",
-            "-- no-transaction\nCREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);\n",
-        ),
-        ("3_index.down.sql", "DROP INDEX orders_total_idx;\n"),
         (
             "4_validate.up.sql",
             "ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;\n",
@@ -201,16 +214,55 @@ fn the_safe_version_has_no_finding() {
 }
 
 #[test]
+fn set_not_null_a_missing_lock_timeout_and_an_unindexed_foreign_key_are_found() {
+    let dir = migrations(
+        "ALTER TABLE orders ALTER COLUMN total SET NOT NULL;\n",
+        "ALTER TABLE orders ALTER COLUMN total DROP NOT NULL;\n",
+    );
+    let (locks, _) = locks_of(&dir);
+    let rules: Vec<&str> = locks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        ["set-not-null-scan", "lock-timeout-missing"],
+        "{locks:#}"
+    );
+    assert!(
+        locks[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("NOT NULL on total"),
+        "{locks:#}"
+    );
+
+    let dir = migrations(
+        "SET lock_timeout = '5s';\n\
+         CREATE TABLE payments (id int PRIMARY KEY, customer_id int REFERENCES customers (id));\n",
+        "DROP TABLE payments;\n",
+    );
+    let (locks, _) = locks_of(&dir);
+    assert_eq!(locks.as_array().unwrap().len(), 1, "{locks:#}");
+    assert_eq!(locks[0]["rule"], "foreign-key-without-index");
+    assert_eq!(locks[0]["relation"], "payments");
+    assert_eq!(locks[0]["line"], 2);
+}
+
+#[test]
 fn an_allow_comment_acknowledges_a_finding_which_is_still_shown() {
     let dir = migrations(
-        "-- migration-check: allow table-rewrite\n\
+        "SET lock_timeout = '5s';\n\
+         -- migration-check: allow table-rewrite\n\
          ALTER TABLE orders ALTER COLUMN id TYPE bigint;\n",
         "ALTER TABLE orders ALTER COLUMN id TYPE int;\n",
     );
     let (locks, stderr) = locks_of(&dir);
     assert_eq!(locks.as_array().unwrap().len(), 1, "{locks:#}");
     assert_eq!(locks[0]["rule"], "table-rewrite");
-    assert_eq!(locks[0]["line"], 2);
+    assert_eq!(locks[0]["line"], 3);
     assert_eq!(locks[0]["allowed"], true);
     assert!(stderr.contains("table-rewrite (allowed)"), "{stderr}");
 }
@@ -218,7 +270,7 @@ fn an_allow_comment_acknowledges_a_finding_which_is_still_shown() {
 #[test]
 fn a_plain_index_alone_blocks_writes_under_share_lock() {
     let dir = migrations(
-        "CREATE INDEX orders_total_idx ON orders (total);\n",
+        "SET lock_timeout = '5s';\nCREATE INDEX orders_total_idx ON orders (total);\n",
         "DROP INDEX orders_total_idx;\n",
     );
     let (locks, _) = locks_of(&dir);
@@ -232,7 +284,8 @@ fn a_plain_index_alone_blocks_writes_under_share_lock() {
 #[test]
 fn the_policy_fails_on_a_rule_switches_one_off_and_refuses_unknown_rules() {
     let dir = migrations(
-        "ALTER TABLE orders ALTER COLUMN id TYPE bigint;\n\
+        "SET lock_timeout = '5s';\n\
+         ALTER TABLE orders ALTER COLUMN id TYPE bigint;\n\
          CREATE INDEX orders_total_idx ON orders (total);\n",
         "DROP INDEX orders_total_idx;\nALTER TABLE orders ALTER COLUMN id TYPE int;\n",
     );
@@ -246,7 +299,7 @@ fn the_policy_fails_on_a_rule_switches_one_off_and_refuses_unknown_rules() {
     let problem = &migration["problems"][0];
     assert_eq!(problem["kind"], "lock");
     assert_eq!(problem["severity"], "error");
-    assert_eq!(problem["line"], 1);
+    assert_eq!(problem["line"], 2);
     assert!(
         problem["message"]
             .as_str()
@@ -267,7 +320,7 @@ fn the_policy_fails_on_a_rule_switches_one_off_and_refuses_unknown_rules() {
         .iter()
         .map(|f| f["rule"].as_str().unwrap())
         .collect();
-    assert_eq!(rules, ["table-rewrite"]);
+    assert_eq!(rules, ["table-rewrite", "exclusive-lock-held"]);
 
     // An unknown rule is a usage error that names the known ones.
     let (output, _) = common::verify(dir.path(), &["--fail-on-lock", "table-rewrites"]);

@@ -57,6 +57,19 @@ struct Observation {
     /// Their CHECK and FOREIGN KEY constraints.
     #[serde(default)]
     constraints: Option<Vec<ConstraintRow>>,
+    /// (table, column number, column name) of their NOT NULL columns.
+    #[serde(default)]
+    not_null: Option<Vec<(u32, i32, String)>>,
+    /// (table, highest column number) of each.
+    #[serde(default)]
+    widths: Option<Vec<(u32, i32)>>,
+    /// Whether the script set `lock_timeout` itself (our own is a startup option).
+    #[serde(default)]
+    lock_timeout_set: bool,
+    /// (oid, name, table) of every foreign key in the database whose referencing columns
+    /// lead no index.
+    #[serde(default)]
+    unindexed: Option<Vec<(u32, String, String)>>,
 }
 
 /// (oid, table, type, validated, name, referenced table) of a constraint.
@@ -101,6 +114,18 @@ pub struct StatementEffect {
     pub validated: Vec<Validated>,
     /// Pre-existing tables it scanned.
     pub scanned: BTreeSet<u32>,
+    /// (table, column) of pre-existing columns it made NOT NULL.
+    pub set_not_null: Vec<(u32, String)>,
+    /// Whether the script had set `lock_timeout` when it ran.
+    pub lock_timeout_set: bool,
+    /// Which transaction of the script it ran in (0, 1, …): statements in the same one
+    /// share its locks until it ends.
+    pub transaction: usize,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// Foreign keys added by the script so far whose referencing columns lead no index:
+    /// (oid, name, table).
+    pub unindexed_foreign_keys: Vec<(u32, String, String)>,
     pub(crate) started: Option<Instant>,
     /// How long its locks were held: from its start until its transaction ended.
     pub held: Duration,
@@ -115,6 +140,13 @@ pub struct Observer {
     effects: Vec<StatementEffect>,
     /// Effects whose transaction has not ended yet (their `held` is open).
     open_from: usize,
+    /// How many transactions the script has started so far.
+    transactions: usize,
+    /// Foreign keys without an index before the script.
+    unindexed_before: BTreeSet<u32>,
+    /// Foreign keys added by the script and still without an index after it (see
+    /// [`Observer::conclude`]).
+    unindexed_after: Option<BTreeSet<u32>>,
 }
 
 impl Observer {
@@ -151,9 +183,19 @@ impl Observer {
             previous: Observation::default(),
             effects: Vec::new(),
             open_from: 0,
+            transactions: 0,
+            unindexed_before: BTreeSet::new(),
+            unindexed_after: None,
         };
         let row = client.query_one(&observer.query(), &[]).await?;
         observer.previous = serde_json::from_str(row.get(0)).unwrap_or_default();
+        observer.unindexed_before = observer
+            .previous
+            .unindexed
+            .iter()
+            .flatten()
+            .map(|(oid, _, _)| *oid)
+            .collect();
         // The baseline's transaction is over: the script's first statement starts anew.
         observer.previous.transaction.clear();
         observer.previous.locks = None;
@@ -161,19 +203,40 @@ impl Observer {
         Ok(observer)
     }
 
+    /// After the script (outside its transaction): which of the foreign keys it added still
+    /// lead no index, whatever statement (measured or not) added one meanwhile.
+    pub async fn conclude(&mut self, client: &Client) -> Result<(), tokio_postgres::Error> {
+        let row = client.query_one(&self.query(), &[]).await?;
+        let last: Observation = serde_json::from_str(row.get(0)).unwrap_or_default();
+        self.unindexed_after = Some(
+            last.unindexed
+                .iter()
+                .flatten()
+                .map(|(oid, _, _)| *oid)
+                .filter(|oid| !self.unindexed_before.contains(oid))
+                .collect(),
+        );
+        Ok(())
+    }
+
     /// The findings of the rules over every statement measured, for `script`.
     pub fn findings(&self, script: &Script) -> Vec<LockFinding> {
         let file = script.path.display().to_string();
         let mut findings = Vec::new();
-        for effect in &self.effects {
+        for (index, effect) in self.effects.iter().enumerate() {
             for rule in rules::ALL {
                 for Hit {
                     relation,
+                    named,
                     mode,
                     rewrite,
                     evidence,
-                } in rule.check(effect, &self.relations)
-                {
+                } in rule.check(&rules::Context {
+                    effects: &self.effects,
+                    index,
+                    relations: &self.relations,
+                    unindexed_after: self.unindexed_after.as_ref(),
+                }) {
                     let (line, column) = lexer::line_col(&script.sql, effect.code.start);
                     let line = script.line_offset + line;
                     let text = &script.sql[effect.code.clone()];
@@ -191,10 +254,11 @@ impl Observer {
                         line,
                         column,
                         statement,
-                        relation: self
-                            .relations
-                            .get(&relation)
-                            .map_or_else(|| relation.to_string(), |r| r.name.clone()),
+                        relation: named.unwrap_or_else(|| {
+                            self.relations
+                                .get(&relation)
+                                .map_or_else(|| relation.to_string(), |r| r.name.clone())
+                        }),
                         blocks: mode
                             .as_deref()
                             .map_or(super::Blocks::Nothing, super::blocks),
@@ -270,7 +334,22 @@ impl StatementObserver for Observer {
              'constraints', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(k.oid::pg_catalog.int8, k.conrelid::pg_catalog.int8, \
                 k.contype::text, k.convalidated, k.conname, k.confrelid::pg_catalog.int8)) \
                 FROM pg_catalog.pg_constraint k WHERE k.contype IN ('c', 'f') \
-                AND k.conrelid = ANY ({oids})))::text AS migration_check_observation"
+                AND k.conrelid = ANY ({oids})), \
+             'not_null', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attrelid::pg_catalog.int8, \
+                a.attnum, a.attname)) FROM pg_catalog.pg_attribute a WHERE a.attrelid = ANY ({oids}) \
+                AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull), \
+             'widths', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attrelid::pg_catalog.int8, \
+                a.width)) FROM (SELECT attrelid, pg_catalog.max(attnum) AS width \
+                FROM pg_catalog.pg_attribute WHERE attrelid = ANY ({oids}) GROUP BY attrelid) a), \
+             'lock_timeout_set', (SELECT s.source = 'session' FROM pg_catalog.pg_settings s \
+                WHERE s.name = 'lock_timeout'), \
+             'unindexed', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(k.oid::pg_catalog.int8, \
+                k.conname, k.conrelid::pg_catalog.regclass::text)) \
+                FROM pg_catalog.pg_constraint k WHERE k.contype = 'f' AND NOT EXISTS ( \
+                SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = k.conrelid \
+                AND (pg_catalog.string_to_array(i.indkey::text, ' ')::pg_catalog.int2[]) \
+                    [1:pg_catalog.array_length(k.conkey, 1)] OPERATOR(pg_catalog.@>) k.conkey)) \
+             )::text AS migration_check_observation"
         )
     }
 
@@ -286,15 +365,23 @@ impl StatementObserver for Observer {
             self.effects.push(StatementEffect {
                 code: statement.code.clone(),
                 started: Some(started),
+                elapsed,
+                transaction: self.transactions,
+                lock_timeout_set: true,
                 ..Default::default()
             });
+            self.transactions += 1;
             self.close_transaction(now);
+            // Whatever it did, the next statement's transaction is another one.
+            self.previous.transaction.clear();
             return;
         };
         let same_transaction = current.transaction == self.previous.transaction;
         if !same_transaction {
             self.close_transaction(started);
+            self.transactions += 1;
         }
+        let transaction = self.transactions - 1;
         let before_locks = if same_transaction {
             strongest(self.previous.locks.as_deref().unwrap_or_default())
         } else {
@@ -373,6 +460,34 @@ impl StatementObserver for Observer {
             .filter(|(table, scans)| *scans > scans_before.get(table).copied().unwrap_or(0))
             .map(|(table, _)| *table)
             .collect();
+        let not_null_before: BTreeSet<(u32, i32)> = self
+            .previous
+            .not_null
+            .iter()
+            .flatten()
+            .map(|(table, number, _)| (*table, *number))
+            .collect();
+        let widths_before: HashMap<u32, i32> =
+            self.previous.widths.iter().flatten().copied().collect();
+        let set_not_null = current
+            .not_null
+            .iter()
+            .flatten()
+            .filter(|(table, number, _)| {
+                !not_null_before.contains(&(*table, *number))
+                    && widths_before
+                        .get(table)
+                        .is_some_and(|width| number <= width)
+            })
+            .map(|(table, _, column)| (*table, column.clone()))
+            .collect();
+        let unindexed_foreign_keys = current
+            .unindexed
+            .iter()
+            .flatten()
+            .filter(|(oid, _, _)| !self.unindexed_before.contains(oid))
+            .cloned()
+            .collect();
         self.effects.push(StatementEffect {
             code: statement.code.clone(),
             observed: true,
@@ -382,6 +497,11 @@ impl StatementObserver for Observer {
             new_indexes,
             validated,
             scanned,
+            set_not_null,
+            lock_timeout_set: current.lock_timeout_set,
+            transaction,
+            elapsed,
+            unindexed_foreign_keys,
             started: Some(started),
             held: Duration::ZERO,
         });

@@ -592,7 +592,11 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let up = self
             .step_observed(&migration.up, &mut report, observer.as_mut())
             .await?;
-        if let Some(observer) = observer {
+        if let Some(mut observer) = observer {
+            if matches!(up, Step::Ran(_)) {
+                // Best effort: a connection the script ended leaves the rule unknowing.
+                let _ = observer.conclude(&self.session.client).await;
+            }
             report.locks = analysis::apply_policy(
                 observer.findings(&migration.up),
                 &self.options.policy.locks,

@@ -1,8 +1,7 @@
 //! `index-without-concurrently`: a statement built an index on a pre-existing table while
 //! holding a lock that blocks writes to it (`CREATE INDEX` without `CONCURRENTLY`).
 
-use super::{Hit, Rule, name};
-use crate::analysis::observe::{Relations, StatementEffect};
+use super::{Context, Hit, Rule, name};
 use crate::analysis::{Blocks, blocks};
 
 pub struct BlockingIndex;
@@ -22,7 +21,8 @@ impl Rule for BlockingIndex {
         "-- Outside a transaction (mark the migration non-transactional):\n\
          CREATE INDEX CONCURRENTLY orders_customer_id_idx ON orders (customer_id);"
     }
-    fn check(&self, effect: &StatementEffect, relations: &Relations) -> Vec<Hit> {
+    fn check(&self, context: &Context) -> Vec<Hit> {
+        let (effect, relations) = (context.effect(), context.relations);
         let mut hits: Vec<Hit> = Vec::new();
         for index in &effect.new_indexes {
             let table = index.table;
@@ -33,6 +33,7 @@ impl Rule for BlockingIndex {
                 continue;
             }
             hits.push(Hit {
+                named: None,
                 relation: table,
                 mode: Some(mode.clone()),
                 rewrite: false,
@@ -49,7 +50,7 @@ impl Rule for BlockingIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{effect, relations};
+    use super::super::test_support::{check, effect};
     use super::*;
     use crate::analysis::observe::NewIndex;
 
@@ -60,7 +61,7 @@ mod tests {
             name: "orders_total_idx".into(),
             table: 1,
         }];
-        let hits = BlockingIndex.check(&build, &relations());
+        let hits = check(&BlockingIndex, std::slice::from_ref(&build), 0);
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].relation, 1);
         assert_eq!(hits[0].mode.as_deref(), Some("ShareLock"));
@@ -84,12 +85,8 @@ mod tests {
             name: "orders_total_idx".into(),
             table: 1,
         }];
-        assert!(BlockingIndex.check(&concurrent, &relations()).is_empty());
+        assert!(check(&BlockingIndex, std::slice::from_ref(&concurrent), 0).is_empty());
         // No new index at all (a lock alone is another rule's business).
-        assert!(
-            BlockingIndex
-                .check(&effect(&[(1, "ShareLock")]), &relations())
-                .is_empty()
-        );
+        assert!(check(&BlockingIndex, &[effect(&[(1, "ShareLock")])], 0).is_empty());
     }
 }

@@ -3,6 +3,10 @@
 //! affected in a way that would hurt a live database, with the evidence.
 
 mod blocking_index;
+mod exclusive_lock_held;
+mod foreign_key_without_index;
+mod lock_timeout;
+mod set_not_null;
 mod table_rewrite;
 mod validated_constraint;
 
@@ -11,7 +15,10 @@ use super::observe::{Relations, StatementEffect};
 /// One relation a rule found affected by a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
+    /// The pre-existing relation (its OID), or 0 with `named`.
     pub relation: u32,
+    /// The relation's name when it did not exist before the migration.
+    pub named: Option<String>,
     /// The strongest lock held on it after the statement.
     pub mode: Option<String>,
     pub rewrite: bool,
@@ -29,8 +36,26 @@ pub trait Rule: Sync {
     fn why(&self) -> &'static str;
     /// The safe way to write the statement, as SQL.
     fn safe_rewrite(&self) -> &'static str;
-    /// The relations `effect` affected that this rule finds, if any.
-    fn check(&self, effect: &StatementEffect, relations: &Relations) -> Vec<Hit>;
+    /// The relations the statement `context` points at affected that this rule finds.
+    fn check(&self, context: &Context) -> Vec<Hit>;
+}
+
+/// A statement's effect among the script's, for a rule.
+pub struct Context<'a> {
+    /// Every statement of the script, in order.
+    pub effects: &'a [StatementEffect],
+    /// The statement under consideration.
+    pub index: usize,
+    pub relations: &'a Relations,
+    /// The foreign keys the script added that lead no index once it is over, when known.
+    pub unindexed_after: Option<&'a std::collections::BTreeSet<u32>>,
+}
+
+impl Context<'_> {
+    /// The statement under consideration.
+    pub fn effect(&self) -> &StatementEffect {
+        &self.effects[self.index]
+    }
 }
 
 /// Every rule, in the order findings are listed.
@@ -38,6 +63,10 @@ pub static ALL: &[&dyn Rule] = &[
     &table_rewrite::TableRewrite,
     &blocking_index::BlockingIndex,
     &validated_constraint::ValidatedConstraint,
+    &set_not_null::SetNotNull,
+    &exclusive_lock_held::ExclusiveLockHeld,
+    &lock_timeout::LockTimeout,
+    &foreign_key_without_index::ForeignKeyWithoutIndex,
 ];
 
 /// The name of `relation` for evidence.
@@ -96,7 +125,22 @@ pub(crate) mod test_support {
             observed: true,
             locks: locks.iter().map(|(r, m)| (*r, m.to_string())).collect(),
             new_locks: locks.iter().map(|(r, m)| (*r, m.to_string())).collect(),
+            lock_timeout_set: true,
             ..Default::default()
         }
+    }
+
+    /// What `rule` finds in statement `index` of `effects`.
+    pub fn check(
+        rule: &dyn super::Rule,
+        effects: &[StatementEffect],
+        index: usize,
+    ) -> Vec<super::Hit> {
+        rule.check(&super::Context {
+            effects,
+            index,
+            relations: &relations(),
+            unindexed_after: None,
+        })
     }
 }

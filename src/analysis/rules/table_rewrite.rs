@@ -2,8 +2,7 @@
 //! COLUMN … TYPE` to an incompatible type, a volatile default, `SET LOGGED`, `VACUUM
 //! FULL`, `CLUSTER`) while holding ACCESS EXCLUSIVE on it.
 
-use super::{Hit, Rule, name};
-use crate::analysis::observe::{Relations, StatementEffect};
+use super::{Context, Hit, Rule, name};
 
 pub struct TableRewrite;
 
@@ -25,7 +24,8 @@ impl Rule for TableRewrite {
          -- a trigger keeps id_new in step with new writes meanwhile; then, in one short\n\
          -- transaction: rename the columns and move constraints and defaults"
     }
-    fn check(&self, effect: &StatementEffect, relations: &Relations) -> Vec<Hit> {
+    fn check(&self, context: &Context) -> Vec<Hit> {
+        let (effect, relations) = (context.effect(), context.relations);
         effect
             .rewritten
             .iter()
@@ -38,6 +38,7 @@ impl Rule for TableRewrite {
                 effect.locks.get(relation).map(String::as_str) == Some("AccessExclusiveLock")
             })
             .map(|&relation| Hit {
+                named: None,
                 relation,
                 mode: effect.locks.get(&relation).cloned(),
                 rewrite: true,
@@ -52,14 +53,14 @@ impl Rule for TableRewrite {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{effect, relations};
+    use super::super::test_support::{check, effect};
     use super::*;
 
     #[test]
     fn a_table_given_a_new_file_under_access_exclusive_is_found() {
         let mut rewrite = effect(&[(1, "AccessExclusiveLock"), (3, "AccessExclusiveLock")]);
         rewrite.rewritten = vec![1, 3];
-        let hits = TableRewrite.check(&rewrite, &relations());
+        let hits = check(&TableRewrite, std::slice::from_ref(&rewrite), 0);
         assert_eq!(hits.len(), 1, "the table, not its index: {hits:?}");
         assert_eq!(hits[0].relation, 1);
         assert!(hits[0].rewrite);
@@ -74,10 +75,10 @@ mod tests {
     fn no_new_file_or_no_exclusive_lock_is_no_finding() {
         // ALTER COLUMN TYPE varchar(20) → varchar(40): the lock, but no rewrite.
         let widened = effect(&[(1, "AccessExclusiveLock")]);
-        assert!(TableRewrite.check(&widened, &relations()).is_empty());
+        assert!(check(&TableRewrite, std::slice::from_ref(&widened), 0).is_empty());
         // A new file without that lock (not a case PostgreSQL has today): not this rule.
         let mut other = effect(&[(1, "ShareLock")]);
         other.rewritten = vec![1];
-        assert!(TableRewrite.check(&other, &relations()).is_empty());
+        assert!(check(&TableRewrite, std::slice::from_ref(&other), 0).is_empty());
     }
 }

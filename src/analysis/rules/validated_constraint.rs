@@ -2,8 +2,7 @@
 //! a pre-existing table (or validated one) and scanned the table to do it, holding a lock
 //! that blocks writes (a foreign key: on both tables) until its transaction ended.
 
-use super::{Hit, Rule, name, under};
-use crate::analysis::observe::{Relations, StatementEffect};
+use super::{Context, Hit, Rule, name, under};
 
 pub struct ValidatedConstraint;
 
@@ -27,7 +26,8 @@ impl Rule for ValidatedConstraint {
          -- next migration, or after COMMIT:\n\
          ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;"
     }
-    fn check(&self, effect: &StatementEffect, relations: &Relations) -> Vec<Hit> {
+    fn check(&self, context: &Context) -> Vec<Hit> {
+        let (effect, relations) = (context.effect(), context.relations);
         effect
             .validated
             .iter()
@@ -53,6 +53,7 @@ impl Rule for ValidatedConstraint {
                     .map(|r| format!(", referencing {}{}", name(relations, r), under(effect, r)))
                     .unwrap_or_default();
                 Hit {
+                    named: None,
                     relation: constraint.table,
                     mode: effect.locks.get(&constraint.table).cloned(),
                     rewrite: false,
@@ -70,7 +71,7 @@ impl Rule for ValidatedConstraint {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{effect, relations};
+    use super::super::test_support::{check, effect};
     use super::*;
     use crate::analysis::observe::Validated;
 
@@ -88,7 +89,7 @@ mod tests {
         let mut added = effect(&[(1, "ShareRowExclusiveLock"), (2, "ShareRowExclusiveLock")]);
         added.validated = vec![foreign_key()];
         added.scanned = [1, 2].into();
-        let hits = ValidatedConstraint.check(&added, &relations());
+        let hits = check(&ValidatedConstraint, std::slice::from_ref(&added), 0);
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].relation, 1);
         assert!(
@@ -102,19 +103,11 @@ mod tests {
     fn not_valid_or_no_scan_is_no_finding() {
         // NOT VALID: the constraint is not validated, nothing scanned.
         let not_valid = effect(&[(1, "ShareRowExclusiveLock")]);
-        assert!(
-            ValidatedConstraint
-                .check(&not_valid, &relations())
-                .is_empty()
-        );
+        assert!(check(&ValidatedConstraint, &[not_valid], 0).is_empty());
         // VALIDATE CONSTRAINT in its own transaction: a scan under SHARE UPDATE EXCLUSIVE.
         let mut validate = effect(&[(1, "ShareUpdateExclusiveLock")]);
         validate.validated = vec![foreign_key()];
         validate.scanned = [1].into();
-        assert!(
-            ValidatedConstraint
-                .check(&validate, &relations())
-                .is_empty()
-        );
+        assert!(check(&ValidatedConstraint, &[validate], 0).is_empty());
     }
 }
