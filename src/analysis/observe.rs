@@ -18,7 +18,8 @@ use crate::postgres::runner::StatementObserver;
 /// The relations that exist before the script: tables, partitioned tables, materialized
 /// views and indexes outside the system schemas.
 const RELATIONS: &str = "\
-SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::text
+SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::text,
+       (SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = c.oid)
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'm', 'i', 'I')
@@ -32,6 +33,8 @@ pub struct Relation {
     pub name: String,
     /// `pg_class.relkind`.
     pub kind: char,
+    /// An index's table.
+    pub table: Option<u32>,
 }
 
 /// The relations that existed before the script, by OID.
@@ -164,6 +167,7 @@ impl Observer {
                     Relation {
                         name: row.get(1),
                         kind: kind.chars().next().unwrap_or('r'),
+                        table: row.get(3),
                     },
                 )
             })

@@ -100,6 +100,7 @@ pub(crate) mod test_support {
                 Relation {
                     name: "public.orders".into(),
                     kind: 'r',
+                    table: None,
                 },
             ),
             (
@@ -107,6 +108,7 @@ pub(crate) mod test_support {
                 Relation {
                     name: "public.customers".into(),
                     kind: 'r',
+                    table: None,
                 },
             ),
             (
@@ -114,6 +116,7 @@ pub(crate) mod test_support {
                 Relation {
                     name: "public.orders_pkey".into(),
                     kind: 'i',
+                    table: Some(1),
                 },
             ),
         ])

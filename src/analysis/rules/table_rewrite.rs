@@ -1,8 +1,10 @@
 //! `table-rewrite`: a statement gave a pre-existing table a new file (a rewrite: `ALTER
-//! COLUMN … TYPE` to an incompatible type, a volatile default, `SET LOGGED`, `VACUUM
-//! FULL`, `CLUSTER`) while holding ACCESS EXCLUSIVE on it.
+//! COLUMN … TYPE` to an incompatible type, a volatile default, `SET LOGGED`, `CLUSTER`)
+//! while holding ACCESS EXCLUSIVE on it, or rebuilt one of its indexes alone (`REINDEX`)
+//! while holding a lock that blocks writes to it.
 
 use super::{Context, Hit, Rule, name};
+use crate::analysis::{Blocks, blocks};
 
 pub struct TableRewrite;
 
@@ -11,43 +13,58 @@ impl Rule for TableRewrite {
         "table-rewrite"
     }
     fn title(&self) -> &'static str {
-        "table rewritten under ACCESS EXCLUSIVE"
+        "table or index rewritten while writes wait"
     }
     fn why(&self) -> &'static str {
-        "every row is copied into a new file while nothing, not even SELECT, can touch the \
-         table: the time grows with the table, and every query on it queues behind"
+        "every row is copied into a new file while the lock keeps writes (for a table: \
+         reads too) waiting: the time grows with the table, and every query on it queues \
+         behind"
     }
     fn safe_rewrite(&self) -> &'static str {
         "-- Add a new column, fill it in batches, then switch over:\n\
          ALTER TABLE orders ADD COLUMN id_new bigint;\n\
          UPDATE orders SET id_new = id WHERE id BETWEEN 1 AND 10000;  -- repeat per batch\n\
          -- a trigger keeps id_new in step with new writes meanwhile; then, in one short\n\
-         -- transaction: rename the columns and move constraints and defaults"
+         -- transaction: rename the columns and move constraints and defaults.\n\
+         -- An index: REINDEX INDEX CONCURRENTLY (PostgreSQL 12+)."
     }
     fn check(&self, context: &Context) -> Vec<Hit> {
         let (effect, relations) = (context.effect(), context.relations);
-        effect
-            .rewritten
-            .iter()
-            .filter(|relation| {
-                relations
-                    .get(relation)
-                    .is_some_and(|r| matches!(r.kind, 'r' | 'm'))
-            })
-            .filter(|relation| {
-                effect.locks.get(relation).map(String::as_str) == Some("AccessExclusiveLock")
-            })
-            .map(|&relation| Hit {
+        let mut hits = Vec::new();
+        for &relation in &effect.rewritten {
+            let Some(rewritten) = relations.get(&relation) else {
+                continue;
+            };
+            // An index counts alone: one rebuilt with its rewritten table is the table's.
+            let table = match (rewritten.kind, rewritten.table) {
+                ('r' | 'm', _) => relation,
+                ('i', Some(table)) if !effect.rewritten.contains(&table) => table,
+                _ => continue,
+            };
+            let Some(mode) = effect.locks.get(&table) else {
+                continue;
+            };
+            if blocks(mode) < Blocks::Writes {
+                continue;
+            }
+            let what = if table == relation {
+                format!("rewrote {}", name(relations, relation))
+            } else {
+                format!(
+                    "rebuilt index {} of {}",
+                    name(relations, relation),
+                    name(relations, table)
+                )
+            };
+            hits.push(Hit {
                 named: None,
-                relation,
-                mode: effect.locks.get(&relation).cloned(),
+                relation: table,
+                mode: Some(mode.clone()),
                 rewrite: true,
-                evidence: format!(
-                    "rewrote {} (a new relfilenode) under AccessExclusiveLock",
-                    name(relations, relation)
-                ),
-            })
-            .collect()
+                evidence: format!("{what} (a new relfilenode) under {mode}"),
+            });
+        }
+        hits
     }
 }
 
@@ -72,12 +89,28 @@ mod tests {
     }
 
     #[test]
+    fn an_index_rebuilt_alone_under_a_write_lock_is_found_on_its_table() {
+        let mut reindex = effect(&[(1, "ShareLock"), (3, "AccessExclusiveLock")]);
+        reindex.rewritten = vec![3];
+        let hits = check(&TableRewrite, std::slice::from_ref(&reindex), 0);
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].relation, 1);
+        assert!(
+            hits[0]
+                .evidence
+                .contains("rebuilt index public.orders_pkey"),
+            "{}",
+            hits[0].evidence
+        );
+    }
+
+    #[test]
     fn no_new_file_or_no_exclusive_lock_is_no_finding() {
         // ALTER COLUMN TYPE varchar(20) → varchar(40): the lock, but no rewrite.
         let widened = effect(&[(1, "AccessExclusiveLock")]);
         assert!(check(&TableRewrite, std::slice::from_ref(&widened), 0).is_empty());
-        // A new file without that lock (not a case PostgreSQL has today): not this rule.
-        let mut other = effect(&[(1, "ShareLock")]);
+        // A new file under a lock that lets writes go on: not this rule.
+        let mut other = effect(&[(1, "ShareUpdateExclusiveLock")]);
         other.rewritten = vec![1];
         assert!(check(&TableRewrite, std::slice::from_ref(&other), 0).is_empty());
     }
