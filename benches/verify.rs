@@ -2,7 +2,9 @@
 //! mixed DDL against the same scripts applied with psql in one session (all
 //! up, all down, all up), both on embedded clusters started in this run.
 //! Prints the ratio, where verify's time goes (startup, scripts, snapshots),
-//! the cluster start time and verify's peak RSS. Run: `cargo bench --bench verify`.
+//! the cluster start time and verify's peak RSS, and (issue #15) what the measured lock
+//! analysis adds: verify with it against `--no-lock-analysis`. Run:
+//! `cargo bench --bench verify`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -225,5 +227,42 @@ fn main() {
     println!(
         "verify peak RSS:                             {:8.1} MiB (target <= 50 MiB)",
         rss_kib as f64 / 1024.0
+    );
+
+    // What the measured lock analysis costs: the same verify without it, alternated with
+    // it so that a noisy machine weighs on both alike (the median of three each).
+    let run = |extra: &[&str]| {
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_migration-check"))
+            .args(["verify", "--quiet", "--json", "-"])
+            .arg(corpus.path())
+            .args(extra)
+            .output()
+            .expect("run migration-check");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        started.elapsed()
+    };
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        with.push(run(&[]));
+        without.push(run(&["--no-lock-analysis"]));
+    }
+    with.sort();
+    without.sort();
+    println!(
+        "verify with lock analysis (median of 3):     {:8.1} ms",
+        ms(with[1])
+    );
+    println!(
+        "verify --no-lock-analysis (median of 3):     {:8.1} ms",
+        ms(without[1])
+    );
+    println!(
+        "lock analysis adds:                          {:8.1} %  (target <= 30 %)",
+        (ms(with[1]) / ms(without[1]) - 1.0) * 100.0
     );
 }

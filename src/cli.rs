@@ -508,6 +508,11 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "RULE")]
     pub fail_on_lock: Vec<String>,
 
+    /// Do not measure what the statements of new migrations do to existing tables
+    /// (locks, rewrites, scans); the verdicts are the same either way.
+    #[arg(long)]
+    pub no_lock_analysis: bool,
+
     /// Write the JSON report (contract v1) to PATH, or `-` for stdout.
     #[arg(long, value_name = "PATH|-")]
     pub json: Option<String>,

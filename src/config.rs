@@ -71,6 +71,8 @@ pub struct Config {
     pub data_rows: Option<u64>,
     /// `--full-snapshots`.
     pub full_snapshots: bool,
+    /// `--no-lock-analysis`: no measured lock findings.
+    pub no_lock_analysis: bool,
     pub base: BaseConfig,
 }
 
@@ -369,6 +371,7 @@ impl Config {
                 rows => Some(rows),
             },
             full_snapshots: args.full_snapshots,
+            no_lock_analysis: args.no_lock_analysis,
             base,
             dir: source.dir,
             format: source.format,

@@ -40,14 +40,40 @@ fn locks_of(dir: &tempfile::TempDir) -> (Value, String) {
     );
     assert!(
         report["migrations"][0].get("locks").is_none(),
-        "the first migration touched no pre-existing table: {}",
+        "the first migration touched no pre-existing table, and its down drops only what \
+         its up created: {}",
         report["migrations"][0]
     );
-    let locks = report["migrations"][1]
-        .get("locks")
-        .cloned()
-        .unwrap_or(Value::Array(vec![]));
-    (locks, common::stderr(&output))
+    (up_locks(&report["migrations"][1]), common::stderr(&output))
+}
+
+/// The findings of a migration's up script (its down's are measured too).
+fn up_locks(migration: &Value) -> Value {
+    Value::Array(
+        migration["locks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["script"] == "up")
+            .cloned()
+            .collect(),
+    )
+}
+
+/// The rules found in a migration's down script, with their lines.
+fn down_rules(migration: &Value) -> Vec<(String, u64)> {
+    migration["locks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["script"] == "down")
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 const DOWN: &str = "ALTER TABLE orders DROP CONSTRAINT orders_customer_fk;\n\
@@ -128,6 +154,14 @@ fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_fin
     );
     // Locks taken by the first statement are held until the script's transaction ends.
     assert!(rewrite["held_ms"].as_u64().unwrap() >= index["held_ms"].as_u64().unwrap());
+    // The down is measured too, on the tables that existed before the up: changing the
+    // column back rewrites the table again.
+    let (_, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap();
+    let total = report["migrations"][1]["locks"].as_array().unwrap().len();
+    let down = down_rules(&report["migrations"][1]);
+    assert!(down.contains(&("table-rewrite".to_string(), 3)), "{down:?}");
+
     // The terminal says it too, with the safe rewrite.
     assert!(stderr.contains("lock table-rewrite"), "{stderr}");
     assert!(stderr.contains("CREATE INDEX CONCURRENTLY"), "{stderr}");
@@ -141,16 +175,20 @@ fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_fin
     assert_eq!(output.status.code(), Some(0));
     let comment = std::fs::read_to_string(markdown.path()).unwrap();
     assert!(
-        comment.contains("Locks on existing tables: 4 findings"),
+        comment.contains(&format!("Locks on existing tables: {total} findings")),
         "{comment}"
     );
     assert!(
         comment.contains("| 2\\_change.up.sql:2 | `ALTER TABLE orders ALTER COLUMN id TYPE bigint` | public.orders | AccessExclusiveLock | reads and writes |"),
         "{comment}"
     );
-    assert_eq!(
-        comment.matches("<details><summary>`").count(),
-        4,
+    // One safe rewrite per rule and script: the up's four, then the down's.
+    assert!(
+        comment.matches("<details><summary>`").count() >= 4,
+        "{comment}"
+    );
+    assert!(
+        comment.contains("`table-rewrite` (rewrite) (down)"),
         "{comment}"
     );
     assert!(comment.contains("```sql\n-- Add it NOT VALID"), "{comment}");
@@ -209,7 +247,7 @@ fn the_safe_version_has_no_finding() {
     let report = report.unwrap_or_else(|| panic!("no report: {}", common::stderr(&output)));
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
     for migration in report["migrations"].as_array().unwrap() {
-        assert!(migration.get("locks").is_none(), "{migration:#}");
+        assert_eq!(up_locks(migration), Value::Array(vec![]), "{migration:#}");
     }
 }
 
@@ -294,8 +332,9 @@ fn the_policy_fails_on_a_rule_switches_one_off_and_refuses_unknown_rules() {
     assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
     let report = report.unwrap();
     let migration = &report["migrations"][1];
-    assert_eq!(migration["locks"][0]["severity"], "error");
-    assert_eq!(migration["locks"][1]["severity"], "warning");
+    let up = up_locks(migration);
+    assert_eq!(up[0]["severity"], "error");
+    assert_eq!(up[1]["severity"], "warning");
     let problem = &migration["problems"][0];
     assert_eq!(problem["kind"], "lock");
     assert_eq!(problem["severity"], "error");
@@ -313,7 +352,7 @@ fn the_policy_fails_on_a_rule_switches_one_off_and_refuses_unknown_rules() {
     std::fs::write(&config, "[locks]\nindex-without-concurrently = \"off\"\n").unwrap();
     let (output, report) = common::verify(dir.path(), &["--config", config.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
-    let locks = report.unwrap()["migrations"][1]["locks"].clone();
+    let locks = up_locks(&report.unwrap()["migrations"][1]);
     let rules: Vec<&str> = locks
         .as_array()
         .unwrap()

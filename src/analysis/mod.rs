@@ -88,6 +88,15 @@ pub fn apply_policy(findings: Vec<LockFinding>, policy: &LockPolicy) -> Vec<Lock
         .collect()
 }
 
+/// Which script of a migration a finding is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Script {
+    #[default]
+    Up,
+    Down,
+}
+
 /// One measured finding: a statement, the pre-existing relation it affected, the lock it
 /// held there and for how long, and the rule it falls under (`locks` in the JSON report).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +135,9 @@ pub struct LockFinding {
     /// `error` (fails the check) or `warning`, by the rule's level in the policy.
     #[serde(default)]
     pub severity: Level,
+    /// The up script or the down script.
+    #[serde(default)]
+    pub script: Script,
 }
 
 /// The comment that acknowledges a finding of `rule` on the statement at `line` (1-based)
@@ -194,6 +206,7 @@ mod tests {
             safe_rewrite: String::new(),
             allowed,
             severity: Level::Warning,
+            script: Script::Up,
         };
         let policy = LockPolicy::from([
             ("table-rewrite".to_string(), Level::Error),

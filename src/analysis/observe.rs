@@ -154,12 +154,18 @@ pub struct Observer {
 
 impl Observer {
     /// Reads the relations that exist now, before the script runs, on `client` (outside a
-    /// transaction).
-    pub async fn start(client: &Client) -> Result<Self, tokio_postgres::Error> {
+    /// transaction); only those in `within` when given (a down script is measured on what
+    /// existed before its migration's up: dropping what the migration itself created is
+    /// what a down is for).
+    pub async fn start(
+        client: &Client,
+        within: Option<&BTreeSet<u32>>,
+    ) -> Result<Self, tokio_postgres::Error> {
         let relations: Relations = client
             .query(RELATIONS, &[])
             .await?
             .into_iter()
+            .filter(|row| within.is_none_or(|within| within.contains(&row.get::<_, u32>(0))))
             .map(|row| {
                 let kind: String = row.get(2);
                 (
@@ -207,6 +213,11 @@ impl Observer {
         Ok(observer)
     }
 
+    /// The relations measured: those that existed before the script.
+    pub fn relation_oids(&self) -> BTreeSet<u32> {
+        self.relations.keys().copied().collect()
+    }
+
     /// After the script (outside its transaction): which of the foreign keys it added still
     /// lead no index, whatever statement (measured or not) added one meanwhile.
     pub async fn conclude(&mut self, client: &Client) -> Result<(), tokio_postgres::Error> {
@@ -223,8 +234,9 @@ impl Observer {
         Ok(())
     }
 
-    /// The findings of the rules over every statement measured, for `script`.
-    pub fn findings(&self, script: &Script) -> Vec<LockFinding> {
+    /// The findings of the rules over every statement measured, for `script` (the up or the
+    /// down: `which`).
+    pub fn findings(&self, script: &Script, which: super::Script) -> Vec<LockFinding> {
         let file = script.path.display().to_string();
         let mut findings = Vec::new();
         for (index, effect) in self.effects.iter().enumerate() {
@@ -274,6 +286,7 @@ impl Observer {
                         safe_rewrite: rule.safe_rewrite().into(),
                         allowed: super::allowed(&file_text, line, rule.id()),
                         severity: super::Level::Warning,
+                        script: which,
                     });
                 }
             }

@@ -326,6 +326,7 @@ async fn verify_with_backend(
         data_rows: config.data_rows,
         full_snapshots: config.full_snapshots,
         base_state: None,
+        lock_analysis: !config.no_lock_analysis,
     };
     if !config.postgres_versions.is_empty() {
         return verify_on_versions(config, discovered, &options, progress, started).await;

@@ -238,6 +238,7 @@ mod tests {
             safe_rewrite: "ALTER TABLE orders ADD COLUMN id_new bigint;".into(),
             allowed: false,
             severity: crate::analysis::Level::Warning,
+            script: crate::analysis::Script::Up,
         };
         let mut measured = migration("2", "c", Status::Passed, vec![]);
         measured.locks = vec![

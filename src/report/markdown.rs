@@ -986,6 +986,9 @@ fn locks(report: &Report, blocks: &mut Vec<String>) {
             if finding.allowed {
                 rule.push_str(" (allowed)");
             }
+            if finding.script == crate::analysis::Script::Down {
+                rule.push_str(" (down)");
+            }
             let _ = writeln!(
                 block,
                 "| {}:{} | {} | {} | {} | {} | {} ms | {rule} |",

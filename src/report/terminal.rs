@@ -195,7 +195,10 @@ pub fn render(report: &Report) -> String {
 /// to write it.
 fn lock_lines(out: &mut String, finding: &crate::analysis::LockFinding) {
     let style = if finding.allowed { DIM } else { YELLOW };
-    let allowed = if finding.allowed { " (allowed)" } else { "" };
+    let mut allowed = if finding.allowed { " (allowed)" } else { "" }.to_string();
+    if finding.script == crate::analysis::Script::Down {
+        allowed.push_str(" (down)");
+    }
     let _ = writeln!(
         out,
         "      {} {}{allowed}: {}",

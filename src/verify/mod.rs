@@ -174,6 +174,9 @@ pub struct VerifyOptions {
     pub full_snapshots: bool,
     /// PR mode's cached base state: how this run uses it (`None`: it does not).
     pub base_state: Option<BaseStateUse>,
+    /// Measure what each statement of a migration under verification does to the tables
+    /// that existed before it (on unless `--no-lock-analysis`).
+    pub lock_analysis: bool,
 }
 
 /// Receives progress while the pipeline runs (the terminal prints it on stderr).
@@ -335,6 +338,8 @@ struct Pipeline<'s, 'd, 'o> {
     /// The database kept when the merged history was applied, to be stored as the cached
     /// base state, and the cluster's shared state then (see [`cached_base`]).
     base_record: Option<(String, String)>,
+    /// The relations that existed before the up measured last: its down is measured on them.
+    measured_before_up: BTreeSet<u32>,
     /// A migration's up failed: later ones cannot be reached.
     blocked_by: Option<String>,
     /// Catalog entries read but not compared, over every snapshot.
@@ -408,6 +413,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             // A copy of the restored base state is as faithful as the base state.
             checkpoint: restored.map(|merged| (merged, cache::base_state::DATABASE.to_string())),
             base_record: None,
+            measured_before_up: BTreeSet::new(),
             copies_are_faithful: discovered
                 .migrations
                 .iter()
@@ -583,45 +589,12 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         }
 
         // Up, each statement measured for a migration under verification.
-        let mut observer = match (report.new, &migration.up.step) {
-            (true, None) => analysis::observe::Observer::start(&self.session.client)
-                .await
-                .ok(),
-            _ => None,
+        let up = if report.new {
+            self.measured_step(&migration.up, analysis::Script::Up, &mut report)
+                .await?
+        } else {
+            self.step(&migration.up, &mut report).await?
         };
-        let up = self
-            .step_observed(&migration.up, &mut report, observer.as_mut())
-            .await?;
-        if let Some(mut observer) = observer {
-            if matches!(up, Step::Ran(_)) {
-                // Best effort: a connection the script ended leaves the rule unknowing.
-                let _ = observer.conclude(&self.session.client).await;
-            }
-            report.locks = analysis::apply_policy(
-                observer.findings(&migration.up),
-                &self.options.policy.locks,
-            );
-            for finding in &report.locks {
-                if finding.severity == analysis::Level::Error {
-                    report.problems.push(Problem {
-                        versions: Vec::new(),
-                        kind: "lock".into(),
-                        severity: Severity::Error,
-                        message: format!(
-                            "{}: {}; blocks {} for {} ms (policy: error)",
-                            finding.rule,
-                            finding.evidence,
-                            finding.blocks.words(),
-                            finding.held_ms
-                        ),
-                        file: Some(finding.file.clone()),
-                        line: Some(finding.line),
-                        column: Some(finding.column),
-                        object: None,
-                    });
-                }
-            }
-        }
         match up {
             Step::Ran(elapsed) => report.timings_ms.up = Some(millis(elapsed)),
             Step::Failed(failure) => {
@@ -647,8 +620,12 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         };
         let after_up = self.snapshot_current().await?;
 
-        // Down: must restore the schema from before up.
-        match self.step(down, &mut report).await? {
+        // Down: must restore the schema from before up (measured too: rolling back must
+        // not take production down either).
+        match self
+            .measured_step(down, analysis::Script::Down, &mut report)
+            .await?
+        {
             Step::Ran(elapsed) => report.timings_ms.down = Some(millis(elapsed)),
             Step::Failed(failure) => {
                 report.timings_ms.down = Some(millis(failure.elapsed));
@@ -924,6 +901,74 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         report: &mut MigrationReport,
     ) -> Result<Step, EnvironmentError> {
         self.step_observed(script, report, None).await
+    }
+
+    /// [`Self::step`], each statement of a SQL script measured (see [`analysis`]): the
+    /// findings, under the lock policy, join the report's `locks`, and those the policy makes
+    /// errors its problems too.
+    async fn measured_step(
+        &mut self,
+        script: &Script,
+        which: analysis::Script,
+        report: &mut MigrationReport,
+    ) -> Result<Step, EnvironmentError> {
+        let within = match which {
+            analysis::Script::Up => None,
+            analysis::Script::Down => Some(self.measured_before_up.clone()),
+        };
+        let mut observer = match (&script.step, self.options.lock_analysis) {
+            (None, true) => {
+                analysis::observe::Observer::start(&self.session.client, within.as_ref())
+                    .await
+                    .ok()
+            }
+            _ => None,
+        };
+        if which == analysis::Script::Up {
+            self.measured_before_up = observer
+                .as_ref()
+                .map(analysis::observe::Observer::relation_oids)
+                .unwrap_or_default();
+        }
+        let step = self
+            .step_observed(script, report, observer.as_mut())
+            .await?;
+        let Some(mut observer) = observer else {
+            return Ok(step);
+        };
+        if matches!(step, Step::Ran(_)) {
+            // Best effort: a connection the script ended leaves the rule unknowing.
+            let _ = observer.conclude(&self.session.client).await;
+        }
+        let findings =
+            analysis::apply_policy(observer.findings(script, which), &self.options.policy.locks);
+        for finding in findings
+            .iter()
+            .filter(|f| f.severity == analysis::Level::Error)
+        {
+            report.problems.push(Problem {
+                versions: Vec::new(),
+                kind: "lock".into(),
+                severity: Severity::Error,
+                message: format!(
+                    "{}{}: {}; blocks {} for {} ms (policy: error)",
+                    finding.rule,
+                    match which {
+                        analysis::Script::Up => "",
+                        analysis::Script::Down => " (down)",
+                    },
+                    finding.evidence,
+                    finding.blocks.words(),
+                    finding.held_ms
+                ),
+                file: Some(finding.file.clone()),
+                line: Some(finding.line),
+                column: Some(finding.column),
+                object: None,
+            });
+        }
+        report.locks.extend(findings);
+        Ok(step)
     }
 
     /// [`Self::step`], with `observer` measuring each statement of a SQL script.
