@@ -1,6 +1,12 @@
 //! What each statement of a script did to the relations that existed before it, measured
 //! by a query run right after the statement in its own transaction ([`Observer`], the
 //! script runner's [`StatementObserver`]).
+//!
+//! A statement can only change a relation it locks, so each observation reads the locks
+//! our backend holds and, for the locked relations alone, their files, indexes,
+//! constraints, NOT NULL columns and scans: its cost follows what the statement touched,
+//! not the size of the schema. What it finds is compared with the state known so far (read
+//! once before the script by [`START`], then updated by each observation).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
@@ -15,16 +21,84 @@ use crate::migrations::Script;
 use crate::migrations::lexer::{self, Statement};
 use crate::postgres::runner::StatementObserver;
 
-/// The relations that exist before the script: tables, partitioned tables, materialized
-/// views and indexes outside the system schemas.
-const RELATIONS: &str = "\
-SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::text,
-       (SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = c.oid)
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'm', 'i', 'I')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
+/// The state before the script: the relations outside the system schemas (tables,
+/// partitioned tables, materialized views, indexes) with their files, the CHECK and FOREIGN
+/// KEY constraints, the NOT NULL columns and each table's highest column number, every
+/// foreign key, and each table's scan count not yet flushed to the statistics (what
+/// `pg_stat_xact_*` shows: since PostgreSQL 15 that spans earlier transactions of the
+/// session too, until they are flushed, so scans are counted from here on, never per
+/// transaction).
+const START: &str = "\
+SELECT pg_catalog.json_build_object(
+  'relations', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8,
+      pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::text,
+      (SELECT i.indrelid::pg_catalog.int8 FROM pg_catalog.pg_index i WHERE i.indexrelid = c.oid),
+      c.relfilenode::pg_catalog.int8, c.relname::text))
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'm', 'i', 'I')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'),
+  'constraints', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(k.oid::pg_catalog.int8,
+      k.convalidated)) FROM pg_catalog.pg_constraint k
+    WHERE k.contype IN ('c', 'f') AND k.conrelid >= 16384),
+  'not_null', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attrelid::pg_catalog.int8,
+      a.attnum)) FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull),
+  'widths', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(w.attrelid::pg_catalog.int8,
+      w.width)) FROM (SELECT a.attrelid, pg_catalog.max(a.attnum) AS width
+      FROM pg_catalog.pg_attribute a WHERE a.attrelid >= 16384 AND a.attnum > 0
+      GROUP BY a.attrelid) w),
+  'foreign_keys', (SELECT pg_catalog.json_agg(k.oid::pg_catalog.int8)
+    FROM pg_catalog.pg_constraint k WHERE k.contype = 'f'),
+  'scans', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(s.relid::pg_catalog.int8,
+      s.seq_scan + COALESCE(s.idx_scan, 0))) FROM pg_catalog.pg_stat_xact_all_tables s
+    WHERE s.relid >= 16384)
+)::text";
+
+/// Whether the foreign key `k`'s referencing columns lead an index of its table.
+const FOREIGN_KEY_INDEXED: &str = "\
+EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = k.conrelid
+  AND (pg_catalog.string_to_array(i.indkey::text, ' ')::pg_catalog.int2[])
+      [1:pg_catalog.array_length(k.conkey, 1)] OPERATOR(pg_catalog.@>) k.conkey)";
+
+/// After a statement, in its transaction: the locks our backend holds on relations outside
+/// the system catalogs and, for those relations, what a statement can change.
+fn observe_sql() -> String {
+    format!(
+        "WITH held AS MATERIALIZED (
+  SELECT l.relation, l.mode FROM pg_catalog.pg_locks l
+  WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+    AND l.relation >= 16384),
+locked AS MATERIALIZED (SELECT DISTINCT h.relation FROM held h)
+SELECT pg_catalog.json_build_object(
+  'transaction', pg_catalog.transaction_timestamp()::text,
+  'locks', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(h.relation::pg_catalog.int8,
+      h.mode)) FROM held h),
+  'files', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8,
+      c.relfilenode::pg_catalog.int8)) FROM pg_catalog.pg_class c
+    WHERE c.oid IN (SELECT relation FROM locked)),
+  'scans', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(s.relid::pg_catalog.int8,
+      s.seq_scan + COALESCE(s.idx_scan, 0))) FROM pg_catalog.pg_stat_xact_all_tables s
+    WHERE s.relid IN (SELECT relation FROM locked)),
+  'indexes', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(i.indrelid::pg_catalog.int8,
+      c.relname::text)) FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+    WHERE i.indrelid IN (SELECT relation FROM locked)),
+  'constraints', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(k.oid::pg_catalog.int8,
+      k.conrelid::pg_catalog.int8, k.contype::text, k.convalidated, k.conname::text,
+      k.confrelid::pg_catalog.int8, k.conrelid::pg_catalog.regclass::text,
+      k.contype = 'f' AND {FOREIGN_KEY_INDEXED}))
+    FROM pg_catalog.pg_constraint k
+    WHERE k.contype IN ('c', 'f') AND k.conrelid IN (SELECT relation FROM locked)),
+  'not_null', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attrelid::pg_catalog.int8,
+      a.attnum, a.attname::text)) FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid IN (SELECT relation FROM locked) AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attnotnull),
+  'lock_timeout_set', (SELECT s.source = 'session' FROM pg_catalog.pg_settings s
+    WHERE s.name = 'lock_timeout')
+)::text AS migration_check_observation"
+    )
+}
 
 /// A pre-existing relation.
 #[derive(Debug, Clone)]
@@ -40,12 +114,34 @@ pub struct Relation {
 /// The relations that existed before the script, by OID.
 pub type Relations = HashMap<u32, Relation>;
 
-/// One observation: the state of the pre-existing relations in the statement's transaction.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What [`START`] returns.
+#[derive(Debug, Default, Deserialize)]
+struct Start {
+    /// (oid, name, kind, index's table, relfilenode, bare name).
+    #[serde(default)]
+    relations: Option<Vec<(u32, String, String, Option<u32>, u32, String)>>,
+    /// (oid, validated).
+    #[serde(default)]
+    constraints: Option<Vec<(u32, bool)>>,
+    /// (table, column number).
+    #[serde(default)]
+    not_null: Option<Vec<(u32, i32)>>,
+    /// (table, highest column number).
+    #[serde(default)]
+    widths: Option<Vec<(u32, i32)>>,
+    #[serde(default)]
+    foreign_keys: Option<Vec<u32>>,
+    /// (table, scans not yet flushed).
+    #[serde(default)]
+    scans: Option<Vec<(u32, i64)>>,
+}
+
+/// One observation: the locked relations' state in the statement's transaction.
+#[derive(Debug, Default, Deserialize)]
 struct Observation {
     /// `transaction_timestamp()`: tells one transaction from the next.
     transaction: String,
-    /// (relation, mode) of every lock our backend holds on them.
+    /// (relation, mode) of every lock our backend holds.
     #[serde(default)]
     locks: Option<Vec<(u32, String)>>,
     /// (relation, relfilenode).
@@ -54,29 +150,23 @@ struct Observation {
     /// (table, sequential and index scans in this transaction).
     #[serde(default)]
     scans: Option<Vec<(u32, i64)>>,
-    /// (index, table, name) of every index on them.
+    /// (table, index name).
     #[serde(default)]
-    indexes: Option<Vec<(u32, u32, String)>>,
+    indexes: Option<Vec<(u32, String)>>,
     /// Their CHECK and FOREIGN KEY constraints.
     #[serde(default)]
     constraints: Option<Vec<ConstraintRow>>,
     /// (table, column number, column name) of their NOT NULL columns.
     #[serde(default)]
     not_null: Option<Vec<(u32, i32, String)>>,
-    /// (table, highest column number) of each.
-    #[serde(default)]
-    widths: Option<Vec<(u32, i32)>>,
     /// Whether the script set `lock_timeout` itself (our own is a startup option).
     #[serde(default)]
     lock_timeout_set: bool,
-    /// (oid, name, table) of every foreign key in the database whose referencing columns
-    /// lead no index.
-    #[serde(default)]
-    unindexed: Option<Vec<(u32, String, String)>>,
 }
 
-/// (oid, table, type, validated, name, referenced table) of a constraint.
-type ConstraintRow = (u32, u32, String, bool, String, u32);
+/// (oid, table, type, validated, name, referenced table, table's name, a foreign key whose
+/// columns lead an index) of a constraint.
+type ConstraintRow = (u32, u32, String, bool, String, u32, String, bool);
 
 /// A CHECK or FOREIGN KEY constraint a statement added validated, or validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +182,6 @@ pub struct Validated {
 /// An index a statement built on a pre-existing table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewIndex {
-    /// Its name, as `regclass` prints it.
     pub name: String,
     pub table: u32,
 }
@@ -124,8 +213,6 @@ pub struct StatementEffect {
     /// Which transaction of the script it ran in (0, 1, …): statements in the same one
     /// share its locks until it ends.
     pub transaction: usize,
-    /// How long it ran.
-    pub elapsed: Duration,
     /// Foreign keys added by the script so far whose referencing columns lead no index:
     /// (oid, name, table).
     pub unindexed_foreign_keys: Vec<(u32, String, String)>,
@@ -137,79 +224,76 @@ pub struct StatementEffect {
 /// Measures each statement of one script (see the [module](self)).
 pub struct Observer {
     relations: Relations,
-    /// The OIDs of `relations` as an array literal, for the observation query.
-    oids: String,
-    previous: Observation,
+    /// The known relfilenode of each pre-existing relation.
+    files: HashMap<u32, u32>,
+    /// The known (table, name) of every index on a pre-existing table.
+    indexes: BTreeSet<(u32, String)>,
+    /// Whether each known CHECK or FOREIGN KEY constraint is validated.
+    validated: HashMap<u32, bool>,
+    /// The known NOT NULL columns, and each table's highest column number before the script.
+    not_null: BTreeSet<(u32, i32)>,
+    widths: HashMap<u32, i32>,
+    /// The foreign keys that existed before the script.
+    foreign_keys_before: BTreeSet<u32>,
+    /// The foreign keys the script added: name, table, whether an index covers them.
+    new_foreign_keys: BTreeMap<u32, (String, String, bool)>,
+    /// The transaction the last observation was in, and its locks.
+    transaction: String,
+    locks: BTreeMap<u32, String>,
+    /// The last known count of scans not yet flushed, per table (a flush at a transaction's
+    /// end lowers it: no scan is counted then).
+    scans: HashMap<u32, i64>,
     effects: Vec<StatementEffect>,
     /// Effects whose transaction has not ended yet (their `held` is open).
     open_from: usize,
     /// How many transactions the script has started so far.
     transactions: usize,
-    /// Foreign keys without an index before the script.
-    unindexed_before: BTreeSet<u32>,
-    /// Foreign keys added by the script and still without an index after it (see
+    /// The foreign keys the script added that still lead no index after it (see
     /// [`Observer::conclude`]).
     unindexed_after: Option<BTreeSet<u32>>,
 }
 
 impl Observer {
-    /// Reads the relations that exist now, before the script runs, on `client` (outside a
-    /// transaction); only those in `within` when given (a down script is measured on what
-    /// existed before its migration's up: dropping what the migration itself created is
-    /// what a down is for).
+    /// Reads the state before the script runs, on `client` (outside a transaction); only
+    /// the relations in `within` are measured when given (a down script is measured on
+    /// what existed before its migration's up: dropping what the migration itself created
+    /// is what a down is for).
     pub async fn start(
         client: &Client,
         within: Option<&BTreeSet<u32>>,
     ) -> Result<Self, tokio_postgres::Error> {
-        let relations: Relations = client
-            .query(RELATIONS, &[])
-            .await?
-            .into_iter()
-            .filter(|row| within.is_none_or(|within| within.contains(&row.get::<_, u32>(0))))
-            .map(|row| {
-                let kind: String = row.get(2);
-                (
-                    row.get::<_, u32>(0),
-                    Relation {
-                        name: row.get(1),
-                        kind: kind.chars().next().unwrap_or('r'),
-                        table: row.get(3),
-                    },
-                )
-            })
-            .collect();
-        let mut oids: Vec<u32> = relations.keys().copied().collect();
-        oids.sort_unstable();
-        let oids = format!(
-            "'{{{}}}'::pg_catalog.oid[]",
-            oids.iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let row = client.query_one(START, &[]).await?;
+        let start: Start = serde_json::from_str(row.get(0)).unwrap_or_default();
         let mut observer = Observer {
-            relations,
-            oids,
-            previous: Observation::default(),
+            relations: HashMap::new(),
+            files: HashMap::new(),
+            indexes: BTreeSet::new(),
+            validated: start.constraints.into_iter().flatten().collect(),
+            not_null: start.not_null.into_iter().flatten().collect(),
+            widths: start.widths.into_iter().flatten().collect(),
+            foreign_keys_before: start.foreign_keys.into_iter().flatten().collect(),
+            new_foreign_keys: BTreeMap::new(),
+            transaction: String::new(),
+            locks: BTreeMap::new(),
+            scans: start.scans.into_iter().flatten().collect(),
             effects: Vec::new(),
             open_from: 0,
             transactions: 0,
-            unindexed_before: BTreeSet::new(),
             unindexed_after: None,
         };
-        let row = client.query_one(&observer.query(), &[]).await?;
-        observer.previous = serde_json::from_str(row.get(0)).unwrap_or_default();
-        observer.unindexed_before = observer
-            .previous
-            .unindexed
-            .iter()
-            .flatten()
-            .map(|(oid, _, _)| *oid)
-            .collect();
-        // The baseline's transaction is over: the script's first statement starts anew.
-        observer.previous.transaction.clear();
-        observer.previous.locks = None;
-        observer.previous.scans = None;
+        for (oid, name, kind, table, file, bare) in start.relations.into_iter().flatten() {
+            if within.is_some_and(|within| !within.contains(&oid)) {
+                continue;
+            }
+            let kind = kind.chars().next().unwrap_or('r');
+            if let (Some(table), 'i' | 'I') = (table, kind) {
+                observer.indexes.insert((table, bare));
+            }
+            observer.files.insert(oid, file);
+            observer
+                .relations
+                .insert(oid, Relation { name, kind, table });
+        }
         Ok(observer)
     }
 
@@ -221,16 +305,17 @@ impl Observer {
     /// After the script (outside its transaction): which of the foreign keys it added still
     /// lead no index, whatever statement (measured or not) added one meanwhile.
     pub async fn conclude(&mut self, client: &Client) -> Result<(), tokio_postgres::Error> {
-        let row = client.query_one(&self.query(), &[]).await?;
-        let last: Observation = serde_json::from_str(row.get(0)).unwrap_or_default();
-        self.unindexed_after = Some(
-            last.unindexed
-                .iter()
-                .flatten()
-                .map(|(oid, _, _)| *oid)
-                .filter(|oid| !self.unindexed_before.contains(oid))
-                .collect(),
-        );
+        let added: Vec<u32> = self.new_foreign_keys.keys().copied().collect();
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT k.oid FROM pg_catalog.pg_constraint k \
+                     WHERE k.oid = ANY($1) AND NOT {FOREIGN_KEY_INDEXED}"
+                ),
+                &[&added],
+            )
+            .await?;
+        self.unindexed_after = Some(rows.iter().map(|row| row.get::<_, u32>(0)).collect());
         Ok(())
     }
 
@@ -333,41 +418,7 @@ fn strongest(locks: &[(u32, String)]) -> BTreeMap<u32, String> {
 
 impl StatementObserver for Observer {
     fn query(&self) -> String {
-        let oids = &self.oids;
-        format!(
-            "SELECT pg_catalog.json_build_object(\
-             'transaction', pg_catalog.transaction_timestamp()::text, \
-             'locks', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(l.relation::pg_catalog.int8, l.mode)) \
-                FROM pg_catalog.pg_locks l WHERE l.pid = pg_catalog.pg_backend_pid() \
-                AND l.locktype = 'relation' AND l.granted AND l.relation = ANY ({oids})), \
-             'files', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8, c.relfilenode::pg_catalog.int8)) \
-                FROM pg_catalog.pg_class c WHERE c.oid = ANY ({oids})), \
-             'scans', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(s.relid::pg_catalog.int8, \
-                s.seq_scan + COALESCE(s.idx_scan, 0))) \
-                FROM pg_catalog.pg_stat_xact_all_tables s WHERE s.relid = ANY ({oids})), \
-             'indexes', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(i.indexrelid::pg_catalog.int8, i.indrelid::pg_catalog.int8, \
-                i.indexrelid::pg_catalog.regclass::text)) \
-                FROM pg_catalog.pg_index i WHERE i.indrelid = ANY ({oids})), \
-             'constraints', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(k.oid::pg_catalog.int8, k.conrelid::pg_catalog.int8, \
-                k.contype::text, k.convalidated, k.conname, k.confrelid::pg_catalog.int8)) \
-                FROM pg_catalog.pg_constraint k WHERE k.contype IN ('c', 'f') \
-                AND k.conrelid = ANY ({oids})), \
-             'not_null', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attrelid::pg_catalog.int8, \
-                a.attnum, a.attname)) FROM pg_catalog.pg_attribute a WHERE a.attrelid = ANY ({oids}) \
-                AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull), \
-             'widths', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attrelid::pg_catalog.int8, \
-                a.width)) FROM (SELECT attrelid, pg_catalog.max(attnum) AS width \
-                FROM pg_catalog.pg_attribute WHERE attrelid = ANY ({oids}) GROUP BY attrelid) a), \
-             'lock_timeout_set', (SELECT s.source = 'session' FROM pg_catalog.pg_settings s \
-                WHERE s.name = 'lock_timeout'), \
-             'unindexed', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(k.oid::pg_catalog.int8, \
-                k.conname, k.conrelid::pg_catalog.regclass::text)) \
-                FROM pg_catalog.pg_constraint k WHERE k.contype = 'f' AND NOT EXISTS ( \
-                SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = k.conrelid \
-                AND (pg_catalog.string_to_array(i.indkey::text, ' ')::pg_catalog.int2[]) \
-                    [1:pg_catalog.array_length(k.conkey, 1)] OPERATOR(pg_catalog.@>) k.conkey)) \
-             )::text AS migration_check_observation"
-        )
+        observe_sql()
     }
 
     fn observed(&mut self, statement: &Statement, elapsed: Duration, observation: Option<String>) {
@@ -382,7 +433,6 @@ impl StatementObserver for Observer {
             self.effects.push(StatementEffect {
                 code: statement.code.clone(),
                 started: Some(started),
-                elapsed,
                 transaction: self.transactions,
                 lock_timeout_set: true,
                 ..Default::default()
@@ -390,121 +440,94 @@ impl StatementObserver for Observer {
             self.transactions += 1;
             self.close_transaction(now);
             // Whatever it did, the next statement's transaction is another one.
-            self.previous.transaction.clear();
+            self.transaction.clear();
             return;
         };
-        let same_transaction = current.transaction == self.previous.transaction;
-        if !same_transaction {
+        if current.transaction != self.transaction {
             self.close_transaction(started);
             self.transactions += 1;
+            self.transaction = current.transaction.clone();
+            self.locks.clear();
         }
         let transaction = self.transactions - 1;
-        let before_locks = if same_transaction {
-            strongest(self.previous.locks.as_deref().unwrap_or_default())
-        } else {
-            BTreeMap::new()
-        };
-        let locks = strongest(current.locks.as_deref().unwrap_or_default());
+
+        let pre_existing = |relation: &u32| self.relations.contains_key(relation);
+        let locks = strongest(
+            &current
+                .locks
+                .iter()
+                .flatten()
+                .filter(|(relation, _)| pre_existing(relation))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
         let new_locks = locks
             .iter()
             .filter(|(relation, mode)| {
-                before_locks
+                self.locks
                     .get(relation)
                     .is_none_or(|before| stronger(before, mode) != before.as_str())
             })
             .map(|(relation, mode)| (*relation, mode.clone()))
             .collect();
-        let files_before: HashMap<u32, u32> =
-            self.previous.files.iter().flatten().copied().collect();
-        let rewritten = current
-            .files
+        let mut rewritten = Vec::new();
+        for &(relation, file) in current.files.iter().flatten() {
+            if let Some(known) = self.files.insert(relation, file)
+                && known != file
+                && pre_existing(&relation)
+            {
+                rewritten.push(relation);
+            }
+        }
+        let mut new_indexes = Vec::new();
+        for (table, name) in current.indexes.into_iter().flatten() {
+            if pre_existing(&table) && self.indexes.insert((table, name.clone())) {
+                new_indexes.push(NewIndex { name, table });
+            }
+        }
+        let mut validated = Vec::new();
+        for (oid, table, kind, valid, name, referenced, table_name, indexed) in
+            current.constraints.into_iter().flatten()
+        {
+            let kind = kind.chars().next().unwrap_or('c');
+            if kind == 'f' && !self.foreign_keys_before.contains(&oid) {
+                self.new_foreign_keys
+                    .insert(oid, (name.clone(), table_name, indexed));
+            }
+            let was_valid = self.validated.insert(oid, valid) == Some(true);
+            if valid && !was_valid && pre_existing(&table) {
+                validated.push(Validated {
+                    name,
+                    table,
+                    kind,
+                    referenced: (referenced != 0).then_some(referenced),
+                });
+            }
+        }
+        let mut scanned = BTreeSet::new();
+        for &(table, scans) in current.scans.iter().flatten() {
+            let before = self.scans.insert(table, scans).unwrap_or(0);
+            if scans > before && pre_existing(&table) {
+                scanned.insert(table);
+            }
+        }
+        let mut set_not_null = Vec::new();
+        for (table, number, column) in current.not_null.into_iter().flatten() {
+            let existed = self
+                .widths
+                .get(&table)
+                .is_some_and(|width| number <= *width);
+            if self.not_null.insert((table, number)) && existed && pre_existing(&table) {
+                set_not_null.push((table, column));
+            }
+        }
+        let unindexed_foreign_keys = self
+            .new_foreign_keys
             .iter()
-            .flatten()
-            .filter(|(relation, file)| {
-                files_before
-                    .get(relation)
-                    .is_some_and(|before| before != file)
-            })
-            .map(|(relation, _)| *relation)
+            .filter(|(_, (_, _, indexed))| !indexed)
+            .map(|(oid, (name, table, _))| (*oid, name.clone(), table.clone()))
             .collect();
-        let indexes_before: BTreeSet<(&str, u32)> = self
-            .previous
-            .indexes
-            .iter()
-            .flatten()
-            .map(|(_, table, name)| (name.as_str(), *table))
-            .collect();
-        let new_indexes = current
-            .indexes
-            .iter()
-            .flatten()
-            .filter(|(_, table, name)| !indexes_before.contains(&(name.as_str(), *table)))
-            .map(|(_, table, name)| NewIndex {
-                name: name.clone(),
-                table: *table,
-            })
-            .collect();
-        let validated_before: HashMap<u32, bool> = self
-            .previous
-            .constraints
-            .iter()
-            .flatten()
-            .map(|(oid, _, _, validated, _, _)| (*oid, *validated))
-            .collect();
-        let validated = current
-            .constraints
-            .iter()
-            .flatten()
-            .filter(|(oid, _, _, validated, _, _)| {
-                *validated && validated_before.get(oid) != Some(&true)
-            })
-            .map(|(_, table, kind, _, name, referenced)| Validated {
-                name: name.clone(),
-                table: *table,
-                kind: kind.chars().next().unwrap_or('c'),
-                referenced: (*referenced != 0).then_some(*referenced),
-            })
-            .collect();
-        let scans_before: HashMap<u32, i64> = if same_transaction {
-            self.previous.scans.iter().flatten().copied().collect()
-        } else {
-            HashMap::new()
-        };
-        let scanned = current
-            .scans
-            .iter()
-            .flatten()
-            .filter(|(table, scans)| *scans > scans_before.get(table).copied().unwrap_or(0))
-            .map(|(table, _)| *table)
-            .collect();
-        let not_null_before: BTreeSet<(u32, i32)> = self
-            .previous
-            .not_null
-            .iter()
-            .flatten()
-            .map(|(table, number, _)| (*table, *number))
-            .collect();
-        let widths_before: HashMap<u32, i32> =
-            self.previous.widths.iter().flatten().copied().collect();
-        let set_not_null = current
-            .not_null
-            .iter()
-            .flatten()
-            .filter(|(table, number, _)| {
-                !not_null_before.contains(&(*table, *number))
-                    && widths_before
-                        .get(table)
-                        .is_some_and(|width| number <= width)
-            })
-            .map(|(table, _, column)| (*table, column.clone()))
-            .collect();
-        let unindexed_foreign_keys = current
-            .unindexed
-            .iter()
-            .flatten()
-            .filter(|(oid, _, _)| !self.unindexed_before.contains(oid))
-            .cloned()
-            .collect();
+        self.locks = locks.clone();
         self.effects.push(StatementEffect {
             code: statement.code.clone(),
             observed: true,
@@ -517,12 +540,10 @@ impl StatementObserver for Observer {
             set_not_null,
             lock_timeout_set: current.lock_timeout_set,
             transaction,
-            elapsed,
             unindexed_foreign_keys,
             started: Some(started),
             held: Duration::ZERO,
         });
-        self.previous = current;
     }
 
     fn finished(&mut self) {

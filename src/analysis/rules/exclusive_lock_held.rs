@@ -2,7 +2,7 @@
 //! more statements ran in the same transaction before it ended: the lock, which blocks
 //! even SELECT, was held for all of them.
 
-use super::{Context, Hit, Rule, name};
+use super::{Context, Hit, Rule, table_lock_hits};
 
 pub struct ExclusiveLockHeld;
 
@@ -24,7 +24,7 @@ impl Rule for ExclusiveLockHeld {
          ALTER TABLE orders ADD COLUMN audit_id bigint; -- last: the lock ends at COMMIT"
     }
     fn check(&self, context: &Context) -> Vec<Hit> {
-        let (effect, relations) = (context.effect(), context.relations);
+        let effect = context.effect();
         let later: Vec<_> = context.effects[context.index + 1..]
             .iter()
             .take_while(|later| later.transaction == effect.transaction)
@@ -32,26 +32,17 @@ impl Rule for ExclusiveLockHeld {
         if later.is_empty() {
             return Vec::new();
         }
-        effect
-            .new_locks
-            .iter()
-            .filter(|(relation, mode)| {
-                mode.as_str() == "AccessExclusiveLock"
-                    && relations.get(relation).is_some_and(|r| r.kind != 'i')
-            })
-            .map(|(&relation, mode)| Hit {
-                named: None,
-                relation,
-                mode: Some(mode.clone()),
-                rewrite: false,
-                // Timings are the finding's held_ms: evidence stays the same run to run.
-                evidence: format!(
-                    "took {mode} on {} and held it while {} more statement(s) ran",
-                    name(relations, relation),
+        // Timings are the finding's held_ms: evidence stays the same run to run.
+        table_lock_hits(
+            context,
+            |mode| mode == "AccessExclusiveLock",
+            |table, mode| {
+                format!(
+                    "took {mode} on {table} and held it while {} more statement(s) ran",
                     later.len()
-                ),
-            })
-            .collect()
+                )
+            },
+        )
     }
 }
 

@@ -1,7 +1,7 @@
 //! `lock-timeout-missing`: a statement took a lock that blocks writes on a pre-existing
 //! table while the script had not set `lock_timeout`.
 
-use super::{Context, Hit, Rule, name};
+use super::{Context, Hit, Rule, table_lock_hits};
 use crate::analysis::{Blocks, blocks};
 
 pub struct LockTimeout;
@@ -23,28 +23,14 @@ impl Rule for LockTimeout {
          ALTER TABLE orders ADD COLUMN note text;"
     }
     fn check(&self, context: &Context) -> Vec<Hit> {
-        let (effect, relations) = (context.effect(), context.relations);
-        if effect.lock_timeout_set {
+        if context.effect().lock_timeout_set {
             return Vec::new();
         }
-        effect
-            .new_locks
-            .iter()
-            .filter(|(relation, mode)| {
-                blocks(mode) >= Blocks::Writes
-                    && relations.get(relation).is_some_and(|r| r.kind != 'i')
-            })
-            .map(|(&relation, mode)| Hit {
-                named: None,
-                relation,
-                mode: Some(mode.clone()),
-                rewrite: false,
-                evidence: format!(
-                    "took {mode} on {} with no lock_timeout set by the script",
-                    name(relations, relation)
-                ),
-            })
-            .collect()
+        table_lock_hits(
+            context,
+            |mode| blocks(mode) >= Blocks::Writes,
+            |table, mode| format!("took {mode} on {table} with no lock_timeout set by the script"),
+        )
     }
 }
 

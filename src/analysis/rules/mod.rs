@@ -69,6 +69,30 @@ pub static ALL: &[&dyn Rule] = &[
     &foreign_key_without_index::ForeignKeyWithoutIndex,
 ];
 
+/// The locks the statement took (or strengthened) on pre-existing tables, not indexes, in a
+/// mode `keep` accepts, as hits saying `evidence(relation name, mode)`.
+fn table_lock_hits(
+    context: &Context,
+    keep: impl Fn(&str) -> bool,
+    evidence: impl Fn(&str, &str) -> String,
+) -> Vec<Hit> {
+    let (effect, relations) = (context.effect(), context.relations);
+    effect
+        .new_locks
+        .iter()
+        .filter(|(relation, mode)| {
+            keep(mode) && relations.get(relation).is_some_and(|r| r.kind != 'i')
+        })
+        .map(|(&relation, mode)| Hit {
+            named: None,
+            relation,
+            mode: Some(mode.clone()),
+            rewrite: false,
+            evidence: evidence(&name(relations, relation), mode),
+        })
+        .collect()
+}
+
 /// The name of `relation` for evidence.
 fn name(relations: &Relations, relation: u32) -> String {
     relations
