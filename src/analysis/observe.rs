@@ -33,7 +33,7 @@ SELECT pg_catalog.json_build_object(
   'relations', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8,
       pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::text,
       (SELECT i.indrelid::pg_catalog.int8 FROM pg_catalog.pg_index i WHERE i.indexrelid = c.oid),
-      c.relfilenode::pg_catalog.int8, c.relname::text))
+      c.relfilenode::pg_catalog.int8, c.relname::text, c.relnatts::pg_catalog.int8))
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'm', 'i', 'I')
       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -44,15 +44,12 @@ SELECT pg_catalog.json_build_object(
   'not_null', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attrelid::pg_catalog.int8,
       a.attnum)) FROM pg_catalog.pg_attribute a
     WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull),
-  'widths', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(w.attrelid::pg_catalog.int8,
-      w.width)) FROM (SELECT a.attrelid, pg_catalog.max(a.attnum) AS width
-      FROM pg_catalog.pg_attribute a WHERE a.attrelid >= 16384 AND a.attnum > 0
-      GROUP BY a.attrelid) w),
   'foreign_keys', (SELECT pg_catalog.json_agg(k.oid::pg_catalog.int8)
     FROM pg_catalog.pg_constraint k WHERE k.contype = 'f'),
-  'scans', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(s.relid::pg_catalog.int8,
-      s.seq_scan + COALESCE(s.idx_scan, 0))) FROM pg_catalog.pg_stat_xact_all_tables s
-    WHERE s.relid >= 16384)
+  'scans', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8,
+      pg_catalog.pg_stat_get_xact_numscans(c.oid))) FROM pg_catalog.pg_class c
+    WHERE c.oid >= 16384 AND c.relkind IN ('r', 'm')
+      AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0)
 )::text";
 
 /// Whether the foreign key `k`'s referencing columns lead an index of its table.
@@ -77,9 +74,8 @@ SELECT pg_catalog.json_build_object(
   'files', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8,
       c.relfilenode::pg_catalog.int8)) FROM pg_catalog.pg_class c
     WHERE c.oid IN (SELECT relation FROM locked)),
-  'scans', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(s.relid::pg_catalog.int8,
-      s.seq_scan + COALESCE(s.idx_scan, 0))) FROM pg_catalog.pg_stat_xact_all_tables s
-    WHERE s.relid IN (SELECT relation FROM locked)),
+  'scans', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(l.relation::pg_catalog.int8,
+      pg_catalog.pg_stat_get_xact_numscans(l.relation))) FROM locked l),
   'indexes', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(i.indrelid::pg_catalog.int8,
       c.relname::text)) FROM pg_catalog.pg_index i
       JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
@@ -94,8 +90,10 @@ SELECT pg_catalog.json_build_object(
       a.attnum, a.attname::text)) FROM pg_catalog.pg_attribute a
     WHERE a.attrelid IN (SELECT relation FROM locked) AND a.attnum > 0 AND NOT a.attisdropped
       AND a.attnotnull),
-  'lock_timeout_set', (SELECT s.source = 'session' FROM pg_catalog.pg_settings s
-    WHERE s.name = 'lock_timeout')
+  'lock_timeout_set', CASE WHEN EXISTS (SELECT 1 FROM held h WHERE h.mode IN ('ShareLock',
+      'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'))
+    THEN (SELECT s.source = 'session' FROM pg_catalog.pg_settings s
+      WHERE s.name = 'lock_timeout') END
 )::text AS migration_check_observation"
     )
 }
@@ -114,24 +112,24 @@ pub struct Relation {
 /// The relations that existed before the script, by OID.
 pub type Relations = HashMap<u32, Relation>;
 
+/// (oid, name, kind, index's table, relfilenode, bare name, highest column number) of a
+/// relation.
+type RelationRow = (u32, String, String, Option<u32>, u32, String, i32);
+
 /// What [`START`] returns.
 #[derive(Debug, Default, Deserialize)]
 struct Start {
-    /// (oid, name, kind, index's table, relfilenode, bare name).
     #[serde(default)]
-    relations: Option<Vec<(u32, String, String, Option<u32>, u32, String)>>,
+    relations: Option<Vec<RelationRow>>,
     /// (oid, validated).
     #[serde(default)]
     constraints: Option<Vec<(u32, bool)>>,
     /// (table, column number).
     #[serde(default)]
     not_null: Option<Vec<(u32, i32)>>,
-    /// (table, highest column number).
-    #[serde(default)]
-    widths: Option<Vec<(u32, i32)>>,
     #[serde(default)]
     foreign_keys: Option<Vec<u32>>,
-    /// (table, scans not yet flushed).
+    /// (table, sequential scans not yet flushed), where there are any.
     #[serde(default)]
     scans: Option<Vec<(u32, i64)>>,
 }
@@ -159,9 +157,10 @@ struct Observation {
     /// (table, column number, column name) of their NOT NULL columns.
     #[serde(default)]
     not_null: Option<Vec<(u32, i32, String)>>,
-    /// Whether the script set `lock_timeout` itself (our own is a startup option).
+    /// Whether the script set `lock_timeout` itself (our own is a startup option); only read
+    /// when the statement holds a lock that blocks writes (`None` otherwise).
     #[serde(default)]
-    lock_timeout_set: bool,
+    lock_timeout_set: Option<bool>,
 }
 
 /// (oid, table, type, validated, name, referenced table, table's name, a foreign key whose
@@ -270,7 +269,7 @@ impl Observer {
             indexes: BTreeSet::new(),
             validated: start.constraints.into_iter().flatten().collect(),
             not_null: start.not_null.into_iter().flatten().collect(),
-            widths: start.widths.into_iter().flatten().collect(),
+            widths: HashMap::new(),
             foreign_keys_before: start.foreign_keys.into_iter().flatten().collect(),
             new_foreign_keys: BTreeMap::new(),
             transaction: String::new(),
@@ -281,7 +280,8 @@ impl Observer {
             transactions: 0,
             unindexed_after: None,
         };
-        for (oid, name, kind, table, file, bare) in start.relations.into_iter().flatten() {
+        for (oid, name, kind, table, file, bare, width) in start.relations.into_iter().flatten() {
+            observer.widths.insert(oid, width);
             if within.is_some_and(|within| !within.contains(&oid)) {
                 continue;
             }
@@ -538,7 +538,7 @@ impl StatementObserver for Observer {
             validated,
             scanned,
             set_not_null,
-            lock_timeout_set: current.lock_timeout_set,
+            lock_timeout_set: current.lock_timeout_set.unwrap_or(true),
             transaction,
             unindexed_foreign_keys,
             started: Some(started),
