@@ -370,3 +370,24 @@ fn the_policy_fails_on_a_rule_switches_one_off_and_refuses_unknown_rules() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_index_the_up_built_and_the_downs_rewrite_rebuilds_is_not_new() {
+    let dir = migrations(
+        "SET lock_timeout = '5s';\nCREATE INDEX orders_total_idx ON orders (total);\n",
+        "SET lock_timeout = '5s';\n\
+         ALTER TABLE orders ALTER COLUMN total TYPE numeric(12, 2);\n\
+         DROP INDEX orders_total_idx;\n",
+    );
+    let (output, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("no report: {}", common::stderr(&output)));
+    // The down changes the column's type (not reversible): its findings are what counts.
+    let down = down_rules(&report["migrations"][1]);
+    assert!(down.contains(&("table-rewrite".to_string(), 2)), "{down:?}");
+    assert!(
+        !down
+            .iter()
+            .any(|(rule, _)| rule == "index-without-concurrently"),
+        "the rebuilt index is not a new one: {down:?}"
+    );
+}

@@ -282,12 +282,14 @@ impl Observer {
         };
         for (oid, name, kind, table, file, bare, width) in start.relations.into_iter().flatten() {
             observer.widths.insert(oid, width);
-            if within.is_some_and(|within| !within.contains(&oid)) {
-                continue;
-            }
             let kind = kind.chars().next().unwrap_or('r');
+            // Every index known, whoever made it: one the up built and a down's rewrite
+            // rebuilds under the same name is not new.
             if let (Some(table), 'i' | 'I') = (table, kind) {
                 observer.indexes.insert((table, bare));
+            }
+            if within.is_some_and(|within| !within.contains(&oid)) {
+                continue;
             }
             observer.files.insert(oid, file);
             observer
