@@ -179,7 +179,7 @@ fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_fin
         "{comment}"
     );
     assert!(
-        comment.contains("| 2\\_change.up.sql:2 | `ALTER TABLE orders ALTER COLUMN id TYPE bigint` | public.orders | AccessExclusiveLock | reads and writes |"),
+        comment.contains("| up 2 | `ALTER TABLE orders ALTER COLUMN id TYPE bigint` | public.orders | AccessExclusiveLock | reads and writes |"),
         "{comment}"
     );
     // One safe rewrite per rule and script: the up's four, then the down's.
@@ -188,9 +188,10 @@ fn a_rewrite_a_blocking_index_and_a_validated_foreign_key_are_three_measured_fin
         "{comment}"
     );
     assert!(
-        comment.contains("`table-rewrite` (rewrite) (down)"),
-        "{comment}"
+        comment.contains("`table-rewrite` (rewrite), `exclusive-lock-held` |"),
+        "the rules of a statement share its row: {comment}"
     );
+    assert!(comment.contains("| down 3 |"), "{comment}");
     assert!(comment.contains("```sql\n-- Add it NOT VALID"), "{comment}");
 }
 

@@ -949,8 +949,8 @@ fn fence(language: &str, content: &str) -> String {
 /// At most this many lock findings are listed in a comment; the JSON report has them all.
 const MAX_LOCK_ROWS: usize = 20;
 
-/// The measured lock findings: per migration a compact table, then each rule's safe
-/// rewrite folded away.
+/// The measured lock findings: per migration a compact table (a row per statement and
+/// relation, its rules together), then each rule's safe rewrite folded away.
 fn locks(report: &Report, blocks: &mut Vec<String>) {
     let migrations: Vec<_> = report
         .migrations
@@ -971,37 +971,65 @@ fn locks(report: &Report, blocks: &mut Vec<String>) {
             break;
         }
         let mut block = format!(
-            "**{} {}**\n\n| line | statement | relation | lock | blocks | held | rule |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+            "**{} {}**\n\n| line | statement | relation | lock | blocks | held | rules |\n| --- | --- | --- | --- | --- | --- | --- |\n",
             md(&migration.version),
             md(&migration.name)
         );
+        // One row per statement and relation, its rules together.
+        let mut rows: Vec<Vec<&crate::analysis::LockFinding>> = Vec::new();
+        for finding in &migration.locks {
+            match rows.last_mut() {
+                Some(row)
+                    if (&row[0].file, row[0].line, &row[0].relation)
+                        == (&finding.file, finding.line, &finding.relation) =>
+                {
+                    row.push(finding)
+                }
+                _ => rows.push(vec![finding]),
+            }
+        }
         let mut rules: Vec<&crate::analysis::LockFinding> = Vec::new();
-        for finding in migration.locks.iter().take(MAX_LOCK_ROWS - shown) {
-            shown += 1;
-            let file = finding.file.rsplit('/').next().unwrap_or(&finding.file);
-            let mut rule = code_span(&finding.rule);
-            if finding.rewrite {
-                rule.push_str(" (rewrite)");
-            }
-            if finding.allowed {
-                rule.push_str(" (allowed)");
-            }
-            if finding.script == crate::analysis::Script::Down {
-                rule.push_str(" (down)");
-            }
+        for row in rows.iter().take(MAX_LOCK_ROWS - shown) {
+            let first = row[0];
+            shown += row.len();
+            let script = match first.script {
+                crate::analysis::Script::Up => "up",
+                crate::analysis::Script::Down => "down",
+            };
+            let statement: String = first.statement.chars().take(48).collect();
+            let statement = if statement.len() < first.statement.len() {
+                format!("{} …", statement.trim_end_matches(" …"))
+            } else {
+                statement
+            };
+            let names: Vec<String> = row
+                .iter()
+                .map(|finding| {
+                    let mut rule = code_span(&finding.rule);
+                    if finding.rewrite {
+                        rule.push_str(" (rewrite)");
+                    }
+                    if finding.allowed {
+                        rule.push_str(" (allowed)");
+                    }
+                    rule
+                })
+                .collect();
             let _ = writeln!(
                 block,
-                "| {}:{} | {} | {} | {} | {} | {} ms | {rule} |",
-                md(file),
-                finding.line,
-                code_span(&finding.statement),
-                md(&finding.relation),
-                md(finding.mode.as_deref().unwrap_or("")),
-                finding.blocks.words(),
-                finding.held_ms,
+                "| {script} {} | {} | {} | {} | {} | {} ms | {} |",
+                first.line,
+                code_span(&statement),
+                md(&first.relation),
+                md(first.mode.as_deref().unwrap_or("")),
+                first.blocks.words(),
+                first.held_ms,
+                names.join(", ")
             );
-            if !rules.iter().any(|r| r.rule == finding.rule) {
-                rules.push(finding);
+            for finding in row {
+                if !rules.iter().any(|r| r.rule == finding.rule) {
+                    rules.push(finding);
+                }
             }
         }
         for finding in rules {
