@@ -60,6 +60,16 @@ fn up_locks(migration: &Value) -> Value {
     )
 }
 
+/// The rule of each finding, in order.
+fn rule_names(locks: &Value) -> Vec<&str> {
+    locks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect()
+}
+
 /// The rules found in a migration's down script, with their lines.
 fn down_rules(migration: &Value) -> Vec<(String, u64)> {
     migration["locks"]
@@ -259,12 +269,7 @@ fn set_not_null_a_missing_lock_timeout_and_an_unindexed_foreign_key_are_found() 
         "ALTER TABLE orders ALTER COLUMN total DROP NOT NULL;\n",
     );
     let (locks, _) = locks_of(&dir);
-    let rules: Vec<&str> = locks
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["rule"].as_str().unwrap())
-        .collect();
+    let rules = rule_names(&locks);
     assert_eq!(
         rules,
         ["set-not-null-scan", "lock-timeout-missing"],
@@ -354,12 +359,7 @@ fn the_policy_fails_on_a_rule_switches_one_off_and_refuses_unknown_rules() {
     let (output, report) = common::verify(dir.path(), &["--config", config.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
     let locks = up_locks(&report.unwrap()["migrations"][1]);
-    let rules: Vec<&str> = locks
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["rule"].as_str().unwrap())
-        .collect();
+    let rules = rule_names(&locks);
     assert_eq!(rules, ["table-rewrite", "exclusive-lock-held"]);
 
     // An unknown rule is a usage error that names the known ones.

@@ -140,6 +140,18 @@ pub struct LockFinding {
     pub script: Script,
 }
 
+impl LockFinding {
+    /// The evidence with what the lock blocks and for how long, in one line.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}; blocks {} for {} ms",
+            self.evidence,
+            self.blocks.words(),
+            self.held_ms
+        )
+    }
+}
+
 /// The comment that acknowledges a finding of `rule` on the statement at `line` (1-based)
 /// of `file_text`: on that line or the one before.
 pub fn allowed(file_text: &str, line: usize, rule: &str) -> bool {

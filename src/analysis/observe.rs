@@ -60,7 +60,7 @@ EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = k.conrelid
 
 /// After a statement, in its transaction: the locks our backend holds on relations outside
 /// the system catalogs and, for those relations, what a statement can change.
-fn observe_sql() -> String {
+static OBSERVE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH held AS MATERIALIZED (
   SELECT l.relation, l.mode FROM pg_catalog.pg_locks l
@@ -96,7 +96,7 @@ SELECT pg_catalog.json_build_object(
       WHERE s.name = 'lock_timeout') END
 )::text AS migration_check_observation"
     )
-}
+});
 
 /// A pre-existing relation.
 #[derive(Debug, Clone)]
@@ -308,6 +308,11 @@ impl Observer {
     /// lead no index, whatever statement (measured or not) added one meanwhile.
     pub async fn conclude(&mut self, client: &Client) -> Result<(), tokio_postgres::Error> {
         let added: Vec<u32> = self.new_foreign_keys.keys().copied().collect();
+        if added.is_empty() {
+            // Nearly every script: no round trip for nothing.
+            self.unindexed_after = Some(BTreeSet::new());
+            return Ok(());
+        }
         let rows = client
             .query(
                 &format!(
@@ -325,57 +330,60 @@ impl Observer {
     /// down: `which`).
     pub fn findings(&self, script: &Script, which: super::Script) -> Vec<LockFinding> {
         let file = script.path.display().to_string();
+        // The whole file's lines, for the allow comments (a section starts at line_offset).
+        let file_text = format!("{}{}", "\n".repeat(script.line_offset), script.sql);
         let mut findings = Vec::new();
         for (index, effect) in self.effects.iter().enumerate() {
-            for rule in rules::ALL {
-                for Hit {
-                    relation,
-                    named,
-                    mode,
-                    rewrite,
-                    evidence,
-                } in rule.check(&rules::Context {
-                    effects: &self.effects,
-                    index,
-                    relations: &self.relations,
-                    unindexed_after: self.unindexed_after.as_ref(),
-                }) {
-                    let (line, column) = lexer::line_col(&script.sql, effect.code.start);
-                    let line = script.line_offset + line;
-                    let text = &script.sql[effect.code.clone()];
-                    let first_line = text.lines().next().unwrap_or_default();
-                    let statement = if first_line.chars().count() > 120 || text.contains('\n') {
-                        format!("{} …", first_line.chars().take(120).collect::<String>())
-                    } else {
-                        first_line.to_string()
-                    };
-                    let file_text = format!("{}{}", "\n".repeat(script.line_offset), script.sql);
-                    findings.push(LockFinding {
-                        rule: rule.id().into(),
-                        title: rule.title().into(),
-                        file: file.clone(),
-                        line,
-                        column,
-                        statement,
-                        relation: named.unwrap_or_else(|| {
-                            self.relations
-                                .get(&relation)
-                                .map_or_else(|| relation.to_string(), |r| r.name.clone())
-                        }),
-                        blocks: mode
-                            .as_deref()
-                            .map_or(super::Blocks::Nothing, super::blocks),
-                        mode,
-                        held_ms: effect.held.as_millis().try_into().unwrap_or(u64::MAX),
-                        rewrite,
-                        evidence,
-                        why: rule.why().into(),
-                        safe_rewrite: rule.safe_rewrite().into(),
-                        allowed: super::allowed(&file_text, line, rule.id()),
-                        severity: super::Level::Warning,
-                        script: which,
-                    });
-                }
+            let context = rules::Context {
+                effects: &self.effects,
+                index,
+                relations: &self.relations,
+                unindexed_after: self.unindexed_after.as_ref(),
+            };
+            let hits: Vec<(&dyn rules::Rule, Hit)> = rules::ALL
+                .iter()
+                .flat_map(|&rule| rule.check(&context).into_iter().map(move |hit| (rule, hit)))
+                .collect();
+            if hits.is_empty() {
+                continue;
+            }
+            let (line, column) = lexer::line_col(&script.sql, effect.code.start);
+            let line = script.line_offset + line;
+            let text = &script.sql[effect.code.clone()];
+            let first_line = text.lines().next().unwrap_or_default();
+            let statement = if first_line.chars().count() > 120 || text.contains('\n') {
+                format!("{} …", first_line.chars().take(120).collect::<String>())
+            } else {
+                first_line.to_string()
+            };
+            let held_ms = effect.held.as_millis().try_into().unwrap_or(u64::MAX);
+            for (rule, hit) in hits {
+                findings.push(LockFinding {
+                    rule: rule.id().into(),
+                    title: rule.title().into(),
+                    file: file.clone(),
+                    line,
+                    column,
+                    statement: statement.clone(),
+                    relation: hit.named.unwrap_or_else(|| {
+                        self.relations
+                            .get(&hit.relation)
+                            .map_or_else(|| hit.relation.to_string(), |r| r.name.clone())
+                    }),
+                    blocks: hit
+                        .mode
+                        .as_deref()
+                        .map_or(super::Blocks::Nothing, super::blocks),
+                    mode: hit.mode,
+                    held_ms,
+                    rewrite: hit.rewrite,
+                    evidence: hit.evidence,
+                    why: rule.why().into(),
+                    safe_rewrite: rule.safe_rewrite().into(),
+                    allowed: super::allowed(&file_text, line, rule.id()),
+                    severity: super::Level::Warning,
+                    script: which,
+                });
             }
         }
         findings
@@ -420,7 +428,7 @@ fn strongest(locks: &[(u32, String)]) -> BTreeMap<u32, String> {
 
 impl StatementObserver for Observer {
     fn query(&self) -> String {
-        observe_sql()
+        OBSERVE.clone()
     }
 
     fn observed(&mut self, statement: &Statement, elapsed: Duration, observation: Option<String>) {

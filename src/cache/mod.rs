@@ -333,24 +333,27 @@ mod tests {
         let data = source.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
         std::fs::write(data.join("PG_VERSION"), "15\n").unwrap();
-        for key in ["k1", "k2", "k3", "k4"] {
+        let used_at = |key: &str, seconds: u64| {
+            let lock = cache.path().join(format!("clusters/{key}.lock"));
+            let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+            File::options()
+                .write(true)
+                .open(lock)
+                .unwrap()
+                .set_modified(at)
+                .unwrap();
+        };
+        // Used in this order, seconds apart (explicit times: no filesystem resolution to trust).
+        for (key, seconds) in [("k1", 10), ("k2", 20), ("k3", 30), ("k4", 40)] {
             open(cache.path(), KIND, key).unwrap().store(&data).unwrap();
-            // Modification times a second apart, whatever the filesystem's resolution.
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            used_at(key, seconds);
         }
         let entry = |key: &str| cache.path().join("clusters").join(key);
         // k1 used again: now the most recent.
         drop(open(cache.path(), KIND, "k1").unwrap());
         // k2 held by another run: kept whatever its age.
         let held = open(cache.path(), KIND, "k2").unwrap();
-        let lock = cache.path().join("clusters/k2.lock");
-        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
-        File::options()
-            .write(true)
-            .open(&lock)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        used_at("k2", 1);
         prune(cache.path(), KIND, 2);
         assert!(
             entry("k1").is_dir() && entry("k4").is_dir(),

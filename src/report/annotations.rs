@@ -76,10 +76,8 @@ pub fn collect(report: &Report) -> Vec<AnnotationItem> {
                     migration.version, migration.name, finding.rule
                 ),
                 message: format!(
-                    "{}; blocks {} for {} ms. {}.\nSafe:\n{}",
-                    finding.evidence,
-                    finding.blocks.words(),
-                    finding.held_ms,
+                    "{}. {}.\nSafe:\n{}",
+                    finding.summary(),
                     finding.why,
                     finding.safe_rewrite
                 ),

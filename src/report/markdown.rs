@@ -946,7 +946,8 @@ fn fence(language: &str, content: &str) -> String {
     )
 }
 
-/// At most this many lock findings are listed in a comment; the JSON report has them all.
+/// At most this many rows of lock findings are listed in a comment (a row holds a
+/// statement's findings on one relation); the JSON report has them all.
 const MAX_LOCK_ROWS: usize = 20;
 
 /// The measured lock findings: per migration a compact table (a row per statement and
@@ -965,9 +966,9 @@ fn locks(report: &Report, blocks: &mut Vec<String>) {
         "#### 🔒 Locks on existing tables: {} (measured, warnings)\n",
         count(total, "finding", "findings")
     ));
-    let mut shown = 0;
+    let (mut rows_shown, mut shown) = (0, 0);
     for migration in migrations {
-        if shown >= MAX_LOCK_ROWS {
+        if rows_shown >= MAX_LOCK_ROWS {
             break;
         }
         let mut block = format!(
@@ -989,8 +990,9 @@ fn locks(report: &Report, blocks: &mut Vec<String>) {
             }
         }
         let mut rules: Vec<&crate::analysis::LockFinding> = Vec::new();
-        for row in rows.iter().take(MAX_LOCK_ROWS - shown) {
+        for row in rows.iter().take(MAX_LOCK_ROWS - rows_shown) {
             let first = row[0];
+            rows_shown += 1;
             shown += row.len();
             let script = match first.script {
                 crate::analysis::Script::Up => "up",
@@ -1300,6 +1302,58 @@ mod tests {
             }
         }
         assert_eq!(open, None, "unclosed fence in\n{markdown}");
+    }
+
+    #[test]
+    fn lock_findings_share_a_row_per_statement_and_relation_and_are_capped_in_rows() {
+        let finding = |line: usize, rule: &str| crate::analysis::LockFinding {
+            rule: rule.into(),
+            title: "title".into(),
+            file: "migrations/3_add_orders.up.sql".into(),
+            line,
+            column: 1,
+            statement: "ALTER TABLE orders ALTER COLUMN id TYPE bigint".into(),
+            relation: "public.orders".into(),
+            mode: Some("AccessExclusiveLock".into()),
+            blocks: crate::analysis::Blocks::ReadsAndWrites,
+            held_ms: 7,
+            rewrite: rule == "table-rewrite",
+            evidence: "evidence".into(),
+            why: "why".into(),
+            safe_rewrite: "SET lock_timeout = '5s';".into(),
+            allowed: false,
+            severity: crate::analysis::Level::Warning,
+            script: crate::analysis::Script::Up,
+        };
+        let mut r = report()
+            .migration("3", "add_orders", Status::Passed, vec![])
+            .build();
+        // 25 statements with two findings each: 50 findings in 25 rows.
+        r.migrations[0].locks = (1..=25)
+            .flat_map(|line| {
+                [
+                    finding(line, "table-rewrite"),
+                    finding(line, "lock-timeout-missing"),
+                ]
+            })
+            .collect();
+        let markdown = render(&r, &options());
+        assert_balanced(&markdown);
+        assert!(
+            markdown.contains("Locks on existing tables: 50 findings"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| up 1 | `ALTER TABLE orders ALTER COLUMN id TYPE bigint` | public.orders | AccessExclusiveLock | reads and writes | 7 ms | `table-rewrite` (rewrite), `lock-timeout-missing` |"),
+            "{markdown}"
+        );
+        let rows = markdown.lines().filter(|l| l.starts_with("| up ")).count();
+        assert_eq!(rows, MAX_LOCK_ROWS);
+        assert!(
+            markdown.contains("… 10 more lock findings not shown"),
+            "the 5 rows past the cap hold 10 findings: {markdown}"
+        );
+        assert_eq!(markdown.matches("<details><summary>`").count(), 2);
     }
 
     #[test]

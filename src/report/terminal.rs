@@ -206,13 +206,7 @@ fn lock_lines(out: &mut String, finding: &crate::analysis::LockFinding) {
         finding.rule,
         finding.title
     );
-    let _ = writeln!(
-        out,
-        "        {}; blocks {} for {} ms",
-        finding.evidence,
-        finding.blocks.words(),
-        finding.held_ms
-    );
+    let _ = writeln!(out, "        {}", finding.summary());
     let _ = writeln!(
         out,
         "        {}",

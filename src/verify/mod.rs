@@ -951,15 +951,13 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 kind: "lock".into(),
                 severity: Severity::Error,
                 message: format!(
-                    "{}{}: {}; blocks {} for {} ms (policy: error)",
+                    "{}{}: {} (policy: error)",
                     finding.rule,
                     match which {
                         analysis::Script::Up => "",
                         analysis::Script::Down => " (down)",
                     },
-                    finding.evidence,
-                    finding.blocks.words(),
-                    finding.held_ms
+                    finding.summary()
                 ),
                 file: Some(finding.file.clone()),
                 line: Some(finding.line),
