@@ -513,6 +513,15 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub no_lock_analysis: bool,
 
+    /// Rows generated into every table that exists before a new migration, so that its
+    /// rewrites, scans and validations do real work while measured [default: 1000, or
+    /// `[verify] lock_rows`; 0: none]. They go into a copy of the database beside the
+    /// verified one: no verdict depends on them. Rows satisfy types, NOT NULL, keys and
+    /// foreign keys (CHECK constraints best effort); a table that cannot be filled is
+    /// named in a note.
+    #[arg(long, value_name = "N")]
+    pub lock_rows: Option<u64>,
+
     /// Write the JSON report (contract v1) to PATH, or `-` for stdout.
     #[arg(long, value_name = "PATH|-")]
     pub json: Option<String>,

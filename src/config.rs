@@ -73,8 +73,13 @@ pub struct Config {
     pub full_snapshots: bool,
     /// `--no-lock-analysis`: no measured lock findings.
     pub no_lock_analysis: bool,
+    /// Rows generated into each table before the lock analysis measures it (0: none).
+    pub lock_rows: u64,
     pub base: BaseConfig,
 }
+
+/// Rows per table the lock analysis generates unless configured.
+pub const DEFAULT_LOCK_ROWS: u64 = 1_000;
 
 /// Tables up to this many rows get a data fingerprint unless configured.
 pub const DEFAULT_DATA_ROWS: u64 = 10_000;
@@ -114,6 +119,7 @@ struct FileVerify {
     lock_timeout: Option<String>,
     command_timeout: Option<String>,
     data_rows: Option<u64>,
+    lock_rows: Option<u64>,
 }
 
 /// `[migrate]`: the defaults of `migrate up`, `down` and `redo`, which their flags override.
@@ -372,6 +378,10 @@ impl Config {
             },
             full_snapshots: args.full_snapshots,
             no_lock_analysis: args.no_lock_analysis,
+            lock_rows: args
+                .lock_rows
+                .or(file.verify.lock_rows)
+                .unwrap_or(DEFAULT_LOCK_ROWS),
             base,
             dir: source.dir,
             format: source.format,

@@ -10,6 +10,7 @@
 //! flag but that took no dangerous lock and rewrote nothing is not reported.
 
 pub mod observe;
+pub mod rows;
 pub mod rules;
 
 use std::collections::BTreeMap;

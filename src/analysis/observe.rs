@@ -107,6 +107,9 @@ pub struct Relation {
     pub kind: char,
     /// An index's table.
     pub table: Option<u32>,
+    /// The rows generated into a table before the script (see [`super::rows`]), when it
+    /// was filled.
+    pub rows: Option<u64>,
 }
 
 /// The relations that existed before the script, by OID.
@@ -292,11 +295,25 @@ impl Observer {
                 continue;
             }
             observer.files.insert(oid, file);
-            observer
-                .relations
-                .insert(oid, Relation { name, kind, table });
+            observer.relations.insert(
+                oid,
+                Relation {
+                    name,
+                    kind,
+                    table,
+                    rows: None,
+                },
+            );
         }
         Ok(observer)
+    }
+
+    /// Tells the rules how many rows were generated into each table (by OID).
+    pub fn with_rows(mut self, rows: &HashMap<u32, u64>) -> Self {
+        for (oid, relation) in &mut self.relations {
+            relation.rows = rows.get(oid).copied();
+        }
+        self
     }
 
     /// The relations measured: those that existed before the script.

@@ -327,6 +327,7 @@ async fn verify_with_backend(
         full_snapshots: config.full_snapshots,
         base_state: None,
         lock_analysis: !config.no_lock_analysis,
+        lock_rows: config.lock_rows,
     };
     if !config.postgres_versions.is_empty() {
         return verify_on_versions(config, discovered, &options, progress, started).await;

@@ -344,6 +344,15 @@ impl<'a> Databases<'a> {
         Ok((name, session))
     }
 
+    /// A database copied from `checkpoint` beside the current one (which stays current:
+    /// tools run as processes keep connecting there), and a session to it.
+    pub async fn side_copy(&mut self, checkpoint: &str) -> Result<Session, EnvironmentError> {
+        let current = self.current;
+        let session = self.create(checkpoint).await;
+        self.current = current;
+        session
+    }
+
     /// Creates a database copied from `template`, makes it current and connects to it.
     async fn create(&mut self, template: &str) -> Result<Session, EnvironmentError> {
         self.counter += 1;

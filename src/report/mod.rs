@@ -411,6 +411,10 @@ pub struct RunTimings {
     /// checkpoint database and re-applying the ups after it (not counted in `scripts`).
     #[serde(default)]
     pub rebuilds: u64,
+    /// The lock analysis's copy with generated rows: copying, filling, and running the
+    /// migrations under verification there again (see `--lock-rows`).
+    #[serde(default)]
+    pub lock_rehearsal: u64,
     pub total: u64,
     /// How many snapshots read every relation and how many only those changed since
     /// the previous one (a count each, not milliseconds).
@@ -444,6 +448,12 @@ impl RunTimings {
         }
         if self.rebuilds > 0 {
             text.push_str(&format!(", rebuilds {}", seconds(self.rebuilds)));
+        }
+        if self.lock_rehearsal > 0 {
+            text.push_str(&format!(
+                ", lock analysis on generated rows {}",
+                seconds(self.lock_rehearsal)
+            ));
         }
         text
     }

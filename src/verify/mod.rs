@@ -10,6 +10,7 @@
 pub mod base;
 mod cached_base;
 mod describe;
+mod rehearsal;
 pub mod versions;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -177,6 +178,9 @@ pub struct VerifyOptions {
     /// Measure what each statement of a migration under verification does to the tables
     /// that existed before it (on unless `--no-lock-analysis`).
     pub lock_analysis: bool,
+    /// Rows generated into each table before it is measured (`--lock-rows`; 0: none), in
+    /// a copy of the database beside the verified one (see [`rehearsal`]).
+    pub lock_rows: u64,
 }
 
 /// Receives progress while the pipeline runs (the terminal prints it on stderr).
@@ -350,6 +354,13 @@ struct Pipeline<'s, 'd, 'o> {
     no_batches: bool,
     /// Notes on the run as a whole, for the report's `notes`.
     run_notes: Vec<String>,
+    /// The copy the lock analysis measures in, with generated rows (see [`rehearsal`]);
+    /// `None` before the first migration under verification and when it cannot follow.
+    rehearsal: Option<rehearsal::Rehearsal>,
+    /// Whether starting it was considered already.
+    rehearsal_tried: bool,
+    /// How many tables it filled with rows.
+    filled_tables: usize,
 }
 
 /// Whether a script sets something per database, which a copy of the database made with
@@ -430,6 +441,9 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 .flat_map(|step| step.bookkeeping.iter().cloned())
                 .collect(),
             no_batches: false,
+            rehearsal: None,
+            rehearsal_tried: false,
+            filled_tables: 0,
         };
         let total = discovered.migrations.len();
         let mut reports = Vec::with_capacity(total);
@@ -468,13 +482,28 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 continue;
             }
             progress.started(index, total, &discovered.migrations[index]);
-            let report = pipeline.migration(index).await?;
+            let under_verification = pipeline.under_verification(&discovered.migrations[index]);
+            if under_verification && !pipeline.rehearsal_tried {
+                pipeline.start_rehearsal(index).await?;
+            }
+            let mut report = pipeline.migration(index).await?;
+            if under_verification && !matches!(report.status, Status::FailedUp | Status::Skipped) {
+                pipeline.rehearse(index, &mut report).await?;
+            }
             progress.finished(index, total, &report);
             reports.push(report);
             index += 1;
         }
         if record_at == Some(total) {
             pipeline.record_base_state(total).await?;
+        }
+        if pipeline.filled_tables > 0 {
+            pipeline.run_notes.push(format!(
+                "lock analysis: measured in a copy of the database where {} {} held up to {} generated rows",
+                pipeline.filled_tables,
+                if pipeline.filled_tables == 1 { "table" } else { "tables" },
+                options.lock_rows
+            ));
         }
         let (schema_changes, schema_diagram) = pipeline.net_changes().await?;
         let sequence = pipeline.sequence(&reports, progress).await?;
@@ -917,7 +946,8 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             analysis::Script::Down => Some(self.measured_before_up.clone()),
         };
         let mut observer = match (&script.step, self.options.lock_analysis) {
-            (None, true) => {
+            // Measured in the rehearsal's copy, on generated rows, instead.
+            (None, true) if self.rehearsal.is_none() => {
                 analysis::observe::Observer::start(&self.session.client, within.as_ref())
                     .await
                     .ok()
@@ -940,8 +970,19 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             // Best effort: a connection the script ended leaves the rule unknowing.
             let _ = observer.conclude(&self.session.client).await;
         }
-        let findings =
-            analysis::apply_policy(observer.findings(script, which), &self.options.policy.locks);
+        self.add_lock_findings(report, observer.findings(script, which), which);
+        Ok(step)
+    }
+
+    /// `findings` of the up or the down (`which`) under the lock policy: they join the
+    /// report's `locks`, and those the policy makes errors its problems too.
+    fn add_lock_findings(
+        &self,
+        report: &mut MigrationReport,
+        findings: Vec<analysis::LockFinding>,
+        which: analysis::Script,
+    ) {
+        let findings = analysis::apply_policy(findings, &self.options.policy.locks);
         for finding in findings
             .iter()
             .filter(|f| f.severity == analysis::Level::Error)
@@ -966,7 +1007,6 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             });
         }
         report.locks.extend(findings);
-        Ok(step)
     }
 
     /// [`Self::step`], with `observer` measuring each statement of a SQL script.

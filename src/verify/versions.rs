@@ -85,6 +85,10 @@ pub fn merge(mut runs: Vec<VersionRun>) -> Report {
             scripts: runs.iter().map(|r| r.report.timings_ms.scripts).sum(),
             snapshots: runs.iter().map(|r| r.report.timings_ms.snapshots).sum(),
             rebuilds: runs.iter().map(|r| r.report.timings_ms.rebuilds).sum(),
+            lock_rehearsal: runs
+                .iter()
+                .map(|r| r.report.timings_ms.lock_rehearsal)
+                .sum(),
             snapshot_captures: runs.iter().fold(Default::default(), |mut all, r| {
                 all.add(r.report.timings_ms.snapshot_captures);
                 all

@@ -1,7 +1,7 @@
 //! `index-without-concurrently`: a statement built an index on a pre-existing table while
 //! holding a lock that blocks writes to it (`CREATE INDEX` without `CONCURRENTLY`).
 
-use super::{Context, Hit, Rule, name};
+use super::{Context, Hit, Rule, sized};
 use crate::analysis::{Blocks, blocks};
 
 pub struct BlockingIndex;
@@ -40,7 +40,7 @@ impl Rule for BlockingIndex {
                 evidence: format!(
                     "built index {} on {} under {mode}",
                     index.name,
-                    name(relations, table)
+                    sized(relations, table)
                 ),
             });
         }

@@ -100,6 +100,38 @@ fn name(relations: &Relations, relation: u32) -> String {
         .map_or_else(|| format!("relation {relation}"), |r| r.name.clone())
 }
 
+/// `relation`'s name with the rows generated into it when it was filled: "public.orders
+/// (1,000 rows)".
+fn sized(relations: &Relations, relation: u32) -> String {
+    match rows(relations, relation) {
+        Some(rows) => format!("{} ({rows})", name(relations, relation)),
+        None => name(relations, relation),
+    }
+}
+
+/// "1,000 rows" generated into `relation`, when it was filled.
+fn rows(relations: &Relations, relation: u32) -> Option<String> {
+    let rows = relations.get(&relation)?.rows?;
+    Some(format!(
+        "{} {}",
+        thousands(rows),
+        if rows == 1 { "row" } else { "rows" }
+    ))
+}
+
+/// `1234567` as "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 /// The lock held on `relation` after the statement, as evidence ("under ShareLock").
 fn under(effect: &StatementEffect, relation: u32) -> String {
     effect
@@ -122,6 +154,7 @@ pub(crate) mod test_support {
             (
                 1,
                 Relation {
+                    rows: None,
                     name: "public.orders".into(),
                     kind: 'r',
                     table: None,
@@ -130,6 +163,7 @@ pub(crate) mod test_support {
             (
                 2,
                 Relation {
+                    rows: None,
                     name: "public.customers".into(),
                     kind: 'r',
                     table: None,
@@ -138,6 +172,7 @@ pub(crate) mod test_support {
             (
                 3,
                 Relation {
+                    rows: None,
                     name: "public.orders_pkey".into(),
                     kind: 'i',
                     table: Some(1),

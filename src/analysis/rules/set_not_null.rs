@@ -2,7 +2,7 @@
 //! table to prove it, under ACCESS EXCLUSIVE (no valid `CHECK (… IS NOT NULL)` let
 //! PostgreSQL 12+ skip the scan).
 
-use super::{Context, Hit, Rule, name, under};
+use super::{Context, Hit, Rule, sized, under};
 
 pub struct SetNotNull;
 
@@ -44,7 +44,7 @@ impl Rule for SetNotNull {
                     rewrite: false,
                     evidence: format!(
                         "scanned {}{} to set NOT NULL on {column}",
-                        name(relations, *table),
+                        sized(relations, *table),
                         under(effect, *table)
                     ),
                 }),

@@ -3,7 +3,7 @@
 //! while holding ACCESS EXCLUSIVE on it, or rebuilt one of its indexes alone (`REINDEX`)
 //! while holding a lock that blocks writes to it.
 
-use super::{Context, Hit, Rule, name};
+use super::{Context, Hit, Rule, name, rows, sized};
 use crate::analysis::{Blocks, blocks};
 
 pub struct TableRewrite;
@@ -48,12 +48,16 @@ impl Rule for TableRewrite {
                 continue;
             }
             let what = if table == relation {
-                format!("rewrote {}", name(relations, relation))
+                let size = rows(relations, relation).map_or_else(String::new, |r| r + ", ");
+                format!(
+                    "rewrote {} ({size}a new relfilenode)",
+                    name(relations, relation)
+                )
             } else {
                 format!(
-                    "rebuilt index {} of {}",
+                    "rebuilt index {} of {} (a new relfilenode)",
                     name(relations, relation),
-                    name(relations, table)
+                    sized(relations, table)
                 )
             };
             hits.push(Hit {
@@ -61,7 +65,7 @@ impl Rule for TableRewrite {
                 relation: table,
                 mode: Some(mode.clone()),
                 rewrite: true,
-                evidence: format!("{what} (a new relfilenode) under {mode}"),
+                evidence: format!("{what} under {mode}"),
             });
         }
         hits

@@ -2,7 +2,7 @@
 //! a pre-existing table (or validated one) and scanned the table to do it, holding a lock
 //! that blocks writes (a foreign key: on both tables) until its transaction ended.
 
-use super::{Context, Hit, Rule, name, under};
+use super::{Context, Hit, Rule, name, sized, under};
 
 pub struct ValidatedConstraint;
 
@@ -63,7 +63,7 @@ impl Rule for ValidatedConstraint {
                     evidence: format!(
                         "validated {what} {} by scanning {}{}{referenced}",
                         constraint.name,
-                        name(relations, constraint.table),
+                        sized(relations, constraint.table),
                         under(effect, constraint.table)
                     ),
                 }

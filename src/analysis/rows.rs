@@ -1,0 +1,463 @@
+//! Generated rows for the tables a migration finds, so that its rewrites, scans and
+//! validations do real work while they are measured (`--lock-rows N`).
+//!
+//! [`fill`] reads the catalog once for the tables not filled yet and fills each with one
+//! `INSERT … SELECT … FROM generate_series(1, N) … ON CONFLICT DO NOTHING`, built from what
+//! the catalog says of its columns:
+//! - every column gets a value of its type (numbers, text within the type's length,
+//!   times, uuids, enums' labels, JSON, …) unless it is an identity, generated or serial
+//!   column, or has a default and no generated value of its type exists;
+//! - a foreign key's columns take a parent row's values (parents are filled first; a
+//!   cycle is broken by leaving a nullable key NULL);
+//! - CHECK constraints are kept best effort: a single column's `IN (…)` list gives its
+//!   values, and rows failing any CHECK of the generated columns are left out;
+//! - unique keys and exclusion constraints: a conflicting row is skipped
+//!   (`ON CONFLICT DO NOTHING`).
+//!
+//! A table that cannot be filled (a NOT NULL column of a type without a generated value, a
+//! NOT NULL foreign key in a cycle, a domain's or a partition's bound refusing the rows, a
+//! trigger raising) is named in a note, never fatal: each table's INSERT is a transaction
+//! of its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use tokio_postgres::Client;
+
+use crate::postgres::describe_error;
+
+/// The tables to fill: ordinary and partitioned tables outside the system schemas and
+/// extensions, not partitions (rows reach them through their parent), not temporary, not
+/// yet seen (`$1`), not a migration tool's bookkeeping table (`$2`, bare or qualified).
+const TABLES: &str = "\
+SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
+  'oid', c.oid::pg_catalog.int8,
+  'name', pg_catalog.format('%I.%I', n.nspname, c.relname),
+  'columns', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
+      'number', a.attnum, 'name', pg_catalog.quote_ident(a.attname),
+      'type', pg_catalog.format_type(a.atttypid, a.atttypmod),
+      'base', bt.typname::text, 'base_kind', bt.typtype::text,
+      'category', bt.typcategory::text,
+      'base_type', pg_catalog.format_type(bt.oid, NULL),
+      'not_null', a.attnotnull,
+      'has_default', a.atthasdef,
+      'automatic', a.attidentity <> '' OR a.attgenerated <> ''
+        OR COALESCE(pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false))
+      ORDER BY a.attnum)
+    FROM pg_catalog.pg_attribute a
+    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd'
+      THEN t.typbasetype ELSE t.oid END
+    LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  'foreign_keys', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
+      'columns', k.conkey, 'parent', k.confrelid::pg_catalog.int8,
+      'parent_name', k.confrelid::pg_catalog.regclass::text,
+      'parent_columns', (SELECT pg_catalog.json_agg(pg_catalog.quote_ident(pa.attname)
+          ORDER BY u.i)
+        FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY AS u(attnum, i)
+        JOIN pg_catalog.pg_attribute pa ON pa.attrelid = k.confrelid
+          AND pa.attnum = u.attnum)))
+    FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'f'),
+  'checks', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
+      'columns', k.conkey, 'definition', pg_catalog.pg_get_constraintdef(k.oid)))
+    FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c')
+) ORDER BY n.nspname, c.relname)::text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
+    WHERE e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = c.oid
+      AND e.deptype = 'e')
+  AND c.oid::pg_catalog.int8 <> ALL ($1::pg_catalog.int8[])
+  AND c.relname::text <> ALL ($2::text[])
+  AND pg_catalog.format('%s.%s', n.nspname, c.relname) <> ALL ($2::text[])";
+
+#[derive(Debug, Deserialize)]
+struct Table {
+    oid: i64,
+    name: String,
+    columns: Option<Vec<Column>>,
+    foreign_keys: Option<Vec<ForeignKey>>,
+    checks: Option<Vec<Check>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Column {
+    number: i16,
+    name: String,
+    #[serde(rename = "type")]
+    type_name: String,
+    base: String,
+    base_kind: String,
+    category: String,
+    base_type: String,
+    not_null: bool,
+    has_default: bool,
+    automatic: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct ForeignKey {
+    columns: Vec<i16>,
+    parent: i64,
+    parent_name: String,
+    parent_columns: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Check {
+    columns: Option<Vec<i16>>,
+    definition: String,
+}
+
+/// What [`fill`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Filled {
+    /// Every table considered (filled or not): not to be considered again.
+    pub seen: BTreeSet<u32>,
+    /// Each table filled (by OID) and the rows it got.
+    pub tables: Vec<(u32, u64)>,
+    /// Each table that got no row, and why.
+    pub unfilled: Vec<(String, String)>,
+}
+
+/// Fills every table not in `seen` with up to `rows` generated rows, parents first (see the
+/// [module](self)); `skip` names tables left alone (bookkeeping tables, bare or qualified).
+/// Err only when the catalog cannot be read (the connection is gone).
+pub async fn fill(
+    client: &Client,
+    rows: u64,
+    seen: &BTreeSet<u32>,
+    skip: &BTreeSet<String>,
+) -> Result<Filled, tokio_postgres::Error> {
+    let seen_list: Vec<i64> = seen.iter().map(|&oid| i64::from(oid)).collect();
+    let skip_list: Vec<String> = skip.iter().cloned().collect();
+    let row = client.query_one(TABLES, &[&seen_list, &skip_list]).await?;
+    let tables: Vec<Table> = row
+        .get::<_, Option<String>>(0)
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    let mut filled = Filled::default();
+    for table in order(tables, &mut filled) {
+        filled.seen.insert(table.oid as u32);
+        let statement = match insert(&table, rows) {
+            Ok(statement) => statement,
+            Err(reason) => {
+                filled.unfilled.push((table.name.clone(), reason));
+                continue;
+            }
+        };
+        match client.execute(statement.as_str(), &[]).await {
+            Ok(0) => filled.unfilled.push((
+                table.name.clone(),
+                "every generated row failed its CHECK constraints".into(),
+            )),
+            Ok(count) => filled.tables.push((table.oid as u32, count)),
+            Err(error) if client.is_closed() => return Err(error),
+            Err(error) => filled
+                .unfilled
+                .push((table.name.clone(), describe_error(&error))),
+        }
+    }
+    Ok(filled)
+}
+
+/// The tables in the order to fill them: parents before children; where foreign keys
+/// form a cycle, a table whose keys to unfilled parents are all nullable goes first (they
+/// stay NULL). Tables caught in a cycle of NOT NULL keys are noted in `filled` and left out.
+fn order(mut pending: Vec<Table>, filled: &mut Filled) -> Vec<Table> {
+    let mut ordered: Vec<Table> = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let waiting: BTreeSet<i64> = pending.iter().map(|t| t.oid).collect();
+        // Keys to a parent still waiting (itself included: its rows are not there yet).
+        let waits_on = |table: &Table, nullable_only: bool| {
+            table.foreign_keys.iter().flatten().any(|key| {
+                waiting.contains(&key.parent) && !(nullable_only && key_nullable(table, key))
+            })
+        };
+        let next = pending
+            .iter()
+            .position(|t| !waits_on(t, false))
+            .or_else(|| pending.iter().position(|t| !waits_on(t, true)));
+        match next {
+            Some(index) => ordered.push(pending.remove(index)),
+            None => {
+                for table in pending.drain(..) {
+                    filled.seen.insert(table.oid as u32);
+                    filled
+                        .unfilled
+                        .push((table.name, "its NOT NULL foreign keys form a cycle".into()));
+                }
+            }
+        }
+    }
+    ordered
+}
+
+/// Whether every column of `key` may be NULL.
+fn key_nullable(table: &Table, key: &ForeignKey) -> bool {
+    key.columns.iter().all(|number| {
+        table
+            .columns
+            .iter()
+            .flatten()
+            .find(|c| c.number == *number)
+            .is_some_and(|c| !c.not_null)
+    })
+}
+
+/// The INSERT filling `table` with `rows` rows, or why it cannot be filled.
+fn insert(table: &Table, rows: u64) -> Result<String, String> {
+    let columns = table.columns.as_deref().unwrap_or_default();
+    let mut ctes = Vec::new();
+    let mut values: BTreeMap<i16, String> = BTreeMap::new();
+    // Foreign keys first: their columns take a parent row's values (one parent row per
+    // generated row, the same for every column of a key).
+    for (index, key) in table.foreign_keys.iter().flatten().enumerate() {
+        if key.parent == table.oid {
+            // Its own rows do not exist yet: NULL where allowed.
+            if key_nullable(table, key) {
+                for number in &key.columns {
+                    values.insert(*number, "NULL".into());
+                }
+                continue;
+            }
+            return Err("a NOT NULL foreign key references the table itself".into());
+        }
+        let parents = format!("parent_{index}");
+        ctes.push(format!(
+            "{parents} AS (SELECT pg_catalog.array_agg(s.p) AS a FROM \
+             (SELECT p FROM {} AS p LIMIT 10000) AS s(p))",
+            key.parent_name
+        ));
+        for (number, parent_column) in key.columns.iter().zip(&key.parent_columns) {
+            values.entry(*number).or_insert_with(|| {
+                format!(
+                    "({parents}.a[1 + (g.n - 1) % pg_catalog.cardinality({parents}.a)]).{parent_column}"
+                )
+            });
+        }
+    }
+    let checks: Vec<&Check> = table.checks.iter().flatten().collect();
+    for column in columns {
+        if values.contains_key(&column.number) || column.automatic {
+            continue;
+        }
+        let listed = checks
+            .iter()
+            .filter(|check| check.columns.as_deref() == Some(&[column.number]))
+            .find_map(|check| listed_values(&check.definition));
+        match listed.or_else(|| value(column)) {
+            Some(expression) => {
+                values.insert(column.number, expression);
+            }
+            None if column.not_null && !column.has_default => {
+                return Err(format!(
+                    "no value can be generated for its NOT NULL column {} of type {}",
+                    column.name, column.type_name
+                ));
+            }
+            None => {}
+        }
+    }
+    if values.is_empty() {
+        return Err("it has no column a value can be generated for".into());
+    }
+    let generated_columns: Vec<(&Column, &String)> = values
+        .iter()
+        .filter_map(|(number, expression)| {
+            Some((columns.iter().find(|c| c.number == *number)?, expression))
+        })
+        .collect();
+    let names: Vec<&str> = generated_columns
+        .iter()
+        .map(|(column, _)| column.name.as_str())
+        .collect();
+    let selected: Vec<String> = generated_columns
+        .iter()
+        .map(|(column, expression)| {
+            format!(
+                "CAST({expression} AS {}) AS {}",
+                column.type_name, column.name
+            )
+        })
+        .collect();
+    // The CHECK constraints over generated columns alone filter the rows (a NULL result
+    // passes, as it does for the constraint).
+    let generated: BTreeSet<i16> = values.keys().copied().collect();
+    let filters: Vec<String> = checks
+        .iter()
+        .filter(|check| {
+            check
+                .columns
+                .as_ref()
+                .is_some_and(|cs| cs.iter().all(|c| generated.contains(c)))
+        })
+        .filter_map(|check| check_expression(&check.definition))
+        .map(|expression| format!("({expression}) IS NOT FALSE"))
+        .collect();
+    let from = std::iter::once(format!("pg_catalog.generate_series(1, {rows}) AS g(n)"))
+        .chain((0..ctes.len()).map(|index| format!("parent_{index}")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(format!(
+        "{}INSERT INTO {} ({}) SELECT {} FROM (SELECT {} FROM {from}) AS candidate{} \
+         ON CONFLICT DO NOTHING",
+        if ctes.is_empty() {
+            String::new()
+        } else {
+            format!("WITH {} ", ctes.join(", "))
+        },
+        table.name,
+        names.join(", "),
+        names.join(", "),
+        selected.join(", "),
+        if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", filters.join(" AND "))
+        },
+    ))
+}
+
+/// A generated value for row `g.n` of `column`'s type (its base type for a domain), cast
+/// to the column's type by the caller; `None` for types without one.
+fn value(column: &Column) -> Option<String> {
+    if column.category == "A" {
+        return Some("'{}'".into());
+    }
+    if column.base_kind == "e" {
+        let range = format!("pg_catalog.enum_range(NULL::{})", column.base_type);
+        return Some(format!(
+            "({range})[1 + (g.n - 1) % pg_catalog.cardinality({range})]"
+        ));
+    }
+    if column.base_kind == "r" {
+        return Some("'empty'".into());
+    }
+    let expression = match column.base.as_str() {
+        "int2" => "(g.n % 32767)",
+        "int4" | "int8" | "numeric" | "float4" | "float8" | "oid" | "money" => "g.n",
+        "bool" => "(g.n % 2 = 0)",
+        "uuid" => "pg_catalog.md5(g.n::text)::uuid",
+        "date" => "(DATE '2020-01-01' + g.n)",
+        "timestamp" | "timestamptz" => "(TIMESTAMP '2020-01-01' + g.n * INTERVAL '1 second')",
+        "time" | "timetz" => "(TIME '00:00' + g.n * INTERVAL '1 second')",
+        "interval" => "(g.n * INTERVAL '1 second')",
+        "json" | "jsonb" => "pg_catalog.json_build_object('n', g.n)::text",
+        "bytea" => "pg_catalog.convert_to(g.n::text, 'UTF8')",
+        "inet" | "cidr" => {
+            "('10.' || (g.n / 65536) % 256 || '.' || (g.n / 256) % 256 || '.' || g.n % 256)"
+        }
+        "tsvector" => "pg_catalog.to_tsvector('simple', 'r' || g.n)",
+        "xml" => "('<r>' || g.n || '</r>')",
+        _ => match column.category.as_str() {
+            "S" => "('r' || g.n)",
+            "N" => "g.n",
+            _ => return None,
+        },
+    };
+    Some(expression.into())
+}
+
+/// The expression of a CHECK constraint's definition (`CHECK (…)`, maybe `NOT VALID`).
+fn check_expression(definition: &str) -> Option<&str> {
+    let body = definition.strip_prefix("CHECK ")?;
+    let body = body.strip_suffix(" NOT VALID").unwrap_or(body);
+    Some(body.strip_suffix(" NO INHERIT").unwrap_or(body))
+}
+
+/// The values a single-column CHECK lists (`col IN ('a', 'b')`, which the catalog keeps as
+/// `col = ANY (ARRAY['a'::text, 'b'::text])`), as an expression picking one per row.
+fn listed_values(definition: &str) -> Option<String> {
+    let start = definition.find("ARRAY[")? + "ARRAY[".len();
+    let end = start + definition[start..].find(']')?;
+    let items = &definition[start..end];
+    if definition.contains("<> ALL") || items.trim().is_empty() {
+        return None;
+    }
+    // Every item is a literal, maybe cast: 'x'::text, 3, 'y'::character varying.
+    let literal = |item: &str| {
+        let item = item.trim();
+        let bare = item.split("::").next().unwrap_or(item);
+        (bare.starts_with('\'') && bare.ends_with('\'') && bare.len() >= 2
+            || bare.parse::<f64>().is_ok())
+        .then(|| bare.to_string())
+    };
+    let literals: Option<Vec<String>> = split_items(items).iter().map(|i| literal(i)).collect();
+    let literals = literals?;
+    Some(format!(
+        "(ARRAY[{}])[1 + (g.n - 1) % {}]",
+        literals.join(", "),
+        literals.len()
+    ))
+}
+
+/// `items` split at the commas outside quotes.
+fn split_items(items: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    for ch in items.chars() {
+        match ch {
+            '\'' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        parts.last_mut().expect("one part at least").push(ch);
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_values_pick_the_literals_of_an_in_list() {
+        assert_eq!(
+            listed_values("CHECK ((status = ANY (ARRAY['new'::text, 'it''s, done'::text])))")
+                .as_deref(),
+            Some("(ARRAY['new', 'it''s, done'])[1 + (g.n - 1) % 2]")
+        );
+        assert_eq!(
+            listed_values(
+                "CHECK (((kind)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[])))"
+            )
+            .as_deref(),
+            Some("(ARRAY['a', 'b'])[1 + (g.n - 1) % 2]")
+        );
+        assert_eq!(
+            listed_values("CHECK ((n = ANY (ARRAY[1, 2, 3])))").as_deref(),
+            Some("(ARRAY[1, 2, 3])[1 + (g.n - 1) % 3]")
+        );
+        assert_eq!(
+            listed_values("CHECK ((status <> ALL (ARRAY['x'::text])))"),
+            None
+        );
+        assert_eq!(listed_values("CHECK ((price > (0)::numeric))"), None);
+        assert_eq!(
+            listed_values("CHECK ((a = ANY (ARRAY[b, c])))"),
+            None,
+            "columns are no literals"
+        );
+    }
+
+    #[test]
+    fn check_expressions_lose_their_keyword_and_flags() {
+        assert_eq!(
+            check_expression("CHECK ((n > 0)) NOT VALID"),
+            Some("((n > 0))")
+        );
+        assert_eq!(
+            check_expression("CHECK ((n > 0)) NO INHERIT"),
+            Some("((n > 0))")
+        );
+        assert_eq!(check_expression("FOREIGN KEY (a) REFERENCES b(id)"), None);
+    }
+}
