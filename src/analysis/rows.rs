@@ -61,7 +61,14 @@ SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
     FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'f'),
   'checks', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
       'columns', k.conkey, 'definition', pg_catalog.pg_get_constraintdef(k.oid)))
-    FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c')
+    FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c'),
+  'deferrable_keys', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+    WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u', 'x') AND k.condeferrable),
+  'partitions', CASE WHEN c.relkind = 'p' THEN (SELECT pg_catalog.json_agg(
+      pg_catalog.pg_get_partition_constraintdef(t.relid))
+    FROM pg_catalog.pg_partition_tree(c.oid) t WHERE t.isleaf) END,
+  'partition_key', (SELECT pg_catalog.string_to_array(pt.partattrs::text, ' ')::pg_catalog.int2[]
+    FROM pg_catalog.pg_partitioned_table pt WHERE pt.partrelid = c.oid)
 ) ORDER BY n.nspname, c.relname)::text
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -82,6 +89,14 @@ struct Table {
     columns: Option<Vec<Column>>,
     foreign_keys: Option<Vec<ForeignKey>>,
     checks: Option<Vec<Check>>,
+    /// Whether a unique key or exclusion constraint is deferrable (`ON CONFLICT` refuses
+    /// them as arbiters).
+    deferrable_keys: bool,
+    /// A partitioned table's leaf partitions' constraints (`None` for one without any: a
+    /// lone default partition); `None` for other tables.
+    partitions: Option<Vec<Option<String>>>,
+    /// A partitioned table's key columns (0 for an expression).
+    partition_key: Option<Vec<i16>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,9 +172,10 @@ pub async fn fill(
             )),
             Ok(count) => filled.tables.push((table.oid as u32, count)),
             Err(error) if client.is_closed() => return Err(error),
-            Err(error) => filled
-                .unfilled
-                .push((table.name.clone(), describe_error(&error))),
+            Err(error) => filled.unfilled.push((
+                table.name.clone(),
+                describe_error(&error).replace('\n', " "),
+            )),
         }
     }
     Ok(filled)
@@ -263,9 +279,6 @@ fn insert(table: &Table, rows: u64) -> Result<String, String> {
             None => {}
         }
     }
-    if values.is_empty() {
-        return Err("it has no column a value can be generated for".into());
-    }
     let generated_columns: Vec<(&Column, &String)> = values
         .iter()
         .filter_map(|(number, expression)| {
@@ -298,29 +311,63 @@ fn insert(table: &Table, rows: u64) -> Result<String, String> {
         })
         .filter_map(|check| check_expression(&check.definition))
         .map(|expression| format!("({expression}) IS NOT FALSE"))
+        .chain(partition_filter(table, &generated))
         .collect();
     let from = std::iter::once(format!("pg_catalog.generate_series(1, {rows}) AS g(n)"))
         .chain((0..ctes.len()).map(|index| format!("parent_{index}")))
         .collect::<Vec<_>>()
         .join(", ");
     Ok(format!(
-        "{}INSERT INTO {} ({}) SELECT {} FROM (SELECT {} FROM {from}) AS candidate{} \
-         ON CONFLICT DO NOTHING",
+        "{}INSERT INTO {}{} SELECT {} FROM (SELECT {} FROM {from}) AS candidate{}{}",
         if ctes.is_empty() {
             String::new()
         } else {
             format!("WITH {} ", ctes.join(", "))
         },
         table.name,
+        // No column generated (all have defaults): every row takes the defaults.
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", names.join(", "))
+        },
         names.join(", "),
-        names.join(", "),
-        selected.join(", "),
+        if selected.is_empty() {
+            "g.n".to_string()
+        } else {
+            selected.join(", ")
+        },
         if filters.is_empty() {
             String::new()
         } else {
             format!(" WHERE {}", filters.join(" AND "))
         },
+        if table.deferrable_keys {
+            ""
+        } else {
+            " ON CONFLICT DO NOTHING"
+        },
     ))
+}
+
+/// For a partitioned table, the rows some leaf partition takes: its partitions'
+/// constraints, any of them (none when a partition takes every row, or when the key is not
+/// made of generated columns alone).
+fn partition_filter(table: &Table, generated: &BTreeSet<i16>) -> Option<String> {
+    let partitions = table.partitions.as_ref()?;
+    if !table
+        .partition_key
+        .as_ref()?
+        .iter()
+        .all(|column| generated.contains(column))
+    {
+        return None;
+    }
+    let mut constraints = Vec::new();
+    for constraint in partitions {
+        constraints.push(format!("({})", constraint.as_ref()?));
+    }
+    (!constraints.is_empty()).then(|| format!("({}) IS TRUE", constraints.join(" OR ")))
 }
 
 /// A generated value for row `g.n` of `column`'s type (its base type for a domain), cast
