@@ -500,9 +500,9 @@ pub struct VerifyArgs {
     pub fail_on: Vec<String>,
 
     /// Fail the check on a measured lock finding of this rule (repeatable):
-    /// table-rewrite, index-without-concurrently, constraint-validated-in-place,
-    /// set-not-null-scan, exclusive-lock-held, lock-timeout-missing,
-    /// foreign-key-without-index.
+    /// table-rewrite, volatile-default, enum-column-rewrite, index-without-concurrently,
+    /// constraint-validated-in-place, set-not-null-scan, exclusive-lock-held,
+    /// lock-timeout-missing, foreign-key-without-index.
     /// Findings are warnings otherwise; `[locks]` in migration-check.toml sets each
     /// rule to error, warning or off.
     #[arg(long, value_name = "RULE")]

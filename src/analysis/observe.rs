@@ -49,7 +49,12 @@ SELECT pg_catalog.json_build_object(
   'scans', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8,
       pg_catalog.pg_stat_get_xact_numscans(c.oid))) FROM pg_catalog.pg_class c
     WHERE c.oid >= 16384 AND c.relkind IN ('r', 'm')
-      AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0)
+      AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0),
+  'enum_columns', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(
+      a.attrelid::pg_catalog.int8, a.attnum, pg_catalog.format_type(a.atttypid, NULL)))
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'e'),
+  'version', pg_catalog.current_setting('server_version_num')::int
 )::text";
 
 /// Whether the foreign key `k`'s referencing columns lead an index of its table.
@@ -90,6 +95,13 @@ SELECT pg_catalog.json_build_object(
       a.attnum, a.attname::text)) FROM pg_catalog.pg_attribute a
     WHERE a.attrelid IN (SELECT relation FROM locked) AND a.attnum > 0 AND NOT a.attisdropped
       AND a.attnotnull),
+  'columns', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attrelid::pg_catalog.int8,
+      a.attnum, a.attname::text, pg_catalog.format_type(a.atttypid, NULL), t.typtype = 'e',
+      pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attgenerated <> ''))
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+      LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid IN (SELECT relation FROM locked) AND a.attnum > 0
+      AND NOT a.attisdropped),
   'lock_timeout_set', CASE WHEN EXISTS (SELECT 1 FROM held h WHERE h.mode IN ('ShareLock',
       'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'))
     THEN (SELECT s.source = 'session' FROM pg_catalog.pg_settings s
@@ -135,6 +147,12 @@ struct Start {
     /// (table, sequential scans not yet flushed), where there are any.
     #[serde(default)]
     scans: Option<Vec<(u32, i64)>>,
+    /// (table, column number, enum type) of the columns of an enum type.
+    #[serde(default)]
+    enum_columns: Option<Vec<(u32, i32, String)>>,
+    /// `server_version_num`.
+    #[serde(default)]
+    version: i32,
 }
 
 /// One observation: the locked relations' state in the statement's transaction.
@@ -160,10 +178,37 @@ struct Observation {
     /// (table, column number, column name) of their NOT NULL columns.
     #[serde(default)]
     not_null: Option<Vec<(u32, i32, String)>>,
+    /// Their columns.
+    #[serde(default)]
+    columns: Option<Vec<ColumnRow>>,
     /// Whether the script set `lock_timeout` itself (our own is a startup option); only read
     /// when the statement holds a lock that blocks writes (`None` otherwise).
     #[serde(default)]
     lock_timeout_set: Option<bool>,
+}
+
+/// (table, number, name, type, whether the type is an enum, default or generation
+/// expression, whether generated) of a column.
+type ColumnRow = (u32, i32, String, String, bool, Option<String>, bool);
+
+/// A pre-existing column whose type a statement changed to or from an enum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumChange {
+    pub table: u32,
+    pub column: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// A column a statement added to a pre-existing table with a default or a generation
+/// expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedColumn {
+    pub table: u32,
+    pub column: String,
+    pub expression: String,
+    /// A generated column's expression rather than a default.
+    pub generated: bool,
 }
 
 /// (oid, table, type, validated, name, referenced table, table's name, a foreign key whose
@@ -210,6 +255,10 @@ pub struct StatementEffect {
     pub scanned: BTreeSet<u32>,
     /// (table, column) of pre-existing columns it made NOT NULL.
     pub set_not_null: Vec<(u32, String)>,
+    /// Pre-existing columns whose type it changed to or from an enum.
+    pub enum_changes: Vec<EnumChange>,
+    /// Columns it added to pre-existing tables with a default or generation expression.
+    pub added_columns: Vec<AddedColumn>,
     /// Whether the script had set `lock_timeout` when it ran.
     pub lock_timeout_set: bool,
     /// Which transaction of the script it ran in (0, 1, …): statements in the same one
@@ -235,6 +284,10 @@ pub struct Observer {
     /// The known NOT NULL columns, and each table's highest column number before the script.
     not_null: BTreeSet<(u32, i32)>,
     widths: HashMap<u32, i32>,
+    /// The known type of each column of an enum type, by (table, column number).
+    enum_columns: HashMap<(u32, i32), String>,
+    /// The server's `server_version_num`.
+    version: i32,
     /// The foreign keys that existed before the script.
     foreign_keys_before: BTreeSet<u32>,
     /// The foreign keys the script added: name, table, whether an index covers them.
@@ -273,6 +326,13 @@ impl Observer {
             validated: start.constraints.into_iter().flatten().collect(),
             not_null: start.not_null.into_iter().flatten().collect(),
             widths: HashMap::new(),
+            enum_columns: start
+                .enum_columns
+                .into_iter()
+                .flatten()
+                .map(|(table, number, type_name)| ((table, number), type_name))
+                .collect(),
+            version: start.version,
             foreign_keys_before: start.foreign_keys.into_iter().flatten().collect(),
             new_foreign_keys: BTreeMap::new(),
             transaction: String::new(),
@@ -404,6 +464,51 @@ impl Observer {
             }
         }
         findings
+    }
+
+    /// What a statement did to the columns of the relations it locked (`columns`, as
+    /// observed after it): the pre-existing columns it changed to or from an enum type, the
+    /// columns it added to pre-existing tables with a default or generation expression.
+    fn column_changes(&mut self, columns: Vec<ColumnRow>) -> (Vec<EnumChange>, Vec<AddedColumn>) {
+        let (mut enum_changes, mut added) = (Vec::new(), Vec::new());
+        for (table, number, column, type_name, is_enum, expression, generated) in columns {
+            if !self.relations.contains_key(&table) {
+                continue;
+            }
+            let existed = self.widths.get(&table).is_some_and(|w| number <= *w);
+            if !existed {
+                if let Some(expression) = expression {
+                    added.push(AddedColumn {
+                        table,
+                        column,
+                        expression,
+                        generated,
+                    });
+                }
+                continue;
+            }
+            let known = self.enum_columns.get(&(table, number)).cloned();
+            let change = match (&known, is_enum) {
+                (Some(from), true) if *from != type_name => Some(from.clone()),
+                (None, true) => Some(String::new()),
+                (Some(from), false) => Some(from.clone()),
+                _ => None,
+            };
+            if is_enum {
+                self.enum_columns.insert((table, number), type_name.clone());
+            } else {
+                self.enum_columns.remove(&(table, number));
+            }
+            if let Some(from) = change {
+                enum_changes.push(EnumChange {
+                    table,
+                    column,
+                    from,
+                    to: type_name,
+                });
+            }
+        }
+        (enum_changes, added)
     }
 
     /// Ends the `held` time of every effect still open at `now`.
@@ -548,6 +653,8 @@ impl StatementObserver for Observer {
                 set_not_null.push((table, column));
             }
         }
+        let (enum_changes, added_columns) =
+            self.column_changes(current.columns.unwrap_or_default());
         let unindexed_foreign_keys = self
             .new_foreign_keys
             .iter()
@@ -565,6 +672,8 @@ impl StatementObserver for Observer {
             validated,
             scanned,
             set_not_null,
+            enum_changes,
+            added_columns,
             lock_timeout_set: current.lock_timeout_set.unwrap_or(true),
             transaction,
             unindexed_foreign_keys,
@@ -575,6 +684,13 @@ impl StatementObserver for Observer {
 
     fn finished(&mut self) {
         self.close_transaction(Instant::now());
+    }
+
+    /// `ALTER TYPE … ADD VALUE` is measured from PostgreSQL 12 on, which allows it in a
+    /// transaction block (11 and older refuse it there).
+    fn must_run_alone(&self, code: &str) -> bool {
+        crate::postgres::runner::runs_alone(code)
+            || (self.version < 120_000 && crate::postgres::runner::adds_enum_value(code))
     }
 }
 

@@ -28,8 +28,25 @@ use crate::postgres::describe_error;
 
 /// The tables to fill: ordinary and partitioned tables outside the system schemas and
 /// extensions, not partitions (rows reach them through their parent), not temporary, not
-/// yet seen (`$1`), not a migration tool's bookkeeping table (`$2`, bare or qualified).
+/// yet seen (`$1`), not a migration tool's bookkeeping table (`$2`, bare or qualified);
+/// with `$3`, the words of the scripts about to run, only the tables they name, those
+/// with a column of a type they name (a domain's new constraint scans them), and the
+/// tables these reference (their rows are the foreign keys' values).
 const TABLES: &str = "\
+WITH RECURSIVE named AS (
+  SELECT COALESCE(pg_catalog.pg_partition_root(c.oid), c.oid) AS oid
+  FROM pg_catalog.pg_class c
+  WHERE c.relname::text = ANY ($3::text[]) AND c.relkind IN ('r', 'p')
+  UNION
+  SELECT a.attrelid FROM pg_catalog.pg_attribute a
+    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+  WHERE t.typname::text = ANY ($3::text[]) AND a.attnum > 0 AND NOT a.attisdropped
+), wanted AS (
+  SELECT oid FROM named
+  UNION
+  SELECT k.confrelid FROM pg_catalog.pg_constraint k JOIN wanted w ON k.conrelid = w.oid
+  WHERE k.contype = 'f'
+)
 SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
   'oid', c.oid::pg_catalog.int8,
   'name', pg_catalog.format('%I.%I', n.nspname, c.relname),
@@ -80,7 +97,8 @@ WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
       AND e.deptype = 'e')
   AND c.oid::pg_catalog.int8 <> ALL ($1::pg_catalog.int8[])
   AND c.relname::text <> ALL ($2::text[])
-  AND pg_catalog.format('%s.%s', n.nspname, c.relname) <> ALL ($2::text[])";
+  AND pg_catalog.format('%s.%s', n.nspname, c.relname) <> ALL ($2::text[])
+  AND ($3::text[] IS NULL OR c.oid IN (SELECT oid FROM wanted))";
 
 #[derive(Debug, Deserialize)]
 struct Table {
@@ -140,17 +158,22 @@ pub struct Filled {
 }
 
 /// Fills every table not in `seen` with up to `rows` generated rows, parents first (see the
-/// [module](self)); `skip` names tables left alone (bookkeeping tables, bare or qualified).
-/// Err only when the catalog cannot be read (the connection is gone).
+/// [module](self)); `skip` names tables left alone (bookkeeping tables, bare or qualified);
+/// with `about`, only the tables those scripts can reach (see [`TABLES`]). Err only when
+/// the catalog cannot be read (the connection is gone).
 pub async fn fill(
     client: &Client,
     rows: u64,
     seen: &BTreeSet<u32>,
     skip: &BTreeSet<String>,
+    about: Option<&[&str]>,
 ) -> Result<Filled, tokio_postgres::Error> {
     let seen_list: Vec<i64> = seen.iter().map(|&oid| i64::from(oid)).collect();
     let skip_list: Vec<String> = skip.iter().cloned().collect();
-    let row = client.query_one(TABLES, &[&seen_list, &skip_list]).await?;
+    let words: Option<Vec<String>> = about.map(|scripts| words(scripts).into_iter().collect());
+    let row = client
+        .query_one(TABLES, &[&seen_list, &skip_list, &words])
+        .await?;
     let tables: Vec<Table> = row
         .get::<_, Option<String>>(0)
         .and_then(|json| serde_json::from_str(&json).ok())
@@ -179,6 +202,22 @@ pub async fn fill(
         }
     }
     Ok(filled)
+}
+
+/// The words of `scripts` that could name a table or a type: every run of letters, digits,
+/// `_` and `$`, lowercased (an unquoted name) and as written (a quoted one).
+fn words(scripts: &[&str]) -> BTreeSet<String> {
+    let mut words = BTreeSet::new();
+    for script in scripts {
+        for word in script.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')) {
+            if word.is_empty() || word.starts_with(|c: char| c.is_ascii_digit()) {
+                continue;
+            }
+            words.insert(word.to_lowercase());
+            words.insert(word.to_string());
+        }
+    }
+    words
 }
 
 /// The tables in the order to fill them: parents before children; where foreign keys
@@ -493,6 +532,22 @@ mod tests {
             None,
             "columns are no literals"
         );
+    }
+
+    #[test]
+    fn words_are_the_names_a_script_could_use() {
+        let found = words(&[
+            "ALTER TABLE \"Orders\" ADD x int;",
+            "DROP TABLE s.t2; -- 42",
+        ]);
+        let expected: BTreeSet<String> = [
+            "ALTER", "ADD", "DROP", "Orders", "TABLE", "add", "alter", "drop", "int", "orders",
+            "s", "t2", "table", "x",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(found, expected);
     }
 
     #[test]

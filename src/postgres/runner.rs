@@ -172,6 +172,11 @@ pub trait StatementObserver: Send {
     fn observed(&mut self, statement: &Statement, elapsed: Duration, observation: Option<String>);
     /// The script's last transaction has ended: the locks are released now.
     fn finished(&mut self);
+    /// Whether `code` must run alone, unobserved (see [`runs_alone`]); an observer that
+    /// knows the server may pair more.
+    fn must_run_alone(&self, code: &str) -> bool {
+        runs_alone(code) || adds_enum_value(code)
+    }
 }
 
 /// [`run_script`] with `observer` watching every statement. An observation is sent with
@@ -206,10 +211,16 @@ pub fn runs_alone(code: &str) -> bool {
         || (matches!(word(0), "create" | "drop") && matches!(word(1), "database" | "tablespace"))
         || (word(0) == "alter" && word(1) == "system")
         || (word(0) == "reindex" && matches!(word(1), "system" | "database"))
-        || (word(0) == "alter"
-            && word(1) == "type"
-            && lexer::has_word(code, "add")
-            && lexer::has_word(code, "value"))
+}
+
+/// Whether a statement adds a value to an enum (`ALTER TYPE … ADD VALUE`), which
+/// PostgreSQL 11 and older refuse in a transaction block.
+pub fn adds_enum_value(code: &str) -> bool {
+    let words = lexer::leading_words(code, 2);
+    words.first().is_some_and(|w| w == "alter")
+        && words.get(1).is_some_and(|w| w == "type")
+        && lexer::has_word(code, "add")
+        && lexer::has_word(code, "value")
 }
 
 /// Why `script` cannot run inside a transaction the caller holds open (for a rehearsal
@@ -406,8 +417,9 @@ impl Runner<'_> {
         let observation = self
             .observer
             .as_ref()
-            .map(|observer| observer.lock().expect("observer").query())
-            .filter(|_| !runs_alone(text));
+            .map(|observer| observer.lock().expect("observer"))
+            .filter(|observer| !observer.must_run_alone(text))
+            .map(|observer| observer.query());
         // A line comment at the statement's end must not swallow the observation.
         let combined = observation
             .as_ref()
@@ -643,7 +655,6 @@ mod tests {
             "VACUUM t",
             "CREATE DATABASE d",
             "ALTER SYSTEM SET work_mem = '8MB'",
-            "ALTER TYPE mood ADD VALUE 'meh'",
             "LOCK TABLE t IN ACCESS EXCLUSIVE MODE",
             "SAVEPOINT s",
             "BEGIN",
@@ -658,9 +669,15 @@ mod tests {
             "CLUSTER t USING i",
             "INSERT INTO log VALUES ('concurrently')",
             "ALTER TYPE mood RENAME VALUE 'a' TO 'b'",
+            "ALTER TYPE mood ADD VALUE 'meh'",
         ] {
             assert!(!runs_alone(observed), "{observed}");
         }
+        assert!(adds_enum_value(
+            "alter type mood add value 'meh' before 'sad'"
+        ));
+        assert!(!adds_enum_value("ALTER TYPE mood RENAME VALUE 'a' TO 'b'"));
+        assert!(!adds_enum_value("ALTER TABLE t ADD COLUMN value int"));
     }
 
     #[test]

@@ -151,11 +151,19 @@ impl Pipeline<'_, '_, '_> {
             }
         }
         rehearsal.applied = index;
+        let migration = &migrations[index];
+        // Only the tables its scripts can reach: rows elsewhere would change no finding.
+        let scripts: Vec<&str> = [Some(&migration.up), migration.down.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|script| script.sql.as_str())
+            .collect();
         let filled = match rows::fill(
             &rehearsal.session.client,
             self.options.lock_rows,
             &rehearsal.seen,
             &self.bookkeeping,
+            Some(&scripts),
         )
         .await
         {
@@ -176,7 +184,6 @@ impl Pipeline<'_, '_, '_> {
             ));
         }
 
-        let migration = &migrations[index];
         let mut up_observer = None;
         let up = self
             .rehearsal_step(
@@ -294,9 +301,9 @@ fn rehearsal_failure(script: &Script, failure: &ScriptFailure, measured: bool) -
     let first_line = failure.message.lines().next().unwrap_or_default();
     if measured {
         format!(
-            "with generated rows in the tables, {at} failed ({first_line}): the statements after it were not measured"
+            "in its copy of the database, with generated rows in the tables, {at} failed ({first_line}): the statements after it were not measured"
         )
     } else {
-        format!("the copy it measures in could not apply {at} ({first_line})")
+        format!("its copy of the database could not apply {at} ({first_line})")
     }
 }

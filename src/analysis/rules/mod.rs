@@ -3,12 +3,14 @@
 //! affected in a way that would hurt a live database, with the evidence.
 
 mod blocking_index;
+mod enum_rewrite;
 mod exclusive_lock_held;
 mod foreign_key_without_index;
 mod lock_timeout;
 mod set_not_null;
 mod table_rewrite;
 mod validated_constraint;
+mod volatile_default;
 
 use super::observe::{Relations, StatementEffect};
 
@@ -61,6 +63,8 @@ impl Context<'_> {
 /// Every rule, in the order findings are listed.
 pub static ALL: &[&dyn Rule] = &[
     &table_rewrite::TableRewrite,
+    &volatile_default::VolatileDefault,
+    &enum_rewrite::EnumRewrite,
     &blocking_index::BlockingIndex,
     &validated_constraint::ValidatedConstraint,
     &set_not_null::SetNotNull,
