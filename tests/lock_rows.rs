@@ -183,6 +183,17 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
         "{unfilled:?}"
     );
     assert_eq!(filled.tables.len(), 7, "{label}: {:?}", filled.tables);
+    // A table is said to hold what it holds, its own rows included.
+    let settings: u32 = client
+        .query_one("SELECT 'settings'::regclass::oid", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        filled.tables.contains(&(settings, 1001)),
+        "{label}: {:?}",
+        filled.tables
+    );
 
     // The values follow the constraints the generator read, not only those PostgreSQL
     // enforces: every listed status used, enum labels cycled, the cycle broken with NULL.

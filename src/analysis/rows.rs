@@ -146,12 +146,16 @@ struct Check {
     definition: String,
 }
 
+/// How far the rows a table holds after filling are counted.
+pub const HELD_BOUND: u64 = 1_000_000;
+
 /// What [`fill`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Filled {
     /// Every table considered (filled or not): not to be considered again.
     pub seen: BTreeSet<u32>,
-    /// Each table filled (by OID) and the rows it got.
+    /// Each table filled (by OID) and the rows it holds then (its own included, counted up
+    /// to [`HELD_BOUND`]).
     pub tables: Vec<(u32, u64)>,
     /// Each table that got no row, and why.
     pub unfilled: Vec<(String, String)>,
@@ -189,11 +193,28 @@ pub async fn fill(
             }
         };
         match client.execute(statement.as_str(), &[]).await {
-            Ok(0) => filled.unfilled.push((
-                table.name.clone(),
-                "every generated row failed its CHECK constraints".into(),
-            )),
-            Ok(count) => filled.tables.push((table.oid as u32, count)),
+            Ok(inserted) => {
+                // What the table holds now, its own rows included (counted up to a bound:
+                // a seeded table can be large).
+                let held: i64 = client
+                    .query_one(
+                        &format!(
+                            "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {HELD_BOUND}) AS held",
+                            table.name
+                        ),
+                        &[],
+                    )
+                    .await?
+                    .get(0);
+                match (inserted, held) {
+                    (_, 0) => filled.unfilled.push((
+                        table.name.clone(),
+                        "every generated row conflicted with a key or failed a CHECK constraint"
+                            .into(),
+                    )),
+                    (_, held) => filled.tables.push((table.oid as u32, held as u64)),
+                }
+            }
             Err(error) if client.is_closed() => return Err(error),
             Err(error) => filled.unfilled.push((
                 table.name.clone(),
