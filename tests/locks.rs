@@ -392,3 +392,41 @@ fn an_index_the_up_built_and_the_downs_rewrite_rebuilds_is_not_new() {
         "the rebuilt index is not a new one: {down:?}"
     );
 }
+
+#[test]
+fn a_foreign_key_a_rewrite_re_creates_is_not_new() {
+    // orders.customer_id references customers without an index: found when version 1 adds
+    // it, not again when version 2's type change re-creates it (a new OID, the same name).
+    let dir = common::migrations_dir(&[
+        (
+            "1_tables.up.sql",
+            "CREATE TABLE customers (id int PRIMARY KEY);\n\
+             CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers);\n",
+        ),
+        ("1_tables.down.sql", "DROP TABLE orders, customers;\n"),
+        (
+            "2_wider.up.sql",
+            "SET lock_timeout = '5s';\nALTER TABLE customers ALTER COLUMN id TYPE bigint;\n",
+        ),
+        (
+            "2_wider.down.sql",
+            "SET lock_timeout = '5s';\nALTER TABLE customers ALTER COLUMN id TYPE int;\n",
+        ),
+    ]);
+    let (output, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("no report: {}", common::stderr(&output)));
+    assert!(
+        rule_names(&report["migrations"][0]["locks"]).contains(&"foreign-key-without-index"),
+        "{}",
+        report["migrations"][0]
+    );
+    let rules = rule_names(&up_locks(&report["migrations"][1]))
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    assert!(rules.contains(&"table-rewrite".to_string()), "{rules:?}");
+    assert!(
+        !rules.contains(&"foreign-key-without-index".to_string()),
+        "{rules:?}"
+    );
+}

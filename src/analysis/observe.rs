@@ -44,7 +44,8 @@ SELECT pg_catalog.json_build_object(
   'not_null', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attrelid::pg_catalog.int8,
       a.attnum)) FROM pg_catalog.pg_attribute a
     WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull),
-  'foreign_keys', (SELECT pg_catalog.json_agg(k.oid::pg_catalog.int8)
+  'foreign_keys', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(
+      k.conrelid::pg_catalog.int8, k.conname::text))
     FROM pg_catalog.pg_constraint k WHERE k.contype = 'f'),
   'scans', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8,
       pg_catalog.pg_stat_get_xact_numscans(c.oid))) FROM pg_catalog.pg_class c
@@ -143,7 +144,8 @@ struct Start {
     #[serde(default)]
     not_null: Option<Vec<(u32, i32)>>,
     #[serde(default)]
-    foreign_keys: Option<Vec<u32>>,
+    /// (table, name): a foreign key a rewrite re-creates gets a new OID, not a new name.
+    foreign_keys: Option<Vec<(u32, String)>>,
     /// (table, sequential scans not yet flushed), where there are any.
     #[serde(default)]
     scans: Option<Vec<(u32, i64)>>,
@@ -289,7 +291,7 @@ pub struct Observer {
     /// The server's `server_version_num`.
     version: i32,
     /// The foreign keys that existed before the script.
-    foreign_keys_before: BTreeSet<u32>,
+    foreign_keys_before: BTreeSet<(u32, String)>,
     /// The foreign keys the script added: name, table, whether an index covers them.
     new_foreign_keys: BTreeMap<u32, (String, String, bool)>,
     /// The transaction the last observation was in, and its locks.
@@ -622,7 +624,7 @@ impl StatementObserver for Observer {
             current.constraints.into_iter().flatten()
         {
             let kind = kind.chars().next().unwrap_or('c');
-            if kind == 'f' && !self.foreign_keys_before.contains(&oid) {
+            if kind == 'f' && !self.foreign_keys_before.contains(&(table, name.clone())) {
                 self.new_foreign_keys
                     .insert(oid, (name.clone(), table_name, indexed));
             }
