@@ -41,6 +41,18 @@ pub(super) struct Rehearsal {
 /// Whether the rehearsal can go on after a step (`Err`: why it cannot, for a note).
 type Going = Result<(), String>;
 
+/// How to measure a script in the copy.
+struct Measure<'a> {
+    /// The up or the down.
+    which: analysis::Script,
+    /// The relations it is measured on (a down: those before its up).
+    within: Option<&'a BTreeSet<u32>>,
+    /// Where to keep the observer afterwards.
+    kept: &'a mut Option<Observer>,
+    /// The report taking the findings.
+    report: &'a mut MigrationReport,
+}
+
 impl Pipeline<'_, '_, '_> {
     /// Before the first migration under verification (`index`): starts the rehearsal when
     /// the lock analysis fills tables (`--lock-rows` above 0) and a copy of the database
@@ -189,7 +201,12 @@ impl Pipeline<'_, '_, '_> {
             .rehearsal_step(
                 rehearsal,
                 &migration.up,
-                Some((analysis::Script::Up, None, &mut up_observer, &mut *report)),
+                Some(Measure {
+                    which: analysis::Script::Up,
+                    within: None,
+                    kept: &mut up_observer,
+                    report: &mut *report,
+                }),
             )
             .await?;
         if let Err(reason) = up {
@@ -208,12 +225,12 @@ impl Pipeline<'_, '_, '_> {
                 .rehearsal_step(
                     rehearsal,
                     down,
-                    Some((
-                        analysis::Script::Down,
-                        Some(&within),
-                        &mut None,
-                        &mut *report,
-                    )),
+                    Some(Measure {
+                        which: analysis::Script::Down,
+                        within: Some(&within),
+                        kept: &mut None,
+                        report: &mut *report,
+                    }),
                 )
                 .await?;
             if let Err(reason) = measured {
@@ -227,26 +244,24 @@ impl Pipeline<'_, '_, '_> {
         Ok(Ok(()))
     }
 
-    /// Runs `script` in the rehearsal's copy; with `measure` (which script it is, the
-    /// relations it is measured within, where to keep the observer, the report taking the
-    /// findings) each statement is measured. Err (the environment failed) when the server
+    /// Runs `script` in the rehearsal's copy; with `measure`, each statement is measured. Err (the environment failed) when the server
     /// went away; `Ok(Err(why))` when the script failed in the copy.
     async fn rehearsal_step(
         &mut self,
         rehearsal: &Rehearsal,
         script: &Script,
-        measure: Option<(
-            analysis::Script,
-            Option<&BTreeSet<u32>>,
-            &mut Option<Observer>,
-            &mut MigrationReport,
-        )>,
+        measure: Option<Measure<'_>>,
     ) -> Result<Going, EnvironmentError> {
         let client = &rehearsal.session;
         let timeouts = self.options.timeouts;
         let (outcome, findings) = match measure {
             None => (runner::run_script(client, script, timeouts).await, None),
-            Some((which, within, kept, report)) => {
+            Some(Measure {
+                which,
+                within,
+                kept,
+                report,
+            }) => {
                 let Ok(observer) = Observer::start(&client.client, within).await else {
                     return Ok(Err("the copy it measures in stopped answering".into()));
                 };

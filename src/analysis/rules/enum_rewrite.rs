@@ -43,7 +43,7 @@ impl Rule for EnumRewrite {
             }
             let what = match (change.from.as_str(), change.to.as_str()) {
                 ("", to) => format!("{} to enum {to}", change.column),
-                (from, to) if to.is_empty() => format!("{} from enum {from}", change.column),
+                (from, "") => format!("{} from enum {from}", change.column),
                 (from, to) => format!("{} from {from} to {to}", change.column),
             };
             match hits.iter_mut().find(|hit| hit.relation == change.table) {
