@@ -6,8 +6,7 @@
 //! (11 and older refuse it in a transaction block, so there it runs alone, unmeasured): it
 //! locks only the type, never a table, and rewrites nothing, so it is no finding.
 
-use super::{Context, Hit, Rule, sized};
-use crate::analysis::{Blocks, blocks};
+use super::{Context, Hit, Rule, column_rewrite_hits};
 
 pub struct EnumRewrite;
 
@@ -32,39 +31,15 @@ impl Rule for EnumRewrite {
          -- with a CHECK constraint added NOT VALID and validated later."
     }
     fn check(&self, context: &Context) -> Vec<Hit> {
-        let (effect, relations) = (context.effect(), context.relations);
-        let mut hits: Vec<Hit> = Vec::new();
-        for change in &effect.enum_changes {
-            let Some(mode) = effect.locks.get(&change.table) else {
-                continue;
-            };
-            if !effect.rewritten.contains(&change.table) || blocks(mode) < Blocks::Writes {
-                continue;
-            }
+        let changes = context.effect().enum_changes.iter().map(|change| {
             let what = match (change.from.as_str(), change.to.as_str()) {
                 ("", to) => format!("{} to enum {to}", change.column),
                 (from, "") => format!("{} from enum {from}", change.column),
                 (from, to) => format!("{} from {from} to {to}", change.column),
             };
-            match hits.iter_mut().find(|hit| hit.relation == change.table) {
-                Some(hit) => {
-                    hit.evidence =
-                        hit.evidence
-                            .replacen(", rewriting", &format!(" and {what}, rewriting"), 1)
-                }
-                None => hits.push(Hit {
-                    named: None,
-                    relation: change.table,
-                    mode: Some(mode.clone()),
-                    rewrite: true,
-                    evidence: format!(
-                        "changed column {what}, rewriting {} under {mode}",
-                        sized(relations, change.table)
-                    ),
-                }),
-            }
-        }
-        hits
+            (change.table, what)
+        });
+        column_rewrite_hits(context, "changed", changes)
     }
 }
 

@@ -13,6 +13,7 @@ mod validated_constraint;
 mod volatile_default;
 
 use super::observe::{Relations, StatementEffect};
+use crate::analysis::{Blocks, blocks};
 
 /// One relation a rule found affected by a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +103,44 @@ fn name(relations: &Relations, relation: u32) -> String {
     relations
         .get(&relation)
         .map_or_else(|| format!("relation {relation}"), |r| r.name.clone())
+}
+
+/// The hits of column changes (`(table, what)`) a statement made while it rewrote their
+/// table under a lock that blocks writes: one per table, "VERB column WHAT and WHAT,
+/// rewriting TABLE under MODE".
+fn column_rewrite_hits(
+    context: &Context,
+    verb: &str,
+    changes: impl IntoIterator<Item = (u32, String)>,
+) -> Vec<Hit> {
+    let (effect, relations) = (context.effect(), context.relations);
+    let mut tables: Vec<(u32, &String, Vec<String>)> = Vec::new();
+    for (table, what) in changes {
+        let Some(mode) = effect.locks.get(&table) else {
+            continue;
+        };
+        if !effect.rewritten.contains(&table) || blocks(mode) < Blocks::Writes {
+            continue;
+        }
+        match tables.iter_mut().find(|(t, ..)| *t == table) {
+            Some((_, _, whats)) => whats.push(what),
+            None => tables.push((table, mode, vec![what])),
+        }
+    }
+    tables
+        .into_iter()
+        .map(|(table, mode, whats)| Hit {
+            named: None,
+            relation: table,
+            mode: Some(mode.clone()),
+            rewrite: true,
+            evidence: format!(
+                "{verb} column {}, rewriting {} under {mode}",
+                whats.join(" and "),
+                sized(relations, table)
+            ),
+        })
+        .collect()
 }
 
 /// `relation`'s name with the rows generated into it when it was filled: "public.orders

@@ -5,8 +5,7 @@
 //! the catalog without touching a row since PostgreSQL 11, and is not found: the rewrite
 //! is measured, never guessed from the default's text.
 
-use super::{Context, Hit, Rule, sized};
-use crate::analysis::{Blocks, blocks};
+use super::{Context, Hit, Rule, column_rewrite_hits};
 
 pub struct VolatileDefault;
 
@@ -31,39 +30,15 @@ impl Rule for VolatileDefault {
          -- and kept in step by a trigger."
     }
     fn check(&self, context: &Context) -> Vec<Hit> {
-        let (effect, relations) = (context.effect(), context.relations);
-        let mut hits: Vec<Hit> = Vec::new();
-        for added in &effect.added_columns {
-            let Some(mode) = effect.locks.get(&added.table) else {
-                continue;
-            };
-            if !effect.rewritten.contains(&added.table) || blocks(mode) < Blocks::Writes {
-                continue;
-            }
+        let added = context.effect().added_columns.iter().map(|added| {
             let what = if added.generated {
                 format!("{} generated as {}", added.column, added.expression)
             } else {
                 format!("{} with the default {}", added.column, added.expression)
             };
-            match hits.iter_mut().find(|hit| hit.relation == added.table) {
-                Some(hit) => {
-                    hit.evidence =
-                        hit.evidence
-                            .replacen(", rewriting", &format!(" and {what}, rewriting"), 1)
-                }
-                None => hits.push(Hit {
-                    named: None,
-                    relation: added.table,
-                    mode: Some(mode.clone()),
-                    rewrite: true,
-                    evidence: format!(
-                        "added column {what}, rewriting {} under {mode}",
-                        sized(relations, added.table)
-                    ),
-                }),
-            }
-        }
-        hits
+            (added.table, what)
+        });
+        column_rewrite_hits(context, "added", added)
     }
 }
 
