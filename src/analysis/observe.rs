@@ -13,7 +13,8 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::LockFinding;
 use super::rules::{self, Hit};
@@ -31,13 +32,15 @@ use crate::postgres::runner::StatementObserver;
 const START: &str = "\
 SELECT pg_catalog.json_build_object(
   'relations', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8,
-      pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::text,
+      pg_catalog.format('%s.%I', c.relnamespace::pg_catalog.regnamespace::text, c.relname),
+      c.relkind::text,
       (SELECT i.indrelid::pg_catalog.int8 FROM pg_catalog.pg_index i WHERE i.indexrelid = c.oid),
       c.relfilenode::pg_catalog.int8, c.relname::text, c.relnatts::pg_catalog.int8))
-    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    FROM pg_catalog.pg_class c
     WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'm', 'i', 'I')
-      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'),
+      AND c.relnamespace <> ALL (ARRAY(SELECT n.oid FROM pg_catalog.pg_namespace n
+        WHERE n.nspname IN ('pg_catalog', 'information_schema')
+          OR n.nspname LIKE 'pg\\_toast%' OR n.nspname LIKE 'pg\\_temp\\_%'))),
   'constraints', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(k.oid::pg_catalog.int8,
       k.convalidated)) FROM pg_catalog.pg_constraint k
     WHERE k.contype IN ('c', 'f') AND k.conrelid >= 16384),
@@ -53,10 +56,43 @@ SELECT pg_catalog.json_build_object(
       AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0),
   'enum_columns', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(
       a.attrelid::pg_catalog.int8, a.attnum, pg_catalog.format_type(a.atttypid, NULL)))
-    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-    WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'e'),
-  'version', pg_catalog.current_setting('server_version_num')::int
+    FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.atttypid = ANY (ARRAY(SELECT t.oid FROM pg_catalog.pg_type t
+        WHERE t.typtype = 'e'))),
+  'version', pg_catalog.current_setting('server_version_num')::int,
+  'observe_prepared', EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements p
+    WHERE p.name = 'migration_check_observe')
 )::text";
+
+/// The names [`START`] and [`OBSERVE`] are prepared under on a session (SQL `PREPARE`): each
+/// is then planned once per session instead of once per script or statement, which was
+/// most of an observation's cost.
+const PREPARED_START: &str = "migration_check_start";
+const PREPARED_OBSERVE: &str = "migration_check_observe";
+
+/// [`START`]'s result on `client`, run as a prepared statement (prepared first when the
+/// session has none: a new session, or a migration that deallocated it).
+async fn start_state(client: &Client) -> Result<String, tokio_postgres::Error> {
+    let execute = format!("EXECUTE {PREPARED_START}");
+    let messages = match client.simple_query(&execute).await {
+        Ok(messages) => messages,
+        Err(error) if error.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
+            client
+                .batch_execute(&format!("PREPARE {PREPARED_START} AS {START}"))
+                .await?;
+            client.simple_query(&execute).await?
+        }
+        Err(error) => return Err(error),
+    };
+    Ok(messages
+        .into_iter()
+        .find_map(|message| match message {
+            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap_or_default())
+}
 
 /// Whether the foreign key `k`'s referencing columns lead an index of its table.
 const FOREIGN_KEY_INDEXED: &str = "\
@@ -155,6 +191,9 @@ struct Start {
     /// `server_version_num`.
     #[serde(default)]
     version: i32,
+    /// Whether [`OBSERVE`] is prepared on the session already.
+    #[serde(default)]
+    observe_prepared: bool,
 }
 
 /// One observation: the locked relations' state in the statement's transaction.
@@ -276,6 +315,8 @@ pub struct StatementEffect {
 
 /// Measures each statement of one script (see the [module](self)).
 pub struct Observer {
+    /// What runs after each statement: [`OBSERVE`], prepared or as text.
+    query: String,
     relations: Relations,
     /// The known relfilenode of each pre-existing relation.
     files: HashMap<u32, u32>,
@@ -318,10 +359,25 @@ impl Observer {
     pub async fn start(
         client: &Client,
         within: Option<&BTreeSet<u32>>,
+        script: &Script,
     ) -> Result<Self, tokio_postgres::Error> {
-        let row = client.query_one(START, &[]).await?;
-        let start: Start = serde_json::from_str(row.get(0)).unwrap_or_default();
+        let start: Start = serde_json::from_str(&start_state(client).await?).unwrap_or_default();
+        // A script that could deallocate our prepared statement midway gets the query's
+        // text after each statement: a failing EXECUTE would roll the statement back.
+        let query = if lexer::has_word(&script.sql, "deallocate")
+            || lexer::has_word(&script.sql, "discard")
+        {
+            OBSERVE.clone()
+        } else {
+            if !start.observe_prepared {
+                client
+                    .batch_execute(&format!("PREPARE {PREPARED_OBSERVE} AS {}", *OBSERVE))
+                    .await?;
+            }
+            format!("EXECUTE {PREPARED_OBSERVE}")
+        };
         let mut observer = Observer {
+            query,
             relations: HashMap::new(),
             files: HashMap::new(),
             indexes: BTreeSet::new(),
@@ -552,7 +608,7 @@ fn strongest(locks: &[(u32, String)]) -> BTreeMap<u32, String> {
 
 impl StatementObserver for Observer {
     fn query(&self) -> String {
-        OBSERVE.clone()
+        self.query.clone()
     }
 
     fn observed(&mut self, statement: &Statement, elapsed: Duration, observation: Option<String>) {

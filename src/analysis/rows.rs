@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Statement};
 
 use crate::postgres::describe_error;
 
@@ -31,16 +31,20 @@ use crate::postgres::describe_error;
 /// yet seen (`$1`), not a migration tool's bookkeeping table (`$2`, bare or qualified);
 /// with `$3`, the words of the scripts about to run, only the tables they name, those
 /// with a column of a type they name (a domain's new constraint scans them), and the
-/// tables these reference (their rows are the foreign keys' values).
+/// tables these reference (their rows are the foreign keys' values). Driven from those
+/// tables, and with no join the planner could misjudge on catalogs whose statistics a
+/// migration run leaves stale: it runs once per migration measured.
 const TABLES: &str = "\
 WITH RECURSIVE named AS (
   SELECT COALESCE(pg_catalog.pg_partition_root(c.oid), c.oid) AS oid
   FROM pg_catalog.pg_class c
-  WHERE c.relname::text = ANY ($3::text[]) AND c.relkind IN ('r', 'p')
+  WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p')
+    AND ($3::text[] IS NULL OR c.relname::text = ANY ($3::text[]))
   UNION
   SELECT a.attrelid FROM pg_catalog.pg_attribute a
-    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-  WHERE t.typname::text = ANY ($3::text[]) AND a.attnum > 0 AND NOT a.attisdropped
+  WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped
+    AND a.atttypid = ANY (ARRAY(SELECT t.oid FROM pg_catalog.pg_type t
+      WHERE t.typname::text = ANY ($3::text[])))
 ), wanted AS (
   SELECT oid FROM named
   UNION
@@ -87,7 +91,9 @@ SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
   'partition_key', (SELECT pg_catalog.string_to_array(pt.partattrs::text, ' ')::pg_catalog.int2[]
     FROM pg_catalog.pg_partitioned_table pt WHERE pt.partrelid = c.oid)
 ) ORDER BY n.nspname, c.relname)::text
-FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+FROM (SELECT DISTINCT w.oid FROM wanted w) AS w
+  JOIN pg_catalog.pg_class c ON c.oid = w.oid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -97,8 +103,7 @@ WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
       AND e.deptype = 'e')
   AND c.oid::pg_catalog.int8 <> ALL ($1::pg_catalog.int8[])
   AND c.relname::text <> ALL ($2::text[])
-  AND pg_catalog.format('%s.%s', n.nspname, c.relname) <> ALL ($2::text[])
-  AND ($3::text[] IS NULL OR c.oid IN (SELECT oid FROM wanted))";
+  AND pg_catalog.format('%s.%s', n.nspname, c.relname) <> ALL ($2::text[])";
 
 #[derive(Debug, Deserialize)]
 struct Table {
@@ -172,14 +177,51 @@ pub async fn fill(
     skip: &BTreeSet<String>,
     about: Option<&[&str]>,
 ) -> Result<Filled, tokio_postgres::Error> {
-    let seen_list: Vec<i64> = seen.iter().map(|&oid| i64::from(oid)).collect();
-    let skip_list: Vec<String> = skip.iter().cloned().collect();
-    let words: Option<Vec<String>> = about.map(|scripts| words(scripts).into_iter().collect());
-    let row = client
-        .query_one(TABLES, &[&seen_list, &skip_list, &words])
-        .await?;
-    let tables: Vec<Table> = row
-        .get::<_, Option<String>>(0)
+    Filler::prepare(client)
+        .await?
+        .fill(client, rows, seen, skip, about)
+        .await
+}
+
+/// [`TABLES`] prepared on one session, for [`fill`]s one after another there (once per
+/// migration measured: planning it each time cost more than running it).
+pub struct Filler {
+    tables: Statement,
+}
+
+impl Filler {
+    pub async fn prepare(client: &Client) -> Result<Self, tokio_postgres::Error> {
+        Ok(Filler {
+            tables: client.prepare(TABLES).await?,
+        })
+    }
+
+    /// [`fill`] on the session the statement was prepared on.
+    pub async fn fill(
+        &self,
+        client: &Client,
+        rows: u64,
+        seen: &BTreeSet<u32>,
+        skip: &BTreeSet<String>,
+        about: Option<&[&str]>,
+    ) -> Result<Filled, tokio_postgres::Error> {
+        let seen_list: Vec<i64> = seen.iter().map(|&oid| i64::from(oid)).collect();
+        let skip_list: Vec<String> = skip.iter().cloned().collect();
+        let words: Option<Vec<String>> = about.map(|scripts| words(scripts).into_iter().collect());
+        let row = client
+            .query_one(&self.tables, &[&seen_list, &skip_list, &words])
+            .await?;
+        fill_tables(client, rows, row.get(0)).await
+    }
+}
+
+/// Fills the tables [`TABLES`] returned (`json`).
+async fn fill_tables(
+    client: &Client,
+    rows: u64,
+    json: Option<String>,
+) -> Result<Filled, tokio_postgres::Error> {
+    let tables: Vec<Table> = json
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_default();
     let mut filled = Filled::default();

@@ -205,7 +205,14 @@ pub fn runs_alone(code: &str) -> bool {
         || lexer::has_word(code, "concurrently")
         || matches!(
             word(0),
-            "vacuum" | "lock" | "savepoint" | "release" | "rollback" | "declare" | "checkpoint"
+            "vacuum"
+                | "lock"
+                | "savepoint"
+                | "release"
+                | "rollback"
+                | "declare"
+                | "checkpoint"
+                | "discard"
         )
         || (word(0) == "cluster" && words.len() == 1)
         || (matches!(word(0), "create" | "drop") && matches!(word(1), "database" | "tablespace"))
@@ -660,6 +667,7 @@ mod tests {
             "BEGIN",
             "COMMIT",
             "CLUSTER",
+            "DISCARD ALL",
         ] {
             assert!(runs_alone(alone), "{alone}");
         }

@@ -948,7 +948,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let mut observer = match (&script.step, self.options.lock_analysis) {
             // Measured in the rehearsal's copy, on generated rows, instead.
             (None, true) if self.rehearsal.is_none() => {
-                analysis::observe::Observer::start(&self.session.client, within.as_ref())
+                analysis::observe::Observer::start(&self.session.client, within.as_ref(), script)
                     .await
                     .ok()
             }

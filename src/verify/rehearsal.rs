@@ -36,6 +36,8 @@ pub(super) struct Rehearsal {
     seen: BTreeSet<u32>,
     /// The rows generated into each table filled.
     rows: HashMap<u32, u64>,
+    /// The fill's catalog query, prepared on `session` (`None` after it was re-opened).
+    filler: Option<rows::Filler>,
 }
 
 /// Whether the rehearsal can go on after a step (`Err`: why it cannot, for a note).
@@ -115,6 +117,7 @@ impl Pipeline<'_, '_, '_> {
             applied: index,
             seen: BTreeSet::new(),
             rows: HashMap::new(),
+            filler: None,
         });
         Ok(())
     }
@@ -152,7 +155,10 @@ impl Pipeline<'_, '_, '_> {
     ) -> Result<Going, EnvironmentError> {
         if !rehearsal.session.answers().await {
             match rehearsal.session.reopen().await {
-                Ok(session) => rehearsal.session = session,
+                Ok(session) => {
+                    rehearsal.session = session;
+                    rehearsal.filler = None;
+                }
                 Err(_) => return Ok(Err("the copy it measures in accepts no connection".into())),
             }
         }
@@ -170,15 +176,28 @@ impl Pipeline<'_, '_, '_> {
             .flatten()
             .map(|script| script.sql.as_str())
             .collect();
-        let filled = match rows::fill(
-            &rehearsal.session.client,
-            self.options.lock_rows,
-            &rehearsal.seen,
-            &self.bookkeeping,
-            Some(&scripts),
-        )
-        .await
-        {
+        let client = &rehearsal.session.client;
+        let filler = match rehearsal.filler.take() {
+            Some(filler) => Ok(filler),
+            None => rows::Filler::prepare(client).await,
+        };
+        let filled = match filler {
+            Ok(filler) => {
+                let filled = filler
+                    .fill(
+                        client,
+                        self.options.lock_rows,
+                        &rehearsal.seen,
+                        &self.bookkeeping,
+                        Some(&scripts),
+                    )
+                    .await;
+                rehearsal.filler = Some(filler);
+                filled
+            }
+            Err(error) => Err(error),
+        };
+        let filled = match filled {
             Ok(filled) => filled,
             Err(error) => {
                 return Ok(Err(format!(
@@ -262,7 +281,7 @@ impl Pipeline<'_, '_, '_> {
                 kept,
                 report,
             }) => {
-                let Ok(observer) = Observer::start(&client.client, within).await else {
+                let Ok(observer) = Observer::start(&client.client, within, script).await else {
                     return Ok(Err("the copy it measures in stopped answering".into()));
                 };
                 let mut observer = observer.with_rows(&rehearsal.rows);
