@@ -61,6 +61,7 @@ SELECT pg_catalog.json_build_object(
       AND a.atttypid = ANY (ARRAY(SELECT t.oid FROM pg_catalog.pg_type t
         WHERE t.typtype = 'e'))),
   'version', pg_catalog.current_setting('server_version_num')::int,
+  'lock_timeout', pg_catalog.current_setting('lock_timeout'),
   'observe_prepared', EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements p
     WHERE p.name = 'migration_check_observe')
 )::text";
@@ -139,10 +140,7 @@ SELECT pg_catalog.json_build_object(
       LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE a.attrelid IN (SELECT relation FROM locked) AND a.attnum > 0
       AND NOT a.attisdropped),
-  'lock_timeout_set', CASE WHEN EXISTS (SELECT 1 FROM held h WHERE h.mode IN ('ShareLock',
-      'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'))
-    THEN (SELECT s.source = 'session' FROM pg_catalog.pg_settings s
-      WHERE s.name = 'lock_timeout') END
+  'lock_timeout', pg_catalog.current_setting('lock_timeout')
 )::text AS migration_check_observation"
     )
 });
@@ -194,6 +192,9 @@ struct Start {
     /// Whether [`OBSERVE`] is prepared on the session already.
     #[serde(default)]
     observe_prepared: bool,
+    /// `lock_timeout` before the script: ours.
+    #[serde(default)]
+    lock_timeout: Option<String>,
 }
 
 /// One observation: the locked relations' state in the statement's transaction.
@@ -222,10 +223,9 @@ struct Observation {
     /// Their columns.
     #[serde(default)]
     columns: Option<Vec<ColumnRow>>,
-    /// Whether the script set `lock_timeout` itself (our own is a startup option); only read
-    /// when the statement holds a lock that blocks writes (`None` otherwise).
+    /// `lock_timeout` then.
     #[serde(default)]
-    lock_timeout_set: Option<bool>,
+    lock_timeout: Option<String>,
 }
 
 /// (table, number, name, type, whether the type is an enum, default or generation
@@ -317,6 +317,9 @@ pub struct StatementEffect {
 pub struct Observer {
     /// What runs after each statement: [`OBSERVE`], prepared or as text.
     query: String,
+    /// `lock_timeout` before the script (ours), and the script's text, lowercased.
+    lock_timeout_before: Option<String>,
+    sql: String,
     relations: Relations,
     /// The known relfilenode of each pre-existing relation.
     files: HashMap<u32, u32>,
@@ -362,11 +365,11 @@ impl Observer {
         script: &Script,
     ) -> Result<Self, tokio_postgres::Error> {
         let start: Start = serde_json::from_str(&start_state(client).await?).unwrap_or_default();
-        // A script that could deallocate our prepared statement midway gets the query's
-        // text after each statement: a failing EXECUTE would roll the statement back.
-        let query = if lexer::has_word(&script.sql, "deallocate")
-            || lexer::has_word(&script.sql, "discard")
-        {
+        // A script that could deallocate our prepared statement midway (in a string too:
+        // dynamic SQL) gets the query's text after each statement: a failing EXECUTE would
+        // roll the statement back.
+        let lowercase = script.sql.to_ascii_lowercase();
+        let query = if lowercase.contains("deallocate") || lowercase.contains("discard") {
             OBSERVE.clone()
         } else {
             if !start.observe_prepared {
@@ -378,6 +381,8 @@ impl Observer {
         };
         let mut observer = Observer {
             query,
+            lock_timeout_before: start.lock_timeout,
+            sql: lowercase,
             relations: HashMap::new(),
             files: HashMap::new(),
             indexes: BTreeSet::new(),
@@ -569,6 +574,21 @@ impl Observer {
         (enum_changes, added)
     }
 
+    /// Whether the script had set a `lock_timeout` of its own when `statement` ran, whose
+    /// value is `now`: one that waits (not 0) and that differs from ours, or that the script
+    /// mentioned before (a `SET` of the same value as ours).
+    fn lock_timeout_set(&self, now: Option<&str>, statement: &Statement) -> bool {
+        let Some(now) = now else {
+            return true;
+        };
+        now != "0"
+            && (Some(now) != self.lock_timeout_before.as_deref()
+                || self
+                    .sql
+                    .get(..statement.code.end)
+                    .is_some_and(|before| before.contains("lock_timeout")))
+    }
+
     /// Ends the `held` time of every effect still open at `now`.
     fn close_transaction(&mut self, now: Instant) {
         for effect in &mut self.effects[self.open_from..] {
@@ -732,7 +752,7 @@ impl StatementObserver for Observer {
             set_not_null,
             enum_changes,
             added_columns,
-            lock_timeout_set: current.lock_timeout_set.unwrap_or(true),
+            lock_timeout_set: self.lock_timeout_set(current.lock_timeout.as_deref(), statement),
             transaction,
             unindexed_foreign_keys,
             started: Some(started),
