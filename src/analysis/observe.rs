@@ -66,6 +66,14 @@ SELECT pg_catalog.json_build_object(
     WHERE p.name = 'migration_check_observe')
 )::text";
 
+/// Each table's scan count not yet flushed to the statistics, where there are any (as in
+/// [`START`]).
+const SCANS: &str = "\
+SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.oid::pg_catalog.int8,
+    pg_catalog.pg_stat_get_xact_numscans(c.oid)))::text FROM pg_catalog.pg_class c
+  WHERE c.oid >= 16384 AND c.relkind IN ('r', 'm')
+    AND pg_catalog.pg_stat_get_xact_numscans(c.oid) > 0";
+
 /// The names [`START`] and [`OBSERVE`] are prepared under on a session (SQL `PREPARE`): each
 /// is then planned once per session instead of once per script or statement, which was
 /// most of an observation's cost.
@@ -338,6 +346,10 @@ pub struct Observer {
     foreign_keys_before: BTreeSet<(u32, String)>,
     /// The foreign keys the script added: name, table, whether an index covers them.
     new_foreign_keys: BTreeMap<u32, (String, String, bool)>,
+    /// (table, name) of the foreign keys the script added.
+    added_foreign_keys: BTreeSet<(u32, String)>,
+    /// `lock_timeout` at the last observation.
+    lock_timeout_now: Option<String>,
     /// The transaction the last observation was in, and its locks.
     transaction: String,
     locks: BTreeMap<u32, String>,
@@ -381,7 +393,7 @@ impl Observer {
         };
         let mut observer = Observer {
             query,
-            lock_timeout_before: start.lock_timeout,
+            lock_timeout_before: start.lock_timeout.clone(),
             sql: lowercase,
             relations: HashMap::new(),
             files: HashMap::new(),
@@ -398,6 +410,8 @@ impl Observer {
             version: start.version,
             foreign_keys_before: start.foreign_keys.into_iter().flatten().collect(),
             new_foreign_keys: BTreeMap::new(),
+            added_foreign_keys: BTreeSet::new(),
+            lock_timeout_now: start.lock_timeout.clone(),
             transaction: String::new(),
             locks: BTreeMap::new(),
             scans: start.scans.into_iter().flatten().collect(),
@@ -437,6 +451,49 @@ impl Observer {
             relation.rows = rows.get(oid).copied();
         }
         self
+    }
+
+    /// An observer for the down script of the migration whose up this one measured, on the
+    /// same session right after it: measured on the relations that existed before the up,
+    /// from the state the up's observations left, without reading the catalogs again (what
+    /// the up did not lock, it did not change). `None` when that state may be stale: the up
+    /// was observed by text (it could deallocate our prepared statement), or a statement of
+    /// it ran alone, unobserved.
+    /// The scan counts not yet flushed are read again: the up's end may have flushed them.
+    pub async fn for_down(
+        mut self,
+        client: &Client,
+        script: &Script,
+    ) -> Result<Option<Observer>, tokio_postgres::Error> {
+        let prepared = format!("EXECUTE {PREPARED_OBSERVE}");
+        if self.query != prepared || self.effects.iter().any(|effect| !effect.observed) {
+            return Ok(None);
+        }
+        let row = client.query_one(SCANS, &[]).await?;
+        self.scans = row
+            .try_get::<_, Option<String>>(0)
+            .ok()
+            .flatten()
+            .and_then(|json| serde_json::from_str::<Vec<(u32, i64)>>(&json).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let lowercase = script.sql.to_ascii_lowercase();
+        if lowercase.contains("deallocate") || lowercase.contains("discard") {
+            self.query = OBSERVE.clone();
+        }
+        self.foreign_keys_before
+            .extend(std::mem::take(&mut self.added_foreign_keys));
+        self.new_foreign_keys.clear();
+        self.lock_timeout_before = self.lock_timeout_now.clone();
+        self.sql = lowercase;
+        self.transaction.clear();
+        self.locks.clear();
+        self.effects.clear();
+        self.open_from = 0;
+        self.transactions = 0;
+        self.unindexed_after = None;
+        Ok(Some(self))
     }
 
     /// The relations measured: those that existed before the script.
@@ -660,6 +717,9 @@ impl StatementObserver for Observer {
             self.locks.clear();
         }
         let transaction = self.transactions - 1;
+        if current.lock_timeout.is_some() {
+            self.lock_timeout_now.clone_from(&current.lock_timeout);
+        }
 
         let pre_existing = |relation: &u32| self.relations.contains_key(relation);
         let locks = strongest(
@@ -703,6 +763,7 @@ impl StatementObserver for Observer {
             if kind == 'f' && !self.foreign_keys_before.contains(&(table, name.clone())) {
                 self.new_foreign_keys
                     .insert(oid, (name.clone(), table_name, indexed));
+                self.added_foreign_keys.insert((table, name.clone()));
             }
             let was_valid = self.validated.insert(oid, valid) == Some(true);
             if valid && !was_valid && pre_existing(&table) {

@@ -47,8 +47,9 @@ type Going = Result<(), String>;
 struct Measure<'a> {
     /// The up or the down.
     which: analysis::Script,
-    /// The relations it is measured on (a down: those before its up).
-    within: Option<&'a BTreeSet<u32>>,
+    /// For a down, the observer of its up: the down is measured on the relations that
+    /// existed before the up, from the state the up left (see [`Observer::for_down`]).
+    after_up: Option<Observer>,
     /// Where to keep the observer afterwards.
     kept: &'a mut Option<Observer>,
     /// The report taking the findings.
@@ -222,7 +223,7 @@ impl Pipeline<'_, '_, '_> {
                 &migration.up,
                 Some(Measure {
                     which: analysis::Script::Up,
-                    within: None,
+                    after_up: None,
                     kept: &mut up_observer,
                     report: &mut *report,
                 }),
@@ -236,17 +237,13 @@ impl Pipeline<'_, '_, '_> {
             .as_ref()
             .filter(|_| !migration.version.is_repeatable());
         if let Some(down) = down {
-            let within = up_observer
-                .as_ref()
-                .map(Observer::relation_oids)
-                .unwrap_or_default();
             let measured = self
                 .rehearsal_step(
                     rehearsal,
                     down,
                     Some(Measure {
                         which: analysis::Script::Down,
-                        within: Some(&within),
+                        after_up: up_observer.take(),
                         kept: &mut None,
                         report: &mut *report,
                     }),
@@ -277,11 +274,24 @@ impl Pipeline<'_, '_, '_> {
             None => (runner::run_script(client, script, timeouts).await, None),
             Some(Measure {
                 which,
-                within,
+                after_up,
                 kept,
                 report,
             }) => {
-                let Ok(observer) = Observer::start(&client.client, within, script).await else {
+                let observer = match after_up {
+                    Some(up) => {
+                        let within = up.relation_oids();
+                        match up.for_down(&client.client, script).await {
+                            Ok(Some(down)) => Ok(down),
+                            Ok(None) => {
+                                Observer::start(&client.client, Some(&within), script).await
+                            }
+                            Err(error) => Err(error),
+                        }
+                    }
+                    None => Observer::start(&client.client, None, script).await,
+                };
+                let Ok(observer) = observer else {
                     return Ok(Err("the copy it measures in stopped answering".into()));
                 };
                 let mut observer = observer.with_rows(&rehearsal.rows);
