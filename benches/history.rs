@@ -267,13 +267,15 @@ fn breakdown(report: &serde_json::Value) -> String {
     let t = &report["timings_ms"];
     let captures = &t["snapshot_captures"];
     format!(
-        "setup {} ms, scripts {} ms, snapshots {} ms ({} incremental, {} full), rebuilds {} ms",
+        "setup {} ms, scripts {} ms, snapshots {} ms ({} incremental, {} full), rebuilds {} ms, \
+         lock analysis on generated rows {} ms",
         t["setup"],
         t["scripts"],
         t["snapshots"],
         captures["incremental"],
         captures["full"],
-        t["rebuilds"]
+        t["rebuilds"],
+        t["lock_rehearsal"]
     )
 }
 

@@ -23,8 +23,10 @@ use serde_json::{Value, json};
 const SCHEMA: &str = "
 CREATE TYPE mood AS ENUM ('happy', 'sad', 'calm');
 CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+CREATE TABLE far (id int PRIMARY KEY);
 CREATE TABLE customers (
   id serial PRIMARY KEY,
+  far_id int REFERENCES far (id),
   email text NOT NULL UNIQUE,
   created_at timestamptz NOT NULL DEFAULT now()
 );
@@ -92,7 +94,8 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
     client.batch_execute(SCHEMA).await.unwrap();
     let skip = BTreeSet::from(["schema_migrations".to_string()]);
     // First only what a migration's scripts can reach: the table they name, those with a
-    // column of the domain they name, and the tables those reference.
+    // column of the domain they name, the tables those reference, and further up through
+    // NOT NULL foreign keys only (customers.far_id is nullable: `far` is left alone).
     let about = [
         "ALTER TABLE notes ADD COLUMN x int;",
         "ALTER DOMAIN positive ADD CONSTRAINT small CHECK (VALUE < 10000);",
@@ -127,6 +130,7 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
         let mut counts = BTreeMap::new();
         for table in [
             "customers",
+            "far",
             "orders",
             "items",
             "notes",
@@ -149,6 +153,7 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
     // Rows failing `amount < 500` are left out: 499 of the 1,000.
     let expected = BTreeMap::from([
         ("customers", 1000),
+        ("far", 1000),
         ("orders", 499),
         ("items", 1000),
         ("notes", 1000),
@@ -182,7 +187,7 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
         unfilled["public.shapes"].contains("column p of type point"),
         "{unfilled:?}"
     );
-    assert_eq!(filled.tables.len(), 7, "{label}: {:?}", filled.tables);
+    assert_eq!(filled.tables.len(), 8, "{label}: {:?}", filled.tables);
     // A table is said to hold what it holds, its own rows included.
     let settings: u32 = client
         .query_one("SELECT 'settings'::regclass::oid", &[])

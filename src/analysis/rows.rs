@@ -30,8 +30,10 @@ use crate::postgres::describe_error;
 /// extensions, not partitions (rows reach them through their parent), not temporary, not
 /// yet seen (`$1`), not a migration tool's bookkeeping table (`$2`, bare or qualified);
 /// with `$3`, the words of the scripts about to run, only the tables they name, those
-/// with a column of a type they name (a domain's new constraint scans them), and the
-/// tables these reference (their rows are the foreign keys' values). Driven from those
+/// with a column of a type they name (a domain's new constraint scans them), the tables
+/// these reference (their rows are the foreign keys' values), and further up only through
+/// NOT NULL foreign keys (a nullable one stays NULL: a chain of references through a
+/// long history would fill most of it). Driven from those
 /// tables, and with no join the planner could misjudge on catalogs whose statistics a
 /// migration run leaves stale: it runs once per migration measured.
 const TABLES: &str = "\
@@ -45,11 +47,17 @@ WITH RECURSIVE named AS (
   WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped
     AND a.atttypid = ANY (ARRAY(SELECT t.oid FROM pg_catalog.pg_type t
       WHERE t.typname::text = ANY ($3::text[])))
-), wanted AS (
+), parents AS (
   SELECT oid FROM named
   UNION
-  SELECT k.confrelid FROM pg_catalog.pg_constraint k JOIN wanted w ON k.conrelid = w.oid
+  SELECT k.confrelid FROM pg_catalog.pg_constraint k JOIN named n ON k.conrelid = n.oid
   WHERE k.contype = 'f'
+), wanted AS (
+  SELECT oid FROM parents
+  UNION
+  SELECT k.confrelid FROM pg_catalog.pg_constraint k JOIN wanted w ON k.conrelid = w.oid
+  WHERE k.contype = 'f' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) AND NOT a.attnotnull)
 )
 SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
   'oid', c.oid::pg_catalog.int8,
