@@ -97,7 +97,7 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
     // column of the domain they name, the tables those reference, and further up through
     // NOT NULL foreign keys only (customers.far_id is nullable: `far` is left alone).
     let about = [
-        "ALTER TABLE notes ADD COLUMN x int;",
+        "ALTER TABLE notes ADD COLUMN x text;",
         "ALTER DOMAIN positive ADD CONSTRAINT small CHECK (VALUE < 10000);",
     ];
     let first = rows::fill(&client, 1000, &BTreeSet::new(), &skip, Some(&about))

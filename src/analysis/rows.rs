@@ -30,7 +30,7 @@ use crate::postgres::describe_error;
 /// extensions, not partitions (rows reach them through their parent), not temporary, not
 /// yet seen (`$1`), not a migration tool's bookkeeping table (`$2`, bare or qualified);
 /// with `$3`, the words of the scripts about to run, only the tables they name, those
-/// with a column of a type they name (a domain's new constraint scans them), the tables
+/// with a column of a user-defined type they name (a domain's new constraint scans them), the tables
 /// these reference (their rows are the foreign keys' values), and further up only through
 /// NOT NULL foreign keys (a nullable one stays NULL: a chain of references through a
 /// long history would fill most of it). Driven from those
@@ -46,7 +46,7 @@ WITH RECURSIVE named AS (
   SELECT a.attrelid FROM pg_catalog.pg_attribute a
   WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped
     AND a.atttypid = ANY (ARRAY(SELECT t.oid FROM pg_catalog.pg_type t
-      WHERE t.typname::text = ANY ($3::text[])))
+      WHERE t.oid >= 16384 AND t.typname::text = ANY ($3::text[])))
 ), parents AS (
   SELECT oid FROM named
   UNION
