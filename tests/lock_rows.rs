@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use migration_check::analysis::rows::{self, Filled};
+use migration_check::analysis::rows::{Filled, Filler};
 use migration_check::postgres::Server;
 use migration_check::postgres::docker::DockerServer;
 use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
@@ -92,6 +92,7 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
         .unwrap();
     let client = common::connect(server.config("lock_rows")).await;
     client.batch_execute(SCHEMA).await.unwrap();
+    let filler = Filler::prepare(&client).await.unwrap();
     let skip = BTreeSet::from(["schema_migrations".to_string()]);
     // First only what a migration's scripts can reach: the table they name, those with a
     // column of the domain they name, the tables those reference, and further up through
@@ -100,7 +101,8 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
         "ALTER TABLE notes ADD COLUMN x text;",
         "ALTER DOMAIN positive ADD CONSTRAINT small CHECK (VALUE < 10000);",
     ];
-    let first = rows::fill(&client, 1000, &BTreeSet::new(), &skip, Some(&about))
+    let first = filler
+        .fill(&client, 1000, &BTreeSet::new(), &skip, Some(&about))
         .await
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     let named: BTreeSet<u32> = first.tables.iter().map(|(oid, _)| *oid).collect();
@@ -117,7 +119,8 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
     assert_eq!(named, expected_first, "{label}: {first:?}");
     assert!(first.unfilled.is_empty(), "{label}: {first:?}");
     // Then everything else.
-    let filled: Filled = rows::fill(&client, 1000, &first.seen, &skip, None)
+    let filled: Filled = filler
+        .fill(&client, 1000, &first.seen, &skip, None)
         .await
         .unwrap_or_else(|e| panic!("{label}: {e}"));
 
@@ -219,7 +222,10 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
 
     // A second call with what the first saw fills nothing again.
     let seen: BTreeSet<u32> = first.seen.union(&filled.seen).copied().collect();
-    let again = rows::fill(&client, 1000, &seen, &skip, None).await.unwrap();
+    let again = filler
+        .fill(&client, 1000, &seen, &skip, None)
+        .await
+        .unwrap();
     assert!(
         again.tables.is_empty() && again.unfilled.is_empty(),
         "{again:?}"

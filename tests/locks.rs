@@ -430,3 +430,28 @@ fn a_foreign_key_a_rewrite_re_creates_is_not_new() {
         "{rules:?}"
     );
 }
+
+#[test]
+fn a_script_that_deallocates_prepared_statements_is_still_measured() {
+    // The observation is a prepared statement; a script that drops every prepared one
+    // between its statements gets the observation's text instead, and is measured alike.
+    let dir = migrations(
+        "SET lock_timeout = '5s';\nDEALLOCATE ALL;\nCREATE INDEX orders_total_idx ON orders (total);\n",
+        "DROP INDEX orders_total_idx;\n",
+    );
+    let (output, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("no report: {}", common::stderr(&output)));
+    let migration = &report["migrations"][1];
+    assert_eq!(migration["status"], "passed", "{migration}");
+    let locks = up_locks(migration);
+    assert_eq!(
+        rule_names(&locks),
+        ["index-without-concurrently"],
+        "{locks}"
+    );
+    assert_eq!(locks[0]["line"], 3, "{locks}");
+    assert!(
+        !migration["notes"].to_string().contains("lock analysis"),
+        "the copy followed: {migration}"
+    );
+}

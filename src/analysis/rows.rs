@@ -174,24 +174,7 @@ pub struct Filled {
     pub unfilled: Vec<(String, String)>,
 }
 
-/// Fills every table not in `seen` with up to `rows` generated rows, parents first (see the
-/// [module](self)); `skip` names tables left alone (bookkeeping tables, bare or qualified);
-/// with `about`, only the tables those scripts can reach (see [`TABLES`]). Err only when
-/// the catalog cannot be read (the connection is gone).
-pub async fn fill(
-    client: &Client,
-    rows: u64,
-    seen: &BTreeSet<u32>,
-    skip: &BTreeSet<String>,
-    about: Option<&[&str]>,
-) -> Result<Filled, tokio_postgres::Error> {
-    Filler::prepare(client)
-        .await?
-        .fill(client, rows, seen, skip, about)
-        .await
-}
-
-/// [`TABLES`] prepared on one session, for [`fill`]s one after another there (once per
+/// [`TABLES`] prepared on one session, for fills one after another there (once per
 /// migration measured: planning it each time cost more than running it).
 pub struct Filler {
     tables: Statement,
@@ -204,7 +187,11 @@ impl Filler {
         })
     }
 
-    /// [`fill`] on the session the statement was prepared on.
+    /// Fills every table not in `seen` with up to `rows` generated rows, parents first (see
+    /// the [module](self)), on the session the statement was prepared on; `skip` names
+    /// tables left alone (bookkeeping tables, bare or qualified); with `about`, only the
+    /// tables those scripts can reach (see [`TABLES`]). Err only when the catalog cannot be
+    /// read (the connection is gone).
     pub async fn fill(
         &self,
         client: &Client,

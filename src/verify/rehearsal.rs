@@ -178,13 +178,15 @@ impl Pipeline<'_, '_, '_> {
             .map(|script| script.sql.as_str())
             .collect();
         let client = &rehearsal.session.client;
-        let filler = match rehearsal.filler.take() {
+        let filled = match &rehearsal.filler {
             Some(filler) => Ok(filler),
-            None => rows::Filler::prepare(client).await,
+            None => rows::Filler::prepare(client)
+                .await
+                .map(|filler| &*rehearsal.filler.insert(filler)),
         };
-        let filled = match filler {
+        let filled = match filled {
             Ok(filler) => {
-                let filled = filler
+                filler
                     .fill(
                         client,
                         self.options.lock_rows,
@@ -192,9 +194,7 @@ impl Pipeline<'_, '_, '_> {
                         &self.bookkeeping,
                         Some(&scripts),
                     )
-                    .await;
-                rehearsal.filler = Some(filler);
-                filled
+                    .await
             }
             Err(error) => Err(error),
         };
