@@ -221,7 +221,7 @@ fn psql(session: &str) -> Duration {
 fn runner(dir: &Path) -> Duration {
     use migration_check::migrations::{Settings, discover};
     use migration_check::postgres::Timeouts;
-    use migration_check::postgres::runner::run_script;
+    use migration_check::postgres::script::run_script;
     let discovered = discover(
         dir,
         Some("sqlx".parse().unwrap()),

@@ -301,7 +301,7 @@ async fn concurrent_runs_apply_each_migration_once_and_a_held_lock_is_named() {
         .batch_execute("SET application_name = 'deploy-bot'")
         .await
         .unwrap();
-    let name_key = migration_check::runner::history::of(
+    let name_key = migration_check::migrate::history::of(
         *migration_check::migrations::Format::ALL
             .iter()
             .find(|f| f.name() == "sqlx")

@@ -20,7 +20,7 @@ use super::LockFinding;
 use super::rules::{self, Hit};
 use crate::migrations::Script;
 use crate::migrations::lexer::{self, Statement};
-use crate::postgres::runner::StatementObserver;
+use crate::postgres::script::StatementObserver;
 
 /// The state before the script: the relations outside the system schemas (tables,
 /// partitioned tables, materialized views, indexes) with their files, the CHECK and FOREIGN
@@ -828,8 +828,8 @@ impl StatementObserver for Observer {
     /// `ALTER TYPE … ADD VALUE` is measured from PostgreSQL 12 on, which allows it in a
     /// transaction block (11 and older refuse it there).
     fn must_run_alone(&self, code: &str) -> bool {
-        crate::postgres::runner::runs_alone(code)
-            || (self.version < 120_000 && crate::postgres::runner::adds_enum_value(code))
+        crate::postgres::script::runs_alone(code)
+            || (self.version < 120_000 && crate::postgres::script::adds_enum_value(code))
     }
 }
 

@@ -1,4 +1,4 @@
-//! `migration-check migrate`: the command line over [`crate::runner`]: reads the
+//! `migration-check migrate`: the command line over [`crate::migrate`]: reads the
 //! migrations and the database's history, prints status and history, runs plans with
 //! progress on stderr and a summary, and maps outcomes to exit statuses.
 
@@ -14,11 +14,11 @@ use crate::cli::{
 };
 use crate::config::{Source, duration_setting};
 use crate::error::{EnvironmentError, UsageError};
+use crate::migrate::execute::{self, Direction, Mode};
+use crate::migrate::history::{self, Book, ReadError};
+use crate::migrate::{self, State, StatusEntry, Target};
 use crate::migrations::{self, Discovered};
 use crate::postgres::{self, Session, Timeouts};
-use crate::runner::execute::{self, Direction, Mode};
-use crate::runner::history::{self, Book, ReadError};
-use crate::runner::{self, State, StatusEntry, Target};
 
 /// Runs a `migrate` command; returns the exit status.
 pub async fn migrate_command(args: &MigrateArgs) -> anyhow::Result<u8> {
@@ -49,7 +49,7 @@ struct Database {
     session: Session,
     label: String,
     entries: Vec<StatusEntry>,
-    applied: Vec<runner::Applied>,
+    applied: Vec<migrate::Applied>,
     /// Whether our own history holds checksums beside a tool's table that has none
     /// (`--record-checksums`).
     shadowed: bool,
@@ -96,7 +96,7 @@ fn state_of(
     book: Book,
     shadowed: bool,
     migrations: &[migrations::Migration],
-    applied: &[runner::Applied],
+    applied: &[migrate::Applied],
 ) -> Vec<StatusEntry> {
     let mut sums = book.checksums(migrations);
     if shadowed {
@@ -109,7 +109,7 @@ fn state_of(
         .map(|m| m.version.text.as_str())
         .zip(sums)
         .collect();
-    runner::status(migrations, applied, &|m| {
+    migrate::status(migrations, applied, &|m| {
         by_version.get(m.version.text.as_str()).cloned().flatten()
     })
 }
@@ -121,7 +121,7 @@ async fn read_state(
     client: &tokio_postgres::Client,
     migrations: &[migrations::Migration],
     label: &str,
-) -> anyhow::Result<(Vec<runner::Applied>, bool)> {
+) -> anyhow::Result<(Vec<migrate::Applied>, bool)> {
     let mut applied = read_history(book, client, migrations, label).await?;
     let own = history::own();
     if book.records_checksums() || book.table() == own.table() {
@@ -146,7 +146,7 @@ async fn read_history(
     client: &tokio_postgres::Client,
     migrations: &[migrations::Migration],
     label: &str,
-) -> anyhow::Result<Vec<runner::Applied>> {
+) -> anyhow::Result<Vec<migrate::Applied>> {
     match book.applied(client, migrations).await {
         Ok(applied) => Ok(applied),
         Err(ReadError::Foreign(message)) => Err(UsageError(format!("{label}: {message}")).into()),
@@ -379,8 +379,8 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
     let (applied, shadowed) = read_state(book, client, migrations, &database.label).await?;
     let entries = state_of(book, shadowed, migrations, &applied);
     let plan = match direction {
-        Direction::Up => runner::plan_up(&entries, &target)?,
-        Direction::Down | Direction::Redo => runner::plan_down(&entries, migrations, &target)?,
+        Direction::Up => migrate::plan_up(&entries, &target)?,
+        Direction::Down | Direction::Redo => migrate::plan_down(&entries, migrations, &target)?,
     };
     let verb = match direction {
         Direction::Up => "apply",
@@ -426,7 +426,7 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
             .iter()
             .filter_map(|&index| {
                 let script = script_of(index);
-                postgres::runner::cannot_nest(script)
+                postgres::script::cannot_nest(script)
                     .map(|why| format!("  {}: {why}", script.path.display()))
             })
             .collect();
@@ -464,7 +464,7 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
     }
     if let Some(path) = &args.backup {
         eprintln!("backing up {} to {} …", database.label, path.display());
-        let backup = runner::backup::backup(
+        let backup = migrate::backup::backup(
             client,
             database.session.config(),
             database.session.tls().mode(),
@@ -589,7 +589,7 @@ fn finish(
                 .as_ref()
                 .map(|l| format!(" at {}:{}:{}", l.path.display(), l.line, l.column))
                 .unwrap_or_default();
-            if failure.kind == postgres::runner::FailureKind::ConnectionLost {
+            if failure.kind == postgres::script::FailureKind::ConnectionLost {
                 return Err(
                     EnvironmentError::new(format!("{which}{at}: {}", failure.message)).into(),
                 );

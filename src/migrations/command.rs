@@ -8,7 +8,7 @@
 //!
 //! Commands are argument vectors, never shell lines; placeholders (`{file}`, `{path}`,
 //! `{name}`) are substituted only as whole arguments. What the process may see is decided
-//! by the runner (`postgres::command`): the throwaway database and a cleared environment.
+//! by `postgres::process`: the throwaway database and a cleared environment.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,11 +3,11 @@
 //! our safety settings, throwaway databases, and the script runner. `verify`
 //! reaches PostgreSQL only through this module.
 
-pub mod command;
 pub mod docker;
 pub mod embedded;
 pub mod pgpass;
-pub mod runner;
+pub mod process;
+pub mod script;
 pub mod tls;
 
 use std::time::Duration;
@@ -555,7 +555,7 @@ pub async fn drop_run_databases(server: &dyn Server, prefix: &str) -> Result<(),
 /// own `Display` says only "db error"), and what a TLS failure means.
 pub fn describe_error(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
-        Some(db) => runner::describe_db_error(db),
+        Some(db) => script::describe_db_error(db),
         None => tls::describe_connect_error(tls::with_sources(error)),
     }
 }

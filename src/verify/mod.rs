@@ -24,7 +24,7 @@ use crate::error::EnvironmentError;
 use crate::migrations::command::CommandStep;
 use crate::migrations::{Discovered, Migration, Script};
 use crate::postgres;
-use crate::postgres::runner::{self, FailureKind, ScriptFailure};
+use crate::postgres::script::{self, FailureKind, ScriptFailure};
 use crate::postgres::{
     Databases, Server, Session, Timeouts, connection_error, describe_error, maintenance_session,
 };
@@ -1019,7 +1019,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         self.last_script = Some(script.clone());
         let outcome = match (&script.step, self.databases.newest_config()) {
             (Some(step), Some(database)) => {
-                postgres::command::run_step(
+                postgres::process::run_step(
                     &self.session.client,
                     step,
                     &database,
@@ -1030,7 +1030,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             }
             _ => match observer {
                 Some(observer) => {
-                    runner::run_script_observed(
+                    script::run_script_observed(
                         &self.session,
                         script,
                         self.options.timeouts,
@@ -1038,7 +1038,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                     )
                     .await
                 }
-                None => runner::run_script(&self.session, script, self.options.timeouts).await,
+                None => script::run_script(&self.session, script, self.options.timeouts).await,
             },
         };
         match outcome {

@@ -24,7 +24,7 @@ use crate::analysis::{self, observe::Observer, rows};
 use crate::error::EnvironmentError;
 use crate::migrations::Script;
 use crate::postgres::Session;
-use crate::postgres::runner::{self, FailureKind, ScriptFailure};
+use crate::postgres::script::{self, FailureKind, ScriptFailure};
 use crate::report::MigrationReport;
 
 /// The copy the lock analysis measures in, and how far it has followed.
@@ -271,7 +271,7 @@ impl Pipeline<'_, '_, '_> {
         let client = &rehearsal.session;
         let timeouts = self.options.timeouts;
         let (outcome, findings) = match measure {
-            None => (runner::run_script(client, script, timeouts).await, None),
+            None => (script::run_script(client, script, timeouts).await, None),
             Some(Measure {
                 which,
                 after_up,
@@ -296,7 +296,7 @@ impl Pipeline<'_, '_, '_> {
                 };
                 let mut observer = observer.with_rows(&rehearsal.rows);
                 let outcome =
-                    runner::run_script_observed(client, script, timeouts, &mut observer).await;
+                    script::run_script_observed(client, script, timeouts, &mut observer).await;
                 if outcome.is_ok() {
                     let _ = observer.conclude(&client.client).await;
                 }

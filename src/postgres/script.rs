@@ -1,4 +1,4 @@
-//! The script runner: executes one migration script the way its tool would
+//! The script executor: runs one migration script the way its tool would
 //! (wrapped in a transaction, statement by statement outside one, or as
 //! written when it carries its own `BEGIN`/`COMMIT`), guards every statement
 //! with a timeout, and maps PostgreSQL's error position back to the file,

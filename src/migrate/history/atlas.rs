@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{Bookkeeping, file_name, literal, record};
+use crate::migrate::Applied;
 use crate::migrations::{Migration, atlas};
-use crate::runner::Applied;
 
 /// Atlas (`atlas migrate apply`).
 pub struct Atlas;

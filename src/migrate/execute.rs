@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 use super::history::Book;
 use crate::error::EnvironmentError;
 use crate::migrations::Migration;
-use crate::postgres::runner::{self, ScriptFailure};
+use crate::postgres::script::{self, ScriptFailure};
 use crate::postgres::{Session, Timeouts};
 
 /// Which way a plan goes.
@@ -140,7 +140,7 @@ pub async fn run(
         let outcome = match &script.step {
             // Written as code: the team's tool runs it and books it in its own history.
             Some(step) => {
-                let run = crate::postgres::command::run_step(
+                let run = crate::postgres::process::run_step(
                     client,
                     step,
                     session.config(),
@@ -173,9 +173,9 @@ pub async fn run(
                     record.push_str(&shadow.record_sql(migrations, index, up));
                 }
                 let run = if nested {
-                    runner::run_script_nested(session, script, timeouts, Some(&record)).await
+                    script::run_script_nested(session, script, timeouts, Some(&record)).await
                 } else {
-                    runner::run_script_recorded(session, script, timeouts, Some(&record)).await
+                    script::run_script_recorded(session, script, timeouts, Some(&record)).await
                 };
                 if let Ok(run) = &run {
                     for book in std::iter::once(book).chain(shadow) {

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use tokio_postgres::{Client, Config};
 
 use crate::error::{EnvironmentError, UsageError};
-use crate::postgres::command::{database_env, inherited_environment};
+use crate::postgres::process::{database_env, inherited_environment};
 use crate::postgres::tls::SslMode;
 
 /// What the backup holds.

@@ -2,8 +2,8 @@
 //! `version_from_string`) and when it ran; no checksum, no lock.
 
 use super::{Bookkeeping, literal, record};
+use crate::migrate::Applied;
 use crate::migrations::Migration;
-use crate::runner::Applied;
 
 /// diesel (`diesel migration run`).
 pub struct Diesel;

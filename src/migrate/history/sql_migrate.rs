@@ -3,8 +3,8 @@
 //! deleted by its down. No checksum, no lock.
 
 use super::{Bookkeeping, by_name, file_name, literal, record};
+use crate::migrate::Applied;
 use crate::migrations::Migration;
-use crate::runner::Applied;
 
 /// sql-migrate (`sql-migrate up`).
 pub struct SqlMigrate;

@@ -18,7 +18,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config};
 
 use super::quote_ident;
-use super::runner::{FailureKind, ScriptFailure, ScriptRun};
+use super::script::{FailureKind, ScriptFailure, ScriptRun};
 use super::tls::SslMode;
 use crate::migrations::command::{CommandStep, Direction};
 

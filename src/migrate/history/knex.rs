@@ -6,8 +6,8 @@
 //! checksum.
 
 use super::{Bookkeeping, by_name, file_name, literal, record};
+use crate::migrate::Applied;
 use crate::migrations::Migration;
-use crate::runner::Applied;
 
 /// knex (`knex migrate:latest`).
 pub struct Knex;

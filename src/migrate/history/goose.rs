@@ -7,8 +7,8 @@
 //! other. No checksum.
 
 use super::{Bookkeeping, record};
+use crate::migrate::Applied;
 use crate::migrations::Migration;
-use crate::runner::Applied;
 
 /// goose (`goose up`).
 pub struct Goose;

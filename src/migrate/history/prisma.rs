@@ -10,8 +10,8 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::{Bookkeeping, by_name, hex, literal, record, up_bytes};
+use crate::migrate::Applied;
 use crate::migrations::Migration;
-use crate::runner::Applied;
 
 /// Prisma Migrate (`prisma migrate deploy`).
 pub struct Prisma;

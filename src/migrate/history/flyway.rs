@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use super::{Bookkeeping, literal, millis, record};
+use crate::migrate::Applied;
 use crate::migrations::Migration;
-use crate::runner::Applied;
 
 /// Flyway (`flyway migrate`).
 pub struct Flyway;

@@ -4,8 +4,8 @@
 //! `CRC-32(schema NUL table NUL database) × 1486364155` modulo 2³² (database/postgres).
 
 use super::{Bookkeeping, record};
+use crate::migrate::Applied;
 use crate::migrations::Migration;
-use crate::runner::Applied;
 
 /// golang-migrate (`migrate up`).
 pub struct GolangMigrate;
