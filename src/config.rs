@@ -6,19 +6,20 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::Parser as _;
 use serde::Deserialize;
 
-use crate::checksum::{GateLevel, Gates};
-use crate::cli::{BaseArgs, SourceArgs, VerifyArgs};
+use crate::cli::{BaseArgs, Cli, Command, SourceArgs, VerifyArgs};
 use crate::error::{InputError, UsageError};
+use crate::github::ActionInputs;
 use std::sync::Arc;
 
 use crate::migrations::{self, Format};
+use crate::policy::{
+    DifferenceKind, GateLevel, Gates, IrreversibleRule, Level, LockPolicy, Policy, Severity,
+};
 use crate::postgres::Timeouts;
 use crate::postgres::embedded::EmbeddedOptions;
-use crate::report::Severity;
-use crate::schema::diff::DifferenceKind;
-use crate::verify::{IrreversibleRule, Policy};
 
 /// The file read from the current directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "migration-check.toml";
@@ -96,7 +97,7 @@ struct FileConfig {
     policy: FilePolicy,
     /// `[locks]`: each lock rule's level (`error`, `warning`, `off`).
     #[serde(default)]
-    locks: crate::analysis::LockPolicy,
+    locks: LockPolicy,
     #[serde(default)]
     migrate: MigrateSettings,
     #[serde(default)]
@@ -390,12 +391,96 @@ impl Config {
     }
 }
 
+/// The `verify` command line the Action's inputs stand for, parsed by the same clap
+/// definitions as a user's (no shell involved), so an input is validated exactly as its
+/// flag is; a value clap refuses is named by its input (`irreversible`), not its flag.
+pub fn action_verify_args(
+    inputs: &ActionInputs,
+    report_path: &Path,
+) -> Result<VerifyArgs, UsageError> {
+    let optional = |input: &'static str, flag: &'static str, value: &Option<String>| {
+        value.as_ref().map(|value| (input, flag, value.clone()))
+    };
+    let mut given: Vec<(&str, &str, String)> = vec![
+        ("format", "--format", inputs.format.clone()),
+        ("postgres", "--postgres", inputs.postgres.clone()),
+        ("", "--json", report_path.display().to_string()),
+    ];
+    given.extend(
+        [
+            optional("postgres-image", "--image", &inputs.postgres_image),
+            optional(
+                "postgres-versions",
+                "--postgres-versions",
+                &inputs.postgres_versions,
+            ),
+            optional(
+                "postgres-image-template",
+                "--image-template",
+                &inputs.postgres_image_template,
+            ),
+            optional("base-ref", "--base", &inputs.base_ref),
+            optional("config", "--config", &inputs.config),
+            optional("irreversible", "--irreversible", &inputs.irreversible),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    if inputs.cache {
+        given.push(("cache-dir", "--cache-dir", inputs.cache_dir.clone()));
+    }
+    let mut argv: Vec<String> = vec![
+        "migration-check".into(),
+        "verify".into(),
+        inputs.path.clone(),
+    ];
+    for (_, flag, value) in &given {
+        argv.extend([flag.to_string(), value.clone()]);
+    }
+    if inputs.verify_all {
+        argv.push("--all".into());
+    }
+    if !inputs.cache {
+        argv.push("--no-cache".into());
+    }
+    let error = match Cli::try_parse_from(&argv) {
+        Ok(Cli {
+            command: Command::Verify(args),
+            ..
+        }) => return Ok(args),
+        Ok(_) => unreachable!("the argv above is a verify command line"),
+        Err(error) => error,
+    };
+    use clap::error::{ContextKind, ContextValue};
+    let context = |kind| match error.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.clone()),
+        Some(ContextValue::Strings(texts)) => Some(texts.join(", ")),
+        _ => None,
+    };
+    let input = context(ContextKind::InvalidArg).and_then(|arg| {
+        given
+            .iter()
+            .find(|(input, flag, _)| !input.is_empty() && arg.split(' ').next() == Some(*flag))
+            .map(|(input, _, _)| *input)
+    });
+    Err(UsageError(
+        match (input, context(ContextKind::InvalidValue)) {
+            (Some(input), Some(value)) => match context(ContextKind::ValidValue) {
+                Some(valid) => {
+                    format!("invalid value \"{value}\" for input `{input}`: one of {valid}")
+                }
+                None => format!(
+                    "invalid value \"{value}\" for input `{input}`: {}",
+                    error.kind()
+                ),
+            },
+            _ => format!("invalid Action inputs: {error}"),
+        },
+    ))
+}
+
 /// Defaults, then the file, then `--warn-on` / `--fail-on` flags.
-fn policy(
-    file: &FilePolicy,
-    locks: &crate::analysis::LockPolicy,
-    args: &VerifyArgs,
-) -> Result<Policy, UsageError> {
+fn policy(file: &FilePolicy, locks: &LockPolicy, args: &VerifyArgs) -> Result<Policy, UsageError> {
     let mut policy = Policy::default();
     let rules = crate::analysis::rule_ids();
     let known = |rule: &str, origin: &str| {
@@ -414,9 +499,7 @@ fn policy(
     }
     for rule in &args.fail_on_lock {
         known(rule, "--fail-on-lock")?;
-        policy
-            .locks
-            .insert(rule.clone(), crate::analysis::Level::Error);
+        policy.locks.insert(rule.clone(), Level::Error);
     }
     for kind in DifferenceKind::ALL {
         if let Some(severity) = file.get(kind) {
@@ -449,7 +532,8 @@ fn policy(
         }
         (Some(name), false) => IrreversibleRule::parse(name).ok_or_else(|| {
             UsageError(format!(
-                "unknown --irreversible rule `{name}`: expected one of {}",
+                "unknown irreversible rule `{name}` (--irreversible, or the Action input \
+                 `irreversible`): expected one of {}",
                 IrreversibleRule::NAMES.join(", ")
             ))
         })?,
@@ -613,6 +697,38 @@ mod tests {
             let error = Config::from_verify_args(&args(bad)).unwrap_err();
             assert_eq!(crate::error::exit_code_for(&error), 2, "{error}");
         }
+    }
+
+    fn action_inputs(vars: &[(&str, &str)]) -> ActionInputs {
+        let vars = vars
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        crate::github::ActionContext::from_map(&vars)
+            .unwrap()
+            .inputs
+    }
+
+    /// Action inputs are validated as their flags are, and a bad value names the input.
+    #[test]
+    fn action_inputs_are_validated_by_their_flags_rules() {
+        let report = Path::new("report.json");
+        let inputs = action_inputs(&[
+            ("INPUT_IRREVERSIBLE", "error"),
+            ("INPUT_VERIFY-ALL", "true"),
+        ]);
+        let args = action_verify_args(&inputs, report).unwrap();
+        assert_eq!(args.irreversible.as_deref(), Some("error"));
+        assert!(args.all);
+        let error = action_verify_args(&action_inputs(&[("INPUT_IRREVERSIBLE", "fail")]), report)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid value \"fail\" for input `irreversible`: one of auto, error, warning"
+        );
+        let error =
+            action_verify_args(&action_inputs(&[("INPUT_POSTGRES-VERSIONS", "")]), report).unwrap();
+        assert_eq!(error.postgres_versions, None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod error;
 pub mod github;
 pub mod migrate;
 pub mod migrations;
+pub mod policy;
 pub mod postgres;
 pub mod report;
 pub mod schema;

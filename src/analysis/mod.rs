@@ -9,13 +9,14 @@
 //! Findings are measured, not guessed from the SQL text: a statement a static linter would
 //! flag but that took no dangerous lock and rewrote nothing is not reported.
 
+pub mod effect;
 pub mod observe;
 pub mod rows;
 pub mod rules;
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
+
+use crate::policy::{Level, LockPolicy};
 
 /// A lock mode as `pg_locks` names it, and what it blocks for other sessions.
 pub fn blocks(mode: &str) -> Blocks {
@@ -48,24 +49,6 @@ impl Blocks {
         }
     }
 }
-
-/// What a rule's findings do to the check: `[locks]` in `migration-check.toml`,
-/// `--fail-on-lock RULE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    /// Fails the check (unless the statement allows the rule).
-    Error,
-    /// Shown; the check passes. The default: the check informs, teams raise what they
-    /// care about.
-    #[default]
-    Warning,
-    /// Not reported.
-    Off,
-}
-
-/// The level of each rule (rules not listed are warnings).
-pub type LockPolicy = BTreeMap<String, Level>;
 
 /// Every rule's ID, for validating `[locks]` and `--fail-on-lock`.
 pub fn rule_ids() -> Vec<&'static str> {

@@ -8,12 +8,9 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-use clap::Parser as _;
-
 use super::remote::GitHubRemote;
 use crate::checksum::RemoteBase;
-use crate::cli::{Cli, Command, CommentArgs};
+use crate::cli::CommentArgs;
 use crate::error::{EnvironmentError, InputError, UsageError, exit_code_for};
 use crate::github::{
     self, ActionContext, Annotation, CommentsClient, GitHubError, Level, Secret, add_mask,
@@ -22,6 +19,7 @@ use crate::github::{
 use crate::report::Report;
 use crate::report::annotations::{AnnotationLevel, collect};
 use crate::report::markdown::{self, MarkdownOptions};
+use anyhow::Context as _;
 
 /// Where the Action writes the JSON report, relative to the workspace (the
 /// only directory a later step of the job can read in a container action).
@@ -65,9 +63,9 @@ pub async fn action_command() -> anyhow::Result<u8> {
     }
     let report_path = PathBuf::from(REPORT_FILE);
     let remote = remote_base(&context);
-    let outcome = match verify_args(&context, &report_path) {
+    let outcome = match crate::config::action_verify_args(&context.inputs, &report_path) {
         Ok(args) => super::run_verify(&args, remote.as_ref().map(|r| r as &dyn RemoteBase)).await,
-        Err(error) => Err(error),
+        Err(error) => Err(error.into()),
     };
     match outcome {
         Ok(report) => {
@@ -108,60 +106,6 @@ fn scrub_credentials() {
         // SAFETY: called at startup of the single-threaded runtime, before any
         // thread or child process exists that could read the environment.
         unsafe { std::env::remove_var(name) };
-    }
-}
-
-/// The `verify` command line the inputs stand for, parsed by the same clap
-/// definitions as a user's (no shell involved).
-fn verify_args(
-    context: &ActionContext,
-    report_path: &Path,
-) -> anyhow::Result<crate::cli::VerifyArgs> {
-    let inputs = &context.inputs;
-    let mut argv: Vec<String> = vec![
-        "migration-check".into(),
-        "verify".into(),
-        inputs.path.clone(),
-    ];
-    argv.extend([
-        "--format".into(),
-        inputs.format.clone(),
-        "--postgres".into(),
-        inputs.postgres.clone(),
-    ]);
-    argv.extend(["--json".into(), report_path.display().to_string()]);
-    if let Some(image) = &inputs.postgres_image {
-        argv.extend(["--image".into(), image.clone()]);
-    }
-    if let Some(versions) = &inputs.postgres_versions {
-        argv.extend(["--postgres-versions".into(), versions.clone()]);
-    }
-    if let Some(template) = &inputs.postgres_image_template {
-        argv.extend(["--image-template".into(), template.clone()]);
-    }
-    if let Some(base) = &inputs.base_ref {
-        argv.extend(["--base".into(), base.clone()]);
-    }
-    if inputs.verify_all {
-        argv.push("--all".into());
-    }
-    if let Some(config) = &inputs.config {
-        argv.extend(["--config".into(), config.clone()]);
-    }
-    if let Some(rule) = &inputs.irreversible {
-        argv.extend(["--irreversible".into(), rule.clone()]);
-    }
-    if inputs.cache {
-        argv.extend(["--cache-dir".into(), inputs.cache_dir.clone()]);
-    } else {
-        argv.push("--no-cache".into());
-    }
-    match Cli::try_parse_from(&argv)
-        .map_err(|e| UsageError(format!("invalid Action inputs: {e}")))?
-        .command
-    {
-        Command::Verify(args) => Ok(args),
-        _ => unreachable!("the argv above is a verify command line"),
     }
 }
 

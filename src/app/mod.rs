@@ -26,13 +26,14 @@ use crate::postgres::embedded::{
     EmbeddedOptions, EmbeddedServer, MAJOR_PLACEHOLDER, find_bin_dir, find_bin_dirs_for_majors,
 };
 use crate::postgres::{self, Server, Session, UrlServer};
+use crate::report::progress::Silent;
 use crate::report::{self, Report, terminal::TerminalProgress};
 use crate::schema::Snapshot;
 use crate::schema::options::UncomparedSummary;
 use crate::schema::snapshot::SnapshotQuery;
 use crate::verify::base::base_stage;
 use crate::verify::versions::{self, VersionRun};
-use crate::verify::{self, BaseStateUse, Silent, VerifyOptions};
+use crate::verify::{self, BaseStateUse, VerifyOptions};
 
 /// Test hook: panic right after PostgreSQL started, to prove cleanup on panic.
 pub const PANIC_HOOK_ENV: &str = "MIGRATION_CHECK_TEST_PANIC_AFTER_START";

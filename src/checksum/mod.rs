@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::InputError;
 use crate::migrations::{Layout, Listing, Version, io_reason};
+use crate::policy::{GateLevel, Gates};
 
 /// How one migration file compares with the base branch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -585,72 +586,6 @@ pub fn versions_to_verify(comparison: &Comparison) -> BTreeSet<String> {
         })
         .filter_map(|f| f.version.clone())
         .collect()
-}
-
-/// How a gated change is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GateLevel {
-    /// Fails the check.
-    Error,
-    /// Reported, does not fail the check.
-    Warning,
-    /// Not reported.
-    Ignore,
-}
-
-impl GateLevel {
-    /// The level's name in configuration and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GateLevel::Error => "error",
-            GateLevel::Warning => "warning",
-            GateLevel::Ignore => "ignore",
-        }
-    }
-
-    /// The less severe of two levels.
-    fn lower(self, other: GateLevel) -> GateLevel {
-        let rank = |level| match level {
-            GateLevel::Error => 2,
-            GateLevel::Warning => 1,
-            GateLevel::Ignore => 0,
-        };
-        if rank(other) < rank(self) {
-            other
-        } else {
-            self
-        }
-    }
-}
-
-/// The level of each kind of change to a merged migration (`[checksums]` in the configuration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Gates {
-    /// A merged file's content changed (default error).
-    pub modified: GateLevel,
-    /// A merged file was removed (default error).
-    pub deleted: GateLevel,
-    /// A new migration's version is not above the base's highest (default error).
-    pub out_of_order: GateLevel,
-    /// A merged file moved with its content unchanged (default warning).
-    pub renamed: GateLevel,
-    /// A modification of whitespace or line endings only (default error): it counts like
-    /// `modified` unless set lower, so the lower of the two applies.
-    pub whitespace_only: GateLevel,
-}
-
-impl Default for Gates {
-    fn default() -> Self {
-        Gates {
-            modified: GateLevel::Error,
-            deleted: GateLevel::Error,
-            out_of_order: GateLevel::Error,
-            renamed: GateLevel::Warning,
-            whitespace_only: GateLevel::Error,
-        }
-    }
 }
 
 /// A file whose change a gate reports.

@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::verify::IrreversibleRule;
-
 /// The API endpoint used when `GITHUB_API_URL` is not set (github.com).
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
@@ -241,16 +239,7 @@ impl ActionContext {
             verify_all: parse_bool("verify-all", input("verify-all"), false)?,
             comment: parse_bool("comment", input("comment"), true)?,
             config: input("config"),
-            irreversible: match input("irreversible") {
-                Some(rule) if !IrreversibleRule::NAMES.contains(&rule.as_str()) => {
-                    return Err(ContextError::InvalidInput {
-                        name: "irreversible".into(),
-                        value: rule,
-                        expected: format!("one of {}", IrreversibleRule::NAMES.join(", ")),
-                    });
-                }
-                rule => rule,
-            },
+            irreversible: input("irreversible"),
             cache: parse_bool("cache", input("cache"), true)?,
             cache_dir: input("cache-dir").unwrap_or_else(|| DEFAULT_CACHE_DIR.to_owned()),
         };
@@ -751,18 +740,13 @@ mod tests {
         assert_eq!(ctx.inputs.base_ref, None);
     }
 
+    /// The input is passed on as written (config validates it, with the flag's rules).
     #[test]
-    fn the_irreversible_input_takes_a_rule_or_nothing() {
+    fn the_irreversible_input_is_a_value_or_nothing() {
         let ctx = ActionContext::from_map(&vars(&[("INPUT_IRREVERSIBLE", "error")])).unwrap();
         assert_eq!(ctx.inputs.irreversible.as_deref(), Some("error"));
         let ctx = ActionContext::from_map(&vars(&[("INPUT_IRREVERSIBLE", "")])).unwrap();
         assert_eq!(ctx.inputs.irreversible, None);
-        let err = ActionContext::from_map(&vars(&[("INPUT_IRREVERSIBLE", "fail")])).unwrap_err();
-        assert!(err.is_usage());
-        assert_eq!(
-            err.to_string(),
-            "invalid value \"fail\" for input `irreversible`: one of auto, error, warning"
-        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub fn collect(report: &Report) -> Vec<AnnotationItem> {
         let warnings = migration
             .locks
             .iter()
-            .filter(|f| !f.allowed && f.severity == crate::analysis::Level::Warning);
+            .filter(|f| !f.allowed && f.severity == crate::policy::Level::Warning);
         for finding in warnings {
             items.push(AnnotationItem {
                 level: AnnotationLevel::Warning,
@@ -235,7 +235,7 @@ mod tests {
             why: "every row is copied".into(),
             safe_rewrite: "ALTER TABLE orders ADD COLUMN id_new bigint;".into(),
             allowed: false,
-            severity: crate::analysis::Level::Warning,
+            severity: crate::policy::Level::Warning,
             script: crate::analysis::Script::Up,
         };
         let mut measured = migration("2", "c", Status::Passed, vec![]);

@@ -1322,7 +1322,7 @@ mod tests {
             why: "why".into(),
             safe_rewrite: "SET lock_timeout = '5s';".into(),
             allowed: false,
-            severity: crate::analysis::Level::Warning,
+            severity: crate::policy::Level::Warning,
             script: crate::analysis::Script::Up,
         };
         let mut r = report()

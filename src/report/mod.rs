@@ -6,6 +6,7 @@ pub mod annotations;
 pub mod json;
 pub mod markdown;
 pub mod mermaid;
+pub mod progress;
 pub mod schema_changes;
 pub mod schema_text;
 pub mod terminal;
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::LockFinding;
+pub use crate::policy::Severity;
 use crate::schema::erd::Diagram;
 use crate::schema::review::ObjectDetail;
 
@@ -189,14 +191,6 @@ impl Status {
             Status::FailedUp | Status::FailedDown | Status::NotReversible | Status::NotReapplicable
         )
     }
-}
-
-/// How much a problem matters under the active policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Warning,
-    Error,
 }
 
 /// One finding, located in a file where possible.

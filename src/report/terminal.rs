@@ -8,12 +8,12 @@ use std::io::{IsTerminal, Write as _};
 
 use anstyle::{AnsiColor, Style};
 
+use super::progress::Progress;
 use super::schema_changes::{self, Mark};
 use super::{
     ChecksumEntry, MigrationReport, Problem, Report, SchemaChange, SequenceStatus, Severity, Status,
 };
 use crate::migrations::Migration;
-use crate::verify::Progress;
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Attributes, ObjectId, ObjectKind, Snapshot};
+use crate::policy::DifferenceKind;
 
 /// One difference between a left and a right snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,54 +79,6 @@ impl Change {
             "rows" | "data_hash" => DifferenceKind::Data,
             "default" if equivalent_defaults(left, right) => DifferenceKind::DefaultSpelling,
             _ => DifferenceKind::Definition,
-        }
-    }
-}
-
-/// The sorts of difference a severity policy can treat differently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DifferenceKind {
-    /// A column at another position among its table's live columns
-    /// (typically re-added at the end): queries by name are unaffected.
-    ColumnPosition,
-    /// A default written another way that means the same
-    /// (`CURRENT_TIMESTAMP` vs `now()`).
-    DefaultSpelling,
-    /// A comment added, removed or changed.
-    Comment,
-    /// Privileges (ACLs) differ.
-    Privilege,
-    /// The owner differs.
-    Owner,
-    /// Rows of a small table differ (reference data left behind).
-    Data,
-    /// Anything else: an object added, removed or defined differently.
-    Definition,
-}
-
-impl DifferenceKind {
-    /// Every kind, in policy order.
-    pub const ALL: [DifferenceKind; 7] = [
-        DifferenceKind::ColumnPosition,
-        DifferenceKind::DefaultSpelling,
-        DifferenceKind::Comment,
-        DifferenceKind::Privilege,
-        DifferenceKind::Owner,
-        DifferenceKind::Data,
-        DifferenceKind::Definition,
-    ];
-
-    /// The snake_case name used in configuration, flags and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DifferenceKind::ColumnPosition => "column_position",
-            DifferenceKind::DefaultSpelling => "default_spelling",
-            DifferenceKind::Comment => "comment",
-            DifferenceKind::Privilege => "privilege",
-            DifferenceKind::Owner => "owner",
-            DifferenceKind::Data => "data",
-            DifferenceKind::Definition => "definition",
         }
     }
 }

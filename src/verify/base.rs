@@ -5,9 +5,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::checksum::{self, ChecksumError, GateLevel, Gates, RemoteBase, sum};
+use crate::checksum::{self, ChecksumError, RemoteBase, sum};
 use crate::error::EnvironmentError;
 use crate::migrations::{self, Layout};
+use crate::policy::{GateLevel, Gates};
 use crate::report::{ChecksumEntry, Problem, Report, Severity};
 
 /// What the base-branch stage contributes to a run.

@@ -13,16 +13,15 @@ mod describe;
 mod rehearsal;
 pub mod versions;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-
-use serde::Deserialize;
 
 use crate::analysis;
 use crate::cache;
 use crate::error::EnvironmentError;
 use crate::migrations::command::CommandStep;
 use crate::migrations::{Discovered, Migration, Script};
+use crate::policy::Policy;
 use crate::postgres;
 use crate::postgres::script::{self, FailureKind, ScriptFailure};
 use crate::postgres::{
@@ -32,7 +31,7 @@ use crate::report::{
     MigrationReport, PostgresInfo, Problem, Report, RunTimings, SCHEMA_VERSION, SchemaChange,
     SequenceReport, SequenceStatus, Severity, Status, StepTimings,
 };
-use crate::schema::diff::{Change, DifferenceKind, diff};
+use crate::schema::diff::{Change, diff};
 use crate::schema::erd::{self, Diagram};
 use crate::schema::options::UncomparedSummary;
 use crate::schema::snapshot::SnapshotQuery;
@@ -41,122 +40,7 @@ use crate::schema::{ObjectId, Snapshot};
 pub use cached_base::{BaseStateUse, base_state_prefix};
 pub use describe::Phase;
 
-/// What fails the check and what only warns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    /// A migration without a down script.
-    pub irreversible: IrreversibleRule,
-    /// Per sort of schema difference; kinds not listed are errors.
-    pub differences: BTreeMap<DifferenceKind, Severity>,
-    /// Per lock rule; rules not listed are warnings.
-    pub locks: analysis::LockPolicy,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            irreversible: IrreversibleRule::Auto,
-            differences: BTreeMap::from([
-                (DifferenceKind::ColumnPosition, Severity::Warning),
-                (DifferenceKind::DefaultSpelling, Severity::Warning),
-            ]),
-            locks: analysis::LockPolicy::new(),
-        }
-    }
-}
-
-impl Policy {
-    /// The severity of a difference of this kind.
-    pub fn severity(&self, kind: DifferenceKind) -> Severity {
-        self.differences
-            .get(&kind)
-            .copied()
-            .unwrap_or(Severity::Error)
-    }
-}
-
-/// What a migration without a down script is: `[policy] irreversible`, `--irreversible`,
-/// the Action input `irreversible`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IrreversibleRule {
-    /// By the project's convention: an error when most of the directory's other
-    /// migrations have a down (the project writes them), a warning in up-only projects.
-    #[default]
-    Auto,
-    /// Always an error.
-    Error,
-    /// Always a warning.
-    Warning,
-}
-
-impl IrreversibleRule {
-    /// Every rule's name, as configuration and flags spell it.
-    pub const NAMES: [&'static str; 3] = ["auto", "error", "warning"];
-
-    /// The rule called `name` (`auto`, `error`, `warning`).
-    pub fn parse(name: &str) -> Option<IrreversibleRule> {
-        match name {
-            "auto" => Some(IrreversibleRule::Auto),
-            "error" => Some(IrreversibleRule::Error),
-            "warning" => Some(IrreversibleRule::Warning),
-            _ => None,
-        }
-    }
-
-    /// The severity of a migration without down among `migrations` (all of the
-    /// directory's), and the sentence saying which rule decided it and how to change it.
-    pub fn decide(self, migration: &Migration, migrations: &[Migration]) -> (Severity, String) {
-        const CHANGE: &str = "`[policy] irreversible` in migration-check.toml, \
-                              `--irreversible` or the Action input `irreversible` \
-                              (auto, error, warning) changes this";
-        match self {
-            IrreversibleRule::Error => (
-                Severity::Error,
-                format!("an error by the policy irreversible = \"error\"; {CHANGE}"),
-            ),
-            IrreversibleRule::Warning => (
-                Severity::Warning,
-                format!("a warning by the policy irreversible = \"warning\"; {CHANGE}"),
-            ),
-            IrreversibleRule::Auto => {
-                let others: Vec<&Migration> = migrations
-                    .iter()
-                    .filter(|m| m.version != migration.version && !m.version.is_repeatable())
-                    .collect();
-                let with_down = others.iter().filter(|m| m.down.is_some()).count();
-                let of_others = match others.len() {
-                    1 => "the only other migration".to_string(),
-                    n => format!("{with_down} of the {n} other migrations"),
-                };
-                if with_down * 2 > others.len() {
-                    let has = if others.len() == 1 { "has" } else { "have" };
-                    (
-                        Severity::Error,
-                        format!(
-                            "an error because {of_others} {has} one, so this project writes downs \
-                             (policy irreversible = \"auto\"); {CHANGE}"
-                        ),
-                    )
-                } else {
-                    let reason = if others.is_empty() {
-                        "no other migration shows whether this project writes downs".to_string()
-                    } else if with_down == 0 {
-                        "no other migration has one: an up-only project".to_string()
-                    } else {
-                        format!("only {of_others} have one")
-                    };
-                    (
-                        Severity::Warning,
-                        format!(
-                            "a warning because {reason} (policy irreversible = \"auto\"); {CHANGE}"
-                        ),
-                    )
-                }
-            }
-        }
-    }
-}
+use crate::report::progress::Progress;
 
 /// Everything the pipeline needs besides the server and the migrations.
 #[derive(Debug, Clone, Default)]
@@ -181,25 +65,6 @@ pub struct VerifyOptions {
     /// Rows generated into each table before it is measured (`--lock-rows`; 0: none), in
     /// a copy of the database beside the verified one (see [`rehearsal`]).
     pub lock_rows: u64,
-}
-
-/// Receives progress while the pipeline runs (the terminal prints it on stderr).
-pub trait Progress {
-    /// Migration `index` (0-based) of `total` starts.
-    fn started(&mut self, index: usize, total: usize, migration: &Migration);
-    /// Its verdict is known.
-    fn finished(&mut self, index: usize, total: usize, report: &MigrationReport);
-    /// The sequence cycle starts.
-    fn sequence_started(&mut self, count: usize);
-}
-
-/// A progress sink that prints nothing.
-pub struct Silent;
-
-impl Progress for Silent {
-    fn started(&mut self, _: usize, _: usize, _: &Migration) {}
-    fn finished(&mut self, _: usize, _: usize, _: &MigrationReport) {}
-    fn sequence_started(&mut self, _: usize) {}
 }
 
 /// Runs the whole verification on `server`, leaving no database behind.
@@ -710,11 +575,17 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
     fn applied_once(&self, migration: &Migration, report: &mut MigrationReport) {
         if migration.down.is_none() {
             report.status = Status::Irreversible;
+            let others: Vec<&Migration> = self
+                .migrations
+                .iter()
+                .filter(|m| m.version != migration.version && !m.version.is_repeatable())
+                .collect();
+            let with_down = others.iter().filter(|m| m.down.is_some()).count();
             let (severity, rule) = self
                 .options
                 .policy
                 .irreversible
-                .decide(migration, self.migrations);
+                .decide(others.len(), with_down);
             report.problems.push(problem(
                 "irreversible",
                 severity,
@@ -985,7 +856,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let findings = analysis::apply_policy(findings, &self.options.policy.locks);
         for finding in findings
             .iter()
-            .filter(|f| f.severity == analysis::Level::Error)
+            .filter(|f| f.severity == crate::policy::Level::Error)
         {
             report.problems.push(Problem {
                 versions: Vec::new(),

@@ -52,7 +52,7 @@ impl Rule for BlockingIndex {
 mod tests {
     use super::super::test_support::{check, effect};
     use super::*;
-    use crate::analysis::observe::NewIndex;
+    use crate::analysis::effect::NewIndex;
 
     #[test]
     fn a_new_index_under_a_lock_that_blocks_writes_is_found() {

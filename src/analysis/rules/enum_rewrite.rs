@@ -47,7 +47,7 @@ impl Rule for EnumRewrite {
 mod tests {
     use super::super::test_support::{check, effect};
     use super::*;
-    use crate::analysis::observe::EnumChange;
+    use crate::analysis::effect::EnumChange;
 
     fn change(column: &str, from: &str, to: &str) -> EnumChange {
         EnumChange {

@@ -12,7 +12,7 @@ mod table_rewrite;
 mod validated_constraint;
 mod volatile_default;
 
-use super::observe::{Relations, StatementEffect};
+use super::effect::{Relations, StatementEffect};
 use crate::analysis::{Blocks, blocks};
 
 /// One relation a rule found affected by a statement.
@@ -188,7 +188,7 @@ pub(crate) mod test_support {
     //! Measured effects written by hand, for the rules' tests.
     use std::collections::HashMap;
 
-    use super::super::observe::{Relation, Relations, StatementEffect};
+    use super::super::effect::{Relation, Relations, StatementEffect};
 
     /// Two pre-existing tables (1 `public.orders`, 2 `public.customers`) and an index
     /// (3 `public.orders_pkey`).

@@ -76,7 +76,7 @@ impl Rule for ValidatedConstraint {
 mod tests {
     use super::super::test_support::{check, effect};
     use super::*;
-    use crate::analysis::observe::Validated;
+    use crate::analysis::effect::Validated;
 
     fn foreign_key() -> Validated {
         Validated {

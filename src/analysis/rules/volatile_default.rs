@@ -46,7 +46,7 @@ impl Rule for VolatileDefault {
 mod tests {
     use super::super::test_support::{check, effect};
     use super::*;
-    use crate::analysis::observe::AddedColumn;
+    use crate::analysis::effect::AddedColumn;
 
     fn added(column: &str, expression: &str, generated: bool) -> AddedColumn {
         AddedColumn {
