@@ -15,8 +15,9 @@ use crate::cli::{
 use crate::config::{Source, duration_setting};
 use crate::error::{EnvironmentError, UsageError};
 use crate::migrate::execute::{self, Direction, Mode};
-use crate::migrate::history::{self, Book, ReadError};
+use crate::migrate::history::{self, ReadError};
 use crate::migrate::{self, State, StatusEntry, Target};
+use crate::migrations::bookkeeping::{Applied, Book};
 use crate::migrations::{self, Discovered};
 use crate::postgres::{self, Session, Timeouts};
 
@@ -49,7 +50,7 @@ struct Database {
     session: Session,
     label: String,
     entries: Vec<StatusEntry>,
-    applied: Vec<migrate::Applied>,
+    applied: Vec<Applied>,
     /// Whether our own history holds checksums beside a tool's table that has none
     /// (`--record-checksums`).
     shadowed: bool,
@@ -96,7 +97,7 @@ fn state_of(
     book: Book,
     shadowed: bool,
     migrations: &[migrations::Migration],
-    applied: &[migrate::Applied],
+    applied: &[Applied],
 ) -> Vec<StatusEntry> {
     let mut sums = book.checksums(migrations);
     if shadowed {
@@ -121,7 +122,7 @@ async fn read_state(
     client: &tokio_postgres::Client,
     migrations: &[migrations::Migration],
     label: &str,
-) -> anyhow::Result<(Vec<migrate::Applied>, bool)> {
+) -> anyhow::Result<(Vec<Applied>, bool)> {
     let mut applied = read_history(book, client, migrations, label).await?;
     let own = history::own();
     if book.records_checksums() || book.table() == own.table() {
@@ -146,7 +147,7 @@ async fn read_history(
     client: &tokio_postgres::Client,
     migrations: &[migrations::Migration],
     label: &str,
-) -> anyhow::Result<Vec<migrate::Applied>> {
+) -> anyhow::Result<Vec<Applied>> {
     match book.applied(client, migrations).await {
         Ok(applied) => Ok(applied),
         Err(ReadError::Foreign(message)) => Err(UsageError(format!("{label}: {message}")).into()),

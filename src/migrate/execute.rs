@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
-use super::history::Book;
 use crate::error::EnvironmentError;
 use crate::migrations::Migration;
+use crate::migrations::bookkeeping::Book;
 use crate::postgres::script::{self, ScriptFailure};
 use crate::postgres::{Session, Timeouts};
 

@@ -14,25 +14,7 @@ use serde::Serialize;
 
 use crate::error::UsageError;
 use crate::migrations::Migration;
-
-/// One migration as the database's bookkeeping records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
-    /// The version as the tool writes it (`20240101120000`).
-    pub version: String,
-    /// The description or name the tool recorded, if it records one.
-    pub name: Option<String>,
-    /// The checksum the tool recorded, hex, if it records one.
-    pub checksum: Option<String>,
-    /// When it was applied (text as PostgreSQL prints it), if recorded.
-    pub applied_at: Option<String>,
-    /// How long it took, in milliseconds, if recorded.
-    pub execution_ms: Option<i64>,
-    /// Who applied it (`current_user`, `application_name`), if recorded.
-    pub applied_by: Option<String>,
-    /// False for a migration the tool marked as failed or dirty.
-    pub success: bool,
-}
+use crate::migrations::bookkeeping::Applied;
 
 /// What a migration is on the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::bookkeeping::{Book, Bookkeeping, literal, record};
 use super::sqlx::is_top_level_sql;
 use super::{
     Evidence, FileKind, Format, FormatSpec, Found, Listing, Migration, Script, Settings, SqlFile,
@@ -70,8 +71,8 @@ impl FormatSpec for Dbmate {
         Some("`transaction:false` on the `-- migrate:up` / `-- migrate:down` line")
     }
 
-    fn history_table(&self) -> Option<&'static str> {
-        Some("schema_migrations")
+    fn bookkeeping(&self) -> Option<Book> {
+        Some(&Dbmate)
     }
 
     fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
@@ -287,6 +288,47 @@ fn script(file: &SqlFile, section: &Section) -> Script {
         byte_offset: file.text.bom_len + section.start,
         transaction: section.transaction,
         step: None,
+    }
+}
+
+// dbmate's `schema_migrations`: one `version` per applied migration, nothing else (no
+// checksum, time or author, and no lock).
+
+/// dbmate's history table.
+pub const TABLE: &str = "schema_migrations";
+
+impl Bookkeeping for Dbmate {
+    fn tool(&self) -> &'static str {
+        "dbmate"
+    }
+
+    fn table(&self) -> &'static str {
+        TABLE
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &["version"]
+    }
+
+    fn create_sql(&self) -> String {
+        format!("CREATE TABLE IF NOT EXISTS {TABLE} (version varchar PRIMARY KEY);")
+    }
+
+    fn read_sql(&self) -> String {
+        format!(
+            "SELECT version::text, NULL::text, NULL::text, NULL::text,
+                NULL::bigint, NULL::text, true
+         FROM {TABLE} ORDER BY version"
+        )
+    }
+
+    fn record_sql(&self, migrations: &[Migration], index: usize, up: bool) -> String {
+        let version = literal(&migrations[index].version.text);
+        record(&if up {
+            format!("INSERT INTO {TABLE} (version) VALUES ({version});")
+        } else {
+            format!("DELETE FROM {TABLE} WHERE version = {version};")
+        })
     }
 }
 

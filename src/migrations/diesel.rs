@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::bookkeeping::{Applied, Book, Bookkeeping, literal, record};
 use super::{
     Entry, Evidence, Format, FormatSpec, Found, Listing, Migration, Settings, Strength, Text,
     TransactionMode, Version, line_of_byte, read_text,
@@ -128,8 +129,8 @@ impl FormatSpec for Diesel {
         Some("`run_in_transaction = false` in the directory's `metadata.toml`")
     }
 
-    fn history_table(&self) -> Option<&'static str> {
-        Some("__diesel_schema_migrations")
+    fn bookkeeping(&self) -> Option<Book> {
+        Some(&Diesel)
     }
 
     fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
@@ -269,6 +270,72 @@ fn parse_metadata(path: &Path, text: &Text) -> Result<TransactionMode, InputErro
             line: e.span().map(|span| line_of_byte(&text.sql, span.start)),
             message: format!("invalid metadata.toml: {}", e.message().trim()),
         }),
+    }
+}
+
+// diesel's `__diesel_schema_migrations`: the version without its dashes (diesel's
+// `version_from_string`) and when it ran; no checksum, no lock.
+
+/// diesel's history table.
+pub const TABLE: &str = "__diesel_schema_migrations";
+
+/// What diesel records for a directory's version: `2024-01-02-030405` as `20240102030405`.
+fn recorded_version(migration: &Migration) -> String {
+    migration.version.text.replace('-', "")
+}
+
+impl Bookkeeping for Diesel {
+    fn tool(&self) -> &'static str {
+        "diesel"
+    }
+
+    fn table(&self) -> &'static str {
+        TABLE
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &["version", "run_on"]
+    }
+
+    fn create_sql(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {TABLE} (
+            version VARCHAR(50) PRIMARY KEY NOT NULL,
+            run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+        );"
+        )
+    }
+
+    fn read_sql(&self) -> String {
+        format!(
+            "SELECT version::text, NULL::text, NULL::text, run_on::text,
+                NULL::bigint, NULL::text, true
+         FROM {TABLE} ORDER BY version"
+        )
+    }
+
+    /// The recorded versions in the files' spelling.
+    fn interpret(&self, rows: Vec<Applied>, migrations: &[Migration]) -> Vec<Applied> {
+        rows.into_iter()
+            .map(|mut row| {
+                if let Some(m) = migrations
+                    .iter()
+                    .find(|m| recorded_version(m) == row.version)
+                {
+                    row.version = m.version.text.clone();
+                }
+                row
+            })
+            .collect()
+    }
+
+    fn record_sql(&self, migrations: &[Migration], index: usize, up: bool) -> String {
+        let version = literal(&recorded_version(&migrations[index]));
+        record(&if up {
+            format!("INSERT INTO {TABLE} (version) VALUES ({version});")
+        } else {
+            format!("DELETE FROM {TABLE} WHERE version = {version};")
+        })
     }
 }
 

@@ -13,6 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Migration;
+use super::bookkeeping::{Applied, Book, Bookkeeping, by_name, file_name, literal, record};
 use super::command::{Tool, depends_on, is_code_file, project_with};
 use super::{Evidence, Format, FormatSpec, Found, Listing, Settings, Strength, Version};
 use crate::error::InputError;
@@ -93,8 +95,8 @@ impl FormatSpec for Knex {
         Some("`exports.config = { transaction: false }` in the migration")
     }
 
-    fn history_table(&self) -> Option<&'static str> {
-        Some("knex_migrations")
+    fn bookkeeping(&self) -> Option<Book> {
+        Some(&Knex)
     }
 
     fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
@@ -139,7 +141,7 @@ fn tool(dir: &Path) -> Result<Tool, InputError> {
         ]);
         argv
     };
-    let table = table_name(&project.join(&knexfile)).unwrap_or_else(|| "knex_migrations".into());
+    let table = table_name(&project.join(&knexfile)).unwrap_or_else(|| TABLE.into());
     Ok(Tool {
         up: with("migrate:up", &base),
         down: Some(with("migrate:down", &base)),
@@ -163,6 +165,65 @@ fn table_name(knexfile: &Path) -> Option<String> {
     let value = &rest[1..];
     let end = value.find(quote)?;
     Some(value[..end].to_string())
+}
+
+// knex's `knex_migrations` (knex 3, `lib/migrations/migrate`): the file name with its
+// extension, the batch and the time, and `knex_migrations_lock`, the row knex sets to 1
+// while it runs. knex migrations are code: knex itself runs each one (`migrate:up
+// <file>`), takes its lock row and books it, so migration-check only reads the table; the
+// tables are created as knex creates them, for a database knex has not seen yet. No
+// checksum.
+
+/// knex's history table.
+pub const TABLE: &str = "knex_migrations";
+
+impl Bookkeeping for Knex {
+    fn tool(&self) -> &'static str {
+        "knex"
+    }
+
+    fn table(&self) -> &'static str {
+        TABLE
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &["id", "name", "batch", "migration_time"]
+    }
+
+    fn create_sql(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {TABLE} (id serial PRIMARY KEY, name varchar(255), \
+             batch integer, migration_time timestamptz);
+         CREATE TABLE IF NOT EXISTS {TABLE}_lock (index serial PRIMARY KEY, is_locked integer);
+         INSERT INTO {TABLE}_lock (is_locked)
+         SELECT 0 WHERE NOT EXISTS (SELECT FROM {TABLE}_lock);"
+        )
+    }
+
+    fn read_sql(&self) -> String {
+        format!(
+            "SELECT name, name, NULL::text, migration_time::text, NULL::bigint,
+                'batch ' || batch, true
+         FROM {TABLE} ORDER BY id"
+        )
+    }
+
+    fn interpret(&self, rows: Vec<Applied>, migrations: &[Migration]) -> Vec<Applied> {
+        by_name(rows, migrations, file_name)
+    }
+
+    /// What knex writes itself, should a knex migration ever run as SQL: a new batch.
+    fn record_sql(&self, migrations: &[Migration], index: usize, up: bool) -> String {
+        let name = literal(&file_name(&migrations[index]));
+        record(&if up {
+            format!(
+                "INSERT INTO {TABLE} (name, batch, migration_time) \
+                 SELECT {name}, coalesce(max(batch), 0) + 1, now() FROM {TABLE};"
+            )
+        } else {
+            format!("DELETE FROM {TABLE} WHERE name = {name};")
+        })
+    }
 }
 
 #[cfg(test)]

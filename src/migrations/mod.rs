@@ -11,6 +11,7 @@
 //! file, and the line where one applies; nothing here panics on any input.
 
 pub mod atlas;
+pub mod bookkeeping;
 pub mod command;
 pub mod dbmate;
 mod detect;
@@ -169,8 +170,17 @@ pub trait FormatSpec: Sync + Send + 'static {
     fn no_transaction_marker(&self) -> Option<&'static str>;
 
     /// The table where the tool records applied migrations (`schema.table` when it lives
-    /// outside the search path), if it keeps one.
-    fn history_table(&self) -> Option<&'static str>;
+    /// outside the search path), if it keeps one: by default its bookkeeping's.
+    fn history_table(&self) -> Option<&'static str> {
+        self.bookkeeping().map(|book| book.table())
+    }
+
+    /// How the tool records applied migrations, read and written by `migrate` exactly as
+    /// the tool does; none for a tool whose table `migrate` does not write (or that keeps
+    /// none).
+    fn bookkeeping(&self) -> Option<bookkeeping::Book> {
+        None
+    }
 
     /// The files of a new migration, relative to the migrations directory, with contents.
     fn template(&self, version: &str, name: &str) -> Vec<(String, String)>;

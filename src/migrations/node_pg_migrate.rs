@@ -38,6 +38,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::bookkeeping::{Book, Bookkeeping, file_stem, literal, record};
 use super::command::{Tool, depends_on, is_code_file, project_with};
 use super::sqlx::is_top_level_sql;
 use super::{
@@ -157,8 +158,8 @@ impl FormatSpec for NodePgMigrate {
         None
     }
 
-    fn history_table(&self) -> Option<&'static str> {
-        Some("pgmigrations")
+    fn bookkeeping(&self) -> Option<Book> {
+        Some(&NodePgMigrate)
     }
 
     fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
@@ -205,7 +206,7 @@ fn tool(dir: &Path, code: &Path) -> Result<Tool, InputError> {
             "--migrations-dir".to_string(),
             directory.display().to_string(),
             "--migrations-table".to_string(),
-            "pgmigrations".to_string(),
+            TABLE.to_string(),
         ]
     };
     Ok(Tool {
@@ -214,7 +215,7 @@ fn tool(dir: &Path, code: &Path) -> Result<Tool, InputError> {
         up_to: Some(argv("up", "{count}")),
         workdir: project,
         pass_env: Vec::new(),
-        bookkeeping: vec!["pgmigrations".to_string()],
+        bookkeeping: vec![TABLE.to_string()],
     })
 }
 
@@ -469,6 +470,59 @@ fn refuse_sql_before(path: &Path, sql: &str, opening: &Marker) -> Result<(), Inp
             ),
         )),
         None => Ok(()),
+    }
+}
+
+// node-pg-migrate's `pgmigrations`: the file name without extension and when it ran, in
+// the current schema; no checksum. Its advisory lock is the constant `PG_MIGRATE_LOCK_ID`,
+// 7241865325823964.
+
+/// node-pg-migrate's history table.
+pub const TABLE: &str = "pgmigrations";
+
+impl Bookkeeping for NodePgMigrate {
+    fn tool(&self) -> &'static str {
+        "node-pg-migrate"
+    }
+
+    fn table(&self) -> &'static str {
+        TABLE
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &["id", "name", "run_on"]
+    }
+
+    fn create_sql(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {TABLE} (
+            id SERIAL PRIMARY KEY,
+            name varchar(255) NOT NULL,
+            run_on timestamp NOT NULL
+        );"
+        )
+    }
+
+    /// The version is the name's part before its first `_`, as the format reads it.
+    fn read_sql(&self) -> String {
+        format!(
+            "SELECT split_part(name, '_', 1), name, NULL::text, run_on::text,
+                NULL::bigint, NULL::text, true
+         FROM {TABLE} ORDER BY run_on, id"
+        )
+    }
+
+    fn lock_key(&self, _database: &str, _schema: &str) -> i64 {
+        7_241_865_325_823_964
+    }
+
+    fn record_sql(&self, migrations: &[Migration], index: usize, up: bool) -> String {
+        let name = literal(&file_stem(&migrations[index]));
+        record(&if up {
+            format!("INSERT INTO {TABLE} (name, run_on) VALUES ({name}, NOW());")
+        } else {
+            format!("DELETE FROM {TABLE} WHERE name = {name};")
+        })
     }
 }
 

@@ -27,6 +27,7 @@
 //! - `sql-migrate/command_new.go`: `sql-migrate new` writes
 //!   `<yyyymmddhhmmss>-<name>.sql` holding `-- +migrate Up` and `-- +migrate Down`.
 
+use super::bookkeeping::{Applied, Book, Bookkeeping, by_name, file_name, literal, record};
 use super::goose::{Annotation, Dialect, parse_annotated};
 use super::sqlx::is_top_level_sql;
 use super::{
@@ -128,8 +129,8 @@ impl FormatSpec for SqlMigrate {
         Some("`notransaction` on the `-- +migrate Up` / `-- +migrate Down` line")
     }
 
-    fn history_table(&self) -> Option<&'static str> {
-        Some("gorp_migrations")
+    fn bookkeeping(&self) -> Option<Book> {
+        Some(&SqlMigrate)
     }
 
     fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
@@ -196,6 +197,54 @@ fn name_of(file_name: &str) -> &str {
         return stem;
     }
     rest.strip_prefix(['_', '-']).unwrap_or(rest)
+}
+
+// sql-migrate's `gorp_migrations` (rubenv/sql-migrate through gorp): the file name with its
+// `.sql` as `id` and when it was applied, inserted in the migration's transaction and
+// deleted by its down. No checksum, no lock.
+
+/// sql-migrate's history table.
+pub const TABLE: &str = "gorp_migrations";
+
+impl Bookkeeping for SqlMigrate {
+    fn tool(&self) -> &'static str {
+        "sql-migrate"
+    }
+
+    fn table(&self) -> &'static str {
+        TABLE
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &["id", "applied_at"]
+    }
+
+    fn create_sql(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {TABLE} \
+         (id text NOT NULL PRIMARY KEY, applied_at timestamp with time zone);"
+        )
+    }
+
+    fn read_sql(&self) -> String {
+        format!(
+            "SELECT id, id, NULL::text, applied_at::text, NULL::bigint, NULL::text, true
+         FROM {TABLE} ORDER BY applied_at, id"
+        )
+    }
+
+    fn interpret(&self, rows: Vec<Applied>, migrations: &[Migration]) -> Vec<Applied> {
+        by_name(rows, migrations, file_name)
+    }
+
+    fn record_sql(&self, migrations: &[Migration], index: usize, up: bool) -> String {
+        let id = literal(&file_name(&migrations[index]));
+        record(&if up {
+            format!("INSERT INTO {TABLE} (id, applied_at) VALUES ({id}, now());")
+        } else {
+            format!("DELETE FROM {TABLE} WHERE id = {id};")
+        })
+    }
 }
 
 #[cfg(test)]

@@ -8,11 +8,14 @@
 
 use std::collections::BTreeMap;
 
+use super::bookkeeping::{Book, Bookkeeping, crc_lock_key, hex, literal, record, up_bytes};
 use super::{
     Evidence, FileKind, Format, FormatSpec, Found, Listing, Migration, Script, Settings, SqlFile,
     Strength, TransactionMode, Version, refuse_migration_dirs, split_version,
 };
 use crate::error::InputError;
+use sha2::{Digest, Sha384};
+use std::time::Duration;
 
 /// The first-line marker that makes sqlx run a script outside a transaction.
 const NO_TRANSACTION: &str = "-- no-transaction";
@@ -67,8 +70,8 @@ impl FormatSpec for Sqlx {
         Some("`-- no-transaction` as the first line")
     }
 
-    fn history_table(&self) -> Option<&'static str> {
-        Some("_sqlx_migrations")
+    fn bookkeeping(&self) -> Option<Book> {
+        Some(&Sqlx)
     }
 
     fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
@@ -219,6 +222,105 @@ fn script(file: &SqlFile, golang: bool) -> Script {
         TransactionMode::Wrapped
     };
     file.text.whole_script(&file.path, transaction)
+}
+
+// sqlx's `_sqlx_migrations`: version, description, installed_on, success, the SHA-384 of
+// the up script and the execution time in nanoseconds, written inside the migration's
+// transaction; its advisory lock is `0x3d32ad9e × CRC-32(database name)` (sqlx-postgres).
+
+/// sqlx's history table.
+pub const TABLE: &str = "_sqlx_migrations";
+
+/// sqlx's version: the number the file name starts with (sqlx's versions fit an i64).
+fn version(migration: &Migration) -> i64 {
+    migration.version.text.parse().unwrap_or_default()
+}
+
+/// sqlx's description of a migration: the name part of the file name, `_` as spaces.
+fn description(name: &str) -> String {
+    name.replace('_', " ")
+}
+
+impl Bookkeeping for Sqlx {
+    fn tool(&self) -> &'static str {
+        "sqlx"
+    }
+
+    fn table(&self) -> &'static str {
+        TABLE
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &[
+            "version",
+            "description",
+            "installed_on",
+            "success",
+            "checksum",
+            "execution_time",
+        ]
+    }
+
+    fn create_sql(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {TABLE} (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            installed_on TIMESTAMPTZ NOT NULL DEFAULT now(),
+            success BOOLEAN NOT NULL,
+            checksum BYTEA NOT NULL,
+            execution_time BIGINT NOT NULL
+        );"
+        )
+    }
+
+    fn read_sql(&self) -> String {
+        format!(
+            "SELECT version::text, description, encode(checksum, 'hex'),
+                installed_on::text, execution_time / 1000000, NULL::text, success
+         FROM {TABLE} ORDER BY version"
+        )
+    }
+
+    fn checksum(&self, migration: &Migration) -> Option<String> {
+        up_bytes(migration).map(|bytes| hex(&Sha384::digest(&bytes)))
+    }
+
+    fn records_checksums(&self) -> bool {
+        true
+    }
+
+    fn lock_key(&self, database: &str, _schema: &str) -> i64 {
+        crc_lock_key(database)
+    }
+
+    fn record_sql(&self, migrations: &[Migration], index: usize, up: bool) -> String {
+        let migration = &migrations[index];
+        record(&if up {
+            format!(
+                "INSERT INTO {TABLE} (version, description, success, checksum, execution_time) \
+                 VALUES ({}, {}, TRUE, '\\x{}'::bytea, -1);",
+                version(migration),
+                literal(&description(&migration.name)),
+                self.checksum(migration).unwrap_or_default()
+            )
+        } else {
+            format!(
+                "DELETE FROM {TABLE} WHERE version = {};",
+                version(migration)
+            )
+        })
+    }
+
+    fn finish_sql(&self, migration: &Migration, up: bool, elapsed: Duration) -> Option<String> {
+        let nanos = i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX);
+        up.then(|| {
+            format!(
+                "UPDATE {TABLE} SET execution_time = {nanos} WHERE version = {}",
+                version(migration)
+            )
+        })
+    }
 }
 
 #[cfg(test)]
@@ -417,5 +519,18 @@ mod tests {
         let d = discover(t.path(), None).unwrap();
         assert_eq!(d.migrations[0].name, "");
         assert!(d.migrations[0].down.is_some());
+    }
+
+    #[test]
+    fn lock_key_and_description_follow_sqlx() {
+        // CRC-32/ISO-HDLC's check value, then sqlx's key for a database called `zone`
+        // (0x3d32ad9e * crc32(name), as sqlx-postgres computes it).
+        assert_eq!(crc32fast::hash(b"123456789"), 0xcbf4_3926);
+        assert_eq!(Sqlx.lock_key("zone", "public"), 2_771_974_297_191_923_538);
+        assert_ne!(
+            Sqlx.lock_key("app", "public"),
+            crc_lock_key("migration_check:app")
+        );
+        assert_eq!(description("create_users_table"), "create users table");
     }
 }

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::{Bookkeeping, hex, literal, millis, record, up_bytes};
 use crate::migrations::Migration;
+use crate::migrations::bookkeeping::{Bookkeeping, hex, literal, millis, record, up_bytes};
+
+/// migration-check's own history table.
+pub const TABLE: &str = "migration_check.history";
 
 /// migration-check's own history.
 pub struct Own;
@@ -19,7 +22,7 @@ impl Bookkeeping for Own {
     }
 
     fn table(&self) -> &'static str {
-        "migration_check.history"
+        TABLE
     }
 
     fn columns(&self) -> &'static [&'static str] {
@@ -36,9 +39,10 @@ impl Bookkeeping for Own {
         ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        "CREATE SCHEMA IF NOT EXISTS migration_check;
-         CREATE TABLE IF NOT EXISTS migration_check.history (
+    fn create_sql(&self) -> String {
+        format!(
+            "CREATE SCHEMA IF NOT EXISTS migration_check;
+         CREATE TABLE IF NOT EXISTS {TABLE} (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             version text NOT NULL,
             name text NOT NULL,
@@ -49,16 +53,19 @@ impl Bookkeeping for Own {
             applied_by text NOT NULL DEFAULT current_user,
             application_name text NOT NULL DEFAULT current_setting('application_name')
         );"
+        )
     }
 
-    fn read_sql(&self) -> &'static str {
-        "SELECT version, name, sha256, applied_at::text, execution_ms,
+    fn read_sql(&self) -> String {
+        format!(
+            "SELECT version, name, sha256, applied_at::text, execution_ms,
                 applied_by || ' (' || application_name || ')', true
          FROM (SELECT DISTINCT ON (version) *
-               FROM migration_check.history
+               FROM {TABLE}
                ORDER BY version, id DESC) last
          WHERE direction = 'up'
          ORDER BY id"
+        )
     }
 
     fn checksum(&self, migration: &Migration) -> Option<String> {
@@ -72,7 +79,7 @@ impl Bookkeeping for Own {
     fn record_sql(&self, migrations: &[Migration], index: usize, up: bool) -> String {
         let migration = &migrations[index];
         record(&format!(
-            "INSERT INTO migration_check.history (version, name, sha256, direction, execution_ms) \
+            "INSERT INTO {TABLE} (version, name, sha256, direction, execution_ms) \
              VALUES ({}, {}, {}, {}, -1);",
             literal(&migration.version.text),
             literal(&migration.name),
@@ -83,8 +90,8 @@ impl Bookkeeping for Own {
 
     fn finish_sql(&self, migration: &Migration, _up: bool, elapsed: Duration) -> Option<String> {
         Some(format!(
-            "UPDATE migration_check.history SET execution_ms = {}
-             WHERE id = (SELECT max(id) FROM migration_check.history WHERE version = {})",
+            "UPDATE {TABLE} SET execution_ms = {}
+             WHERE id = (SELECT max(id) FROM {TABLE} WHERE version = {})",
             millis(elapsed),
             literal(&migration.version.text)
         ))

@@ -11,12 +11,12 @@
 
 use std::time::Duration;
 
-use super::{Bookkeeping, literal, millis, record};
-use crate::migrate::Applied;
+use super::Flyway;
 use crate::migrations::Migration;
+use crate::migrations::bookkeeping::{Applied, Bookkeeping, literal, millis, record};
 
-/// Flyway (`flyway migrate`).
-pub struct Flyway;
+/// flyway's history table.
+pub const TABLE: &str = "flyway_schema_history";
 
 /// The description Flyway writes for its baseline row.
 const BASELINE: &str = "<< Flyway Baseline >>";
@@ -61,7 +61,7 @@ impl Bookkeeping for Flyway {
     }
 
     fn table(&self) -> &'static str {
-        "flyway_schema_history"
+        TABLE
     }
 
     fn columns(&self) -> &'static [&'static str] {
@@ -79,10 +79,11 @@ impl Bookkeeping for Flyway {
         ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        "DO $$ BEGIN
-         IF to_regclass('flyway_schema_history') IS NULL THEN
-            CREATE TABLE flyway_schema_history (
+    fn create_sql(&self) -> String {
+        format!(
+            "DO $$ BEGIN
+         IF to_regclass('{TABLE}') IS NULL THEN
+            CREATE TABLE {TABLE} (
                 installed_rank INT NOT NULL,
                 version VARCHAR(50),
                 description VARCHAR(200) NOT NULL,
@@ -94,23 +95,26 @@ impl Bookkeeping for Flyway {
                 execution_time INTEGER NOT NULL,
                 success BOOLEAN NOT NULL
             );
-            ALTER TABLE flyway_schema_history
+            ALTER TABLE {TABLE}
                 ADD CONSTRAINT flyway_schema_history_pk PRIMARY KEY (installed_rank);
-            CREATE INDEX flyway_schema_history_s_idx ON flyway_schema_history (success);
+            CREATE INDEX flyway_schema_history_s_idx ON {TABLE} (success);
          END IF;
          END $$;"
+        )
     }
 
     /// The last row of each version (or repeatable description); an undone version is not
     /// applied, a repeatable one is keyed by its description (version empty).
-    fn read_sql(&self) -> &'static str {
-        "SELECT coalesce(version, ''), description, checksum::text, installed_on::text,
+    fn read_sql(&self) -> String {
+        format!(
+            "SELECT coalesce(version, ''), description, checksum::text, installed_on::text,
                 execution_time::bigint, installed_by, success
          FROM (SELECT DISTINCT ON (coalesce(version, 'R ' || description)) *
-               FROM flyway_schema_history WHERE type <> 'SCHEMA'
+               FROM {TABLE} WHERE type <> 'SCHEMA'
                ORDER BY coalesce(version, 'R ' || description), installed_rank DESC) last
          WHERE type <> 'UNDO_SQL'
          ORDER BY installed_rank"
+        )
     }
 
     /// Versions in the files' spelling; a repeatable row as its file's version, dropped when
@@ -175,7 +179,7 @@ impl Bookkeeping for Flyway {
     }
 
     fn lock_key(&self, _database: &str, schema: &str) -> i64 {
-        let table = format!("\"{schema}\".\"flyway_schema_history\"");
+        let table = format!("\"{schema}\".\"{TABLE}\"");
         // Java's String.hashCode over UTF-16 code units.
         let hash = table.encode_utf16().fold(0_i32, |h, unit| {
             h.wrapping_mul(31).wrapping_add(i32::from(unit))
@@ -197,10 +201,10 @@ impl Bookkeeping for Flyway {
         };
         let description: String = migration.name.replace('_', " ").chars().take(200).collect();
         record(&format!(
-            "INSERT INTO flyway_schema_history (installed_rank, version, description, type, \
+            "INSERT INTO {TABLE} (installed_rank, version, description, type, \
              script, checksum, installed_by, execution_time, success) \
              SELECT coalesce(max(installed_rank), 0) + 1, {version}, {}, {}, {}, {}, \
-             current_user, -1, true FROM flyway_schema_history;",
+             current_user, -1, true FROM {TABLE};",
             literal(&description),
             literal(if up { "SQL" } else { "UNDO_SQL" }),
             literal(&script_name(&script.path)),
@@ -210,8 +214,8 @@ impl Bookkeeping for Flyway {
 
     fn finish_sql(&self, _migration: &Migration, _up: bool, elapsed: Duration) -> Option<String> {
         Some(format!(
-            "UPDATE flyway_schema_history SET execution_time = {}
-             WHERE installed_rank = (SELECT max(installed_rank) FROM flyway_schema_history)",
+            "UPDATE {TABLE} SET execution_time = {}
+             WHERE installed_rank = (SELECT max(installed_rank) FROM {TABLE})",
             millis(elapsed).min(i64::from(i32::MAX))
         ))
     }

@@ -57,9 +57,12 @@
 //!   table is `flyway_schema_history`, the default location `db/migration` (classpath) and
 //!   the command line's `sql` folder of its installation (`DEFAULT_CLI_SQL_LOCATION`).
 
+pub mod history;
+
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+use super::bookkeeping::Book;
 use super::lexer::split_statements;
 use super::{
     Entry, Evidence, Format, FormatSpec, Found, KeyPart, Listing, Migration, Script,
@@ -86,9 +89,6 @@ pub struct Flyway;
 /// How many directory levels below the migrations directory are searched: Flyway recurses
 /// without a bound, this is deep enough for any layout seen in practice.
 const DEPTH: usize = 8;
-
-/// The bookkeeping table, `flyway.table`'s default.
-const HISTORY_TABLE: &str = "flyway_schema_history";
 
 /// The callback events of Flyway's `Event` enum: `<event>.sql` or `<event>__<name>.sql` files
 /// are callbacks run around migrations, not migrations.
@@ -236,8 +236,8 @@ impl FormatSpec for Flyway {
         )
     }
 
-    fn history_table(&self) -> Option<&'static str> {
-        Some(HISTORY_TABLE)
+    fn bookkeeping(&self) -> Option<Book> {
+        Some(&Flyway)
     }
 
     fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
@@ -716,7 +716,7 @@ impl Config {
                 "table" => Ok(self
                     .table
                     .clone()
-                    .unwrap_or_else(|| HISTORY_TABLE.to_string())),
+                    .unwrap_or_else(|| history::TABLE.to_string())),
                 "filename" => Ok(file.to_string()),
                 _ if CONNECTION_PLACEHOLDERS.contains(&builtin) => {
                     configured().ok_or(PlaceholderError::Connection)
