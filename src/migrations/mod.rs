@@ -10,12 +10,14 @@
 //! markers the files contradict. Every problem with the input is an [`InputError`] naming the
 //! file, and the line where one applies; nothing here panics on any input.
 
+mod annotated;
 pub mod atlas;
 pub mod bookkeeping;
 pub mod command;
 pub mod dbmate;
 mod detect;
 pub mod diesel;
+mod envsub;
 pub mod flyway;
 pub mod golang_migrate;
 pub mod goose;

@@ -27,8 +27,8 @@
 //! - `sql-migrate/command_new.go`: `sql-migrate new` writes
 //!   `<yyyymmddhhmmss>-<name>.sql` holding `-- +migrate Up` and `-- +migrate Down`.
 
+use super::annotated::{Annotation, Dialect, parse_annotated};
 use super::bookkeeping::{Applied, Book, Bookkeeping, by_name, file_name, literal, record};
-use super::goose::{Annotation, Dialect, parse_annotated};
 use super::sqlx::is_top_level_sql;
 use super::{
     Evidence, Format, FormatSpec, Found, KeyPart, Listing, Migration, Settings, Version, lines,
