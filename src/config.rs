@@ -617,7 +617,7 @@ fn parse_postgres(text: &str) -> Result<PostgresChoice, UsageError> {
         }
         other => Err(UsageError(format!(
             "--postgres `{}`: expected auto, embedded, docker or a postgres:// URL",
-            crate::postgres::tls::redact(other)
+            crate::postgres::libpq::redact(other)
         ))),
     }
 }

@@ -69,7 +69,7 @@ async fn tool(
     if !output.status.success() {
         return Err(EnvironmentError::new(format!(
             "--backup: {name} failed: {}",
-            crate::postgres::tls::redact(String::from_utf8_lossy(&output.stderr).trim())
+            crate::postgres::libpq::redact(String::from_utf8_lossy(&output.stderr).trim())
         )));
     }
     Ok(output.stdout)

@@ -5,6 +5,7 @@
 
 pub mod docker;
 pub mod embedded;
+pub mod libpq;
 pub mod pgpass;
 pub mod process;
 pub mod script;
@@ -16,7 +17,8 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config};
 
 use crate::error::EnvironmentError;
-pub use tls::{ServerUrl, Target, Tls};
+pub use libpq::{ServerUrl, Target};
+pub use tls::Tls;
 
 /// A PostgreSQL server we may create and drop databases on.
 pub trait Server {
