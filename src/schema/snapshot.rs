@@ -51,8 +51,9 @@ SET LOCAL plan_cache_mode = force_generic_plan;";
 ///
 /// The common table expression shared by the per-kind queries: the user
 /// namespaces. Each per-kind query excludes extension members itself with
-/// an indexed `pg_depend` probe (`deptype = 'e'`), which is cheaper than
-/// joining a shared list of them.
+/// an indexed `pg_depend` probe (`deptype = 'e'`, written
+/// `{not_in_extension:CATALOG:OID}`, see [`without_extension_members`]), which is
+/// cheaper than joining a shared list of them.
 const COMMON: &str = r"
 WITH ns AS (
     SELECT n.oid, n.nspname
@@ -72,8 +73,7 @@ SELECT 'schema', quote_ident(n.nspname), json_strip_nulls(json_build_object(
 ))::text, NULL::oid
 FROM ns n
 JOIN pg_namespace s ON s.oid = n.oid
-WHERE NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_namespace'::regclass AND ext.objid = n.oid)
+WHERE {not_in_extension:pg_namespace:n.oid}
 ";
 
 const EXTENSIONS: &str = "
@@ -125,8 +125,7 @@ LEFT JOIN pg_class c ON c.oid = t.typrelid
 LEFT JOIN pg_range r ON r.rngtypid = t.oid
 WHERE t.oid >= 16384
   AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND c.relkind = 'c'))
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_type'::regclass AND ext.objid = t.oid)
+  AND {not_in_extension:pg_type:t.oid}
 ";
 
 /// Tables, partitioned tables and foreign tables.
@@ -167,8 +166,7 @@ LEFT JOIN pg_class toast ON toast.oid = c.reltoastrelid
 WHERE c.oid >= 16384
   AND c.relkind IN ('r', 'p', 'f')
   AND {only:c.oid}
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
+  AND {not_in_extension:pg_class:c.oid}
 ";
 
 /// Views and materialized views.
@@ -192,8 +190,7 @@ LEFT JOIN pg_class toast ON toast.oid = c.reltoastrelid
 WHERE c.oid >= 16384
   AND c.relkind IN ('v', 'm')
   AND {only:c.oid}
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
+  AND {not_in_extension:pg_class:c.oid}
 ";
 
 /// Columns of tables, views and materialized views. `position` counts live
@@ -244,8 +241,7 @@ WHERE a.attrelid >= 16384
   AND a.attnum > 0
   AND {only:a.attrelid}
   AND NOT a.attisdropped
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
+  AND {not_in_extension:pg_class:c.oid}
 ";
 
 /// Table constraints (not-null excepted: that is a column attribute, and
@@ -278,12 +274,8 @@ WHERE co.oid >= 16384
   AND co.contype <> 'n'
   AND (co.conrelid <> 0 OR co.contypid <> 0)
   AND {only:co.conrelid}
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass
-                    AND ext.objid = co.conrelid)
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_type'::regclass
-                    AND ext.objid = co.contypid)
+  AND {not_in_extension:pg_class:co.conrelid}
+  AND {not_in_extension:pg_type:co.contypid}
 ";
 
 const INDEXES: &str = "
@@ -304,9 +296,7 @@ JOIN pg_class tc ON tc.oid = i.indrelid
 JOIN pg_namespace tn ON tn.oid = tc.relnamespace
 WHERE i.indexrelid >= 16384
   AND {only:i.indrelid}
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass
-                    AND ext.objid = i.indrelid)
+  AND {not_in_extension:pg_class:i.indrelid}
 ";
 
 const SEQUENCES: &str = "
@@ -341,8 +331,7 @@ JOIN pg_sequence s ON s.seqrelid = c.oid
 WHERE c.oid >= 16384
   AND c.relkind = 'S'
   AND {only:c.oid}
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
+  AND {not_in_extension:pg_class:c.oid}
 ";
 
 /// Functions, procedures, window functions and aggregates, except those
@@ -406,8 +395,7 @@ JOIN ns n ON n.oid = c.relnamespace
 WHERE tg.oid >= 16384
   AND NOT tg.tgisinternal
   AND {only:tg.tgrelid}
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
+  AND {not_in_extension:pg_class:c.oid}
 ";
 
 const POLICIES: &str = "
@@ -431,8 +419,7 @@ JOIN pg_class c ON c.oid = pol.polrelid
 JOIN ns n ON n.oid = c.relnamespace
 WHERE pol.oid >= 16384
   AND {only:pol.polrelid}
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
+  AND {not_in_extension:pg_class:c.oid}
 ";
 
 /// Collation objects. The catalog's columns differ by version (ICU locale
@@ -447,8 +434,7 @@ SELECT 'collation', format('%I.%I', n.nspname, co.collname),
 FROM pg_collation co
 JOIN ns n ON n.oid = co.collnamespace
 WHERE co.oid >= 16384
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_collation'::regclass AND ext.objid = co.oid)
+  AND {not_in_extension:pg_collation:co.oid}
 ";
 
 const EVENT_TRIGGERS: &str = "
@@ -461,8 +447,7 @@ SELECT 'event_trigger', quote_ident(e.evtname), json_strip_nulls(json_build_obje
     'comment', obj_description(e.oid, 'pg_event_trigger')))::text, NULL::oid
 FROM pg_event_trigger e
 WHERE e.oid >= 16384
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_event_trigger'::regclass AND ext.objid = e.oid)
+  AND {not_in_extension:pg_event_trigger:e.oid}
 ";
 
 /// Publications with the tables they publish (the view expands FOR ALL
@@ -493,8 +478,7 @@ SELECT 'text_search', format('%I.%I', n.nspname, c.cfgname), json_strip_nulls(js
 FROM pg_ts_config c
 JOIN ns n ON n.oid = c.cfgnamespace
 WHERE c.oid >= 16384
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_ts_config'::regclass AND ext.objid = c.oid)
+  AND {not_in_extension:pg_ts_config:c.oid}
 UNION ALL
 SELECT 'text_search', format('%I.%I', n.nspname, d.dictname), json_strip_nulls(json_build_object(
     'ts_kind', 'dictionary',
@@ -506,8 +490,7 @@ SELECT 'text_search', format('%I.%I', n.nspname, d.dictname), json_strip_nulls(j
 FROM pg_ts_dict d
 JOIN ns n ON n.oid = d.dictnamespace
 WHERE d.oid >= 16384
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_ts_dict'::regclass AND ext.objid = d.oid)
+  AND {not_in_extension:pg_ts_dict:d.oid}
 ";
 
 const CASTS: &str = "
@@ -519,8 +502,7 @@ SELECT 'cast', format('(%s AS %s)', format_type(ca.castsource, NULL), format_typ
     'comment', obj_description(ca.oid, 'pg_cast')))::text, NULL::oid
 FROM pg_cast ca
 WHERE ca.oid >= 16384
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_cast'::regclass AND ext.objid = ca.oid)
+  AND {not_in_extension:pg_cast:ca.oid}
 ";
 
 const OPERATORS: &str = "
@@ -541,8 +523,7 @@ SELECT 'operator', format('%I.%s(%s, %s)', n.nspname, o.oprname,
 FROM pg_operator o
 JOIN ns n ON n.oid = o.oprnamespace
 WHERE o.oid >= 16384
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_operator'::regclass AND ext.objid = o.oid)
+  AND {not_in_extension:pg_operator:o.oid}
 ";
 
 const DEFAULT_PRIVILEGES: &str = "
@@ -567,8 +548,7 @@ JOIN pg_class c ON c.oid = r.ev_class
 JOIN ns n ON n.oid = c.relnamespace
 WHERE r.oid >= 16384 AND r.rulename <> '_RETURN'
   AND {only:r.ev_class}
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
+  AND {not_in_extension:pg_class:c.oid}
 ";
 
 const STATISTICS: &str = "
@@ -701,6 +681,32 @@ enum Relations {
     Unowned,
 }
 
+/// Expands every `{not_in_extension:CATALOG:OID}` of a per-kind query into the indexed
+/// `pg_depend` probe that keeps out objects belonging to an extension (`deptype = 'e'`):
+/// the object `OID` of catalog `CATALOG` is no extension's member.
+fn without_extension_members(sql: &str) -> String {
+    const OPEN: &str = "{not_in_extension:";
+    let mut out = String::with_capacity(sql.len() + 1024);
+    let mut rest = sql;
+    while let Some(start) = rest.find(OPEN) {
+        let end = start
+            + rest[start..]
+                .find('}')
+                .expect("{not_in_extension:…} is closed");
+        let (catalog, object) = rest[start + OPEN.len()..end]
+            .split_once(':')
+            .expect("{not_in_extension:CATALOG:OID}");
+        out.push_str(&rest[..start]);
+        out.push_str(&format!(
+            "NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.deptype = 'e' \
+             AND ext.classid = '{catalog}'::regclass AND ext.objid = {object})"
+        ));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The catalog query over some of the per-kind queries. Each relation-scoped kind
 /// marks its relation's OID as `{only:EXPR}`: true for [`Relations::All`], a test of
 /// membership in `$1` for [`Relations::Listed`], `= 0` for [`Relations::Unowned`].
@@ -708,6 +714,7 @@ fn kinds_sql(server_version_num: i32, kinds: &[&str], relations: Relations) -> S
     let mut sql = String::from(COMMON);
     sql.push_str(&kinds.join("UNION ALL"));
     sql = sql.replace("{reloptions}", RELOPTIONS);
+    sql = without_extension_members(&sql);
     for (placeholder, since, current, older) in VERSIONED_COLUMNS {
         let column = if server_version_num >= *since {
             current
@@ -843,7 +850,9 @@ impl SnapshotQuery {
         .await?
         .get(0);
         let full = KindStatements::prepare(client, second, version).await?;
-        let data_candidates = client.prepare(DATA_CANDIDATES).await?;
+        let data_candidates = client
+            .prepare(&without_extension_members(DATA_CANDIDATES))
+            .await?;
         let incremental = if incremental {
             Some(Incremental {
                 state: client.prepare(&incremental::state_sql()).await?,
@@ -1215,8 +1224,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid >= 16384 AND c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend ext
-                  WHERE ext.deptype = 'e' AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
+  AND {not_in_extension:pg_class:c.oid}
   AND pg_relation_size(c.oid) > 0
 ORDER BY 1";
 
@@ -1283,8 +1291,8 @@ pub async fn capture(client: &Client) -> Result<Snapshot, tokio_postgres::Error>
 #[cfg(test)]
 mod sql_tests {
     use super::{
-        CONSTRAINTS, KIND_QUERIES, Relations, TABLES, TYPES, VERSIONED_COLUMNS, capture_sql,
-        global_kinds, kinds_sql, relation_kinds,
+        CONSTRAINTS, DATA_CANDIDATES, KIND_QUERIES, Relations, TABLES, TYPES, VERSIONED_COLUMNS,
+        capture_sql, global_kinds, kinds_sql, relation_kinds, without_extension_members,
     };
 
     #[test]
@@ -1318,6 +1326,20 @@ mod sql_tests {
         for (placeholder, ..) in VERSIONED_COLUMNS {
             assert!(!older.contains(placeholder) && !capture_sql(180_000).contains(placeholder));
         }
+    }
+
+    #[test]
+    fn every_extension_exclusion_is_expanded() {
+        let sql = capture_sql(180_000);
+        assert!(
+            !sql.contains('{'),
+            "a placeholder is left in the capture query"
+        );
+        assert!(sql.contains(
+            "NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.deptype = 'e' \
+             AND ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)"
+        ));
+        assert!(!without_extension_members(DATA_CANDIDATES).contains("{not_in_extension"));
     }
 }
 
