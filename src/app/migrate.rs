@@ -380,8 +380,10 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
     let (applied, shadowed) = read_state(book, client, migrations, &database.label).await?;
     let entries = state_of(book, shadowed, migrations, &applied);
     let plan = match direction {
-        Direction::Up => migrate::plan_up(&entries, &target)?,
-        Direction::Down | Direction::Redo => migrate::plan_down(&entries, migrations, &target)?,
+        Direction::Up => migrate::plan_up(&entries, &target).map_err(UsageError::from)?,
+        Direction::Down | Direction::Redo => {
+            migrate::plan_down(&entries, migrations, &target).map_err(UsageError::from)?
+        }
     };
     let verb = match direction {
         Direction::Up => "apply",

@@ -116,6 +116,41 @@ pub fn status(
     entries
 }
 
+/// Why a plan cannot be made: callers branch on the kind (and tests match on it); each
+/// is bad input to the command, exit status 2, through [`UsageError`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The database and the directory disagree: migrations modified, missing, failed or
+    /// out of order (`migrate status` shows them).
+    #[error(
+        "the database and the migrations directory disagree: {}; `migrate status` shows it all",
+        .0.iter().map(|e| format!("{} {} ({})", e.version, e.name, e.state.label())).collect::<Vec<_>>().join(", ")
+    )]
+    Drift(Vec<StatusEntry>),
+    /// `--to VERSION` names no migration.
+    #[error("--to {version}: no migration has that version (known: {known})")]
+    UnknownVersion { version: String, known: String },
+    /// `down --to VERSION` names a migration that is not applied.
+    #[error("--to {0}: that migration is not applied, so there is nothing to revert down to")]
+    NotApplied(String),
+    /// `down --count N` with fewer applied.
+    #[error("cannot revert {requested} migrations: only {applied} applied")]
+    TooFew { requested: usize, applied: usize },
+    /// A migration to revert has no down script.
+    #[error("cannot revert {version} {name}: it has no down script ({path})")]
+    NoDown {
+        version: String,
+        name: String,
+        path: String,
+    },
+}
+
+impl From<PlanError> for UsageError {
+    fn from(error: PlanError) -> Self {
+        UsageError(error.to_string())
+    }
+}
+
 /// How far `up` or `down` goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -131,7 +166,7 @@ pub enum Target {
 
 /// The migrations `up` applies, in order: pending ones, up to the target. Drift (a
 /// modified, missing, failed or out-of-order migration) stops the plan before it starts.
-pub fn plan_up(entries: &[StatusEntry], target: &Target) -> Result<Vec<usize>, UsageError> {
+pub fn plan_up(entries: &[StatusEntry], target: &Target) -> Result<Vec<usize>, PlanError> {
     refuse_drift(entries)?;
     let pending: Vec<&StatusEntry> = entries
         .iter()
@@ -163,7 +198,7 @@ pub fn plan_down(
     entries: &[StatusEntry],
     migrations: &[Migration],
     target: &Target,
-) -> Result<Vec<usize>, UsageError> {
+) -> Result<Vec<usize>, PlanError> {
     refuse_drift(entries)?;
     let applied: Vec<&StatusEntry> = entries
         .iter()
@@ -174,10 +209,10 @@ pub fn plan_down(
         Target::Default => applied.into_iter().take(1).collect(),
         Target::Count(n) => {
             if *n > applied.len() {
-                return Err(UsageError(format!(
-                    "cannot revert {n} migrations: only {} applied",
-                    applied.len()
-                )));
+                return Err(PlanError::TooFew {
+                    requested: *n,
+                    applied: applied.len(),
+                });
             }
             applied.into_iter().take(*n).collect()
         }
@@ -188,10 +223,7 @@ pub fn plan_down(
                 .find(|e| &e.version == version)
                 .ok_or_else(|| unknown_version(version, entries))?;
             if keep.state != State::Applied {
-                return Err(UsageError(format!(
-                    "--to {version}: that migration is not applied, so there is nothing to \
-                     revert down to"
-                )));
+                return Err(PlanError::NotApplied(version.clone()));
             }
             applied.into_iter().take_while(|e| *e != keep).collect()
         }
@@ -201,43 +233,41 @@ pub fn plan_down(
         let index = entry.index.expect("applied entries have files");
         let migration = &migrations[index];
         if migration.down.is_none() {
-            return Err(UsageError(format!(
-                "cannot revert {} {}: it has no down script ({})",
-                migration.version,
-                migration.name,
-                migration.up.path.display()
-            )));
+            return Err(PlanError::NoDown {
+                version: migration.version.text.clone(),
+                name: migration.name.clone(),
+                path: migration.up.path.display().to_string(),
+            });
         }
         plan.push(index);
     }
     Ok(plan)
 }
 
-fn refuse_drift(entries: &[StatusEntry]) -> Result<(), UsageError> {
-    let drift: Vec<String> = entries
+fn refuse_drift(entries: &[StatusEntry]) -> Result<(), PlanError> {
+    let drift: Vec<StatusEntry> = entries
         .iter()
         .filter(|e| e.state.is_drift())
-        .map(|e| format!("{} {} ({})", e.version, e.name, e.state.label()))
+        .cloned()
         .collect();
     if drift.is_empty() {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(PlanError::Drift(drift))
     }
-    Err(UsageError(format!(
-        "the database and the migrations directory disagree: {}; `migrate status` shows it all",
-        drift.join(", ")
-    )))
 }
 
-fn unknown_version(version: &str, entries: &[StatusEntry]) -> UsageError {
+fn unknown_version(version: &str, entries: &[StatusEntry]) -> PlanError {
     let known: Vec<&str> = entries.iter().map(|e| e.version.as_str()).collect();
-    let shown = match known.len() {
+    let known = match known.len() {
         0 => "none".to_string(),
         1..=5 => known.join(", "),
         n => format!("{} … {} ({n} in all)", known[0], known[n - 1]),
     };
-    UsageError(format!(
-        "--to {version}: no migration has that version (known: {shown})"
-    ))
+    PlanError::UnknownVersion {
+        version: version.to_string(),
+        known,
+    }
 }
 
 #[cfg(test)]
@@ -301,7 +331,11 @@ mod tests {
                 "9 Missing"
             ]
         );
-        assert!(plan_up(&entries, &Target::Default).is_err());
+        let Err(PlanError::Drift(drift)) = plan_up(&entries, &Target::Default) else {
+            panic!("drift not refused");
+        };
+        let drifted: Vec<&str> = drift.iter().map(|e| e.version.as_str()).collect();
+        assert_eq!(drifted, ["2", "3", "9"]);
     }
 
     #[test]
@@ -317,7 +351,10 @@ mod tests {
             Vec::<usize>::new()
         );
         let err = plan_up(&entries, &Target::To("7".into())).unwrap_err();
-        assert!(err.0.contains("no migration has that version"), "{}", err.0);
+        assert!(
+            matches!(&err, PlanError::UnknownVersion { version, .. } if version == "7"),
+            "{err}"
+        );
 
         let records = [applied("1", None), applied("2", None), applied("3", None)];
         let entries = status(&migrations, &records, &none);
@@ -338,7 +375,17 @@ mod tests {
             [2, 1, 0]
         );
         let err = plan_down(&entries, &migrations, &Target::Count(4)).unwrap_err();
-        assert!(err.0.contains("only 3 applied"), "{}", err.0);
+        assert_eq!(
+            err,
+            PlanError::TooFew {
+                requested: 4,
+                applied: 3
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "cannot revert 4 migrations: only 3 applied"
+        );
 
         let records = [
             applied("1", None),
@@ -348,6 +395,9 @@ mod tests {
         ];
         let entries = status(&migrations, &records, &none);
         let err = plan_down(&entries, &migrations, &Target::Default).unwrap_err();
-        assert!(err.0.contains("no down script"), "{}", err.0);
+        assert!(
+            matches!(&err, PlanError::NoDown { version, .. } if version == "4"),
+            "{err}"
+        );
     }
 }
