@@ -150,9 +150,8 @@ fn top_level_title(kind: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{
-        PostgresInfo, RunTimings, SCHEMA_VERSION, SequenceReport, SequenceStatus, StepTimings,
-    };
+    use crate::report::SequenceStatus;
+    use crate::report::test_support::{self, lock_finding, migration};
 
     fn problem(kind: &str, severity: Severity, message: &str, file: Option<&str>) -> Problem {
         Problem {
@@ -167,77 +166,17 @@ mod tests {
         }
     }
 
-    fn migration(
-        version: &str,
-        name: &str,
-        status: Status,
-        problems: Vec<Problem>,
-    ) -> MigrationReport {
-        MigrationReport {
-            versions: Default::default(),
-            version: version.into(),
-            name: name.into(),
-            files: vec![],
-            new: true,
-            status,
-            problems,
-            timings_ms: StepTimings::default(),
-            notes: vec![],
-            locks: Vec::new(),
-        }
-    }
-
+    /// A failed report of `migrations`.
     fn report(migrations: Vec<MigrationReport>) -> Report {
         Report {
-            postgres_versions: Vec::new(),
-            schema_version: SCHEMA_VERSION,
-            passed: false,
-            postgres: PostgresInfo {
-                backend: "embedded".into(),
-                server_version: "16.4".into(),
-            },
-            format: "sqlx".into(),
-            directory: "migrations".into(),
             migrations,
-            sequence: SequenceReport {
-                versions: Default::default(),
-                status: SequenceStatus::Skipped,
-                from_version: None,
-                to_version: None,
-                problems: vec![],
-                note: None,
-            },
-            checksums: vec![],
-            problems: vec![],
-            schema_changes: vec![],
-            schema_diagram: None,
-            notes: Vec::new(),
-            ignored_files: Vec::new(),
-            timings_ms: RunTimings::default(),
+            ..test_support::report().failed().build()
         }
     }
 
     #[test]
     fn a_lock_finding_is_a_warning_on_its_statement_unless_allowed() {
-        let finding = crate::analysis::LockFinding {
-            rule: "table-rewrite".into(),
-            title: "table rewritten under ACCESS EXCLUSIVE".into(),
-            file: "migrations/2_c.up.sql".into(),
-            line: 3,
-            column: 1,
-            statement: "ALTER TABLE orders ALTER COLUMN id TYPE bigint".into(),
-            relation: "public.orders".into(),
-            mode: Some("AccessExclusiveLock".into()),
-            blocks: crate::analysis::Blocks::ReadsAndWrites,
-            held_ms: 38,
-            rewrite: true,
-            evidence: "rewrote public.orders".into(),
-            why: "every row is copied".into(),
-            safe_rewrite: "ALTER TABLE orders ADD COLUMN id_new bigint;".into(),
-            allowed: false,
-            severity: crate::policy::Level::Warning,
-            script: crate::analysis::Script::Up,
-        };
+        let finding = lock_finding("table-rewrite", 3);
         let mut measured = migration("2", "c", Status::Passed, vec![]);
         measured.locks = vec![
             finding.clone(),

@@ -13,61 +13,28 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::test_support::{self, at, problem};
     use crate::report::*;
 
     #[test]
     fn statuses_and_keys_follow_the_contract() {
-        let report = Report {
-            postgres_versions: Vec::new(),
-            schema_version: SCHEMA_VERSION,
-            passed: false,
-            postgres: PostgresInfo {
-                backend: "embedded".into(),
-                server_version: "15.18".into(),
-            },
-            format: "sqlx".into(),
-            directory: "migrations".into(),
-            migrations: vec![MigrationReport {
-                versions: Default::default(),
-                version: "2".into(),
-                name: "add_index".into(),
-                files: vec!["migrations/2_add_index.up.sql".into()],
-                new: true,
-                status: Status::NotReversible,
-                problems: vec![Problem {
-                    versions: Vec::new(),
-                    kind: "not_reversible".into(),
-                    severity: Severity::Error,
-                    message: "index public.i: left behind by down".into(),
-                    file: Some("migrations/2_add_index.down.sql".into()),
-                    line: Some(1),
-                    column: None,
-                    object: Some("index public.i".into()),
-                }],
-                timings_ms: StepTimings {
-                    up: Some(3),
-                    down: Some(1),
-                    reup: None,
-                },
-                notes: vec![],
-                locks: Vec::new(),
-            }],
-            sequence: SequenceReport {
-                versions: Default::default(),
-                status: SequenceStatus::Skipped,
-                from_version: None,
-                to_version: None,
-                problems: vec![],
-                note: None,
-            },
-            checksums: vec![],
-            problems: vec![],
-            schema_changes: vec![],
-            schema_diagram: None,
-            notes: Vec::new(),
-            ignored_files: Vec::new(),
-            timings_ms: RunTimings::default(),
+        let leftover = Problem {
+            object: Some("index public.i".into()),
+            ..at(
+                problem(
+                    "not_reversible",
+                    Severity::Error,
+                    "index public.i: left behind by down",
+                ),
+                "migrations/2_add_index.down.sql",
+                1,
+                None,
+            )
         };
+        let report = test_support::report()
+            .failed()
+            .migration("2", "add_index", Status::NotReversible, vec![leftover])
+            .build();
         let value: serde_json::Value = serde_json::from_str(&render(&report)).unwrap();
         assert_eq!(value["schema_version"], 1);
         assert_eq!(value["postgres"]["backend"], "embedded");

@@ -1068,202 +1068,12 @@ fn code_span(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{
-        ChecksumEntry, PostgresInfo, RunTimings, SCHEMA_VERSION, SchemaChange, SequenceReport,
-        StepTimings,
-    };
-    use crate::schema::erd::Diagram;
+    use crate::report::test_support::{at, lock_finding, problem, report};
+    use crate::report::{SchemaChange, StepTimings};
     use crate::schema::review::{ColumnDetail, ObjectDetail};
 
     const MARKER: &str = "<!-- migration-check:migrations -->";
     const HINT: &str = "the full report is in the job summary";
-
-    /// Builds a [`Report`] for tests, passing until told otherwise.
-    struct Build(Report);
-
-    fn report() -> Build {
-        Build(Report {
-            postgres_versions: Vec::new(),
-            schema_version: SCHEMA_VERSION,
-            passed: true,
-            postgres: PostgresInfo {
-                backend: "embedded".into(),
-                server_version: "16.4".into(),
-            },
-            format: "sqlx".into(),
-            directory: "migrations".into(),
-            migrations: vec![],
-            sequence: SequenceReport {
-                versions: Default::default(),
-                status: SequenceStatus::Skipped,
-                from_version: None,
-                to_version: None,
-                problems: vec![],
-                note: Some(
-                    "skipped: a single migration, already proved by its own up → down → up".into(),
-                ),
-            },
-            checksums: vec![],
-            problems: vec![],
-            schema_changes: vec![],
-            schema_diagram: None,
-            notes: Vec::new(),
-            ignored_files: Vec::new(),
-            timings_ms: RunTimings {
-                setup: 1_200,
-                scripts: 310,
-                snapshots: 95,
-                rebuilds: 0,
-                total: 1_640,
-                ..Default::default()
-            },
-        })
-    }
-
-    impl Build {
-        fn failed(mut self) -> Self {
-            self.0.passed = false;
-            self
-        }
-
-        /// A migration under verification; steps that ran get timings.
-        fn migration(
-            mut self,
-            version: &str,
-            name: &str,
-            status: Status,
-            problems: Vec<Problem>,
-        ) -> Self {
-            let ran = |step: u8| match (status, step) {
-                (Status::Skipped, _) => None,
-                (Status::FailedUp | Status::Irreversible, 1..) => None,
-                (Status::FailedDown | Status::NotReversible, 2..) => None,
-                (_, step) => Some(3 + u64::from(step) * 2),
-            };
-            self.0.migrations.push(MigrationReport {
-                versions: Default::default(),
-                version: version.into(),
-                name: name.into(),
-                files: vec![
-                    format!("migrations/{version}_{name}.up.sql"),
-                    format!("migrations/{version}_{name}.down.sql"),
-                ],
-                new: true,
-                status,
-                problems,
-                timings_ms: StepTimings {
-                    up: ran(0),
-                    down: ran(1),
-                    reup: ran(2),
-                },
-                notes: vec![],
-                locks: Vec::new(),
-            });
-            self
-        }
-
-        /// An earlier migration that was only applied.
-        fn applied(mut self, version: &str, name: &str) -> Self {
-            self = self.migration(version, name, Status::Applied, vec![]);
-            let m = self.0.migrations.last_mut().unwrap();
-            m.new = false;
-            m.timings_ms = StepTimings {
-                up: Some(2),
-                down: None,
-                reup: None,
-            };
-            self
-        }
-
-        fn note(mut self, note: &str) -> Self {
-            self.0
-                .migrations
-                .last_mut()
-                .unwrap()
-                .notes
-                .push(note.into());
-            self
-        }
-
-        fn sequence(mut self, status: SequenceStatus, from: &str, to: &str) -> Self {
-            self.0.sequence = SequenceReport {
-                versions: Default::default(),
-                status,
-                from_version: Some(from.into()),
-                to_version: Some(to.into()),
-                problems: vec![],
-                note: None,
-            };
-            self
-        }
-
-        fn checksum(
-            mut self,
-            state: &str,
-            path: &str,
-            base: Option<&str>,
-            head: Option<&str>,
-        ) -> Self {
-            self.0.checksums.push(ChecksumEntry {
-                path: path.into(),
-                state: state.into(),
-                base_sha256: base.map(Into::into),
-                head_sha256: head.map(Into::into),
-                base_path: None,
-                note: None,
-            });
-            self
-        }
-
-        fn top_level(mut self, problem: Problem) -> Self {
-            self.0.problems.push(problem);
-            self
-        }
-
-        fn schema_change(mut self, change: &str, object: &str, detail: Option<&str>) -> Self {
-            self.0.schema_changes.push(SchemaChange {
-                change: change.into(),
-                object: object.into(),
-                detail: detail.map(Into::into),
-                ..SchemaChange::default()
-            });
-            self
-        }
-
-        fn schema_changes(mut self, changes: Vec<SchemaChange>) -> Self {
-            self.0.schema_changes.extend(changes);
-            self
-        }
-
-        fn schema_diagram(mut self, diagram: Diagram) -> Self {
-            self.0.schema_diagram = Some(diagram);
-            self
-        }
-
-        fn build(self) -> Report {
-            self.0
-        }
-    }
-
-    fn problem(kind: &str, severity: Severity, message: &str) -> Problem {
-        Problem {
-            versions: Vec::new(),
-            kind: kind.into(),
-            severity,
-            message: message.into(),
-            file: None,
-            line: None,
-            column: None,
-            object: None,
-        }
-    }
-
-    fn at(mut problem: Problem, file: &str, line: usize, column: Option<usize>) -> Problem {
-        problem.file = Some(file.into());
-        problem.line = Some(line);
-        problem.column = column;
-        problem
-    }
 
     /// A schema difference found after `file` ran.
     fn difference(kind: &str, severity: Severity, object: &str, what: &str, file: &str) -> Problem {
@@ -1307,23 +1117,13 @@ mod tests {
     #[test]
     fn lock_findings_share_a_row_per_statement_and_relation_and_are_capped_in_rows() {
         let finding = |line: usize, rule: &str| crate::analysis::LockFinding {
-            rule: rule.into(),
             title: "title".into(),
             file: "migrations/3_add_orders.up.sql".into(),
-            line,
-            column: 1,
-            statement: "ALTER TABLE orders ALTER COLUMN id TYPE bigint".into(),
-            relation: "public.orders".into(),
-            mode: Some("AccessExclusiveLock".into()),
-            blocks: crate::analysis::Blocks::ReadsAndWrites,
             held_ms: 7,
-            rewrite: rule == "table-rewrite",
             evidence: "evidence".into(),
             why: "why".into(),
             safe_rewrite: "SET lock_timeout = '5s';".into(),
-            allowed: false,
-            severity: crate::policy::Level::Warning,
-            script: crate::analysis::Script::Up,
+            ..lock_finding(rule, line)
         };
         let mut r = report()
             .migration("3", "add_orders", Status::Passed, vec![])

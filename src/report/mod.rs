@@ -10,6 +10,8 @@ pub mod progress;
 pub mod schema_changes;
 pub mod schema_text;
 pub mod terminal;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::collections::BTreeMap;
 

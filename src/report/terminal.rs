@@ -105,16 +105,23 @@ pub fn render(report: &Report) -> String {
     for migration in &report.migrations {
         let (symbol, style) = status_look(migration.status);
         let label = format!("{} {}", migration.version, migration.name);
-        let _ = writeln!(
-            out,
-            "  {} {label:<width$}  {}  {}",
-            paint(style, symbol),
-            paint(
-                style,
-                &format!("{:<status_width$}", migration.status_text())
-            ),
-            paint(DIM, &timings(migration))
-        );
+        let timings = timings(migration);
+        let status = format!("{:<status_width$}", migration.status_text());
+        let line = if timings.is_empty() {
+            format!(
+                "  {} {label:<width$}  {}",
+                paint(style, symbol),
+                paint(style, status.trim_end())
+            )
+        } else {
+            format!(
+                "  {} {label:<width$}  {}  {}",
+                paint(style, symbol),
+                paint(style, &status),
+                paint(DIM, &timings)
+            )
+        };
+        let _ = writeln!(out, "{line}");
         for note in &migration.notes {
             let _ = writeln!(out, "      {}", paint(DIM, &format!("note: {note}")));
         }
@@ -308,7 +315,12 @@ fn render_schema_changes(changes: &[SchemaChange]) -> String {
             "    ".repeat(line.depth),
             line.text
         );
-        let _ = writeln!(out, "    {}", paint(style, text.trim_end()));
+        match text.trim_end() {
+            "" => out.push('\n'),
+            text => {
+                let _ = writeln!(out, "    {}", paint(style, text));
+            }
+        }
     }
     if lines.len() > SCHEMA_LINES_SHOWN {
         let _ = writeln!(
@@ -407,6 +419,154 @@ impl Progress for TerminalProgress {
                 DIM,
                 &format!("sequence cycle over {count} migrations: all downs, then all ups …")
             )
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::test_support::{at, lock_finding, problem, report};
+    use crate::schema::review::{ColumnDetail, ObjectDetail};
+
+    /// What a terminal that takes no colour shows.
+    fn plain(report: &Report) -> String {
+        anstream::adapter::strip_str(&render(report)).to_string()
+    }
+
+    #[test]
+    fn all_passed() {
+        let report = report()
+            .applied("1", "create_users")
+            .migration("2", "add_email_index", Status::Passed, vec![])
+            .note("repeatable: applied twice, the second application left the schema as the first did")
+            .migration("3", "add_orders", Status::Passed, vec![])
+            .sequence(SequenceStatus::Passed, "2", "3")
+            .build();
+        insta::assert_snapshot!(plain(&report));
+    }
+
+    #[test]
+    fn failures_warnings_and_locks() {
+        let failed_up = at(
+            problem(
+                "sql_error",
+                Severity::Error,
+                "relation \"userz\" does not exist\nstatement: ALTER TABLE userz ADD COLUMN x int",
+            ),
+            "migrations/4_typo.up.sql",
+            3,
+            Some(13),
+        );
+        let leftover = at(
+            problem(
+                "not_reversible",
+                Severity::Error,
+                "index public.users_email_idx: left behind by down",
+            ),
+            "migrations/2_add_email_index.down.sql",
+            1,
+            None,
+        );
+        let position = problem(
+            "column_position",
+            Severity::Warning,
+            "column public.users.nickname: at position 3 after down, 2 before up",
+        );
+        let mut allowed_down = lock_finding("index-without-concurrently", 2);
+        allowed_down.allowed = true;
+        allowed_down.script = crate::analysis::Script::Down;
+        let mut report = report()
+            .failed()
+            .applied("1", "create_users")
+            .migration(
+                "2",
+                "add_email_index",
+                Status::NotReversible,
+                vec![leftover],
+            )
+            .migration("3", "nickname", Status::Passed, vec![position])
+            .migration("4", "typo", Status::FailedUp, vec![failed_up])
+            .migration("5", "after_typo", Status::Skipped, vec![])
+            .build();
+        report.migrations[2].locks = vec![lock_finding("table-rewrite", 3), allowed_down];
+        report.notes = vec!["2 file(s) in the migrations directory belong to no migration and were ignored: README.md, seed.sql".into()];
+        report.sequence.note =
+            Some("skipped: a migration failed, so the sequence cannot be trusted".into());
+        insta::assert_snapshot!(plain(&report));
+    }
+
+    #[test]
+    fn checksums_and_schema_changes() {
+        let gate = problem(
+            "modified",
+            Severity::Error,
+            "migrations/1_create_users.up.sql was modified after it was merged",
+        );
+        let report = report()
+            .failed()
+            .migration("3", "add_orders", Status::Passed, vec![])
+            .checksum(
+                "unchanged",
+                "migrations/2_b.up.sql",
+                Some("aaaaaaaaaaaa"),
+                Some("aaaaaaaaaaaa"),
+            )
+            .checksum(
+                "modified",
+                "migrations/1_create_users.up.sql",
+                Some("0123456789ab"),
+                Some("fedcba987654"),
+            )
+            .checksum(
+                "added",
+                "migrations/3_add_orders.up.sql",
+                None,
+                Some("1111111111ab"),
+            )
+            .top_level(gate)
+            .schema_changes(vec![SchemaChange {
+                change: "added".into(),
+                object: "table public.orders".into(),
+                kind: "table".into(),
+                name: "public.orders".into(),
+                table: Some("public.orders".into()),
+                details: Some(ObjectDetail {
+                    columns: vec![
+                        ColumnDetail {
+                            name: "id".into(),
+                            data_type: "bigint".into(),
+                            not_null: true,
+                            default: None,
+                            identity: Some("always".into()),
+                            generated: None,
+                        },
+                        ColumnDetail {
+                            name: "user_id".into(),
+                            data_type: "integer".into(),
+                            not_null: true,
+                            default: None,
+                            identity: None,
+                            generated: None,
+                        },
+                    ],
+                    ..ObjectDetail::default()
+                }),
+                ..SchemaChange::default()
+            }])
+            .schema_change("added", "index public.users_email_idx", None)
+            .build();
+        insta::assert_snapshot!(plain(&report));
+    }
+
+    #[test]
+    fn the_verdict_is_coloured() {
+        let failed = render(&report().failed().build());
+        assert!(failed.contains(&paint(RED, "FAILED")), "{failed:?}");
+        let passed = render(&report().build());
+        assert!(
+            passed.contains(&paint(GREEN.bold(), "PASSED")),
+            "{passed:?}"
         );
     }
 }
