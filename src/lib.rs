@@ -2,8 +2,10 @@
 //! SQL migrations are safe to merge: each migration runs up → down → up with a
 //! full schema snapshot after every step. The binary (`main.rs`) is a thin
 //! shell over [`app::run`]. Modules follow DESIGN.md's layering, dependencies
-//! pointing down: cli → config → app → report → github → verify → runner →
-//! checksum → schema → postgres → migrations → error.
+//! pointing down: main → app → config → verify → report → analysis → migrate →
+//! postgres → cache → checksum → migrations → schema → policy → github → cli →
+//! error. A trait two layers share lives in the lower one; `.ci/module-graph`
+//! checks the order and that no two modules import each other.
 
 pub mod analysis;
 pub mod app;
