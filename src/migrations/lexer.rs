@@ -17,6 +17,10 @@
 //! every range it returns falls on a UTF-8 character boundary. It never
 //! panics: unterminated strings, quotes and comments run to the end of the
 //! input, and the server reports the syntax error.
+//!
+//! Its tokens are offered to the rest of the crate (`code_tokens`) so that
+//! whatever reads the words of a statement (Flyway's keyword detection) sees
+//! the quoting exactly as the splitting does.
 
 use std::ops::Range;
 
@@ -52,10 +56,7 @@ pub fn split_statements(sql: &str) -> Vec<Statement> {
     let mut start = 0;
     let mut code: Option<Range<usize>> = None;
     let mut tracker = BlockTracker::default();
-    for token in Lexer::new(sql) {
-        if token.kind == TokenKind::Whitespace || token.kind == TokenKind::Comment {
-            continue;
-        }
+    for token in code_tokens(sql) {
         if token.kind == TokenKind::Semicolon && tracker.may_split() {
             let code = code.take().unwrap_or(token.end..token.end);
             statements.push(Statement {
@@ -121,12 +122,15 @@ pub fn has_word(code: &str, word: &str) -> bool {
 }
 
 fn words(code: &str) -> impl Iterator<Item = String> + '_ {
-    Lexer::new(code)
-        .filter(|t| t.kind != TokenKind::Whitespace && t.kind != TokenKind::Comment)
-        .map(|t| match t.kind {
-            TokenKind::Identifier => code[t.start..t.end].to_ascii_lowercase(),
-            _ => String::new(),
-        })
+    code_tokens(code).map(|t| match t.kind {
+        TokenKind::Identifier => t.text(code).to_ascii_lowercase(),
+        _ => String::new(),
+    })
+}
+
+/// The tokens of `sql` that are code, in order: every token but whitespace and comments.
+pub(crate) fn code_tokens(sql: &str) -> impl Iterator<Item = Token> + '_ {
+    Lexer::new(sql).filter(|t| t.kind != TokenKind::Whitespace && t.kind != TokenKind::Comment)
 }
 
 /// Byte offset (into the whole script) of the code of the first non-empty
@@ -192,7 +196,7 @@ impl BlockTracker {
         match token.kind {
             TokenKind::OpenParen => self.paren_depth += 1,
             TokenKind::CloseParen => self.paren_depth = self.paren_depth.saturating_sub(1),
-            TokenKind::Identifier => self.identifier(&sql[token.start..token.end]),
+            TokenKind::Identifier => self.identifier(token.text(sql)),
             _ => {}
         }
     }
@@ -226,8 +230,9 @@ impl BlockTracker {
     }
 }
 
+/// What a [`Token`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TokenKind {
+pub(crate) enum TokenKind {
     Whitespace,
     /// `--` line comment or (nested) `/* */` block comment.
     Comment,
@@ -242,11 +247,19 @@ enum TokenKind {
     Other,
 }
 
+/// One token: its kind and its byte range in the script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Token {
-    kind: TokenKind,
-    start: usize,
-    end: usize,
+pub(crate) struct Token {
+    pub(crate) kind: TokenKind,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl Token {
+    /// The token's text in `sql`, the script it was read from.
+    pub(crate) fn text<'s>(&self, sql: &'s str) -> &'s str {
+        &sql[self.start..self.end]
+    }
 }
 
 /// Iterator over the tokens of a script; tokens cover the input without gaps.
