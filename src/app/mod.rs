@@ -269,16 +269,14 @@ pub(crate) async fn run_verify(
     )?;
     let mut progress = TerminalProgress::new();
     if !config.quiet {
+        progress.message(&discovered.detection.summary());
+        for warning in &discovered.detection.warnings {
+            progress.message(&format!("warning: {warning}"));
+        }
         progress.message(&format!(
-            "{} migration(s) in {} ({}{})",
+            "{} migration(s) in {}",
             discovered.migrations.len(),
             config.dir.display(),
-            discovered.format(),
-            if discovered.auto_detected {
-                ", auto-detected"
-            } else {
-                ""
-            }
         ));
     }
     if !config.quiet

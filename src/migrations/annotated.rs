@@ -67,6 +67,17 @@ impl Dialect {
         format!("`{} {word}`", self.prefix)
     }
 
+    /// The byte offset of the line of the first Down annotation of `sql`, if any.
+    pub(crate) fn down_line_start(&self, sql: &str) -> Option<usize> {
+        lines(sql)
+            .find(|line| {
+                let text = line.text.trim_end_matches('\r');
+                let text = if self.strict { text.trim_start() } else { text };
+                matches!((self.annotation)(text), Ok(Some(Annotation::Down { .. })))
+            })
+            .map(|line| line.start)
+    }
+
     /// The line of the first Up annotation of `sql`, if any: how a file of this tool is
     /// recognised. goose reads (and refuses) an indented annotation, so for goose indented
     /// ones count and discovery reports the indentation; sql-migrate takes them for SQL.

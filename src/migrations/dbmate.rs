@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::annotated_files;
 use super::bookkeeping::{Book, Bookkeeping, literal, record};
 use super::sqlx::is_top_level_sql;
 use super::{
@@ -39,12 +40,7 @@ impl FormatSpec for Dbmate {
         listing: &Listing,
         _settings: &Settings,
     ) -> Result<Option<Evidence>, InputError> {
-        for entry in listing.top_files().filter(|e| is_top_level_sql(&e.rel)) {
-            if let Some(line) = up_directive_line(&entry.text()?.sql) {
-                return Ok(Some(Evidence::annotation(entry, line)));
-            }
-        }
-        Ok(None)
+        annotated_files(listing, |_, sql| up_directive_line(sql))
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
@@ -61,6 +57,16 @@ impl FormatSpec for Dbmate {
         }
         let (digits, _) = split_version(rel)?;
         Some(Version::textual(digits, digits))
+    }
+
+    fn down_section_start(&self, sql: &str) -> Option<usize> {
+        lines(sql)
+            .find(|line| matches!(parse_directive(line.text), Some((Directive::Down, _))))
+            .map(|line| line.start)
+    }
+
+    fn reads_sections(&self) -> bool {
+        true
     }
 
     fn transaction_rule(&self) -> &'static str {

@@ -70,11 +70,7 @@ impl FormatSpec for Diesel {
         if with_up.is_some()
             && let Some(config) = find_above(&listing.dir, "diesel.toml", CONFIG_LEVELS)
         {
-            return Ok(Some(Evidence {
-                path: config,
-                line: None,
-                strength: Strength::Marker,
-            }));
+            return Ok(Some(Evidence::file(&config, Strength::Marker)));
         }
         Ok(Some(match with_up {
             Some(dir) => Evidence::entry(dir, Strength::Naming),

@@ -1,13 +1,21 @@
-//! The golang-migrate layout: `<version>_<name>.up.sql` with `<version>_<name>.down.sql`,
-//! versions ordered numerically within `u64`, no simple files. golang-migrate runs each file
-//! as written, without a transaction of its own, so such files often carry their own
-//! `BEGIN`/`COMMIT`. The pairs are sqlx's naming, read by [`sqlx::discover_pairs`]; when
-//! auto-detected they are read as sqlx, so this format is only ever chosen by name.
+//! The golang-migrate layout: `<version>_<name>.up.<ext>` with `<version>_<name>.down.<ext>`,
+//! read as golang-migrate's own parser reads names (`source/parse.go`:
+//! `^([0-9]+)_(.*)\.(down|up)\.(.*)$`): the version is a u64 (leading zeros do not count),
+//! an up and a down are paired by version alone (their names may differ), any extension is
+//! read, and files that do not match are skipped (listed as ignored). golang-migrate runs
+//! each file as written, one query, without a transaction of its own, so such files often
+//! carry their own `BEGIN`/`COMMIT`. The pairs are sqlx's naming too: detection tells them
+//! apart by the project (`go.mod`), else says which it assumed.
+
+use std::collections::BTreeMap;
 
 use super::Migration;
 use super::bookkeeping::{Applied, Book, Bookkeeping, record};
-use super::sqlx::{self, discover_pairs, pair_template};
-use super::{Evidence, Format, FormatSpec, Found, Listing, Settings, Version};
+use super::sqlx::pair_template;
+use super::{
+    Entry, Evidence, Format, FormatSpec, Found, Listing, Settings, Strength, TransactionMode,
+    Version,
+};
 use crate::error::InputError;
 
 /// The golang-migrate format.
@@ -25,25 +33,32 @@ impl FormatSpec for GolangMigrate {
         "golang-migrate `<version>_<name>.up.sql`/`.down.sql` pairs"
     }
 
-    /// Never claimed by detection: its pairs are sqlx's, and read as sqlx.
+    /// Its pairs are sqlx's naming too: the project (a `go.mod` requiring golang-migrate)
+    /// tells them apart, else detection says which it assumed.
     fn recognise(
         &self,
-        _listing: &Listing,
+        listing: &Listing,
         _settings: &Settings,
     ) -> Result<Option<Evidence>, InputError> {
-        Ok(None)
+        let read: Vec<&Entry> = listing
+            .top_files()
+            .filter(|e| parse_name(&e.rel).is_some())
+            .collect();
+        Ok(read
+            .first()
+            .map(|e| Evidence::entry(e, Strength::Naming).supported_by(read.len())))
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
-        discover_pairs(listing, true).map(Found::from)
+        discover(listing)
     }
 
     fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
-        sqlx::is_top_level_sql(rel)
+        parse_name(rel).is_some()
     }
 
     fn version_of_path(&self, rel: &str, _settings: &Settings) -> Option<Version> {
-        sqlx::version_of_path(rel, true)
+        parse_name(rel).map(|(digits, number, ..)| Version::numeric(digits, number))
     }
 
     fn transaction_rule(&self) -> &'static str {
@@ -61,6 +76,93 @@ impl FormatSpec for GolangMigrate {
     fn template(&self, version: &str, name: &str) -> Vec<(String, String)> {
         pair_template(version, name)
     }
+}
+
+/// Up or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
+
+/// A top-level file name as golang-migrate's regex reads it: its version digits, the version,
+/// the identifier and the direction. The identifier is as long as the match allows (Go's
+/// `(.*)` is greedy), so the last `.up.`/`.down.` is the direction.
+fn parse_name(rel: &str) -> Option<(&str, u64, &str, Direction)> {
+    if rel.contains('/') || rel.starts_with('.') {
+        return None;
+    }
+    let (digits, rest) = rel.split_once('_')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number: u64 = digits.parse().ok()?;
+    let up = rest.rfind(".up.").map(|at| (at, Direction::Up));
+    let down = rest.rfind(".down.").map(|at| (at, Direction::Down));
+    let (at, direction) = match (up, down) {
+        (Some(u), Some(d)) => {
+            if u.0 > d.0 {
+                u
+            } else {
+                d
+            }
+        }
+        (one, other) => one.or(other)?,
+    };
+    Some((digits, number, &rest[..at], direction))
+}
+
+/// The migrations of a golang-migrate directory, as golang-migrate reads them.
+fn discover(listing: &Listing) -> Result<Found, InputError> {
+    let mut ups: BTreeMap<u64, (&Entry, &str, &str)> = BTreeMap::new();
+    let mut downs: BTreeMap<u64, &Entry> = BTreeMap::new();
+    let mut ignored = Vec::new();
+    for entry in listing.top_entries() {
+        let parsed = (!entry.is_dir).then(|| parse_name(&entry.rel)).flatten();
+        let Some((digits, number, name, direction)) = parsed else {
+            ignored.push(entry.path.clone());
+            continue;
+        };
+        let previous = match direction {
+            Direction::Up => ups.insert(number, (entry, digits, name)).map(|(e, ..)| e),
+            Direction::Down => downs.insert(number, entry),
+        };
+        if let Some(other) = previous {
+            return Err(InputError::new(
+                &entry.path,
+                format!(
+                    "duplicate migration file: {} has the same version and direction \
+                     (golang-migrate refuses the directory)",
+                    other.path.display()
+                ),
+            ));
+        }
+    }
+    if let Some((_, down)) = downs.iter().find(|(number, _)| !ups.contains_key(number)) {
+        return Err(InputError::new(
+            &down.path,
+            "down file without an up file of its version: golang-migrate would apply nothing \
+             for this version; add the up file, or remove the down",
+        ));
+    }
+    let mut migrations = Vec::with_capacity(ups.len());
+    for (number, (up, digits, name)) in &ups {
+        let script = |entry: &Entry| {
+            entry
+                .text()
+                .map(|text| text.whole_script(&entry.path, TransactionMode::AsWritten))
+        };
+        migrations.push(Migration {
+            version: Version::numeric(digits, *number),
+            name: name.to_string(),
+            up: script(up)?,
+            down: downs.get(number).map(|down| script(down)).transpose()?,
+        });
+    }
+    Ok(Found {
+        migrations,
+        ignored,
+    })
 }
 
 // golang-migrate's `schema_migrations`: one row, the current version and whether it is

@@ -37,6 +37,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::annotated::{Annotation, Dialect, parse_annotated};
+use super::annotated_files;
 use super::bookkeeping::{Applied, Book, Bookkeeping, record};
 use super::sqlx::is_top_level_sql;
 use super::{
@@ -83,12 +84,7 @@ impl FormatSpec for Goose {
         listing: &Listing,
         _settings: &AllSettings,
     ) -> Result<Option<Evidence>, InputError> {
-        for entry in listing.top_files().filter(|e| is_top_level_sql(&e.rel)) {
-            if let Some(line) = GOOSE.up_line(&entry.text()?.sql) {
-                return Ok(Some(Evidence::annotation(entry, line)));
-            }
-        }
-        Ok(None)
+        annotated_files(listing, |_, sql| GOOSE.up_line(sql))
     }
 
     fn discover(&self, listing: &Listing, settings: &AllSettings) -> Result<Found, InputError> {
@@ -146,6 +142,14 @@ impl FormatSpec for Goose {
         }
         let (digits, number) = numeric_component(rel).ok()?;
         Some(Version::numeric(digits, number.unsigned_abs()))
+    }
+
+    fn down_section_start(&self, sql: &str) -> Option<usize> {
+        GOOSE.down_line_start(sql)
+    }
+
+    fn reads_sections(&self) -> bool {
+        true
     }
 
     fn transaction_rule(&self) -> &'static str {

@@ -13,6 +13,7 @@ use super::diesel::{
     dir_template, find_above, is_dir_migration_path, migration_dirs, read_dir_migration,
     refuse_top_level_sql,
 };
+use super::project::is_hasura_config;
 use super::{
     Evidence, Format, FormatSpec, Found, Listing, Settings, Strength, TransactionMode, Version,
 };
@@ -65,11 +66,7 @@ impl FormatSpec for Hasura {
         if let Some(config) = find_above(&listing.dir, "config.yaml", CONFIG_LEVELS)
             && is_hasura_config(&config)
         {
-            return Ok(Some(Evidence {
-                path: config,
-                line: None,
-                strength: Strength::Marker,
-            }));
+            return Ok(Some(Evidence::file(&config, Strength::Marker)));
         }
         let cli_versions = with_up.iter().all(|d| {
             d.rel.split_once('_').is_some_and(|(v, _)| {
@@ -153,16 +150,6 @@ fn parse_name(dir: &str) -> Option<((&str, u64), &str)> {
         .bytes()
         .all(|b| b.is_ascii_digit())
         .then_some(((version, number), name))
-}
-
-/// Whether a `config.yaml` is a Hasura CLI project's: it names the CLI's keys.
-fn is_hasura_config(path: &Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|text| {
-        text.lines().any(|line| {
-            let key = line.split(':').next().unwrap_or("").trim();
-            ["metadata_directory", "admin_secret", "endpoint"].contains(&key)
-        })
-    })
 }
 
 #[cfg(test)]

@@ -46,14 +46,15 @@ impl FormatSpec for Knex {
             return Ok(None);
         }
         Ok(
-            project_with(&listing.dir, &KNEXFILES).map(|(project, knexfile)| Evidence {
-                path: project.join(knexfile),
-                line: None,
-                strength: if depends_on(&project, "knex") {
-                    Strength::Marker
-                } else {
-                    Strength::Naming
-                },
+            project_with(&listing.dir, &KNEXFILES).map(|(project, knexfile)| {
+                Evidence::file(
+                    &project.join(knexfile),
+                    if depends_on(&project, "knex") {
+                        Strength::Marker
+                    } else {
+                        Strength::Naming
+                    },
+                )
             }),
         )
     }

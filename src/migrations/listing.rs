@@ -9,10 +9,14 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::project::Project;
 use crate::error::InputError;
 
 /// Directories never descended into: tool caches and dependencies, not migrations.
 const SKIPPED_DIRS: [&str; 3] = ["node_modules", "target", "vendor"];
+
+/// migration-check's own files, which may sit in the migrations directory.
+const OWN_FILES: [&str; 2] = ["migrations.sum", "migration-check.toml"];
 
 /// A file's text, decoded as UTF-8 with a leading BOM removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +226,8 @@ pub struct Listing {
     pub dir: PathBuf,
     /// Files and directories, not hidden, not below [`SKIPPED_DIRS`], down to the depth read.
     pub entries: Vec<Entry>,
+    /// The project around the directory, read on first use.
+    project: OnceCell<Project>,
 }
 
 impl Listing {
@@ -233,6 +239,7 @@ impl Listing {
         let mut listing = Listing {
             dir: dir.to_path_buf(),
             entries: Vec::new(),
+            project: OnceCell::new(),
         };
         let top = read_migrations_dir(dir)?;
         listing.add(dir, "", top, depth)?;
@@ -257,6 +264,7 @@ impl Listing {
         Listing {
             dir: dir.to_path_buf(),
             entries,
+            project: OnceCell::new(),
         }
     }
 
@@ -304,6 +312,11 @@ impl Listing {
         Ok(())
     }
 
+    /// The tools the project around the directory names (see [`Project`]), read once.
+    pub fn project(&self) -> &Project {
+        self.project.get_or_init(|| Project::around(&self.dir))
+    }
+
     /// The files (not directories).
     pub fn files(&self) -> impl Iterator<Item = &Entry> {
         self.entries.iter().filter(|e| !e.is_dir)
@@ -312,6 +325,14 @@ impl Listing {
     /// The files directly in the migrations directory.
     pub fn top_files(&self) -> impl Iterator<Item = &Entry> {
         self.files().filter(|e| e.depth() == 0)
+    }
+
+    /// The files and directories directly in the migrations directory, but for migration-check's
+    /// own files there (`migrations.sum`, `migration-check.toml`).
+    pub fn top_entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .iter()
+            .filter(|e| e.depth() == 0 && !OWN_FILES.contains(&e.rel.as_str()))
     }
 
     /// The directories directly in the migrations directory.

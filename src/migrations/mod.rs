@@ -15,7 +15,7 @@ pub mod atlas;
 pub mod bookkeeping;
 pub mod command;
 pub mod dbmate;
-mod detect;
+pub mod detect;
 pub mod diesel;
 mod envsub;
 pub mod flyway;
@@ -28,6 +28,7 @@ mod listing;
 pub mod node_pg_migrate;
 pub mod pattern;
 pub mod prisma;
+pub mod project;
 pub mod sql_migrate;
 pub mod sqlx;
 
@@ -63,7 +64,8 @@ pub enum Strength {
     Annotation,
 }
 
-/// Why a directory looks like a format's: one entry as an example.
+/// Why a directory looks like a format's: one entry as an example, and how many entries
+/// say the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evidence {
     /// The example entry.
@@ -72,15 +74,24 @@ pub struct Evidence {
     pub line: Option<usize>,
     /// How strongly it points at the format.
     pub strength: Strength,
+    /// How many entries carry it (1 for a marker file): an annotation in one file of
+    /// hundreds is not the directory's tool.
+    pub support: usize,
 }
 
 impl Evidence {
     /// Evidence by an entry's name.
     pub fn entry(entry: &Entry, strength: Strength) -> Self {
+        Evidence::file(&entry.path, strength)
+    }
+
+    /// Evidence by a file outside the listing (a tool's configuration).
+    pub fn file(path: &Path, strength: Strength) -> Self {
         Evidence {
-            path: entry.path.clone(),
+            path: path.to_path_buf(),
             line: None,
             strength,
+            support: 1,
         }
     }
 
@@ -90,8 +101,34 @@ impl Evidence {
             path: entry.path.clone(),
             line: Some(line),
             strength: Strength::Annotation,
+            support: 1,
         }
     }
+
+    /// The same evidence, carried by `support` entries.
+    pub fn supported_by(self, support: usize) -> Self {
+        Evidence { support, ..self }
+    }
+}
+
+/// Evidence from the top-level `.sql` files for which `line_of` finds a tool's annotation:
+/// the first as the example, every one counted (see [`Evidence::support`]).
+pub(crate) fn annotated_files(
+    listing: &Listing,
+    mut line_of: impl FnMut(&Entry, &str) -> Option<usize>,
+) -> Result<Option<Evidence>, InputError> {
+    let mut first: Option<Evidence> = None;
+    let mut count = 0;
+    for entry in listing
+        .top_files()
+        .filter(|e| sqlx::is_top_level_sql(&e.rel))
+    {
+        if let Some(line) = line_of(entry, &entry.text()?.sql) {
+            count += 1;
+            first.get_or_insert_with(|| Evidence::annotation(entry, line));
+        }
+    }
+    Ok(first.map(|evidence| evidence.supported_by(count)))
 }
 
 /// What discovery found in a directory of one format.
@@ -163,6 +200,19 @@ pub trait FormatSpec: Sync + Send + 'static {
             .find_map(|suffix| rel.strip_suffix(suffix))
             .unwrap_or(rel)
             .to_string()
+    }
+
+    /// For a tool whose files hold an up and a down section marked by its annotations: the
+    /// byte offset where the down section of `sql` starts, if it has one. Detection warns
+    /// about (or refuses) another tool's files read by a tool that runs files whole.
+    fn down_section_start(&self, _sql: &str) -> Option<usize> {
+        None
+    }
+
+    /// Whether the tool reads its files as annotated sections (then another tool's
+    /// annotation in one is only a comment to it).
+    fn reads_sections(&self) -> bool {
+        false
     }
 
     /// When the tool wraps a script in a transaction, in one sentence (README, `--help`).
@@ -511,8 +561,8 @@ impl Migration {
 pub struct Discovered {
     /// The layout the directory follows, with its settings.
     pub layout: Layout,
-    /// True when the format was detected from the directory rather than given.
-    pub auto_detected: bool,
+    /// How the format was chosen, and what else was considered.
+    pub detection: detect::Detection,
     /// The migrations, sorted by version.
     pub migrations: Vec<Migration>,
     /// Files in the directory that belong to no migration and are worth a word.
@@ -561,16 +611,14 @@ pub fn discover(
     settings: &Arc<Settings>,
 ) -> Result<Discovered, InputError> {
     let listing = Listing::read(dir, format.map_or_else(deepest, |f| f.depth()))?;
-    let (format, auto_detected) = match format {
-        Some(format) => {
-            detect::check_not_claimed(&listing, format, settings)?;
-            (format, false)
-        }
+    let detection = match format {
+        Some(format) => detect::check_given(&listing, format, settings)?,
         None => match detect::detect(&listing, settings)? {
-            Some(format) => (format, true),
+            Some(detection) => detection,
             None => return Err(no_migrations(dir, Format::ALL)),
         },
     };
+    let format = detection.format;
     let found = format.discover(&listing, settings)?;
     let mut migrations = found.migrations;
     if migrations.is_empty() {
@@ -582,7 +630,7 @@ pub fn discover(
             format,
             settings: Arc::clone(settings),
         },
-        auto_detected,
+        detection,
         migrations,
         ignored: found.ignored,
     })
@@ -798,10 +846,10 @@ mod tests {
         std::fs::create_dir(t.path().join("3_subdir")).unwrap();
         let d = discover(t.path(), None).unwrap();
         assert_eq!(d.format(), sqlx::FORMAT);
-        assert!(d.auto_detected);
+        assert_ne!(d.detection.basis, detect::Basis::Given);
         assert_eq!(versions(&d), ["2", "10"]);
         let d = discover(t.path(), Some(sqlx::FORMAT)).unwrap();
-        assert!(!d.auto_detected);
+        assert_eq!(d.detection.basis, detect::Basis::Given);
     }
 
     #[test]
@@ -828,7 +876,7 @@ mod tests {
         );
         let d = discover(t.path(), None).unwrap();
         assert_eq!(d.format(), diesel::FORMAT);
-        assert!(d.auto_detected);
+        assert_ne!(d.detection.basis, detect::Basis::Given);
     }
 
     #[test]
@@ -846,7 +894,7 @@ mod tests {
         write(t.path(), "1_a.sql", "-- migrate:up\nselect 1;\n");
         let d = discover(t.path(), None).unwrap();
         assert_eq!(d.format(), dbmate::FORMAT);
-        assert!(d.auto_detected);
+        assert_ne!(d.detection.basis, detect::Basis::Given);
     }
 
     #[test]
@@ -882,13 +930,11 @@ mod tests {
         assert_eq!(err.line, None);
         assert_eq!(
             err.message,
-            format!(
-                "two migration layouts mixed in one directory: sqlx and diesel \
-                 (e.g. {} is sqlx and {} is diesel); pass --format sqlx or --format diesel",
-                c.display(),
-                t.path().join("2_b").display()
-            )
+            "two migration layouts in one directory, and nothing in the directory or the \
+             project tells them apart: sqlx and diesel (e.g. 3_c.up.sql is sqlx, 2_b is \
+             diesel); pass --format sqlx or --format diesel"
         );
+        assert!(c.exists());
     }
 
     #[test]
@@ -898,36 +944,53 @@ mod tests {
         write(t.path(), "2_b/up.sql", "select 2;");
         let err = discover(t.path(), None).unwrap_err();
         assert!(err.message.contains("sqlx and diesel"), "{}", err.message);
-        assert!(err.message.contains(&format!("{} is sqlx", a.display())));
+        assert!(err.message.contains("1_a.sql is sqlx"), "{}", err.message);
+        assert!(a.exists());
         assert!(
             err.message
                 .ends_with("pass --format sqlx or --format diesel")
         );
     }
 
+    /// sqlx reads files only: a directory beside them is listed as ignored, never called
+    /// another tool's migration.
     #[test]
-    fn explicit_sqlx_rejects_diesel_dir() {
+    fn explicit_sqlx_ignores_a_directory() {
         let t = tempdir();
         write(t.path(), "1_a.up.sql", "select 1;");
         write(t.path(), "2_b/up.sql", "select 2;");
-        let err = discover(t.path(), Some(sqlx::FORMAT)).unwrap_err();
-        assert_eq!(err.path, t.path().join("2_b"));
-        assert!(err.message.contains("diesel"));
+        let d = discover(t.path(), Some(sqlx::FORMAT)).unwrap();
+        assert_eq!(d.ignored, [t.path().join("2_b")]);
+        assert_eq!(versions(&d), ["1"]);
     }
 
+    /// Another tool's annotations in a file the given tool reads whole: an error when they
+    /// cut it into an up and a down that both hold SQL, else a warning at the line.
     #[test]
-    fn explicit_sqlx_rejects_dbmate_file_at_directive_line() {
+    fn explicit_format_and_another_tools_annotations() {
         let t = tempdir();
         write(t.path(), "1_a.up.sql", "select 1;");
         let b = write(
             t.path(),
-            "2_b.sql",
-            "-- comment\n-- migrate:up\nselect 2;\n",
+            "2_b.up.sql",
+            "-- comment\n-- migrate:up\nselect 2;\n-- migrate:down\nselect 3;\n",
         );
         let err = discover(t.path(), Some(golang_migrate::FORMAT)).unwrap_err();
         assert_eq!(err.path, b);
         assert_eq!(err.line, Some(2));
-        assert!(err.message.contains("dbmate"));
+        assert!(
+            err.message
+                .contains("dbmate would run its up and down sections apart"),
+            "{err}"
+        );
+        write(
+            t.path(),
+            "2_b.up.sql",
+            "-- comment\n-- migrate:up\nselect 2;\n",
+        );
+        let d = discover(t.path(), Some(golang_migrate::FORMAT)).unwrap();
+        assert_eq!(d.detection.warnings.len(), 1, "{:?}", d.detection.warnings);
+        assert!(d.detection.warnings[0].contains("2_b.up.sql:2: reads like dbmate's annotation"));
     }
 
     #[test]
@@ -961,10 +1024,11 @@ mod tests {
         let err = discover(t.path(), None).unwrap_err();
         assert_eq!(err.path, typo);
         assert_eq!(err.line, None);
-        assert!(err.message.contains("version number"));
+        assert!(err.message.contains("not an integer version"), "{err}");
         std::fs::remove_file(&typo).unwrap();
-        let typo = write(t.path(), "1-a.up.sql", "select 1;");
-        assert_eq!(discover(t.path(), None).unwrap_err().path, typo);
+        // No `_`: sqlx skips it, and says so.
+        let skipped = write(t.path(), "1-a.up.sql", "select 1;");
+        assert_eq!(discover(t.path(), None).unwrap().ignored, [skipped]);
     }
 
     #[test]
@@ -998,7 +1062,8 @@ mod tests {
         assert_eq!(up.sql, "-- no-transaction\nselect 1;");
         assert_eq!(up.byte_offset, 3);
         assert_eq!(up.line_offset, 0);
-        assert_eq!(up.transaction, TransactionMode::AsWritten);
+        // sqlx tests the text it read, BOM included, for `-- no-transaction`.
+        assert_eq!(up.transaction, TransactionMode::Wrapped);
     }
 
     #[test]

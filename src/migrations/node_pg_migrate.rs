@@ -38,6 +38,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::annotated_files;
 use super::bookkeeping::{Book, Bookkeeping, file_stem, literal, record};
 use super::command::{Tool, depends_on, is_code_file, project_with};
 use super::sqlx::is_top_level_sql;
@@ -70,22 +71,26 @@ impl FormatSpec for NodePgMigrate {
         listing: &Listing,
         _settings: &Settings,
     ) -> Result<Option<Evidence>, InputError> {
-        for entry in listing.top_files().filter(|e| is_top_level_sql(&e.rel)) {
-            let sql = &entry.text()?.sql;
-            if let Some(first) = markers(sql).first() {
-                return Ok(Some(Evidence::annotation(entry, first.line)));
-            }
+        // A `.up.sql`/`.down.sql` file is one half of another tool's pair: a comment in it
+        // that reads like a marker (`-- Down migration is a no-op`) is no evidence.
+        let annotated = annotated_files(listing, |entry, sql| {
+            let pair_half = entry.rel.ends_with(".up.sql") || entry.rel.ends_with(".down.sql");
+            (!pair_half)
+                .then(|| markers(sql).first().map(|m| m.line))
+                .flatten()
+        })?;
+        if annotated.is_some() {
+            return Ok(annotated);
         }
         // Code migrations of a project that depends on node-pg-migrate.
         if listing.top_files().any(|e| is_code_file(&e.rel))
             && let Some((project, _)) = project_with(&listing.dir, &["package.json"])
             && depends_on(&project, "node-pg-migrate")
         {
-            return Ok(Some(Evidence {
-                path: project.join("package.json"),
-                line: None,
-                strength: Strength::Marker,
-            }));
+            return Ok(Some(Evidence::file(
+                &project.join("package.json"),
+                Strength::Marker,
+            )));
         }
         Ok(None)
     }
@@ -147,6 +152,17 @@ impl FormatSpec for NodePgMigrate {
         let digits = leading_digits(rel);
         let key = numeric_prefix(digits).ok()?;
         Some(Version::with_key(digits, vec![key]))
+    }
+
+    fn down_section_start(&self, sql: &str) -> Option<usize> {
+        markers(sql)
+            .iter()
+            .find(|m| m.direction == Direction::Down)
+            .map(|m| m.start)
+    }
+
+    fn reads_sections(&self) -> bool {
+        true
     }
 
     fn transaction_rule(&self) -> &'static str {

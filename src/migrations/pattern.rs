@@ -290,11 +290,10 @@ impl FormatSpec for Pattern {
         listing: &Listing,
         settings: &AllSettings,
     ) -> Result<Option<Evidence>, InputError> {
-        Ok(settings.pattern.as_ref().map(|_| Evidence {
-            path: listing.dir.clone(),
-            line: None,
-            strength: Strength::Annotation,
-        }))
+        Ok(settings
+            .pattern
+            .as_ref()
+            .map(|_| Evidence::file(&listing.dir.clone(), Strength::Annotation)))
     }
 
     fn discover(&self, listing: &Listing, settings: &AllSettings) -> Result<Found, InputError> {

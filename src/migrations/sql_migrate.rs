@@ -28,6 +28,7 @@
 //!   `<yyyymmddhhmmss>-<name>.sql` holding `-- +migrate Up` and `-- +migrate Down`.
 
 use super::annotated::{Annotation, Dialect, parse_annotated};
+use super::annotated_files;
 use super::bookkeeping::{Applied, Book, Bookkeeping, by_name, file_name, literal, record};
 use super::sqlx::is_top_level_sql;
 use super::{
@@ -65,26 +66,20 @@ impl FormatSpec for SqlMigrate {
         listing: &Listing,
         _settings: &Settings,
     ) -> Result<Option<Evidence>, InputError> {
-        let files = || listing.top_files().filter(|e| is_top_level_sql(&e.rel));
-        for entry in files() {
-            if let Some(line) = SQL_MIGRATE.up_line(&entry.text()?.sql) {
-                return Ok(Some(Evidence::annotation(entry, line)));
-            }
-        }
         // A file may hold only a down section.
-        for entry in files() {
-            let down = lines(&entry.text()?.sql).find(|line| {
-                let text = line.text.trim_end_matches('\r');
-                matches!(
-                    sql_migrate_annotation(text),
-                    Ok(Some(Annotation::Down { .. }))
-                )
-            });
-            if let Some(line) = down {
-                return Ok(Some(Evidence::annotation(entry, line.number)));
-            }
-        }
-        Ok(None)
+        annotated_files(listing, |_, sql| {
+            SQL_MIGRATE.up_line(sql).or_else(|| {
+                lines(sql)
+                    .find(|line| {
+                        let text = line.text.trim_end_matches('\r');
+                        matches!(
+                            sql_migrate_annotation(text),
+                            Ok(Some(Annotation::Down { .. }))
+                        )
+                    })
+                    .map(|line| line.number)
+            })
+        })
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
@@ -118,6 +113,14 @@ impl FormatSpec for SqlMigrate {
             return None;
         }
         version_of_name(rel)
+    }
+
+    fn down_section_start(&self, sql: &str) -> Option<usize> {
+        SQL_MIGRATE.down_line_start(sql)
+    }
+
+    fn reads_sections(&self) -> bool {
+        true
     }
 
     fn transaction_rule(&self) -> &'static str {

@@ -2,16 +2,17 @@
 //! (irreversible) `<version>_<name>.sql` files, versions ordered numerically within `i64`;
 //! `-- no-transaction` on a script's first line takes it out of sqlx's transaction: sqlx
 //! then sends the file as one query, so several statements share an implicit transaction.
-//! golang-migrate shares the pair naming (its own file reuses [`discover_pairs`]), so pairs
-//! are read as sqlx when auto-detected. This leaf turns the listing into migrations under
-//! those rules; it does no I/O of its own.
+//! Names are read as sqlx reads them (`sqlx-core/src/migrate/source.rs`): the text before
+//! the first `_` is the version, a down belongs to the up of its version, files without `_`
+//! or not ending in `.sql` are skipped (listed as ignored). golang-migrate and pop share the
+//! pair naming; detection tells them apart by the project.
 
 use std::collections::BTreeMap;
 
 use super::bookkeeping::{Book, Bookkeeping, crc_lock_key, hex, literal, record, up_bytes};
 use super::{
-    Evidence, FileKind, Format, FormatSpec, Found, Listing, Migration, Script, Settings, SqlFile,
-    Strength, TransactionMode, Version, refuse_migration_dirs, split_version,
+    Entry, Evidence, FileKind, Format, FormatSpec, Found, Listing, Migration, Script, Settings,
+    Strength, TransactionMode, Version,
 };
 use crate::error::InputError;
 use sha2::{Digest, Sha384};
@@ -40,26 +41,29 @@ impl FormatSpec for Sqlx {
         listing: &Listing,
         _settings: &Settings,
     ) -> Result<Option<Evidence>, InputError> {
-        let versioned =
-            |e: &&super::Entry| e.rel.ends_with(".sql") && split_version(&e.rel).is_some();
-        let pair = listing
+        // Names sqlx reads with a numeric version (discovery refuses one out of range).
+        let read: Vec<&Entry> = listing
             .top_files()
-            .filter(versioned)
+            .filter(|e| sqlx_name(&e.rel).is_some_and(|(digits, ..)| is_digits(digits)))
+            .collect();
+        let pair = read
+            .iter()
             .find(|e| e.rel.ends_with(".up.sql") || e.rel.ends_with(".down.sql"));
-        let example = pair.or_else(|| listing.top_files().find(versioned));
-        Ok(example.map(|e| Evidence::entry(e, Strength::Naming)))
+        Ok(pair
+            .or(read.first())
+            .map(|e| Evidence::entry(e, Strength::Naming).supported_by(read.len())))
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
-        discover_pairs(listing, false).map(Found::from)
+        discover_pairs(listing)
     }
 
     fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
-        is_top_level_sql(rel)
+        version_of_path(rel).is_some()
     }
 
     fn version_of_path(&self, rel: &str, _settings: &Settings) -> Option<Version> {
-        version_of_path(rel, false)
+        version_of_path(rel)
     }
 
     fn transaction_rule(&self) -> &'static str {
@@ -84,18 +88,13 @@ pub(crate) fn is_top_level_sql(rel: &str) -> bool {
     !rel.contains('/') && !rel.starts_with('.') && rel.ends_with(".sql")
 }
 
-/// The version of a pair or simple file: numeric, within i64 for sqlx (its type), u64 for
-/// golang-migrate.
-pub(crate) fn version_of_path(rel: &str, golang: bool) -> Option<Version> {
-    if !is_top_level_sql(rel) {
+/// The version of a file sqlx reads: numeric, within its i64.
+pub(crate) fn version_of_path(rel: &str) -> Option<Version> {
+    if rel.contains('/') || rel.starts_with('.') {
         return None;
     }
-    let (digits, _) = split_version(rel)?;
-    let number: u64 = digits.parse().ok()?;
-    if !golang && i64::try_from(number).is_err() {
-        return None;
-    }
-    Some(Version::numeric(digits, number))
+    let (digits, ..) = sqlx_name(rel)?;
+    Some(Version::numeric(digits, sqlx_version(digits)?))
 }
 
 /// The two files of a new migration in the pair layout.
@@ -112,49 +111,74 @@ pub(crate) fn pair_template(version: &str, name: &str) -> Vec<(String, String)> 
     ]
 }
 
-/// Builds the migrations of a sqlx (`golang` false) or golang-migrate (`golang` true)
-/// directory from its listing. The result is not yet sorted.
-pub(crate) fn discover_pairs(
-    listing: &Listing,
-    golang: bool,
-) -> Result<Vec<Migration>, InputError> {
-    refuse_migration_dirs(listing, if golang { "golang-migrate" } else { "sqlx" })?;
-    let files = listing.versioned_sql_files()?;
-    let mut ups: BTreeMap<u64, &SqlFile> = BTreeMap::new();
-    let mut downs: BTreeMap<u64, &SqlFile> = BTreeMap::new();
-    for file in &files {
-        let number = parse_version(file, golang)?;
-        let map = match file.kind {
-            FileKind::Plain if golang => {
-                return Err(InputError::new(
-                    &file.path,
-                    "neither `.up.sql` nor `.down.sql`: golang-migrate migrations are \
-                     `<version>_<name>.up.sql` and `<version>_<name>.down.sql`",
-                ));
-            }
-            FileKind::Up | FileKind::Plain => &mut ups,
-            FileKind::Down => &mut downs,
+/// The name of a file sqlx reads as a migration, split as sqlx splits it
+/// (`sqlx-core/src/migrate/source.rs`): the text before the first `_` is the version, the
+/// rest must end with `.sql`; None for a file sqlx ignores (no `_`, not `.sql`).
+pub(crate) fn sqlx_name(file_name: &str) -> Option<(&str, FileKind, &str)> {
+    let (version, rest) = file_name.split_once('_')?;
+    let (kind, name) = if let Some(name) = rest.strip_suffix(".up.sql") {
+        (FileKind::Up, name)
+    } else if let Some(name) = rest.strip_suffix(".down.sql") {
+        (FileKind::Down, name)
+    } else {
+        (FileKind::Plain, rest.strip_suffix(".sql")?)
+    };
+    Some((version, kind, name))
+}
+
+/// Builds the migrations of a sqlx directory from its listing, as sqlx reads it: every
+/// top-level file `<version>_<description>.sql` (`.up.sql`, `.down.sql`) whose version is
+/// an i64; a down belongs to the up of its version (their descriptions may differ); files
+/// and directories sqlx skips are returned as ignored. The result is not yet sorted.
+pub(crate) fn discover_pairs(listing: &Listing) -> Result<Found, InputError> {
+    let mut ups: BTreeMap<u64, (&Entry, FileKind, &str)> = BTreeMap::new();
+    let mut downs: BTreeMap<u64, (&Entry, &str)> = BTreeMap::new();
+    let mut ignored = Vec::new();
+    for entry in listing.top_entries() {
+        let parsed = (!entry.is_dir).then(|| sqlx_name(&entry.rel)).flatten();
+        let Some((digits, kind, name)) = parsed else {
+            ignored.push(entry.path.clone());
+            continue;
         };
-        if let Some(other) = map.insert(number, file) {
-            return Err(InputError::new(
-                &file.path,
+        let number = sqlx_version(digits).ok_or_else(|| {
+            let reason = if is_digits(digits) {
+                format!("version {digits} is too large for sqlx (its versions are i64)")
+            } else {
                 format!(
-                    "duplicate version {number}: {} has the same version",
+                    "sqlx cannot read this file name: the text before its first `_` \
+                     (`{digits}`) is not an integer version (expected e.g. \
+                     `1_create_users.sql`); rename it, or start its name with `.` to have \
+                     it ignored"
+                )
+            };
+            InputError::new(&entry.path, reason)
+        })?;
+        let previous = match kind {
+            FileKind::Down => downs.insert(number, (entry, name)).map(|(e, _)| e),
+            FileKind::Up | FileKind::Plain => {
+                ups.insert(number, (entry, kind, name)).map(|(e, ..)| e)
+            }
+        };
+        if let Some(other) = previous {
+            return Err(InputError::new(
+                &entry.path,
+                format!(
+                    "duplicate version {number}: {} has the same version (sqlx would apply both \
+                     and fail on its history table's primary key)",
                     other.path.display()
                 ),
             ));
         }
     }
-
-    for (number, down) in &downs {
+    for (number, (down, _)) in &downs {
         match ups.get(number) {
             None => {
                 return Err(InputError::new(
                     &down.path,
-                    "down script without an up script",
+                    "down script without an up script of its version",
                 ));
             }
-            Some(up) if up.kind == FileKind::Plain => {
+            Some((up, FileKind::Plain, _)) => {
                 return Err(InputError::new(
                     &down.path,
                     format!(
@@ -164,56 +188,48 @@ pub(crate) fn discover_pairs(
                     ),
                 ));
             }
-            Some(up) if up.name != down.name => {
-                return Err(InputError::new(
-                    &down.path,
-                    format!(
-                        "name `{}` does not match its up script {} (`{}`)",
-                        down.name,
-                        up.path.display(),
-                        up.name
-                    ),
-                ));
-            }
             Some(_) => {}
         }
     }
-
-    Ok(ups
-        .iter()
-        .map(|(number, up)| Migration {
-            version: Version::numeric(&up.version, *number),
-            name: up.name.clone(),
-            up: script(up, golang),
-            down: downs.get(number).map(|down| script(down, golang)),
-        })
-        .collect())
-}
-
-/// Parses a file's version digits: u64 for golang-migrate, within i64 for sqlx (its type).
-fn parse_version(file: &SqlFile, golang: bool) -> Result<u64, InputError> {
-    let too_large = || {
-        InputError::new(
-            &file.path,
-            format!(
-                "version {} is too large for {}",
-                file.version,
-                if golang { "golang-migrate" } else { "sqlx" }
-            ),
-        )
-    };
-    let number: u64 = file.version.parse().map_err(|_| too_large())?;
-    if !golang && i64::try_from(number).is_err() {
-        return Err(too_large());
+    let mut migrations = Vec::with_capacity(ups.len());
+    for (number, (up, _, name)) in &ups {
+        let digits = up.rel.split_once('_').map_or("", |(digits, _)| digits);
+        migrations.push(Migration {
+            version: Version::numeric(digits, *number),
+            name: name.to_string(),
+            up: script(up)?,
+            down: downs
+                .get(number)
+                .map(|(down, _)| script(down))
+                .transpose()?,
+        });
     }
-    Ok(number)
+    Ok(Found {
+        migrations,
+        ignored,
+    })
 }
 
-/// The script of a whole file, with the transaction mode its tool gives it.
-fn script(file: &SqlFile, golang: bool) -> Script {
-    let transaction = if golang {
-        TransactionMode::AsWritten
-    } else if file.text.sql.lines().next().map(str::trim) == Some(NO_TRANSACTION) {
+/// Whether `text` is decimal digits.
+pub(crate) fn is_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A version sqlx accepts: decimal digits that fit its i64.
+fn sqlx_version(digits: &str) -> Option<u64> {
+    if !is_digits(digits) {
+        return None;
+    }
+    let number: u64 = digits.parse().ok()?;
+    i64::try_from(number).ok()?;
+    Some(number)
+}
+
+/// The script of a whole file, with sqlx's transaction rule: wrapped, unless the file's
+/// first bytes are `-- no-transaction` (sqlx's `starts_with` on the file's text).
+fn script(entry: &Entry) -> Result<Script, InputError> {
+    let text = entry.text()?;
+    let transaction = if text.bom_len == 0 && text.sql.starts_with(NO_TRANSACTION) {
         // sqlx sends the whole file as one simple query: several statements still run in
         // one implicit transaction (sqlx-cli 0.8.6 fails a file with two CREATE INDEX
         // CONCURRENTLY), exactly what AsWritten reproduces.
@@ -221,7 +237,7 @@ fn script(file: &SqlFile, golang: bool) -> Script {
     } else {
         TransactionMode::Wrapped
     };
-    file.text.whole_script(&file.path, transaction)
+    Ok(text.whole_script(&entry.path, transaction))
 }
 
 // sqlx's `_sqlx_migrations`: version, description, installed_on, success, the SHA-384 of
@@ -376,10 +392,12 @@ mod tests {
         write(
             t.path(),
             "1_a.up.sql",
-            "  -- no-transaction  \r\ncreate index concurrently i on t(x);\r\n",
+            "-- no-transaction  \r\ncreate index concurrently i on t(x);\r\n",
         );
         write(t.path(), "1_a.down.sql", "drop index i;\r\n");
         write(t.path(), "2_b.sql", "select 1;\n-- no-transaction\n");
+        // sqlx tests `starts_with("-- no-transaction")`: indented, it is a comment.
+        write(t.path(), "3_c.sql", " -- no-transaction\nselect 1;\n");
         let d = discover(t.path(), None).unwrap();
         assert_eq!(d.migrations[0].up.transaction, TransactionMode::AsWritten);
         assert_eq!(
@@ -387,9 +405,10 @@ mod tests {
             TransactionMode::Wrapped
         );
         assert_eq!(d.migrations[1].up.transaction, TransactionMode::Wrapped);
+        assert_eq!(d.migrations[2].up.transaction, TransactionMode::Wrapped);
         assert_eq!(
             d.migrations[0].up.sql,
-            "  -- no-transaction  \r\ncreate index concurrently i on t(x);\r\n"
+            "-- no-transaction  \r\ncreate index concurrently i on t(x);\r\n"
         );
     }
 
@@ -407,15 +426,27 @@ mod tests {
         );
     }
 
+    /// golang-migrate's regex skips what it does not match; it is listed as ignored.
     #[test]
-    fn golang_migrate_rejects_plain_sql() {
+    fn golang_migrate_ignores_what_its_regex_does_not_match() {
         let t = tempdir();
         write(t.path(), "1_a.up.sql", "select 1;");
         let plain = write(t.path(), "2_b.sql", "select 2;");
-        let err = discover(t.path(), Some(golang_migrate::FORMAT)).unwrap_err();
-        assert_eq!(err.path, plain);
-        assert_eq!(err.line, None);
-        assert!(err.message.contains("golang-migrate"));
+        let readme = write(t.path(), "README.md", "notes");
+        write(t.path(), "3_c.up..sql", "select 3;");
+        write(t.path(), "3_other_name.down.sql", "select 3;");
+        let d = discover(t.path(), Some(golang_migrate::FORMAT)).unwrap();
+        assert_eq!(d.ignored, [plain, readme]);
+        assert_eq!(d.migrations.len(), 2);
+        assert_eq!(d.migrations[1].name, "c");
+        assert!(
+            d.migrations[1]
+                .down
+                .as_ref()
+                .unwrap()
+                .path
+                .ends_with("3_other_name.down.sql")
+        );
     }
 
     #[test]
@@ -470,7 +501,10 @@ mod tests {
         let err = discover(t.path(), None).unwrap_err();
         assert_eq!(err.path, down);
         assert_eq!(err.line, None);
-        assert_eq!(err.message, "down script without an up script");
+        assert_eq!(
+            err.message,
+            "down script without an up script of its version"
+        );
     }
 
     #[test]
@@ -484,15 +518,15 @@ mod tests {
         assert!(err.message.contains(&simple.display().to_string()));
     }
 
+    /// sqlx (and golang-migrate) pair an up and a down by version alone.
     #[test]
-    fn up_and_down_names_must_match() {
+    fn up_and_down_pair_by_version_whatever_their_names() {
         let t = tempdir();
-        let up = write(t.path(), "1_create_users.up.sql", "select 1;");
+        write(t.path(), "1_create_users.up.sql", "select 1;");
         let down = write(t.path(), "1_create_user.down.sql", "select 1;");
-        let err = discover(t.path(), None).unwrap_err();
-        assert_eq!(err.path, down);
-        assert!(err.message.contains(&up.display().to_string()));
-        assert!(err.message.contains("create_user`"));
+        let d = discover(t.path(), Some(FORMAT)).unwrap();
+        assert_eq!(d.migrations[0].name, "create_users");
+        assert_eq!(d.migrations[0].down.as_ref().unwrap().path, down);
     }
 
     #[test]
