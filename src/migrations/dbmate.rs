@@ -9,10 +9,9 @@ use std::path::Path;
 
 use super::annotated_files;
 use super::bookkeeping::{Book, Bookkeeping, literal, record};
-use super::sqlx::is_top_level_sql;
 use super::{
-    Evidence, FileKind, Format, FormatSpec, Found, Listing, Migration, Script, Settings, SqlFile,
-    TransactionMode, Version, lines, refuse_migration_dirs, split_version,
+    Evidence, Format, FormatSpec, Found, Listing, Migration, Script, Settings, Text,
+    TransactionMode, Version, lines,
 };
 use crate::error::InputError;
 
@@ -44,19 +43,15 @@ impl FormatSpec for Dbmate {
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
-        discover(listing).map(Found::from)
+        discover(listing)
     }
 
     fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
-        is_top_level_sql(rel)
+        dbmate_name(rel).is_some()
     }
 
     fn version_of_path(&self, rel: &str, _settings: &Settings) -> Option<Version> {
-        if !is_top_level_sql(rel) {
-            return None;
-        }
-        let (digits, _) = split_version(rel)?;
-        Some(Version::textual(digits, digits))
+        dbmate_name(rel).map(|(digits, _)| Version::textual(digits, rel))
     }
 
     fn down_section_start(&self, sql: &str) -> Option<usize> {
@@ -160,6 +155,16 @@ fn transaction_mode(
     Ok(mode)
 }
 
+/// A dbmate migration file, already read.
+struct SqlFile {
+    path: std::path::PathBuf,
+    /// Its leading digits.
+    version: String,
+    /// What follows them, without the separator and `.sql`.
+    name: String,
+    text: Text,
+}
+
 /// A section being collected: where it starts and how it runs.
 struct Section {
     directive_line: usize,
@@ -168,38 +173,57 @@ struct Section {
     transaction: TransactionMode,
 }
 
-/// Builds the migrations of a dbmate directory from its listing. The result is not sorted.
-fn discover(listing: &Listing) -> Result<Vec<Migration>, InputError> {
-    refuse_migration_dirs(listing, "dbmate")?;
-    let files = listing.versioned_sql_files()?;
-    if let Some(file) = files.iter().find(|f| f.kind != FileKind::Plain) {
-        return Err(InputError::new(
-            &file.path,
-            "sqlx/golang-migrate `.up.sql`/`.down.sql` file in a dbmate migrations \
-             directory (dbmate expects one `<version>_<name>.sql` file per migration); \
-             move it or pass --format sqlx",
-        ));
+/// A file name as dbmate's `^(\d+).*\.sql$` reads it: its version digits and its name (what
+/// follows them, without a leading separator or `.sql`); None for a file dbmate skips.
+fn dbmate_name(rel: &str) -> Option<(&str, &str)> {
+    if rel.contains('/') || rel.starts_with('.') {
+        return None;
     }
+    let stem = rel.strip_suffix(".sql")?;
+    let digits = stem.len() - stem.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 {
+        return None;
+    }
+    let name = stem[digits..].trim_start_matches(['_', '-', '.', ' ']);
+    Some((&stem[..digits], name))
+}
+
+/// Builds the migrations of a dbmate directory from its listing, as dbmate lists them: every
+/// top-level `.sql` file whose name starts with digits (any separator after them), in file
+/// name order; other entries are returned as ignored. The result is not sorted.
+fn discover(listing: &Listing) -> Result<Found, InputError> {
     let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
-    let mut migrations = Vec::new();
-    for file in &files {
-        if let Some(other) = seen.insert(&file.version, &file.path) {
+    let mut found = Found::default();
+    for entry in listing.top_entries() {
+        let Some((version, name)) = (!entry.is_dir).then(|| dbmate_name(&entry.rel)).flatten()
+        else {
+            found.ignored.push(entry.path.clone());
+            continue;
+        };
+        if let Some(other) = seen.insert(version, &entry.path) {
             return Err(InputError::new(
-                &file.path,
+                &entry.path,
                 format!(
-                    "duplicate version {}: {} has the same version",
-                    file.version,
+                    "duplicate version {version}: {} has the same version (dbmate would apply \
+                     both and fail on its history table's primary key)",
                     other.display()
                 ),
             ));
         }
-        migrations.push(migration(file)?);
+        let file = SqlFile {
+            path: entry.path.clone(),
+            version: version.to_string(),
+            name: name.to_string(),
+            text: entry.text()?.clone(),
+        };
+        found.migrations.push(migration(&file, &entry.rel)?);
     }
-    Ok(migrations)
+    Ok(found)
 }
 
 /// Splits one dbmate file into its up and down scripts.
-fn migration(file: &SqlFile) -> Result<Migration, InputError> {
+/// `rel` (the file name) orders it, as dbmate orders files.
+fn migration(file: &SqlFile, rel: &str) -> Result<Migration, InputError> {
     let sql = &file.text.sql;
     let path = &file.path;
     if up_directive_line(sql).is_none() {
@@ -264,7 +288,7 @@ fn migration(file: &SqlFile) -> Result<Migration, InputError> {
         return Err(missing_up(path));
     };
     Ok(Migration {
-        version: Version::textual(&file.version, &file.version),
+        version: Version::textual(&file.version, rel),
         name: file.name.clone(),
         up: script(file, &up),
         down: down.as_ref().map(|down| script(file, down)),
@@ -342,6 +366,44 @@ impl Bookkeeping for Dbmate {
 mod tests {
     use super::super::test_util::{discover, discovery_error, one_migration, tempdir, write};
     use super::*;
+
+    /// dbmate's `^(\d+).*\.sql$`: any separator after the version, files in name order.
+    #[test]
+    fn any_separator_after_the_version_and_file_name_order() {
+        let t = tempdir();
+        write(
+            t.path(),
+            "20220701151154-numeric.sql",
+            "-- migrate:up\nselect 1;\n-- migrate:down\n",
+        );
+        write(
+            t.path(),
+            "00000000000000-initial-schema.sql",
+            "-- migrate:up\n-- migrate:down\n",
+        );
+        write(
+            t.path(),
+            "20220701151155.sql",
+            "-- migrate:up\n-- migrate:down\n",
+        );
+        let readme = write(t.path(), "README.md", "");
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.format(), FORMAT);
+        let versions: Vec<(&str, &str)> = d
+            .migrations
+            .iter()
+            .map(|m| (m.version.text.as_str(), m.name.as_str()))
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                ("00000000000000", "initial-schema"),
+                ("20220701151154", "numeric"),
+                ("20220701151155", "")
+            ]
+        );
+        assert_eq!(d.ignored, [readme]);
+    }
 
     fn one(contents: &str) -> Migration {
         one_migration(FORMAT, "20240101000000_a.sql", contents)

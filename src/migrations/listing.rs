@@ -347,41 +347,9 @@ impl Listing {
             .ok()
             .map(|i| &self.entries[i])
     }
-
-    /// The top-level `<digits>_<name>.sql` files, parsed as the flat formats (sqlx,
-    /// golang-migrate, dbmate, goose) name them. A top-level `.sql` file not starting with a
-    /// version is an error naming it (a typo would otherwise be skipped without a word).
-    pub(crate) fn versioned_sql_files(&self) -> Result<Vec<SqlFile>, InputError> {
-        let mut files = Vec::new();
-        for entry in self.top_files().filter(|e| e.rel.ends_with(".sql")) {
-            let Some((version, rest)) = split_version(&entry.rel) else {
-                return Err(InputError::new(
-                    &entry.path,
-                    "file name does not start with a version number followed by `_` \
-                     (expected e.g. `1_create_users.sql`); rename it, or start its name with `.` \
-                     to have it ignored",
-                ));
-            };
-            let (kind, name) = if let Some(n) = rest.strip_suffix(".up.sql") {
-                (FileKind::Up, n)
-            } else if let Some(n) = rest.strip_suffix(".down.sql") {
-                (FileKind::Down, n)
-            } else {
-                (FileKind::Plain, rest.strip_suffix(".sql").unwrap_or(rest))
-            };
-            files.push(SqlFile {
-                path: entry.path.clone(),
-                version: version.to_string(),
-                name: name.to_string(),
-                kind,
-                text: entry.text()?.clone(),
-            });
-        }
-        Ok(files)
-    }
 }
 
-/// Which kind of top-level `.sql` file a name denotes.
+/// Which kind of top-level `.sql` file a name denotes (sqlx's naming).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FileKind {
     /// `<version>_<name>.up.sql`
@@ -390,21 +358,6 @@ pub(crate) enum FileKind {
     Down,
     /// `<version>_<name>.sql`
     Plain,
-}
-
-/// A top-level `<version>_<name>...sql` file of the migrations directory, already read.
-#[derive(Debug, Clone)]
-pub(crate) struct SqlFile {
-    /// The migrations directory joined with the file name.
-    pub path: PathBuf,
-    /// The leading digits of the file name.
-    pub version: String,
-    /// The part after the version's `_`, without `.up.sql`, `.down.sql` or `.sql`.
-    pub name: String,
-    /// Up, down or plain.
-    pub kind: FileKind,
-    /// The file's contents.
-    pub text: Text,
 }
 
 #[cfg(test)]

@@ -42,9 +42,7 @@ use std::sync::Arc;
 use crate::error::InputError;
 
 pub use listing::{Entry, Listing, Text};
-pub(crate) use listing::{
-    FileKind, SqlFile, io_reason, line_of_byte, lines, read_text, split_version,
-};
+pub(crate) use listing::{FileKind, io_reason, line_of_byte, lines, read_text, split_version};
 
 /// How strongly a directory's entries point at a format; auto-detection takes the strongest
 /// level present and refuses to choose between two formats on it.
@@ -908,15 +906,16 @@ mod tests {
         assert!(err.message.contains("-- migrate:up"));
     }
 
+    /// dbmate reads every `<digits>….sql` file, `.up.sql` ones too: one without its
+    /// directive is refused as dbmate refuses it.
     #[test]
-    fn an_annotation_outweighs_naming_and_the_foreign_file_is_named() {
+    fn an_annotation_outweighs_naming_and_the_tool_reads_the_other_file() {
         let t = tempdir();
         let a = write(t.path(), "1_a.up.sql", "select 1;");
         write(t.path(), "2_b.sql", "-- migrate:up\nselect 2;\n");
         let err = discover(t.path(), None).unwrap_err();
         assert_eq!(err.path, a);
-        assert!(err.message.contains("dbmate migrations directory"), "{err}");
-        assert!(err.message.ends_with("pass --format sqlx"), "{err}");
+        assert!(err.message.contains("missing `-- migrate:up`"), "{err}");
     }
 
     #[test]
@@ -1004,16 +1003,17 @@ mod tests {
     }
 
     #[test]
-    fn explicit_dbmate_rejects_pair_file_and_diesel_dir() {
+    fn explicit_dbmate_reads_a_pair_file_and_ignores_a_directory() {
         let t = tempdir();
         write(t.path(), "1_a.sql", "-- migrate:up\n");
         let b = write(t.path(), "2_b.down.sql", "select 2;");
         let err = discover(t.path(), Some(dbmate::FORMAT)).unwrap_err();
         assert_eq!(err.path, b);
+        assert!(err.message.contains("missing `-- migrate:up`"), "{err}");
         std::fs::remove_file(&b).unwrap();
         write(t.path(), "3_c/up.sql", "select 3;");
-        let err = discover(t.path(), Some(dbmate::FORMAT)).unwrap_err();
-        assert_eq!(err.path, t.path().join("3_c"));
+        let d = discover(t.path(), Some(dbmate::FORMAT)).unwrap();
+        assert_eq!(d.ignored, [t.path().join("3_c")]);
     }
 
     #[test]
