@@ -42,7 +42,6 @@ use super::bookkeeping::{Applied, Book, Bookkeeping, record};
 use super::sqlx::is_top_level_sql;
 use super::{
     Evidence, Format, FormatSpec, Found, Listing, Migration, Settings as AllSettings, Version,
-    refuse_migration_dirs,
 };
 use crate::error::InputError;
 
@@ -88,10 +87,13 @@ impl FormatSpec for Goose {
     }
 
     fn discover(&self, listing: &Listing, settings: &AllSettings) -> Result<Found, InputError> {
-        refuse_migration_dirs(listing, "goose")?;
         let mut seen: BTreeMap<i64, &Path> = BTreeMap::new();
-        let mut migrations = Vec::new();
-        for entry in listing.top_files() {
+        let mut found = Found::default();
+        for entry in listing.top_entries() {
+            if entry.is_dir {
+                found.ignored.push(entry.path.clone());
+                continue;
+            }
             if is_go_migration(&entry.rel) {
                 return Err(InputError::new(
                     &entry.path,
@@ -100,7 +102,9 @@ impl FormatSpec for Goose {
                      your own goose build through its commands, or move the Go migrations out",
                 ));
             }
+            // goose's CLI globs `*.sql` and refuses any it cannot read a version from.
             if !is_top_level_sql(&entry.rel) {
+                found.ignored.push(entry.path.clone());
                 continue;
             }
             let (digits, number) =
@@ -122,14 +126,14 @@ impl FormatSpec for Goose {
                 Some(&settings.goose.env),
             )?;
             let name = entry.rel[digits.len() + 1..].trim_end_matches(".sql");
-            migrations.push(Migration {
+            found.migrations.push(Migration {
                 version: Version::numeric(digits, number.unsigned_abs()),
                 name: name.to_string(),
                 up,
                 down,
             });
         }
-        Ok(migrations.into())
+        Ok(found)
     }
 
     fn is_migration_path(&self, rel: &str, _settings: &AllSettings) -> bool {

@@ -103,15 +103,15 @@ impl FormatSpec for NodePgMigrate {
             Some(code) => Some(tool(&listing.dir, &code.path)?),
             None => None,
         };
-        let mut seen: BTreeMap<KeyPart, &Path> = BTreeMap::new();
+        let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
         let mut migrations = Vec::new();
         let mut ignored = Vec::new();
         for entry in listing.top_files() {
             if let Some(tool) = &tool
                 && (is_code_file(&entry.rel) || is_top_level_sql(&entry.rel))
             {
-                let (version, key) = version_of(entry)?;
-                if let Some(other) = seen.insert(key, &entry.path) {
+                let version = version_of(entry)?;
+                if let Some(other) = seen.insert(version.text.clone(), &entry.path) {
                     return Err(duplicate(entry, &version, other));
                 }
                 migrations.push(tool.migration(entry, version)?);
@@ -129,8 +129,8 @@ impl FormatSpec for NodePgMigrate {
                      move it or pass --format sqlx",
                 ));
             }
-            let (version, key) = version_of(entry)?;
-            if let Some(other) = seen.insert(key, &entry.path) {
+            let version = version_of(entry)?;
+            if let Some(other) = seen.insert(version.text.clone(), &entry.path) {
                 return Err(duplicate(entry, &version, other));
             }
             migrations.push(migration(entry, version)?);
@@ -149,9 +149,7 @@ impl FormatSpec for NodePgMigrate {
         if !self.is_migration_path(rel, settings) {
             return None;
         }
-        let digits = leading_digits(rel);
-        let key = numeric_prefix(digits).ok()?;
-        Some(Version::with_key(digits, vec![key]))
+        version_of_name(rel).ok()
     }
 
     fn down_section_start(&self, sql: &str) -> Option<usize> {
@@ -186,13 +184,13 @@ impl FormatSpec for NodePgMigrate {
     }
 }
 
-/// The error for two files with the same numeric prefix.
+/// The error for two files of the same migration name (`a.sql` and `a.js`).
 fn duplicate(entry: &Entry, version: &Version, other: &Path) -> InputError {
     InputError::new(
         &entry.path,
         format!(
-            "duplicate version {}: {} has the same numeric prefix, and node-pg-migrate would \
-             order the two by name only; renumber one",
+            "duplicate migration name {}: {} has the same name without its extension, which \
+             node-pg-migrate records in its history",
             version.text,
             other.display()
         ),
@@ -300,11 +298,42 @@ fn days_from_civil(year: i64, month: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
-/// A file's version: its leading digits, ordered by their node-pg-migrate number.
-fn version_of(entry: &Entry) -> Result<(Version, KeyPart), InputError> {
-    let digits = leading_digits(&entry.rel);
-    let key = numeric_prefix(digits).map_err(|message| InputError::new(&entry.path, message))?;
-    Ok((Version::with_key(digits, vec![key.clone()]), key))
+/// A file's version: node-pg-migrate's name for it (the file name without its extension,
+/// which its history records), ordered as `compareMigrationFileNames`: by the number of its
+/// prefix, then by the names compared numerically without punctuation (two files may share
+/// a prefix: both run, in that order).
+fn version_of(entry: &Entry) -> Result<Version, InputError> {
+    version_of_name(&entry.rel).map_err(|message| InputError::new(&entry.path, message))
+}
+
+/// [`version_of`] for a file name.
+fn version_of_name(rel: &str) -> Result<Version, String> {
+    let mut key = vec![numeric_prefix(leading_digits(rel))?];
+    let stem = rel.rsplit_once('.').map_or(rel, |(stem, _)| stem);
+    // `localeCompare(b, undefined, { numeric: true, ignorePunctuation: true })`: punctuation
+    // left out, runs of digits compared as numbers, before letters.
+    let tie: String = rel
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let mut rest = tie.as_str();
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let run = if digits > 0 {
+            digits
+        } else {
+            rest.find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len())
+        };
+        key.push(if digits > 0 {
+            KeyPart::digits(&rest[..run])
+        } else {
+            KeyPart::text(&rest[..run])
+        });
+        rest = &rest[run..];
+    }
+    Ok(Version::with_key(stem, key))
 }
 
 /// Which section a marker opens.
@@ -457,11 +486,10 @@ fn migration(entry: &Entry, version: Version) -> Result<Migration, InputError> {
     let up = section(up_marker, down_marker)
         .unwrap_or_else(|| text.whole_script(path, TransactionMode::Wrapped));
     let down = section(down_marker, up_marker);
-    let name = entry.rel[version.text.len()..]
-        .strip_suffix(".sql")
-        .unwrap_or_default();
+    // The descriptive part: after the prefix's digits and the separator that follows them.
+    let name = version.text[leading_digits(&version.text).len()..].trim_start_matches(['_', '-']);
     Ok(Migration {
-        name: name.strip_prefix('_').unwrap_or(name).to_string(),
+        name: name.to_string(),
         version,
         up,
         down,
@@ -658,11 +686,11 @@ mod tests {
         assert_eq!(
             versions(&d),
             [
-                "9",
-                "10",
-                "1589353644504",
-                "20200513070724505",
-                "1589353644506"
+                "9_nine",
+                "10_ten",
+                "1589353644504_before",
+                "20200513070724505_utc",
+                "1589353644506_after"
             ]
         );
         assert_eq!(d.migrations[3].name, "utc");
@@ -698,12 +726,20 @@ mod tests {
             "{err}"
         );
 
+        // Two files of one prefix are two migrations, in node-pg-migrate's order; two of
+        // one name are refused.
         let t = tempdir();
-        write(t.path(), "0003_a.sql", "-- Up Migration\n");
-        let b = write(t.path(), "3_b.sql", "-- Up Migration\n");
-        let err = discover(t.path(), None).unwrap_err();
-        assert_eq!(err.path, b);
-        assert!(err.message.contains("duplicate version 3"), "{err}");
+        write(t.path(), "0003_b.sql", "-- Up Migration\n");
+        write(t.path(), "3_a.sql", "-- Up Migration\n");
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(versions(&d), ["3_a", "0003_b"]);
+        write(t.path(), "3_a.js", "exports.up = () => {};\n");
+        write(t.path(), "package.json", "{}");
+        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
+        assert!(
+            err.message.contains("duplicate migration name 3_a"),
+            "{err}"
+        );
 
         let t = tempdir();
         let path = write(t.path(), "20241301000000000_a.sql", "-- Up Migration\n");
@@ -731,7 +767,7 @@ mod tests {
         write(&dir, "1700000000001_b.js", "exports.up = (pgm) => {};\n");
         write(&dir, "1700000000000_a.sql", "-- Up Migration\nSELECT 1;\n");
         let d = discover(&dir, Some(FORMAT)).unwrap();
-        assert_eq!(versions(&d), ["1700000000000", "1700000000001"]);
+        assert_eq!(versions(&d), ["1700000000000_a", "1700000000001_b"]);
         for m in &d.migrations {
             let step = m.up.step.as_ref().unwrap();
             assert!(step.argv[0].ends_with("node_modules/.bin/node-pg-migrate"));

@@ -33,7 +33,6 @@ use super::bookkeeping::{Applied, Book, Bookkeeping, by_name, file_name, literal
 use super::sqlx::is_top_level_sql;
 use super::{
     Evidence, Format, FormatSpec, Found, KeyPart, Listing, Migration, Settings, Version, lines,
-    refuse_migration_dirs,
 };
 use crate::error::InputError;
 
@@ -83,9 +82,13 @@ impl FormatSpec for SqlMigrate {
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
-        refuse_migration_dirs(listing, "sql-migrate")?;
-        let mut migrations = Vec::new();
-        for entry in listing.top_files().filter(|e| is_top_level_sql(&e.rel)) {
+        // sql-migrate reads every `*.sql` of the directory and nothing else.
+        let mut found = Found::default();
+        for entry in listing.top_entries() {
+            if entry.is_dir || !is_top_level_sql(&entry.rel) {
+                found.ignored.push(entry.path.clone());
+                continue;
+            }
             let Some(version) = version_of_name(&entry.rel) else {
                 return Err(InputError::new(
                     &entry.path,
@@ -94,14 +97,14 @@ impl FormatSpec for SqlMigrate {
                 ));
             };
             let (up, down) = parse_annotated(&SQL_MIGRATE, &entry.path, entry.text()?, None)?;
-            migrations.push(Migration {
+            found.migrations.push(Migration {
                 name: name_of(&entry.rel).to_string(),
                 version,
                 up,
                 down,
             });
         }
-        Ok(migrations.into())
+        Ok(found)
     }
 
     fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
