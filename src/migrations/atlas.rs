@@ -136,6 +136,7 @@ impl FormatSpec for Atlas {
         Ok(Found {
             migrations,
             ignored: skipped.into_iter().map(|m| m.up.path).collect(),
+            ..Found::default()
         })
     }
 

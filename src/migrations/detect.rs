@@ -359,21 +359,22 @@ fn repository_base(dir: &Path) -> std::path::PathBuf {
         .to_path_buf()
 }
 
-/// The error for two or more formats that nothing tells apart. A format whose files another
-/// listed one reads too (golang-migrate's pairs beside sqlx's) is not listed again.
+/// The error for two or more formats that nothing tells apart. A format whose files the
+/// formats listed before it read (golang-migrate's pairs beside sqlx's) is not listed again.
 fn mixed(listing: &Listing, settings: &Settings, claims: &[&Claim], because: &str) -> InputError {
     let read: Vec<Vec<&str>> = claims
         .iter()
         .map(|claim| read_files(listing, settings, claim.format))
         .collect();
-    let shown: Vec<&Claim> = claims
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| {
-            !(0..*i).any(|j| !read[*i].is_empty() && read[*i].iter().all(|f| read[j].contains(f)))
-        })
-        .map(|(_, claim)| *claim)
-        .collect();
+    // Each format whose files the formats listed before it read already is left out.
+    let mut covered: Vec<&str> = Vec::new();
+    let mut shown: Vec<&Claim> = Vec::new();
+    for (claim, files) in claims.iter().zip(&read) {
+        if shown.is_empty() || files.is_empty() || !files.iter().all(|f| covered.contains(f)) {
+            shown.push(claim);
+            covered.extend(files);
+        }
+    }
     let names: Vec<&str> = shown.iter().map(|c| c.format.name()).collect();
     let examples: Vec<String> = shown
         .iter()

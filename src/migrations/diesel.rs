@@ -1,8 +1,10 @@
-//! The diesel layout: one directory `<version>_<name>/` per migration holding `up.sql`,
-//! optionally `down.sql`, and optionally `metadata.toml` whose `run_in_transaction = false`
-//! takes both scripts out of diesel's transaction. Versions are the part of the directory name
-//! before the first `_`, ordered as strings with dashes removed, as diesel orders them. This
-//! leaf reads those few files of each migration directory and nothing else.
+//! The diesel layout: one directory per migration holding `up.sql`, optionally `down.sql`,
+//! and optionally `metadata.toml` whose `run_in_transaction` (false when the file exists
+//! without it, as diesel's derived default reads it) takes both scripts out of diesel's
+//! transaction. As diesel_migrations 2.3 reads the directory: every non-empty subdirectory
+//! is a migration whatever its name; its version is the part of the name before the first
+//! `_` (all of it without one), ordered as a string with dashes removed; a subdirectory
+//! without `up.sql` is an error; top-level files are skipped (listed as ignored).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,15 +17,12 @@ use super::{
 use crate::error::InputError;
 
 /// The part of `metadata.toml` that matters here; other keys are ignored, as diesel does.
+/// diesel derives `Default` for its metadata, so a file without the key reads as false
+/// (no `metadata.toml` at all is true).
 #[derive(Debug, serde::Deserialize)]
 struct Metadata {
-    #[serde(default = "default_run_in_transaction")]
+    #[serde(default)]
     run_in_transaction: bool,
-}
-
-/// Diesel runs migrations in a transaction unless told otherwise.
-fn default_run_in_transaction() -> bool {
-    true
 }
 
 /// The diesel format.
@@ -37,9 +36,6 @@ pub(crate) const FILES: [&str; 3] = ["up.sql", "down.sql", "metadata.toml"];
 
 /// The first migration `diesel setup` writes; only diesel has it.
 const INITIAL_SETUP: &str = "00000000000000_diesel_initial_setup";
-
-/// How many directories above the migrations directory `diesel.toml` is looked for.
-const CONFIG_LEVELS: usize = 3;
 
 impl FormatSpec for Diesel {
     fn name(&self) -> &'static str {
@@ -66,25 +62,28 @@ impl FormatSpec for Diesel {
         if let Some(setup) = dirs.iter().find(|d| d.rel == INITIAL_SETUP) {
             return Ok(Some(Evidence::entry(setup, Strength::Marker)));
         }
-        let with_up = dirs.iter().find(|d| d.path.join("up.sql").is_file());
-        if with_up.is_some()
-            && let Some(config) = find_above(&listing.dir, "diesel.toml", CONFIG_LEVELS)
-        {
-            return Ok(Some(Evidence::file(&config, Strength::Marker)));
-        }
-        Ok(Some(match with_up {
-            Some(dir) => Evidence::entry(dir, Strength::Naming),
-            // Digit-named directories without `up.sql`: discovery names what is missing.
+        let with_up: Vec<&&Entry> = dirs
+            .iter()
+            .filter(|d| d.path.join("up.sql").is_file())
+            .collect();
+        Ok(Some(match with_up.first() {
+            Some(dir) => Evidence::entry(dir, Strength::Naming).supported_by(with_up.len()),
+            // Directories without `up.sql`: discovery names what is missing.
             None => Evidence::entry(first, Strength::Hint),
         }))
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
-        refuse_top_level_sql(listing, "diesel")?;
         let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
         let mut migrations = Vec::new();
+        let mut warnings = Vec::new();
+        let ignored = listing
+            .top_entries()
+            .filter(|e| !e.is_dir)
+            .map(|e| e.path.clone())
+            .collect();
         for dir in migration_dirs(listing) {
-            let migration = migration(dir)?;
+            let migration = migration(dir, &mut warnings)?;
             let key = migration.version.text.replace('-', "");
             if let Some(other) = seen.insert(key.clone(), &dir.path) {
                 return Err(InputError::new(
@@ -97,20 +96,23 @@ impl FormatSpec for Diesel {
             }
             migrations.push(migration);
         }
-        Ok(migrations.into())
+        Ok(Found {
+            migrations,
+            ignored,
+            warnings,
+        })
     }
 
     fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
-        is_dir_migration_path(rel, &FILES)
+        matches!(rel.split('/').collect::<Vec<_>>().as_slice(), [dir, file]
+            if !dir.starts_with('.') && FILES.contains(file))
     }
 
     fn version_of_path(&self, rel: &str, settings: &Settings) -> Option<Version> {
         if !self.is_migration_path(rel, settings) {
             return None;
         }
-        let dir = rel.split('/').next()?;
-        let (version, _) = dir.split_once('_')?;
-        Some(version_of(version))
+        Some(version_of(split_dir_name(rel.split('/').next()?).0))
     }
 
     fn migration_key(&self, rel: &str, _settings: &Settings) -> String {
@@ -139,20 +141,17 @@ fn version_of(version: &str) -> Version {
     Version::textual(version, &version.replace('-', ""))
 }
 
-/// The top-level directories whose names start with a digit: one migration each.
-pub(crate) fn migration_dirs(listing: &Listing) -> impl Iterator<Item = &Entry> {
+/// The top-level directories that hold anything: one migration each (diesel skips empty ones).
+fn migration_dirs(listing: &Listing) -> impl Iterator<Item = &Entry> {
     listing
         .top_dirs()
-        .filter(|d| d.rel.starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|d| listing.entries.iter().any(|e| e.parent() == d.rel))
 }
 
-/// Whether `rel` is `<digit...>/<one of files>`, not hidden: a file of a
-/// directory-per-migration layout.
-pub(crate) fn is_dir_migration_path(rel: &str, files: &[&str]) -> bool {
-    match rel.split('/').collect::<Vec<_>>().as_slice() {
-        [dir, file] => dir.starts_with(|c: char| c.is_ascii_digit()) && files.contains(file),
-        _ => false,
-    }
+/// diesel's `version_from_path`: the directory name before its first `_` (all of it without
+/// one) is the version; the rest is the name.
+fn split_dir_name(dir: &str) -> (&str, &str) {
+    dir.split_once('_').unwrap_or((dir, ""))
 }
 
 /// The files of a new migration in the directory-per-migration layout.
@@ -169,53 +168,22 @@ pub(crate) fn dir_template(version: &str, name: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// Refuses a top-level `.sql` file in a directory-per-migration layout, naming it and the
-/// format that reads it.
-pub(crate) fn refuse_top_level_sql(listing: &Listing, format: &str) -> Result<(), InputError> {
-    let Some(file) = listing.top_files().find(|f| f.rel.ends_with(".sql")) else {
-        return Ok(());
-    };
-    let text = &file.text()?.sql;
-    let (layout, choice) = if file.rel.ends_with(".up.sql") || file.rel.ends_with(".down.sql") {
-        ("sqlx/golang-migrate", "sqlx")
-    } else if super::dbmate::up_directive_line(text).is_some() {
-        ("dbmate", "dbmate")
-    } else {
-        ("sqlx", "sqlx")
-    };
-    Err(InputError::new(
-        &file.path,
-        format!(
-            "{layout} migration file in a {format} migrations directory \
-             ({format} expects `<version>_<name>/up.sql` directories); \
-             move it or pass --format {choice}"
-        ),
-    ))
-}
-
-/// A file named `name` in `dir` or one of the `levels` directories above it.
-pub(crate) fn find_above(dir: &Path, name: &str, levels: usize) -> Option<PathBuf> {
-    let absolute = std::path::absolute(dir).ok()?;
-    absolute
-        .ancestors()
-        .take(levels + 1)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 /// Reads one migration directory.
-fn migration(dir: &Entry) -> Result<Migration, InputError> {
-    let Some((version, name)) = dir.rel.split_once('_') else {
-        return Err(InputError::new(
-            &dir.path,
-            "migration directory name is not `<version>_<name>` \
-             (e.g. `2024-01-02-030405_create_users`)",
-        ));
-    };
+fn migration(dir: &Entry, warnings: &mut Vec<String>) -> Result<Migration, InputError> {
+    let (version, name) = split_dir_name(&dir.rel);
     let metadata_path = dir.path.join("metadata.toml");
     let transaction = if metadata_path.is_file() {
-        let text = read_text(&metadata_path)?;
-        parse_metadata(&metadata_path, &text)?
+        match read_text(&metadata_path).and_then(|text| parse_metadata(&metadata_path, &text)) {
+            Ok(transaction) => transaction,
+            // diesel reads it with `unwrap_or_default()`: one it cannot read is no metadata.
+            Err(error) => {
+                warnings.push(format!(
+                    "{error}; diesel ignores a metadata.toml it cannot read and runs the \
+                     migration in a transaction, and so does this verification"
+                ));
+                TransactionMode::Wrapped
+            }
+        }
     } else {
         TransactionMode::Wrapped
     };
@@ -224,7 +192,7 @@ fn migration(dir: &Entry) -> Result<Migration, InputError> {
 
 /// The migration of a directory holding `up.sql` and optionally `down.sql`, both run with
 /// `transaction`; a directory without `up.sql` is an error naming it.
-pub(crate) fn read_dir_migration(
+fn read_dir_migration(
     dir: &Entry,
     version: Version,
     name: &str,
@@ -234,7 +202,9 @@ pub(crate) fn read_dir_migration(
     if !up_path.is_file() {
         return Err(InputError::new(
             &dir.path,
-            "migration directory has no up.sql",
+            "migration directory has no up.sql: diesel reads every directory here as a \
+             migration and fails on this one; add its up.sql, or move it out of the \
+             migrations directory",
         ));
     }
     let up = read_text(&up_path)?.whole_script(&up_path, transaction);
@@ -372,7 +342,7 @@ mod tests {
         );
         write(t.path(), "3_small/up.sql", "select 3;");
         write(t.path(), "README.md", "ignored");
-        write(t.path(), "notes/x.txt", "ignored");
+        write(t.path(), "notes.txt", "ignored");
         let d = discover(t.path(), Some(FORMAT)).unwrap();
         let got: Vec<(&str, &str)> = d
             .migrations
@@ -419,7 +389,8 @@ mod tests {
             [
                 TransactionMode::None,
                 TransactionMode::Wrapped,
-                TransactionMode::Wrapped
+                // diesel's derived default: a file without the key is false.
+                TransactionMode::None
             ]
         );
         assert_eq!(
@@ -437,10 +408,14 @@ mod tests {
             "1_a/metadata.toml",
             "# c\n\nrun_in_transaction = = false\n",
         );
-        let err = discover(t.path(), None).unwrap_err();
-        assert_eq!(err.path, meta);
-        assert_eq!(err.line, Some(3));
-        assert!(err.message.starts_with("invalid metadata.toml"));
+        // diesel reads an unreadable metadata.toml as none: in a transaction, with a warning.
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.migrations[0].up.transaction, TransactionMode::Wrapped);
+        let warning = &d.detection.warnings[0];
+        assert!(
+            warning.starts_with(&format!("{}:3: invalid metadata.toml", meta.display())),
+            "{warning}"
+        );
     }
 
     #[test]
@@ -452,9 +427,9 @@ mod tests {
             "1_a/metadata.toml",
             "\r\nrun_in_transaction = \"no\"\r\n",
         );
-        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
-        assert_eq!(err.path, meta);
-        assert_eq!(err.line, Some(2));
+        let d = discover(t.path(), Some(FORMAT)).unwrap();
+        assert_eq!(d.migrations[0].up.transaction, TransactionMode::Wrapped);
+        assert!(d.detection.warnings[0].starts_with(&format!("{}:2:", meta.display())));
     }
 
     #[test]
@@ -462,9 +437,8 @@ mod tests {
         let t = tempdir();
         write(t.path(), "1_a/up.sql", "select 1;");
         let meta = write(t.path(), "1_a/metadata.toml", b"\xc3");
-        let err = discover(t.path(), None).unwrap_err();
-        assert_eq!(err.path, meta);
-        assert_eq!(err.line, Some(1));
+        let d = discover(t.path(), None).unwrap();
+        assert!(d.detection.warnings[0].starts_with(&format!("{}:1:", meta.display())));
     }
 
     #[test]
@@ -478,13 +452,29 @@ mod tests {
         assert!(err.message.contains("no up.sql"));
     }
 
+    /// diesel takes every non-empty directory, its whole name as the version without a `_`;
+    /// top-level files and empty directories are skipped.
     #[test]
-    fn directory_name_without_underscore() {
+    fn any_directory_is_a_migration_and_files_are_skipped() {
         let t = tempdir();
         write(t.path(), "1_a/up.sql", "select 1;");
-        write(t.path(), "2024/up.sql", "select 1;");
-        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
-        assert_eq!(err.path, t.path().join("2024"));
+        write(
+            t.path(),
+            "2023-05-23-1715-update-assignment/up.sql",
+            "select 1;",
+        );
+        let data = write(t.path(), "data_oauth_github.sql", "select 1;");
+        std::fs::create_dir(t.path().join("empty")).unwrap();
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.format(), FORMAT);
+        let versions: Vec<&str> = d
+            .migrations
+            .iter()
+            .map(|m| m.version.text.as_str())
+            .collect();
+        assert_eq!(versions, ["1", "2023-05-23-1715-update-assignment"]);
+        assert_eq!(d.migrations[1].name, "");
+        assert_eq!(d.ignored, [data]);
     }
 
     #[test]

@@ -162,6 +162,7 @@ fn discover(listing: &Listing) -> Result<Found, InputError> {
     Ok(Found {
         migrations,
         ignored,
+        ..Found::default()
     })
 }
 

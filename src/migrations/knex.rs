@@ -73,6 +73,7 @@ impl FormatSpec for Knex {
         Ok(Found {
             migrations,
             ignored,
+            ..Found::default()
         })
     }
 

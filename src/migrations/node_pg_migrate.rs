@@ -138,6 +138,7 @@ impl FormatSpec for NodePgMigrate {
         Ok(Found {
             migrations,
             ignored,
+            ..Found::default()
         })
     }
 

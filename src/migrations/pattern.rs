@@ -354,6 +354,7 @@ impl FormatSpec for Pattern {
         Ok(Found {
             migrations,
             ignored,
+            ..Found::default()
         })
     }
 

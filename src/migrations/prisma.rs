@@ -111,6 +111,7 @@ impl FormatSpec for Prisma {
         Ok(Found {
             migrations,
             ignored,
+            ..Found::default()
         })
     }
 

@@ -207,6 +207,7 @@ pub(crate) fn discover_pairs(listing: &Listing) -> Result<Found, InputError> {
     Ok(Found {
         migrations,
         ignored,
+        ..Found::default()
     })
 }
 
