@@ -44,7 +44,7 @@ use super::bookkeeping::{Applied, Book, Bookkeeping, file_name, literal, record}
 use super::sqlx::is_top_level_sql;
 use super::{
     Entry, Evidence, Format, FormatSpec, Found, Listing, Migration, Settings, Strength,
-    TransactionMode, Version, io_reason, refuse_migration_dirs,
+    TransactionMode, Version, io_reason,
 };
 use crate::error::InputError;
 use std::collections::HashMap;
@@ -88,7 +88,12 @@ impl FormatSpec for Atlas {
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
-        refuse_migration_dirs(listing, "atlas")?;
+        // Atlas globs `*.sql` at the top of the directory: anything else is skipped.
+        let mut ignored: Vec<std::path::PathBuf> = listing
+            .top_entries()
+            .filter(|e| e.rel != SUM_FILE && (e.is_dir || !is_top_level_sql(&e.rel)))
+            .map(|e| e.path.clone())
+            .collect();
         let files: Vec<&Entry> = listing
             .top_files()
             .filter(|e| is_top_level_sql(&e.rel))
@@ -133,9 +138,10 @@ impl FormatSpec for Atlas {
             Some(index) => migrations.drain(..index).collect(),
             None => Vec::new(),
         };
+        ignored.extend(skipped.into_iter().map(|m| m.up.path));
         Ok(Found {
             migrations,
-            ignored: skipped.into_iter().map(|m| m.up.path).collect(),
+            ignored,
             ..Found::default()
         })
     }

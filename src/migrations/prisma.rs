@@ -24,8 +24,6 @@
 //! - The bookkeeping table is `_prisma_migrations` (its columns are documented in
 //!   `schema-connector/src/migration_persistence.rs`).
 
-use std::collections::BTreeMap;
-
 use super::bookkeeping::{Applied, Book, Bookkeeping, by_name, hex, literal, record, up_bytes};
 use super::{
     Entry, Evidence, Format, FormatSpec, Found, Listing, Migration, Settings, Strength,
@@ -85,27 +83,15 @@ impl FormatSpec for Prisma {
         if let Some(lock) = listing.get(LOCK_FILE).filter(|e| !e.is_dir) {
             check_provider(lock)?;
         }
-        let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+        // Every directory is a migration (two of one timestamp are two, in name order);
+        // files are skipped.
         let mut migrations = Vec::new();
         for dir in listing.top_dirs() {
-            let migration = migration(listing, dir)?;
-            if let Some(other) = seen.insert(version_text(&dir.rel), &dir.path) {
-                return Err(InputError::new(
-                    &dir.path,
-                    format!(
-                        "duplicate version {}: {} has the same timestamp; Prisma would run \
-                         both, ordered by name, but migration-check reports migrations by \
-                         version: give one of them a new timestamp",
-                        migration.version,
-                        other.display()
-                    ),
-                ));
-            }
-            migrations.push(migration);
+            migrations.push(migration(listing, dir)?);
         }
         let ignored = listing
-            .top_files()
-            .filter(|f| f.rel.ends_with(".sql"))
+            .top_entries()
+            .filter(|f| !f.is_dir && f.rel != LOCK_FILE)
             .map(|f| f.path.clone())
             .collect();
         Ok(Found {
@@ -154,14 +140,11 @@ fn script_rel(dir: &Entry) -> String {
 }
 
 /// The version of a migration directory: its name up to the first `_` (the timestamp).
-fn version_text(dir: &str) -> &str {
-    dir.split_once('_').map_or(dir, |(version, _)| version)
-}
-
-/// The version of a migration directory, ordered by the whole directory name as Prisma
-/// orders migrations.
+/// The version of a migration directory: its whole name, which `_prisma_migrations` records
+/// as `migration_name` and by which Prisma orders migrations (two directories of one
+/// timestamp are two migrations).
 fn version_of(dir: &str) -> Version {
-    Version::textual(version_text(dir), dir)
+    Version::textual(dir, dir)
 }
 
 /// Refuses a lock file whose provider is not PostgreSQL, read as Prisma reads it.
@@ -194,20 +177,12 @@ fn check_provider(lock: &Entry) -> Result<(), InputError> {
 /// Reads one migration directory: its `migration.sql`, up only.
 fn migration(listing: &Listing, dir: &Entry) -> Result<Migration, InputError> {
     let Some(script) = listing.get(&script_rel(dir)).filter(|e| !e.is_dir) else {
-        let (message, choice) = if dir.path.join("up.sql").is_file() {
-            (
-                "diesel/Hasura migration directory (`up.sql`) in a prisma migrations \
-                 directory; move it or pass --format",
-                " diesel",
-            )
-        } else {
-            (
-                "migration directory has no migration.sql (Prisma fails on it); add the \
-                 script or move the directory out of the migrations directory",
-                "",
-            )
-        };
-        return Err(InputError::new(&dir.path, format!("{message}{choice}")));
+        return Err(InputError::new(
+            &dir.path,
+            "migration directory has no migration.sql: Prisma reads every directory here as \
+             a migration and fails on this one when it gets there; add the script, or move \
+             the directory out of the migrations directory",
+        ));
     };
     let (_, name) = dir.rel.split_once('_').unwrap_or((&dir.rel, ""));
     Ok(Migration {
@@ -393,9 +368,9 @@ mod tests {
         assert_eq!(
             versions(&d),
             [
-                ("20240101000000", "a"),
-                ("20240102000000", "b"),
-                ("9", "short")
+                ("20240101000000_a", "a"),
+                ("20240102000000_b", "b"),
+                ("9_short", "short")
             ]
         );
         let m = &d.migrations[0];
@@ -412,7 +387,7 @@ mod tests {
         write(t.path(), "20240101000000_init/migration.sql", "SELECT 1;");
         let d = discover(t.path(), None).unwrap();
         assert_eq!(d.format(), FORMAT);
-        assert_eq!(versions(&d), [("20240101000000", "init")]);
+        assert_eq!(versions(&d), [("20240101000000_init", "init")]);
     }
 
     #[test]
@@ -459,18 +434,21 @@ mod tests {
         write(t.path(), LOCK_FILE, LOCK);
         write(t.path(), "2_b/up.sql", "SELECT 1;");
         let err = discover(t.path(), None).unwrap_err();
-        assert!(err.message.contains("--format diesel"), "{err}");
+        assert!(
+            err.message.contains("Prisma reads every directory"),
+            "{err}"
+        );
     }
 
+    /// Prisma names a migration by its directory: two of one timestamp are two migrations.
     #[test]
-    fn duplicate_timestamps_are_refused() {
+    fn duplicate_timestamps_are_two_migrations_in_name_order() {
         let t = tempdir();
         write(t.path(), LOCK_FILE, LOCK);
-        write(t.path(), "1_a/migration.sql", "SELECT 1;");
         write(t.path(), "1_b/migration.sql", "SELECT 1;");
-        let err = discover(t.path(), None).unwrap_err();
-        assert_eq!(err.path, t.path().join("1_b"));
-        assert!(err.message.contains("duplicate version 1"), "{err}");
+        write(t.path(), "1_a/migration.sql", "SELECT 1;");
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(versions(&d), [("1_a", "a"), ("1_b", "b")]);
     }
 
     #[test]
@@ -507,7 +485,7 @@ mod tests {
         let v = FORMAT
             .version_of_path("20240101000000_a/migration.sql", &s)
             .unwrap();
-        assert_eq!(v.text, "20240101000000");
+        assert_eq!(v.text, "20240101000000_a");
         assert_eq!(FORMAT.migration_key("1_a/migration.sql", &s), "1_a");
         assert_eq!(
             FORMAT.template("20240101000000", "init")[0].0,
