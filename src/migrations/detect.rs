@@ -197,6 +197,43 @@ pub(super) fn detect(
         .map(|c| c.evidence.strength)
         .max()
         .expect("claims is not empty");
+    if strongest == Strength::Hint {
+        // Hints alone: the one the project names, else a layout's broken shape (a diesel
+        // directory without up.sql), never a comment that reads like a marker.
+        let named = claims
+            .iter()
+            .find(|c| project.names(c.format.name()).is_some());
+        if named.is_none()
+            && let Some(shape) = claims.iter().find(|c| c.demoted.is_none())
+        {
+            return Ok(Some(Detection {
+                format: shape.format,
+                basis: Basis::Directory,
+                evidence: vec![describe(&shape.evidence, base)],
+                alternatives: losers(&claims, shape.format, base, |_| "only a hint".into()),
+                assumption: None,
+                warnings: Vec::new(),
+            }));
+        }
+        return match named {
+            Some(claim) => Ok(Some(Detection {
+                format: claim.format,
+                basis: Basis::Project,
+                evidence: vec![
+                    project
+                        .names(claim.format.name())
+                        .expect("found above")
+                        .describe(&repository_base(base)),
+                ],
+                alternatives: losers(&claims, claim.format, base, |_| {
+                    "only a hint, and the project does not name it".into()
+                }),
+                assumption: None,
+                warnings: Vec::new(),
+            })),
+            None => unread_tool(listing).map_or(Ok(None), Err),
+        };
+    }
     let top: Vec<&Claim> = claims
         .iter()
         .filter(|c| c.evidence.strength == strongest)

@@ -56,9 +56,6 @@ impl FormatSpec for Diesel {
         _settings: &Settings,
     ) -> Result<Option<Evidence>, InputError> {
         let dirs: Vec<&Entry> = migration_dirs(listing).collect();
-        let Some(first) = dirs.first() else {
-            return Ok(None);
-        };
         if let Some(setup) = dirs.iter().find(|d| d.rel == INITIAL_SETUP) {
             return Ok(Some(Evidence::entry(setup, Strength::Marker)));
         }
@@ -66,11 +63,20 @@ impl FormatSpec for Diesel {
             .iter()
             .filter(|d| d.path.join("up.sql").is_file())
             .collect();
-        Ok(Some(match with_up.first() {
-            Some(dir) => Evidence::entry(dir, Strength::Naming).supported_by(with_up.len()),
-            // Directories without `up.sql`: discovery names what is missing.
-            None => Evidence::entry(first, Strength::Hint),
-        }))
+        Ok(match with_up.first() {
+            Some(dir) => Some(Evidence::entry(dir, Strength::Naming).supported_by(with_up.len())),
+            // A digit-named directory holding diesel's other files but no `up.sql`: a
+            // hint (discovery then names what is missing).
+            None => dirs
+                .iter()
+                .find(|d| {
+                    d.rel.starts_with(|c: char| c.is_ascii_digit())
+                        && ["down.sql", "metadata.toml"]
+                            .iter()
+                            .any(|f| listing.get(&format!("{}/{f}", d.rel)).is_some())
+                })
+                .map(|d| Evidence::entry(d, Strength::Hint)),
+        })
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {

@@ -687,21 +687,6 @@ pub(crate) fn join_and<S: AsRef<str>>(items: &[S]) -> String {
     }
 }
 
-/// Refuses, in a directory of `format`, a top-level directory holding `up.sql` (a diesel or
-/// Hasura migration), naming it and the format that reads it.
-pub(crate) fn refuse_migration_dirs(listing: &Listing, format: &str) -> Result<(), InputError> {
-    match listing.top_dirs().find(|d| d.path.join("up.sql").is_file()) {
-        Some(dir) => Err(InputError::new(
-            &dir.path,
-            format!(
-                "diesel migration directory in a {format} migrations directory; \
-                 move it or pass --format diesel"
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// Helpers for the unit tests of this module tree: building real migration directories.
 #[cfg(test)]
 pub(crate) mod test_util {

@@ -44,7 +44,7 @@ use super::command::{Tool, depends_on, is_code_file, project_with};
 use super::sqlx::is_top_level_sql;
 use super::{
     Entry, Evidence, Format, FormatSpec, Found, KeyPart, Listing, Migration, Settings, Strength,
-    Text, TransactionMode, Version, line_of_byte, lines, refuse_migration_dirs,
+    Text, TransactionMode, Version, line_of_byte, lines,
 };
 use crate::error::InputError;
 
@@ -96,7 +96,6 @@ impl FormatSpec for NodePgMigrate {
     }
 
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
-        refuse_migration_dirs(listing, "node-pg-migrate")?;
         // JavaScript/TypeScript migrations are code: the project's own node-pg-migrate runs
         // the whole directory then, its SQL files included, as it would.
         let tool = match listing.top_files().find(|e| is_code_file(&e.rel)) {
@@ -105,7 +104,9 @@ impl FormatSpec for NodePgMigrate {
         };
         let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
         let mut migrations = Vec::new();
-        let mut ignored = Vec::new();
+        // node-pg-migrate lists files only: a directory is skipped.
+        let mut ignored: Vec<std::path::PathBuf> =
+            listing.top_dirs().map(|d| d.path.clone()).collect();
         for entry in listing.top_files() {
             if let Some(tool) = &tool
                 && (is_code_file(&entry.rel) || is_top_level_sql(&entry.rel))
