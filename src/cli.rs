@@ -75,6 +75,18 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Sum(SumArgs),
 
+    /// Say which migration tool a directory belongs to, and why: the project's manifests
+    /// (go.mod, Cargo.toml, package.json, tool configurations) up to the repository root,
+    /// then the directory's own files; the alternatives considered and why they lost; what
+    /// was assumed where only naming two tools share decides. Exit 0 when the directory
+    /// reads as that tool, 2 when it does not.
+    ///
+    /// Examples:
+    ///   migration-check detect db/migrations
+    ///   migration-check detect migrations --json -
+    #[command(verbatim_doc_comment)]
+    Detect(DetectArgs),
+
     /// List the migration layouts migration-check reads: how each is recognised,
     /// its transaction rule, non-transactional marker and bookkeeping table.
     ///
@@ -308,6 +320,18 @@ pub struct ChecksumsArgs {
 pub struct SumArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+}
+
+/// Flags of `detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Also write the detection as JSON to PATH (`-` for stdout; the text then goes to
+    /// stderr): `{"format": …, "basis": …, "evidence": […], "alternatives": […], …}`.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<String>,
 }
 
 /// Flags of `snapshot`.

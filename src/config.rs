@@ -106,6 +106,10 @@ struct FileConfig {
     flyway: migrations::flyway::Settings,
     pattern: Option<migrations::pattern::Settings>,
     command: Option<migrations::command::Settings>,
+    #[serde(default)]
+    knex: migrations::command::Preset,
+    #[serde(default, rename = "node-pg-migrate")]
+    node_pg_migrate: migrations::command::Preset,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,6 +204,8 @@ impl Source {
             flyway: file.flyway.clone(),
             pattern: file.pattern.clone(),
             command: file.command.clone(),
+            knex: file.knex.clone(),
+            node_pg_migrate: file.node_pg_migrate.clone(),
         });
         if format.is_some_and(|f| f == migrations::command::FORMAT) && settings.command.is_none() {
             return Err(UsageError(

@@ -17,7 +17,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cache;
 use crate::checksum::{self, RemoteBase};
-use crate::cli::{ChecksumsArgs, Cli, Command, DiffArgs, SnapshotArgs, SumArgs, VerifyArgs};
+use crate::cli::{
+    ChecksumsArgs, Cli, Command, DetectArgs, DiffArgs, SnapshotArgs, SumArgs, VerifyArgs,
+};
 use crate::config::{Config, OutputTarget, PostgresChoice, Source, output_target};
 use crate::error::{EnvironmentError, Interrupted, UsageError};
 use crate::migrations::{self, Discovered};
@@ -53,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(args) => diff_command(&args).await,
         Command::Checksums(args) => checksums_command(&args),
         Command::Sum(args) => sum_command(&args),
+        Command::Detect(args) => detect_command(&args),
         Command::Formats => {
             print!("{}", migrations::describe_formats());
             Ok(0)
@@ -67,6 +70,7 @@ fn checksums_command(args: &ChecksumsArgs) -> anyhow::Result<u8> {
     let source = Source::from_args(&args.source)?;
     let base = source.base(&args.base)?;
     let discovered = migrations::discover(&source.dir, source.format, &source.settings)?;
+    print_detection(&discovered.detection);
     let sum_path = source.dir.join(checksum::sum::SUM_FILE);
     if base.base.is_none() && !sum_path.is_file() {
         return Err(UsageError(format!(
@@ -129,6 +133,7 @@ fn checksums_command(args: &ChecksumsArgs) -> anyhow::Result<u8> {
 fn sum_command(args: &SumArgs) -> anyhow::Result<u8> {
     let source = Source::from_args(&args.source)?;
     let discovered = migrations::discover(&source.dir, source.format, &source.settings)?;
+    print_detection(&discovered.detection);
     let path = checksum::sum::write_sum(&source.dir, &discovered.layout)?;
     println!(
         "wrote {} ({} migration(s))",
@@ -136,6 +141,88 @@ fn sum_command(args: &SumArgs) -> anyhow::Result<u8> {
         discovered.migrations.len()
     );
     Ok(0)
+}
+
+/// The detection's first line (and its warnings) on stderr, where every command that reads
+/// a directory starts.
+fn print_detection(detection: &migrations::detect::Detection) {
+    let mut err = anstream::stderr();
+    let _ = writeln!(err, "{}", detection.summary());
+    for warning in &detection.warnings {
+        let _ = writeln!(err, "warning: {warning}");
+    }
+}
+
+/// `detect`: the detection in full, then whether the directory reads as that tool.
+fn detect_command(args: &DetectArgs) -> anyhow::Result<u8> {
+    use std::fmt::Write as _;
+    let source = Source::from_args(&args.source)?;
+    let detection = migrations::detect(&source.dir, source.format, &source.settings)?;
+    let discovered = migrations::discover(&source.dir, Some(detection.format), &source.settings);
+    let mut text = String::new();
+    let _ = writeln!(text, "{}", detection.summary());
+    if let Some(assumption) = &detection.assumption {
+        let _ = writeln!(text, "  assumed: {assumption}");
+    }
+    for alternative in &detection.alternatives {
+        let _ = writeln!(
+            text,
+            "  not {}: {} ({})",
+            alternative.format, alternative.why_not, alternative.evidence
+        );
+    }
+    for warning in &detection.warnings {
+        let _ = writeln!(text, "  warning: {warning}");
+    }
+    match &discovered {
+        Ok(found) => {
+            let _ = writeln!(
+                text,
+                "  reads {} migration(s) from {}{}",
+                found.migrations.len(),
+                source.dir.display(),
+                match found.ignored.len() {
+                    0 => String::new(),
+                    n => format!(", {n} file(s) the tool skips (ignored)"),
+                }
+            );
+        }
+        Err(error) => {
+            let _ = writeln!(text, "  but {} cannot read it: {error}", detection.format);
+        }
+    }
+    let json = serde_json::json!({
+        "format": detection.format.name(),
+        "basis": detection.basis,
+        "evidence": detection.evidence,
+        "alternatives": detection.alternatives,
+        "assumption": detection.assumption,
+        "warnings": detection.warnings,
+        "migrations": discovered.as_ref().ok().map(|d| d.migrations.len()),
+        "ignored_files": discovered.as_ref().ok().map(|d| {
+            d.ignored.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()
+        }),
+        "error": discovered.as_ref().err().map(ToString::to_string),
+    });
+    match output_target(args.json.as_deref()) {
+        Some(OutputTarget::Stdout) => {
+            let _ = write!(anstream::stderr(), "{text}");
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).context("serializing")?
+            );
+        }
+        Some(OutputTarget::File(path)) => {
+            let _ = write!(anstream::stdout(), "{text}");
+            std::fs::write(&path, format!("{}\n", serde_json::to_string_pretty(&json)?)).map_err(
+                |e| EnvironmentError::new(format!("cannot write {}: {e}", path.display())),
+            )?;
+        }
+        None => {
+            let _ = write!(anstream::stdout(), "{text}");
+        }
+    }
+    Ok(if discovered.is_ok() { 0 } else { 2 })
 }
 
 /// Connects to a live database given by URL; unreachable is exit 3.

@@ -46,6 +46,20 @@ pub struct Settings {
     pub workdir: Option<PathBuf>,
 }
 
+/// `[knex]`, `[node-pg-migrate]`, `[sequelize]`: what a preset passes its tool besides the
+/// throwaway database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// The configuration environment the tool runs with (`knex --env`, `sequelize --env`):
+    /// the one whose connection reads `DATABASE_URL`. Default: the tool's own (`NODE_ENV`,
+    /// else `development`).
+    pub environment: Option<String>,
+    /// Names of our environment variables the tool may see (none other is passed).
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
 /// Which way a step moves the tool's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -75,6 +89,9 @@ pub struct CommandStep {
     /// one in one invocation (`{count}` still to fill), when the tool has one; history is
     /// applied with it in as few invocations as the tool allows.
     pub up_to: Option<Vec<String>>,
+    /// What to change when the tool connected to another database than the throwaway one
+    /// (its output says `database "development" does not exist`): the preset's setting.
+    pub wrong_database_hint: Option<String>,
 }
 
 impl CommandStep {
@@ -100,6 +117,8 @@ pub struct Tool {
     pub pass_env: Vec<String>,
     /// The tool's tables, its history first.
     pub bookkeeping: Vec<String>,
+    /// See [`CommandStep::wrong_database_hint`].
+    pub wrong_database_hint: Option<String>,
 }
 
 impl Tool {
@@ -181,6 +200,7 @@ impl Tool {
                 } else {
                     None
                 },
+                wrong_database_hint: self.wrong_database_hint.clone(),
             })),
         };
         Ok(Migration {
@@ -374,6 +394,11 @@ impl FormatSpec for Command {
                 .unwrap_or_else(|| PathBuf::from(".")),
             pass_env: command.env.clone(),
             bookkeeping: command.bookkeeping.clone(),
+            wrong_database_hint: Some(
+                "give the commands the throwaway database: they get it as DATABASE_URL and \
+                 PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE"
+                    .into(),
+            ),
         };
         let mut migrations = Vec::new();
         for entry in listing.files().filter(|e| glob_match(glob, &e.rel)) {
@@ -440,6 +465,7 @@ mod tests {
             workdir: ".".into(),
             pass_env: Vec::new(),
             bookkeeping: vec!["schema_migrations".into()],
+            wrong_database_hint: None,
         };
         let m = tool
             .migration(entry, Tool::file_version(&entry.rel))

@@ -197,6 +197,14 @@ pub(super) fn detect(
         .map(|c| c.evidence.strength)
         .max()
         .expect("claims is not empty");
+    // The project names a tool we do not read, and the directory only looks like another
+    // tool's by naming: the project's tool it is (a Supabase `<timestamp>_<name>.sql` is not
+    // sqlx's).
+    if strongest <= Strength::Naming
+        && let Some(unread) = unread_tool(listing)
+    {
+        return Err(unread);
+    }
     if strongest == Strength::Hint {
         // Hints alone: the one the project names, else a layout's broken shape (a diesel
         // directory without up.sql), never a comment that reads like a marker.
@@ -458,8 +466,8 @@ fn unread_tool(listing: &Listing) -> Option<InputError> {
     Some(InputError::new(
         &listing.dir,
         format!(
-            "this looks like a {tool} project ({}), and migration-check does not read {tool}'s \
-             files itself: it can run {tool} one step at a time. Add to migration-check.toml:\n\n\
+            "the project uses {tool} ({}), and migration-check does not read {tool}'s files \
+             itself: it can run {tool} one step at a time. Add to migration-check.toml:\n\n\
              [verify]\nformat = \"command\"\n\n[command]\n{recipe}\n\n\
              (README: \"Formats\", recipes for other tools)",
             evidence.describe(&repository_base(&listing.dir)),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::Migration;
 use super::bookkeeping::{Applied, Book, Bookkeeping, by_name, file_name, literal, record};
-use super::command::{Tool, depends_on, is_code_file, project_with};
+use super::command::{Preset, Tool, depends_on, is_code_file, project_with};
 use super::{Evidence, Format, FormatSpec, Found, Listing, Settings, Strength, Version};
 use crate::error::InputError;
 
@@ -59,8 +59,8 @@ impl FormatSpec for Knex {
         )
     }
 
-    fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
-        let tool = tool(&listing.dir)?;
+    fn discover(&self, listing: &Listing, settings: &Settings) -> Result<Found, InputError> {
+        let tool = tool(&listing.dir, &settings.knex)?;
         let mut migrations = Vec::new();
         let mut ignored = Vec::new();
         for entry in listing.top_files() {
@@ -110,8 +110,10 @@ impl FormatSpec for Knex {
 }
 
 /// How the project's knex is run: under tsx for a TypeScript project that has it, else its
-/// own bin; always from the knexfile's directory with our migrations directory pinned.
-fn tool(dir: &Path) -> Result<Tool, InputError> {
+/// own bin; always from the knexfile's directory with our migrations directory pinned, in the
+/// knexfile environment `[knex] environment` names (else knex's own: `NODE_ENV`, else
+/// `development`), seeing `NODE_ENV` and the variables `[knex] env` lists.
+fn tool(dir: &Path, preset: &Preset) -> Result<Tool, InputError> {
     let Some((project, knexfile)) = project_with(dir, &KNEXFILES) else {
         return Err(InputError::new(
             dir,
@@ -141,6 +143,9 @@ fn tool(dir: &Path) -> Result<Tool, InputError> {
             "--migrations-directory".to_string(),
             directory.display().to_string(),
         ]);
+        if let Some(environment) = &preset.environment {
+            argv.extend(["--env".to_string(), environment.clone()]);
+        }
         argv
     };
     let table = table_name(&project.join(&knexfile)).unwrap_or_else(|| TABLE.into());
@@ -149,8 +154,16 @@ fn tool(dir: &Path) -> Result<Tool, InputError> {
         down: Some(with("migrate:down", &base)),
         up_to: Some(with("migrate:to", &base)),
         workdir: PathBuf::from(&project),
-        pass_env: vec!["NODE_ENV".into()],
+        pass_env: std::iter::once("NODE_ENV".to_string())
+            .chain(preset.env.iter().cloned())
+            .collect(),
         bookkeeping: vec![table.clone(), format!("{table}_lock")],
+        wrong_database_hint: Some(format!(
+            "knex took its connection from the {knexfile}'s `{}` environment; set `[knex] \
+             environment` in migration-check.toml to the one whose connection reads \
+             DATABASE_URL (and `[knex] env` to the variables it needs)",
+            preset.environment.as_deref().unwrap_or("development")
+        )),
     })
 }
 
@@ -267,6 +280,33 @@ mod tests {
         assert_eq!(step.argv[1..3], ["migrate:up", "20231231_a.js"]);
         assert_eq!(step.bookkeeping, ["schema_history", "schema_history_lock"]);
         assert_eq!(d.ignored.len(), 1);
+    }
+
+    /// `[knex] environment` picks the knexfile environment, `[knex] env` the variables the
+    /// tool sees; a tool connected elsewhere is told which setting to change.
+    #[test]
+    fn the_preset_takes_an_environment_and_variables() {
+        let t = tempdir();
+        write(t.path(), "knexfile.js", "module.exports = {};");
+        let dir = t.path().join("migrations");
+        write(&dir, "1_a.js", "exports.up = async () => {};");
+        let settings = std::sync::Arc::new(super::super::Settings {
+            knex: Preset {
+                environment: Some("production".into()),
+                env: vec!["SEED_ADMIN".into()],
+            },
+            ..Default::default()
+        });
+        let d = crate::migrations::discover(&dir, Some(FORMAT), &settings).unwrap();
+        let step = d.migrations[0].up.step.as_ref().unwrap();
+        assert_eq!(step.argv[step.argv.len() - 2..], ["--env", "production"]);
+        assert_eq!(step.pass_env, ["NODE_ENV", "SEED_ADMIN"]);
+        assert!(
+            step.wrong_database_hint
+                .as_deref()
+                .unwrap()
+                .contains("`production` environment; set `[knex] environment`")
+        );
     }
 
     #[test]

@@ -363,6 +363,12 @@ pub struct Settings {
     /// `[command]`.
     #[serde(default)]
     pub command: Option<command::Settings>,
+    /// `[knex]`.
+    #[serde(default)]
+    pub knex: command::Preset,
+    /// `[node-pg-migrate]`.
+    #[serde(default, rename = "node-pg-migrate")]
+    pub node_pg_migrate: command::Preset,
 }
 
 /// A format with the settings its files are read with: what discovery, checksums and
@@ -612,6 +618,42 @@ pub fn discover(
     format: Option<Format>,
     settings: &Arc<Settings>,
 ) -> Result<Discovered, InputError> {
+    let (listing, detection) = detect_in(dir, format, settings)?;
+    let found = detection.format.discover(&listing, settings)?;
+    let mut detection = detection;
+    detection.warnings.extend(found.warnings);
+    let mut migrations = found.migrations;
+    if migrations.is_empty() {
+        return Err(no_migrations(dir, &[detection.format]));
+    }
+    migrations.sort_by(|a, b| a.version.cmp(&b.version));
+    Ok(Discovered {
+        layout: Layout {
+            format: detection.format,
+            settings: Arc::clone(settings),
+        },
+        detection,
+        migrations,
+        ignored: found.ignored,
+    })
+}
+
+/// The format `dir` is read as and why (`--format` given, or detected), without reading
+/// its migrations: what `migration-check detect` shows.
+pub fn detect(
+    dir: &Path,
+    format: Option<Format>,
+    settings: &Arc<Settings>,
+) -> Result<detect::Detection, InputError> {
+    detect_in(dir, format, settings).map(|(_, detection)| detection)
+}
+
+/// The directory's listing and its [`detect::Detection`].
+fn detect_in(
+    dir: &Path,
+    format: Option<Format>,
+    settings: &Arc<Settings>,
+) -> Result<(Listing, detect::Detection), InputError> {
     let listing = Listing::read(dir, format.map_or_else(deepest, |f| f.depth()))?;
     let detection = match format {
         Some(format) => detect::check_given(&listing, format, settings)?,
@@ -620,24 +662,7 @@ pub fn discover(
             None => return Err(no_migrations(dir, Format::ALL)),
         },
     };
-    let format = detection.format;
-    let found = format.discover(&listing, settings)?;
-    let mut detection = detection;
-    detection.warnings.extend(found.warnings);
-    let mut migrations = found.migrations;
-    if migrations.is_empty() {
-        return Err(no_migrations(dir, &[format]));
-    }
-    migrations.sort_by(|a, b| a.version.cmp(&b.version));
-    Ok(Discovered {
-        layout: Layout {
-            format,
-            settings: Arc::clone(settings),
-        },
-        detection,
-        migrations,
-        ignored: found.ignored,
-    })
+    Ok((listing, detection))
 }
 
 /// The migrations directory when none is given.

@@ -40,7 +40,7 @@ use std::path::Path;
 
 use super::annotated_files;
 use super::bookkeeping::{Book, Bookkeeping, file_stem, literal, record};
-use super::command::{Tool, depends_on, is_code_file, project_with};
+use super::command::{Preset, Tool, depends_on, is_code_file, project_with};
 use super::sqlx::is_top_level_sql;
 use super::{
     Entry, Evidence, Format, FormatSpec, Found, KeyPart, Listing, Migration, Settings, Strength,
@@ -95,11 +95,11 @@ impl FormatSpec for NodePgMigrate {
         Ok(None)
     }
 
-    fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
+    fn discover(&self, listing: &Listing, settings: &Settings) -> Result<Found, InputError> {
         // JavaScript/TypeScript migrations are code: the project's own node-pg-migrate runs
         // the whole directory then, its SQL files included, as it would.
         let tool = match listing.top_files().find(|e| is_code_file(&e.rel)) {
-            Some(code) => Some(tool(&listing.dir, &code.path)?),
+            Some(code) => Some(tool(&listing.dir, &code.path, &settings.node_pg_migrate)?),
             None => None,
         };
         let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
@@ -202,7 +202,7 @@ fn duplicate(entry: &Entry, version: &Version, other: &Path) -> InputError {
 /// How the project's node-pg-migrate runs one migration up or down: its own bin, from the
 /// project's directory, on the migrations directory we listed, its history in
 /// `pgmigrations`. The database comes from `DATABASE_URL`, which the runner sets.
-fn tool(dir: &Path, code: &Path) -> Result<Tool, InputError> {
+fn tool(dir: &Path, code: &Path, preset: &Preset) -> Result<Tool, InputError> {
     let Some((project, _)) = project_with(dir, &["package.json"]) else {
         return Err(InputError::new(
             code,
@@ -230,8 +230,13 @@ fn tool(dir: &Path, code: &Path) -> Result<Tool, InputError> {
         down: Some(argv("down", "1")),
         up_to: Some(argv("up", "{count}")),
         workdir: project,
-        pass_env: Vec::new(),
+        pass_env: preset.env.clone(),
         bookkeeping: vec![TABLE.to_string()],
+        wrong_database_hint: Some(
+            "node-pg-migrate reads DATABASE_URL unless its configuration names another \
+             database; check the project's node-pg-migrate config"
+                .into(),
+        ),
     })
 }
 

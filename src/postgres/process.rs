@@ -302,6 +302,19 @@ fn check_history(step: &CommandStep, before: &[String], after: &[String]) -> Res
     })
 }
 
+/// The database a tool's output says does not exist (PostgreSQL's `database "x" does not
+/// exist`), when it is not `ours`: the tool took its connection from its own configuration.
+fn wrong_database(output: &str, ours: &str) -> Option<String> {
+    const BEFORE: &str = "database \"";
+    const AFTER: &str = "\" does not exist";
+    output.match_indices(BEFORE).find_map(|(at, _)| {
+        let rest = &output[at + BEFORE.len()..];
+        let end = rest.find(AFTER)?;
+        let name = &rest[..end];
+        (!name.is_empty() && name != ours && !name.contains('\n')).then(|| name.to_string())
+    })
+}
+
 /// Runs `step` against `database` (reached with `sslmode`, none for our own servers),
 /// reading the history through `client` (connected to the same database) before and after.
 pub async fn run_step(
@@ -379,11 +392,21 @@ pub async fn run_step(
         let _ = reader.await;
     }
     let output = tail.text(secret.as_deref());
+    let wrong_database = wrong_database(&output, database.get_dbname().unwrap_or_default())
+        .map(|other| {
+            format!(
+                "; it connected to database `{other}`, not the throwaway database it was given{}",
+                step.wrong_database_hint
+                    .as_deref()
+                    .map_or(String::new(), |hint| format!(": {hint}"))
+            )
+        })
+        .unwrap_or_default();
     let with_output = |message: String| {
         if output.is_empty() {
-            message
+            format!("{message}{wrong_database}")
         } else {
-            format!("{message}; its last output:\n{output}")
+            format!("{message}{wrong_database}; its last output:\n{output}")
         }
     };
     if timed_out {
@@ -436,7 +459,19 @@ mod tests {
             direction,
             expected: vec![vec!["2_b.js".into(), "2_b".into()]],
             up_to: None,
+            wrong_database_hint: None,
         }
+    }
+
+    #[test]
+    fn a_tool_connected_elsewhere_is_named() {
+        let output = "error: database \"development\" does not exist\n";
+        assert_eq!(wrong_database(output, "mc_1"), Some("development".into()));
+        assert_eq!(
+            wrong_database("database \"mc_1\" does not exist", "mc_1"),
+            None
+        );
+        assert_eq!(wrong_database("all fine", "mc_1"), None);
     }
 
     #[test]
