@@ -276,12 +276,6 @@ pub(crate) fn project_with(dir: &Path, files: &[&str]) -> Option<(PathBuf, Strin
     })
 }
 
-/// Whether `package.json` of `project` depends on `package`.
-pub(crate) fn depends_on(project: &Path, package: &str) -> bool {
-    std::fs::read_to_string(project.join("package.json"))
-        .is_ok_and(|text| text.contains(&format!("\"{package}\"")))
-}
-
 /// The files of JavaScript and TypeScript migrations (type declarations excepted).
 pub(crate) const CODE_EXTENSIONS: [&str; 6] = [".js", ".ts", ".cjs", ".mjs", ".cts", ".mts"];
 

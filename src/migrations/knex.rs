@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use super::Migration;
 use super::bookkeeping::{Applied, Book, Bookkeeping, by_name, file_name, literal, record};
-use super::command::{Preset, Tool, depends_on, is_code_file, project_with};
-use super::{Evidence, Format, FormatSpec, Found, Listing, Settings, Strength, Version};
+use super::command::{Preset, Tool, is_code_file, project_with};
+use super::{Entry, Evidence, Format, FormatSpec, Found, Listing, Settings, Strength, Version};
 use crate::error::InputError;
 
 /// The knex format.
@@ -42,21 +42,30 @@ impl FormatSpec for Knex {
         listing: &Listing,
         _settings: &Settings,
     ) -> Result<Option<Evidence>, InputError> {
-        if !listing.top_files().any(|e| is_code_file(&e.rel)) {
+        let code: Vec<&Entry> = listing
+            .top_files()
+            .filter(|e| is_code_file(&e.rel))
+            .collect();
+        let Some(first) = code.first() else {
             return Ok(None);
+        };
+        let named = listing.project().names("knex").is_some();
+        if let Some((project, knexfile)) = project_with(&listing.dir, &KNEXFILES) {
+            let strength = if named {
+                Strength::Marker
+            } else {
+                Strength::Naming
+            };
+            return Ok(Some(Evidence::file(&project.join(knexfile), strength)));
         }
-        Ok(
-            project_with(&listing.dir, &KNEXFILES).map(|(project, knexfile)| {
-                Evidence::file(
-                    &project.join(knexfile),
-                    if depends_on(&project, "knex") {
-                        Strength::Marker
-                    } else {
-                        Strength::Naming
-                    },
-                )
-            }),
-        )
+        // Migrations run from the application's code, without a knexfile: knex-shaped files
+        // in a project that depends on knex (discovery says what to add).
+        let shaped = code
+            .iter()
+            .filter(|e| e.text().is_ok_and(|t| is_knex_shaped(&t.sql)))
+            .count();
+        Ok((named && shaped * 2 > code.len())
+            .then(|| Evidence::entry(first, Strength::Naming).supported_by(shaped)))
     }
 
     fn discover(&self, listing: &Listing, settings: &Settings) -> Result<Found, InputError> {
@@ -115,11 +124,24 @@ impl FormatSpec for Knex {
 /// `development`), seeing `NODE_ENV` and the variables `[knex] env` lists.
 fn tool(dir: &Path, preset: &Preset) -> Result<Tool, InputError> {
     let Some((project, knexfile)) = project_with(dir, &KNEXFILES) else {
+        let directory = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let home =
+            project_with(dir, &["package.json"]).map_or(directory.clone(), |(project, _)| project);
+        let relative = directory
+            .strip_prefix(&home)
+            .map_or(directory.display().to_string(), |p| p.display().to_string());
         return Err(InputError::new(
             dir,
-            "no knexfile (knexfile.ts/.js/.cjs/.mjs) in this directory or the three above: \
-             the knex preset runs knex from its knexfile's directory; add one, or describe \
-             the commands in `[command]` with format = \"command\"",
+            format!(
+                "knex migrations without a knexfile (the application runs them from its code): \
+                 knex's command line, which migration-check runs them with, needs one. Add \
+                 {} with:\n\n\
+                 module.exports = {{\n  client: 'pg',\n  connection: process.env.DATABASE_URL,\n  \
+                 migrations: {{ directory: '{relative}' }},\n}};\n\n\
+                 (migration-check gives the throwaway database as DATABASE_URL), or describe \
+                 the commands in `[command]` with format = \"command\"",
+                home.join("knexfile.js").display()
+            ),
         ));
     };
     let typescript = knexfile.ends_with(".ts");
@@ -165,6 +187,12 @@ fn tool(dir: &Path, preset: &Preset) -> Result<Tool, InputError> {
             preset.environment.as_deref().unwrap_or("development")
         )),
     })
+}
+
+/// Whether a migration file is knex's: it exports `up` and speaks to a `knex` object.
+fn is_knex_shaped(code: &str) -> bool {
+    (code.contains("exports.up") || code.contains("function up") || code.contains("up ="))
+        && code.contains("knex")
 }
 
 /// The knexfile's `tableName`, when it is written as a plain string.
@@ -333,11 +361,43 @@ mod tests {
         );
     }
 
+    /// A knex project that runs its migrations from code, without a knexfile, is found and
+    /// told the knexfile to add, with its migrations directory.
     #[test]
-    fn without_a_knexfile_it_says_what_to_do() {
+    fn without_a_knexfile_it_says_what_to_add() {
         let t = tempdir();
-        write(t.path(), "1_a.js", "exports.up = async () => {};");
-        let err = discover(t.path(), Some(FORMAT)).unwrap_err();
-        assert!(err.message.contains("no knexfile"), "{err}");
+        write(
+            t.path(),
+            "package.json",
+            "{\"dependencies\": {\"knex\": \"0.21.7\"}}",
+        );
+        let dir = t.path().join("server/db/migrations");
+        write(
+            &dir,
+            "2.0.0.js",
+            "exports.up = knex => knex.schema.createTable('a', t => {});",
+        );
+        write(&dir, "2.1.0.js", "exports.up = async knex => {};");
+        let err = discover(&dir, None).unwrap_err();
+        assert!(
+            err.message.contains("knex migrations without a knexfile"),
+            "{err}"
+        );
+        assert!(
+            err.message.contains("directory: 'server/db/migrations'"),
+            "{err}"
+        );
+        assert!(
+            err.message
+                .contains(&t.path().join("knexfile.js").display().to_string())
+        );
+        // Without knex in the project, code files are no knex migrations.
+        write(t.path(), "package.json", "{}");
+        assert!(
+            discover(&dir, None)
+                .unwrap_err()
+                .message
+                .contains("no migrations found")
+        );
     }
 }

@@ -40,7 +40,7 @@ use std::path::Path;
 
 use super::annotated_files;
 use super::bookkeeping::{Book, Bookkeeping, file_stem, literal, record};
-use super::command::{Preset, Tool, depends_on, is_code_file, project_with};
+use super::command::{Preset, Tool, is_code_file, project_with};
 use super::sqlx::is_top_level_sql;
 use super::{
     Entry, Evidence, Format, FormatSpec, Found, KeyPart, Listing, Migration, Settings, Strength,
@@ -82,15 +82,15 @@ impl FormatSpec for NodePgMigrate {
         if annotated.is_some() {
             return Ok(annotated);
         }
-        // Code migrations of a project that depends on node-pg-migrate.
-        if listing.top_files().any(|e| is_code_file(&e.rel))
-            && let Some((project, _)) = project_with(&listing.dir, &["package.json"])
-            && depends_on(&project, "node-pg-migrate")
-        {
-            return Ok(Some(Evidence::file(
-                &project.join("package.json"),
-                Strength::Marker,
-            )));
+        // Code migrations of a project that depends on (or runs) node-pg-migrate.
+        let code: Vec<&Entry> = listing
+            .top_files()
+            .filter(|e| is_code_file(&e.rel))
+            .collect();
+        if let (Some(first), Some(_)) = (code.first(), listing.project().names("node-pg-migrate")) {
+            return Ok(Some(
+                Evidence::entry(first, Strength::Marker).supported_by(code.len()),
+            ));
         }
         Ok(None)
     }

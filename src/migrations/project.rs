@@ -54,6 +54,22 @@ const PACKAGES: &[(&str, &str)] = &[
     ("umzug", "umzug"),
 ];
 
+/// Command names of tools, as a `package.json` script runs them.
+const BINARIES: &[(&str, &str)] = &[
+    ("node-pg-migrate", "node-pg-migrate"),
+    ("knex", "knex"),
+    ("sequelize", "sequelize"),
+    ("sequelize-cli", "sequelize"),
+    ("typeorm", "typeorm"),
+    ("typeorm-ts-node-commonjs", "typeorm"),
+    ("typeorm-ts-node-esm", "typeorm"),
+    ("prisma", "prisma"),
+    ("drizzle-kit", "drizzle"),
+    ("dbmate", "dbmate"),
+    ("db-migrate", "db-migrate"),
+    ("supabase", "supabase"),
+];
+
 /// Configuration files only one tool writes, and the tool.
 const CONFIG_FILES: &[(&str, &str)] = &[
     ("diesel.toml", "diesel"),
@@ -270,6 +286,15 @@ fn read_manifests(directory: &Path, nearness: Nearness, evidence: &mut Vec<ToolE
     }
     let package = directory.join("package.json");
     if let Ok(text) = std::fs::read_to_string(&package) {
+        for (line, tool, script) in package_scripts(&text) {
+            evidence.push(ToolEvidence {
+                tool,
+                path: package.clone(),
+                line,
+                what: format!("runs {tool} in its script `{script}`"),
+                nearness,
+            });
+        }
         for (line, name) in package_dependencies(&text) {
             if let Some((_, tool)) = PACKAGES.iter().find(|(package, _)| *package == name) {
                 evidence.push(ToolEvidence {
@@ -390,6 +415,35 @@ fn package_dependencies(text: &str) -> Vec<(Option<usize>, String)> {
         }
     }
     names
+}
+
+/// `(line, tool, script name)` of every `package.json` script that runs a tool's command
+/// (`"migrate": "node-pg-migrate -m migrations"`, `npx knex migrate:latest`).
+fn package_scripts(text: &str) -> Vec<(Option<usize>, &'static str, String)> {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    let Some(scripts) = value.get("scripts").and_then(serde_json::Value::as_object) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for (name, command) in scripts {
+        let Some(command) = command.as_str() else {
+            continue;
+        };
+        let tool = command
+            .split(|c: char| c.is_whitespace() || matches!(c, '&' | ';' | '|' | '(' | ')'))
+            .find_map(|word| BINARIES.iter().find(|(binary, _)| *binary == word));
+        if let Some((_, tool)) = tool {
+            let quoted = format!("\"{name}\"");
+            found.push((
+                line_of(text, |l| l.trim_start().starts_with(&quoted)),
+                *tool,
+                name.clone(),
+            ));
+        }
+    }
+    found
 }
 
 /// The 1-based number of the first line of `text` that `matches`.
