@@ -110,6 +110,10 @@ struct FileConfig {
     knex: migrations::command::Preset,
     #[serde(default, rename = "node-pg-migrate")]
     node_pg_migrate: migrations::command::Preset,
+    #[serde(default)]
+    sequelize: migrations::command::Preset,
+    #[serde(default)]
+    typeorm: migrations::typeorm::Settings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -206,6 +210,8 @@ impl Source {
             command: file.command.clone(),
             knex: file.knex.clone(),
             node_pg_migrate: file.node_pg_migrate.clone(),
+            sequelize: file.sequelize.clone(),
+            typeorm: file.typeorm.clone(),
         });
         if format.is_some_and(|f| f == migrations::command::FORMAT) && settings.command.is_none() {
             return Err(UsageError(

@@ -102,7 +102,7 @@ impl CommandStep {
 }
 
 /// How a tool is run: templates of its up and down commands and where its history lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Tool {
     /// Applies one migration (templates with placeholders).
     pub up: Vec<String>,
@@ -119,6 +119,9 @@ pub struct Tool {
     pub bookkeeping: Vec<String>,
     /// See [`CommandStep::wrong_database_hint`].
     pub wrong_database_hint: Option<String>,
+    /// A name the history may record that only the file's code gives (TypeORM records the
+    /// migration's class name).
+    pub identity: Option<fn(&str) -> Option<String>>,
 }
 
 impl Tool {
@@ -179,6 +182,9 @@ impl Tool {
         // What a history may record: the file name (knex), the stem (node-pg-migrate,
         // Django), or the version before the first `_` (Rails, Alembic's revision).
         let mut identities = vec![file.clone(), stem.clone()];
+        if let Some(id) = self.identity.and_then(|identity| identity(&text.sql)) {
+            identities.push(id);
+        }
         if leading != stem && !leading.is_empty() {
             identities.push(leading.clone());
         }
@@ -262,7 +268,7 @@ fn missing_in(step: &CommandStep) -> Option<&str> {
 
 /// How many directories above the migrations directory a JavaScript project's
 /// `package.json` (or `knexfile`) is looked for.
-const PROJECT_LEVELS: usize = 3;
+const PROJECT_LEVELS: usize = 5;
 
 /// The JavaScript project the migrations directory belongs to: the nearest directory at or
 /// above it holding `file` (`package.json`, `knexfile.ts`, ...).
@@ -393,6 +399,7 @@ impl FormatSpec for Command {
                  PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE"
                     .into(),
             ),
+            identity: None,
         };
         let mut migrations = Vec::new();
         for entry in listing.files().filter(|e| glob_match(glob, &e.rel)) {
@@ -460,6 +467,7 @@ mod tests {
             pass_env: Vec::new(),
             bookkeeping: vec!["schema_migrations".into()],
             wrong_database_hint: None,
+            identity: None,
         };
         let m = tool
             .migration(entry, Tool::file_version(&entry.rel))

@@ -186,6 +186,7 @@ fn tool(dir: &Path, preset: &Preset) -> Result<Tool, InputError> {
              DATABASE_URL (and `[knex] env` to the variables it needs)",
             preset.environment.as_deref().unwrap_or("development")
         )),
+        identity: None,
     })
 }
 

@@ -29,8 +29,10 @@ pub mod node_pg_migrate;
 pub mod pattern;
 pub mod prisma;
 pub mod project;
+pub mod sequelize;
 pub mod sql_migrate;
 pub mod sqlx;
+pub mod typeorm;
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -262,6 +264,8 @@ impl Format {
         pattern::FORMAT,
         command::FORMAT,
         knex::FORMAT,
+        sequelize::FORMAT,
+        typeorm::FORMAT,
     ];
 
     /// The format implemented by `spec`.
@@ -369,6 +373,12 @@ pub struct Settings {
     /// `[node-pg-migrate]`.
     #[serde(default, rename = "node-pg-migrate")]
     pub node_pg_migrate: command::Preset,
+    /// `[sequelize]`.
+    #[serde(default)]
+    pub sequelize: command::Preset,
+    /// `[typeorm]`.
+    #[serde(default)]
+    pub typeorm: typeorm::Settings,
 }
 
 /// A format with the settings its files are read with: what discovery, checksums and

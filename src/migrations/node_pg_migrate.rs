@@ -207,7 +207,7 @@ fn tool(dir: &Path, code: &Path, preset: &Preset) -> Result<Tool, InputError> {
         return Err(InputError::new(
             code,
             "JavaScript/TypeScript node-pg-migrate migration, but no package.json in the \
-             migrations directory or the three above: migration-check runs such migrations \
+             migrations directory or the five above: migration-check runs such migrations \
              through the project's own node-pg-migrate; or convert it to a `.sql` file with \
              `-- Up Migration` and `-- Down Migration` sections",
         ));
@@ -237,6 +237,7 @@ fn tool(dir: &Path, code: &Path, preset: &Preset) -> Result<Tool, InputError> {
              database; check the project's node-pg-migrate config"
                 .into(),
         ),
+        identity: None,
     })
 }
 

@@ -197,18 +197,19 @@ async fn collect(stream: impl AsyncRead + Unpin, tail: Tail) {
 
 /// The rows of a history table as JSON texts; empty while the table does not exist.
 async fn history(client: &Client, table: &str) -> Result<Vec<String>, tokio_postgres::Error> {
-    let exists: Option<String> = client
-        .query_one("SELECT to_regclass($1)::text", &[&table])
-        .await?
-        .get(0);
-    if exists.is_none() {
-        return Ok(Vec::new());
-    }
+    // Quoted, so a name in capitals (Sequelize's `SequelizeMeta`) is that name.
     let quoted = table
         .split('.')
         .map(quote_ident)
         .collect::<Vec<_>>()
         .join(".");
+    let exists: Option<String> = client
+        .query_one("SELECT to_regclass($1)::text", &[&quoted])
+        .await?
+        .get(0);
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
     let rows = client
         .query(&format!("SELECT to_jsonb(t)::text FROM {quoted} t"), &[])
         .await?;
