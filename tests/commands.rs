@@ -64,13 +64,14 @@ fn a_node_pg_migrate_javascript_project_needs_no_configuration() {
     assert_eq!(output.status.code(), Some(1));
     assert_four_kinds(&report, "orders_created_at_idx");
     let versions: Vec<String> = verdicts(&report).into_iter().map(|(v, _, _)| v).collect();
+    // node-pg-migrate names a migration by its file name without extension.
     assert_eq!(
         versions,
         [
-            "1718000000000",
-            "1718000100000",
-            "1718000200000",
-            "1718000300000"
+            "1718000000000_create-orders",
+            "1718000100000_add-orders-status",
+            "1718000200000_noop-placeholder",
+            "1718000300000_add-refunds"
         ]
     );
 }
@@ -91,6 +92,53 @@ fn a_knex_typescript_project_needs_no_configuration() {
         !report.to_string().contains("knex_migrations"),
         "{report:#}"
     );
+}
+
+/// The real sequelize-cli: its default environment names a database the throwaway server
+/// does not have, and the failure says which setting to change; with `[sequelize]
+/// environment` it runs, and a down that forgets an index is caught.
+#[test]
+fn a_sequelize_project_runs_in_the_environment_that_reads_database_url() {
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
+    let project = common::node_project("sequelize-js", &tools);
+    let migrations = project.path().join("migrations");
+    let (output, report) = common::verify(&migrations, &[]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(report["format"], "sequelize", "{report:#}");
+    let failed = &verdicts(&report)[0];
+    assert_eq!(failed.1, "failed_up", "{report:#}");
+    assert!(
+        failed.2.contains("connected to database `development`")
+            && failed.2.contains("[sequelize] environment"),
+        "{}",
+        failed.2
+    );
+    let config = project.path().join("migration-check.toml");
+    std::fs::write(&config, "[sequelize]\nenvironment = \"production\"\n").unwrap();
+    let (output, report) = common::verify(&migrations, &["--config", config.to_str().unwrap()]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    let statuses: Vec<String> = verdicts(&report).into_iter().map(|(_, s, _)| s).collect();
+    assert_eq!(statuses, ["passed", "not_reversible"], "{report:#}");
+    assert!(report.to_string().contains("invoices_total_idx"), "{report:#}");
+    assert!(!report.to_string().contains("SequelizeMeta"), "{report:#}");
+}
+
+/// The real TypeORM command line through the project's data source: a migration class whose
+/// down forgets nothing passes, its class name matched in TypeORM's history.
+#[test]
+fn a_typeorm_project_runs_through_its_data_source() {
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
+    let project = common::node_project("typeorm-ts", &tools);
+    let (output, report) = common::verify(&project.path().join("src/migrations"), &[]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(report["format"], "typeorm", "{report:#}");
+    let statuses: Vec<String> = verdicts(&report).into_iter().map(|(_, s, _)| s).collect();
+    assert_eq!(statuses, ["passed"], "{report:#}");
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
 }
 
 #[test]

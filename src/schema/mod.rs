@@ -224,11 +224,15 @@ impl Snapshot {
         if tables.is_empty() {
             return self;
         }
+        // Names compare unquoted: the history `SequelizeMeta` is `public."SequelizeMeta"`.
+        let unquoted: std::collections::BTreeSet<String> =
+            tables.iter().map(|t| t.replace('"', "")).collect();
         let listed = |qualified: &str| {
-            tables.contains(qualified)
+            let qualified = qualified.replace('"', "");
+            unquoted.contains(&qualified)
                 || qualified
                     .split_once('.')
-                    .is_some_and(|(_, table)| tables.contains(table))
+                    .is_some_and(|(_, table)| unquoted.contains(table))
         };
         // `schema.table` of names like `schema.table.column`.
         let owner = |name: &str| -> Option<String> {

@@ -398,6 +398,9 @@ pub fn node_tools() -> Option<PathBuf> {
         "tsx",
         "prisma",
         "@prisma/adapter-pg",
+        "sequelize-cli",
+        "typeorm",
+        "ts-node",
     ]
     .iter()
     .all(|package| dir.join("node_modules").join(package).is_dir());
@@ -407,7 +410,7 @@ pub fn node_tools() -> Option<PathBuf> {
     let required = std::env::var("MIGRATION_CHECK_TEST_NODE").is_ok_and(|v| v == "required");
     assert!(
         !required,
-        "MIGRATION_CHECK_TEST_NODE=required but {} lacks knex, node-pg-migrate, pg, tsx, prisma or @prisma/adapter-pg \
+        "MIGRATION_CHECK_TEST_NODE=required but {} lacks knex, node-pg-migrate, pg, tsx, prisma, @prisma/adapter-pg, sequelize-cli, typeorm or ts-node \
          (.ci/run installs them)",
         dir.display()
     );
