@@ -121,7 +121,10 @@ fn a_sequelize_project_runs_in_the_environment_that_reads_database_url() {
     let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
     let statuses: Vec<String> = verdicts(&report).into_iter().map(|(_, s, _)| s).collect();
     assert_eq!(statuses, ["passed", "not_reversible"], "{report:#}");
-    assert!(report.to_string().contains("invoices_total_idx"), "{report:#}");
+    assert!(
+        report.to_string().contains("invoices_total_idx"),
+        "{report:#}"
+    );
     assert!(!report.to_string().contains("SequelizeMeta"), "{report:#}");
 }
 

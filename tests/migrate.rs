@@ -81,7 +81,13 @@ fn stdout(output: &Output) -> String {
 
 /// Three sqlx migrations with downs.
 fn sqlx_dir() -> tempfile::TempDir {
-    common::migrations_dir(&[
+    sqlx_dir_with_prefix("")
+}
+
+/// The sqlx migrations 1, 2 and 3, their names starting with `prefix` (`000` pads them to
+/// `0001_users.up.sql`, which sqlx records as version 1).
+fn sqlx_dir_with_prefix(prefix: &str) -> tempfile::TempDir {
+    let files: Vec<(String, &str)> = [
         (
             "1_users.up.sql",
             "CREATE TABLE users (id int PRIMARY KEY, email text);\n",
@@ -100,7 +106,12 @@ fn sqlx_dir() -> tempfile::TempDir {
             "3_email_index.down.sql",
             "-- no-transaction\nDROP INDEX CONCURRENTLY users_email_idx;\n",
         ),
-    ])
+    ]
+    .into_iter()
+    .map(|(name, text)| (format!("{prefix}{name}"), text))
+    .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    common::migrations_dir(&files)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,11 +211,24 @@ async fn up_status_down_history_validate_on_sqlx_bookkeeping() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlx_cli_and_migrate_agree_on_one_database() {
+    sqlx_cli_agreement("shared", "").await;
+}
+
+/// `0001_users.up.sql` is version 1 to sqlx, and to migrate: up, status, validate, down and
+/// the real sqlx-cli agree on zero-padded files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlx_cli_and_migrate_agree_on_zero_padded_versions() {
+    sqlx_cli_agreement("padded", "000").await;
+}
+
+/// sqlx-cli and `migrate` taking turns on one database of the migrations `sqlx_dir_with_prefix`
+/// writes with `prefix`.
+async fn sqlx_cli_agreement(database: &str, prefix: &'static str) {
     let Some(sqlx) = sqlx_cli() else { return };
-    let db = Database::new("shared").await;
-    let dir = sqlx_dir();
+    let db = Database::new(database).await;
+    let dir = sqlx_dir_with_prefix(prefix);
     let url = format!(
-        "postgres://postgres@localhost:5432/shared?host={}",
+        "postgres://postgres@localhost:5432/{database}?host={}",
         db.server.path().join("socket").display()
     );
     let (path, ours) = (dir.path().to_path_buf(), db.url.clone());
@@ -250,6 +274,14 @@ async fn sqlx_cli_and_migrate_agree_on_one_database() {
     );
     let output = blocking(ours_run(&["validate"])).await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let output = blocking(ours_run(&["history"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert_eq!(
+        stdout(&output).matches(&format!("{prefix}2 ")).count(),
+        1,
+        "each migration once, in the files' spelling: {}",
+        stdout(&output)
+    );
     // sqlx reverts one, migrate sees it pending; migrate reverts one more, sqlx agrees.
     let reverted = blocking(sqlx_run(&["revert"])).await;
     assert!(reverted.status.success(), "{}", common::stderr(&reverted));
@@ -909,6 +941,39 @@ fn layouts() -> Vec<Layout> {
             downs: false,
             first: "20240101000000_users.sql",
         },
+        // Zero-padded versions, which golang-migrate records as a bigint and dbmate as text.
+        Layout {
+            format: "golang-migrate",
+            files: tables
+                .iter()
+                .enumerate()
+                .flat_map(|(i, t)| {
+                    [
+                        (format!("000{}_{t}.up.sql", i + 1), create(t)),
+                        (format!("000{}_{t}.down.sql", i + 1), drop(t)),
+                    ]
+                })
+                .collect(),
+            table: "schema_migrations",
+            downs: true,
+            first: "0001_users.up.sql",
+        },
+        Layout {
+            format: "dbmate",
+            files: tables
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    (
+                        format!("000{}-{t}.sql", i + 1),
+                        format!("-- migrate:up\n{}-- migrate:down\n{}", create(t), drop(t)),
+                    )
+                })
+                .collect(),
+            table: "schema_migrations",
+            downs: true,
+            first: "0001-users.sql",
+        },
     ]
 }
 
@@ -969,6 +1034,14 @@ async fn bookkeeping_round_trip_for_every_format_with_a_table() {
             );
             let output = run(&["up", "--count", "1"]);
             assert_eq!(output.status.code(), Some(0), "{}", context(&output));
+            let output = run(&["redo"]);
+            assert_eq!(output.status.code(), Some(0), "{}", context(&output));
+            let output = run(&["status"]);
+            assert!(
+                stdout(&output).contains("2 applied, 1 pending"),
+                "{}",
+                context(&output)
+            );
         } else {
             assert_eq!(output.status.code(), Some(2), "{}", context(&output));
             assert!(
@@ -990,7 +1063,10 @@ async fn bookkeeping_round_trip_for_every_format_with_a_table() {
         // An applied migration edited afterwards.
         let edited = std::fs::read_to_string(&first).unwrap() + "-- edited\n";
         std::fs::write(&first, edited).unwrap();
-        let records = !matches!(layout.format, "goose" | "sql-migrate");
+        let records = !matches!(
+            layout.format,
+            "goose" | "sql-migrate" | "golang-migrate" | "dbmate"
+        );
         let output = run(&["validate"]);
         assert_eq!(
             output.status.code(),
@@ -1015,8 +1091,8 @@ async fn bookkeeping_round_trip_for_every_format_with_a_table() {
                 context(&output)
             );
         }
-        // Leave the database empty for the next format.
-        db.query("DROP TABLE IF EXISTS users, orders, items").await;
+        // Leave the database empty for the next format (two tools share `schema_migrations`).
+        db.query("DROP TABLE IF EXISTS users, orders, items, schema_migrations").await;
     }
     // What each tool's table holds, as the tool writes it.
     let flyway = db

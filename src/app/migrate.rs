@@ -645,11 +645,20 @@ fn new_command(args: &MigrateNewArgs) -> anyhow::Result<u8> {
 /// The next version: a UTC timestamp (`YYYYMMDDHHMMSS`) where the existing versions are
 /// timestamps (or there are none), else the largest number plus one at the same width.
 fn next_version(discovered: &Discovered) -> String {
+    // The number a version is, or starts a name with (a name-keyed tool's version is its
+    // whole name: `1700000000000_create-accounts`); diesel's `2024-01-02-030405` is none.
     let numbers: Vec<&str> = discovered
         .migrations
         .iter()
-        .map(|m| m.version.text.as_str())
-        .filter(|v| v.chars().all(|c| c.is_ascii_digit()))
+        .filter_map(|m| {
+            let text = m.version.text.as_str();
+            let rest = text.trim_start_matches(|c: char| c.is_ascii_digit());
+            let number = &text[..text.len() - rest.len()];
+            let named = rest.is_empty()
+                || rest.starts_with('_')
+                || (rest.starts_with('-') && !rest[1..].starts_with(|c: char| c.is_ascii_digit()));
+            (!number.is_empty() && named).then_some(number)
+        })
         .collect();
     let timestamp = || {
         let now = std::time::SystemTime::now()

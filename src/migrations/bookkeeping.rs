@@ -48,9 +48,25 @@ pub trait Bookkeeping: Sync {
     fn create_sql(&self) -> String;
     /// The applied migrations (see the trait's documentation for the row shape).
     fn read_sql(&self) -> String;
-    /// The recorded rows as [`Applied`]s in the files' spelling.
-    fn interpret(&self, rows: Vec<Applied>, _migrations: &[Migration]) -> Vec<Applied> {
-        rows
+    /// The version the tool records for `migration`: the file's spelling unless the tool
+    /// stores it otherwise (an integer column drops `0001`'s zeros; diesel drops dashes).
+    fn recorded_version(&self, migration: &Migration) -> String {
+        migration.version.text.clone()
+    }
+    /// The recorded rows as [`Applied`]s in the files' spelling: a row whose version is what
+    /// the tool records for a file takes the file's version (`1` is `0001_users.sql`'s).
+    fn interpret(&self, rows: Vec<Applied>, migrations: &[Migration]) -> Vec<Applied> {
+        rows.into_iter()
+            .map(|mut row| {
+                if let Some(m) = migrations
+                    .iter()
+                    .find(|m| self.recorded_version(m) == row.version)
+                {
+                    row.version = m.version.text.clone();
+                }
+                row
+            })
+            .collect()
     }
     /// The checksum the tool records for a migration, as [`Self::read_sql`] returns it;
     /// none when the tool records none.

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::bookkeeping::{Applied, Book, Bookkeeping, literal, record};
+use super::bookkeeping::{Book, Bookkeeping, literal, record};
 use super::{
     Entry, Evidence, Format, FormatSpec, Found, Listing, Migration, Settings, Strength, Text,
     TransactionMode, Version, line_of_byte, read_text,
@@ -286,19 +286,8 @@ impl Bookkeeping for Diesel {
         )
     }
 
-    /// The recorded versions in the files' spelling.
-    fn interpret(&self, rows: Vec<Applied>, migrations: &[Migration]) -> Vec<Applied> {
-        rows.into_iter()
-            .map(|mut row| {
-                if let Some(m) = migrations
-                    .iter()
-                    .find(|m| recorded_version(m) == row.version)
-                {
-                    row.version = m.version.text.clone();
-                }
-                row
-            })
-            .collect()
+    fn recorded_version(&self, migration: &Migration) -> String {
+        recorded_version(migration)
     }
 
     fn record_sql(&self, migrations: &[Migration], index: usize, up: bool) -> String {

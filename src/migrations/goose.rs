@@ -38,7 +38,7 @@ use std::path::Path;
 
 use super::annotated::{Annotation, Dialect, parse_annotated};
 use super::annotated_files;
-use super::bookkeeping::{Applied, Book, Bookkeeping, record};
+use super::bookkeeping::{Book, Bookkeeping, record};
 use super::sqlx::is_top_level_sql;
 use super::{
     Evidence, Format, FormatSpec, Found, Listing, Migration, Settings as AllSettings, Version,
@@ -323,19 +323,9 @@ impl Bookkeeping for Goose {
         )
     }
 
-    /// goose writes `00001` as 1: the files' spelling.
-    fn interpret(&self, rows: Vec<Applied>, migrations: &[Migration]) -> Vec<Applied> {
-        rows.into_iter()
-            .map(|mut row| {
-                if let Some(m) = migrations
-                    .iter()
-                    .find(|m| version_id(m).to_string() == row.version)
-                {
-                    row.version = m.version.text.clone();
-                }
-                row
-            })
-            .collect()
+    /// goose writes `00001` as 1.
+    fn recorded_version(&self, migration: &Migration) -> String {
+        version_id(migration).to_string()
     }
 
     fn lock_key(&self, _database: &str, _schema: &str) -> i64 {

@@ -555,10 +555,10 @@ impl Bookkeeping for NodePgMigrate {
         )
     }
 
-    /// The version is the name's part before its first `_`, as the format reads it.
+    /// The version is the name, as the format reads it (the file name without extension).
     fn read_sql(&self) -> String {
         format!(
-            "SELECT split_part(name, '_', 1), name, NULL::text, run_on::text,
+            "SELECT name, name, NULL::text, run_on::text,
                 NULL::bigint, NULL::text, true
          FROM {TABLE} ORDER BY run_on, id"
         )

@@ -267,6 +267,11 @@ impl Bookkeeping for Sqlx {
         TABLE
     }
 
+    /// sqlx's version column is a bigint: `0001` is recorded as 1.
+    fn recorded_version(&self, migration: &Migration) -> String {
+        version(migration).to_string()
+    }
+
     fn columns(&self) -> &'static [&'static str] {
         &[
             "version",

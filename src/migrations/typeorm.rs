@@ -301,7 +301,10 @@ mod tests {
             .iter()
             .map(|m| m.version.text.as_str())
             .collect();
-        assert_eq!(versions, ["1693891895163-Init", "1693995626941-ModifyChatFlow"]);
+        assert_eq!(
+            versions,
+            ["1693891895163-Init", "1693995626941-ModifyChatFlow"]
+        );
         let step = d.migrations[0].up.step.as_ref().unwrap();
         assert!(step.argv[0].ends_with("node_modules/.bin/typeorm-ts-node-commonjs"));
         assert_eq!(step.argv[1..4], ["migration:run", "--transaction", "each"]);
