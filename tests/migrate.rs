@@ -1092,7 +1092,8 @@ async fn bookkeeping_round_trip_for_every_format_with_a_table() {
             );
         }
         // Leave the database empty for the next format (two tools share `schema_migrations`).
-        db.query("DROP TABLE IF EXISTS users, orders, items, schema_migrations").await;
+        db.query("DROP TABLE IF EXISTS users, orders, items, schema_migrations")
+            .await;
     }
     // What each tool's table holds, as the tool writes it.
     let flyway = db

@@ -161,9 +161,6 @@ fn detect_command(args: &DetectArgs) -> anyhow::Result<u8> {
     let discovered = migrations::discover(&source.dir, Some(detection.format), &source.settings);
     let mut text = String::new();
     let _ = writeln!(text, "{}", detection.summary());
-    if let Some(assumption) = &detection.assumption {
-        let _ = writeln!(text, "  assumed: {assumption}");
-    }
     for alternative in &detection.alternatives {
         let _ = writeln!(
             text,

@@ -92,7 +92,10 @@ impl Detection {
             Basis::Configured => "described by [pattern]".to_string(),
             Basis::Project => format!("project: {}", self.evidence.join("; ")),
             Basis::Directory => format!("directory: {}", self.evidence.join("; ")),
-            Basis::Assumed => self.assumption.clone().unwrap_or_default(),
+            Basis::Assumed => format!(
+                "assumed from naming alone: {}",
+                self.assumption.as_deref().unwrap_or_default()
+            ),
         };
         format!("format: {} ({why})", self.format)
     }

@@ -62,7 +62,8 @@ impl FormatSpec for GolangMigrate {
     }
 
     fn transaction_rule(&self) -> &'static str {
-        "none: each file runs as written (files often hold their own BEGIN/COMMIT)"
+        "none: each file runs as written, as one query, and files often hold their own \
+         BEGIN/COMMIT"
     }
 
     fn no_transaction_marker(&self) -> Option<&'static str> {

@@ -669,7 +669,17 @@ fn detect_in(
         Some(format) => detect::check_given(&listing, format, settings)?,
         None => match detect::detect(&listing, settings)? {
             Some(detection) => detection,
-            None => return Err(no_migrations(dir, Format::ALL)),
+            None => {
+                let mut error = no_migrations(dir, Format::ALL);
+                if listing.files().any(|f| f.rel.ends_with(".sql")) {
+                    error.message.push_str(
+                        "; its .sql files follow no tool's naming: if they are a layout of your \
+                         own, describe it in `[pattern]` of migration-check.toml (README: \
+                         \"A hand-rolled layout\")",
+                    );
+                }
+                return Err(error);
+            }
         },
     };
     Ok((listing, detection))

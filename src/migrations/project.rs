@@ -195,6 +195,7 @@ impl Project {
 /// `path` relative to `base` when below it, else as it is.
 pub fn relative(path: &Path, base: &Path) -> String {
     let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     path.strip_prefix(&base)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| path.display().to_string())
