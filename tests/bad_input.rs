@@ -73,7 +73,14 @@ fn two_layouts_mixed() {
         ("2024-01-01-000000_b/up.sql", "SELECT 1;"),
         ("2024-01-01-000000_b/down.sql", "SELECT 1;"),
     ]);
-    expect_input_error(dir.path(), &[], &["two migration layouts in one directory", "--format sqlx or --format diesel"]);
+    expect_input_error(
+        dir.path(),
+        &[],
+        &[
+            "two migration layouts in one directory",
+            "--format sqlx or --format diesel",
+        ],
+    );
 }
 
 #[test]

@@ -171,6 +171,8 @@ formats!(
     node_pg_migrate => "node-pg-migrate",
     atlas => "atlas",
     hasura => "hasura",
+    supabase => "supabase",
+    pop => "pop",
     pattern => "pattern",
 );
 

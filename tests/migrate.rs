@@ -861,13 +861,22 @@ fn layouts() -> Vec<Layout> {
     let create = |t: &str| format!("CREATE TABLE {t} (id int PRIMARY KEY);\n");
     let drop = |t: &str| format!("DROP TABLE {t};\n");
     let owned = |pairs: Vec<(String, String)>| pairs;
-    let atlas: Vec<(String, String)> = tables
+    // An up file and a down file a table, named by `name(index, table, up)`.
+    let pairs = |name: fn(usize, &str, bool) -> String| -> Vec<(String, String)> {
+        tables
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| [(name(i, t, true), create(t)), (name(i, t, false), drop(t))])
+            .collect()
+    };
+    // `<timestamp>_<table>.sql` files: Atlas's (with its sum) and the Supabase CLI's.
+    let plain: Vec<(String, String)> = tables
         .iter()
         .enumerate()
         .map(|(i, t)| (format!("2024010100000{i}_{t}.sql"), create(t)))
         .collect();
-    let mut atlas_files = atlas.clone();
-    atlas_files.push(("atlas.sum".into(), atlas_sum(&atlas)));
+    let mut atlas_files = plain.clone();
+    atlas_files.push(("atlas.sum".into(), atlas_sum(&plain)));
     vec![
         Layout {
             format: "goose",
@@ -889,16 +898,7 @@ fn layouts() -> Vec<Layout> {
         },
         Layout {
             format: "flyway",
-            files: tables
-                .iter()
-                .enumerate()
-                .flat_map(|(i, t)| {
-                    [
-                        (format!("V1_{i}__{t}.sql"), create(t)),
-                        (format!("U1_{i}__{t}.sql"), drop(t)),
-                    ]
-                })
-                .collect(),
+            files: pairs(|i, t, up| format!("{}1_{i}__{t}.sql", if up { "V" } else { "U" })),
             table: "flyway_schema_history",
             downs: true,
             first: "V1_0__users.sql",
@@ -941,6 +941,7 @@ fn layouts() -> Vec<Layout> {
             downs: false,
             first: "20240101000000_users.sql",
         },
+<<<<<<< HEAD
         // Zero-padded versions, which golang-migrate records as a bigint and dbmate as text.
         Layout {
             format: "golang-migrate",
@@ -973,6 +974,26 @@ fn layouts() -> Vec<Layout> {
             table: "schema_migrations",
             downs: true,
             first: "0001-users.sql",
+=======
+        Layout {
+            format: "supabase",
+            files: plain,
+            table: "supabase_migrations.schema_migrations",
+            downs: false,
+            first: "20240101000000_users.sql",
+        },
+        Layout {
+            format: "pop",
+            files: pairs(|i, t, up| {
+                format!(
+                    "2024010100000{i}_{t}.{}.sql",
+                    if up { "up" } else { "down" }
+                )
+            }),
+            table: "schema_migration",
+            downs: true,
+            first: "20240101000000_users.up.sql",
+>>>>>>> ced5b57 (Supabase CLI and gobuffalo/pop formats, with the history tables their tools write)
         },
     ]
 }
@@ -1063,10 +1084,14 @@ async fn bookkeeping_round_trip_for_every_format_with_a_table() {
         // An applied migration edited afterwards.
         let edited = std::fs::read_to_string(&first).unwrap() + "-- edited\n";
         std::fs::write(&first, edited).unwrap();
+<<<<<<< HEAD
         let records = !matches!(
             layout.format,
             "goose" | "sql-migrate" | "golang-migrate" | "dbmate"
         );
+=======
+        let records = !matches!(layout.format, "goose" | "sql-migrate" | "supabase" | "pop");
+>>>>>>> ced5b57 (Supabase CLI and gobuffalo/pop formats, with the history tables their tools write)
         let output = run(&["validate"]);
         assert_eq!(
             output.status.code(),
@@ -1141,6 +1166,54 @@ async fn bookkeeping_round_trip_for_every_format_with_a_table() {
         ["20240101000000", "users", "2", "1", "1"]
             .map(|s| Some(s.to_string()))
             .to_vec()
+    );
+    let supabase = db
+        .query(
+            "SELECT version, name, statements::text \
+             FROM supabase_migrations.schema_migrations ORDER BY version",
+        )
+        .await;
+    assert_eq!(supabase.len(), 3, "{supabase:?}");
+    assert_eq!(
+        supabase[0],
+        [
+            "20240101000000",
+            "users",
+            "{\"CREATE TABLE users (id int PRIMARY KEY)\"}"
+        ]
+        .map(|s| Some(s.to_string()))
+        .to_vec()
+    );
+    let pop = db
+        .query(
+            "SELECT version, (SELECT count(*) FROM pg_indexes \
+             WHERE indexname = 'schema_migration_version_idx')::text \
+             FROM schema_migration ORDER BY version",
+        )
+        .await;
+    assert_eq!(
+        pop.iter()
+            .map(|row| (row[0].as_deref(), row[1].as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (Some("20240101000000"), Some("1")),
+            (Some("20240101000001"), Some("1")),
+            (Some("20240101000002"), Some("1"))
+        ]
+    );
+    // A version longer than pop's VARCHAR (14) fails as pop fails: rolled back, the
+    // database's own error shown, never a truncated version recorded.
+    db.query("DELETE FROM schema_migration").await;
+    let dir = common::migrations_dir(&[("202401010000031_long.up.sql", "CREATE TABLE long ();\n")]);
+    let output = migrate(dir.path(), &db.url, &["up", "--format", "pop"]);
+    let stderr = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("character varying(14)"), "{stderr}");
+    assert!(stderr.contains("recording the migration"), "{stderr}");
+    assert_eq!(
+        db.query("SELECT count(*)::text, to_regclass('long') IS NULL FROM schema_migration")
+            .await[0],
+        [Some("0".into()), Some("t".into())]
     );
 }
 

@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::annotated_files;
 use super::bookkeeping::{Book, Bookkeeping, literal, record};
 use super::{
     Evidence, Format, FormatSpec, Found, Listing, Migration, Script, Settings, Text,
     TransactionMode, Version, lines,
 };
+use super::{annotated_files, duplicate_version};
 use crate::error::InputError;
 
 /// The dbmate format.
@@ -201,13 +201,11 @@ fn discover(listing: &Listing) -> Result<Found, InputError> {
             continue;
         };
         if let Some(other) = seen.insert(version, &entry.path) {
-            return Err(InputError::new(
+            return Err(duplicate_version(
                 &entry.path,
-                format!(
-                    "duplicate version {version}: {} has the same version (dbmate would apply \
-                     both and fail on its history table's primary key)",
-                    other.display()
-                ),
+                version,
+                other,
+                "dbmate would apply both and fail on its history table's primary key",
             ));
         }
         let file = SqlFile {

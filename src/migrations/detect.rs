@@ -369,8 +369,9 @@ fn losers(
 /// `path[:line]` relative to the migrations directory, and how many entries carry it.
 fn describe(evidence: &Evidence, base: &Path) -> String {
     let path = relative(&evidence.path, base);
+    // The directory itself (the Supabase CLI's `supabase/migrations`): as it was given.
     let path = if path.is_empty() {
-        ".".to_string()
+        base.display().to_string()
     } else {
         path
     };
@@ -392,7 +393,7 @@ fn strength_words(strength: Strength) -> &'static str {
     match strength {
         Strength::Hint => "a hint",
         Strength::Naming => "file naming",
-        Strength::Marker => "a file only this tool writes",
+        Strength::Marker => "a file or directory only this tool uses",
         Strength::Annotation => "the tool's annotation",
     }
 }

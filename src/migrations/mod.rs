@@ -27,11 +27,13 @@ pub mod lexer;
 mod listing;
 pub mod node_pg_migrate;
 pub mod pattern;
+pub mod pop;
 pub mod prisma;
 pub mod project;
 pub mod sequelize;
 pub mod sql_migrate;
 pub mod sqlx;
+pub mod supabase;
 pub mod typeorm;
 
 use std::cmp::Ordering;
@@ -57,7 +59,8 @@ pub enum Strength {
     /// `<version>_<name>.sql` files, `<version>_<name>/up.sql` directories).
     Naming,
     /// A file name or file only this tool uses (`V1__a.sql`, `migration_lock.toml`,
-    /// `atlas.sum`, `diesel.toml`).
+    /// `atlas.sum`, `diesel.toml`, `.postgres.up.sql`), or its directory
+    /// (`supabase/migrations`).
     Marker,
     /// The tool's own annotation inside a migration file (`-- +goose Up`,
     /// `-- migrate:up`): the most specific evidence there is.
@@ -130,6 +133,11 @@ pub(crate) fn annotated_files(
     }
     Ok(first.map(|evidence| evidence.supported_by(count)))
 }
+
+/// How many directory levels below the migrations directory a format whose tool searches
+/// recursively (Flyway, pop) reads: the tools recurse without a bound, this is deep enough
+/// for any layout seen in practice.
+pub(crate) const RECURSIVE_DEPTH: usize = 8;
 
 /// What discovery found in a directory of one format.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -261,6 +269,8 @@ impl Format {
         node_pg_migrate::FORMAT,
         atlas::FORMAT,
         hasura::FORMAT,
+        supabase::FORMAT,
+        pop::FORMAT,
         pattern::FORMAT,
         command::FORMAT,
         knex::FORMAT,
@@ -425,7 +435,8 @@ pub enum TransactionMode {
     None,
     /// golang-migrate: the tool runs the file as written, no wrapping of its own.
     AsWritten,
-    /// goose, sql-migrate: the tool opens its transaction and sends every statement inside
+    /// goose, sql-migrate, pop, the Supabase CLI: the tool opens its transaction (the
+    /// Supabase CLI: one implicit transaction, its batch) and sends every statement inside
     /// it, whatever the statements are, then commits; a script's own `COMMIT; BEGIN;` only
     /// splits that transaction in two, and the tool's final commit ends the second.
     StatementsInTransaction,
@@ -716,6 +727,24 @@ fn no_migrations(dir: &Path, formats: &[Format]) -> InputError {
             "no migrations found in {} (looked for {})",
             dir.display(),
             looked.join(", ")
+        ),
+    )
+}
+
+/// The error for a file of a version another file has already: at `path`, naming the
+/// `first` file and what the tool would make of the two (`dbmate would apply both and fail on
+/// its history table's primary key`).
+pub(crate) fn duplicate_version(
+    path: &Path,
+    version: &str,
+    first: &Path,
+    consequence: &str,
+) -> InputError {
+    InputError::new(
+        path,
+        format!(
+            "duplicate version {version}: {} has the same version ({consequence})",
+            first.display()
         ),
     )
 }

@@ -58,8 +58,10 @@ impl FormatSpec for Sqlx {
         discover_pairs(listing)
     }
 
+    /// Every file sqlx reads, one whose version is out of its range included (discovery
+    /// refuses it): detection then sees sqlx read the files pop reads too.
     fn is_migration_path(&self, rel: &str, _settings: &Settings) -> bool {
-        version_of_path(rel).is_some()
+        is_top_level_sql(rel) && sqlx_name(rel).is_some_and(|(digits, ..)| is_digits(digits))
     }
 
     fn version_of_path(&self, rel: &str, _settings: &Settings) -> Option<Version> {

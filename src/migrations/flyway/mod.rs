@@ -95,8 +95,8 @@ pub struct Settings {
 pub struct Flyway;
 
 /// How many directory levels below the migrations directory are searched: Flyway recurses
-/// without a bound, this is deep enough for any layout seen in practice.
-const DEPTH: usize = 8;
+/// without a bound.
+const DEPTH: usize = super::RECURSIVE_DEPTH;
 
 impl FormatSpec for Flyway {
     fn name(&self) -> &'static str {
