@@ -941,7 +941,6 @@ fn layouts() -> Vec<Layout> {
             downs: false,
             first: "20240101000000_users.sql",
         },
-<<<<<<< HEAD
         // Zero-padded versions, which golang-migrate records as a bigint and dbmate as text.
         Layout {
             format: "golang-migrate",
@@ -974,7 +973,7 @@ fn layouts() -> Vec<Layout> {
             table: "schema_migrations",
             downs: true,
             first: "0001-users.sql",
-=======
+        },
         Layout {
             format: "supabase",
             files: plain,
@@ -993,7 +992,6 @@ fn layouts() -> Vec<Layout> {
             table: "schema_migration",
             downs: true,
             first: "20240101000000_users.up.sql",
->>>>>>> ced5b57 (Supabase CLI and gobuffalo/pop formats, with the history tables their tools write)
         },
     ]
 }
@@ -1084,14 +1082,10 @@ async fn bookkeeping_round_trip_for_every_format_with_a_table() {
         // An applied migration edited afterwards.
         let edited = std::fs::read_to_string(&first).unwrap() + "-- edited\n";
         std::fs::write(&first, edited).unwrap();
-<<<<<<< HEAD
         let records = !matches!(
             layout.format,
-            "goose" | "sql-migrate" | "golang-migrate" | "dbmate"
+            "goose" | "sql-migrate" | "golang-migrate" | "dbmate" | "supabase" | "pop"
         );
-=======
-        let records = !matches!(layout.format, "goose" | "sql-migrate" | "supabase" | "pop");
->>>>>>> ced5b57 (Supabase CLI and gobuffalo/pop formats, with the history tables their tools write)
         let output = run(&["validate"]);
         assert_eq!(
             output.status.code(),
