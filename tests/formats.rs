@@ -174,6 +174,8 @@ formats!(
     supabase => "supabase",
     pop => "pop",
     pattern => "pattern",
+    refinery => "refinery",
+    drizzle => "drizzle",
 );
 
 /// The README's formats table has a row for every format the binary knows.

@@ -877,6 +877,29 @@ fn layouts() -> Vec<Layout> {
         .collect();
     let mut atlas_files = plain.clone();
     atlas_files.push(("atlas.sum".into(), atlas_sum(&plain)));
+    let mut drizzle_files: Vec<(String, String)> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("000{i}_{t}.sql"), create(t)))
+        .collect();
+    let entries: Vec<String> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                "{{\"idx\": {i}, \"version\": \"7\", \"when\": {}, \"tag\": \"000{i}_{t}\", \
+                 \"breakpoints\": true}}",
+                DRIZZLE_WHEN + i as i64 * 1000
+            )
+        })
+        .collect();
+    drizzle_files.push((
+        "meta/_journal.json".into(),
+        format!(
+            "{{\"version\": \"7\", \"dialect\": \"postgresql\", \"entries\": [{}]}}\n",
+            entries.join(", ")
+        ),
+    ));
     vec![
         Layout {
             format: "goose",
@@ -993,8 +1016,30 @@ fn layouts() -> Vec<Layout> {
             downs: true,
             first: "20240101000000_users.up.sql",
         },
+        Layout {
+            format: "refinery",
+            files: tables
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("V{}__{t}.sql", i + 1), create(t)))
+                .collect(),
+            table: "refinery_schema_history",
+            downs: false,
+            first: "V1__users.sql",
+        },
+        Layout {
+            format: "drizzle",
+            files: drizzle_files,
+            table: "drizzle.__drizzle_migrations",
+            downs: false,
+            first: "0000_users.sql",
+        },
     ]
 }
+
+/// The journal `when` of the drizzle layout's first migration (the others follow a second
+/// apart).
+const DRIZZLE_WHEN: i64 = 1_700_000_000_000;
 
 /// Every format with a bookkeeping table not proved elsewhere: `up --count 2`, status,
 /// history, validate, down (where the format has downs), an edited applied file (status
@@ -1208,6 +1253,59 @@ async fn bookkeeping_round_trip_for_every_format_with_a_table() {
         db.query("SELECT count(*)::text, to_regclass('long') IS NULL FROM schema_migration")
             .await[0],
         [Some("0".into()), Some("t".into())]
+    );
+    // refinery's row: the version, the name, `applied_on` as refinery's RFC 3339 (parsed back
+    // by refinery, which panics on anything else) and its SipHash-1-3 checksum.
+    let refinery = db
+        .query(
+            "SELECT version::text, name, applied_on, checksum \
+             FROM refinery_schema_history ORDER BY version",
+        )
+        .await;
+    assert_eq!(refinery.len(), 2, "{refinery:?}");
+    let checksum = migration_check::migrations::refinery::checksum_of(
+        "users",
+        1,
+        "CREATE TABLE users (id int PRIMARY KEY);\n",
+    );
+    assert_eq!(
+        [&refinery[0][0], &refinery[0][1], &refinery[0][3]],
+        [
+            &Some("1".to_string()),
+            &Some("users".to_string()),
+            &Some(checksum.to_string())
+        ]
+    );
+    let applied_on = refinery[0][2].clone().unwrap();
+    assert!(
+        humantime::parse_rfc3339(&applied_on).is_ok()
+            && applied_on.ends_with('Z')
+            && !applied_on.contains(".Z")
+            && !applied_on.ends_with("0Z"),
+        "{applied_on}"
+    );
+    // drizzle's rows: the sha256 of each file as it was applied, the journal's `when`.
+    let drizzle = db
+        .query("SELECT hash, created_at::text FROM drizzle.__drizzle_migrations ORDER BY id")
+        .await;
+    let sha256 = |text: &str| {
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(
+        drizzle,
+        [
+            [
+                Some(sha256("CREATE TABLE users (id int PRIMARY KEY);\n")),
+                Some(DRIZZLE_WHEN.to_string())
+            ],
+            [
+                Some(sha256("CREATE TABLE orders (id int PRIMARY KEY);\n")),
+                Some((DRIZZLE_WHEN + 1000).to_string())
+            ]
+        ]
     );
 }
 

@@ -446,7 +446,7 @@ fn ends_with_semicolon(line: &str) -> bool {
 
 /// Whether `sql`, as the tool sends it, ends outside any quote, comment, parenthesis or
 /// `BEGIN ATOMIC` body: a `;` appended on a new line then ends a statement.
-fn is_complete(sql: &str) -> bool {
+pub(crate) fn is_complete(sql: &str) -> bool {
     let probe = format!("{sql}\n;x");
     split_statements(&probe)
         .last()
@@ -455,9 +455,17 @@ fn is_complete(sql: &str) -> bool {
 
 /// Whether the last statement of `sql` ends with its own `;` (true when there is none).
 fn is_terminated(sql: &str) -> bool {
+    missing_terminator(sql).is_none()
+}
+
+/// Where the last statement of `sql` needs a `;` when it has none of its own (a tool sent
+/// it alone, and in one script the next statement would run into it): just after its code.
+/// None when it ends with one, or when `sql` holds no statement.
+pub(crate) fn missing_terminator(sql: &str) -> Option<usize> {
     split_statements(sql)
         .iter()
         .rev()
         .find(|statement| !statement.is_empty())
-        .is_none_or(|last| sql[..last.full.end].ends_with(';'))
+        .filter(|last| !sql[..last.full.end].ends_with(';'))
+        .map(|last| last.code.end)
 }

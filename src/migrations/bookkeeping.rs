@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
 use super::Migration;
 
 /// One migration as the database's bookkeeping records it.
@@ -144,6 +146,12 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// The up script's bytes, for checksums.
 pub(crate) fn up_bytes(migration: &Migration) -> Option<Vec<u8>> {
     std::fs::read(&migration.up.path).ok()
+}
+
+/// The SHA-256 of the up script's bytes, lowercase hex (drizzle's checksum and our own
+/// history's).
+pub(crate) fn up_sha256(migration: &Migration) -> Option<String> {
+    up_bytes(migration).map(|bytes| hex(&Sha256::digest(&bytes)))
 }
 
 /// The migration's file name without its extension.

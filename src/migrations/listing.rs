@@ -37,6 +37,24 @@ impl Text {
         self.section_script(path, 0, self.sql.len(), transaction)
     }
 
+    /// For a tool that sends the file's text as it read it, byte order mark included
+    /// (`tool_reads` says how it reads it): PostgreSQL fails on the mark with a syntax error,
+    /// so a file that starts with one is refused at line 1.
+    pub(crate) fn refuse_bom(&self, path: &Path, tool_reads: &str) -> Result<(), InputError> {
+        if self.bom_len == 0 {
+            return Ok(());
+        }
+        Err(InputError::at_line(
+            path,
+            1,
+            format!(
+                "the file starts with a UTF-8 byte order mark, which {tool_reads} and sends to \
+                 PostgreSQL with the SQL: PostgreSQL fails with a syntax error at the first \
+                 statement; save the file without the mark"
+            ),
+        ))
+    }
+
     /// The part `start..end` (byte offsets into `sql`) as a script.
     pub(crate) fn section_script(
         &self,
@@ -332,7 +350,7 @@ impl Listing {
     pub fn top_entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries
             .iter()
-            .filter(|e| e.depth() == 0 && !OWN_FILES.contains(&e.rel.as_str()))
+            .filter(|e| e.depth() == 0 && !is_own_file(&e.rel))
     }
 
     /// The directories directly in the migrations directory.
@@ -347,6 +365,12 @@ impl Listing {
             .ok()
             .map(|i| &self.entries[i])
     }
+}
+
+/// Whether `rel` is one of migration-check's own files in the migrations directory
+/// (`migrations.sum`, `migration-check.toml`), never a migration nor worth a word.
+pub(crate) fn is_own_file(rel: &str) -> bool {
+    OWN_FILES.contains(&rel)
 }
 
 /// Which kind of top-level `.sql` file a name denotes (sqlx's naming).

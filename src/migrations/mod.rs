@@ -17,6 +17,7 @@ pub mod command;
 pub mod dbmate;
 pub mod detect;
 pub mod diesel;
+pub mod drizzle;
 mod envsub;
 pub mod flyway;
 pub mod golang_migrate;
@@ -30,6 +31,7 @@ pub mod pattern;
 pub mod pop;
 pub mod prisma;
 pub mod project;
+pub mod refinery;
 pub mod sequelize;
 pub mod sql_migrate;
 pub mod sqlx;
@@ -46,7 +48,9 @@ use std::sync::Arc;
 use crate::error::InputError;
 
 pub use listing::{Entry, Listing, Text};
-pub(crate) use listing::{FileKind, io_reason, line_of_byte, lines, read_text, split_version};
+pub(crate) use listing::{
+    FileKind, io_reason, is_own_file, line_of_byte, lines, read_text, split_version,
+};
 
 /// How strongly a directory's entries point at a format; auto-detection takes the strongest
 /// level present and refuses to choose between two formats on it.
@@ -56,11 +60,11 @@ pub enum Strength {
     /// directories without `up.sql`); used when nothing else matches.
     Hint,
     /// File names follow the format's naming (`.up.sql`/`.down.sql` pairs, plain
-    /// `<version>_<name>.sql` files, `<version>_<name>/up.sql` directories).
+    /// `<version>_<name>.sql` files, `<version>_<name>/up.sql` directories, `V1__a.sql`).
     Naming,
-    /// A file name or file only this tool uses (`V1__a.sql`, `migration_lock.toml`,
-    /// `atlas.sum`, `diesel.toml`, `.postgres.up.sql`), or its directory
-    /// (`supabase/migrations`).
+    /// A file name or file only this tool uses (`V1.1__a.sql`, `migration_lock.toml`,
+    /// `atlas.sum`, `diesel.toml`, `.postgres.up.sql`, `meta/_journal.json`), or its
+    /// directory (`supabase/migrations`).
     Marker,
     /// The tool's own annotation inside a migration file (`-- +goose Up`,
     /// `-- migrate:up`): the most specific evidence there is.
@@ -135,8 +139,8 @@ pub(crate) fn annotated_files(
 }
 
 /// How many directory levels below the migrations directory a format whose tool searches
-/// recursively (Flyway, pop) reads: the tools recurse without a bound, this is deep enough
-/// for any layout seen in practice.
+/// recursively (Flyway, pop, refinery) reads: the tools recurse without a bound, this is
+/// deep enough for any layout seen in practice.
 pub(crate) const RECURSIVE_DEPTH: usize = 8;
 
 /// What discovery found in a directory of one format.
@@ -271,6 +275,8 @@ impl Format {
         hasura::FORMAT,
         supabase::FORMAT,
         pop::FORMAT,
+        refinery::FORMAT,
+        drizzle::FORMAT,
         pattern::FORMAT,
         command::FORMAT,
         knex::FORMAT,

@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use crate::migrations::Migration;
-use crate::migrations::bookkeeping::{Bookkeeping, hex, literal, millis, record, up_bytes};
+use crate::migrations::bookkeeping::{Bookkeeping, literal, millis, record, up_sha256};
 
 /// migration-check's own history table.
 pub const TABLE: &str = "migration_check.history";
@@ -69,7 +67,7 @@ impl Bookkeeping for Own {
     }
 
     fn checksum(&self, migration: &Migration) -> Option<String> {
-        up_bytes(migration).map(|bytes| hex(&Sha256::digest(&bytes)))
+        up_sha256(migration)
     }
 
     fn records_checksums(&self) -> bool {

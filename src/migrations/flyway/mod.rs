@@ -5,7 +5,9 @@
 //! configured from a `flyway.conf` / `flyway.toml` as often as from code, so the naming,
 //! locations and placeholders of such a file beside the migrations are honoured too; what only
 //! Flyway itself can run (Java migrations, `COPY ... FROM STDIN` data, placeholders whose value
-//! depends on Flyway's connection) is refused with the reason.
+//! depends on Flyway's connection) is refused with the reason. `V<integer>__<word>.sql` names
+//! are refinery's too: only a name refinery does not read is Flyway's marker, else detection
+//! weighs the shared naming (and the project) as for any two tools of one naming.
 //!
 //! This file holds the format and discovery; what discovery draws on lives beside it, one
 //! concern a file: `naming` (what a file name is to Flyway), `config` (Flyway's configuration
@@ -69,6 +71,7 @@ mod parser;
 mod placeholders;
 
 use super::bookkeeping::Book;
+use super::refinery;
 use super::{
     Entry, Evidence, Format, FormatSpec, Found, Listing, Migration, Script,
     Settings as AllSettings, Strength, Version,
@@ -126,16 +129,39 @@ impl FormatSpec for Flyway {
             .unwrap_or_default();
         // `V<version>__<description>.sql` or `R__<description>.sql`: the separator too, so
         // that a lone `V1.sql` or `R.sql` does not claim a directory.
-        let marker = listing
+        let named: Vec<(&Entry, MigrationName)> = listing
             .files()
-            .find(|entry| match naming.parse(entry.name()) {
-                FileName::Migration(name) => {
-                    name.kind != Kind::Undo
-                        && name.stem[naming.prefix(name.kind).len()..].contains(&naming.separator)
+            .filter_map(|entry| match naming.parse(entry.name()) {
+                FileName::Migration(name)
+                    if name.stem[naming.prefix(name.kind).len()..].contains(&naming.separator) =>
+                {
+                    Some((entry, name))
                 }
-                _ => false,
-            });
-        Ok(marker.map(|entry| Evidence::entry(entry, Strength::Marker)))
+                _ => None,
+            })
+            .collect();
+        let versioned: Vec<Version> = named
+            .iter()
+            .filter(|(_, name)| name.kind == Kind::Versioned)
+            .map(|(_, name)| name.version())
+            .collect();
+        // refinery reads `V<integer>__<word>.sql` too: only a name refinery does not read
+        // (a dotted version, `R__`, an undo beside its versioned file) is Flyway's alone.
+        let only_flyway = named.iter().find(|(entry, name)| match name.kind {
+            Kind::Undo => versioned.iter().any(|v| v.same_key(&name.version())),
+            Kind::Versioned | Kind::Repeatable => !refinery::reads_as_migration(entry.name()),
+        });
+        if let Some((entry, _)) = only_flyway {
+            return Ok(Some(Evidence::entry(entry, Strength::Marker)));
+        }
+        let shared: Vec<&Entry> = named
+            .iter()
+            .filter(|(_, name)| name.kind != Kind::Undo)
+            .map(|(entry, _)| *entry)
+            .collect();
+        Ok(shared
+            .first()
+            .map(|entry| Evidence::entry(entry, Strength::Naming).supported_by(shared.len())))
     }
 
     fn discover(&self, listing: &Listing, settings: &AllSettings) -> Result<Found, InputError> {
