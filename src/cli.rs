@@ -377,10 +377,11 @@ pub struct SourceArgs {
     #[arg(default_value = "migrations", env = "MIGRATION_CHECK_DIR")]
     pub dir: PathBuf,
 
-    /// Migration layout: auto, sqlx, golang-migrate, diesel, dbmate, goose, flyway,
-    /// prisma, sql-migrate, node-pg-migrate, atlas, hasura, knex, pattern (`[pattern]` in
-    /// migration-check.toml) or command (`[command]`); `migration-check formats` describes
-    /// each.
+    /// Migration layout: auto (from the project and the directory; `migration-check detect`
+    /// shows how), sqlx, golang-migrate, diesel, dbmate, goose, flyway, prisma, sql-migrate,
+    /// node-pg-migrate, atlas, hasura, supabase, pop, refinery, drizzle, knex, sequelize,
+    /// typeorm, pattern (`[pattern]` in migration-check.toml) or command (`[command]`);
+    /// `migration-check formats` describes each.
     #[arg(long, default_value = "auto", env = "MIGRATION_CHECK_FORMAT")]
     pub format: String,
 

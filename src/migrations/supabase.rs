@@ -31,10 +31,11 @@
 //! That is the CLI up to v2.108 (the facts above are v2.104.0's). Later CLIs (supabase/cli
 //! #5671, v2.109.0; the Go port's `isPipelineIncompatible` in `pkg/migration/file.go`) flush
 //! the batch before a statement PostgreSQL refuses in a transaction (`CREATE [UNIQUE] INDEX
-//! CONCURRENTLY`, `REINDEX … CONCURRENTLY`, `VACUUM`, `ALTER SYSTEM`, `CLUSTER`, more in later
-//! releases), run it on its own and go on in a new batch, so such a file runs as several
-//! transactions there. That is not modelled yet: no transaction mode here splits a script
-//! into transactions around such statements.
+//! CONCURRENTLY`, `REINDEX … CONCURRENTLY`, `VACUUM`, `ALTER SYSTEM`, `CLUSTER`), run it on
+//! its own and go on in a new batch, so such a file runs as several transactions. The
+//! current CLI is the one teams run: a file holding such a statement is run here statement
+//! by statement ([`TransactionMode::None`]), the statement alone, which gives the schema the
+//! CLI gives (the batches' atomicity on a failure aside).
 //!
 //! Bookkeeping (`history.go`): `supabase_migrations.schema_migrations`, created as the CLI
 //! creates it (`version text NOT NULL PRIMARY KEY`, then `statements text[]` and `name text`
@@ -48,7 +49,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::bookkeeping::{Book, Bookkeeping, literal, record};
-use super::lexer::split_statements;
+use super::lexer::{has_word, leading_words, split_statements};
 use super::{
     Entry, Evidence, Format, FormatSpec, Found, Listing, Migration, Settings, Strength,
     TransactionMode, Version, duplicate_version, split_version,
@@ -186,9 +187,13 @@ fn discover(listing: &Listing) -> Result<Found, InputError> {
                  key",
             ));
         }
-        let up = entry
-            .text()?
-            .whole_script(&entry.path, TransactionMode::StatementsInTransaction);
+        let text = entry.text()?;
+        let mode = if pipeline_incompatible(&text.sql) {
+            TransactionMode::None
+        } else {
+            TransactionMode::StatementsInTransaction
+        };
+        let up = text.whole_script(&entry.path, mode);
         found.migrations.push(Migration {
             version: Version::textual(version, &entry.rel),
             name: name.to_string(),
@@ -262,6 +267,24 @@ impl Bookkeeping for Supabase {
             format!("DELETE FROM {TABLE} WHERE version = ANY(ARRAY[{version}]);")
         })
     }
+}
+
+/// Whether a file holds a statement the current CLI runs outside its batch
+/// (`isPipelineIncompatible`: `CREATE [UNIQUE] INDEX CONCURRENTLY`, `REINDEX … CONCURRENTLY`,
+/// `VACUUM`, `ALTER SYSTEM`, `CLUSTER`).
+fn pipeline_incompatible(sql: &str) -> bool {
+    split_statements(sql)
+        .iter()
+        .filter(|statement| !statement.is_empty())
+        .any(|statement| {
+            let code = &sql[statement.code.clone()];
+            let words = leading_words(code, 2);
+            let word = |i: usize| words.get(i).map_or("", String::as_str);
+            matches!(word(0), "vacuum" | "cluster")
+                || (word(0) == "alter" && word(1) == "system")
+                || (matches!(word(0), "create" | "reindex" | "drop")
+                    && has_word(code, "concurrently"))
+        })
 }
 
 #[cfg(test)]
