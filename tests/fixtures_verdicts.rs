@@ -37,6 +37,7 @@ fixture_tests!(
     leftovers,
     terminates_connections,
     differs_by_version,
+    session_settings,
 );
 
 /// `--full-snapshots` reads the whole catalog at every snapshot: the same verdicts,

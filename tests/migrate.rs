@@ -1671,3 +1671,26 @@ async fn recorded_checksums_and_migrate_settings() {
     let output = run(&["validate"]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
 }
+
+/// A migration that sets the database's `search_path` is in effect for the next ones,
+/// run in one `migrate up`, as each would be when its tool runs it later: the tables
+/// without a schema name land where that path says (issue #26).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_path_set_per_database_applies_to_the_next_migrations() {
+    let db = Database::new("session_settings").await;
+    let dir = common::root().join("tests/fixtures/status/session_settings");
+    let url = db.url.clone();
+    let output = blocking(move || migrate(&dir, &url, &["up", "--format", "sqlx"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(
+        db.query(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+             WHERE table_name IN ('scenarios', 'reports') ORDER BY 1"
+        )
+        .await,
+        [
+            [Some("app.scenarios".into())],
+            [Some("public.reports".into())]
+        ]
+    );
+}

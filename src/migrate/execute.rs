@@ -114,9 +114,14 @@ pub async fn run(
         nested,
         shadow,
     } = mode;
-    let client = &session.client;
+    // The lock stays with `session`; a script that changed what new sessions start with
+    // (`ALTER DATABASE … SET`) is followed by one, as the tool, run later or in a new
+    // process, would give the next migration (not inside one transaction for all).
+    let mut renewed: Option<Session> = None;
     let mut ran = Vec::new();
     for &index in plan {
+        let session = renewed.as_ref().unwrap_or(session);
+        let client = &session.client;
         let migration = &migrations[index];
         let up = match direction {
             Direction::Up => true,
@@ -189,6 +194,14 @@ pub async fn run(
         };
         match outcome {
             Ok(run) => {
+                if run.session_defaults_changed && !nested {
+                    renewed = Some(session.reopen().await.map_err(|e| {
+                        environment(
+                            "cannot open a new session after a script that changed its defaults",
+                            &e,
+                        )
+                    })?);
+                }
                 progress(&format!(
                     "{} {} {} ({} ms)",
                     if up { "applied" } else { "reverted" },

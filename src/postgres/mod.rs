@@ -3,6 +3,7 @@
 //! our safety settings, throwaway databases, and the script runner. `verify`
 //! reaches PostgreSQL only through this module.
 
+pub mod db_settings;
 pub mod docker;
 pub mod embedded;
 pub mod libpq;
@@ -169,6 +170,13 @@ impl Session {
         Session::open(self.target.clone(), self.timeouts).await
     }
 
+    /// Replaces this connection with a new one (see [`Self::reopen`]): a new session starts
+    /// with the settings `ALTER DATABASE … SET` and `ALTER ROLE … SET` gave it since.
+    pub async fn renew(&mut self) -> Result<(), tokio_postgres::Error> {
+        *self = self.reopen().await?;
+        Ok(())
+    }
+
     /// Where this session connects (without our startup options).
     pub fn config(&self) -> &Config {
         &self.target.config
@@ -262,6 +270,9 @@ pub struct Databases<'a> {
     /// checkpoint on a server given by URL would flush everybody's buffers; before 15
     /// there is no choice).
     copy_strategy: &'static str,
+    /// Whether we connect as a superuser, who can give a copy every per-database setting
+    /// of its template (`ALTER ROLE … IN DATABASE` needs more than owning the database).
+    superuser: bool,
 }
 
 impl<'a> Databases<'a> {
@@ -288,6 +299,15 @@ impl<'a> Databases<'a> {
             .await
             .map_err(|e| connection_error(server, "the maintenance connection", &e))?
             .get(0);
+        let superuser: bool = admin
+            .client
+            .query_one(
+                "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .await
+            .map_err(|e| connection_error(server, "the maintenance connection", &e))?
+            .get(0);
         let copy_strategy = if server.throwaway() && version_num >= 150_000 {
             " STRATEGY FILE_COPY"
         } else {
@@ -302,11 +322,19 @@ impl<'a> Databases<'a> {
             current: 0,
             server_version,
             copy_strategy,
+            superuser,
         })
     }
 
     async fn admin(&self) -> Result<Session, tokio_postgres::Error> {
         maintenance_session(self.server, self.timeouts).await
+    }
+
+    /// Whether a copy gets its template's per-database settings (`ALTER DATABASE … SET`,
+    /// `ALTER ROLE … IN DATABASE … SET`), which `CREATE DATABASE` does not copy: only
+    /// when we connect as a superuser.
+    pub fn copies_keep_settings(&self) -> bool {
+        self.superuser
     }
 
     /// The server's version string.
@@ -378,6 +406,19 @@ impl<'a> Databases<'a> {
             .map_err(|e| self.lost(e))?
             .get(0);
         self.live.push((name.clone(), oid));
+        if template != "template0" && self.superuser {
+            let copy_settings = db_settings::copy_statements(&admin.client, template, &name)
+                .await
+                .map_err(|e| self.lost(e))?;
+            for statement in copy_settings {
+                admin.client.batch_execute(&statement).await.map_err(|e| {
+                    EnvironmentError::new(format!(
+                        "cannot give the copy of the database the setting of its original ({statement}): {}",
+                        describe_error(&e)
+                    ))
+                })?;
+            }
+        }
         self.current = self.live.len() - 1;
         self.connect(&name).await
     }

@@ -444,6 +444,7 @@ pub async fn run_step(
     Ok(ScriptRun {
         elapsed: started.elapsed(),
         notes: vec![format!("run through its own tool: `{}`", step.display())],
+        session_defaults_changed: false,
     })
 }
 

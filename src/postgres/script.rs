@@ -32,7 +32,36 @@ pub struct ScriptRun {
     pub elapsed: Duration,
     /// How it was run, when that is worth telling (own transaction control, no-op, ...).
     pub notes: Vec<String>,
+    /// The script may have changed what new sessions start with (`ALTER DATABASE … SET`,
+    /// `ALTER ROLE … SET`): the next migration belongs in a new session, as every tool
+    /// that runs migrations at different times, or in a new process, gives it one (see
+    /// [`changes_session_defaults`]).
+    pub session_defaults_changed: bool,
 }
+
+/// Whether `sql` may change the settings a new session starts with: an `ALTER DATABASE`,
+/// `ALTER ROLE` or `ALTER USER` anywhere in its text, in strings too (a `DO` block's
+/// `EXECUTE format('ALTER DATABASE %I SET …', current_database())` is the usual way to
+/// name the database a migration runs in). Generous on purpose: a needless new session
+/// costs a few milliseconds, a missed one a wrong verdict.
+pub fn changes_session_defaults(sql: &str) -> bool {
+    let words: Vec<String> = sql
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    words
+        .windows(2)
+        .any(|pair| pair[0] == "alter" && matches!(pair[1].as_str(), "database" | "role" | "user"))
+}
+
+/// SQLSTATEs of a name that did not resolve: the session's `search_path` is worth showing.
+const UNRESOLVED_NAME: &[SqlState] = &[
+    SqlState::UNDEFINED_TABLE,
+    SqlState::UNDEFINED_FUNCTION,
+    SqlState::UNDEFINED_OBJECT,
+    SqlState::INVALID_SCHEMA_NAME,
+];
 
 /// Why a script failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,6 +312,7 @@ async fn run<'a>(
         .filter(|s| !s.is_empty())
         .collect();
     let (plan, note) = plan(script, &statements);
+    let wrapped = plan == Plan::Wrapped;
     let notes: Vec<String> = note.into_iter().collect();
     let ScriptClient { client, tls } = client;
     let runner = Runner {
@@ -299,6 +329,13 @@ async fn run<'a>(
         Plan::Wrapped => runner.wrapped(&statements).await,
         Plan::OneByOne => runner.one_by_one(&statements).await,
     };
+    let outcome = match outcome {
+        Err(failure) if failure.names_unresolved() => {
+            let undone = wrapped && script.sql.to_ascii_lowercase().contains("search_path");
+            Err(with_search_path(client, failure, undone).await)
+        }
+        outcome => outcome,
+    };
     let cleanup = if outcome.is_err() {
         "ROLLBACK; RESET ALL"
     } else {
@@ -310,7 +347,11 @@ async fn run<'a>(
     }
     let elapsed = started.elapsed();
     match (outcome, reset) {
-        (Ok(()), Ok(())) => Ok(ScriptRun { elapsed, notes }),
+        (Ok(()), Ok(())) => Ok(ScriptRun {
+            elapsed,
+            notes,
+            session_defaults_changed: changes_session_defaults(&script.sql),
+        }),
         (Ok(()), Err(error)) => Err(runner.failure(
             &error,
             None,
@@ -541,6 +582,41 @@ impl Runner<'_> {
             notes,
         }
     }
+}
+
+impl ScriptFailure {
+    /// An object looked up by name did not exist (relation, function, type, schema).
+    fn names_unresolved(&self) -> bool {
+        matches!(&self.kind, FailureKind::Sql(code)
+            if UNRESOLVED_NAME.iter().any(|state| state.code() == code))
+    }
+}
+
+/// `failure` with the `search_path` the session had when it failed, read after rolling
+/// back the failed transaction (a `SET search_path` inside it is undone with it, which
+/// the message says when the script may have set one: `undone`).
+async fn with_search_path(
+    client: &Client,
+    mut failure: ScriptFailure,
+    undone: bool,
+) -> ScriptFailure {
+    let path = match client.batch_execute("ROLLBACK").await {
+        Ok(()) => client.query_one("SHOW search_path", &[]).await.ok(),
+        Err(_) => None,
+    };
+    if let Some(row) = path {
+        let path: String = row.get(0);
+        failure.message.push_str(&format!(
+            "\nnames without a schema were looked up in search_path = {path}{}",
+            if undone {
+                " (as the session had it before the script: a SET search_path inside the \
+                 failed transaction was rolled back with it)"
+            } else {
+                ""
+            }
+        ));
+    }
+    failure
 }
 
 fn is_timeout(db: &DbError) -> bool {

@@ -207,7 +207,8 @@ struct Pipeline<'s, 'd, 'o> {
     checkpoint: Option<(usize, String)>,
     /// Whether a copy of the database is the same database to the migrations: not when
     /// one sets something per database (`ALTER DATABASE … SET`, `ALTER ROLE … IN
-    /// DATABASE`), which `CREATE DATABASE … TEMPLATE` does not copy.
+    /// DATABASE`), which `CREATE DATABASE … TEMPLATE` does not copy, and we cannot
+    /// carry it over (see [`Databases::copies_keep_settings`]).
     copies_are_faithful: bool,
     /// The database kept when the merged history was applied, to be stored as the cached
     /// base state, and the cluster's shared state then (see [`cached_base`]).
@@ -276,6 +277,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         let snapshot_session = Some(databases.connect_newest().await?);
         let snapshot_query =
             prepare_snapshot(server, options, &session, snapshot_session.as_ref()).await?;
+        let copies_keep_settings = databases.copies_keep_settings();
         let mut pipeline = Pipeline {
             server,
             databases,
@@ -295,10 +297,11 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             checkpoint: restored.map(|merged| (merged, cache::base_state::DATABASE.to_string())),
             base_record: None,
             measured_before_up: BTreeSet::new(),
-            copies_are_faithful: discovered
-                .migrations
-                .iter()
-                .all(|m| !sets_database_settings(&m.up.sql)),
+            copies_are_faithful: copies_keep_settings
+                || discovered
+                    .migrations
+                    .iter()
+                    .all(|m| !sets_database_settings(&m.up.sql)),
             run_notes: Vec::new(),
             blocked_by: None,
             uncompared: UncomparedSummary::default(),

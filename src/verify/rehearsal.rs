@@ -264,7 +264,7 @@ impl Pipeline<'_, '_, '_> {
     /// went away; `Ok(Err(why))` when the script failed in the copy.
     async fn rehearsal_step(
         &mut self,
-        rehearsal: &Rehearsal,
+        rehearsal: &mut Rehearsal,
         script: &Script,
         measure: Option<Measure<'_>>,
     ) -> Result<Going, EnvironmentError> {
@@ -301,11 +301,27 @@ impl Pipeline<'_, '_, '_> {
                     let _ = observer.conclude(&client.client).await;
                 }
                 self.add_lock_findings(report, observer.findings(script, which), which);
-                *kept = Some(observer);
+                // Its prepared statements live on this connection, which a script that
+                // changed the session defaults replaces: the down then starts afresh.
+                if !outcome
+                    .as_ref()
+                    .is_ok_and(|run| run.session_defaults_changed)
+                {
+                    *kept = Some(observer);
+                }
                 (outcome, Some(()))
             }
         };
         match outcome {
+            Ok(run) if run.session_defaults_changed => match rehearsal.session.renew().await {
+                Ok(()) => {
+                    rehearsal.filler = None;
+                    Ok(Ok(()))
+                }
+                Err(_) => Ok(Err(
+                    "the copy it measures in accepts no new connection".into()
+                )),
+            },
             Ok(_) => Ok(Ok(())),
             Err(failure) => {
                 if failure.kind == FailureKind::ConnectionLost {

@@ -134,6 +134,16 @@ impl Pipeline<'_, '_, '_> {
             Ok(run) => {
                 self.timings.scripts += millis(run.elapsed);
                 add_notes(&mut report.notes, run.notes);
+                if run.session_defaults_changed {
+                    // Later migrations start with what it set, as under every tool.
+                    self.session.renew().await.map_err(|e| {
+                        EnvironmentError::new(format!(
+                            "the throwaway database accepts no new connection from migration-check after {}: {}",
+                            script.path.display(),
+                            postgres::describe_error(&e)
+                        ))
+                    })?;
+                }
                 if self
                     .snapshot_session
                     .as_ref()

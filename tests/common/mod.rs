@@ -350,12 +350,19 @@ pub fn check_expected(
                 want["line"]
             );
         }
-        if let Some(needle) = want.get("message_contains").and_then(Value::as_str) {
+        // One needle, or several that must all be in one message.
+        let needles: Vec<&str> = match want.get("message_contains") {
+            Some(Value::Array(all)) => all.iter().filter_map(Value::as_str).collect(),
+            Some(one) => one.as_str().into_iter().collect(),
+            None => Vec::new(),
+        };
+        if !needles.is_empty() {
             assert!(
-                problems
-                    .iter()
-                    .any(|p| p["message"].as_str().unwrap().contains(needle)),
-                "version {}: no message contains {needle:?}: {problems:#?}",
+                problems.iter().any(|p| {
+                    let message = p["message"].as_str().unwrap();
+                    needles.iter().all(|needle| message.contains(needle))
+                }),
+                "version {}: no message contains all of {needles:?}: {problems:#?}",
                 want["version"]
             );
         }
