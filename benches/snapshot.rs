@@ -10,6 +10,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use migration_check::schema::fingerprint::DataRows;
 use migration_check::schema::{diff, snapshot::SnapshotQuery};
 
 const TABLES: usize = 1500;
@@ -120,7 +121,7 @@ fn main() {
             let timed_capture = async || {
                 let started = Instant::now();
                 query
-                    .capture_on(&client, Some(&second), Some(10_000))
+                    .capture_on(&client, Some(&second), Some(&DataRows::new(10_000)))
                     .await
                     .unwrap();
                 started.elapsed()

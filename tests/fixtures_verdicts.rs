@@ -38,6 +38,7 @@ fixture_tests!(
     terminates_connections,
     differs_by_version,
     session_settings,
+    drawn_values,
 );
 
 /// `--full-snapshots` reads the whole catalog at every snapshot: the same verdicts,

@@ -12,6 +12,7 @@ mod common;
 use migration_check::postgres::Server;
 use migration_check::postgres::docker::DockerServer;
 use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
+use migration_check::schema::fingerprint::DataRows;
 use migration_check::schema::snapshot::SnapshotQuery;
 
 /// DDL steps; `{t}`/`{u}` name one of a few tables, `{v}` a view, `{n}` a small number,
@@ -189,7 +190,7 @@ async fn random_ddl(server: &dyn Server) {
                 history.1.push(sql);
             }
             query
-                .capture_on(&client, Some(&second), Some(100))
+                .capture_on(&client, Some(&second), Some(&DataRows::new(100)))
                 .await
                 .unwrap();
         }

@@ -18,6 +18,7 @@ use migration_check::migrations::lexer::split_statements;
 use migration_check::postgres::Server;
 use migration_check::postgres::docker::DockerServer;
 use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
+use migration_check::schema::fingerprint::DataRows;
 use migration_check::schema::snapshot::SnapshotQuery;
 use tokio::process::Command;
 use tokio_postgres::NoTls;
@@ -710,7 +711,10 @@ async fn incremental_snapshots_hold_over(target: &Target, pairs: &[(&str, &str, 
             }
             // Pairs change settings and roles the next ones must not inherit.
             let _ = client.batch_execute("RESET ALL").await;
-            if let Err(error) = query.capture_on(&client, Some(&second), Some(100)).await {
+            if let Err(error) = query
+                .capture_on(&client, Some(&second), Some(&DataRows::new(100)))
+                .await
+            {
                 panic!("{}: capture after {name}: {error:?}", target.label());
             }
         }

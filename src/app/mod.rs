@@ -276,7 +276,13 @@ async fn capture_live(url: &str, data_rows: Option<u64>) -> anyhow::Result<(Snap
         .await
         .map_err(|e| failed("catalogs", e))?;
     let snapshot = query
-        .capture_on(&session.client, Some(&second.client), data_rows)
+        .capture_on(
+            &session.client,
+            Some(&second.client),
+            data_rows
+                .map(crate::schema::fingerprint::DataRows::new)
+                .as_ref(),
+        )
         .await
         .map_err(|e| failed("schema", e))?;
     Ok((snapshot, label))

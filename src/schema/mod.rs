@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod diff;
 pub mod erd;
+pub mod fingerprint;
 pub mod incremental;
 pub mod options;
 pub mod review;

@@ -25,6 +25,7 @@ use std::sync::Mutex;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
+use super::fingerprint::DataRows;
 use super::incremental::{self, Baseline, CapturedObject, Plan, SELF_CHECK_VARIABLE, State};
 use super::{Attributes, ObjectId, ObjectKind, Snapshot};
 
@@ -898,13 +899,13 @@ impl SnapshotQuery {
     }
 
     /// Like [`SnapshotQuery::capture`], adding data fingerprints to tables
-    /// when `data_rows` is given (see [`DATA_CANDIDATES`]).
+    /// when `data` is given (see [`DATA_CANDIDATES`]).
     pub async fn capture_with_data(
         &self,
         client: &Client,
-        data_rows: Option<u64>,
+        data: Option<&DataRows>,
     ) -> Result<Snapshot, tokio_postgres::Error> {
-        self.capture_on(client, None, data_rows).await
+        self.capture_on(client, None, data).await
     }
 
     /// Captures with the clients the query was prepared on (`second` for a
@@ -914,7 +915,7 @@ impl SnapshotQuery {
         &self,
         client: &Client,
         second: Option<&Client>,
-        data_rows: Option<u64>,
+        data: Option<&DataRows>,
     ) -> Result<Snapshot, tokio_postgres::Error> {
         let second = second.filter(|_| self.full.second.is_some());
         client
@@ -923,7 +924,7 @@ impl SnapshotQuery {
         // Whether `second` joined the capture's transaction (a full read splits the
         // kinds over both connections; an incremental one reads little, on one).
         let mut joined = false;
-        let read = self.read(client, second, &mut joined, data_rows).await;
+        let read = self.read(client, second, &mut joined, data).await;
         let end = if read.is_ok() { "COMMIT" } else { "ROLLBACK" };
         if let Some(other) = second.filter(|_| joined) {
             let _ = other.batch_execute(end).await;
@@ -942,7 +943,7 @@ impl SnapshotQuery {
         client: &Client,
         second: Option<&Client>,
         joined: &mut bool,
-        data_rows: Option<u64>,
+        data: Option<&DataRows>,
     ) -> Result<Read, tokio_postgres::Error> {
         let (plan, state, previous) = match &self.incremental {
             None => (Plan::Full(None), None, None),
@@ -1008,8 +1009,8 @@ impl SnapshotQuery {
             }
             _ => None,
         };
-        let fingerprints = match data_rows {
-            Some(limit) => data_fingerprints(client, &self.data_candidates, limit).await?,
+        let fingerprints = match data {
+            Some(data) => data_fingerprints(client, &self.data_candidates, data).await?,
             None => Vec::new(),
         };
         Ok(Read {
@@ -1202,8 +1203,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// writes `now()` itself (`INSERT INTO "user" (created_at, ...) VALUES (now(), ...)`,
 /// chirpstack's admin user) inserts the same row at another time on a second up.
 const DATA_CANDIDATES: &str = "
-SELECT format('%I.%I', n.nspname, c.relname),
-       ARRAY(SELECT quote_ident(a.attname)
+SELECT format('%I.%I', n.nspname, c.relname), c.relname,
+       ARRAY(SELECT a.attname::text
              FROM pg_attribute a
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -1230,27 +1231,42 @@ ORDER BY 1";
 
 /// Row count and, up to `limit` rows, an order-independent hash of the rows
 /// of every table that holds any: one query over all candidate tables.
+/// A table whose every column is compared by count has only its count, no hash.
 async fn data_fingerprints(
     client: &Client,
     candidates: &Statement,
-    limit: u64,
+    data: &DataRows,
 ) -> Result<Vec<(String, i64, Option<String>)>, tokio_postgres::Error> {
     let candidates = client.query(candidates, &[]).await?;
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    // Names come from quote_ident/format('%I') above: safe to splice.
+    let limit = data.limit;
+    // The table's name comes from format('%I') above, the columns are quoted here: safe
+    // to splice.
     let parts: Vec<String> = candidates
         .iter()
         .map(|row| {
             let table: String = row.get(0);
-            let columns: Vec<String> = row.get(1);
+            let name: String = row.get(1);
+            let columns: Vec<String> = row
+                .get::<_, Vec<String>>(2)
+                .into_iter()
+                .filter(|column| data.by_count.compares(&name, column))
+                .map(|column| format!("\"{}\"", column.replace('"', "\"\"")))
+                .collect();
             let literal = table.replace('\'', "''");
+            let hash = if columns.is_empty() {
+                "NULL::text".to_string()
+            } else {
+                format!(
+                    "CASE WHEN n BETWEEN 1 AND {limit} THEN \
+                     (SELECT md5(string_agg(x::text, E'\\n' ORDER BY x::text)) FROM (SELECT {} FROM {table}) x) END",
+                    columns.join(", ")
+                )
+            };
             format!(
-                "SELECT '{literal}'::text, n, CASE WHEN n BETWEEN 1 AND {limit} THEN \
-                 (SELECT md5(string_agg(x::text, E'\\n' ORDER BY x::text)) FROM (SELECT {} FROM {table}) x) END \
-                 FROM (SELECT count(*) AS n FROM {table}) c",
-                columns.join(", ")
+                "SELECT '{literal}'::text, n, {hash} FROM (SELECT count(*) AS n FROM {table}) c"
             )
         })
         .collect();
@@ -1930,7 +1946,9 @@ mod tests {
         let (first, again, other) = with_database(async |client| {
             client.batch_execute(ddl).await?;
             let query = SnapshotQuery::prepare(client).await?;
-            let first = query.capture_with_data(client, Some(100)).await?;
+            let first = query
+                .capture_with_data(client, Some(&DataRows::new(100)))
+                .await?;
             // The same reference row inserted again: new id, times (the seed's own
             // clock_timestamp() too) and token.
             client
@@ -1939,11 +1957,15 @@ mod tests {
                      INSERT INTO settings (name, seeded_at) VALUES ('a', clock_timestamp());",
                 )
                 .await?;
-            let again = query.capture_with_data(client, Some(100)).await?;
+            let again = query
+                .capture_with_data(client, Some(&DataRows::new(100)))
+                .await?;
             client
                 .batch_execute("UPDATE settings SET kind = 'other';")
                 .await?;
-            let other = query.capture_with_data(client, Some(100)).await?;
+            let other = query
+                .capture_with_data(client, Some(&DataRows::new(100)))
+                .await?;
             Ok((first, again, other))
         })
         .await;
@@ -1978,14 +2000,14 @@ mod tests {
         let single = SnapshotQuery::prepare(&client)
             .await
             .unwrap()
-            .capture_with_data(&client, Some(100))
+            .capture_with_data(&client, Some(&DataRows::new(100)))
             .await
             .unwrap();
         let parallel = SnapshotQuery::prepare_parallel(&client, &second)
             .await
             .unwrap();
         let both = parallel
-            .capture_on(&client, Some(&second), Some(100))
+            .capture_on(&client, Some(&second), Some(&DataRows::new(100)))
             .await
             .unwrap();
         assert_eq!(diff(&single, &both), vec![]);

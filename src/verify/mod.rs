@@ -16,6 +16,7 @@
 pub mod base;
 mod cached_base;
 mod describe;
+mod drawn_values;
 mod history;
 mod recovery;
 mod rehearsal;
@@ -41,6 +42,7 @@ use crate::report::{
 use crate::schema::Snapshot;
 use crate::schema::diff::diff;
 use crate::schema::erd::{self, Diagram};
+use crate::schema::fingerprint::DataRows;
 use crate::schema::options::UncomparedSummary;
 use crate::schema::snapshot::SnapshotQuery;
 
@@ -232,6 +234,9 @@ struct Pipeline<'s, 'd, 'o> {
     rehearsal_tried: bool,
     /// How many tables it filled with rows.
     filled_tables: usize,
+    /// What the data fingerprints compare (`--data-rows`), without the columns whose
+    /// values the migrations draw (see [`drawn_values`]).
+    data_rows: Option<DataRows>,
 }
 
 /// Whether a script sets something per database, which a copy of the database made with
@@ -249,6 +254,53 @@ pub(crate) fn sets_database_settings(sql: &str) -> bool {
             ("alter", "database") | ("in", "database")
         )
     })
+}
+
+impl Pipeline<'_, '_, '_> {
+    /// `--data-rows` without the columns whose values the migrations draw (see
+    /// [`drawn_values`]), each named in the run's notes.
+    async fn data_rows_drawn_by(
+        &mut self,
+        migrations: &[Migration],
+    ) -> Result<Option<DataRows>, EnvironmentError> {
+        let Some(limit) = self.options.data_rows else {
+            return Ok(None);
+        };
+        let scripts: Vec<&Script> = migrations
+            .iter()
+            .flat_map(|m| [Some(&m.up), m.down.as_ref()])
+            .flatten()
+            .filter(|script| script.step.is_none())
+            .collect();
+        let server = self
+            .session
+            .client
+            .query(drawn_values::SERVER_VOLATILE_FUNCTIONS, &[])
+            .await
+            .map_err(|e| connection_error(self.server, "reading the volatile functions", &e))?;
+        let volatile = drawn_values::volatile_functions(
+            scripts.iter().copied(),
+            server.iter().map(|row| row.get::<_, String>(0)),
+        );
+        let drawn = drawn_values::drawn(scripts.iter().copied(), &volatile);
+        for found in &drawn {
+            let at = format!("{}:{}", found.path.display(), found.line);
+            self.run_notes.push(match &found.column {
+                Some(column) => format!(
+                    "data of table {} compared by row count, not content, in column {column}: {at} draws its values with {}()",
+                    found.table, found.function
+                ),
+                None => format!(
+                    "data of table {} compared by row count only: {at} draws values with {}() without naming their columns",
+                    found.table, found.function
+                ),
+            });
+        }
+        Ok(Some(DataRows {
+            limit,
+            by_count: drawn_values::by_count(&drawn),
+        }))
+    }
 }
 
 /// What one step of a migration produced.
@@ -317,7 +369,9 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             rehearsal: None,
             rehearsal_tried: false,
             filled_tables: 0,
+            data_rows: None,
         };
+        pipeline.data_rows = pipeline.data_rows_drawn_by(&discovered.migrations).await?;
         let total = discovered.migrations.len();
         let mut reports = Vec::with_capacity(total);
         let mut index = 0;

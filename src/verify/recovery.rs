@@ -183,7 +183,7 @@ impl Pipeline<'_, '_, '_> {
             .capture_on(
                 &self.session.client,
                 self.snapshot_session.as_ref().map(|s| &s.client),
-                self.options.data_rows,
+                self.data_rows.as_ref(),
             )
             .await?;
         Ok(snapshot.without_tables(&self.bookkeeping))
