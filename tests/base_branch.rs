@@ -475,3 +475,62 @@ fn an_edited_flyway_repeatable_is_verified_not_gated() {
         .collect();
     assert_eq!(kinds, ["modified"], "{report:#}");
 }
+
+/// A pull request is judged on what it adds: a merged migration without a down, in a
+/// project that writes downs, is the history's (one run note), not an error of every pull
+/// request; the new migration with its down passes, and the run exits 0. `--all` still
+/// judges the history (issue #26).
+#[test]
+fn a_merged_migration_without_down_does_not_fail_a_pull_request() {
+    let repo = tempfile::Builder::new()
+        .prefix("mc-git-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let dir = repo.path();
+    common::git(dir, &["init", "-q", "-b", "main"]);
+    for (name, sql) in [
+        (
+            "1_users.up.sql",
+            "CREATE TABLE users (id int PRIMARY KEY);\n",
+        ),
+        ("1_users.down.sql", "DROP TABLE users;\n"),
+        ("2_backfill.up.sql", "INSERT INTO users VALUES (1);\n"),
+        (
+            "3_posts.up.sql",
+            "CREATE TABLE posts (id int PRIMARY KEY);\n",
+        ),
+        ("3_posts.down.sql", "DROP TABLE posts;\n"),
+    ] {
+        write(dir, &format!("db/migrations/{name}"), sql);
+    }
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "base"]);
+    common::git(dir, &["checkout", "-q", "-b", "feature"]);
+    write(
+        dir,
+        "db/migrations/4_tags.up.sql",
+        "CREATE TABLE tags (id int PRIMARY KEY);\n",
+    );
+    write(dir, "db/migrations/4_tags.down.sql", "DROP TABLE tags;\n");
+    common::git(dir, &["add", "-A"]);
+    common::git(dir, &["commit", "-q", "-m", "tags"]);
+
+    let (output, report) = verify_against_main(dir, "main");
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let merged = &report["migrations"][1];
+    assert_eq!(merged["new"], false);
+    assert_eq!(merged["problems"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["migrations"][3]["status"], "passed");
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("1 merged migration(s) have no down script"),
+        "{report:#}"
+    );
+
+    // The whole history: the missing down is an error where the project writes downs.
+    let (output, report) = common::verify(&dir.join("db/migrations"), &["--all"]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["migrations"][1]["problems"][0]["severity"], "error");
+}

@@ -39,6 +39,7 @@ fixture_tests!(
     differs_by_version,
     session_settings,
     drawn_values,
+    empty_up,
 );
 
 /// `--full-snapshots` reads the whole catalog at every snapshot: the same verdicts,
@@ -179,4 +180,52 @@ fn a_missing_down_is_an_error_where_the_project_writes_downs() {
     let (output, _) = common::verify(&dir, &["--irreversible", "error", "--fail-irreversible"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(common::stderr(&output).contains("--fail-irreversible"));
+}
+
+/// A project whose migrations have no downs by design (Flyway without undo scripts): the
+/// missing downs are one line of the run's notes, not a warning per migration, and the
+/// report shows the schema the migrations build (issue #26).
+#[test]
+fn an_up_only_project_gets_one_note_and_its_schema_changes() {
+    let dir = common::migrations_dir(&[
+        (
+            "V1__accounts.sql",
+            "CREATE TABLE accounts (id bigint PRIMARY KEY, email text);\n",
+        ),
+        (
+            "V2__projects.sql",
+            "CREATE TABLE projects (id bigint PRIMARY KEY, owner bigint REFERENCES accounts);\n",
+        ),
+        (
+            "V3__email_index.sql",
+            "CREATE INDEX accounts_email ON accounts (email);\n",
+        ),
+    ]);
+    for args in [&["--all"][..], &[]] {
+        let (output, report) = common::verify(dir.path(), args);
+        let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+        assert_eq!(output.status.code(), Some(0), "{report:#}");
+        assert_eq!(report["format"], "flyway");
+        for migration in report["migrations"].as_array().unwrap() {
+            assert_eq!(migration["status"], "irreversible", "{report:#}");
+            assert_eq!(migration["problems"], serde_json::json!([]), "{report:#}");
+        }
+        let notes = report["notes"].to_string();
+        assert!(
+            notes.contains(
+                "up-only project: none of its migrations has a down script, so 3 migration(s)"
+            ),
+            "{notes}"
+        );
+        let changed: Vec<&str> = report["schema_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|change| change["name"].as_str())
+            .collect();
+        assert!(
+            changed.contains(&"public.accounts") && changed.contains(&"public.projects"),
+            "{report:#}"
+        );
+    }
 }

@@ -832,6 +832,8 @@ fn status_emoji(migration: &MigrationReport) -> &'static str {
         Status::Applied => "☑️",
         Status::Skipped => "⏭️",
         Status::Irreversible if has_error(&migration.problems) => "❌",
+        // Told once in the run's notes (an up-only project, merged history).
+        Status::Irreversible if migration.problems.is_empty() => "☑️",
         Status::Irreversible => "⚠️",
         Status::FailedUp | Status::FailedDown | Status::NotReversible | Status::NotReapplicable => {
             "❌"

@@ -52,7 +52,7 @@ pub fn base_state_prefix(
 
 impl Pipeline<'_, '_, '_> {
     /// The report of merged migration `migration`, restored with the base state.
-    pub(super) fn restored_report(&self, migration: &Migration) -> MigrationReport {
+    pub(super) fn restored_report(&mut self, migration: &Migration) -> MigrationReport {
         let mut report = self.blank_report(migration);
         self.applied_once(migration, &mut report);
         report

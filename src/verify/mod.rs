@@ -237,6 +237,18 @@ struct Pipeline<'s, 'd, 'o> {
     /// What the data fingerprints compare (`--data-rows`), without the columns whose
     /// values the migrations draw (see [`drawn_values`]).
     data_rows: Option<DataRows>,
+    /// Migrations without a down that are told about once, in the run's notes.
+    without_down: WithoutDown,
+}
+
+/// Migrations without a down that get no problem of their own (see
+/// [`Pipeline::applied_once`]).
+#[derive(Debug, Default)]
+struct WithoutDown {
+    /// Merged ones, in a pull request's run.
+    merged: usize,
+    /// Under verification in an up-only project, under the `auto` policy.
+    up_only: usize,
 }
 
 /// Whether a script sets something per database, which a copy of the database made with
@@ -370,6 +382,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             rehearsal_tried: false,
             filled_tables: 0,
             data_rows: None,
+            without_down: WithoutDown::default(),
         };
         pipeline.data_rows = pipeline.data_rows_drawn_by(&discovered.migrations).await?;
         let total = discovered.migrations.len();
@@ -432,6 +445,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
                 options.lock_rows
             ));
         }
+        pipeline.note_without_down();
         let (schema_changes, schema_diagram) = pipeline.net_changes().await?;
         let sequence = pipeline.sequence(&reports, progress).await?;
         pipeline.keep_base_state().await?;

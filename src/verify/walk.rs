@@ -11,9 +11,17 @@ use super::{Pipeline, Step, add_notes, failure_problem, millis, problem};
 use crate::analysis;
 use crate::error::EnvironmentError;
 use crate::migrations::{Migration, Script};
+use crate::policy::IrreversibleRule;
 use crate::report::{MigrationReport, Problem, Severity, Status, StepTimings};
 use crate::schema::diff::{Change, diff};
 use crate::schema::{ObjectId, Snapshot};
+
+/// Whether a SQL script holds nothing but whitespace and comments.
+fn is_empty_sql(sql: &str) -> bool {
+    crate::migrations::lexer::split_statements(sql)
+        .iter()
+        .all(crate::migrations::lexer::Statement::is_empty)
+}
 
 impl Pipeline<'_, '_, '_> {
     pub(super) fn under_verification(&self, migration: &Migration) -> bool {
@@ -64,7 +72,9 @@ impl Pipeline<'_, '_, '_> {
             return Ok(report);
         }
 
-        let verify = report.new && migration.down.is_some();
+        // The first migration under verification also gives the net schema changes, with or
+        // without a down.
+        let verify = report.new && (migration.down.is_some() || self.first_before.is_none());
         let before = if verify {
             Some(self.snapshot_current().await?)
         } else {
@@ -169,28 +179,64 @@ impl Pipeline<'_, '_, '_> {
 
     /// The verdict on a migration whose up ran once and is not verified further:
     /// `irreversible` without a down, else `applied`.
-    pub(super) fn applied_once(&self, migration: &Migration, report: &mut MigrationReport) {
-        if migration.down.is_none() {
-            report.status = Status::Irreversible;
-            let others: Vec<&Migration> = self
-                .migrations
-                .iter()
-                .filter(|m| m.version != migration.version && !m.version.is_repeatable())
-                .collect();
-            let with_down = others.iter().filter(|m| m.down.is_some()).count();
-            let (severity, rule) = self
-                .options
-                .policy
-                .irreversible
-                .decide(others.len(), with_down);
-            report.problems.push(problem(
-                "irreversible",
-                severity,
-                format!("no down script: this migration cannot be reverted\n{rule}"),
-                Some((&migration.up, 1)),
-            ));
-        } else {
+    ///
+    /// What a missing down costs depends on whose it is (issue #26): a merged migration's is
+    /// history, not the pull request's doing (one run note; `--all` judges it); an up with
+    /// nothing to revert needs no down; in an up-only project (no migration has a down)
+    /// under the `auto` policy it is one line of the run's notes, not a warning each.
+    pub(super) fn applied_once(&mut self, migration: &Migration, report: &mut MigrationReport) {
+        if migration.down.is_some() {
             report.status = Status::Applied;
+            return;
+        }
+        if migration.up.step.is_none() && is_empty_sql(&migration.up.sql) {
+            report.status = Status::Applied;
+            report
+                .notes
+                .push("no down script, and none needed: the up holds no statement".into());
+            return;
+        }
+        report.status = Status::Irreversible;
+        if !report.new {
+            self.without_down.merged += 1;
+            return;
+        }
+        let others: Vec<&Migration> = self
+            .migrations
+            .iter()
+            .filter(|m| m.version != migration.version && !m.version.is_repeatable())
+            .collect();
+        let with_down = others.iter().filter(|m| m.down.is_some()).count();
+        let policy = self.options.policy.irreversible;
+        if policy == IrreversibleRule::Auto && with_down == 0 && !others.is_empty() {
+            self.without_down.up_only += 1;
+            return;
+        }
+        let (severity, rule) = policy.decide(others.len(), with_down);
+        report.problems.push(problem(
+            "irreversible",
+            severity,
+            format!("no down script: this migration cannot be reverted\n{rule}"),
+            Some((&migration.up, 1)),
+        ));
+    }
+
+    /// The run's notes on the migrations without a down that [`Self::applied_once`] left
+    /// without a problem of their own.
+    pub(super) fn note_without_down(&mut self) {
+        let super::WithoutDown { merged, up_only } = std::mem::take(&mut self.without_down);
+        if merged > 0 {
+            self.run_notes.push(format!(
+                "{merged} merged migration(s) have no down script: that is the history's, not \
+                 this change's (`verify --all` judges the whole history)"
+            ));
+        }
+        if up_only > 0 {
+            self.run_notes.push(format!(
+                "up-only project: none of its migrations has a down script, so {up_only} \
+                 migration(s) under verification were applied and checked once, not reverted \
+                 (policy irreversible = \"auto\"; \"error\" or \"warning\" reports each)"
+            ));
         }
     }
 
