@@ -126,7 +126,29 @@ fn eugene(
     dir: &Path,
     index: usize,
 ) -> BTreeSet<String> {
-    let database = format!("eugene_{index}");
+    let files = [dir.join("1_setup.up.sql"), dir.join("2_case.up.sql")];
+    eugene_trace(
+        eugene,
+        server,
+        runtime,
+        &files,
+        1,
+        &format!("eugene_{index}"),
+    )
+    .into_iter()
+    .collect()
+}
+
+/// eugene's trace hints on `files` run in order on a new database `database`, counting
+/// those of the files from index `counted_from` on (one entry per statement and hint).
+fn eugene_trace(
+    eugene: &Path,
+    server: &migration_check::postgres::embedded::EmbeddedServer,
+    runtime: &tokio::runtime::Runtime,
+    files: &[PathBuf],
+    counted_from: usize,
+    database: &str,
+) -> Vec<String> {
     runtime.block_on(async {
         let client = common::connect(server.config("postgres")).await;
         client
@@ -134,7 +156,7 @@ fn eugene(
             .await
             .unwrap();
     });
-    let config = server.config(&database);
+    let config = server.config(database);
     let host = match &config.get_hosts()[0] {
         tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
         tokio_postgres::config::Host::Tcp(host) => host.clone(),
@@ -147,18 +169,21 @@ fn eugene(
             "--accept-failures",
         ])
         .args([
-            "--format", "json", "-H", &host, "-d", &database, "-U", "postgres",
+            "--format", "json", "-H", &host, "-d", database, "-U", "postgres",
         ])
         .args(["-p", &config.get_ports()[0].to_string()])
-        .arg(dir.join("1_setup.up.sql"))
-        .arg(dir.join("2_case.up.sql"))
+        .args(files)
         .env_clear()
         .env("PGPASS", "unused")
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .output()
         .expect("run eugene");
     let text = String::from_utf8_lossy(&output.stdout);
-    let mut hints = BTreeSet::new();
+    let counted: Vec<String> = files[counted_from..]
+        .iter()
+        .map(|file| file.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let mut hints = Vec::new();
     for script in serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>() {
         let script = script.unwrap_or_else(|e| {
             panic!(
@@ -168,7 +193,7 @@ fn eugene(
         });
         if script["name"]
             .as_str()
-            .is_some_and(|n| n.ends_with("2_case.up.sql"))
+            .is_some_and(|n| counted.iter().any(|file| n.ends_with(file.as_str())))
         {
             for statement in script["statements"].as_array().into_iter().flatten() {
                 for rule in statement["triggered_rules"]
@@ -176,7 +201,7 @@ fn eugene(
                     .into_iter()
                     .flatten()
                 {
-                    hints.insert(rule["id"].as_str().unwrap().to_string());
+                    hints.push(rule["id"].as_str().unwrap().to_string());
                 }
             }
         }
@@ -186,9 +211,16 @@ fn eugene(
 
 /// squawk's rules on the case's file.
 fn squawk(squawk: &Path, dir: &Path) -> BTreeSet<String> {
+    squawk_findings(squawk, &dir.join("2_case.up.sql"))
+        .into_iter()
+        .collect()
+}
+
+/// squawk's findings on `file`, one entry each.
+fn squawk_findings(squawk: &Path, file: &Path) -> Vec<String> {
     let output = Command::new(squawk)
         .args(["--reporter", "json"])
-        .arg(dir.join("2_case.up.sql"))
+        .arg(file)
         .env_clear()
         .output()
         .expect("run squawk");
@@ -340,4 +372,121 @@ fn ours_eugene_and_squawk_side_by_side_on_the_lock_corpus() {
             "the traps are where squawk guesses from the text"
         );
     }
+}
+
+#[derive(Deserialize)]
+struct SafeCorpus {
+    setup: String,
+    case: Vec<SafeCase>,
+}
+
+#[derive(Deserialize)]
+struct SafeCase {
+    name: String,
+    migrations: Vec<String>,
+}
+
+/// Issue #26: the documented safe forms of strong_migrations and squawk, each behind a
+/// `lock_timeout` (`tests/fixtures/locks/safe.toml`), on tables with rows: migration-check
+/// finds nothing, in any rule. eugene's and squawk's findings on the same files are counted
+/// and printed beside ours (`--no-capture`).
+#[test]
+fn textbook_safe_migrations_have_no_lock_findings() {
+    let corpus: SafeCorpus = toml::from_str(
+        &std::fs::read_to_string(common::root().join("tests/fixtures/locks/safe.toml")).unwrap(),
+    )
+    .unwrap();
+    assert!(corpus.case.len() >= 13, "{} cases", corpus.case.len());
+    let eugene_path = tool("MIGRATION_CHECK_EUGENE", "cargo-tools/bin/eugene");
+    let squawk_path = tool("MIGRATION_CHECK_SQUAWK", "python-tools/bin/squawk");
+    let cluster = eugene_path.as_ref().map(|_| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime
+            .block_on(migration_check::postgres::embedded::EmbeddedServer::start(
+                &Default::default(),
+            ))
+            .expect("embedded cluster for eugene");
+        (runtime, server)
+    });
+    let (mut ours_total, mut eugene_total, mut squawk_total, mut squawk_locks) = (0, 0, 0, 0);
+    let mut table = String::from(
+        "| safe case | migration-check | eugene trace | squawk |\n| --- | --- | --- | --- |\n",
+    );
+    let mut found_any = Vec::new();
+    for (index, case) in corpus.case.iter().enumerate() {
+        let mut files: Vec<(String, &str)> = vec![("1_setup.up.sql".into(), corpus.setup.as_str())];
+        for (step, sql) in case.migrations.iter().enumerate() {
+            files.push((format!("{}_step.up.sql", step + 2), sql.as_str()));
+        }
+        let named: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let dir = common::migrations_dir(&named);
+        let (output, report) = common::verify(
+            dir.path(),
+            &["--irreversible", "warning", "--format", "sqlx"],
+        );
+        let report = report.unwrap_or_else(|| panic!("no report: {}", common::stderr(&output)));
+        let mut ours = Vec::new();
+        for migration in &report["migrations"].as_array().unwrap()[1..] {
+            assert_eq!(
+                migration["status"], "irreversible",
+                "{}: every step must apply: {report:#}",
+                case.name
+            );
+            for finding in migration["locks"].as_array().into_iter().flatten() {
+                ours.push(format!(
+                    "{}: {}",
+                    finding["rule"].as_str().unwrap(),
+                    finding["evidence"]
+                ));
+            }
+        }
+        ours_total += ours.len();
+        if !ours.is_empty() {
+            found_any.push(format!("{}: {}", case.name, ours.join("; ")));
+        }
+        let paths: Vec<PathBuf> = files
+            .iter()
+            .map(|(name, _)| dir.path().join(name))
+            .collect();
+        let eugene_hints = match (&eugene_path, &cluster) {
+            (Some(path), Some((runtime, server))) => {
+                let hints =
+                    eugene_trace(path, server, runtime, &paths, 1, &format!("safe_{index}"));
+                eugene_total += hints.len();
+                hints.join(", ")
+            }
+            _ => "(not run)".into(),
+        };
+        let squawk_rules = match &squawk_path {
+            Some(path) => {
+                let rules: Vec<String> = paths[1..]
+                    .iter()
+                    .flat_map(|file| squawk_findings(path, file))
+                    .collect();
+                squawk_total += rules.len();
+                squawk_locks += rules.iter().filter(|r| squawk_rule(r).is_some()).count();
+                rules.join(", ")
+            }
+            None => "(not run)".into(),
+        };
+        table.push_str(&format!(
+            "| {} | {} | {eugene_hints} | {squawk_rules} |\n",
+            case.name,
+            ours.len()
+        ));
+    }
+    println!(
+        "{} textbook-safe cases: migration-check {ours_total} finding(s), eugene {eugene_total} \
+         hint(s), squawk {squawk_total} finding(s) ({squawk_locks} of them about locks or \
+         rewrites).\n\n{table}",
+        corpus.case.len()
+    );
+    assert!(
+        found_any.is_empty(),
+        "findings on safe migrations:\n{}",
+        found_any.join("\n")
+    );
 }
