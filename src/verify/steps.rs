@@ -49,16 +49,17 @@ impl Pipeline<'_, '_, '_> {
                 .map(analysis::observe::Observer::relation_oids)
                 .unwrap_or_default();
         }
-        let step = self
-            .step_observed(script, report, observer.as_mut())
-            .await?;
-        let Some(mut observer) = observer else {
-            return Ok(step);
-        };
-        if matches!(step, Step::Ran(_)) {
+        let (step, renew) = self.run_step(script, report, observer.as_mut()).await?;
+        if let (Some(observer), Step::Ran(_)) = (observer.as_mut(), &step) {
             // Best effort: a connection the script ended leaves the rule unknowing.
             let _ = observer.conclude(&self.session.client).await;
         }
+        if renew {
+            self.renew_session(script).await?;
+        }
+        let Some(observer) = observer else {
+            return Ok(step);
+        };
         self.add_lock_findings(report, observer.findings(script, which), which);
         Ok(step)
     }
@@ -105,6 +106,33 @@ impl Pipeline<'_, '_, '_> {
         report: &mut MigrationReport,
         observer: Option<&mut analysis::observe::Observer>,
     ) -> Result<Step, EnvironmentError> {
+        let (step, renew) = self.run_step(script, report, observer).await?;
+        if renew {
+            self.renew_session(script).await?;
+        }
+        Ok(step)
+    }
+
+    /// Later migrations start with what `script` set for new sessions, as under every tool:
+    /// the session running them is a new one.
+    async fn renew_session(&mut self, script: &Script) -> Result<(), EnvironmentError> {
+        self.session.renew().await.map_err(|e| {
+            EnvironmentError::new(format!(
+                "the throwaway database accepts no new connection from migration-check after {}: {}",
+                script.path.display(),
+                postgres::describe_error(&e)
+            ))
+        })
+    }
+
+    /// Runs `script` ([`Self::step_observed`]); true beside the step when it changed what
+    /// new sessions start with, so the caller renews the session once it is done with it.
+    async fn run_step(
+        &mut self,
+        script: &Script,
+        report: &mut MigrationReport,
+        observer: Option<&mut analysis::observe::Observer>,
+    ) -> Result<(Step, bool), EnvironmentError> {
         self.last_script = Some(script.clone());
         let outcome = match (&script.step, self.databases.newest_config()) {
             (Some(step), Some(database)) => {
@@ -134,16 +162,6 @@ impl Pipeline<'_, '_, '_> {
             Ok(run) => {
                 self.timings.scripts += millis(run.elapsed);
                 add_notes(&mut report.notes, run.notes);
-                if run.session_defaults_changed {
-                    // Later migrations start with what it set, as under every tool.
-                    self.session.renew().await.map_err(|e| {
-                        EnvironmentError::new(format!(
-                            "the throwaway database accepts no new connection from migration-check after {}: {}",
-                            script.path.display(),
-                            postgres::describe_error(&e)
-                        ))
-                    })?;
-                }
                 if self
                     .snapshot_session
                     .as_ref()
@@ -151,7 +169,7 @@ impl Pipeline<'_, '_, '_> {
                 {
                     self.recover_connections().await?;
                 }
-                Ok(Step::Ran(run.elapsed))
+                Ok((Step::Ran(run.elapsed), run.session_defaults_changed))
             }
             Err(mut failure) => {
                 self.timings.scripts += millis(failure.elapsed);
@@ -167,7 +185,7 @@ impl Pipeline<'_, '_, '_> {
                     );
                     self.recover_connections().await?;
                 }
-                Ok(Step::Failed(failure))
+                Ok((Step::Failed(failure), false))
             }
         }
     }
