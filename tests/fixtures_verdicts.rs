@@ -40,7 +40,30 @@ fixture_tests!(
     session_settings,
     drawn_values,
     empty_up,
+    forgotten_server,
+    publication_dropped,
 );
+
+/// A user mapping's password is in no report: the snapshot reads the option's name only.
+#[test]
+fn secrets_of_user_mappings_stay_out_of_reports() {
+    let dir = common::root().join("tests/fixtures/status/forgotten_server");
+    let markdown = tempfile::tempdir().unwrap();
+    let path = markdown.path().join("report.md");
+    let (output, report) = common::verify(&dir, &["--markdown", path.to_str().unwrap()]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert!(
+        report.to_string().contains("password=(not read)"),
+        "{report:#}"
+    );
+    for text in [
+        report.to_string(),
+        common::stderr(&output),
+        std::fs::read_to_string(&path).unwrap(),
+    ] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}
 
 /// `--full-snapshots` reads the whole catalog at every snapshot: the same verdicts,
 /// no incremental capture; by default all but the first capture of each database

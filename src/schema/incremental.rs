@@ -1,4 +1,4 @@
-//! Incremental snapshots: re-read only the relations a script can have changed.
+//! Incremental snapshots: re-read only what a script can have changed.
 //!
 //! verify snapshots the same database three or four times per migration, and a
 //! migration touches a handful of objects. A full capture deparses every object
@@ -11,31 +11,60 @@
 //! - **Written rows.** Every catalog row inserted or updated since the previous
 //!   capture carries an `xmin` the previous capture could not see (PostgreSQL
 //!   assigns transaction ids in order; a capture records its snapshot's `xmax`
-//!   and the transactions then in progress). [`TOUCHED`] finds those rows in
-//!   every catalog the relation-scoped kinds read, maps each to the relation it
-//!   belongs to, and adds every relation with an object that depends on a written
-//!   row (`pg_depend`): a renamed table, column, type, function, sequence, enum
-//!   label, collation or operator class changes the text of every view, default,
-//!   constraint, index and trigger that names it.
+//!   and the transactions then in progress). [`touched_sql`] finds those rows in
+//!   every catalog the snapshot reads ([`WATCHED`]), maps each to the relation it
+//!   belongs to, or to the kinds that belong to no relation, and adds every object
+//!   that depends on a written row (`pg_depend`): a renamed table, column, type,
+//!   function, sequence, enum label, collation, operator class, text search object or
+//!   foreign server changes the text of every view, default, constraint, index,
+//!   trigger and cast that names it.
 //! - **Deleted rows** leave no version behind, so [`STATE`] counts, per relation,
 //!   the catalog rows that make it up (its indexes, constraints, triggers,
 //!   policies, rules, defaults, statistics, inheritance and comments); a count
 //!   that differs from the previous capture's marks the relation changed. A
-//!   dropped relation is simply absent.
+//!   dropped relation is simply absent. For the kinds that belong to no relation it
+//!   counts the rows of each catalog they read, one count per catalog
+//!   (`pg_cast=2,pg_proc=14,…`), so that a row deleted from one catalog and one
+//!   inserted into another cannot cancel out.
 //! - **Names read from shared or global catalogs** (role names in owners and ACLs,
 //!   schema names in every qualified name, tablespace names) and extension
 //!   membership removed from a relation are not attributed to relations: when
 //!   they change, the capture is full ([`Fallback`]), and the report says so.
 //!
-//! The other kinds (schemas, types, functions, …) are few and are read whole
-//! every time, as are the data fingerprints.
+//! The kinds that belong to no relation (schemas, extensions, types and domain
+//! constraints, functions and aggregates, collations, operators, operator classes and
+//! families, casts, text search configurations, dictionaries, parsers and templates,
+//! event triggers, publications, subscriptions, foreign-data wrappers, foreign servers,
+//! user mappings, default privileges, languages, access methods and this database's
+//! settings) are few and are read again, whole, when one of their rows, or an object
+//! depending on one, was written, or when the row count of one of their catalogs
+//! changed; and at every capture while a publication exists (the tables it publishes
+//! follow every relation) or, for a session that may not read `pg_user_mapping` or
+//! `pg_subscription` whole (see [`super::catalogs`]), while one of those has rows. Data
+//! fingerprints are taken every time.
+//!
+//! **Every catalog is watched by construction, not by a list kept by hand.** [`WATCHED`]
+//! names each catalog the snapshot reads with how a written row is attributed, how its
+//! deleted rows are noticed ([`Deleted`]), the first major that has it
+//! (`pg_publication_namespace` from PostgreSQL 15: the SQL is generated per
+//! `server_version_num`), and what a session that may not read it reads instead. Shared
+//! catalogs (`pg_subscription`, `pg_db_role_setting`) are watched for this database's
+//! rows only. A test of `snapshot` extracts every `pg_*` catalog named after FROM or JOIN
+//! in every per-kind query, those read by the views they name and by the deparsing
+//! functions they call, on every supported major and for superusers and others, and
+//! fails on any catalog that is not watched (or exempt, with a reason: role and
+//! tablespace names are in the names digest, this database's OID never changes), and on
+//! one read by a kind that belongs to no relation whose deleted rows are not counted.
 //!
 //! The full capture stays the reference: `MIGRATION_CHECK_SNAPSHOT_SELF_CHECK=1`
 //! makes every incremental capture also run the full one in the same transaction
-//! and stop on any difference; the test suite runs every fixture that way.
+//! and stop on any difference; the test suite runs every fixture that way, and
+//! `tests/incremental_snapshots.rs` runs random DDL over every kind and a fixed
+//! lifecycle of each kind on every supported major.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::catalogs::Catalogs;
 use super::options::Uncompared;
 use super::{Attributes, ObjectId, Snapshot};
 
@@ -46,9 +75,11 @@ pub const SELF_CHECK_VARIABLE: &str = "MIGRATION_CHECK_SNAPSHOT_SELF_CHECK";
 /// What a capture needs from the database to judge what changed since the previous
 /// one: the horizon of the previous capture (`$1`, its `xmax` as text, or NULL),
 /// per relation the number of catalog rows that make it up, the names that are
-/// printed in every object, the number of extension members among relations, and
-/// this capture's own horizon. Rows: (what, key, value).
-pub const STATE: &str = r"
+/// printed in every object, per catalog the number of rows the kinds that belong to no
+/// relation read (`{global}`, see [`WATCHED`]), whether those kinds must be read anyway
+/// (`{reread}`), the number of extension members among relations, and this capture's
+/// own horizon. Rows: (what, key, value).
+const STATE: &str = r"
 WITH ns AS (
     SELECT n.oid FROM pg_catalog.pg_namespace n
     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
@@ -84,29 +115,10 @@ SELECT 'names', NULL, md5(concat_ws('|',
     (SELECT string_agg(oid::text || ' ' || nspname, ',' ORDER BY oid) FROM pg_namespace),
     (SELECT string_agg(oid::text || ' ' || spcname, ',' ORDER BY oid) FROM pg_tablespace)))
 UNION ALL
-SELECT 'global', NULL, (
-      (SELECT count(*) FROM pg_namespace)
-    + (SELECT count(*) FROM pg_extension)
-    + (SELECT count(*) FROM pg_type t WHERE t.oid >= 16384 AND t.typrelid = 0
-         AND (t.typelem = 0 OR (SELECT e.typrelid FROM pg_type e WHERE e.oid = t.typelem) = 0))
-    + (SELECT count(*) FROM pg_class WHERE oid >= 16384 AND relkind = 'c')
-    + (SELECT count(*) FROM pg_enum WHERE oid >= 16384)
-    + (SELECT count(*) FROM pg_collation WHERE oid >= 16384)
-    + (SELECT count(*) FROM pg_proc WHERE oid >= 16384)
-    + (SELECT count(*) FROM pg_operator WHERE oid >= 16384)
-    + (SELECT count(*) FROM pg_event_trigger)
-    + (SELECT count(*) FROM pg_ts_config WHERE oid >= 16384)
-    + (SELECT count(*) FROM pg_ts_config_map WHERE mapcfg >= 16384)
-    + (SELECT count(*) FROM pg_ts_dict WHERE oid >= 16384)
-    + (SELECT count(*) FROM pg_cast WHERE oid >= 16384)
-    + (SELECT count(*) FROM pg_default_acl)
-    + (SELECT count(*) FROM pg_language)
-    + (SELECT count(*) FROM pg_constraint WHERE contypid <> 0)
-    + (SELECT count(*) FROM pg_description WHERE objoid >= 16384 OR objoid = 2200)
-    + (SELECT count(*) FROM pg_depend WHERE deptype = 'e')
-  )::text
+SELECT 'global', NULL, concat_ws(',',
+{global})
 UNION ALL
-SELECT 'publications', NULL, EXISTS (SELECT 1 FROM pg_publication)::text
+SELECT 'reread', NULL, ({reread})::text
 UNION ALL
 SELECT 'extension_members', NULL, count(*)::text FROM pg_depend
 WHERE classid = 'pg_class'::regclass AND objid >= 16384 AND deptype = 'e'
@@ -118,114 +130,403 @@ FROM pg_current_snapshot() s
 UNION ALL
 SELECT 'since', NULL, age($1::text::xid)::text WHERE $1 IS NOT NULL";
 
-/// The catalogs whose rows the relation-scoped kinds read, as (catalog, the class
-/// of the object a row describes, that object's id, its sub-id, a filter on user
-/// objects). A written row of one of them marks its object changed, and with it
-/// every object that depends on it.
-const WRITTEN: &[(&str, &str, &str, &str, &str)] = &[
-    ("pg_class", "'pg_class'", "oid", "0", "oid >= 16384"),
-    (
-        "pg_attribute",
+/// How the rows deleted from a watched catalog are noticed (a deleted row leaves no
+/// version behind to find).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Deleted {
+    /// Its rows that match this filter are counted on their own in [`STATE`]'s `global`
+    /// value, which the kinds that belong to no relation are read again for when it changes.
+    Counted(&'static str),
+    /// Its rows are parts of relations, counted per relation in [`STATE`].
+    PerRelation,
+    /// Nothing to count, for the reason given.
+    Never(&'static str),
+}
+
+/// A catalog the snapshot reads, watched for written rows (their `xmin`) and for deleted
+/// ones ([`Deleted`]).
+pub(super) struct Watched {
+    pub catalog: &'static str,
+    /// The class of the object a row describes: a catalog's name in quotes, or the column
+    /// that holds it.
+    class: &'static str,
+    /// The described object's id and sub-id.
+    objid: &'static str,
+    objsubid: &'static str,
+    /// The rows of user objects (of this database, in a shared catalog).
+    user: &'static str,
+    pub deleted: Deleted,
+    /// The first `server_version_num` that has the catalog.
+    pub since: i32,
+    /// For a catalog only a superuser reads whole: what everybody may read that lists the
+    /// same rows (with the [`Deleted::Counted`] filter). A session that may not read the
+    /// catalog counts its rows there, and reads the kinds that belong to no relation at
+    /// every capture while there are any ([`State::reread`]).
+    pub listed_by: Option<&'static str>,
+}
+
+/// A [`Watched`] catalog whose rows describe objects of its own class by `oid`.
+const fn own(
+    catalog: &'static str,
+    class: &'static str,
+    user: &'static str,
+    deleted: Deleted,
+) -> Watched {
+    Watched {
+        catalog,
+        class,
+        objid: "oid",
+        objsubid: "0",
+        user,
+        deleted,
+        since: 0,
+        listed_by: None,
+    }
+}
+
+/// A [`Watched`] catalog whose rows belong to objects described elsewhere (a column to its
+/// relation, an enum label to its type): `class` and `objid` name that object.
+const fn part(
+    catalog: &'static str,
+    class: &'static str,
+    objid: &'static str,
+    user: &'static str,
+    deleted: Deleted,
+) -> Watched {
+    Watched {
+        objid,
+        ..own(catalog, class, user, deleted)
+    }
+}
+
+/// User objects, by OID.
+const USER: &str = "oid >= 16384";
+
+/// Every catalog the per-kind queries of [`super::snapshot`] read, but those the names
+/// digest of [`STATE`] covers and the other [`EXEMPT`] ones. A test extracts every catalog
+/// the queries name and holds this list to it, so that a kind added to the snapshot cannot
+/// go unwatched.
+pub(super) const WATCHED: &[Watched] = &[
+    // Relations and their parts. Relation rows are global only for composite types.
+    own(
+        "pg_class",
         "'pg_class'",
-        "attrelid",
-        "attnum",
-        "attrelid >= 16384",
+        USER,
+        Deleted::Counted("oid >= 16384 AND relkind = 'c'"),
     ),
-    (
+    Watched {
+        objsubid: "attnum",
+        ..part(
+            "pg_attribute",
+            "'pg_class'",
+            "attrelid",
+            "attrelid >= 16384",
+            Deleted::Never(
+                "a column or attribute is deleted only with its relation (then absent) or \
+                 composite type (counted); dropping one marks it dropped, a write",
+            ),
+        )
+    },
+    part(
         "pg_index",
         "'pg_class'",
         "indexrelid",
-        "0",
         "indexrelid >= 16384",
+        Deleted::PerRelation,
     ),
-    (
+    part(
         "pg_inherits",
         "'pg_class'",
         "inhrelid",
-        "0",
         "inhrelid >= 16384",
+        Deleted::PerRelation,
     ),
-    (
+    part(
         "pg_sequence",
         "'pg_class'",
         "seqrelid",
-        "0",
         "seqrelid >= 16384",
+        Deleted::PerRelation,
     ),
-    ("pg_foreign_table", "'pg_class'", "ftrelid", "0", "true"),
-    (
+    part(
+        "pg_foreign_table",
+        "'pg_class'",
+        "ftrelid",
+        "true",
+        Deleted::PerRelation,
+    ),
+    part(
         "pg_partitioned_table",
         "'pg_class'",
         "partrelid",
-        "0",
         "true",
+        Deleted::PerRelation,
     ),
-    ("pg_type", "'pg_type'", "oid", "0", "oid >= 16384"),
-    ("pg_enum", "'pg_type'", "enumtypid", "0", "oid >= 16384"),
-    ("pg_proc", "'pg_proc'", "oid", "0", "oid >= 16384"),
-    (
+    own("pg_trigger", "'pg_trigger'", USER, Deleted::PerRelation),
+    own("pg_policy", "'pg_policy'", "true", Deleted::PerRelation),
+    own("pg_rewrite", "'pg_rewrite'", USER, Deleted::PerRelation),
+    own("pg_attrdef", "'pg_attrdef'", USER, Deleted::PerRelation),
+    own(
+        "pg_statistic_ext",
+        "'pg_statistic_ext'",
+        "true",
+        Deleted::PerRelation,
+    ),
+    // Table constraints are counted per relation, domain constraints here.
+    own(
         "pg_constraint",
         "'pg_constraint'",
-        "oid",
-        "0",
-        "oid >= 16384",
+        USER,
+        Deleted::Counted("contypid <> 0"),
     ),
-    ("pg_trigger", "'pg_trigger'", "oid", "0", "oid >= 16384"),
-    ("pg_policy", "'pg_policy'", "oid", "0", "true"),
-    ("pg_rewrite", "'pg_rewrite'", "oid", "0", "oid >= 16384"),
-    ("pg_attrdef", "'pg_attrdef'", "oid", "0", "oid >= 16384"),
-    ("pg_statistic_ext", "'pg_statistic_ext'", "oid", "0", "true"),
-    ("pg_collation", "'pg_collation'", "oid", "0", "true"),
-    ("pg_operator", "'pg_operator'", "oid", "0", "oid >= 16384"),
-    ("pg_opclass", "'pg_opclass'", "oid", "0", "true"),
-    ("pg_opfamily", "'pg_opfamily'", "oid", "0", "true"),
-    ("pg_am", "'pg_am'", "oid", "0", "true"),
-    ("pg_ts_config", "'pg_ts_config'", "oid", "0", "true"),
-    ("pg_ts_dict", "'pg_ts_dict'", "oid", "0", "true"),
-    (
-        "pg_foreign_server",
-        "'pg_foreign_server'",
-        "oid",
-        "0",
-        "true",
+    // Types and what they are made of; relations' row and array types are not global.
+    own(
+        "pg_type",
+        "'pg_type'",
+        USER,
+        Deleted::Counted(
+            "oid >= 16384 AND typrelid = 0 AND (typelem = 0 OR (SELECT e.typrelid \
+             FROM pg_catalog.pg_type e WHERE e.oid = pg_type.typelem) = 0)",
+        ),
     ),
-    ("pg_extension", "'pg_extension'", "oid", "0", "true"),
-    ("pg_namespace", "'pg_namespace'", "oid", "0", "true"),
-    (
-        "pg_aggregate",
-        "'pg_proc'",
-        "aggfnoid",
-        "0",
-        "aggfnoid >= 16384",
+    part(
+        "pg_enum",
+        "'pg_type'",
+        "enumtypid",
+        USER,
+        Deleted::Counted(USER),
     ),
-    ("pg_language", "'pg_language'", "oid", "0", "true"),
-    (
+    part(
         "pg_range",
         "'pg_type'",
         "rngtypid",
-        "0",
         "rngtypid >= 16384",
+        Deleted::Counted("rngtypid >= 16384"),
     ),
-    ("pg_event_trigger", "'pg_event_trigger'", "oid", "0", "true"),
-    (
+    own(
+        "pg_collation",
+        "'pg_collation'",
+        "true",
+        Deleted::Counted(USER),
+    ),
+    // Functions, operators and what they are used by.
+    own("pg_proc", "'pg_proc'", USER, Deleted::Counted(USER)),
+    part(
+        "pg_aggregate",
+        "'pg_proc'",
+        "aggfnoid",
+        "aggfnoid >= 16384",
+        Deleted::Counted("aggfnoid >= 16384"),
+    ),
+    own("pg_operator", "'pg_operator'", USER, Deleted::Counted(USER)),
+    own("pg_opclass", "'pg_opclass'", "true", Deleted::Counted(USER)),
+    own(
+        "pg_opfamily",
+        "'pg_opfamily'",
+        "true",
+        Deleted::Counted(USER),
+    ),
+    part(
+        "pg_amop",
+        "'pg_opfamily'",
+        "amopfamily",
+        "amopfamily >= 16384",
+        Deleted::Counted("amopfamily >= 16384"),
+    ),
+    part(
+        "pg_amproc",
+        "'pg_opfamily'",
+        "amprocfamily",
+        "amprocfamily >= 16384",
+        Deleted::Counted("amprocfamily >= 16384"),
+    ),
+    own("pg_am", "'pg_am'", "true", Deleted::Counted(USER)),
+    own("pg_cast", "'pg_cast'", USER, Deleted::Counted(USER)),
+    own(
+        "pg_language",
+        "'pg_language'",
+        "true",
+        Deleted::Counted("true"),
+    ),
+    // Text search.
+    own(
+        "pg_ts_config",
+        "'pg_ts_config'",
+        "true",
+        Deleted::Counted(USER),
+    ),
+    part(
         "pg_ts_config_map",
         "'pg_ts_config'",
         "mapcfg",
-        "0",
         "mapcfg >= 16384",
+        Deleted::Counted("mapcfg >= 16384"),
     ),
-    ("pg_cast", "'pg_cast'", "oid", "0", "oid >= 16384"),
-    ("pg_default_acl", "'pg_default_acl'", "oid", "0", "true"),
+    own("pg_ts_dict", "'pg_ts_dict'", "true", Deleted::Counted(USER)),
+    own(
+        "pg_ts_parser",
+        "'pg_ts_parser'",
+        USER,
+        Deleted::Counted(USER),
+    ),
+    own(
+        "pg_ts_template",
+        "'pg_ts_template'",
+        USER,
+        Deleted::Counted(USER),
+    ),
+    // Foreign data.
+    own(
+        "pg_foreign_data_wrapper",
+        "'pg_foreign_data_wrapper'",
+        USER,
+        Deleted::Counted(USER),
+    ),
+    own(
+        "pg_foreign_server",
+        "'pg_foreign_server'",
+        "true",
+        Deleted::Counted("true"),
+    ),
+    Watched {
+        listed_by: Some("pg_user_mappings"),
+        ..own(
+            "pg_user_mapping",
+            "'pg_user_mapping'",
+            "true",
+            Deleted::Counted("true"),
+        )
+    },
+    // Schemas, extensions and what they own.
+    own(
+        "pg_namespace",
+        "'pg_namespace'",
+        "true",
+        Deleted::Counted("true"),
+    ),
+    own(
+        "pg_extension",
+        "'pg_extension'",
+        "true",
+        Deleted::Counted("true"),
+    ),
+    // Database-wide objects.
+    own(
+        "pg_event_trigger",
+        "'pg_event_trigger'",
+        "true",
+        Deleted::Counted("true"),
+    ),
+    own(
+        "pg_default_acl",
+        "'pg_default_acl'",
+        "true",
+        Deleted::Counted("true"),
+    ),
+    own(
+        "pg_publication",
+        "'pg_publication'",
+        "true",
+        Deleted::Counted("true"),
+    ),
+    own(
+        "pg_publication_rel",
+        "'pg_publication_rel'",
+        "true",
+        Deleted::Counted("true"),
+    ),
+    Watched {
+        since: 150_000,
+        ..own(
+            "pg_publication_namespace",
+            "'pg_publication_namespace'",
+            "true",
+            Deleted::Counted("true"),
+        )
+    },
+    // Shared catalogs: this database's rows only.
+    Watched {
+        listed_by: Some("pg_subscription"),
+        ..own(
+            "pg_subscription",
+            "'pg_subscription'",
+            "subdbid = {this_database}",
+            Deleted::Counted("subdbid = {this_database}"),
+        )
+    },
+    part(
+        "pg_db_role_setting",
+        "'pg_db_role_setting'",
+        "setrole",
+        "setdatabase = {this_database}",
+        Deleted::Counted("setdatabase = {this_database}"),
+    ),
+    // Comments, those on subscriptions too (shared objects, commented in the database).
     // The public schema (OID 2200) is a user's to comment on.
-    (
+    part(
         "pg_description",
         "classoid",
         "objoid",
-        "0",
         "(objoid >= 16384 OR objoid = 2200)",
+        Deleted::Counted("objoid >= 16384 OR objoid = 2200"),
     ),
-    ("pg_depend", "classid", "objid", "0", "objid >= 16384"),
+    // Extension membership and the implicit objects the snapshot leaves out.
+    part(
+        "pg_depend",
+        "classid",
+        "objid",
+        "objid >= 16384",
+        Deleted::Counted("deptype = 'e'"),
+    ),
 ];
+
+/// Catalogs the snapshot reads that [`WATCHED`] leaves out, and why (held to the queries
+/// by a test of `snapshot`).
+#[cfg(test)]
+pub(super) const EXEMPT: &[(&str, &str)] = &[
+    (
+        "pg_authid",
+        "only role names are read (owners, ACLs): in the names digest, a change makes the capture full",
+    ),
+    (
+        "pg_tablespace",
+        "only tablespace names are read: in the names digest, a change makes the capture full",
+    ),
+    (
+        "pg_database",
+        "read only for this database's OID, which cannot change while we are connected",
+    ),
+];
+
+/// The views the snapshot reads, with the catalogs they read (`pg_publication_tables`
+/// lists the tables of every publication, following every relation: while a publication
+/// exists the kinds that belong to no relation are read at every capture).
+#[cfg(test)]
+pub(super) const VIEWS: &[(&str, &[&str])] = &[
+    (
+        "pg_publication_tables",
+        &[
+            "pg_publication",
+            "pg_publication_rel",
+            "pg_publication_namespace",
+            "pg_class",
+            "pg_namespace",
+            "pg_attribute",
+        ],
+    ),
+    ("pg_roles", &["pg_authid"]),
+    (
+        "pg_user_mappings",
+        &["pg_user_mapping", "pg_foreign_server", "pg_authid"],
+    ),
+];
+
+/// The catalogs of [`WATCHED`] a server of `catalogs.version` has.
+pub(super) fn watched(catalogs: &Catalogs) -> impl Iterator<Item = &'static Watched> + '_ {
+    WATCHED
+        .iter()
+        .filter(|watched| catalogs.version >= watched.since)
+}
 
 /// The relation an object of class `classid` and id `objid` belongs to (an index or
 /// a TOAST table to its table, a constraint, trigger, policy, rule, default or
@@ -272,11 +573,47 @@ fn owner_sql(classid: &str, objid: &str) -> String {
         .replace("{objid}", objid)
 }
 
-/// [`STATE`] with its owner expression spelled out.
-pub fn state_sql() -> String {
-    STATE.replace(
-        "{owner:d.classoid:d.objoid}",
-        &owner_sql("d.classoid", "d.objoid"),
+/// What a session that may not read `watched` whole reads instead, if anything.
+fn listed_instead(catalogs: &Catalogs, watched: &Watched) -> Option<&'static str> {
+    if catalogs.reads(watched.catalog) {
+        None
+    } else {
+        watched.listed_by
+    }
+}
+
+/// [`STATE`] for a session finding `catalogs`: its owner expression spelled out, a count
+/// per catalog of [`WATCHED`] whose deleted rows are counted, and the conditions that make
+/// the kinds that belong to no relation be read at every capture.
+pub fn state_sql(catalogs: &Catalogs) -> String {
+    let mut counts = Vec::new();
+    let mut reread = vec!["EXISTS (SELECT 1 FROM pg_catalog.pg_publication)".to_string()];
+    for watched in watched(catalogs) {
+        let Deleted::Counted(filter) = watched.deleted else {
+            continue;
+        };
+        let from = match listed_instead(catalogs, watched) {
+            Some(listed) => {
+                reread.push(format!(
+                    "EXISTS (SELECT 1 FROM pg_catalog.{listed} WHERE {filter})"
+                ));
+                listed
+            }
+            None => watched.catalog,
+        };
+        counts.push(format!(
+            "    '{}=' || (SELECT count(*) FROM pg_catalog.{from} WHERE {filter})",
+            watched.catalog
+        ));
+    }
+    catalogs.expand(
+        &STATE
+            .replace(
+                "{owner:d.classoid:d.objoid}",
+                &owner_sql("d.classoid", "d.objoid"),
+            )
+            .replace("{global}", &counts.join(",\n"))
+            .replace("{reread}", &reread.join(" OR ")),
     )
 }
 
@@ -284,14 +621,23 @@ pub fn state_sql() -> String {
 /// capture's `xmax` (from [`STATE`]), `$2` the transactions in progress then (text,
 /// `{…}`). Rows: the relation a written object or one depending on it belongs to (NULL
 /// for none), and whether the object is read by the kinds that belong to no relation.
-pub fn touched_sql() -> String {
-    let written: Vec<String> = WRITTEN
-        .iter()
-        .map(|(catalog, classid, objid, objsubid, user)| {
-            let classid = if classid.starts_with('\'') {
-                format!("{classid}::regclass::oid")
+/// Catalogs the session may not read whole are left out (see [`Watched::listed_by`]).
+pub fn touched_sql(catalogs: &Catalogs) -> String {
+    let written: Vec<String> = watched(catalogs)
+        .filter(|watched| catalogs.reads(watched.catalog))
+        .map(|watched| {
+            let Watched {
+                catalog,
+                class,
+                objid,
+                objsubid,
+                user,
+                ..
+            } = watched;
+            let classid = if class.starts_with('\'') {
+                format!("{class}::regclass::oid")
             } else {
-                (*classid).to_string()
+                (*class).to_string()
             };
             format!(
                 "SELECT {classid} AS classid, {objid} AS objid, {objsubid}::int2 AS objsubid \
@@ -300,7 +646,7 @@ pub fn touched_sql() -> String {
             )
         })
         .collect();
-    format!(
+    catalogs.expand(&format!(
         "WITH written AS MATERIALIZED (\n{}\n),
 touched AS (
     SELECT classid, objid FROM written
@@ -317,7 +663,7 @@ SELECT DISTINCT {}, {} FROM touched t",
         GLOBAL
             .replace("{classid}", "t.classid")
             .replace("{objid}", "t.objid")
-    )
+    ))
 }
 
 /// What [`STATE`] returned.
@@ -329,10 +675,14 @@ pub struct State {
     pub names: String,
     /// Relations that belong to an extension.
     pub extension_members: i64,
-    /// Catalog rows read by the kinds that belong to no relation.
-    pub global: i64,
-    /// Whether a publication exists (its tables change with every relation).
-    pub publications: bool,
+    /// Per catalog, the rows read by the kinds that belong to no relation
+    /// (`catalog=count,…`): a delete in one catalog and an insert in another cannot
+    /// cancel out.
+    pub global: String,
+    /// Whether the kinds that belong to no relation must be read whatever changed: a
+    /// publication exists (the tables it publishes follow every relation), or a catalog
+    /// the session cannot see the row versions of has rows ([`Watched::listed_by`]).
+    pub reread: bool,
     /// This capture's horizon: its `xmax` (text, 32 bits)…
     pub xmax: String,
     /// …and the transactions then in progress (`{…}`, an `xid[]` as text).
@@ -348,8 +698,8 @@ impl State {
             parts: HashMap::new(),
             names: String::new(),
             extension_members: 0,
-            global: 0,
-            publications: false,
+            global: String::new(),
+            reread: false,
             xmax: String::new(),
             running: "{}".into(),
             since: None,
@@ -368,8 +718,8 @@ impl State {
                 }
                 "names" => state.names = value.to_string(),
                 "extension_members" => state.extension_members = value.parse().unwrap_or(0),
-                "global" => state.global = value.parse().unwrap_or(-1),
-                "publications" => state.publications = value == "true",
+                "global" => state.global = value.to_string(),
+                "reread" => state.reread = value == "true",
                 "horizon" => {
                     state.xmax = key.unwrap_or_default().to_string();
                     state.running = value.to_string();
@@ -421,7 +771,7 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    /// What must be read again, given the new [`State`] (before [`TOUCHED`] ran:
+    /// What must be read again, given the new [`State`] (before [`touched_sql`] ran:
     /// `None` when the capture must be full anyway).
     pub fn fallback(&self, now: &State) -> Option<Fallback> {
         if self.state.names != now.names {
@@ -435,17 +785,17 @@ impl Baseline {
         }
     }
 
-    /// What to read again, from [`TOUCHED`]'s rows (owner, global): the relations it
+    /// What to read again, from [`touched_sql`]'s rows (owner, global): the relations it
     /// names, those whose catalog row count changed and the new ones (sorted, without
     /// duplicates); and the kinds that belong to no relation when an object of theirs
-    /// was written or depends on one written, when their row count changed, or when a
-    /// publication exists.
+    /// was written or depends on one written, when the row count of one of their
+    /// catalogs changed, or when [`State::reread`] says so.
     pub fn changed(
         &self,
         now: &State,
         touched: impl IntoIterator<Item = (Option<u32>, bool)>,
     ) -> Plan {
-        let mut global = now.publications || now.global != self.state.global;
+        let mut global = now.reread || now.global != self.state.global;
         let mut changed = HashSet::new();
         for (owner, is_global) in touched {
             global |= is_global;
@@ -555,8 +905,8 @@ mod tests {
             parts: parts.iter().copied().collect(),
             names: "n".into(),
             extension_members: 1,
-            global: 7,
-            publications: false,
+            global: "pg_proc=7".into(),
+            reread: false,
             xmax: "100".into(),
             running: "{}".into(),
             since: Some(3),
@@ -585,10 +935,10 @@ mod tests {
             baseline.changed(&now, [(Some(1), false), (Some(2), false), (Some(4), true)]),
             plan(true)
         );
-        now.global = 6;
+        now.global = "pg_proc=6".into();
         assert_eq!(baseline.changed(&now, touched), plan(true));
-        now.global = 7;
-        now.publications = true;
+        now.global = "pg_proc=7".into();
+        now.reread = true;
         assert_eq!(baseline.changed(&now, touched), plan(true));
     }
 
@@ -613,15 +963,48 @@ mod tests {
 
     #[test]
     fn the_generated_sql_names_every_catalog_once() {
-        let sql = touched_sql();
-        for (catalog, ..) in WRITTEN {
+        for version in [130_000, 150_000, 180_000] {
+            let catalogs = Catalogs::new(version, &[], &[]);
+            let (state, touched) = (state_sql(&catalogs), touched_sql(&catalogs));
+            for watched in watched(&catalogs) {
+                let catalog = watched.catalog;
+                assert_eq!(
+                    touched
+                        .matches(&format!("FROM pg_catalog.{catalog} "))
+                        .count(),
+                    1,
+                    "{catalog}"
+                );
+                let counted = usize::from(matches!(watched.deleted, Deleted::Counted(_)));
+                assert_eq!(state.matches(&format!("'{catalog}=' ||")).count(), counted);
+            }
+            for placeholder in ["{owner", "{global}", "{reread}", "{this_database}"] {
+                assert!(!state.contains(placeholder), "{placeholder}");
+            }
+            assert!(!touched.contains("{classid}") && !touched.contains("{objid}"));
+            assert!(!touched.contains("{this_database}"));
             assert_eq!(
-                sql.matches(&format!("FROM pg_catalog.{catalog} ")).count(),
-                1,
-                "{catalog}"
+                touched.contains("pg_publication_namespace"),
+                version >= 150_000
             );
         }
-        assert!(!state_sql().contains("{owner"));
-        assert!(!sql.contains("{classid}") && !sql.contains("{objid}"));
+    }
+
+    #[test]
+    fn a_session_that_cannot_read_a_catalog_watches_its_rows_presence() {
+        let catalogs = Catalogs::new(150_000, &["pg_user_mapping", "pg_subscription"], &[]);
+        let (state, touched) = (state_sql(&catalogs), touched_sql(&catalogs));
+        assert!(!touched.contains("FROM pg_catalog.pg_user_mapping "));
+        assert!(!touched.contains("FROM pg_catalog.pg_subscription "));
+        assert!(
+            state.contains(
+                "'pg_user_mapping=' || (SELECT count(*) FROM pg_catalog.pg_user_mappings"
+            )
+        );
+        assert!(state.contains("EXISTS (SELECT 1 FROM pg_catalog.pg_user_mappings WHERE true)"));
+        assert!(state.contains("EXISTS (SELECT 1 FROM pg_catalog.pg_subscription WHERE subdbid ="));
+        let superuser = Catalogs::new(150_000, &[], &[]);
+        assert!(touched_sql(&superuser).contains("FROM pg_catalog.pg_user_mapping "));
+        assert!(!state_sql(&superuser).contains("pg_user_mappings"));
     }
 }

@@ -18,6 +18,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod catalogs;
 pub mod diff;
 pub mod erd;
 pub mod fingerprint;
@@ -70,8 +71,14 @@ pub enum ObjectKind {
     EventTrigger,
     /// A logical replication publication and the tables it publishes.
     Publication,
-    /// A text search configuration or dictionary; `ts_kind` says which.
-    TextSearch,
+    /// A text search configuration.
+    TextSearchConfiguration,
+    /// A text search dictionary.
+    TextSearchDictionary,
+    /// A text search parser.
+    TextSearchParser,
+    /// A text search template.
+    TextSearchTemplate,
     /// A user-defined cast between two types.
     Cast,
     /// A user-defined operator.
@@ -82,6 +89,28 @@ pub enum ObjectKind {
     Rule,
     /// An extended statistics object (`CREATE STATISTICS`).
     Statistics,
+    /// A foreign-data wrapper (`CREATE FOREIGN DATA WRAPPER`).
+    ForeignDataWrapper,
+    /// A foreign server (`CREATE SERVER`).
+    ForeignServer,
+    /// A user mapping (`CREATE USER MAPPING`), named by role and server; the values
+    /// of secret-looking options are not read.
+    UserMapping,
+    /// A logical replication subscription of this database (its connection string,
+    /// which holds passwords, is not read).
+    Subscription,
+    /// What this database starts sessions with (`ALTER DATABASE … SET` for all roles,
+    /// `ALTER ROLE … IN DATABASE … SET` for one role).
+    DatabaseSettings,
+    /// A procedural language created without an extension (`CREATE LANGUAGE`).
+    Language,
+    /// An index or table access method (`CREATE ACCESS METHOD`).
+    AccessMethod,
+    /// An operator class (`CREATE OPERATOR CLASS`), named with its access method.
+    OperatorClass,
+    /// An operator family with its operators and support functions, named with its
+    /// access method.
+    OperatorFamily,
 }
 
 impl ObjectKind {
@@ -104,14 +133,64 @@ impl ObjectKind {
             ObjectKind::Collation => "collation",
             ObjectKind::EventTrigger => "event trigger",
             ObjectKind::Publication => "publication",
-            ObjectKind::TextSearch => "text search object",
+            ObjectKind::TextSearchConfiguration => "text search configuration",
+            ObjectKind::TextSearchDictionary => "text search dictionary",
+            ObjectKind::TextSearchParser => "text search parser",
+            ObjectKind::TextSearchTemplate => "text search template",
             ObjectKind::Cast => "cast",
             ObjectKind::Operator => "operator",
             ObjectKind::DefaultPrivilege => "default privileges",
             ObjectKind::Rule => "rule",
             ObjectKind::Statistics => "statistics object",
+            ObjectKind::ForeignDataWrapper => "foreign-data wrapper",
+            ObjectKind::ForeignServer => "foreign server",
+            ObjectKind::UserMapping => "user mapping",
+            ObjectKind::Subscription => "subscription",
+            ObjectKind::DatabaseSettings => "database settings",
+            ObjectKind::Language => "language",
+            ObjectKind::AccessMethod => "access method",
+            ObjectKind::OperatorClass => "operator class",
+            ObjectKind::OperatorFamily => "operator family",
         }
     }
+
+    /// Every kind, in declaration order (a test holds this list to the enum).
+    pub const ALL: &[ObjectKind] = &[
+        ObjectKind::Schema,
+        ObjectKind::Extension,
+        ObjectKind::Type,
+        ObjectKind::Table,
+        ObjectKind::Column,
+        ObjectKind::Constraint,
+        ObjectKind::Index,
+        ObjectKind::View,
+        ObjectKind::MaterializedView,
+        ObjectKind::Sequence,
+        ObjectKind::Function,
+        ObjectKind::Trigger,
+        ObjectKind::Policy,
+        ObjectKind::Collation,
+        ObjectKind::EventTrigger,
+        ObjectKind::Publication,
+        ObjectKind::TextSearchConfiguration,
+        ObjectKind::TextSearchDictionary,
+        ObjectKind::TextSearchParser,
+        ObjectKind::TextSearchTemplate,
+        ObjectKind::Cast,
+        ObjectKind::Operator,
+        ObjectKind::DefaultPrivilege,
+        ObjectKind::Rule,
+        ObjectKind::Statistics,
+        ObjectKind::ForeignDataWrapper,
+        ObjectKind::ForeignServer,
+        ObjectKind::UserMapping,
+        ObjectKind::Subscription,
+        ObjectKind::DatabaseSettings,
+        ObjectKind::Language,
+        ObjectKind::AccessMethod,
+        ObjectKind::OperatorClass,
+        ObjectKind::OperatorFamily,
+    ];
 }
 
 impl fmt::Display for ObjectKind {
@@ -302,5 +381,38 @@ mod objects_as_list {
             .into_iter()
             .map(|e| (ObjectId::new(e.kind, e.name), e.attributes))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ObjectKind;
+
+    /// serde lists every variant when it meets an unknown one: [`ObjectKind::ALL`] must
+    /// hold exactly those, in order.
+    #[test]
+    fn all_lists_every_kind() {
+        let error = serde_json::from_value::<ObjectKind>(serde_json::json!("no such kind"))
+            .unwrap_err()
+            .to_string();
+        let (_, listed) = error
+            .split_once("expected one of ")
+            .unwrap_or_else(|| panic!("{error}"));
+        let names: Vec<&str> = listed
+            .split(", ")
+            .map(|name| name.trim_matches('`'))
+            .collect();
+        let all: Vec<String> = ObjectKind::ALL
+            .iter()
+            .map(|kind| {
+                serde_json::to_value(kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(all, names);
+        assert!(names.len() > 30, "{names:?}");
     }
 }

@@ -15,6 +15,11 @@
 //! connection, so the capture pins them transaction-locally for its own
 //! statement (as pg_dump does) and restores the caller's values afterwards.
 //!
+//! The SQL is generated for the server's version and for what the capturing session may
+//! read (see [`super::catalogs`]): a catalog column a server lacks is read as NULL, a
+//! subscription's columns only where everybody may read them, never its connection
+//! string; options whose name looks like a secret's keep their name only.
+//!
 //! Excluded: system schemas, every object that belongs to an extension
 //! (`pg_depend.deptype = 'e'`) together with its sub-objects, internal
 //! triggers, implicit types (table row types, array types, multiranges) and
@@ -25,6 +30,7 @@ use std::sync::Mutex;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
+use super::catalogs::Catalogs;
 use super::fingerprint::DataRows;
 use super::incremental::{self, Baseline, CapturedObject, Plan, SELF_CHECK_VARIABLE, State};
 use super::{Attributes, ObjectId, ObjectKind, Snapshot};
@@ -68,7 +74,7 @@ WITH ns AS (
 const SCHEMAS: &str = "
 SELECT 'schema', quote_ident(n.nspname), json_strip_nulls(json_build_object(
     'owner', pg_get_userbyid(s.nspowner),
-    'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(s.nspacl, acldefault('n', s.nspowner))) a ORDER BY 1)),
+    'acl', {acl:n:s.nspacl:s.nspowner},
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0)
 ))::text, NULL::oid
@@ -115,7 +121,7 @@ SELECT 'type', format('%I.%I', n.nspname, t.typname), json_strip_nulls(json_buil
     'canonical', NULLIF(r.rngcanonical::oid, 0)::regprocedure::text,
     'multirange_type', {multirange_type},
     'owner', pg_get_userbyid(t.typowner),
-    'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(t.typacl, acldefault('T', t.typowner))) a ORDER BY 1)),
+    'acl', {acl:T:t.typacl:t.typowner},
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = t.oid AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0)
 ))::text, NULL::oid
@@ -155,7 +161,7 @@ SELECT 'table', format('%I.%I', n.nspname, c.relname), json_strip_nulls(json_bui
     'foreign_options', CASE WHEN ft.ftoptions IS NOT NULL THEN
         to_json(ARRAY(SELECT o FROM unnest(ft.ftoptions) o ORDER BY 1)) END,
     'owner', pg_get_userbyid(c.relowner),
-    'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner))) a ORDER BY 1)),
+    'acl', {acl:r:c.relacl:c.relowner},
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0)
 ))::text, c.oid
@@ -180,7 +186,7 @@ SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized_view' END,
     'access_method', am.amname,
     'tablespace', (SELECT spcname FROM pg_tablespace WHERE oid = NULLIF(c.reltablespace, 0)),
     'owner', pg_get_userbyid(c.relowner),
-    'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner))) a ORDER BY 1)),
+    'acl', {acl:r:c.relacl:c.relowner},
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0)
 ))::text, c.oid
@@ -322,7 +328,7 @@ SELECT 'sequence', format('%I.%I', n.nspname, c.relname), json_strip_nulls(json_
                    AND dep.deptype IN ('a', 'i')
                  LIMIT 1),
     'owner', pg_get_userbyid(c.relowner),
-    'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner))) a ORDER BY 1)),
+    'acl', {acl:s:c.relacl:c.relowner},
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0)
 ))::text, c.oid
@@ -367,7 +373,7 @@ SELECT 'function',
         'PARALLEL = ' || p.proparallel::text,
         CASE WHEN p.proisstrict THEN 'STRICT' END) END,
     'owner', pg_get_userbyid(p.proowner),
-    'acl', to_json(ARRAY(SELECT a::text FROM unnest(coalesce(p.proacl, acldefault('f', p.proowner))) a ORDER BY 1)),
+    'acl', {acl:f:p.proacl:p.proowner},
     'comment', (SELECT d.description FROM pg_description d
                 WHERE d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0)
 ))::text, NULL::oid
@@ -466,9 +472,10 @@ FROM pg_publication p
 WHERE p.oid >= 16384
 ";
 
+/// Text search configurations, dictionaries, parsers and templates (four catalogs, each
+/// its own kind: one name may be used in each).
 const TEXT_SEARCH: &str = "
-SELECT 'text_search', format('%I.%I', n.nspname, c.cfgname), json_strip_nulls(json_build_object(
-    'ts_kind', 'configuration',
+SELECT 'text_search_configuration', format('%I.%I', n.nspname, c.cfgname), json_strip_nulls(json_build_object(
     'parser', (SELECT format('%I.%I', pn.nspname, pr.prsname) FROM pg_ts_parser pr
                JOIN pg_namespace pn ON pn.oid = pr.prsnamespace WHERE pr.oid = c.cfgparser),
     'mapping', (SELECT json_agg(format('%s:%s', m.maptokentype, m.mapdict::regdictionary::text)
@@ -481,8 +488,7 @@ JOIN ns n ON n.oid = c.cfgnamespace
 WHERE c.oid >= 16384
   AND {not_in_extension:pg_ts_config:c.oid}
 UNION ALL
-SELECT 'text_search', format('%I.%I', n.nspname, d.dictname), json_strip_nulls(json_build_object(
-    'ts_kind', 'dictionary',
+SELECT 'text_search_dictionary', format('%I.%I', n.nspname, d.dictname), json_strip_nulls(json_build_object(
     'template', (SELECT format('%I.%I', tn.nspname, t.tmplname) FROM pg_ts_template t
                  JOIN pg_namespace tn ON tn.oid = t.tmplnamespace WHERE t.oid = d.dicttemplate),
     'options', d.dictinitoption,
@@ -492,6 +498,27 @@ FROM pg_ts_dict d
 JOIN ns n ON n.oid = d.dictnamespace
 WHERE d.oid >= 16384
   AND {not_in_extension:pg_ts_dict:d.oid}
+UNION ALL
+SELECT 'text_search_parser', format('%I.%I', n.nspname, p.prsname), json_strip_nulls(json_build_object(
+    'start', p.prsstart::regprocedure::text,
+    'gettoken', p.prstoken::regprocedure::text,
+    'end', p.prsend::regprocedure::text,
+    'headline', NULLIF(p.prsheadline::oid, 0)::regprocedure::text,
+    'lextypes', p.prslextype::regprocedure::text,
+    'comment', obj_description(p.oid, 'pg_ts_parser')))::text, NULL::oid
+FROM pg_ts_parser p
+JOIN ns n ON n.oid = p.prsnamespace
+WHERE p.oid >= 16384
+  AND {not_in_extension:pg_ts_parser:p.oid}
+UNION ALL
+SELECT 'text_search_template', format('%I.%I', n.nspname, t.tmplname), json_strip_nulls(json_build_object(
+    'init', NULLIF(t.tmplinit::oid, 0)::regprocedure::text,
+    'lexize', t.tmpllexize::regprocedure::text,
+    'comment', obj_description(t.oid, 'pg_ts_template')))::text, NULL::oid
+FROM pg_ts_template t
+JOIN ns n ON n.oid = t.tmplnamespace
+WHERE t.oid >= 16384
+  AND {not_in_extension:pg_ts_template:t.oid}
 ";
 
 const CASTS: &str = "
@@ -566,6 +593,180 @@ WHERE st.oid >= 16384
   AND {only:st.stxrelid}
 ";
 
+/// Foreign-data wrappers (`CREATE FOREIGN DATA WRAPPER`; those of `postgres_fdw` and
+/// other extensions are the extension's).
+const FOREIGN_DATA_WRAPPERS: &str = "
+SELECT 'foreign_data_wrapper', quote_ident(w.fdwname), json_strip_nulls(json_build_object(
+    'handler', NULLIF(w.fdwhandler::oid, 0)::regprocedure::text,
+    'validator', NULLIF(w.fdwvalidator::oid, 0)::regprocedure::text,
+    'options', {redacted_options:w.fdwoptions},
+    'owner', pg_get_userbyid(w.fdwowner),
+    'acl', {acl:F:w.fdwacl:w.fdwowner},
+    'comment', obj_description(w.oid, 'pg_foreign_data_wrapper')))::text, NULL::oid
+FROM pg_foreign_data_wrapper w
+WHERE w.oid >= 16384
+  AND {not_in_extension:pg_foreign_data_wrapper:w.oid}
+";
+
+const FOREIGN_SERVERS: &str = "
+SELECT 'foreign_server', quote_ident(s.srvname), json_strip_nulls(json_build_object(
+    'wrapper', quote_ident(w.fdwname),
+    'type', s.srvtype,
+    'version', s.srvversion,
+    'options', {redacted_options:s.srvoptions},
+    'owner', pg_get_userbyid(s.srvowner),
+    'acl', {acl:S:s.srvacl:s.srvowner},
+    'comment', obj_description(s.oid, 'pg_foreign_server')))::text, NULL::oid
+FROM pg_foreign_server s
+JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+WHERE s.oid >= 16384
+  AND {not_in_extension:pg_foreign_server:s.oid}
+";
+
+/// User mappings, through the view everybody may read (the catalog is a superuser's);
+/// the view shows a mapping's options only to a superuser, the mapped user and the
+/// server's owner (for `PUBLIC`), and the values of secret-looking options are never read
+/// (see [`REDACTED_OPTIONS`]).
+const USER_MAPPINGS: &str = "
+SELECT 'user_mapping',
+       format('for %s server %I', CASE WHEN um.umuser = 0 THEN 'PUBLIC' ELSE quote_ident(um.usename) END,
+              um.srvname),
+       json_strip_nulls(json_build_object(
+    'options', {redacted_options:um.umoptions}))::text, NULL::oid
+FROM pg_user_mappings um
+WHERE um.srvid >= 16384
+  AND {not_in_extension:pg_foreign_server:um.srvid}
+  AND {not_in_extension:pg_user_mapping:um.umid}
+";
+
+/// This database's subscriptions: the columns in [`SUBSCRIPTION_ATTRIBUTES`] the session
+/// may read (`{subscription_attributes}`), never `subconninfo`, whose connection string
+/// holds passwords. Subscriptions are shared objects, which no extension owns.
+const SUBSCRIPTIONS: &str = "
+SELECT 'subscription', quote_ident(s.subname), json_strip_nulls(json_build_object(
+{subscription_attributes}))::text, NULL::oid
+FROM pg_subscription s
+WHERE s.subdbid = {this_database}
+";
+
+/// The attributes of a subscription: (name, the column of `pg_subscription` it needs,
+/// SQL). Each is read where the server has the column and the session may read it
+/// (everybody may read most of them: see [`super::catalogs`]).
+const SUBSCRIPTION_ATTRIBUTES: &[(&str, &str, &str)] = &[
+    (
+        "publications",
+        "subpublications",
+        "to_json(ARRAY(SELECT p FROM unnest(s.subpublications) p ORDER BY 1))",
+    ),
+    ("enabled", "subenabled", "s.subenabled"),
+    ("slot_name", "subslotname", "s.subslotname"),
+    ("synchronous_commit", "subsynccommit", "s.subsynccommit"),
+    ("binary", "subbinary", "s.subbinary"),
+    ("streaming", "substream", "s.substream::text"),
+    ("two_phase", "subtwophasestate", "s.subtwophasestate <> 'd'"),
+    ("disable_on_error", "subdisableonerr", "s.subdisableonerr"),
+    (
+        "password_required",
+        "subpasswordrequired",
+        "s.subpasswordrequired",
+    ),
+    ("run_as_owner", "subrunasowner", "s.subrunasowner"),
+    ("failover", "subfailover", "s.subfailover"),
+    ("origin", "suborigin", "s.suborigin"),
+    ("owner", "subowner", "pg_get_userbyid(s.subowner)"),
+    // A subscription is a shared object, but its comment is kept in this database's
+    // `pg_description`, not in `pg_shdescription`.
+    (
+        "comment",
+        "oid",
+        "obj_description(s.oid, 'pg_subscription')",
+    ),
+];
+
+/// What this database starts its sessions with: `ALTER DATABASE … SET` (for all roles)
+/// and `ALTER ROLE … IN DATABASE … SET` (for one role), one object each, its settings
+/// (`name=value` as stored) sorted.
+const DATABASE_SETTINGS: &str = "
+SELECT 'database_settings',
+       CASE WHEN s.setrole = 0 THEN 'for all roles' ELSE format('for role %I', pg_get_userbyid(s.setrole)) END,
+       json_build_object('settings', to_json(ARRAY(SELECT c FROM unnest(s.setconfig) c ORDER BY 1)))::text,
+       NULL::oid
+FROM pg_db_role_setting s
+WHERE s.setdatabase = {this_database}
+";
+
+/// Procedural languages created without an extension (`CREATE LANGUAGE … HANDLER`).
+const LANGUAGES: &str = "
+SELECT 'language', quote_ident(l.lanname), json_strip_nulls(json_build_object(
+    'trusted', l.lanpltrusted,
+    'handler', NULLIF(l.lanplcallfoid::oid, 0)::regprocedure::text,
+    'inline', NULLIF(l.laninline::oid, 0)::regprocedure::text,
+    'validator', NULLIF(l.lanvalidator::oid, 0)::regprocedure::text,
+    'owner', pg_get_userbyid(l.lanowner),
+    'acl', {acl:l:l.lanacl:l.lanowner},
+    'comment', obj_description(l.oid, 'pg_language')))::text, NULL::oid
+FROM pg_language l
+WHERE l.oid >= 16384
+  AND {not_in_extension:pg_language:l.oid}
+";
+
+/// Access methods (`CREATE ACCESS METHOD`).
+const ACCESS_METHODS: &str = "
+SELECT 'access_method', quote_ident(a.amname), json_strip_nulls(json_build_object(
+    'type', CASE a.amtype WHEN 'i' THEN 'index' WHEN 't' THEN 'table' ELSE a.amtype::text END,
+    'handler', a.amhandler::regprocedure::text,
+    'comment', obj_description(a.oid, 'pg_am')))::text, NULL::oid
+FROM pg_am a
+WHERE a.oid >= 16384
+  AND {not_in_extension:pg_am:a.oid}
+";
+
+/// Operator classes (`CREATE OPERATOR CLASS`), named with their access method; their
+/// operators and support functions are members of their family.
+const OPERATOR_CLASSES: &str = "
+SELECT 'operator_class', format('%I.%I using %I', n.nspname, oc.opcname, am.amname),
+       json_strip_nulls(json_build_object(
+    'type', format_type(oc.opcintype, NULL),
+    'default', oc.opcdefault,
+    'family', (SELECT format('%I.%I', fn.nspname, f.opfname) FROM pg_opfamily f
+               JOIN pg_namespace fn ON fn.oid = f.opfnamespace WHERE f.oid = oc.opcfamily),
+    'storage', format_type(NULLIF(oc.opckeytype, 0), NULL),
+    'owner', pg_get_userbyid(oc.opcowner),
+    'comment', obj_description(oc.oid, 'pg_opclass')))::text, NULL::oid
+FROM pg_opclass oc
+JOIN ns n ON n.oid = oc.opcnamespace
+JOIN pg_am am ON am.oid = oc.opcmethod
+WHERE oc.oid >= 16384
+  AND {not_in_extension:pg_opclass:oc.oid}
+";
+
+/// Operator families (`CREATE OPERATOR FAMILY`, and the one `CREATE OPERATOR CLASS`
+/// creates when it names none) with their members: operators by strategy number (and
+/// the family that sorts an ordering operator's results) and support functions by
+/// number, as `ALTER OPERATOR FAMILY … ADD` writes them, sorted.
+const OPERATOR_FAMILIES: &str = "
+SELECT 'operator_family', format('%I.%I using %I', n.nspname, f.opfname, am.amname),
+       json_strip_nulls(json_build_object(
+    'operators', (SELECT json_agg(member ORDER BY member) FROM (
+        SELECT format('OPERATOR %s %s%s', ao.amopstrategy, ao.amopopr::regoperator::text,
+                      CASE WHEN ao.amoppurpose = 'o' THEN
+                          (SELECT format(' FOR ORDER BY %I.%I', sn.nspname, sf.opfname)
+                           FROM pg_opfamily sf JOIN pg_namespace sn ON sn.oid = sf.opfnamespace
+                           WHERE sf.oid = ao.amopsortfamily) END) AS member
+        FROM pg_amop ao WHERE ao.amopfamily = f.oid) operators),
+    'functions', (SELECT json_agg(member ORDER BY member) FROM (
+        SELECT format('FUNCTION %s (%s, %s) %s', ap.amprocnum, format_type(ap.amproclefttype, NULL),
+                      format_type(ap.amprocrighttype, NULL), ap.amproc::regprocedure::text) AS member
+        FROM pg_amproc ap WHERE ap.amprocfamily = f.oid) functions),
+    'owner', pg_get_userbyid(f.opfowner),
+    'comment', obj_description(f.oid, 'pg_opfamily')))::text, NULL::oid
+FROM pg_opfamily f
+JOIN ns n ON n.oid = f.opfnamespace
+JOIN pg_am am ON am.oid = f.opfmethod
+WHERE f.oid >= 16384
+  AND {not_in_extension:pg_opfamily:f.oid}
+";
+
 /// The per-kind queries, combined with `UNION ALL` in this order.
 const KIND_QUERIES: &[&str] = &[
     SCHEMAS,
@@ -589,14 +790,28 @@ const KIND_QUERIES: &[&str] = &[
     DEFAULT_PRIVILEGES,
     RULES,
     STATISTICS,
+    FOREIGN_DATA_WRAPPERS,
+    FOREIGN_SERVERS,
+    USER_MAPPINGS,
+    SUBSCRIPTIONS,
+    DATABASE_SETTINGS,
+    LANGUAGES,
+    ACCESS_METHODS,
+    OPERATOR_CLASSES,
+    OPERATOR_FAMILIES,
 ];
 
-/// The one catalog query for a server version (`server_version_num`): the
+/// The one catalog query for a superuser on a server of `server_version_num`: the
 /// per-kind queries under the shared CTE, with catalog columns that do not
 /// exist on older servers replaced by NULL.
 #[cfg(test)]
 fn capture_sql(server_version_num: i32) -> String {
-    kinds_sql(server_version_num, KIND_QUERIES, Relations::All)
+    let subscription_columns: Vec<&str> = SUBSCRIPTION_ATTRIBUTES
+        .iter()
+        .map(|(_, column, _)| *column)
+        .collect();
+    let catalogs = Catalogs::new(server_version_num, &[], &subscription_columns);
+    kinds_sql(&catalogs, KIND_QUERIES, Relations::All)
 }
 
 /// A relation's storage parameters: its own, and its TOAST table's with the
@@ -682,59 +897,117 @@ enum Relations {
     Unowned,
 }
 
-/// Expands every `{not_in_extension:CATALOG:OID}` of a per-kind query into the indexed
-/// `pg_depend` probe that keeps out objects belonging to an extension (`deptype = 'e'`):
-/// the object `OID` of catalog `CATALOG` is no extension's member.
-fn without_extension_members(sql: &str) -> String {
-    const OPEN: &str = "{not_in_extension:";
+/// Replaces every `{NAME:ARGUMENTS}` of `sql` (arguments separated by `:`, no braces in
+/// them) by what `expand` makes of the arguments.
+fn expand_each(sql: &str, name: &str, expand: impl Fn(&[&str]) -> String) -> String {
+    let open = format!("{{{name}:");
     let mut out = String::with_capacity(sql.len() + 1024);
     let mut rest = sql;
-    while let Some(start) = rest.find(OPEN) {
+    while let Some(start) = rest.find(&open) {
         let end = start
             + rest[start..]
                 .find('}')
-                .expect("{not_in_extension:…} is closed");
-        let (catalog, object) = rest[start + OPEN.len()..end]
-            .split_once(':')
-            .expect("{not_in_extension:CATALOG:OID}");
+                .unwrap_or_else(|| panic!("{open}…}} is closed"));
+        let arguments: Vec<&str> = rest[start + open.len()..end].split(':').collect();
         out.push_str(&rest[..start]);
-        out.push_str(&format!(
-            "NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.deptype = 'e' \
-             AND ext.classid = '{catalog}'::regclass AND ext.objid = {object})"
-        ));
+        out.push_str(&expand(&arguments));
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
     out
 }
 
-/// The catalog query over some of the per-kind queries. Each relation-scoped kind
-/// marks its relation's OID as `{only:EXPR}`: true for [`Relations::All`], a test of
-/// membership in `$1` for [`Relations::Listed`], `= 0` for [`Relations::Unowned`].
-fn kinds_sql(server_version_num: i32, kinds: &[&str], relations: Relations) -> String {
+/// Expands every `{not_in_extension:CATALOG:OID}` of a per-kind query into the indexed
+/// `pg_depend` probe that keeps out objects belonging to an extension (`deptype = 'e'`):
+/// the object `OID` of catalog `CATALOG` is no extension's member.
+fn without_extension_members(sql: &str) -> String {
+    expand_each(sql, "not_in_extension", |arguments| {
+        let [catalog, object] = arguments else {
+            panic!("{{not_in_extension:CATALOG:OID}}, not {arguments:?}");
+        };
+        format!(
+            "NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.deptype = 'e' \
+             AND ext.classid = '{catalog}'::regclass AND ext.objid = {object})"
+        )
+    })
+}
+
+/// An object's privileges, `{acl:TYPE:ACL:OWNER}`: its ACL, or the default one for an
+/// object of `acldefault`'s `TYPE` owned by `OWNER` when it has none, sorted.
+fn acl(sql: &str) -> String {
+    expand_each(sql, "acl", |arguments| {
+        let [kind, acl, owner] = arguments else {
+            panic!("{{acl:TYPE:ACL:OWNER}}, not {arguments:?}");
+        };
+        format!(
+            "to_json(ARRAY(SELECT a::text FROM unnest(coalesce({acl}, acldefault('{kind}', {owner}))) a ORDER BY 1))"
+        )
+    })
+}
+
+/// Options of foreign-data wrappers, servers and user mappings (`name=value` texts),
+/// `{redacted_options:ARRAY}`, sorted: an option whose name looks like a secret's
+/// (`password`, `passwd`, `pwd`, `secret`, `token`, `key`, `credential`, `auth`) keeps
+/// its name only. Its value never leaves the server, so it is in no snapshot and no
+/// report; a changed password is not a schema difference.
+const REDACTED_OPTIONS: &str = "CASE WHEN {options} IS NOT NULL THEN to_json(ARRAY(
+        SELECT CASE WHEN split_part(o, '=', 1) ~* '(pass|pwd|secret|token|key|credential|auth)'
+                    THEN split_part(o, '=', 1) || '=(not read)' ELSE o END AS o
+        FROM unnest({options}) o ORDER BY 1)) END";
+
+/// Expands every `{redacted_options:ARRAY}` (see [`REDACTED_OPTIONS`]).
+fn redacted_options(sql: &str) -> String {
+    expand_each(sql, "redacted_options", |arguments| {
+        let [options] = arguments else {
+            panic!("{{redacted_options:ARRAY}}, not {arguments:?}");
+        };
+        REDACTED_OPTIONS.replace("{options}", options)
+    })
+}
+
+/// The `json_build_object` arguments of a subscription: the [`SUBSCRIPTION_ATTRIBUTES`]
+/// whose column the session may read.
+fn subscription_attributes(catalogs: &Catalogs) -> String {
+    SUBSCRIPTION_ATTRIBUTES
+        .iter()
+        .filter(|(_, column, _)| catalogs.reads_subscription_column(column))
+        .map(|(name, _, sql)| format!("    '{name}', {sql}"))
+        .collect::<Vec<_>>()
+        .join(",\n")
+}
+
+/// The catalog query over some of the per-kind queries, for a session finding
+/// `catalogs`. Each relation-scoped kind marks its relation's OID as `{only:EXPR}`: true
+/// for [`Relations::All`], a test of membership in `$1` for [`Relations::Listed`], `= 0`
+/// for [`Relations::Unowned`].
+fn kinds_sql(catalogs: &Catalogs, kinds: &[&str], relations: Relations) -> String {
     let mut sql = String::from(COMMON);
     sql.push_str(&kinds.join("UNION ALL"));
     sql = sql.replace("{reloptions}", RELOPTIONS);
-    sql = without_extension_members(&sql);
+    sql = sql.replace(
+        "{subscription_attributes}",
+        &subscription_attributes(catalogs),
+    );
+    sql = redacted_options(&acl(&without_extension_members(&sql)));
     for (placeholder, since, current, older) in VERSIONED_COLUMNS {
-        let column = if server_version_num >= *since {
+        let column = if catalogs.version >= *since {
             current
         } else {
             older
         };
         sql = sql.replace(placeholder, column);
     }
-    while let Some(start) = sql.find("{only:") {
-        let end = start + sql[start..].find('}').expect("{only:EXPR} is closed");
-        let expression = &sql[start + "{only:".len()..end];
-        let test = match relations {
+    sql = expand_each(&sql, "only", |arguments| {
+        let [expression] = arguments else {
+            panic!("{{only:EXPR}}, not {arguments:?}");
+        };
+        match relations {
             Relations::All => "true".to_string(),
             Relations::Listed => format!("{expression} = ANY($1::oid[])"),
             Relations::Unowned => format!("{expression} = 0"),
-        };
-        sql.replace_range(start..=end, &test);
-    }
-    sql
+        }
+    });
+    catalogs.expand(&sql)
 }
 
 /// Maps the kind text produced by the SQL to an [`ObjectKind`].
@@ -843,25 +1116,20 @@ impl SnapshotQuery {
         second: Option<&Client>,
         incremental: bool,
     ) -> Result<Self, tokio_postgres::Error> {
-        let version: i32 = pinned(client, async || {
-            client
-                .query_one("SELECT current_setting('server_version_num')::int", &[])
-                .await
-        })
-        .await?
-        .get(0);
-        let full = KindStatements::prepare(client, second, version).await?;
+        let catalogs = pinned(client, async || Catalogs::read(client).await).await?;
+        let full = KindStatements::prepare(client, second, &catalogs).await?;
         let data_candidates = client
             .prepare(&without_extension_members(DATA_CANDIDATES))
             .await?;
         let incremental = if incremental {
             Some(Incremental {
-                state: client.prepare(&incremental::state_sql()).await?,
-                touched: client.prepare(&incremental::touched_sql()).await?,
+                state: client.prepare(&incremental::state_sql(&catalogs)).await?,
+                touched: client.prepare(&incremental::touched_sql(&catalogs)).await?,
                 // Few rows: one connection, no exported snapshot to share.
-                changed: prepare_kinds(client, version, &relation_kinds(), Relations::Listed)
+                changed: prepare_kinds(client, &catalogs, &relation_kinds(), Relations::Listed)
                     .await?,
-                global: prepare_kinds(client, version, &global_kinds(), Relations::Unowned).await?,
+                global: prepare_kinds(client, &catalogs, &global_kinds(), Relations::Unowned)
+                    .await?,
                 baseline: Mutex::new(None),
                 self_check: std::env::var_os(SELF_CHECK_VARIABLE).is_some_and(|v| v == "1"),
             })
@@ -1095,11 +1363,11 @@ impl KindStatements {
     async fn prepare(
         client: &Client,
         second: Option<&Client>,
-        version: i32,
+        catalogs: &Catalogs,
     ) -> Result<Self, tokio_postgres::Error> {
         Ok(match second {
             None => KindStatements {
-                first: prepare_kinds(client, version, KIND_QUERIES, Relations::All).await?,
+                first: prepare_kinds(client, catalogs, KIND_QUERIES, Relations::All).await?,
                 second: None,
             },
             Some(second) => {
@@ -1109,9 +1377,9 @@ impl KindStatements {
                     .filter(|k| !PARALLEL_KINDS.contains(k))
                     .collect();
                 KindStatements {
-                    first: prepare_kinds(client, version, &first_kinds, Relations::All).await?,
+                    first: prepare_kinds(client, catalogs, &first_kinds, Relations::All).await?,
                     second: Some(
-                        prepare_kinds(second, version, PARALLEL_KINDS, Relations::All).await?,
+                        prepare_kinds(second, catalogs, PARALLEL_KINDS, Relations::All).await?,
                     ),
                 }
             }
@@ -1143,12 +1411,12 @@ impl KindStatements {
 /// pinned (they shape the deparsed text the plan is made for).
 async fn prepare_kinds(
     client: &Client,
-    version: i32,
+    catalogs: &Catalogs,
     kinds: &[&str],
     relations: Relations,
 ) -> Result<Statement, tokio_postgres::Error> {
     pinned(client, async || {
-        client.prepare(&kinds_sql(version, kinds, relations)).await
+        client.prepare(&kinds_sql(catalogs, kinds, relations)).await
     })
     .await
 }
@@ -1306,10 +1574,189 @@ pub async fn capture(client: &Client) -> Result<Snapshot, tokio_postgres::Error>
 
 #[cfg(test)]
 mod sql_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::super::incremental::{Deleted, EXEMPT, VIEWS, WATCHED, watched};
     use super::{
-        CONSTRAINTS, DATA_CANDIDATES, KIND_QUERIES, Relations, TABLES, TYPES, VERSIONED_COLUMNS,
-        capture_sql, global_kinds, kinds_sql, relation_kinds, without_extension_members,
+        CONSTRAINTS, Catalogs, DATA_CANDIDATES, KIND_QUERIES, Relations, SUBSCRIPTION_ATTRIBUTES,
+        SUBSCRIPTIONS, TABLES, TYPES, VERSIONED_COLUMNS, capture_sql, global_kinds, kinds_sql,
+        relation_kinds, without_extension_members,
     };
+
+    const VERSIONS: &[i32] = &[130_000, 140_000, 150_000, 160_000, 170_000, 180_000];
+
+    /// What a superuser finds on a server of `version`.
+    fn superuser(version: i32) -> Catalogs {
+        let columns: Vec<&str> = SUBSCRIPTION_ATTRIBUTES.iter().map(|(_, c, _)| *c).collect();
+        Catalogs::new(version, &[], &columns)
+    }
+
+    /// What another user finds (the columns of `pg_subscription` PostgreSQL 13 grants).
+    fn restricted(version: i32) -> Catalogs {
+        Catalogs::new(
+            version,
+            &[
+                "pg_authid",
+                "pg_largeobject",
+                "pg_statistic",
+                "pg_statistic_ext_data",
+                "pg_subscription",
+                "pg_user_mapping",
+            ],
+            &[
+                "subdbid",
+                "subname",
+                "subowner",
+                "subenabled",
+                "subslotname",
+                "subpublications",
+            ],
+        )
+    }
+
+    /// Catalogs read by functions and casts the queries call rather than named after
+    /// FROM or JOIN.
+    const IMPLICIT: &[(&str, &str)] = &[
+        ("obj_description(", "pg_description"),
+        ("shobj_description(", "pg_shdescription"),
+        ("pg_get_userbyid(", "pg_authid"),
+        ("::regprocedure", "pg_proc"),
+        ("::regoperator", "pg_operator"),
+        ("::regdictionary", "pg_ts_dict"),
+        ("format_type(", "pg_type"),
+        ("pg_get_partkeydef(", "pg_partitioned_table"),
+    ];
+
+    /// Every `pg_*` catalog `sql` reads: named after FROM or JOIN, read by a function in
+    /// [`IMPLICIT`], or read by a view it names (those of [`VIEWS`]).
+    fn catalogs_read(sql: &str) -> BTreeSet<&'static str> {
+        let mut named: BTreeSet<String> = BTreeSet::new();
+        for keyword in ["FROM ", "JOIN "] {
+            for (at, _) in sql.match_indices(keyword) {
+                let rest = sql[at + keyword.len()..].trim_start();
+                let rest = rest.strip_prefix("pg_catalog.").unwrap_or(rest);
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if name.starts_with("pg_") {
+                    named.insert(name);
+                }
+            }
+        }
+        let mut read: BTreeSet<&'static str> = IMPLICIT
+            .iter()
+            .filter(|(marker, _)| sql.contains(marker))
+            .map(|(_, catalog)| *catalog)
+            .collect();
+        for name in named {
+            match VIEWS.iter().find(|(view, _)| *view == name) {
+                Some((_, base)) => read.extend(base.iter().copied()),
+                None => {
+                    read.insert(name.leak());
+                }
+            }
+        }
+        read
+    }
+
+    /// The structural guarantee of incremental captures: every catalog any per-kind query
+    /// reads, on every supported major and whoever captures, is watched for written rows
+    /// (or exempt, with a reason), those the kinds that belong to no relation read also
+    /// for deleted rows, and a session that cannot read one whole has something to read
+    /// instead.
+    #[test]
+    fn every_catalog_the_kinds_read_is_watched() {
+        let global = global_kinds();
+        let mut checked = BTreeSet::new();
+        for &version in VERSIONS {
+            for catalogs in [superuser(version), restricted(version)] {
+                let watched: BTreeMap<&str, _> =
+                    watched(&catalogs).map(|w| (w.catalog, w)).collect();
+                // Catalogs a view reads on newer servers only.
+                let absent = |catalog: &str| {
+                    WATCHED
+                        .iter()
+                        .any(|w| w.catalog == catalog && w.since > version)
+                };
+                for kind in KIND_QUERIES {
+                    let sql = kinds_sql(&catalogs, &[kind], Relations::All);
+                    let name = sql.split('\'').nth(1).unwrap_or_default().to_string();
+                    for catalog in catalogs_read(&sql) {
+                        checked.insert(catalog);
+                        if EXEMPT.iter().any(|(exempt, _)| *exempt == catalog) {
+                            continue;
+                        }
+                        if absent(catalog) {
+                            assert!(
+                                !sql.contains(catalog),
+                                "{name} names {catalog}, which {version} lacks"
+                            );
+                            continue;
+                        }
+                        let Some(entry) = watched.get(catalog) else {
+                            panic!("{catalog}, read by {name}, is not watched on {version}");
+                        };
+                        if global.contains(kind) {
+                            assert_ne!(
+                                entry.deleted,
+                                Deleted::PerRelation,
+                                "{catalog}, read by {name}, belongs to no relation: count it"
+                            );
+                        }
+                        assert!(
+                            catalogs.reads(catalog) || entry.listed_by.is_some(),
+                            "{catalog}, read by {name}: nothing to read instead"
+                        );
+                    }
+                }
+            }
+        }
+        // Not vacuous: the extraction finds the catalogs of the new kinds, through views
+        // and functions too.
+        for catalog in [
+            "pg_publication_namespace",
+            "pg_publication_rel",
+            "pg_user_mapping",
+            "pg_subscription",
+            "pg_db_role_setting",
+            "pg_foreign_data_wrapper",
+            "pg_ts_template",
+            "pg_authid",
+            "pg_description",
+        ] {
+            assert!(
+                checked.contains(catalog),
+                "{catalog} not found: {checked:?}"
+            );
+        }
+        // Every watched catalog is read by some kind, and every exemption is needed.
+        for watched in WATCHED {
+            assert!(
+                checked.contains(watched.catalog),
+                "{} is read by no kind",
+                watched.catalog
+            );
+        }
+        for (exempt, _) in EXEMPT {
+            assert!(
+                checked.contains(exempt),
+                "{exempt} is exempt but never read"
+            );
+        }
+    }
+
+    #[test]
+    fn subscriptions_read_only_permitted_columns_and_never_the_connection_string() {
+        for &version in VERSIONS {
+            assert!(!capture_sql(version).contains("subconninfo"));
+            let sql = kinds_sql(&restricted(version), &[SUBSCRIPTIONS], Relations::All);
+            assert!(sql.contains("s.subenabled") && sql.contains("s.subpublications"));
+            for column in ["subsynccommit", "subbinary", "s.oid", "subconninfo"] {
+                assert!(!sql.contains(column), "{column}");
+            }
+        }
+    }
 
     #[test]
     fn kinds_split_into_relation_scoped_and_global() {
@@ -1321,9 +1768,10 @@ mod sql_tests {
             let places = usize::from(relations.contains(kind)) + usize::from(global.contains(kind));
             assert_eq!(places, if *kind == CONSTRAINTS { 2 } else { 1 });
         }
-        let listed = kinds_sql(150_000, &relations, Relations::Listed);
+        let catalogs = Catalogs::new(150_000, &[], &[]);
+        let listed = kinds_sql(&catalogs, &relations, Relations::Listed);
         assert_eq!(listed.matches("= ANY($1::oid[])").count(), 10);
-        let unowned = kinds_sql(150_000, &global, Relations::Unowned);
+        let unowned = kinds_sql(&catalogs, &global, Relations::Unowned);
         assert!(unowned.contains("co.conrelid = 0") && !unowned.contains("$1"));
         assert!(!listed.contains("{only:") && !unowned.contains("{only:"));
     }
