@@ -42,6 +42,7 @@ fixture_tests!(
     empty_up,
     forgotten_server,
     publication_dropped,
+    subscription,
 );
 
 /// A user mapping's password is in no report: the snapshot reads the option's name only.

@@ -519,6 +519,8 @@ impl<'a> Databases<'a> {
                 Ok(None) => continue,
                 Err(_) => created_as,
             };
+            // A subscription keeps its database from being dropped, even WITH (FORCE).
+            self.drop_subscriptions(&admin, &name, oid).await;
             let sql = format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 quote_ident(&name)
@@ -526,6 +528,46 @@ impl<'a> Databases<'a> {
             if let Err(e) = admin.client.batch_execute(&sql).await {
                 eprintln!(
                     "warning: could not drop throwaway database {name}: {}",
+                    describe_error(&e)
+                );
+            }
+        }
+    }
+
+    /// Drops the subscriptions a migration created in database `name` (OID `oid`), detached
+    /// from their replication slots first (which live on a publisher we never reached);
+    /// failures are warnings, as the database's own drop will say.
+    async fn drop_subscriptions(&self, admin: &Session, name: &str, oid: u32) {
+        let Ok(rows) = admin
+            .client
+            .query(
+                "SELECT subname FROM pg_catalog.pg_subscription WHERE subdbid = $1",
+                &[&oid],
+            )
+            .await
+        else {
+            return;
+        };
+        if rows.is_empty() {
+            return;
+        }
+        let session = match self.connect(name).await {
+            Ok(session) => session,
+            Err(error) => {
+                eprintln!("warning: {error}");
+                return;
+            }
+        };
+        for row in rows {
+            let subscription = quote_ident(row.get::<_, &str>(0));
+            let sql = format!(
+                "ALTER SUBSCRIPTION {subscription} DISABLE; \
+                 ALTER SUBSCRIPTION {subscription} SET (slot_name = NONE); \
+                 DROP SUBSCRIPTION {subscription}"
+            );
+            if let Err(e) = session.client.batch_execute(&sql).await {
+                eprintln!(
+                    "warning: could not drop subscription {subscription} in throwaway database {name}: {}",
                     describe_error(&e)
                 );
             }
