@@ -426,7 +426,6 @@ fn read_event(path: &Path, repository_env: Option<&str>) -> Result<Event, Contex
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A `pull_request` (opened) payload as the runner writes it, trimmed of
     /// the many URL fields that play no part here but otherwise intact.
@@ -502,18 +501,11 @@ mod tests {
   "sender": { "login": "octocat", "id": 583231, "type": "User" }
 }"#;
 
-    /// Writes `contents` to a fresh file under the temp dir and returns its path.
-    fn temp_file(contents: &str) -> PathBuf {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "migration-check-context-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("event.json");
-        std::fs::write(&path, contents).unwrap();
-        path
+    /// Writes `contents` to a fresh temporary file, removed when the returned path is dropped.
+    fn temp_file(contents: &str) -> tempfile::TempPath {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, contents.as_bytes()).unwrap();
+        file.into_temp_path()
     }
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -274,18 +274,14 @@ fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-    use std::sync::atomic::AtomicUsize;
 
-    fn temp_path(name: &str) -> PathBuf {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "migration-check-workflow-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
+    /// A fresh empty file named like `name`, removed when the returned path is dropped.
+    fn temp_path(name: &str) -> tempfile::TempPath {
+        tempfile::Builder::new()
+            .suffix(name)
+            .tempfile()
+            .unwrap()
+            .into_temp_path()
     }
 
     /// Parses a GITHUB_OUTPUT file the way the runner does.
