@@ -516,7 +516,7 @@ pub struct VerifyArgs {
     pub fail_irreversible: bool,
 
     /// Only warn on this kind of schema difference (repeatable): column_position,
-    /// default_spelling, comment, privilege, owner, data, definition.
+    /// default_spelling, line_endings, comment, privilege, owner, data, definition.
     #[arg(long, value_name = "KIND")]
     pub warn_on: Vec<String>,
 

@@ -148,6 +148,7 @@ struct FilePolicy {
     irreversible: Option<IrreversibleRule>,
     column_position: Option<Severity>,
     default_spelling: Option<Severity>,
+    line_endings: Option<Severity>,
     comment: Option<Severity>,
     privilege: Option<Severity>,
     owner: Option<Severity>,
@@ -160,6 +161,7 @@ impl FilePolicy {
         match kind {
             DifferenceKind::ColumnPosition => self.column_position,
             DifferenceKind::DefaultSpelling => self.default_spelling,
+            DifferenceKind::LineEndings => self.line_endings,
             DifferenceKind::Comment => self.comment,
             DifferenceKind::Privilege => self.privilege,
             DifferenceKind::Owner => self.owner,

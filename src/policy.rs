@@ -25,6 +25,9 @@ pub enum DifferenceKind {
     /// A default written another way that means the same
     /// (`CURRENT_TIMESTAMP` vs `now()`).
     DefaultSpelling,
+    /// Text that differs only in its line endings (a function restored by a down file
+    /// saved with CRLF, where the up's was LF): the code runs the same.
+    LineEndings,
     /// A comment added, removed or changed.
     Comment,
     /// Privileges (ACLs) differ.
@@ -39,9 +42,10 @@ pub enum DifferenceKind {
 
 impl DifferenceKind {
     /// Every kind, in policy order.
-    pub const ALL: [DifferenceKind; 7] = [
+    pub const ALL: [DifferenceKind; 8] = [
         DifferenceKind::ColumnPosition,
         DifferenceKind::DefaultSpelling,
+        DifferenceKind::LineEndings,
         DifferenceKind::Comment,
         DifferenceKind::Privilege,
         DifferenceKind::Owner,
@@ -54,6 +58,7 @@ impl DifferenceKind {
         match self {
             DifferenceKind::ColumnPosition => "column_position",
             DifferenceKind::DefaultSpelling => "default_spelling",
+            DifferenceKind::LineEndings => "line_endings",
             DifferenceKind::Comment => "comment",
             DifferenceKind::Privilege => "privilege",
             DifferenceKind::Owner => "owner",
@@ -165,6 +170,7 @@ impl Default for Policy {
             differences: BTreeMap::from([
                 (DifferenceKind::ColumnPosition, Severity::Warning),
                 (DifferenceKind::DefaultSpelling, Severity::Warning),
+                (DifferenceKind::LineEndings, Severity::Warning),
             ]),
             locks: LockPolicy::new(),
         }

@@ -43,6 +43,7 @@ fixture_tests!(
     forgotten_server,
     publication_dropped,
     subscription,
+    line_endings,
 );
 
 /// A user mapping's password is in no report: the snapshot reads the option's name only.

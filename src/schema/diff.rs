@@ -78,6 +78,7 @@ impl Change {
             "owner" => DifferenceKind::Owner,
             "rows" | "data_hash" => DifferenceKind::Data,
             "default" if equivalent_defaults(left, right) => DifferenceKind::DefaultSpelling,
+            _ if only_line_endings_differ(left, right) => DifferenceKind::LineEndings,
             _ => DifferenceKind::Definition,
         }
     }
@@ -98,6 +99,19 @@ fn equivalent_defaults(left: &serde_json::Value, right: &serde_json::Value) -> b
     }
     match (canonical(left), canonical(right)) {
         (Some(left), Some(right)) => left == right,
+        _ => false,
+    }
+}
+
+/// Two texts that are the same once CRLF and CR line endings are written LF: a function
+/// body keeps the bytes of the file that created it, so a down file saved on Windows
+/// restores the same code with other line endings.
+pub fn only_line_endings_differ(left: &serde_json::Value, right: &serde_json::Value) -> bool {
+    fn lf(text: &str) -> String {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    }
+    match (left.as_str(), right.as_str()) {
+        (Some(left), Some(right)) => left != right && lf(left) == lf(right),
         _ => false,
     }
 }
@@ -519,6 +533,33 @@ mod tests {
         );
         assert_eq!(
             change("now()", "clock_timestamp()").kind(),
+            DifferenceKind::Definition
+        );
+    }
+
+    #[test]
+    fn text_that_differs_only_in_line_endings_is_its_own_kind() {
+        let change = |left: &str, right: &str| Change::Changed {
+            object: ObjectId::new(ObjectKind::Function, "public.f()"),
+            attribute: "definition".into(),
+            left: json!(left),
+            right: json!(right),
+        };
+        let lf = "BEGIN\n  RETURN 1;\nEND;\n";
+        assert_eq!(
+            change(lf, &lf.replace('\n', "\r\n")).kind(),
+            DifferenceKind::LineEndings
+        );
+        assert_eq!(
+            change(lf, &lf.replace('\n', "\r")).kind(),
+            DifferenceKind::LineEndings
+        );
+        assert_eq!(
+            change(lf, &lf.replace("1;", "2;").replace('\n', "\r\n")).kind(),
+            DifferenceKind::Definition
+        );
+        assert_eq!(
+            change(lf, "BEGIN RETURN 1; END;").kind(),
             DifferenceKind::Definition
         );
     }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::report::SchemaChange;
 use crate::schema::Snapshot;
-use crate::schema::diff::{Change, column_moves_text};
+use crate::schema::diff::{Change, column_moves_text, only_line_endings_differ};
 use crate::schema::review;
 
 /// Which two snapshots were compared.
@@ -100,12 +100,8 @@ pub fn schema_change(change: &Change, before: &Snapshot, after: &Snapshot) -> Sc
             detail: Some(if attribute == "column_order" {
                 format!("column order: {}", column_moves_text(left, right))
             } else {
-                format!(
-                    "{}: {} → {}",
-                    attribute_label(attribute),
-                    value(left),
-                    value(right)
-                )
+                let (before, after) = values_at_difference(left, right);
+                format!("{}: {before} → {after}", attribute_label(attribute))
             }),
             attribute: Some(attribute.clone()),
             before: Some(left.clone()),
@@ -161,15 +157,58 @@ pub fn change(change: &Change, phase: Phase) -> String {
             attribute,
             left,
             right,
-        } => {
+        } if only_line_endings_differ(left, right) => {
             format!(
-                "{object}: {} {right_state}: {}; {left_state}: {}",
+                "{object}: {} differs only in its line endings: {} {right_state}, {} {left_state}",
                 attribute_label(attribute),
-                value(right),
-                value(left)
+                line_endings(right),
+                line_endings(left)
+            )
+        }
+        Change::Changed {
+            object,
+            attribute,
+            left,
+            right,
+        } => {
+            let (right, left) = values_at_difference(right, left);
+            format!(
+                "{object}: {} {right_state}: {right}; {left_state}: {left}",
+                attribute_label(attribute),
             )
         }
     }
+}
+
+/// Which line endings other than LF a text has: `CRLF`, `CR` (or both), else `LF`.
+fn line_endings(value: &Value) -> &'static str {
+    let text = value.as_str().unwrap_or_default();
+    let crlf = text.contains("\r\n");
+    let lone_cr = text.replace("\r\n", "").contains('\r');
+    match (crlf, lone_cr) {
+        (true, false) => "CRLF",
+        (false, true) => "CR",
+        (true, true) => "CRLF and CR",
+        (false, false) => "LF",
+    }
+}
+
+/// Both values rendered as [`value`] does, except that two long texts which share a
+/// beginning are shown from just before their first difference: two cut renderings that
+/// begin alike would say nothing about what differs.
+pub fn values_at_difference(first: &Value, second: &Value) -> (String, String) {
+    const CONTEXT: usize = 40;
+    let (Some(a), Some(b)) = (first.as_str(), second.as_str()) else {
+        return (value(first), value(second));
+    };
+    let (a, b) = (single_line(a), single_line(b));
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    if common + CONTEXT / 2 < VALUE_LIMIT || a == b {
+        return (value(first), value(second));
+    }
+    let from = common - CONTEXT.min(common);
+    let excerpt = |text: &str| format!("`…{}`", cut(&text.chars().skip(from).collect::<String>()));
+    (excerpt(&a), excerpt(&b))
 }
 
 /// How an attribute is called in sentences.
@@ -189,9 +228,26 @@ fn folded_suffix(count: usize) -> String {
     }
 }
 
+/// How many characters of a value a sentence shows.
+const VALUE_LIMIT: usize = 120;
+
+/// Text on one line, every run of whitespace one space.
+fn single_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The first [`VALUE_LIMIT`] characters, with `…` when there were more.
+fn cut(text: &str) -> String {
+    if text.chars().count() > VALUE_LIMIT {
+        let kept: String = text.chars().take(VALUE_LIMIT).collect();
+        format!("{kept}…")
+    } else {
+        text.to_string()
+    }
+}
+
 /// A compact rendering of an attribute value; long text is cut.
 pub fn value(value: &Value) -> String {
-    const LIMIT: usize = 120;
     let text = match value {
         Value::Null => "none".to_string(),
         Value::String(s) => format!("`{s}`"),
@@ -209,11 +265,53 @@ pub fn value(value: &Value) -> String {
         }
         Value::Object(_) => value.to_string(),
     };
-    let single_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if single_line.chars().count() > LIMIT {
-        let cut: String = single_line.chars().take(LIMIT).collect();
-        format!("{cut}…")
-    } else {
-        single_line
+    cut(&single_line(&text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{ObjectId, ObjectKind};
+    use serde_json::json;
+
+    fn definition_change(left: &str, right: &str) -> Change {
+        Change::Changed {
+            object: ObjectId::new(ObjectKind::Function, "public.f()"),
+            attribute: "definition".into(),
+            left: json!(left),
+            right: json!(right),
+        }
+    }
+
+    #[test]
+    fn a_body_restored_with_crlf_is_named_as_such() {
+        let lf = "CREATE FUNCTION public.f() AS $$\nBEGIN\n  RETURN 1;\nEND;\n$$";
+        let sentence = change(
+            &definition_change(lf, &lf.replace('\n', "\r\n")),
+            Phase::Down,
+        );
+        assert_eq!(
+            sentence,
+            "function public.f(): definition differs only in its line endings: \
+             CRLF after down, LF before up"
+        );
+    }
+
+    #[test]
+    fn long_texts_are_shown_where_they_differ() {
+        let head = "CREATE OR REPLACE FUNCTION public.f(a integer, b integer) RETURNS integer \
+                    LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.audit VALUES (a, b);";
+        let before = format!("{head} RETURN a + b; END; $$");
+        let after = format!("{head} RETURN a - b; END; $$");
+        let sentence = change(&definition_change(&before, &after), Phase::Down);
+        assert!(sentence.contains("RETURN a - b"), "{sentence}");
+        assert!(sentence.contains("RETURN a + b"), "{sentence}");
+        assert!(sentence.contains("after down: `…"), "{sentence}");
+        // Short values are shown whole.
+        let short = change(&definition_change("a", "b"), Phase::Reup);
+        assert_eq!(
+            short,
+            "function public.f(): definition after the second up: `b`; after the first up: `a`"
+        );
     }
 }
