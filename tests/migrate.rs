@@ -776,6 +776,50 @@ async fn diesel_versions_are_recorded_without_dashes() {
     );
 }
 
+/// Ory's popx layout (Hydra, Kratos): 20-digit versions recorded in popx's wider table, an
+/// `.autocommit` migration's `CREATE INDEX CONCURRENTLY` run outside a transaction, the
+/// other dialects' files left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn popx_versions_and_autocommit_migrations() {
+    let db = Database::new("popx").await;
+    let dir = common::root().join("tests/fixtures/formats/pop--popx/migrations");
+    let (dir2, url) = (dir.clone(), db.url.clone());
+    let output = blocking(move || migrate(&dir2, &url, &["up"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(
+        db.query(
+            "SELECT version, (SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = 'schema_migration'::regclass AND attname = 'version') \
+             FROM schema_migration ORDER BY version"
+        )
+        .await
+        .into_iter()
+        .map(|row| (row[0].clone().unwrap(), row[1].clone().unwrap()))
+        .collect::<Vec<_>>(),
+        [
+            "20240101000001000000",
+            "20240201000001000000",
+            "20240301000001000000"
+        ]
+        .map(|v| (v.to_string(), "character varying(48)".to_string()))
+    );
+    assert_eq!(
+        db.query(
+            "SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'clients_nid_idx'::regclass"
+        )
+        .await,
+        [[Some("true".into())]]
+    );
+    let url = db.url.clone();
+    let output = blocking(move || migrate(&dir, &url, &["down", "--count", "2"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(
+        db.query("SELECT version, to_regclass('clients_nid_idx')::text FROM schema_migration")
+            .await,
+        [[Some("20240101000001000000".into()), None]]
+    );
+}
+
 /// `redo` reverts and re-applies the last migrations and compares the schema before and
 /// after: equal is exit 0; a down that forgets an index is exit 1 naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -370,9 +370,11 @@ async fn run_command(args: &MigrateRunArgs, direction: Direction) -> anyhow::Res
                 .map_err(|e| database_error(&database.label, "cannot begin the rehearsal", &e))?;
         }
         for book in std::iter::once(book).chain(shadow) {
-            book.ensure(client).await.map_err(|e| {
-                database_error(&database.label, "cannot create the history table", &e)
-            })?;
+            book.ensure(client, &database.discovered.migrations)
+                .await
+                .map_err(|e| {
+                    database_error(&database.label, "cannot create the history table", &e)
+                })?;
         }
     }
     // Read again under the lock: another run may have applied migrations meanwhile.

@@ -46,8 +46,24 @@ pub trait Bookkeeping: Sync {
     /// The table's columns in order, as the tool creates it: another shape is another
     /// tool's table of the same name.
     fn columns(&self) -> &'static [&'static str];
+    /// Whether a table of this name with these columns (in order) is the tool's: by default
+    /// exactly [`Self::columns`]; a tool whose table has had two shapes accepts both.
+    fn is_own_shape(&self, columns: &[String]) -> bool {
+        columns
+            .iter()
+            .map(String::as_str)
+            .eq(self.columns().iter().copied())
+    }
     /// Creates the table if it does not exist, as the tool does.
     fn create_sql(&self) -> String;
+    /// Creates the table if it does not exist, as the tool would for these migrations: the
+    /// same as [`Self::create_sql`] unless the migrations tell which of two tools sharing a
+    /// layout runs them (pop's migrations with versions longer than 14 characters are Ory's
+    /// popx's, whose table is wider).
+    fn create_sql_for(&self, migrations: &[Migration]) -> String {
+        let _ = migrations;
+        self.create_sql()
+    }
     /// The applied migrations (see the trait's documentation for the row shape).
     fn read_sql(&self) -> String;
     /// The version the tool records for `migration`: the file's spelling unless the tool

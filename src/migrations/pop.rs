@@ -1,4 +1,5 @@
-//! gobuffalo/pop's SQL migrations (`soda migrate`), read as pop reads them (github.com/gobuffalo/pop
+//! gobuffalo/pop's SQL migrations (`soda migrate`), and those of Ory's popx (github.com/ory/x
+//! `popx`, which Hydra, Kratos and Keto run), read as they read them (github.com/gobuffalo/pop
 //! v6):
 //! - `migrator.go`: ``mrx = regexp.MustCompile(`^(\d+)_([^.]+)(\.[a-z0-9]+)?\.(up|down)\.(sql|fizz)$`)``:
 //!   a version, a name without dots, an optional dialect part, the direction and the type.
@@ -41,6 +42,19 @@
 //!   A version longer than 14 characters cannot be recorded: pop's insert fails and the
 //!   migration is rolled back; `migrate` fails the same way, on PostgreSQL's own error, and
 //!   discovery warns about such a version. pop takes no advisory lock.
+//! - popx (`popx/match.go`): ``^(\d+)_([^.]+)(\.[a-z0-9]+)?(\.autocommit)?\.(up|down)\.(sql)$``,
+//!   so a `.autocommit` part may follow the dialect part (`name.autocommit.up.sql` is for
+//!   every database); `migrator.go` `shouldNotUseTransaction`: such a migration runs
+//!   without a transaction, its file sent as one `Exec` (one multi-statement query, as
+//!   golang-migrate sends a file), and its history row inserted after it. popx's table is
+//!   `schema_migration (version VARCHAR (48) NOT NULL, version_self INT NOT NULL DEFAULT
+//!   0)` with the unique index `schema_migration_version_idx` and the index
+//!   `schema_migration_version_self_idx` (`createTransactionalMigrationTable`): `migrate`
+//!   creates the table and its unique index where a version is longer than pop's 14
+//!   characters, and discovery warns
+//!   about such versions only where no `.autocommit` file shows that popx runs them.
+//!   popx's `Down` filters down files as `Up` does, so a second down file of one version is
+//!   no warning there.
 //! - `migrator.go` `Down` picks down files by counting them against the history's rows, so a
 //!   second down file of one version (`all` beside `postgres`) makes it revert the wrong
 //!   file: a warning. `migrate down` reverts by the history's versions.
@@ -70,7 +84,7 @@ impl FormatSpec for Pop {
     }
 
     fn layout(&self) -> &'static str {
-        "pop `<version>_<name>[.postgres].up.sql`/`.down.sql` files"
+        "pop/popx `<version>_<name>[.postgres][.autocommit].up.sql`/`.down.sql` files"
     }
 
     fn depth(&self) -> usize {
@@ -174,9 +188,12 @@ struct PopName<'a> {
     direction: Direction,
     /// A `.fizz` file, not `.sql`.
     fizz: bool,
+    /// popx's `.autocommit` part: run without a transaction.
+    autocommit: bool,
 }
 
-/// `^(\d+)_([^.]+)(\.[a-z0-9]+)?\.(up|down)\.(sql|fizz)$` on a file's base name.
+/// `^(\d+)_([^.]+)(\.[a-z0-9]+)?(\.autocommit)?\.(up|down)\.(sql|fizz)$` on a file's base
+/// name (pop's regex with popx's `.autocommit` part).
 fn parse_name(file_name: &str) -> Option<PopName<'_>> {
     let (version, rest) = split_version(file_name)?;
     let (rest, fizz) = match rest.strip_suffix(".sql") {
@@ -186,6 +203,10 @@ fn parse_name(file_name: &str) -> Option<PopName<'_>> {
     let (rest, direction) = match rest.strip_suffix(".up") {
         Some(rest) => (rest, Direction::Up),
         None => (rest.strip_suffix(".down")?, Direction::Down),
+    };
+    let (rest, autocommit) = match rest.strip_suffix(".autocommit") {
+        Some(rest) => (rest, true),
+        None => (rest, false),
     };
     let (name, part) = match rest.split_once('.') {
         Some((name, part)) => (name, Some(part)),
@@ -206,6 +227,7 @@ fn parse_name(file_name: &str) -> Option<PopName<'_>> {
         dialect: part.map_or(Dialect::All, dialect),
         direction,
         fizz,
+        autocommit,
     })
 }
 
@@ -258,11 +280,18 @@ fn discover(listing: &Listing) -> Result<Found, InputError> {
                 .push((entry, name)),
         }
     }
+    // Only popx reads `.autocommit` files: one of them shows that popx runs the directory.
+    let popx = candidates
+        .values()
+        .flatten()
+        .any(|(_, name)| name.autocommit);
     let mut ups: BTreeMap<&str, (PopName, Script)> = BTreeMap::new();
     let mut downs: BTreeMap<&str, (&Entry, Script)> = BTreeMap::new();
     for ((direction, version), files) in candidates {
         let (chosen, name, passed_over) = choose(files)?;
+        // popx picks down files by version and dialect (`sortAndFilter`), as `up` does.
         if direction == Direction::Down
+            && !popx
             && let Some(other) = passed_over.first()
         {
             found.warnings.push(format!(
@@ -293,16 +322,23 @@ fn discover(listing: &Listing) -> Result<Found, InputError> {
              version, so this never runs; add the up migration, or remove the down",
         ));
     }
+    let long: Vec<&(PopName, Script)> = ups
+        .values()
+        .filter(|(name, _)| name.version.len() > VERSION_WIDTH)
+        .collect();
+    if let Some((name, up)) = long.first()
+        && !popx
+    {
+        found.warnings.push(format!(
+            "{}: {} version(s) have more than 14 characters (this one {}): gobuffalo/pop's \
+             schema_migration.version is VARCHAR (14) and cannot record them (its insert fails \
+             and the migration is rolled back); Ory's popx, whose column is VARCHAR (48), can",
+            up.path.display(),
+            long.len(),
+            name.version.len()
+        ));
+    }
     for (version, (name, up)) in ups {
-        if version.len() > VERSION_WIDTH {
-            found.warnings.push(format!(
-                "{}: version {version} has {} characters, and pop's schema_migration.version is \
-                 VARCHAR (14): pop cannot record it (its insert fails, the migration is rolled \
-                 back)",
-                up.path.display(),
-                version.len()
-            ));
-        }
         found.migrations.push(Migration {
             version: Version::textual(version, version),
             name: name.name.to_string(),
@@ -367,7 +403,12 @@ fn script(entry: &Entry, name: &PopName) -> Result<Script, InputError> {
              out, or verify this directory with --format command, which runs pop itself",
         ));
     }
-    Ok(text.whole_script(&entry.path, TransactionMode::StatementsInTransaction))
+    let transaction = if name.autocommit {
+        TransactionMode::AsWritten
+    } else {
+        TransactionMode::StatementsInTransaction
+    };
+    Ok(text.whole_script(&entry.path, transaction))
 }
 
 /// pop's history table.
@@ -393,6 +434,29 @@ impl Bookkeeping for Pop {
 \"version\" VARCHAR (14) NOT NULL,
 PRIMARY KEY(\"version\")
 );
+CREATE UNIQUE INDEX IF NOT EXISTS \"{TABLE}_version_idx\" ON \"{TABLE}\" (version);"
+        )
+    }
+
+    /// pop's `(version)`, or popx's `(version, version_self)`.
+    fn is_own_shape(&self, columns: &[String]) -> bool {
+        matches!(columns, [version] if version == "version")
+            || matches!(columns, [version, own] if version == "version" && own == "version_self")
+    }
+
+    /// popx's table where a version is longer than pop's column: only popx can run them.
+    /// (popx also indexes `version_self`, which nothing of ours reads; an existing pop
+    /// table, which lacks the column, is left as it is.)
+    fn create_sql_for(&self, migrations: &[Migration]) -> String {
+        if migrations
+            .iter()
+            .all(|m| m.version.text.len() <= VERSION_WIDTH)
+        {
+            return self.create_sql();
+        }
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{TABLE}\" (\"version\" VARCHAR (48) NOT NULL, \
+             \"version_self\" INT NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS \"{TABLE}_version_idx\" ON \"{TABLE}\" (version);"
         )
     }
@@ -577,6 +641,80 @@ mod tests {
         let d = discover(t.path(), Some(FORMAT)).unwrap();
         assert_eq!(d.detection.warnings.len(), 1);
         assert!(d.detection.warnings[0].contains("VARCHAR (14)"));
+        // Once for all of them, not once per migration.
+        write(t.path(), "202401010000031_c.up.sql", "select 3;");
+        let d = discover(t.path(), Some(FORMAT)).unwrap();
+        assert_eq!(d.detection.warnings.len(), 1, "{:?}", d.detection.warnings);
+        assert!(d.detection.warnings[0].contains("2 version(s)"));
+        // popx records them: its table where a version is longer than pop's column.
+        assert!(
+            Pop.create_sql_for(&d.migrations)
+                .contains("\"version\" VARCHAR (48) NOT NULL")
+        );
+        assert_eq!(Pop.create_sql_for(&d.migrations[1..2]), Pop.create_sql());
+    }
+
+    /// Ory's popx: a `.autocommit` part after the dialect part, the migration run without a
+    /// transaction (as `match_test.go` reads these names); such a file shows popx runs the
+    /// directory, so long versions are no warning.
+    #[test]
+    fn popx_autocommit_migrations_run_without_a_transaction() {
+        let p = parse_name("20190611004000_create_providers.autocommit.up.sql").unwrap();
+        assert_eq!(
+            (p.name, p.dialect, p.autocommit),
+            ("create_providers", Dialect::All, true)
+        );
+        let p = parse_name("20190611004000_create_providers.mysql.autocommit.down.sql").unwrap();
+        assert_eq!(
+            (p.dialect, p.direction, p.autocommit),
+            (Dialect::Other("mysql"), Direction::Down, true)
+        );
+        assert!(!parse_name("1_a.postgres.up.sql").unwrap().autocommit);
+
+        let t = tempdir();
+        write(
+            t.path(),
+            "20240101000000000000_t.up.sql",
+            "create table t (a int);",
+        );
+        write(t.path(), "20240101000000000000_t.down.sql", "drop table t;");
+        write(
+            t.path(),
+            "20240101000001000000_idx.postgres.autocommit.up.sql",
+            "create index concurrently t_a on t (a);",
+        );
+        write(
+            t.path(),
+            "20240101000001000000_idx.postgres.autocommit.down.sql",
+            "drop index concurrently t_a;",
+        );
+        let cockroach = write(
+            t.path(),
+            "20240101000001000000_idx.cockroach.autocommit.up.sql",
+            "create index t_a on t (a);",
+        );
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.format(), FORMAT);
+        assert_eq!(
+            versions(&d),
+            ["20240101000000000000", "20240101000001000000"]
+        );
+        let index = &d.migrations[1];
+        assert_eq!(index.up.transaction, TransactionMode::AsWritten);
+        assert_eq!(
+            index.down.as_ref().unwrap().transaction,
+            TransactionMode::AsWritten
+        );
+        assert_eq!(
+            d.migrations[0].up.transaction,
+            TransactionMode::StatementsInTransaction
+        );
+        assert_eq!(d.ignored, vec![cockroach]);
+        assert!(
+            d.detection.warnings.is_empty(),
+            "{:?}",
+            d.detection.warnings
+        );
     }
 
     /// Pairs are sqlx's and golang-migrate's too: go.mod decides, or a dialect part.

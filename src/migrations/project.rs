@@ -20,6 +20,8 @@ const GO_MODULES: &[(&str, &str)] = &[
     ("github.com/pressly/goose", "goose"),
     ("github.com/rubenv/sql-migrate", "sql-migrate"),
     ("github.com/gobuffalo/pop", "pop"),
+    // Ory's fork of pop, which popx (github.com/ory/x) runs migrations with.
+    ("github.com/ory/pop", "pop"),
     ("github.com/amacneil/dbmate", "dbmate"),
     ("ariga.io/atlas", "atlas"),
 ];

@@ -52,9 +52,13 @@ fn supported() -> String {
 }
 
 impl dyn Bookkeeping {
-    /// Creates the table if it does not exist.
-    pub async fn ensure(&self, client: &Client) -> Result<(), tokio_postgres::Error> {
-        client.batch_execute(&self.create_sql()).await
+    /// Creates the table if it does not exist, as the tool would for `migrations`.
+    pub async fn ensure(
+        &self,
+        client: &Client,
+        migrations: &[Migration],
+    ) -> Result<(), tokio_postgres::Error> {
+        client.batch_execute(&self.create_sql_for(migrations)).await
     }
 
     /// The applied migrations, oldest first; empty when the table does not exist.
@@ -117,11 +121,7 @@ impl dyn Bookkeeping {
             .map(|row| row.get(0))
             .collect();
         let expected = self.columns();
-        if columns
-            .iter()
-            .map(String::as_str)
-            .eq(expected.iter().copied())
-        {
+        if self.is_own_shape(&columns) {
             return Ok(());
         }
         Err(ReadError::Foreign(format!(
