@@ -127,6 +127,30 @@ pub(crate) fn parse_annotated(
     text: &Text,
     env: Option<&BTreeMap<String, String>>,
 ) -> Result<(Script, Option<Script>), InputError> {
+    parse_annotated_with(dialect, path, text, env, Cuts::Refuse).map(|(up, down, _)| (up, down))
+}
+
+/// What to do with a statement the tool would cut at a `;` ending a line inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cuts {
+    /// Refuse the file: the tool itself runs it and would fail there.
+    Refuse,
+    /// Read on to the statement's real end: the file format is the tool's, but the project
+    /// runs it with its own runner, which may split statements by SQL syntax. The first line
+    /// where the tool would have cut is returned, for a warning.
+    ReadOn,
+}
+
+/// [`parse_annotated`], with what to do about statements the tool would cut; also returns the
+/// first line where the tool would have cut one (only with [`Cuts::ReadOn`]).
+pub(crate) fn parse_annotated_with(
+    dialect: &Dialect,
+    path: &Path,
+    text: &Text,
+    env: Option<&BTreeMap<String, String>>,
+    cuts: Cuts,
+) -> Result<(Script, Option<Script>, Option<usize>), InputError> {
+    let mut first_cut: Option<usize> = None;
     let all: Vec<_> = lines(&text.sql).collect();
     let mut owner: Vec<Option<Direction>> = vec![None; all.len()];
     let mut substituted: Vec<Option<String>> = vec![None; all.len()];
@@ -205,6 +229,10 @@ pub(crate) fn parse_annotated(
             statement.sql.push_str(&sent);
             statement.sql.push('\n');
             if block.is_none() && ends_with_semicolon(&sent) {
+                if !is_complete(&statement.sql) && cuts == Cuts::ReadOn {
+                    first_cut.get_or_insert(number);
+                    continue;
+                }
                 if !is_complete(&statement.sql) {
                     return Err(at(
                         number,
@@ -399,7 +427,7 @@ pub(crate) fn parse_annotated(
         transaction: transaction(Direction::Up),
         step: None,
     });
-    Ok((up, script(Direction::Down)))
+    Ok((up, script(Direction::Down), first_cut))
 }
 
 /// goose's order of sections: one Up first, at most one Down after it, no Down inside a

@@ -135,6 +135,8 @@ impl ToolEvidence {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Project {
     pub evidence: Vec<ToolEvidence>,
+    /// The nearest `go.mod` at or above the directory: a Go project, whatever it requires.
+    pub go_module: Option<PathBuf>,
 }
 
 impl Project {
@@ -145,9 +147,13 @@ impl Project {
             return Project::default();
         };
         let mut evidence = Vec::new();
+        let mut go_module = None;
         let mut root = None;
         for (level, directory) in absolute.ancestors().enumerate() {
             read_directory(directory, Nearness::Ancestor, &mut evidence);
+            if go_module.is_none() && directory.join("go.mod").is_file() {
+                go_module = Some(directory.join("go.mod"));
+            }
             if directory.join(".git").exists() {
                 root = Some(directory.to_path_buf());
                 break;
@@ -174,7 +180,10 @@ impl Project {
                 read_manifests(&member, Nearness::Member, &mut evidence);
             }
         }
-        Project { evidence }
+        Project {
+            evidence,
+            go_module,
+        }
     }
 
     /// The nearest evidence naming `tool`, if any.

@@ -27,7 +27,7 @@
 //! - `sql-migrate/command_new.go`: `sql-migrate new` writes
 //!   `<yyyymmddhhmmss>-<name>.sql` holding `-- +migrate Up` and `-- +migrate Down`.
 
-use super::annotated::{Annotation, Dialect, parse_annotated};
+use super::annotated::{Annotation, Cuts, Dialect, parse_annotated_with};
 use super::annotated_files;
 use super::bookkeeping::{Applied, Book, Bookkeeping, by_name, file_name, literal, record};
 use super::sqlx::is_top_level_sql;
@@ -84,6 +84,20 @@ impl FormatSpec for SqlMigrate {
     fn discover(&self, listing: &Listing, _settings: &Settings) -> Result<Found, InputError> {
         // sql-migrate reads every `*.sql` of the directory and nothing else.
         let mut found = Found::default();
+        // A Go module that does not require sql-migrate runs these files with its own
+        // runner (GoAlert's splits statements by SQL syntax): a statement sql-migrate would
+        // cut is read to its end, with one warning.
+        let project = listing.project();
+        let own_runner = match (&project.go_module, project.names("sql-migrate")) {
+            (Some(go_mod), None) => Some(go_mod),
+            _ => None,
+        };
+        let cuts = if own_runner.is_some() {
+            Cuts::ReadOn
+        } else {
+            Cuts::Refuse
+        };
+        let mut cut: Vec<(std::path::PathBuf, usize)> = Vec::new();
         for entry in listing.top_entries() {
             if entry.is_dir || !is_top_level_sql(&entry.rel) {
                 found.ignored.push(entry.path.clone());
@@ -96,13 +110,31 @@ impl FormatSpec for SqlMigrate {
                      as an int64 and fails; rename the file",
                 ));
             };
-            let (up, down) = parse_annotated(&SQL_MIGRATE, &entry.path, entry.text()?, None)?;
+            let (up, down, first_cut) =
+                parse_annotated_with(&SQL_MIGRATE, &entry.path, entry.text()?, None, cuts)?;
+            cut.extend(first_cut.map(|line| (entry.path.clone(), line)));
             found.migrations.push(Migration {
                 name: name_of(&entry.rel).to_string(),
                 version,
                 up,
                 down,
             });
+        }
+        if let (Some((path, line)), Some(go_mod)) = (cut.first(), own_runner) {
+            found.warnings.push(format!(
+                "{}:{line}: sql-migrate would cut the statement at the `;` ending this line \
+                 (inside a quoted string, dollar-quoted body, comment or parentheses){}; {} \
+                 does not require github.com/rubenv/sql-migrate, so the project's own runner is \
+                 taken to split statements by SQL syntax and each statement is read to its end. \
+                 To run these files with sql-migrate itself, put such statements between \
+                 `-- +migrate StatementBegin` and `-- +migrate StatementEnd`",
+                path.display(),
+                match cut.len() {
+                    1 => String::new(),
+                    n => format!(" (and in {} more file(s))", n - 1),
+                },
+                go_mod.display()
+            ));
         }
         Ok(found)
     }
@@ -413,6 +445,44 @@ mod tests {
             "-- +migrate StatementBegin\n-- +migrate Up\n-- +migrate StatementEnd\nselect 1;\n",
         );
         assert_eq!(m.up.sql, "-- +migrate StatementEnd\nselect 1;\n");
+    }
+
+    /// GoAlert's layout: sql-migrate's files run by the project's own runner (its go.mod does
+    /// not require sql-migrate), which splits statements by SQL syntax. A statement
+    /// sql-migrate would cut is read to its end with one warning; where the project requires
+    /// sql-migrate, the file is refused as sql-migrate would fail on it.
+    #[test]
+    fn a_go_project_with_its_own_runner_reads_statements_to_their_end() {
+        let t = tempdir();
+        let dir = t.path().join("migrations");
+        std::fs::create_dir(&dir).unwrap();
+        let body = "-- +migrate Up\nCREATE FUNCTION f() RETURNS int AS $$\nBEGIN\n  RETURN 1;\n\
+                    END;\n$$ LANGUAGE plpgsql;\nSELECT f();\n-- +migrate Down\nDROP FUNCTION f();\n";
+        let file = write(&dir, "1_f.sql", body);
+        write(t.path(), "go.mod", "module example.com/pager\n\ngo 1.22\n");
+        let d = discover(&dir, Some(FORMAT)).unwrap();
+        assert_eq!(d.migrations.len(), 1);
+        assert_eq!(d.migrations[0].up.sql.matches("RETURN 1;").count(), 1);
+        assert_eq!(d.detection.warnings.len(), 1, "{:?}", d.detection.warnings);
+        let warning = &d.detection.warnings[0];
+        assert!(
+            warning.starts_with(&format!("{}:4: sql-migrate would cut", file.display())),
+            "{warning}"
+        );
+        assert!(warning.contains("go.mod does not require github.com/rubenv/sql-migrate"));
+
+        write(
+            t.path(),
+            "go.mod",
+            "module example.com/pager\n\ngo 1.22\n\nrequire github.com/rubenv/sql-migrate v1.7.0\n",
+        );
+        let err = discover(&dir, Some(FORMAT)).unwrap_err();
+        assert_eq!((err.path, err.line), (file, Some(4)));
+        assert!(
+            err.message.contains("would send it cut off"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
