@@ -139,12 +139,20 @@ fn discover(listing: &Listing) -> Result<Found, InputError> {
             ));
         }
     }
-    if let Some((_, down)) = downs.iter().find(|(number, _)| !ups.contains_key(number)) {
-        return Err(InputError::new(
-            &down.path,
-            "down file without an up file of its version: golang-migrate would apply nothing \
-             for this version; add the up file, or remove the down",
-        ));
+    let mut warnings = Vec::new();
+    // golang-migrate records such a version on up with nothing applied (`newMigration`'s
+    // "empty" migration) and runs the down file when migrating down past it: there is no up
+    // to verify it against, so it is ignored, with a warning naming it.
+    for (number, down) in &downs {
+        if !ups.contains_key(number) {
+            ignored.push(down.path.clone());
+            warnings.push(format!(
+                "{}: down file without an up file of its version: golang-migrate records the \
+                 version with nothing applied going up and runs this file going down past it; \
+                 with no up to verify it against, it is ignored",
+                down.path.display()
+            ));
+        }
     }
     let mut migrations = Vec::with_capacity(ups.len());
     for (number, (up, digits, name)) in &ups {
@@ -163,6 +171,7 @@ fn discover(listing: &Listing) -> Result<Found, InputError> {
     Ok(Found {
         migrations,
         ignored,
+        warnings,
         ..Found::default()
     })
 }

@@ -172,12 +172,18 @@ pub(crate) fn discover_pairs(listing: &Listing) -> Result<Found, InputError> {
             ));
         }
     }
+    let mut warnings = Vec::new();
     for (number, (down, _)) in &downs {
         match ups.get(number) {
             None => {
-                return Err(InputError::new(
-                    &down.path,
-                    "down script without an up script of its version",
+                // zksync-era keeps one whose up was removed: sqlx runs up scripts only and
+                // reverts the down of an applied version, so it never runs this file.
+                ignored.push(down.path.clone());
+                warnings.push(format!(
+                    "{}: down script without an up script of its version: sqlx never runs it \
+                     (`migrate run` applies up scripts, `migrate revert` the down of an applied \
+                     version), so it is ignored",
+                    down.path.display()
                 ));
             }
             Some((up, FileKind::Plain, _)) => {
@@ -209,6 +215,7 @@ pub(crate) fn discover_pairs(listing: &Listing) -> Result<Found, InputError> {
     Ok(Found {
         migrations,
         ignored,
+        warnings,
         ..Found::default()
     })
 }
@@ -506,12 +513,17 @@ mod tests {
         let t = tempdir();
         write(t.path(), "1_a.up.sql", "select 1;");
         let down = write(t.path(), "2_b.down.sql", "select 1;");
-        let err = discover(t.path(), None).unwrap_err();
-        assert_eq!(err.path, down);
-        assert_eq!(err.line, None);
-        assert_eq!(
-            err.message,
-            "down script without an up script of its version"
+        let d = discover(t.path(), None).unwrap();
+        assert_eq!(d.migrations.len(), 1);
+        assert!(d.ignored.contains(&down));
+        assert_eq!(d.detection.warnings.len(), 1, "{:?}", d.detection.warnings);
+        assert!(
+            d.detection.warnings[0].starts_with(&format!(
+                "{}: down script without an up script of its version: sqlx never runs it",
+                down.display()
+            )),
+            "{:?}",
+            d.detection.warnings
         );
     }
 

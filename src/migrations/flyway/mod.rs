@@ -70,6 +70,8 @@ mod naming;
 mod parser;
 mod placeholders;
 
+use std::path::{Path, PathBuf};
+
 use super::bookkeeping::Book;
 use super::refinery;
 use super::{
@@ -243,12 +245,20 @@ fn discover(listing: &Listing, config: &Config, settings: &Settings) -> Result<F
             })
         })
     };
+    // A Maven or Gradle project's Java migrations of the same location run between the SQL
+    // ones: without them, later SQL migrations fail on what they were to create.
+    if let Some(java) = classpath_twins(&listing.dir)
+        .iter()
+        .find_map(|twin| java_migration_below(twin, config, DEPTH))
+    {
+        return Err(java_migration(&java));
+    }
     let mut found = Found::default();
     let mut candidates = Vec::new();
     for entry in listing.files().filter(|e| in_scope(&e.rel)) {
         match config.naming.parse(entry.name()) {
             FileName::Migration(name) => candidates.push(Candidate { entry, name }),
-            FileName::Java => return Err(java_migration(entry)),
+            FileName::Java => return Err(java_migration(&entry.path)),
             FileName::Invalid {
                 reason,
                 meant: true,
@@ -325,10 +335,57 @@ fn discover(listing: &Listing, config: &Config, settings: &Settings) -> Result<F
     Ok(found)
 }
 
+/// The directories where a Maven or Gradle project keeps the Java-based migrations of the
+/// classpath location `dir` is in: `src/<set>/resources/db/migration` is the location
+/// `db/migration`, which Flyway also scans in the compiled classes of `src/<set>/java/` and
+/// `src/<set>/kotlin/`.
+fn classpath_twins(dir: &Path) -> Vec<PathBuf> {
+    let Ok(absolute) = std::path::absolute(dir) else {
+        return Vec::new();
+    };
+    let parts: Vec<&std::ffi::OsStr> = absolute.iter().collect();
+    let Some(at) = (0..parts.len().saturating_sub(2))
+        .rev()
+        .find(|&i| parts[i] == "src" && parts[i + 2] == "resources")
+    else {
+        return Vec::new();
+    };
+    ["java", "kotlin"]
+        .iter()
+        .map(|language| {
+            let mut twin: PathBuf = parts[..at + 2].iter().collect();
+            twin.push(language);
+            twin.extend(&parts[at + 3..]);
+            twin
+        })
+        .filter(|twin| twin.is_dir())
+        .collect()
+}
+
+/// The first Java-based migration (by name) below `dir`, down to a few levels.
+fn java_migration_below(dir: &Path, config: &Config, depth: usize) -> Option<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    entries.into_iter().find_map(|path| {
+        if path.is_dir() {
+            (depth > 0)
+                .then(|| java_migration_below(&path, config, depth - 1))
+                .flatten()
+        } else {
+            let name = path.file_name()?.to_str()?;
+            matches!(config.naming.parse(name), FileName::Java).then_some(path)
+        }
+    })
+}
+
 /// The error for a Java-based migration.
-fn java_migration(entry: &Entry) -> InputError {
+fn java_migration(path: &Path) -> InputError {
     InputError::new(
-        &entry.path,
+        path,
         "Java-based Flyway migration: Flyway compiles and runs it itself, which migration-check \
          cannot; verify this project with the `command` format running Flyway, or move Java \
          migrations out of the directory migration-check reads",
@@ -474,6 +531,30 @@ mod tests {
                 .contains("Found more than one repeatable migration with description a b"),
             "{err}"
         );
+    }
+
+    #[test]
+    /// A Maven project keeps its Java migrations of `db/migration` in `src/main/java/db/migration`
+    /// and its SQL ones in `src/main/resources/db/migration`: Flyway runs them together, so the
+    /// SQL directory alone is refused, naming the Java file.
+    fn java_migrations_of_the_same_classpath_location_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let sql = t.path().join("src/main/resources/db/migration");
+        let java = t.path().join("src/main/java/db/migration");
+        std::fs::create_dir_all(&sql).unwrap();
+        std::fs::create_dir_all(&java).unwrap();
+        std::fs::write(sql.join("V1__t.sql"), "create table t (a int);").unwrap();
+        std::fs::write(sql.join("V3__idx.sql"), "create index on t (b);").unwrap();
+        std::fs::write(java.join("Helper.java"), "class Helper {}").unwrap();
+        assert!(super::super::test_util::discover(&sql, Some(FORMAT)).is_ok());
+        std::fs::write(java.join("V2__Fill.java"), "class V2__Fill {}").unwrap();
+        let err = super::super::test_util::discover(&sql, Some(FORMAT)).unwrap_err();
+        assert!(
+            err.path
+                .ends_with("src/main/java/db/migration/V2__Fill.java"),
+            "{err}"
+        );
+        assert!(err.message.contains("Java-based Flyway migration"), "{err}");
     }
 
     #[test]
