@@ -29,6 +29,12 @@ pub struct Hasura;
 const CLI_VERSION_DIGITS: usize = 13;
 
 impl FormatSpec for Hasura {
+    /// graphql-engine's catalog initialisation: `CREATE EXTENSION IF NOT EXISTS pgcrypto
+    /// SCHEMA public` (hasura/graphql-engine#338, #495, #4217), in every database it serves.
+    fn environment_sql(&self) -> Option<&'static str> {
+        Some("CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA public;")
+    }
+
     fn name(&self) -> &'static str {
         "hasura"
     }

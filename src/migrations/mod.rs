@@ -252,6 +252,14 @@ pub trait FormatSpec: Sync + Send + 'static {
 
     /// The files of a new migration, relative to the migrations directory, with contents.
     fn template(&self, version: &str, name: &str) -> Vec<(String, String)>;
+
+    /// SQL the tool's own server runs in a database before any migration of the project
+    /// (Hasura's graphql-engine installs pgcrypto in `public` when it starts, and migrations
+    /// written in its console call `public.gen_random_uuid()`): `verify` runs it in every
+    /// fresh database, so the migrations meet what they meet in production.
+    fn environment_sql(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A migration tool whose directory layout and ordering rules migration-check understands:

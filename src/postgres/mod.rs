@@ -273,6 +273,9 @@ pub struct Databases<'a> {
     /// Whether we connect as a superuser, who can give a copy every per-database setting
     /// of its template (`ALTER ROLE … IN DATABASE` needs more than owning the database).
     superuser: bool,
+    /// SQL run in every fresh empty database before anything else: what the migration
+    /// tool's own server prepares (see `FormatSpec::environment_sql`).
+    environment: Option<&'static str>,
 }
 
 impl<'a> Databases<'a> {
@@ -323,7 +326,14 @@ impl<'a> Databases<'a> {
             server_version,
             copy_strategy,
             superuser,
+            environment: None,
         })
+    }
+
+    /// Runs `sql` in every fresh empty database from now on, as the migration tool's own
+    /// server prepares a database before its migrations.
+    pub fn prepare_fresh_databases_with(&mut self, sql: &'static str) {
+        self.environment = Some(sql);
     }
 
     async fn admin(&self) -> Result<Session, tokio_postgres::Error> {
@@ -342,9 +352,20 @@ impl<'a> Databases<'a> {
         &self.server_version
     }
 
-    /// Creates a fresh empty database and connects to it.
+    /// Creates a fresh empty database (prepared as the migration tool's server prepares
+    /// one, see [`Self::prepare_fresh_databases_with`]) and connects to it.
     pub async fn fresh(&mut self) -> Result<Session, EnvironmentError> {
-        self.create("template0").await
+        let session = self.create("template0").await?;
+        if let Some(sql) = self.environment {
+            session.client.batch_execute(sql).await.map_err(|e| {
+                EnvironmentError::new(format!(
+                    "cannot prepare the throwaway database as the migration tool's server \
+                     does ({sql}): {}",
+                    describe_error(&e)
+                ))
+            })?;
+        }
+        Ok(session)
     }
 
     /// A new current database copied from `checkpoint` (see [`Self::checkpoint`]).

@@ -85,6 +85,10 @@ pub async fn run(
 ) -> Result<Report, EnvironmentError> {
     let started = Instant::now();
     let mut databases = Databases::new(server, options.timeouts, database_prefix).await?;
+    let environment = discovered.format().environment_sql();
+    if let Some(sql) = environment {
+        databases.prepare_fresh_databases_with(sql);
+    }
     let result = Pipeline::run(server, &mut databases, discovered, options, progress).await;
     databases.drop_all().await;
     let PipelineOutput {
@@ -122,6 +126,13 @@ pub async fn run(
         schema_diagram,
         notes: discovery_notes(discovered)
             .into_iter()
+            .chain(environment.map(|sql| {
+                format!(
+                    "every throwaway database was first prepared as the {} server prepares \
+                     one: {sql}",
+                    discovered.format().name()
+                )
+            }))
             .chain(uncompared.notes())
             .chain(notes)
             .collect(),
