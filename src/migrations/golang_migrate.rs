@@ -172,7 +172,6 @@ fn discover(listing: &Listing) -> Result<Found, InputError> {
         migrations,
         ignored,
         warnings,
-        ..Found::default()
     })
 }
 

@@ -216,7 +216,6 @@ pub(crate) fn discover_pairs(listing: &Listing) -> Result<Found, InputError> {
         migrations,
         ignored,
         warnings,
-        ..Found::default()
     })
 }
 
