@@ -272,11 +272,25 @@ pub fn column_moves(left: &Value, right: &Value) -> Vec<(String, usize, usize)> 
 /// `column_order` change did, for people.
 pub fn column_moves_text(left: &Value, right: &Value) -> String {
     let last = right.as_array().map_or(0, Vec::len);
-    column_moves(left, right)
+    let moves = column_moves(left, right);
+    // The moved columns that end the table were re-added at its end, whatever their
+    // position (two columns dropped and re-added: the first of them is not last).
+    let moved: BTreeSet<usize> = moves.iter().map(|(_, _, after)| *after).collect();
+    let tail_start = (1..=last)
+        .rev()
+        .take_while(|position| moved.contains(position))
+        .last()
+        .unwrap_or(last + 1);
+    moves
         .into_iter()
         .map(|(name, before, after)| {
-            if after == last {
+            if after >= tail_start {
                 format!("{name} re-added at the end (was {})", ordinal(before))
+            } else if after == before {
+                format!(
+                    "{name} moved among its neighbours (still {})",
+                    ordinal(after)
+                )
             } else {
                 format!("{name} now {} (was {})", ordinal(after), ordinal(before))
             }
@@ -534,6 +548,26 @@ mod tests {
         assert_eq!(
             change("now()", "clock_timestamp()").kind(),
             DifferenceKind::Definition
+        );
+    }
+
+    #[test]
+    fn columns_re_added_together_are_all_at_the_end() {
+        // a b c d e, then b and d dropped and re-added (d first): a c e d b.
+        let text = column_moves_text(
+            &json!(["a", "b", "c", "d", "e"]),
+            &json!(["a", "c", "e", "d", "b"]),
+        );
+        assert_eq!(
+            text,
+            "d re-added at the end (was 4th), b re-added at the end (was 2nd)"
+        );
+        assert!(!text.contains("now 4th (was 4th)"), "{text}");
+        assert!(text.contains("b re-added at the end (was 2nd)"), "{text}");
+        // One column moved in the middle is still told by position.
+        assert_eq!(
+            column_moves_text(&json!(["a", "b", "c", "d"]), &json!(["b", "c", "a", "d"])),
+            "a now 3rd (was 1st)"
         );
     }
 
