@@ -424,6 +424,21 @@ fn mixed(listing: &Listing, settings: &Settings, claims: &[&Claim], because: &st
             covered.extend(files);
         }
     }
+    if let [only] = shown.as_slice() {
+        // Every claim reads the same files: one layout that several tools name alike.
+        let names: Vec<&str> = claims.iter().map(|c| c.format.name()).collect();
+        let choices: Vec<String> = names.iter().map(|n| format!("--format {n}")).collect();
+        let path = relative(&only.evidence.path, &listing.dir);
+        return InputError::new(
+            &listing.dir,
+            format!(
+                "{} read these files alike ({path} is one) {because}; their transaction and \
+                 history rules differ: pass {}",
+                join_and(&names),
+                choices.join(" or ")
+            ),
+        );
+    }
     let names: Vec<&str> = shown.iter().map(|c| c.format.name()).collect();
     let examples: Vec<String> = shown
         .iter()

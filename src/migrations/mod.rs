@@ -1015,6 +1015,35 @@ mod tests {
         assert!(c.exists());
     }
 
+    /// Two tools the project requires that read the same pairs: named both, not "1 layout".
+    #[test]
+    fn one_layout_two_tools_named_by_the_project() {
+        let t = tempdir();
+        std::fs::create_dir(t.path().join(".git")).unwrap();
+        write(
+            t.path(),
+            "go.mod",
+            "module x\n\nrequire (\n\tgithub.com/golang-migrate/migrate/v4 v4.19.1\n\t\
+             github.com/gobuffalo/pop/v6 v6.1.1\n)\n",
+        );
+        let dir = t.path().join("migrations");
+        write(&dir, "1_a.up.sql", "select 1;");
+        write(&dir, "1_a.down.sql", "select 1;");
+        let err = discover(&dir, None).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("golang-migrate and pop read these files alike ("),
+            "{err}"
+        );
+        assert!(
+            err.message.ends_with(
+                "and the project names each of them; their transaction and history rules \
+                 differ: pass --format golang-migrate or --format pop"
+            ),
+            "{err}"
+        );
+    }
+
     #[test]
     fn mixed_sqlx_simple_and_diesel() {
         let t = tempdir();

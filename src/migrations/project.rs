@@ -267,19 +267,30 @@ fn read_directory(directory: &Path, nearness: Nearness, evidence: &mut Vec<ToolE
 fn read_manifests(directory: &Path, nearness: Nearness, evidence: &mut Vec<ToolEvidence>) {
     let go_mod = directory.join("go.mod");
     if let Ok(text) = std::fs::read_to_string(&go_mod) {
-        for (line, module) in go_requirements(&text) {
-            if let Some((_, tool)) = GO_MODULES
-                .iter()
-                .find(|(prefix, _)| module.starts_with(prefix))
-            {
-                evidence.push(ToolEvidence {
-                    tool,
-                    path: go_mod.clone(),
-                    line: Some(line),
-                    what: format!("requires {module}"),
-                    nearness,
-                });
-            }
+        let tools: Vec<(usize, String, bool, &'static str)> = go_requirements(&text)
+            .into_iter()
+            .filter_map(|(line, module, indirect)| {
+                let (_, tool) = GO_MODULES
+                    .iter()
+                    .find(|(prefix, _)| module.starts_with(prefix))?;
+                Some((line, module, indirect, *tool))
+            })
+            .collect();
+        // An indirect requirement is a tool the build needs through another module: it
+        // names the project's tool only where no direct requirement names one (pocket-id
+        // requires golang-migrate and, through a library, Ory's pop).
+        let any_direct = tools.iter().any(|(_, _, indirect, _)| !indirect);
+        for (line, module, _, tool) in tools
+            .into_iter()
+            .filter(|(_, _, indirect, _)| !(any_direct && *indirect))
+        {
+            evidence.push(ToolEvidence {
+                tool,
+                path: go_mod.clone(),
+                line: Some(line),
+                what: format!("requires {module}"),
+                nearness,
+            });
         }
     }
     let cargo = directory.join("Cargo.toml");
@@ -321,9 +332,9 @@ fn read_manifests(directory: &Path, nearness: Nearness, evidence: &mut Vec<ToolE
     }
 }
 
-/// `(line, module path)` of every requirement of a `go.mod` (single-line `require x v` and
-/// `require ( … )` blocks; `// indirect` ones too: a tool the build needs).
-fn go_requirements(text: &str) -> Vec<(usize, String)> {
+/// `(line, module path, indirect)` of every requirement of a `go.mod` (single-line
+/// `require x v` and `require ( … )` blocks; `// indirect` ones marked).
+fn go_requirements(text: &str) -> Vec<(usize, String, bool)> {
     let mut requirements = Vec::new();
     let mut in_block = false;
     for (index, line) in text.lines().enumerate() {
@@ -345,7 +356,10 @@ fn go_requirements(text: &str) -> Vec<(usize, String)> {
             None
         };
         if let Some(module) = module.filter(|m| !m.is_empty()) {
-            requirements.push((index + 1, module.to_string()));
+            let indirect = line
+                .split_once("//")
+                .is_some_and(|(_, comment)| comment.trim() == "indirect");
+            requirements.push((index + 1, module.to_string(), indirect));
         }
     }
     requirements
@@ -497,11 +511,32 @@ mod tests {
         assert_eq!(
             requirements,
             [
-                (5, "github.com/lib/pq".to_string()),
-                (7, "github.com/golang-migrate/migrate/v4".to_string()),
-                (8, "github.com/x/y".to_string())
+                (5, "github.com/lib/pq".to_string(), false),
+                (7, "github.com/golang-migrate/migrate/v4".to_string(), true),
+                (8, "github.com/x/y".to_string(), false)
             ]
         );
+    }
+
+    /// pocket-id requires golang-migrate, and Ory's pop through a library: only the direct
+    /// requirement names the project's tool. An indirect one alone still does.
+    #[test]
+    fn an_indirect_requirement_counts_only_without_a_direct_one() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join(".git")).unwrap();
+        write(
+            t.path(),
+            "go.mod",
+            "module x\n\nrequire (\n\tgithub.com/golang-migrate/migrate/v4 v4.19.1\n\t\
+             github.com/ory/pop/v6 v6.4.1 // indirect\n)\n",
+        );
+        assert_eq!(Project::around(t.path()).tools(), ["golang-migrate"]);
+        write(
+            t.path(),
+            "go.mod",
+            "module x\n\nrequire github.com/ory/pop/v6 v6.4.1 // indirect\n",
+        );
+        assert_eq!(Project::around(t.path()).tools(), ["pop"]);
     }
 
     #[test]
