@@ -44,6 +44,7 @@ fixture_tests!(
     publication_dropped,
     subscription,
     line_endings,
+    history_table,
 );
 
 /// A user mapping's password is in no report: the snapshot reads the option's name only.

@@ -36,7 +36,7 @@ pub const KEEP: usize = 4;
 pub const DATABASE: &str = "migration_check_base";
 
 /// Changes whenever the layout of an entry or the way it is made changes.
-const LAYOUT: &str = "migration-check base state v2";
+const LAYOUT: &str = "migration-check base state v3";
 
 /// The key of the base state after `merged` (applied in order, in `format`) on a cluster
 /// made from the template `template_key`. Err names a file that cannot be read.

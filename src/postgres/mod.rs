@@ -274,8 +274,8 @@ pub struct Databases<'a> {
     /// of its template (`ALTER ROLE … IN DATABASE` needs more than owning the database).
     superuser: bool,
     /// SQL run in every fresh empty database before anything else: what the migration
-    /// tool's own server prepares (see `FormatSpec::environment_sql`).
-    environment: Option<&'static str>,
+    /// tool prepares before the first migration (see `verify::run`).
+    environment: Option<String>,
 }
 
 impl<'a> Databases<'a> {
@@ -330,9 +330,9 @@ impl<'a> Databases<'a> {
         })
     }
 
-    /// Runs `sql` in every fresh empty database from now on, as the migration tool's own
-    /// server prepares a database before its migrations.
-    pub fn prepare_fresh_databases_with(&mut self, sql: &'static str) {
+    /// Runs `sql` in every fresh empty database from now on, as the migration tool prepares
+    /// a database before its first migration.
+    pub fn prepare_fresh_databases_with(&mut self, sql: String) {
         self.environment = Some(sql);
     }
 
@@ -356,7 +356,7 @@ impl<'a> Databases<'a> {
     /// one, see [`Self::prepare_fresh_databases_with`]) and connects to it.
     pub async fn fresh(&mut self) -> Result<Session, EnvironmentError> {
         let session = self.create("template0").await?;
-        if let Some(sql) = self.environment {
+        if let Some(sql) = &self.environment {
             session.client.batch_execute(sql).await.map_err(|e| {
                 EnvironmentError::new(format!(
                     "cannot prepare the throwaway database as the migration tool's server \

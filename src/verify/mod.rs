@@ -86,7 +86,9 @@ pub async fn run(
     let started = Instant::now();
     let mut databases = Databases::new(server, options.timeouts, database_prefix).await?;
     let environment = discovered.format().environment_sql();
-    if let Some(sql) = environment {
+    let history = history_table_sql(discovered);
+    if environment.is_some() || history.is_some() {
+        let sql = environment.into_iter().chain(history.as_deref()).collect();
         databases.prepare_fresh_databases_with(sql);
     }
     let result = Pipeline::run(server, &mut databases, discovered, options, progress).await;
@@ -143,6 +145,36 @@ pub async fn run(
             .collect(),
         timings_ms: timings,
     })
+}
+
+/// The tool's history table, created as the tool creates it before its first migration
+/// (Harbor's migration 30 alters golang-migrate's `schema_migrations`); none where the
+/// migrations run through the tool's own command, which makes its table itself. Snapshots
+/// leave it out (see [`history_tables`]).
+fn history_table_sql(discovered: &Discovered) -> Option<String> {
+    let through_tool = discovered
+        .migrations
+        .iter()
+        .any(|m| m.up.step.is_some() || m.down.as_ref().is_some_and(|d| d.step.is_some()));
+    if through_tool {
+        return None;
+    }
+    let book = discovered.format().bookkeeping()?;
+    Some(format!("{}\n", book.create_sql_for(&discovered.migrations)))
+}
+
+/// The tables snapshots leave out: the format's history table and those the migrations'
+/// tool commands record in.
+fn history_tables(discovered: &Discovered) -> BTreeSet<String> {
+    discovered
+        .migrations
+        .iter()
+        .flat_map(|m| [Some(&m.up), m.down.as_ref()])
+        .flatten()
+        .filter_map(|script| script.step.as_ref())
+        .flat_map(|step| step.bookkeeping.iter().cloned())
+        .chain(discovered.format().history_table().map(str::to_string))
+        .collect()
 }
 
 /// What discovery has to say beyond the migrations: the files it ignored.
@@ -380,14 +412,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             run_notes: Vec::new(),
             blocked_by: None,
             uncompared: UncomparedSummary::default(),
-            bookkeeping: discovered
-                .migrations
-                .iter()
-                .flat_map(|m| [Some(&m.up), m.down.as_ref()])
-                .flatten()
-                .filter_map(|script| script.step.as_ref())
-                .flat_map(|step| step.bookkeeping.iter().cloned())
-                .collect(),
+            bookkeeping: history_tables(discovered),
             no_batches: false,
             rehearsal: None,
             rehearsal_tried: false,
