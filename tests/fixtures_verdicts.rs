@@ -45,6 +45,8 @@ fixture_tests!(
     subscription,
     line_endings,
     history_table,
+    temporary_table,
+    unavailable_extension,
 );
 
 /// A user mapping's password is in no report: the snapshot reads the option's name only.

@@ -260,6 +260,12 @@ pub trait FormatSpec: Sync + Send + 'static {
     fn environment_sql(&self) -> Option<&'static str> {
         None
     }
+
+    /// What a migration of this tool that fails on a plain PostgreSQL may need from the
+    /// server, said once in the report when an up fails.
+    fn server_advice(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A migration tool whose directory layout and ordering rules migration-check understands:

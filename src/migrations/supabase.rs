@@ -66,6 +66,16 @@ pub struct Supabase;
 const DIR: &str = "supabase/migrations";
 
 impl FormatSpec for Supabase {
+    fn server_advice(&self) -> Option<&'static str> {
+        Some(
+            "Supabase migrations often expect what Supabase's own PostgreSQL has and a plain \
+             one lacks: the roles anon, authenticated and service_role, the auth and storage \
+             schemas, extensions such as pg_net, http and vector. Verify them where they \
+             exist: the Docker backend with --image naming the supabase/postgres image your \
+             project runs, or --postgres URL of a database `supabase start` made",
+        )
+    }
+
     fn name(&self) -> &'static str {
         "supabase"
     }

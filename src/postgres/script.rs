@@ -334,6 +334,14 @@ async fn run<'a>(
             let undone = wrapped && script.sql.to_ascii_lowercase().contains("search_path");
             Err(with_search_path(client, failure, undone).await)
         }
+        Err(mut failure) if failure.extension_unavailable() => {
+            failure.message.push_str(
+                "\nthis server does not ship that extension: verify on one that does (the \
+                 Docker backend with --image naming an image that includes it, or --postgres \
+                 URL of such a server)",
+            );
+            Err(failure)
+        }
         outcome => outcome,
     };
     let cleanup = if outcome.is_err() {
@@ -586,6 +594,20 @@ impl Runner<'_> {
 
 impl ScriptFailure {
     /// An object looked up by name did not exist (relation, function, type, schema).
+    /// `CREATE EXTENSION` of an extension the server does not have installed (0A000 "is not
+    /// available" from PostgreSQL 15, 58P01 "could not open extension control file" before).
+    fn extension_unavailable(&self) -> bool {
+        match &self.kind {
+            FailureKind::Sql(code) if code == SqlState::FEATURE_NOT_SUPPORTED.code() => {
+                self.message.contains("is not available")
+            }
+            FailureKind::Sql(code) if code == SqlState::UNDEFINED_FILE.code() => {
+                self.message.contains("extension control file")
+            }
+            _ => false,
+        }
+    }
+
     fn names_unresolved(&self) -> bool {
         matches!(&self.kind, FailureKind::Sql(code)
             if UNRESOLVED_NAME.iter().any(|state| state.code() == code))

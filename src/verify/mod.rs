@@ -103,6 +103,7 @@ pub async fn run(
         server_version,
         uncompared,
     } = result?;
+    let any_up_failed = migrations.iter().any(|m| m.status == Status::FailedUp);
     timings.setup = millis(setup);
     timings.total = millis(setup + started.elapsed());
     let passed = migrations.iter().all(is_acceptable)
@@ -137,6 +138,13 @@ pub async fn run(
             }))
             .chain(uncompared.notes())
             .chain(notes)
+            .chain(
+                discovered
+                    .format()
+                    .server_advice()
+                    .filter(|_| any_up_failed)
+                    .map(str::to_string),
+            )
             .collect(),
         ignored_files: discovered
             .ignored

@@ -162,6 +162,26 @@ impl Pipeline<'_, '_, '_> {
             Ok(run) => {
                 self.timings.scripts += millis(run.elapsed);
                 add_notes(&mut report.notes, run.notes);
+                // Temporary tables live as long as the session, and a deploy applies a
+                // migration in a session of its own: a temporary table an up leaves behind
+                // (graph-node's `CREATE TEMPORARY TABLE temp_sgd_last_block`) must not make
+                // the second up fail.
+                if script.step.is_none()
+                    && !self.session.is_closed()
+                    && script.sql.to_ascii_lowercase().contains("temp")
+                {
+                    self.session
+                        .client
+                        .batch_execute("DISCARD TEMP")
+                        .await
+                        .map_err(|e| {
+                            EnvironmentError::new(format!(
+                                "cannot drop the temporary tables of {}: {}",
+                                script.path.display(),
+                                postgres::describe_error(&e)
+                            ))
+                        })?;
+                }
                 if self
                     .snapshot_session
                     .as_ref()
