@@ -257,3 +257,16 @@ fn an_up_only_project_gets_one_note_and_its_schema_changes() {
         );
     }
 }
+
+/// A temporary table a migration leaves ends with the session, in the verified database and
+/// in the lock analysis's copy alike: the copy applies every script and measures them all.
+#[test]
+fn temporary_tables_end_with_the_script_in_the_lock_analysis_copy_too() {
+    let dir = common::root().join("tests/fixtures/status/temporary_table");
+    let (output, report) = common::verify(&dir, &[]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(report["passed"], true, "{report:#}");
+    let text = report.to_string();
+    assert!(!text.contains("could not apply"), "{report:#}");
+    assert!(text.contains("generated rows"), "{report:#}");
+}

@@ -166,10 +166,7 @@ impl Pipeline<'_, '_, '_> {
                 // migration in a session of its own: a temporary table an up leaves behind
                 // (graph-node's `CREATE TEMPORARY TABLE temp_sgd_last_block`) must not make
                 // the second up fail.
-                if script.step.is_none()
-                    && !self.session.is_closed()
-                    && script.sql.to_ascii_lowercase().contains("temp")
-                {
+                if !self.session.is_closed() && leaves_temporary_tables(script) {
                     self.session
                         .client
                         .batch_execute("DISCARD TEMP")
@@ -209,4 +206,10 @@ impl Pipeline<'_, '_, '_> {
             }
         }
     }
+}
+
+/// Whether a script run by us may have left temporary tables in its session (its text
+/// mentions them; a script run through its tool's command has a session of its own).
+pub(super) fn leaves_temporary_tables(script: &Script) -> bool {
+    script.step.is_none() && script.sql.to_ascii_lowercase().contains("temp")
 }
