@@ -157,6 +157,7 @@ fn postgres_dying_mid_run_exits_3_and_cleans_up() {
         ),
         ("2_kill.down.sql", "SELECT 1;\n"),
     ]);
+    let started = std::time::SystemTime::now();
     let (output, _) = common::verify(dir.path(), &[]);
     let stderr = common::stderr(&output);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
@@ -168,6 +169,27 @@ fn postgres_dying_mid_run_exits_3_and_cleans_up() {
         stderr.contains("2_kill.up.sql"),
         "names the script: {stderr}"
     );
+    // The killed postmaster's dynamic shared memory went with its data directory: no
+    // POSIX segment of a throwaway cluster is left in /dev/shm.
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("PostgreSQL.")
+        })
+        .filter(|entry| {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified >= started)
+        })
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left in /dev/shm: {left:?}");
 }
 
 #[test]

@@ -33,10 +33,13 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Server settings of the throwaway cluster: Unix socket only, no durability
-/// (nothing here must survive a crash), and no autovacuum: its statistics
-/// updates on the catalogs would invalidate the prepared snapshot query's
-/// plan and cost a re-plan per snapshot.
+/// (nothing here must survive a crash), no autovacuum (its statistics updates
+/// on the catalogs would invalidate the prepared snapshot query's plan and cost
+/// a re-plan per snapshot), and dynamic shared memory as files in the data
+/// directory, removed with it: POSIX segments in /dev/shm outlive a postmaster
+/// that a migration kills.
 const SERVER_SETTINGS: &[&str] = &[
+    "dynamic_shared_memory_type=mmap",
     "listen_addresses=",
     "unix_socket_permissions=0700",
     "fsync=off",
