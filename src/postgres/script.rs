@@ -344,12 +344,19 @@ async fn run<'a>(
         }
         outcome => outcome,
     };
-    let cleanup = if outcome.is_err() {
-        "ROLLBACK; RESET ALL"
-    } else {
-        "RESET ALL"
-    };
-    let reset = client.batch_execute(cleanup).await;
+    // Each script ends as if its session ended: its settings reset and, where it may have
+    // made any, its temporary tables dropped (a deploy applies a migration in a session of
+    // its own; graph-node's `CREATE TEMPORARY TABLE` made the second up fail).
+    let cleanup = format!(
+        "{}RESET ALL{}",
+        if outcome.is_err() { "ROLLBACK; " } else { "" },
+        if may_leave_temporary_tables(&script.sql) {
+            "; DISCARD TEMP"
+        } else {
+            ""
+        }
+    );
+    let reset = client.batch_execute(&cleanup).await;
     if let Some(observer) = &runner.observer {
         observer.lock().expect("observer").finished();
     }
@@ -592,8 +599,12 @@ impl Runner<'_> {
     }
 }
 
+/// Whether a script may leave temporary tables in its session: its text mentions them.
+fn may_leave_temporary_tables(sql: &str) -> bool {
+    sql.to_ascii_lowercase().contains("temp")
+}
+
 impl ScriptFailure {
-    /// An object looked up by name did not exist (relation, function, type, schema).
     /// `CREATE EXTENSION` of an extension the server does not have installed (0A000 "is not
     /// available" from PostgreSQL 15, 58P01 "could not open extension control file" before).
     fn extension_unavailable(&self) -> bool {
@@ -608,6 +619,7 @@ impl ScriptFailure {
         }
     }
 
+    /// An object looked up by name did not exist (relation, function, type, schema).
     fn names_unresolved(&self) -> bool {
         matches!(&self.kind, FailureKind::Sql(code)
             if UNRESOLVED_NAME.iter().any(|state| state.code() == code))

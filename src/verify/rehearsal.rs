@@ -20,7 +20,6 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::Pipeline;
-use super::steps::leaves_temporary_tables;
 use crate::analysis::{self, observe::Observer, rows};
 use crate::error::EnvironmentError;
 use crate::migrations::Script;
@@ -323,14 +322,6 @@ impl Pipeline<'_, '_, '_> {
                     "the copy it measures in accepts no new connection".into()
                 )),
             },
-            // Temporary tables end with the session a deploy runs a migration in (see
-            // `run_step`): the copy's next script must not meet them either.
-            Ok(_) if leaves_temporary_tables(script) => {
-                match rehearsal.session.client.batch_execute("DISCARD TEMP").await {
-                    Ok(()) => Ok(Ok(())),
-                    Err(_) => Ok(Err("the copy it measures in stopped answering".into())),
-                }
-            }
             Ok(_) => Ok(Ok(())),
             Err(failure) => {
                 if failure.kind == FailureKind::ConnectionLost {

@@ -162,23 +162,6 @@ impl Pipeline<'_, '_, '_> {
             Ok(run) => {
                 self.timings.scripts += millis(run.elapsed);
                 add_notes(&mut report.notes, run.notes);
-                // Temporary tables live as long as the session, and a deploy applies a
-                // migration in a session of its own: a temporary table an up leaves behind
-                // (graph-node's `CREATE TEMPORARY TABLE temp_sgd_last_block`) must not make
-                // the second up fail.
-                if !self.session.is_closed() && leaves_temporary_tables(script) {
-                    self.session
-                        .client
-                        .batch_execute("DISCARD TEMP")
-                        .await
-                        .map_err(|e| {
-                            EnvironmentError::new(format!(
-                                "cannot drop the temporary tables of {}: {}",
-                                script.path.display(),
-                                postgres::describe_error(&e)
-                            ))
-                        })?;
-                }
                 if self
                     .snapshot_session
                     .as_ref()
@@ -206,10 +189,4 @@ impl Pipeline<'_, '_, '_> {
             }
         }
     }
-}
-
-/// Whether a script run by us may have left temporary tables in its session (its text
-/// mentions them; a script run through its tool's command has a session of its own).
-pub(super) fn leaves_temporary_tables(script: &Script) -> bool {
-    script.step.is_none() && script.sql.to_ascii_lowercase().contains("temp")
 }
