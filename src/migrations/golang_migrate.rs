@@ -276,7 +276,31 @@ impl Bookkeeping for GolangMigrate {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::{discover, tempdir, write};
     use super::*;
+
+    /// golang-migrate records a version with only a down file as applied with nothing run
+    /// going up: there is no up to verify, so the file is ignored with a warning naming it,
+    /// and the directory is still read.
+    #[test]
+    fn a_down_without_its_up_is_ignored_with_a_warning() {
+        let t = tempdir();
+        write(t.path(), "1_a.up.sql", "select 1;");
+        write(t.path(), "1_a.down.sql", "select 1;");
+        let orphan = write(t.path(), "2_b.down.sql", "select 2;");
+        let d = discover(t.path(), Some(FORMAT)).unwrap();
+        assert_eq!(d.migrations.len(), 1);
+        assert_eq!(d.ignored, vec![orphan.clone()]);
+        assert_eq!(d.detection.warnings.len(), 1, "{:?}", d.detection.warnings);
+        assert!(
+            d.detection.warnings[0].starts_with(&format!(
+                "{}: down file without an up file of its version: golang-migrate records",
+                orphan.display()
+            )),
+            "{:?}",
+            d.detection.warnings
+        );
+    }
 
     #[test]
     fn lock_key_is_golang_migrates_uint32() {

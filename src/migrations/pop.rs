@@ -39,9 +39,9 @@
 //! - Bookkeeping (`schema_migrations.go`, rendered by fizz's postgres translator):
 //!   `schema_migration (version VARCHAR (14) NOT NULL, PRIMARY KEY("version"))` and the unique
 //!   index `schema_migration_version_idx`; `delete from %s where version = ?` going down.
-//!   A version longer than 14 characters cannot be recorded: pop's insert fails and the
-//!   migration is rolled back; `migrate` fails the same way, on PostgreSQL's own error, and
-//!   discovery warns about such a version. pop takes no advisory lock.
+//!   A version longer than 14 characters cannot be recorded in that table: pop's insert
+//!   fails and the migration is rolled back, and `migrate` fails the same way on an existing
+//!   pop table, on PostgreSQL's own error. pop takes no advisory lock.
 //! - popx (`popx/match.go`): ``^(\d+)_([^.]+)(\.[a-z0-9]+)?(\.autocommit)?\.(up|down)\.(sql)$``,
 //!   so a `.autocommit` part may follow the dialect part (`name.autocommit.up.sql` is for
 //!   every database); `migrator.go` `shouldNotUseTransaction`: such a migration runs
@@ -50,9 +50,9 @@
 //!   `schema_migration (version VARCHAR (48) NOT NULL, version_self INT NOT NULL DEFAULT
 //!   0)` with the unique index `schema_migration_version_idx` and the index
 //!   `schema_migration_version_self_idx` (`createTransactionalMigrationTable`): `migrate`
-//!   creates the table and its unique index where a version is longer than pop's 14
-//!   characters, and discovery warns
-//!   about such versions only where no `.autocommit` file shows that popx runs them.
+//!   (and `verify`, before the first migration) creates the table and its unique index where
+//!   a version is longer than pop's 14 characters, and discovery warns about such versions,
+//!   once, only where no `.autocommit` file shows that popx runs them.
 //!   popx's `Down` filters down files as `Up` does, so a second down file of one version is
 //!   no warning there.
 //! - `migrator.go` `Down` picks down files by counting them against the history's rows, so a
@@ -330,9 +330,10 @@ fn discover(listing: &Listing) -> Result<Found, InputError> {
         && !popx
     {
         found.warnings.push(format!(
-            "{}: {} version(s) have more than 14 characters (this one {}): gobuffalo/pop's \
-             schema_migration.version is VARCHAR (14) and cannot record them (its insert fails \
-             and the migration is rolled back); Ory's popx, whose column is VARCHAR (48), can",
+            "{}: {} version(s) have more than {VERSION_WIDTH} characters (this one {}): \
+             gobuffalo/pop's schema_migration.version is VARCHAR ({VERSION_WIDTH}) and cannot \
+             record them (its insert fails and the migration is rolled back); Ory's popx, whose \
+             column is VARCHAR (48), can",
             up.path.display(),
             long.len(),
             name.version.len()

@@ -249,7 +249,7 @@ fn discover(listing: &Listing, config: &Config, settings: &Settings) -> Result<F
     // ones: without them, later SQL migrations fail on what they were to create.
     if let Some(java) = classpath_twins(&listing.dir)
         .iter()
-        .find_map(|twin| java_migration_below(twin, config, DEPTH))
+        .find_map(|twin| java_migration_below(twin, config))
     {
         return Err(java_migration(&java));
     }
@@ -362,24 +362,14 @@ fn classpath_twins(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The first Java-based migration (by name) below `dir`, down to a few levels.
-fn java_migration_below(dir: &Path, config: &Config, depth: usize) -> Option<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    entries.into_iter().find_map(|path| {
-        if path.is_dir() {
-            (depth > 0)
-                .then(|| java_migration_below(&path, config, depth - 1))
-                .flatten()
-        } else {
-            let name = path.file_name()?.to_str()?;
-            matches!(config.naming.parse(name), FileName::Java).then_some(path)
-        }
-    })
+/// The first Java-based migration (by name) below `dir`, read as the migrations directory
+/// is read (down to [`DEPTH`] levels).
+fn java_migration_below(dir: &Path, config: &Config) -> Option<PathBuf> {
+    let listing = Listing::read(dir, DEPTH).ok()?;
+    listing
+        .files()
+        .find(|entry| matches!(config.naming.parse(entry.name()), FileName::Java))
+        .map(|entry| entry.path.clone())
 }
 
 /// The error for a Java-based migration.
