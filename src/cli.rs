@@ -547,6 +547,47 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "N")]
     pub lock_rows: Option<u64>,
 
+    /// The application's query files, judged on the changed schema (repeatable; a glob
+    /// relative to the working directory, `db/queries/**/*.sql`; adds to `[compat]
+    /// queries`). sqlc (`-- name: GetUser :one`), aiosql/yesql (`-- name: get_user`),
+    /// pgtyped (`/* @name GetUser */`) or plain statements. With --base the old code's
+    /// files are read at the base commit, the new code's from the working tree.
+    #[arg(long, value_name = "GLOB", help_heading = "Running code")]
+    pub queries: Vec<String>,
+
+    /// Statements recorded from the running application: a pg_stat_statements export,
+    /// CSV with a header or JSON lines, as `COPY (SELECT query, calls FROM
+    /// pg_stat_statements) TO STDOUT WITH CSV HEADER` writes it.
+    #[arg(long, value_name = "FILE", help_heading = "Running code")]
+    pub statements: Option<PathBuf>,
+
+    /// Read the running application's statements from pg_stat_statements of this
+    /// database at check time, in a read-only session (a replica is fine; a role with
+    /// pg_read_all_stats sees every statement). Never printed.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MIGRATION_CHECK_STATEMENTS_FROM",
+        hide_env_values = true,
+        help_heading = "Running code"
+    )]
+    pub statements_from: Option<String>,
+
+    /// What a statement of the old code that breaks on the migrated schema is:
+    /// error (default), warning or off.
+    #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "off"], help_heading = "Running code")]
+    pub compat_deploy: Option<String>,
+
+    /// What a statement of the new code that breaks on the schema after the change's
+    /// downs is: error, warning (default) or off.
+    #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "off"], help_heading = "Running code")]
+    pub compat_rollback: Option<String>,
+
+    /// Which ships first: migrations-first (default: the old code meets the migrated
+    /// schema) or code-first (the new code meets the schema before the migrations).
+    #[arg(long, value_name = "ORDER", value_parser = ["migrations-first", "code-first"], help_heading = "Running code")]
+    pub compat_order: Option<String>,
+
     /// Write the JSON report (contract v1) to PATH, or `-` for stdout.
     #[arg(long, value_name = "PATH|-")]
     pub json: Option<String>,

@@ -14,9 +14,11 @@ use crate::error::{InputError, UsageError};
 use crate::github::ActionInputs;
 use std::sync::Arc;
 
+use crate::compat::read::CompatSources;
 use crate::migrations::{self, Format};
 use crate::policy::{
-    DifferenceKind, GateLevel, Gates, IrreversibleRule, Level, LockPolicy, Policy, Severity,
+    CompatPolicy, DeployOrder, DifferenceKind, GateLevel, Gates, IrreversibleRule, Level,
+    LockPolicy, Policy, Severity,
 };
 use crate::postgres::Timeouts;
 use crate::postgres::embedded::EmbeddedOptions;
@@ -77,6 +79,9 @@ pub struct Config {
     /// Rows generated into each table before the lock analysis measures it (0: none).
     pub lock_rows: u64,
     pub base: BaseConfig,
+    /// Where the application's SQL comes from (`[compat]`, `--queries`, `--statements`,
+    /// `--statements-from`).
+    pub compat: CompatSources,
 }
 
 /// Rows per table the lock analysis generates unless configured.
@@ -98,6 +103,9 @@ struct FileConfig {
     /// `[locks]`: each lock rule's level (`error`, `warning`, `off`).
     #[serde(default)]
     locks: LockPolicy,
+    /// `[compat]`: the application's SQL and what its breakage weighs.
+    #[serde(default)]
+    compat: FileCompat,
     #[serde(default)]
     migrate: MigrateSettings,
     #[serde(default)]
@@ -129,6 +137,20 @@ struct FileVerify {
     command_timeout: Option<String>,
     data_rows: Option<u64>,
     lock_rows: Option<u64>,
+}
+
+/// `[compat]` in `migration-check.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCompat {
+    /// Globs of query files, relative to the configuration file's directory.
+    #[serde(default)]
+    queries: Vec<String>,
+    /// A pg_stat_statements export, relative to the configuration file's directory.
+    statements: Option<PathBuf>,
+    deploy: Option<Level>,
+    rollback: Option<Level>,
+    order: Option<DeployOrder>,
 }
 
 /// `[migrate]`: the defaults of `migrate up`, `down` and `redo`, which their flags override.
@@ -180,6 +202,8 @@ pub struct Source {
     /// What the formats read from the configuration file.
     pub settings: Arc<migrations::Settings>,
     file: FileConfig,
+    /// The configuration file's directory (`.` without one): its relative paths start there.
+    config_dir: PathBuf,
 }
 
 impl Source {
@@ -236,6 +260,7 @@ impl Source {
             format,
             settings,
             file,
+            config_dir,
         })
     }
 
@@ -339,7 +364,8 @@ impl Config {
                 defaults.command,
             )?,
         };
-        let policy = policy(&file.policy, &file.locks, args)?;
+        let mut policy = policy(&file.policy, &file.locks, args)?;
+        policy.compat = compat_policy(&file.compat, args);
         let json = output_target(args.json.as_deref());
         let image = args
             .image
@@ -398,6 +424,7 @@ impl Config {
                 .or(file.verify.lock_rows)
                 .unwrap_or(DEFAULT_LOCK_ROWS),
             base,
+            compat: compat_sources(&file.compat, &source.config_dir, args),
             dir: source.dir,
             format: source.format,
             settings: Arc::clone(&source.settings),
@@ -493,6 +520,32 @@ pub fn action_verify_args(
     ))
 }
 
+/// `[compat]`'s sources (its paths relative to the configuration file's directory) and
+/// the flags' (relative to the working directory).
+fn compat_sources(file: &FileCompat, config_dir: &Path, args: &VerifyArgs) -> CompatSources {
+    let from_file = |path: &str| {
+        if config_dir == Path::new(".") {
+            path.to_string()
+        } else {
+            config_dir.join(path).display().to_string()
+        }
+    };
+    CompatSources {
+        queries: file
+            .queries
+            .iter()
+            .map(|glob| from_file(glob))
+            .chain(args.queries.iter().cloned())
+            .collect(),
+        statements: args.statements.clone().or_else(|| {
+            file.statements
+                .as_ref()
+                .map(|path| PathBuf::from(from_file(&path.display().to_string())))
+        }),
+        statements_from: args.statements_from.clone().filter(|url| !url.is_empty()),
+    }
+}
+
 /// Defaults, then the file, then `--warn-on` / `--fail-on` flags.
 fn policy(file: &FilePolicy, locks: &LockPolicy, args: &VerifyArgs) -> Result<Policy, UsageError> {
     let mut policy = Policy::default();
@@ -555,6 +608,27 @@ fn policy(file: &FilePolicy, locks: &LockPolicy, args: &VerifyArgs) -> Result<Po
         (None, false) => file.irreversible.unwrap_or(policy.irreversible),
     };
     Ok(policy)
+}
+
+/// `[compat]`'s levels and order, then the flags (clap checked their values).
+fn compat_policy(file: &FileCompat, args: &VerifyArgs) -> CompatPolicy {
+    let defaults = CompatPolicy::default();
+    let level = |flag: &Option<String>, from_file: Option<Level>, default: Level| {
+        flag.as_deref()
+            .and_then(Level::parse)
+            .or(from_file)
+            .unwrap_or(default)
+    };
+    CompatPolicy {
+        deploy: level(&args.compat_deploy, file.deploy, defaults.deploy),
+        rollback: level(&args.compat_rollback, file.rollback, defaults.rollback),
+        order: args
+            .compat_order
+            .as_deref()
+            .and_then(DeployOrder::parse)
+            .or(file.order)
+            .unwrap_or(defaults.order),
+    }
 }
 
 /// The oldest major the snapshot queries and the pipeline support.

@@ -161,6 +161,90 @@ pub struct Policy {
     pub differences: BTreeMap<DifferenceKind, Severity>,
     /// Per lock rule; rules not listed are warnings.
     pub locks: LockPolicy,
+    /// What the running code meeting the changed schema is (`[compat]`).
+    pub compat: CompatPolicy,
+}
+
+/// Which code meets which schema while a change is deployed: `[compat] order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployOrder {
+    /// The migrations run first, while the old code still serves: the old code meets the
+    /// new schema (the deploy window).
+    #[default]
+    MigrationsFirst,
+    /// The new code ships first: it meets the schema before the migrations, so the deploy
+    /// window judges the new code on the base schema instead.
+    CodeFirst,
+}
+
+impl DeployOrder {
+    /// Every order's name, as configuration and flags spell it.
+    pub const NAMES: [&'static str; 2] = ["migrations-first", "code-first"];
+
+    /// The order called `name`.
+    pub fn parse(name: &str) -> Option<DeployOrder> {
+        match name {
+            "migrations-first" => Some(DeployOrder::MigrationsFirst),
+            "code-first" => Some(DeployOrder::CodeFirst),
+            _ => None,
+        }
+    }
+
+    /// The name configuration and flags use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployOrder::MigrationsFirst => "migrations-first",
+            DeployOrder::CodeFirst => "code-first",
+        }
+    }
+}
+
+/// What a statement of the running code that breaks on the changed schema is, per window:
+/// `[compat] deploy`, `rollback`, `order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompatPolicy {
+    /// The code that runs while the change deploys meets the schema it was not written
+    /// for (default error).
+    pub deploy: Level,
+    /// The new code meets the schema after the change's downs (default warning).
+    pub rollback: Level,
+    /// Which ships first, the migrations or the code.
+    pub order: DeployOrder,
+}
+
+impl Default for CompatPolicy {
+    fn default() -> Self {
+        CompatPolicy {
+            deploy: Level::Error,
+            rollback: Level::Warning,
+            order: DeployOrder::MigrationsFirst,
+        }
+    }
+}
+
+impl Level {
+    /// Every level's name, as configuration and flags spell it.
+    pub const NAMES: [&'static str; 3] = ["error", "warning", "off"];
+
+    /// The level called `name`.
+    pub fn parse(name: &str) -> Option<Level> {
+        match name {
+            "error" => Some(Level::Error),
+            "warning" => Some(Level::Warning),
+            "off" => Some(Level::Off),
+            _ => None,
+        }
+    }
+
+    /// The severity of a finding at this level (`None`: not reported).
+    pub fn severity(self) -> Option<Severity> {
+        match self {
+            Level::Error => Some(Severity::Error),
+            Level::Warning => Some(Severity::Warning),
+            Level::Off => None,
+        }
+    }
 }
 
 impl Default for Policy {
@@ -173,6 +257,7 @@ impl Default for Policy {
                 (DifferenceKind::LineEndings, Severity::Warning),
             ]),
             locks: LockPolicy::new(),
+            compat: CompatPolicy::default(),
         }
     }
 }

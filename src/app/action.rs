@@ -122,6 +122,7 @@ async fn publish(
             full_report_hint: Some(format!(
                 "The full report is `{REPORT_FILE}` in the workspace."
             )),
+            blob_url: blob_url(context),
         };
         write_summary(path, &markdown::render(report, &options))
             .with_context(|| format!("cannot write the job summary {}", path.display()))?;
@@ -186,6 +187,7 @@ async fn publish(
         &repo,
         pull_request.number,
         report,
+        blob_url(context),
     )
     .await
     {
@@ -210,6 +212,22 @@ async fn publish(
     }
 }
 
+/// Where the checked commit's files are shown on GitHub (`https://github.com/o/r/blob/sha`,
+/// on GitHub Enterprise Server the API's host), for links in the comment and summary.
+fn blob_url(context: &ActionContext) -> Option<String> {
+    let pull_request = context.pull_request.as_ref()?;
+    let repo = pull_request
+        .head_repo
+        .as_deref()
+        .unwrap_or(&pull_request.base_repo);
+    let api = context.api_url.trim_end_matches('/');
+    let server = match api.strip_suffix("/api/v3") {
+        Some(server) => server.to_string(),
+        None => api.replacen("://api.", "://", 1),
+    };
+    Some(format!("{server}/{repo}/blob/{}", pull_request.head_sha))
+}
+
 /// Renders the comment and creates or updates it.
 async fn post_comment(
     api_url: &str,
@@ -218,12 +236,14 @@ async fn post_comment(
     repo: &str,
     number: u64,
     report: &Report,
+    blob_url: Option<String>,
 ) -> Result<(), GitHubError> {
     let marker = marker_for(&report.directory);
     let options = MarkdownOptions {
         marker: Some(marker.clone()),
         max_chars: markdown::PR_COMMENT_MAX_CHARS,
         full_report_hint: Some("the full report is in the job summary and the JSON report".into()),
+        blob_url,
     };
     let body = markdown::render(report, &options);
     let client = CommentsClient::new(api_url, token)?;
@@ -377,6 +397,7 @@ pub async fn comment_command(args: &CommentArgs) -> anyhow::Result<u8> {
         &repository.1,
         number,
         &report,
+        context.as_ref().and_then(blob_url),
     )
     .await
     .map_err(EnvironmentError::from)?;

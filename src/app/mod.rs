@@ -5,6 +5,7 @@
 //! up) and hardening against migration code that wants our environment.
 
 mod action;
+mod compat;
 mod migrate;
 mod remote;
 
@@ -20,6 +21,7 @@ use crate::checksum::{self, RemoteBase};
 use crate::cli::{
     ChecksumsArgs, Cli, Command, DetectArgs, DiffArgs, SnapshotArgs, SumArgs, VerifyArgs,
 };
+use crate::compat::CompatInput;
 use crate::config::{Config, OutputTarget, PostgresChoice, Source, output_target};
 use crate::error::{EnvironmentError, Interrupted, UsageError};
 use crate::migrations::{self, Discovered};
@@ -357,6 +359,7 @@ pub(crate) async fn run_verify(
         &config.base.gates,
         remote,
     )?;
+    let compat = compat::read_compat(&config.compat, &stage, &discovered, config.timeouts).await?;
     let mut progress = TerminalProgress::new();
     if !config.quiet {
         progress.message(&discovered.detection.summary());
@@ -391,6 +394,7 @@ pub(crate) async fn run_verify(
         &config,
         &discovered,
         under_verification,
+        compat,
         &mut progress,
     ))
     .await??;
@@ -404,6 +408,7 @@ async fn verify_with_backend(
     config: &Config,
     discovered: &Discovered,
     under_verification: Option<BTreeSet<String>>,
+    compat: Option<CompatInput>,
     progress: &mut TerminalProgress,
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
@@ -417,6 +422,7 @@ async fn verify_with_backend(
         base_state: None,
         lock_analysis: !config.no_lock_analysis,
         lock_rows: config.lock_rows,
+        compat,
     };
     if !config.postgres_versions.is_empty() {
         return verify_on_versions(config, discovered, &options, progress, started).await;
@@ -752,6 +758,7 @@ fn write_outputs(config: &Config, report: &Report) -> anyhow::Result<()> {
             marker: None,
             max_chars: report::markdown::JOB_SUMMARY_MAX_CHARS,
             full_report_hint: None,
+            blob_url: None,
         };
         std::fs::write(path, report::markdown::render(report, &options)).map_err(|e| {
             EnvironmentError::new(format!(

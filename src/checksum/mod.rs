@@ -17,7 +17,7 @@
 //! added to a migration that already exists on the base (same version and name, e.g. a new
 //! `down.sql`) is `added`, not `out_of_order`.
 
-mod git;
+pub(crate) mod git;
 pub mod sum;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -83,6 +83,35 @@ pub fn collect(report: &Report) -> Vec<AnnotationItem> {
                 ),
             });
         }
+        for finding in &migration.compat {
+            let message = format!("{}: {}", finding.window.words(), finding.summary());
+            if let Some(file) = &finding.file {
+                items.push(AnnotationItem {
+                    level: finding.severity.into(),
+                    file: file.clone(),
+                    line: finding.line,
+                    column: None,
+                    title: format!(
+                        "migration {} {}: breaks running code",
+                        migration.version, migration.name
+                    ),
+                    message: message.clone(),
+                });
+            }
+            if let Some(file) = &finding.query.file {
+                items.push(AnnotationItem {
+                    level: finding.severity.into(),
+                    file: file.clone(),
+                    line: finding.query.line,
+                    column: None,
+                    title: format!(
+                        "query breaks with migration {} {}",
+                        migration.version, migration.name
+                    ),
+                    message,
+                });
+            }
+        }
     }
     for problem in &report.sequence.problems {
         let title = format!("sequence cycle: {}", sequence_words(&problem.kind));

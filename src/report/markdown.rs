@@ -44,6 +44,10 @@ pub struct MarkdownOptions {
     /// Where the whole report can be read when this one had to be cut, e.g.
     /// "the full report is in the job summary". Trusted: written as Markdown as is.
     pub full_report_hint: Option<String>,
+    /// Where the checked commit's files are shown
+    /// (`https://github.com/owner/repo/blob/<sha>`): file locations become links.
+    /// Trusted.
+    pub blob_url: Option<String>,
 }
 
 impl Default for MarkdownOptions {
@@ -52,6 +56,7 @@ impl Default for MarkdownOptions {
             marker: None,
             max_chars: PR_COMMENT_MAX_CHARS,
             full_report_hint: None,
+            blob_url: None,
         }
     }
 }
@@ -210,6 +215,7 @@ fn render_plan(report: &Report, options: &MarkdownOptions, plan: Plan) -> String
     ctx.migrations_table(report, &mut blocks);
     ctx.migration_sections(report, &mut blocks);
     locks(report, &mut blocks);
+    running_code(report, options, &mut blocks);
     ctx.sequence(report, &mut blocks);
     ctx.checksums(report, &mut blocks);
     ctx.schema_changes(report, &mut blocks);
@@ -1056,6 +1062,147 @@ fn locks(report: &Report, blocks: &mut Vec<String>) {
     }
 }
 
+/// At most this many of the running code's findings are listed in a comment; the JSON
+/// report has them all.
+const MAX_COMPAT_ROWS: usize = 20;
+
+/// The running code on the changed schema: per window a table of the statements that
+/// break, their error and the migration statement that caused it; then where the
+/// statements came from and what could not be judged, folded away.
+fn running_code(report: &Report, options: &MarkdownOptions, blocks: &mut Vec<String>) {
+    let Some(summary) = &report.compat else {
+        return;
+    };
+    let findings: Vec<(&MigrationReport, &crate::compat::CompatFinding)> = report
+        .migrations
+        .iter()
+        .flat_map(|m| m.compat.iter().map(move |f| (m, f)))
+        .collect();
+    let errors = findings
+        .iter()
+        .filter(|(_, f)| f.severity == Severity::Error)
+        .count();
+    let headline = if findings.is_empty() {
+        format!(
+            "#### 🧩 Running code: nothing breaks ({} judged)\n",
+            count(summary.judged, "statement", "statements")
+        )
+    } else {
+        format!(
+            "#### 🧩 Running code: {} ({} errors) of {} judged\n",
+            count(findings.len(), "statement breaks", "statements break"),
+            errors,
+            summary.judged
+        )
+    };
+    blocks.push(headline);
+    let mut windows: Vec<crate::compat::Window> = findings.iter().map(|(_, f)| f.window).collect();
+    windows.sort();
+    windows.dedup();
+    let mut shown = 0;
+    for window in windows {
+        let mut block = format!(
+            "**{}**\n\n| | query | error | caused by |\n| --- | --- | --- | --- |\n",
+            md(&capitalised(window.words()))
+        );
+        for (migration, finding) in findings.iter().filter(|(_, f)| f.window == window) {
+            if shown >= MAX_COMPAT_ROWS {
+                break;
+            }
+            shown += 1;
+            let (mark, _) = severity_look(finding.severity);
+            let query = &finding.query;
+            let mut named = match &query.name {
+                Some(name) => code_span(name),
+                None => code_span(&query.label()),
+            };
+            if let Some(file) = &query.file {
+                named.push(' ');
+                named.push_str(&file_link(options, file, query.line));
+            }
+            if let Some(calls) = query.calls {
+                named.push_str(&format!(" ({calls} calls)"));
+            }
+            let mut error = code_span(&finding.error);
+            if !finding.sqlstate.is_empty() {
+                error.push_str(&format!(" ({})", md(&finding.sqlstate)));
+            }
+            if !finding.versions.is_empty() {
+                error.push_str(&format!(
+                    " (PostgreSQL {})",
+                    crate::report::majors_list(&finding.versions)
+                ));
+            }
+            let cause = match &finding.file {
+                Some(file) => format!(
+                    "{} {}",
+                    md(&migration.version),
+                    file_link(options, file, finding.line)
+                ),
+                None => md(&migration.version),
+            };
+            let _ = writeln!(block, "| {mark} | {named} | {error} | {cause} |");
+        }
+        blocks.push(block);
+    }
+    if shown < findings.len() {
+        blocks.push(format!(
+            "… {} not shown: the JSON report has every one.\n",
+            count(findings.len() - shown, "more statement", "more statements")
+        ));
+    }
+    let mut details = String::new();
+    for source in &summary.sources {
+        let _ = writeln!(details, "- from {}", md(source));
+    }
+    for entry in summary.not_judged.iter().take(MAX_COMPAT_ROWS) {
+        let _ = writeln!(
+            details,
+            "- not judged: {}: {}",
+            code_span(&entry.query),
+            md(&entry.reason)
+        );
+    }
+    if summary.not_judged.len() > MAX_COMPAT_ROWS {
+        let _ = writeln!(
+            details,
+            "- … {} more not judged (the JSON report lists them)",
+            summary.not_judged.len() - MAX_COMPAT_ROWS
+        );
+    }
+    for note in &summary.notes {
+        let _ = writeln!(details, "- {}", md(note));
+    }
+    if !details.is_empty() {
+        blocks.push(collapse("Where the statements came from", details));
+    }
+}
+
+/// `path:line`, a link to the line when the report knows where files are shown.
+fn file_link(options: &MarkdownOptions, file: &str, line: Option<usize>) -> String {
+    let text = match line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_string(),
+    };
+    match &options.blob_url {
+        Some(base) => {
+            let anchor = line.map(|l| format!("#L{l}")).unwrap_or_default();
+            let path: String = file
+                .trim_start_matches("./")
+                .split('/')
+                .map(|part| {
+                    part.replace(' ', "%20")
+                        .replace(')', "%29")
+                        .replace('(', "%28")
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            format!("[{}]({base}/{path}{anchor})", md(&text))
+        }
+        None => code_span(&text),
+    }
+}
+
 /// An inline code span on one line, delimited by more backticks than it holds.
 fn code_span(text: &str) -> String {
     let content = code_safe(text).replace('\n', " ");
@@ -1094,6 +1241,7 @@ mod tests {
             marker: Some(MARKER.into()),
             max_chars: PR_COMMENT_MAX_CHARS,
             full_report_hint: Some(HINT.into()),
+            blob_url: None,
         }
     }
 

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::LockFinding;
+use crate::compat::{CompatFinding, CompatSummary};
 pub use crate::policy::Severity;
 use crate::schema::erd::Diagram;
 use crate::schema::review::ObjectDetail;
@@ -58,6 +59,10 @@ pub struct Report {
     /// entity-relationship diagram (`--erd`, the comment); none without table changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_diagram: Option<Diagram>,
+    /// The running code on the changed schema (`[compat]`): its sources, how much was
+    /// judged and what could not be; the findings are on each migration's `compat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compat: Option<CompatSummary>,
     /// Facts about the run worth knowing that are not verdicts: catalog
     /// entries the snapshots read but did not compare, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -281,6 +286,10 @@ pub struct MigrationReport {
     /// (migrations under verification only): see [`crate::analysis`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locks: Vec<LockFinding>,
+    /// Statements of the running code that break on the schema this migration leaves
+    /// (its up in the deploy and code-first windows, its down in the rollback window).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compat: Vec<CompatFinding>,
 }
 
 impl MigrationReport {
@@ -411,6 +420,10 @@ pub struct RunTimings {
     /// migrations under verification there again (see `--lock-rows`).
     #[serde(default)]
     pub lock_rehearsal: u64,
+    /// Judging the running code: its copies, their rows, the change's scripts run there
+    /// again and every statement prepared and executed (see `[compat]`).
+    #[serde(default)]
+    pub compat: u64,
     pub total: u64,
     /// How many snapshots read every relation and how many only those changed since
     /// the previous one (a count each, not milliseconds).
@@ -451,6 +464,9 @@ impl RunTimings {
                 seconds(self.lock_rehearsal)
             ));
         }
+        if self.compat > 0 {
+            text.push_str(&format!(", running code {}", seconds(self.compat)));
+        }
         text
     }
 }
@@ -461,17 +477,24 @@ impl Report {
         self.migrations.iter().filter(move |m| m.status == status)
     }
 
-    /// Counts of errors and warnings over all problems.
+    /// Counts of errors and warnings over all problems and the running code's findings.
     pub fn problem_counts(&self) -> (usize, usize) {
         let all = self
             .migrations
             .iter()
             .flat_map(|m| &m.problems)
             .chain(&self.sequence.problems)
-            .chain(&self.problems);
-        all.fold((0, 0), |(errors, warnings), p| match p.severity {
-            Severity::Error => (errors + 1, warnings),
-            Severity::Warning => (errors, warnings + 1),
-        })
+            .chain(&self.problems)
+            .map(|p| p.severity);
+        let compat = self
+            .migrations
+            .iter()
+            .flat_map(|m| &m.compat)
+            .map(|f| f.severity);
+        all.chain(compat)
+            .fold((0, 0), |(errors, warnings), severity| match severity {
+                Severity::Error => (errors + 1, warnings),
+                Severity::Warning => (errors, warnings + 1),
+            })
     }
 }

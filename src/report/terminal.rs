@@ -131,6 +131,9 @@ pub fn render(report: &Report) -> String {
         for finding in &migration.locks {
             lock_lines(&mut out, finding);
         }
+        for finding in &migration.compat {
+            compat_lines(&mut out, finding);
+        }
     }
     let sequence = &report.sequence;
     let by_version = sequence.status_by_version();
@@ -158,6 +161,9 @@ pub fn render(report: &Report) -> String {
     );
     for problem in &sequence.problems {
         problem_lines(&mut out, problem);
+    }
+    if let Some(compat) = &report.compat {
+        compat_summary(&mut out, compat);
     }
     if !report.notes.is_empty() {
         let _ = writeln!(out);
@@ -227,6 +233,53 @@ fn lock_lines(out: &mut String, finding: &crate::analysis::LockFinding) {
     );
     for line in finding.safe_rewrite.lines() {
         let _ = writeln!(out, "        {}", paint(DIM, &format!("| {line}")));
+    }
+}
+
+/// A statement of the running code that breaks, under the migration it is owed to.
+fn compat_lines(out: &mut String, finding: &crate::compat::CompatFinding) {
+    let (mark, style) = match finding.severity {
+        Severity::Error => ("error", RED),
+        Severity::Warning => ("warning", YELLOW),
+    };
+    let versions = match finding.versions.as_slice() {
+        [] => String::new(),
+        majors => format!(" (PostgreSQL {})", super::majors_list(majors)),
+    };
+    let _ = writeln!(
+        out,
+        "      {}: running code, {}{versions}",
+        paint(style, mark),
+        finding.window.words()
+    );
+    let _ = writeln!(out, "        {}", finding.summary());
+    if let (Some(file), Some(line)) = (&finding.file, finding.line) {
+        let _ = writeln!(out, "        {} {file}:{line}", paint(DIM, "--> caused by"));
+    }
+}
+
+/// Where the running code's statements came from and what could not be judged.
+fn compat_summary(out: &mut String, compat: &crate::compat::CompatSummary) {
+    let _ = writeln!(
+        out,
+        "\n  running code: {} statement judgment(s)",
+        compat.judged
+    );
+    for source in &compat.sources {
+        let _ = writeln!(out, "    {}", paint(DIM, &format!("from {source}")));
+    }
+    for entry in &compat.not_judged {
+        let _ = writeln!(
+            out,
+            "    {}",
+            paint(
+                DIM,
+                &format!("not judged: {}: {}", entry.query, entry.reason)
+            )
+        );
+    }
+    for note in &compat.notes {
+        let _ = writeln!(out, "    {}", paint(DIM, &format!("note: {note}")));
     }
 }
 

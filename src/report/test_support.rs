@@ -39,6 +39,7 @@ pub(crate) fn report() -> Build {
         problems: vec![],
         schema_changes: vec![],
         schema_diagram: None,
+        compat: None,
         notes: Vec::new(),
         ignored_files: Vec::new(),
         timings_ms: RunTimings {
@@ -213,6 +214,7 @@ pub(crate) fn migration(
         timings_ms: StepTimings::default(),
         notes: vec![],
         locks: Vec::new(),
+        compat: Vec::new(),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct BaseStage {
     pub under_verification: Option<BTreeSet<String>>,
     /// The commit compared with and how it was read, for the terminal.
     pub compared_with: Option<String>,
+    /// The base commit when local git holds it (its files can be read).
+    pub base_commit: Option<String>,
 }
 
 impl BaseStage {
@@ -90,6 +92,9 @@ pub fn base_stage(
             .unwrap_or(&comparison.base_commit),
         comparison.via
     ));
+    if comparison.via.starts_with("git") {
+        stage.base_commit = Some(comparison.base_commit.clone());
+    }
     stage.entries = comparison
         .files
         .iter()

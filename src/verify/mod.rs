@@ -15,6 +15,7 @@
 
 pub mod base;
 mod cached_base;
+mod compat;
 mod describe;
 mod drawn_values;
 mod history;
@@ -29,6 +30,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::cache;
+use crate::compat::{CompatInput, CompatSummary};
 use crate::error::EnvironmentError;
 use crate::migrations::{Discovered, Migration, Script};
 use crate::policy::Policy;
@@ -72,6 +74,9 @@ pub struct VerifyOptions {
     /// Rows generated into each table before it is measured (`--lock-rows`; 0: none), in
     /// a copy of the database beside the verified one (see [`rehearsal`]).
     pub lock_rows: u64,
+    /// The application's SQL, judged on the changed schema (see [`compat`]); `None`
+    /// without a source.
+    pub compat: Option<CompatInput>,
 }
 
 /// Runs the whole verification on `server`, leaving no database behind.
@@ -102,6 +107,7 @@ pub async fn run(
         mut timings,
         server_version,
         uncompared,
+        compat,
     } = result?;
     let any_up_failed = migrations.iter().any(|m| m.status == Status::FailedUp);
     timings.setup = millis(setup);
@@ -110,7 +116,10 @@ pub async fn run(
         && sequence.status != SequenceStatus::Failed
         && !migrations
             .iter()
-            .any(|m| m.problems.iter().any(|p| p.severity == Severity::Error));
+            .any(|m| m.problems.iter().any(|p| p.severity == Severity::Error))
+        && !migrations
+            .iter()
+            .any(|m| m.compat.iter().any(|f| f.severity == Severity::Error));
     Ok(Report {
         postgres_versions: Vec::new(),
         schema_version: SCHEMA_VERSION,
@@ -127,6 +136,7 @@ pub async fn run(
         problems: Vec::new(),
         schema_changes,
         schema_diagram,
+        compat,
         notes: discovery_notes(discovered)
             .into_iter()
             .chain(environment.map(|sql| {
@@ -224,6 +234,8 @@ struct PipelineOutput {
     server_version: String,
     /// Catalog entries the snapshots read but did not compare.
     uncompared: UncomparedSummary,
+    /// What was judged of the running code.
+    compat: Option<CompatSummary>,
 }
 
 /// The walk's mutable state.
@@ -290,6 +302,9 @@ struct Pipeline<'s, 'd, 'o> {
     data_rows: Option<DataRows>,
     /// Migrations without a down that are told about once, in the run's notes.
     without_down: WithoutDown,
+    /// The base schema the running code is judged on: the migrations applied before it
+    /// and the checkpoint's name, or why there is none (see [`compat`]).
+    compat_base: Option<Result<(usize, String), String>>,
 }
 
 /// Migrations without a down that get no problem of their own (see
@@ -427,6 +442,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             filled_tables: 0,
             data_rows: None,
             without_down: WithoutDown::default(),
+            compat_base: None,
         };
         pipeline.data_rows = pipeline.data_rows_drawn_by(&discovered.migrations).await?;
         let total = discovered.migrations.len();
@@ -467,6 +483,13 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             }
             progress.started(index, total, &discovered.migrations[index]);
             let under_verification = pipeline.under_verification(&discovered.migrations[index]);
+            if options
+                .compat
+                .as_ref()
+                .is_some_and(|c| c.is_changed(&discovered.migrations[index].version.text))
+            {
+                pipeline.keep_compat_base(index).await?;
+            }
             if under_verification && !pipeline.rehearsal_tried {
                 pipeline.start_rehearsal(index).await?;
             }
@@ -491,6 +514,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         }
         pipeline.note_without_down();
         let (schema_changes, schema_diagram) = pipeline.net_changes().await?;
+        let compat = pipeline.judge_compat(&mut reports).await?;
         let sequence = pipeline.sequence(&reports, progress).await?;
         pipeline.keep_base_state().await?;
         Ok(PipelineOutput {
@@ -502,6 +526,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
             timings: pipeline.timings,
             server_version,
             uncompared: pipeline.uncompared,
+            compat,
         })
     }
 
@@ -566,6 +591,7 @@ fn notes_only() -> MigrationReport {
         timings_ms: StepTimings::default(),
         notes: Vec::new(),
         locks: Vec::new(),
+        compat: Vec::new(),
     }
 }
 

@@ -100,17 +100,8 @@ impl Pipeline<'_, '_, '_> {
                 return Ok(());
             }
         }
-        let checkpoint = match &self.checkpoint {
-            Some((applied, name)) if *applied == index => name.clone(),
-            _ => {
-                self.take_checkpoint(index).await?;
-                self.snapshot_session = Some(self.databases.connect_newest().await?);
-                self.prepare_snapshot_query().await?;
-                match &self.checkpoint {
-                    Some((_, name)) => name.clone(),
-                    None => return Ok(()),
-                }
-            }
+        let Some(checkpoint) = self.checkpoint_at(index).await? else {
+            return Ok(());
         };
         let session = self.databases.side_copy(&checkpoint).await?;
         self.rehearsal = Some(Rehearsal {

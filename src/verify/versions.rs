@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::analysis::LockFinding;
+use crate::compat::{CompatFinding, CompatSummary};
 use crate::report::{
     MigrationReport, PostgresInfo, Problem, Report, RunTimings, SchemaChange, SequenceReport,
     SequenceVerdict, StepTimings, VersionInfo, VersionVerdict,
@@ -74,6 +75,7 @@ pub fn merge(mut runs: Vec<VersionRun>) -> Report {
         schema_diagram: runs
             .last()
             .and_then(|run| run.report.schema_diagram.clone()),
+        compat: merge_compat_summaries(&runs),
         notes: merge_notes(&runs, &majors),
         ignored_files: first.ignored_files.clone(),
         timings_ms: RunTimings {
@@ -89,6 +91,7 @@ pub fn merge(mut runs: Vec<VersionRun>) -> Report {
                 .iter()
                 .map(|r| r.report.timings_ms.lock_rehearsal)
                 .sum(),
+            compat: runs.iter().map(|r| r.report.timings_ms.compat).sum(),
             snapshot_captures: runs.iter().fold(Default::default(), |mut all, r| {
                 all.add(r.report.timings_ms.snapshot_captures);
                 all
@@ -146,6 +149,62 @@ fn merge_locks(each: &[(u32, &MigrationReport)], majors: &[u32]) -> Vec<LockFind
         .collect()
 }
 
+/// The running code's findings of every major, each once; one found on some majors only
+/// names them.
+fn merge_compat(each: &[(u32, &MigrationReport)], majors: &[u32]) -> Vec<CompatFinding> {
+    let mut merged: Vec<CompatFinding> = Vec::new();
+    for (major, migration) in each {
+        for finding in &migration.compat {
+            let same = |known: &&mut CompatFinding| {
+                (
+                    known.window,
+                    known.kind,
+                    &known.query,
+                    &known.file,
+                    known.line,
+                ) == (
+                    finding.window,
+                    finding.kind,
+                    &finding.query,
+                    &finding.file,
+                    finding.line,
+                )
+            };
+            match merged.iter_mut().find(|known| same(known)) {
+                Some(known) => known.versions.push(*major),
+                None => merged.push(CompatFinding {
+                    versions: vec![*major],
+                    ..finding.clone()
+                }),
+            }
+        }
+    }
+    for finding in &mut merged {
+        if finding.versions.len() == majors.len() {
+            finding.versions.clear();
+        }
+    }
+    merged
+}
+
+/// The running code's summary: the newest major's counts, every major's notes.
+fn merge_compat_summaries(runs: &[VersionRun]) -> Option<CompatSummary> {
+    let mut summary = runs.last()?.report.compat.clone()?;
+    for run in runs {
+        for note in run.report.compat.iter().flat_map(|c| &c.notes) {
+            if !summary.notes.contains(note) {
+                summary.notes.push(note.clone());
+            }
+        }
+        for entry in run.report.compat.iter().flat_map(|c| &c.not_judged) {
+            if !summary.not_judged.contains(entry) {
+                summary.not_judged.push(entry.clone());
+            }
+        }
+    }
+    Some(summary)
+}
+
 fn merge_migration(runs: &[VersionRun], majors: &[u32], index: usize) -> MigrationReport {
     let each: Vec<(u32, &MigrationReport)> = runs
         .iter()
@@ -185,6 +244,7 @@ fn merge_migration(runs: &[VersionRun], majors: &[u32], index: usize) -> Migrati
         timings_ms: timings,
         notes,
         locks: merge_locks(&each, majors),
+        compat: merge_compat(&each, majors),
         versions: each
             .iter()
             .map(|(major, m)| {
@@ -358,6 +418,7 @@ mod tests {
             notes: vec![],
             versions: BTreeMap::new(),
             locks: Vec::new(),
+            compat: Vec::new(),
         }
     }
 
@@ -388,6 +449,7 @@ mod tests {
                 problems: vec![],
                 schema_changes: vec![],
                 schema_diagram: None,
+                compat: None,
                 notes: if major == 17 {
                     vec!["not compared: x".into()]
                 } else {

@@ -174,6 +174,7 @@ impl Pipeline<'_, '_, '_> {
             timings_ms: StepTimings::default(),
             notes: Vec::new(),
             locks: Vec::new(),
+            compat: Vec::new(),
         }
     }
 

@@ -1,0 +1,132 @@
+//! The application's SQL gathered for a `verify` run before any database starts: the
+//! query files at head and at the base commit, the recorded statements from an export or a
+//! live database (see [`crate::compat::read`]).
+
+use crate::compat::read::{self, CompatSources};
+use crate::compat::sources::{self, Recorded};
+use crate::compat::{AppStatement, CompatInput};
+use crate::error::EnvironmentError;
+use crate::migrations::{Discovered, Format};
+use crate::postgres;
+use crate::verify::base::BaseStage;
+
+/// Everything `[compat]` and its flags name, read; `None` without any source.
+pub(super) async fn read_compat(
+    sources: &CompatSources,
+    stage: &BaseStage,
+    discovered: &Discovered,
+    timeouts: postgres::Timeouts,
+) -> anyhow::Result<Option<CompatInput>> {
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    let mut input = CompatInput {
+        changed: stage.under_verification.clone(),
+        ..CompatInput::default()
+    };
+    if !sources.queries.is_empty() {
+        let globs = sources.queries.join(", ");
+        let (head, files) = read::head_queries(&sources.queries, &mut input.notes)?;
+        input.sources.push(format!(
+            "{globs}: {} in {files} file(s) of the working tree (the new code)",
+            queries(&head)
+        ));
+        match (&stage.base_commit, &stage.compared_with) {
+            (Some(commit), _) => {
+                let (base, files) = read::base_queries(&sources.queries, commit)?;
+                input.sources.push(format!(
+                    "{globs}: {} in {files} file(s) at the base commit {} (the old code)",
+                    queries(&base),
+                    commit.get(..12).unwrap_or(commit)
+                ));
+                input.old.extend(base);
+            }
+            (None, Some(_)) => {
+                input.notes.push(
+                    "the base commit is not in local git history: the old code's queries are taken from the working tree"
+                        .to_string(),
+                );
+                input.old.extend(head.iter().cloned());
+            }
+            (None, None) => input.old.extend(head.iter().cloned()),
+        }
+        input.new = head;
+    }
+    let history = history_tables(discovered);
+    let history: Vec<&str> = history.iter().map(String::as_str).collect();
+    if let Some(path) = &sources.statements {
+        let mut recorded = read::statements_file(path)?;
+        sources::retain_not_history(&mut recorded, &history);
+        add_recorded(&mut input, &path.display().to_string(), recorded);
+    }
+    if let Some(url) = &sources.statements_from {
+        let (session, label) = super::connect_live_with(url, timeouts).await?;
+        let mut recorded = read::recorded_from(&session.client).await.map_err(|e| {
+            EnvironmentError::new(format!(
+                "cannot read pg_stat_statements of {label} (--statements-from): {}{}",
+                postgres::describe_error(&e),
+                if e.as_db_error().is_some_and(|db| db.code().code() == "42P01") {
+                    " (CREATE EXTENSION pg_stat_statements there, with the library in shared_preload_libraries)"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+        sources::retain_not_history(&mut recorded, &history);
+        add_recorded(
+            &mut input,
+            &format!("pg_stat_statements of {label}"),
+            recorded,
+        );
+    }
+    Ok(Some(input))
+}
+
+/// `3 queries` / `1 query`.
+fn queries(statements: &[AppStatement]) -> String {
+    match statements.len() {
+        1 => "1 query".to_string(),
+        n => format!("{n} queries"),
+    }
+}
+
+/// Recorded statements join the old code (the application that runs now).
+fn add_recorded(input: &mut CompatInput, origin: &str, recorded: Recorded) {
+    input.sources.push(format!(
+        "{origin}: {} statement(s) recorded from the running application",
+        recorded.statements.len()
+    ));
+    let skipped = [
+        (recorded.skipped_ddl, "DDL"),
+        (recorded.skipped_utility, "utility statements"),
+        (
+            recorded.skipped_ours,
+            "statements of migration tools and monitoring",
+        ),
+    ];
+    let skipped: Vec<String> = skipped
+        .iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, what)| format!("{count} {what}"))
+        .collect();
+    if !skipped.is_empty() {
+        input
+            .notes
+            .push(format!("{origin}: skipped {}", skipped.join(", ")));
+    }
+    input.old.extend(recorded.statements);
+}
+
+/// The migration tools' own tables, by bare name: their statements are not the
+/// application's.
+fn history_tables(discovered: &Discovered) -> Vec<String> {
+    let mut tables: Vec<String> = Format::ALL
+        .iter()
+        .chain(std::iter::once(&discovered.format()))
+        .filter_map(|format| format.history_table())
+        .map(|table| table.rsplit('.').next().unwrap_or(table).to_string())
+        .collect();
+    tables.sort();
+    tables.dedup();
+    tables
+}

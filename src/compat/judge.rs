@@ -1,0 +1,471 @@
+//! The application's statements judged on one database: each is prepared (parsed and
+//! analysed against that schema, never executed), a write is also executed with generated
+//! parameter values inside a transaction that is always rolled back, and the result columns
+//! of a `SELECT *` are read. Judgment is differential: [`control`] runs on the schema the
+//! code was written for and keeps how each statement behaved there (which values made a
+//! write succeed); [`changed`] runs the same statements on the changed schema with the same
+//! values, and only what worked on the control and fails here is a [`Breakage`]. A
+//! statement that fails on its control too (a query the generated values do not fit, SQL
+//! this PostgreSQL does not understand) is not judged, and says why.
+
+use futures_util::future::join_all;
+use tokio_postgres::error::{DbError, SqlState};
+use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, Statement};
+
+use super::sources::{AppStatement, StatementKind, kind, selects_star};
+
+/// How many statements are prepared at once on one connection (pipelined: one round trip
+/// for the batch instead of one per statement).
+const PIPELINE: usize = 64;
+
+/// An error the server gave for a statement.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServerError {
+    /// SQLSTATE, e.g. `42703`.
+    pub code: String,
+    /// The primary message, e.g. `column "name" does not exist`.
+    pub message: String,
+    /// The names the error is about (constraint, column, table, then quoted names of the
+    /// message), most specific first: what finds the migration statement that caused it.
+    #[serde(skip)]
+    pub names: Vec<String>,
+}
+
+impl ServerError {
+    fn from_db(db: &DbError) -> ServerError {
+        let mut names: Vec<String> = [db.constraint(), db.column(), db.table(), db.datatype()]
+            .into_iter()
+            .flatten()
+            .map(str::to_string)
+            .collect();
+        for quoted in db.message().split('"').skip(1).step_by(2) {
+            if !quoted.is_empty() && !names.iter().any(|n| n == quoted) {
+                names.push(quoted.to_string());
+            }
+        }
+        ServerError {
+            code: db.code().code().to_string(),
+            message: db.message().to_string(),
+            names,
+        }
+    }
+
+    fn from_error(error: &tokio_postgres::Error) -> ServerError {
+        match error.as_db_error() {
+            Some(db) => ServerError::from_db(db),
+            None => ServerError {
+                code: String::new(),
+                message: crate::postgres::describe_error(error),
+                names: Vec::new(),
+            },
+        }
+    }
+
+    /// `ERROR 42703: column "name" does not exist`.
+    pub fn text(&self) -> String {
+        if self.code.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{} ({})", self.message, self.code)
+        }
+    }
+}
+
+/// How one statement behaved on its control schema.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// It prepared; a write succeeded with the values of candidate `values` (`None`: not a
+    /// write, or no candidate fitted and `unfit` says why); `columns` are its result
+    /// columns when they come from a `*`.
+    Works {
+        values: Option<usize>,
+        unfit: Option<ServerError>,
+        columns: Option<Vec<(String, String)>>,
+    },
+    /// It does not prepare on its control: not judged.
+    Fails(ServerError),
+}
+
+impl Control {
+    /// Why the statement cannot be judged at all, when it cannot.
+    pub fn not_judged(&self) -> Option<String> {
+        match self {
+            Control::Fails(error) => Some(format!(
+                "fails on the schema its code was written for too: {}",
+                error.text()
+            )),
+            Control::Works { .. } => None,
+        }
+    }
+
+    /// Why the statement was prepared but not executed, when a write's generated values
+    /// did not fit.
+    pub fn not_executed(&self) -> Option<String> {
+        match self {
+            Control::Works {
+                unfit: Some(error), ..
+            } => Some(format!(
+                "a write whose generated values fail on the schema its code was written for: {}",
+                error.text()
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// What makes a statement that worked on its control fail on the changed schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakKind {
+    /// It no longer prepares: a missing table, column or function, a type mismatch, an
+    /// ambiguous reference.
+    Prepare,
+    /// It prepares but the write fails with the values that worked on the control: a new
+    /// NOT NULL column, constraint, narrowed type, trigger.
+    Write,
+    /// It works, but the columns its `*` returns changed.
+    RowShape,
+}
+
+impl BreakKind {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::Prepare => "prepare",
+            BreakKind::Write => "write",
+            BreakKind::RowShape => "row_shape",
+        }
+    }
+}
+
+/// A statement that worked on its control and does not on the changed schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breakage {
+    pub kind: BreakKind,
+    pub error: ServerError,
+}
+
+/// Prepares (and for writes executes, rolled back) every statement on the control schema.
+pub async fn control(
+    client: &Client,
+    statements: &[AppStatement],
+) -> Result<Vec<Control>, tokio_postgres::Error> {
+    let prepared = prepare_all(client, statements).await?;
+    let mut controls = Vec::with_capacity(statements.len());
+    for (statement, prepared) in statements.iter().zip(prepared) {
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                controls.push(Control::Fails(error));
+                continue;
+            }
+        };
+        let columns = selects_star(&statement.sql).then(|| columns_of(&prepared));
+        let (values, unfit) = if kind(&statement.sql) == StatementKind::Write {
+            let mut last = None;
+            let mut fitted = None;
+            for candidate in 0..CANDIDATES.len() {
+                match execute_rolled_back(client, &prepared, candidate).await? {
+                    Ok(()) => {
+                        fitted = Some(candidate);
+                        break;
+                    }
+                    Err(error) => last = Some(error),
+                }
+            }
+            (fitted, fitted.is_none().then_some(last).flatten())
+        } else {
+            (None, None)
+        };
+        controls.push(Control::Works {
+            values,
+            unfit,
+            columns,
+        });
+    }
+    Ok(controls)
+}
+
+/// Judges on the changed schema the statements whose control is given (`None`: skip the
+/// statement, it is judged already): a breakage for each that worked on its control and
+/// fails here.
+pub async fn changed(
+    client: &Client,
+    statements: &[AppStatement],
+    controls: &[Option<&Control>],
+) -> Result<Vec<Option<Breakage>>, tokio_postgres::Error> {
+    let wanted: Vec<(usize, &AppStatement)> = statements
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| matches!(controls[*index], Some(Control::Works { .. })))
+        .collect();
+    let to_prepare: Vec<AppStatement> = wanted.iter().map(|(_, s)| (*s).clone()).collect();
+    let prepared = prepare_all(client, &to_prepare).await?;
+    let mut breakages = vec![None; statements.len()];
+    for ((index, statement), prepared) in wanted.into_iter().zip(prepared) {
+        let Some(Control::Works {
+            values, columns, ..
+        }) = controls[index]
+        else {
+            continue;
+        };
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                breakages[index] = Some(Breakage {
+                    kind: BreakKind::Prepare,
+                    error,
+                });
+                continue;
+            }
+        };
+        if let Some(candidate) = *values
+            && let Err(error) = execute_rolled_back(client, &prepared, candidate).await?
+        {
+            breakages[index] = Some(Breakage {
+                kind: BreakKind::Write,
+                error,
+            });
+            continue;
+        }
+        if let Some(before) = columns.as_deref() {
+            let after = columns_of(&prepared);
+            if before != after && selects_star(&statement.sql) {
+                breakages[index] = Some(Breakage {
+                    kind: BreakKind::RowShape,
+                    error: ServerError {
+                        code: String::new(),
+                        message: format!(
+                            "the columns its * returns changed: ({}) became ({})",
+                            column_list(before),
+                            column_list(&after)
+                        ),
+                        names: changed_names(before, &after),
+                    },
+                });
+            }
+        }
+    }
+    Ok(breakages)
+}
+
+/// Prepares every statement, pipelined; Err only when the connection is gone.
+async fn prepare_all(
+    client: &Client,
+    statements: &[AppStatement],
+) -> Result<Vec<Result<Statement, ServerError>>, tokio_postgres::Error> {
+    let mut all = Vec::with_capacity(statements.len());
+    for chunk in statements.chunks(PIPELINE) {
+        let results = join_all(chunk.iter().map(|s| client.prepare(&s.sql))).await;
+        for result in results {
+            all.push(match result {
+                Ok(statement) => Ok(statement),
+                Err(error) if error.as_db_error().is_some() => Err(ServerError::from_error(&error)),
+                Err(error) => return Err(error),
+            });
+        }
+    }
+    Ok(all)
+}
+
+fn columns_of(statement: &Statement) -> Vec<(String, String)> {
+    statement
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), c.type_().name().to_string()))
+        .collect()
+}
+
+fn column_list(columns: &[(String, String)]) -> String {
+    columns
+        .iter()
+        .map(|(name, ty)| format!("{name} {ty}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The columns that came, went or changed type, for finding the migration statement.
+fn changed_names(before: &[(String, String)], after: &[(String, String)]) -> Vec<String> {
+    let mut names: Vec<String> = before
+        .iter()
+        .filter(|c| !after.contains(c))
+        .chain(after.iter().filter(|c| !before.contains(c)))
+        .map(|(name, _)| name.clone())
+        .collect();
+    names.dedup();
+    names
+}
+
+/// Executes `statement` with candidate `candidate`'s values in a transaction that is
+/// rolled back whatever happens. `Ok(Err)`: the statement failed; Err: the connection did.
+async fn execute_rolled_back(
+    client: &Client,
+    statement: &Statement,
+    candidate: usize,
+) -> Result<Result<(), ServerError>, tokio_postgres::Error> {
+    let values: Vec<TextValue> = statement
+        .params()
+        .iter()
+        .enumerate()
+        .map(|(index, ty)| TextValue(generated(ty, index, &CANDIDATES[candidate])))
+        .collect();
+    client.batch_execute("BEGIN").await?;
+    let outcome = client.execute_raw(statement, values.iter()).await;
+    client.batch_execute("ROLLBACK").await?;
+    match outcome {
+        Ok(_) => Ok(Ok(())),
+        Err(error) if error.as_db_error().is_some() => {
+            let db = error.as_db_error().expect("checked");
+            if *db.code() == SqlState::ADMIN_SHUTDOWN || *db.code() == SqlState::CRASH_SHUTDOWN {
+                return Err(error);
+            }
+            Ok(Err(ServerError::from_db(db)))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// One way to generate a write's parameter values; a write is tried with each in turn on
+/// its control until one fits.
+struct Candidate {
+    /// Integers are 1 (the first generated row of a populated table: a foreign key finds
+    /// its parent, an UPDATE its row) or a value no generated row has (a new primary key).
+    small_numbers: bool,
+    /// Characters in a generated string: long enough that a narrowed `varchar` shows, short
+    /// enough for the columns written for short codes.
+    text_length: usize,
+}
+
+const CANDIDATES: [Candidate; 4] = [
+    Candidate {
+        small_numbers: true,
+        text_length: 40,
+    },
+    Candidate {
+        small_numbers: false,
+        text_length: 40,
+    },
+    Candidate {
+        small_numbers: true,
+        text_length: 6,
+    },
+    Candidate {
+        small_numbers: false,
+        text_length: 6,
+    },
+];
+
+/// A parameter's value in PostgreSQL's text form (`None`: NULL), which the server reads
+/// with the parameter's type's input function.
+#[derive(Debug)]
+struct TextValue(Option<String>);
+
+impl ToSql for TextValue {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            Some(text) => {
+                out.extend_from_slice(text.as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> Format {
+        Format::Text
+    }
+
+    to_sql_checked!();
+}
+
+/// The text of a generated value of type `ty` for parameter `index` (0-based).
+fn generated(ty: &Type, index: usize, candidate: &Candidate) -> Option<String> {
+    match ty.kind() {
+        Kind::Enum(labels) => return labels.first().cloned(),
+        Kind::Array(_) => return Some("{}".into()),
+        Kind::Range(_) => return Some("empty".into()),
+        Kind::Domain(base) => return generated(base, index, candidate),
+        Kind::Composite(_) => return None,
+        _ => {}
+    }
+    let number = if candidate.small_numbers {
+        1
+    } else {
+        1_000_003 + index as i64
+    };
+    let text = match ty.name() {
+        "int2" => (if candidate.small_numbers {
+            1
+        } else {
+            30_001 + index as i64
+        })
+        .to_string(),
+        "int4" | "int8" | "numeric" | "float4" | "float8" | "oid" | "money" => number.to_string(),
+        "bool" => "true".into(),
+        "uuid" => format!("00000000-0000-4000-8000-{:012}", number),
+        "date" => "2020-01-02".into(),
+        "timestamp" | "timestamptz" => "2020-01-02 03:04:05".into(),
+        "time" | "timetz" => "03:04:05".into(),
+        "interval" => "1 second".into(),
+        "json" | "jsonb" => "{}".into(),
+        "bytea" => "\\x00".into(),
+        "inet" | "cidr" => "10.0.0.1".into(),
+        "macaddr" => "08:00:2b:01:02:03".into(),
+        "tsvector" => "word".into(),
+        "tsquery" => "word".into(),
+        "xml" => "<r/>".into(),
+        _ => {
+            let mut text = format!("v{}-", index + 1);
+            while text.len() < candidate.text_length {
+                text.push('x');
+            }
+            text.truncate(candidate.text_length);
+            text
+        }
+    };
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_values_follow_the_type_and_the_candidate() {
+        let long = &CANDIDATES[0];
+        let short = &CANDIDATES[3];
+        assert_eq!(generated(&Type::INT4, 0, long).as_deref(), Some("1"));
+        assert_eq!(generated(&Type::INT8, 2, short).as_deref(), Some("1000005"));
+        assert_eq!(generated(&Type::INT2, 0, short).as_deref(), Some("30001"));
+        assert_eq!(generated(&Type::VARCHAR, 1, long).unwrap().len(), 40);
+        assert_eq!(generated(&Type::TEXT, 1, short).as_deref(), Some("v2-xxx"));
+        assert_eq!(generated(&Type::TEXT_ARRAY, 0, long).as_deref(), Some("{}"));
+        assert_eq!(
+            generated(&Type::UUID, 0, short).as_deref(),
+            Some("00000000-0000-4000-8000-000001000003")
+        );
+    }
+
+    #[test]
+    fn row_shape_names_what_came_and_went() {
+        let before = vec![
+            ("id".to_string(), "int4".to_string()),
+            ("name".to_string(), "text".to_string()),
+        ];
+        let after = vec![
+            ("id".to_string(), "int4".to_string()),
+            ("full_name".to_string(), "text".to_string()),
+        ];
+        assert_eq!(changed_names(&before, &after), ["name", "full_name"]);
+        assert_eq!(column_list(&before), "id int4, name text");
+    }
+}

@@ -1,0 +1,517 @@
+//! Running code on the changed schema (see [`crate::compat`]): which code meets which
+//! schema, and what a breakage weighs.
+//!
+//! Before the first migration the change adds, the database is kept as a checkpoint: the
+//! base schema. After the walk, two copies of it are made and filled alike with a few
+//! generated rows per table the statements reach (a foreign key then finds its parent, an
+//! UPDATE its row). The control copy stays the base schema. The walk copy applies the
+//! change's ups one by one, and after each of them the old code's statements that still
+//! work are judged against their control: what breaks is owed to that migration (the
+//! deploy window). There, on the migrated schema, the new code is the control for the
+//! rollback window: the change's downs run in reverse, the new code judged after each. With
+//! `order = "code-first"` the new code is also judged on the control copy (the base schema)
+//! instead of the deploy window. When an up cannot run on the generated rows, everything is
+//! judged again on empty tables, and a note says so.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use super::{Pipeline, millis};
+use crate::analysis::rows;
+use crate::compat::judge::{self, BreakKind, Breakage, Control};
+use crate::compat::{AppStatement, CompatFinding, CompatInput, CompatSummary, NotJudged, Window};
+use crate::error::EnvironmentError;
+use crate::migrations::{Script, lexer};
+use crate::policy::{DeployOrder, Level, Severity};
+use crate::postgres::Session;
+use crate::postgres::script;
+use crate::report::MigrationReport;
+
+/// Rows generated into each table the statements reach before they are judged.
+const ROWS: u64 = 20;
+
+/// Limits for the application's statements in our copies: one that hangs is not judged.
+const LIMITS: &str = "SET statement_timeout = '10s'; SET lock_timeout = '2s'";
+
+/// What one pass over the copies found.
+#[derive(Default)]
+struct Pass {
+    /// Each finding and the index of the migration it is owed to.
+    findings: Vec<(usize, CompatFinding)>,
+    judged: usize,
+    not_judged: Vec<NotJudged>,
+    notes: Vec<String>,
+}
+
+/// Why a pass stopped (a script failed in a copy, a copy stopped answering).
+type Stopped = String;
+
+/// When the copies get their generated rows. Tried in this order: an up that cannot run
+/// on rows (a new NOT NULL column without a default) moves the rows after it, a script
+/// that fails even so leaves the tables empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    /// Both copies filled alike before the ups.
+    BeforeUps,
+    /// The control filled; the walk copy filled after each up (the same generator gives
+    /// the same keys), tables filled once.
+    AfterEachUp,
+    /// No rows: writes that need a parent row are not judged.
+    None,
+}
+
+impl Pipeline<'_, '_, '_> {
+    /// Before the first migration the change adds (`index`): keeps the database as the
+    /// base schema the running code is judged on, or records why it cannot.
+    pub(super) async fn keep_compat_base(&mut self, index: usize) -> Result<(), EnvironmentError> {
+        if self.compat_base.is_some() {
+            return Ok(());
+        }
+        let reason = if self.blocked_by.is_some() {
+            Some("an earlier migration's up failed".to_string())
+        } else if !self.copies_are_faithful {
+            Some(
+                "a migration sets something per database (ALTER DATABASE … SET), which a copy of the database would not have"
+                    .to_string(),
+            )
+        } else if self.migrations[index..]
+            .iter()
+            .flat_map(|m| [Some(&m.up), m.down.as_ref()])
+            .flatten()
+            .any(|script| script.step.is_some())
+        {
+            Some(
+                "the migrations run through their tool, which is not run again in copies"
+                    .to_string(),
+            )
+        } else {
+            None
+        };
+        let kept = match reason {
+            Some(reason) => Err(reason),
+            None => {
+                if self.needs_rebuild
+                    && let Err(reason) = self.rebuild(index).await?
+                {
+                    self.compat_base = Some(Err(reason));
+                    return Ok(());
+                }
+                match self.checkpoint_at(index).await? {
+                    Some(name) => Ok((index, name)),
+                    None => Err("the database could not be kept".to_string()),
+                }
+            }
+        };
+        self.compat_base = Some(kept);
+        Ok(())
+    }
+
+    /// Judges the running code in every window the policy asks for, adding each finding to
+    /// the report of the migration it is owed to; the summary for the report (`None`
+    /// without any source of the application's SQL).
+    pub(super) async fn judge_compat(
+        &mut self,
+        reports: &mut [MigrationReport],
+    ) -> Result<Option<CompatSummary>, EnvironmentError> {
+        let Some(input) = self.options.compat.as_ref() else {
+            return Ok(None);
+        };
+        let mut summary = CompatSummary {
+            sources: input.sources.clone(),
+            notes: input.notes.clone(),
+            ..CompatSummary::default()
+        };
+        let base = match (&input.changed, self.compat_base.clone()) {
+            (None, _) => Err(
+                "without a base (--base) every migration is new and no code ran before them"
+                    .to_string(),
+            ),
+            (Some(_), None) => Err("the change adds no migration".to_string()),
+            (Some(_), Some(kept)) => kept,
+        };
+        let (first, base) = match base {
+            Ok(base) => base,
+            Err(reason) => {
+                summary
+                    .notes
+                    .push(format!("running code not judged: {reason}"));
+                return Ok(Some(summary));
+            }
+        };
+        if input.is_empty() {
+            summary
+                .notes
+                .push("running code not judged: its sources hold no statement".to_string());
+            return Ok(Some(summary));
+        }
+        let started = Instant::now();
+        for rows in [Rows::BeforeUps, Rows::AfterEachUp, Rows::None] {
+            match self.compat_pass(input, first, &base, rows).await? {
+                Ok(pass) => {
+                    summary.judged = pass.judged;
+                    summary.not_judged = pass.not_judged;
+                    summary.notes.extend(pass.notes);
+                    for (index, finding) in pass.findings {
+                        reports[index].compat.push(finding);
+                    }
+                    break;
+                }
+                Err(reason) => summary.notes.push(match rows {
+                    Rows::BeforeUps => format!(
+                        "running code: with {ROWS} generated rows per table before the ups, {reason}; the rows were generated after each up instead"
+                    ),
+                    Rows::AfterEachUp => format!(
+                        "running code judged on empty tables: with generated rows, {reason}"
+                    ),
+                    Rows::None => format!("running code not judged: {reason}"),
+                }),
+            }
+        }
+        self.timings.compat = millis(started.elapsed());
+        Ok(Some(summary))
+    }
+
+    /// One pass: the copies made from `base` (filled with rows when `populate`), the
+    /// windows judged.
+    async fn compat_pass(
+        &mut self,
+        input: &CompatInput,
+        first: usize,
+        base: &str,
+        rows: Rows,
+    ) -> Result<Result<Pass, Stopped>, EnvironmentError> {
+        let control = self.databases.side_copy(base).await?;
+        let walk = self.databases.side_copy(base).await?;
+        for (session, fill) in [
+            (&control, rows != Rows::None),
+            (&walk, rows == Rows::BeforeUps),
+        ] {
+            session.client.batch_execute(LIMITS).await.map_err(|e| {
+                crate::postgres::connection_error(self.server, "limiting a copy", &e)
+            })?;
+            let filled = match fill {
+                true => {
+                    WalkRows::default()
+                        .fill(session, input, &self.bookkeeping)
+                        .await
+                }
+                false => Ok(()),
+            };
+            if let Err(error) = filled {
+                return Ok(Err(format!(
+                    "a copy could not be filled: {}",
+                    crate::postgres::describe_error(&error)
+                )));
+            }
+        }
+        // The walk copy's own rows, filled after each up, are tracked from empty.
+        let mut walk_rows = WalkRows::default();
+        let policy = self.options.policy.compat;
+        let code_first = policy.order == DeployOrder::CodeFirst;
+        let deploy = if code_first {
+            Level::Off
+        } else {
+            policy.deploy
+        };
+        let changed: Vec<usize> = (first..self.migrations.len())
+            .filter(|&i| input.is_changed(&self.migrations[i].version.text))
+            .collect();
+        let mut pass = Pass::default();
+        let timeouts = self.options.timeouts;
+        let failed = |e: tokio_postgres::Error| {
+            format!(
+                "a copy stopped answering: {}",
+                crate::postgres::describe_error(&e)
+            )
+        };
+
+        // Deploy: the old code, its control the base schema, judged after each up.
+        let old_controls = match deploy {
+            Level::Off => Vec::new(),
+            _ => match judge::control(&control.client, &input.old).await {
+                Ok(controls) => controls,
+                Err(e) => return Ok(Err(failed(e))),
+            },
+        };
+        let mut pending: Vec<Option<&Control>> = old_controls.iter().map(Some).collect();
+        for index in first..self.migrations.len() {
+            let migration = &self.migrations[index];
+            if let Err(failure) = script::run_script(&walk, &migration.up, timeouts).await {
+                return Ok(Err(format!(
+                    "{} failed in the copy the code is judged in: {}",
+                    migration.up.path.display(),
+                    failure.message.lines().next().unwrap_or_default()
+                )));
+            }
+            if rows == Rows::AfterEachUp
+                && let Err(error) = walk_rows.fill(&walk, input, &self.bookkeeping).await
+            {
+                return Ok(Err(format!(
+                    "a copy could not be filled after {}: {}",
+                    migration.up.path.display(),
+                    crate::postgres::describe_error(&error)
+                )));
+            }
+            if deploy == Level::Off || !changed.contains(&index) {
+                continue;
+            }
+            let breakages = match judge::changed(&walk.client, &input.old, &pending).await {
+                Ok(breakages) => breakages,
+                Err(e) => return Ok(Err(failed(e))),
+            };
+            for (at, breakage) in breakages.into_iter().enumerate() {
+                if let Some(breakage) = breakage {
+                    pending[at] = None;
+                    let finding = finding(
+                        Window::Deploy,
+                        deploy,
+                        &input.old[at],
+                        breakage,
+                        &[&migration.up],
+                    );
+                    pass.findings.extend(finding.map(|f| (index, f)));
+                }
+            }
+        }
+        if deploy != Level::Off {
+            count(&mut pass, &input.old, &old_controls);
+        }
+
+        // The new code on the migrated schema: the control of rollback and code first.
+        let rollback = policy.rollback;
+        let new_controls = if rollback == Level::Off && !code_first {
+            Vec::new()
+        } else {
+            match judge::control(&walk.client, &input.new).await {
+                Ok(controls) => controls,
+                Err(e) => return Ok(Err(failed(e))),
+            }
+        };
+
+        if code_first && policy.deploy != Level::Off {
+            let pending: Vec<Option<&Control>> = new_controls.iter().map(Some).collect();
+            let breakages = match judge::changed(&control.client, &input.new, &pending).await {
+                Ok(breakages) => breakages,
+                Err(e) => return Ok(Err(failed(e))),
+            };
+            let ups: Vec<&Script> = changed.iter().map(|&i| &self.migrations[i].up).collect();
+            for (at, breakage) in breakages.into_iter().enumerate() {
+                let Some(breakage) = breakage else { continue };
+                let owner = owner(&ups, &breakage.error.names).unwrap_or(0);
+                let finding = finding(
+                    Window::CodeFirst,
+                    policy.deploy,
+                    &input.new[at],
+                    breakage,
+                    &ups[owner..=owner],
+                );
+                pass.findings.extend(finding.map(|f| (changed[owner], f)));
+            }
+            count(&mut pass, &input.new, &new_controls);
+        }
+
+        // Rollback: the new code after each down, in reverse.
+        if rollback != Level::Off {
+            let mut pending: Vec<Option<&Control>> = new_controls.iter().map(Some).collect();
+            for &index in changed.iter().rev() {
+                let migration = &self.migrations[index];
+                let Some(down) = migration
+                    .down
+                    .as_ref()
+                    .filter(|_| !migration.version.is_repeatable())
+                else {
+                    pass.notes.push(format!(
+                        "rollback window judged only down to migration {}: it has no down",
+                        migration.version.text
+                    ));
+                    break;
+                };
+                if let Err(failure) = script::run_script(&walk, down, timeouts).await {
+                    if rows != Rows::None {
+                        return Ok(Err(format!(
+                            "{} failed in the copy the code is judged in: {}",
+                            down.path.display(),
+                            failure.message.lines().next().unwrap_or_default()
+                        )));
+                    }
+                    pass.notes.push(format!(
+                        "rollback window judged only down to migration {}: its down failed in the copy ({})",
+                        migration.version.text,
+                        failure.message.lines().next().unwrap_or_default()
+                    ));
+                    break;
+                }
+                let breakages = match judge::changed(&walk.client, &input.new, &pending).await {
+                    Ok(breakages) => breakages,
+                    Err(e) => return Ok(Err(failed(e))),
+                };
+                for (at, breakage) in breakages.into_iter().enumerate() {
+                    if let Some(breakage) = breakage {
+                        pending[at] = None;
+                        let finding = finding(
+                            Window::Rollback,
+                            rollback,
+                            &input.new[at],
+                            breakage,
+                            &[down],
+                        );
+                        pass.findings.extend(finding.map(|f| (index, f)));
+                    }
+                }
+            }
+            count(&mut pass, &input.new, &new_controls);
+        }
+        Ok(Ok(pass))
+    }
+
+    /// A checkpoint of the database as it is now, `index` ups applied (the one there is
+    /// when it is at `index`): its name, `None` when copies would not be faithful.
+    pub(super) async fn checkpoint_at(
+        &mut self,
+        index: usize,
+    ) -> Result<Option<String>, EnvironmentError> {
+        if let Some((applied, name)) = &self.checkpoint
+            && *applied == index
+        {
+            return Ok(Some(name.clone()));
+        }
+        self.take_checkpoint(index).await?;
+        self.snapshot_session = Some(self.databases.connect_newest().await?);
+        self.prepare_snapshot_query().await?;
+        Ok(self.checkpoint.as_ref().map(|(_, name)| name.clone()))
+    }
+}
+
+/// The tables of one copy filled so far, each with [`ROWS`] rows (the same rows in every
+/// copy: the generator is deterministic), never twice.
+#[derive(Default)]
+struct WalkRows {
+    filler: Option<rows::Filler>,
+    seen: BTreeSet<u32>,
+}
+
+impl WalkRows {
+    /// Fills the tables the statements reach that were not filled yet.
+    async fn fill(
+        &mut self,
+        session: &Session,
+        input: &CompatInput,
+        bookkeeping: &BTreeSet<String>,
+    ) -> Result<(), tokio_postgres::Error> {
+        let texts: Vec<&str> = input
+            .old
+            .iter()
+            .chain(&input.new)
+            .map(|s| s.sql.as_str())
+            .collect();
+        let filler = match &self.filler {
+            Some(filler) => filler,
+            None => self
+                .filler
+                .insert(rows::Filler::prepare(&session.client).await?),
+        };
+        let filled = filler
+            .fill(&session.client, ROWS, &self.seen, bookkeeping, Some(&texts))
+            .await?;
+        self.seen.extend(filled.seen);
+        Ok(())
+    }
+}
+
+/// Counts what a window judged and what it could not.
+fn count(pass: &mut Pass, statements: &[AppStatement], controls: &[Control]) {
+    for (statement, control) in statements.iter().zip(controls) {
+        match control.not_judged() {
+            Some(reason) => push_not_judged(pass, statement, reason),
+            None => {
+                pass.judged += 1;
+                if let Some(reason) = control.not_executed() {
+                    push_not_judged(pass, statement, reason);
+                }
+            }
+        }
+    }
+}
+
+fn push_not_judged(pass: &mut Pass, statement: &AppStatement, reason: String) {
+    let entry = NotJudged {
+        query: statement.label(),
+        reason,
+    };
+    if !pass.not_judged.contains(&entry) {
+        pass.not_judged.push(entry);
+    }
+}
+
+/// The finding for `breakage` of `statement` in `window` at `level` (`None`: off), owed to
+/// the statement of `scripts` that names what broke.
+fn finding(
+    window: Window,
+    level: Level,
+    statement: &AppStatement,
+    breakage: Breakage,
+    scripts: &[&Script],
+) -> Option<CompatFinding> {
+    let severity = level.severity()?;
+    // A changed row shape may be what the code expects: a warning at most.
+    let severity = match breakage.kind {
+        BreakKind::RowShape => Severity::Warning,
+        _ => severity,
+    };
+    let (file, line) = cause(scripts, &breakage.error.names);
+    Some(CompatFinding {
+        window,
+        kind: breakage.kind,
+        severity,
+        query: statement.clone(),
+        error: breakage.error.message,
+        sqlstate: breakage.error.code,
+        file,
+        line,
+        versions: Vec::new(),
+    })
+}
+
+/// Which of `scripts` names one of `names` (most specific first).
+fn owner(scripts: &[&Script], names: &[String]) -> Option<usize> {
+    names.iter().find_map(|name| {
+        scripts
+            .iter()
+            .position(|script| statement_naming(script, name).is_some())
+    })
+}
+
+/// The file and line of the statement of `scripts` that names one of `names`, else of the
+/// first statement of the first script.
+fn cause(scripts: &[&Script], names: &[String]) -> (Option<String>, Option<usize>) {
+    let found = names.iter().find_map(|name| {
+        scripts
+            .iter()
+            .find_map(|script| statement_naming(script, name).map(|line| (*script, line)))
+    });
+    let found = found.or_else(|| {
+        let script = scripts.first()?;
+        let first = lexer::split_statements(&script.sql)
+            .into_iter()
+            .find(|s| !s.is_empty())?;
+        Some((*script, line_of(script, first.code.start)))
+    });
+    match found {
+        Some((script, line)) => (Some(script.path.display().to_string()), Some(line)),
+        None => (scripts.first().map(|s| s.path.display().to_string()), None),
+    }
+}
+
+/// The file line of the first statement of `script` that uses `name` as a word.
+fn statement_naming(script: &Script, name: &str) -> Option<usize> {
+    let name = name.to_ascii_lowercase();
+    lexer::split_statements(&script.sql)
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .find(|s| lexer::has_word(&script.sql[s.code.clone()], &name))
+        .map(|s| line_of(script, s.code.start))
+}
+
+fn line_of(script: &Script, offset: usize) -> usize {
+    script.line_offset + lexer::line_col(&script.sql, offset).0
+}
