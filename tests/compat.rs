@@ -1,0 +1,506 @@
+//! Issue #27: the running code on the changed schema, end to end on the embedded
+//! PostgreSQL. Each test is a git repository whose `main` holds the merged migrations and
+//! the old code's queries, and whose branch adds a migration and changes the queries;
+//! `verify --base main` judges the old queries on the migrated schema (deploy) and the new
+//! ones on the schema after the downs (rollback).
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+/// The first migration, merged on `main`: users and posts.
+const USERS: &str = "CREATE TABLE users (id serial PRIMARY KEY, name varchar(100) NOT NULL, email text, bio text);\n\
+                     CREATE TABLE posts (id serial PRIMARY KEY, user_id int NOT NULL REFERENCES users (id), title text NOT NULL);\n";
+const USERS_DOWN: &str = "DROP TABLE posts;\nDROP TABLE users;\n";
+
+/// The old code: sqlc queries.
+const OLD_QUERIES: &str = "-- name: GetUser :one\n\
+                           SELECT id, name, email FROM users WHERE id = $1;\n\
+                           \n\
+                           -- name: CreateUser :one\n\
+                           INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id;\n\
+                           \n\
+                           -- name: CreatePost :exec\n\
+                           INSERT INTO posts (user_id, title) VALUES (@user_id, @title);\n";
+
+/// A repository: `main` with the users migration and `base_queries`, then a branch
+/// `change` adding migration 2 (`up`, `down`) and replacing the queries with
+/// `head_queries` (`None`: the file is removed).
+fn project(
+    base_queries: Option<&str>,
+    up: &str,
+    down: &str,
+    head_queries: Option<&str>,
+) -> tempfile::TempDir {
+    let dir = common::migrations_dir(&[
+        ("migrations/1_users.up.sql", USERS),
+        ("migrations/1_users.down.sql", USERS_DOWN),
+    ]);
+    let root = dir.path();
+    if let Some(queries) = base_queries {
+        common::write(root, "db/queries/users.sql", queries);
+    }
+    common::git(root, &["init", "-q"]);
+    common::git(root, &["add", "-A"]);
+    common::git(root, &["commit", "-qm", "base"]);
+    common::git(root, &["checkout", "-qb", "change"]);
+    common::write(root, "migrations/2_change.up.sql", up);
+    common::write(root, "migrations/2_change.down.sql", down);
+    match head_queries {
+        Some(queries) => common::write(root, "db/queries/users.sql", queries),
+        None => {
+            let _ = std::fs::remove_file(root.join("db/queries/users.sql"));
+        }
+    }
+    common::git(root, &["add", "-A"]);
+    common::git(root, &["commit", "-qm", "change"]);
+    dir
+}
+
+/// `verify migrations --base main --queries db/queries/*.sql --json -` in `repo`, with
+/// `extra` flags.
+fn check(repo: &Path, extra: &[&str]) -> (Output, Value) {
+    let tmp = common::private_tmp();
+    let output = common::command(tmp.path())
+        .current_dir(repo)
+        .args(["verify", "migrations", "--base", "main", "--json", "-"])
+        .args(["--queries", "db/queries/*.sql"])
+        .args(extra)
+        .output()
+        .expect("run migration-check");
+    common::assert_nothing_left(tmp.path());
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("no report: {}", common::stderr(&output)));
+    (output, report)
+}
+
+/// The compat findings of migration 2, as (window, kind, severity, query name, query line,
+/// migration file name, migration line).
+fn findings(report: &Value) -> Vec<(String, String, String, String, u64, String, u64)> {
+    report["migrations"][1]["compat"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            (
+                text(&f["window"]),
+                text(&f["kind"]),
+                text(&f["severity"]),
+                text(&f["query"]["name"]),
+                f["query"]["line"].as_u64().unwrap_or(0),
+                text(&f["file"])
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn finding(
+    window: &str,
+    kind: &str,
+    severity: &str,
+    query: &str,
+    query_line: u64,
+    file: &str,
+    line: u64,
+) -> (String, String, String, String, u64, String, u64) {
+    (
+        window.into(),
+        kind.into(),
+        severity.into(),
+        query.into(),
+        query_line,
+        file.into(),
+        line,
+    )
+}
+
+#[test]
+fn a_rename_breaks_the_old_query_named_with_its_line_and_the_renames_line() {
+    let new_queries = OLD_QUERIES.replace("name, email", "full_name, email");
+    let repo = project(
+        Some(OLD_QUERIES),
+        "SET lock_timeout = '5s';\nALTER TABLE users RENAME COLUMN name TO full_name;\n",
+        "ALTER TABLE users RENAME COLUMN full_name TO name;\n",
+        Some(&new_queries),
+    );
+    let (output, report) = check(repo.path(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert_eq!(
+        findings(&report),
+        [
+            finding(
+                "deploy",
+                "prepare",
+                "error",
+                "GetUser",
+                2,
+                "2_change.up.sql",
+                2
+            ),
+            finding(
+                "deploy",
+                "prepare",
+                "error",
+                "CreateUser",
+                5,
+                "2_change.up.sql",
+                2
+            ),
+            finding(
+                "rollback",
+                "prepare",
+                "warning",
+                "GetUser",
+                2,
+                "2_change.down.sql",
+                1
+            ),
+            finding(
+                "rollback",
+                "prepare",
+                "warning",
+                "CreateUser",
+                5,
+                "2_change.down.sql",
+                1
+            ),
+        ]
+    );
+    let first = &report["migrations"][1]["compat"][0];
+    assert_eq!(first["error"], "column \"name\" does not exist");
+    assert_eq!(first["sqlstate"], "42703");
+    assert_eq!(first["query"]["file"], "db/queries/users.sql");
+    // The migration itself is sound: only the running code fails the check.
+    assert_eq!(report["migrations"][1]["status"], "passed");
+    assert_eq!(report["passed"], false);
+    // Judged: three old statements (deploy) and three new ones (rollback).
+    assert_eq!(report["compat"]["judged"], 6, "{}", report["compat"]);
+    let text = common::stderr(&output);
+    assert!(
+        text.contains("GetUser (db/queries/users.sql:2): column \"name\" does not exist (42703)")
+            && text.contains("caused by migrations/2_change.up.sql:2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_dropped_column_no_query_uses_is_no_finding() {
+    let repo = project(
+        Some(OLD_QUERIES),
+        "ALTER TABLE users DROP COLUMN bio;\n",
+        "ALTER TABLE users ADD COLUMN bio text;\n",
+        Some(OLD_QUERIES),
+    );
+    let (output, report) = check(repo.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(findings(&report), []);
+    assert_eq!(report["compat"]["judged"], 6);
+    assert!(
+        report["compat"].get("not_judged").is_none(),
+        "{}",
+        report["compat"]
+    );
+}
+
+#[test]
+fn a_new_not_null_column_breaks_the_old_insert_unless_it_has_a_default() {
+    let repo = project(
+        Some(OLD_QUERIES),
+        "ALTER TABLE posts ADD COLUMN slug text NOT NULL;\n",
+        "ALTER TABLE posts DROP COLUMN slug;\n",
+        Some(OLD_QUERIES),
+    );
+    let (output, report) = check(repo.path(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert_eq!(
+        findings(&report),
+        [finding(
+            "deploy",
+            "write",
+            "error",
+            "CreatePost",
+            8,
+            "2_change.up.sql",
+            1
+        )]
+    );
+    assert_eq!(report["migrations"][1]["compat"][0]["sqlstate"], "23502");
+    // The up cannot run on rows (the column has no default): the rows came after it.
+    let notes = report["compat"]["notes"].to_string();
+    assert!(notes.contains("generated after each up"), "{notes}");
+
+    let repo = project(
+        Some(OLD_QUERIES),
+        "ALTER TABLE posts ADD COLUMN slug text NOT NULL DEFAULT '';\n",
+        "ALTER TABLE posts DROP COLUMN slug;\n",
+        Some(OLD_QUERIES),
+    );
+    let (output, report) = check(repo.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(findings(&report), []);
+}
+
+#[test]
+fn a_narrowed_varchar_breaks_the_old_insert() {
+    let repo = project(
+        Some(OLD_QUERIES),
+        "ALTER TABLE users ALTER COLUMN name TYPE varchar(10);\n",
+        "ALTER TABLE users ALTER COLUMN name TYPE varchar(100);\n",
+        Some(OLD_QUERIES),
+    );
+    let (output, report) = check(repo.path(), &["--no-lock-analysis"]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert_eq!(
+        findings(&report),
+        [finding(
+            "deploy",
+            "write",
+            "error",
+            "CreateUser",
+            5,
+            "2_change.up.sql",
+            1
+        )]
+    );
+    assert_eq!(report["migrations"][1]["compat"][0]["sqlstate"], "22001");
+}
+
+/// Expand: the new column beside the old one, the code moved to it; contract, in a later
+/// change whose base code no longer reads the old column: neither breaks running code.
+#[test]
+fn expand_then_contract_breaks_nothing() {
+    let expanded_queries = OLD_QUERIES.replace("name, email", "display_name, email");
+    let repo = project(
+        Some(OLD_QUERIES),
+        "ALTER TABLE users ADD COLUMN display_name varchar(100);\n\
+         UPDATE users SET display_name = name;\n\
+         ALTER TABLE users ALTER COLUMN name DROP NOT NULL;\n",
+        "UPDATE users SET name = display_name WHERE name IS NULL;\n\
+         ALTER TABLE users ALTER COLUMN name SET NOT NULL;\n\
+         ALTER TABLE users DROP COLUMN display_name;\n",
+        Some(&expanded_queries),
+    );
+    let (output, report) = check(repo.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    // The new code reads display_name, which the down removes: the rollback window says so.
+    assert!(
+        findings(&report)
+            .iter()
+            .all(|f| f.0 == "rollback" && f.2 == "warning"),
+        "{:?}",
+        findings(&report)
+    );
+    assert!(!findings(&report).iter().any(|f| f.0 == "deploy"));
+
+    // The contract step: merged expand on main, the branch drops the old column.
+    let root = repo.path();
+    common::git(root, &["checkout", "-q", "main"]);
+    common::git(root, &["merge", "-q", "--ff-only", "change"]);
+    common::git(root, &["checkout", "-qb", "contract"]);
+    common::write(
+        root,
+        "migrations/3_contract.up.sql",
+        "ALTER TABLE users DROP COLUMN name;\n",
+    );
+    common::write(
+        root,
+        "migrations/3_contract.down.sql",
+        "ALTER TABLE users ADD COLUMN name varchar(100);\n",
+    );
+    common::git(root, &["add", "-A"]);
+    common::git(root, &["commit", "-qm", "contract"]);
+    let (output, report) = check(root, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(
+        report["migrations"][2].get("compat").is_none(),
+        "{}",
+        report["migrations"][2]
+    );
+}
+
+#[test]
+fn a_down_dropping_a_column_the_new_code_reads_is_a_rollback_warning() {
+    let new_queries = format!(
+        "{OLD_QUERIES}\n-- name: GetPostWithSlug :one\nSELECT id, slug FROM posts WHERE slug = $1;\n"
+    );
+    let repo = project(
+        Some(OLD_QUERIES),
+        "ALTER TABLE posts ADD COLUMN slug text;\n",
+        "ALTER TABLE posts DROP COLUMN slug;\n",
+        Some(&new_queries),
+    );
+    let (output, report) = check(repo.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(
+        findings(&report),
+        [finding(
+            "rollback",
+            "prepare",
+            "warning",
+            "GetPostWithSlug",
+            11,
+            "2_change.down.sql",
+            1
+        )]
+    );
+    // Raised to an error by the policy.
+    let (output, _) = check(repo.path(), &["--compat-rollback", "error"]);
+    assert_eq!(output.status.code(), Some(1));
+    // Off: not judged at all.
+    let (output, report) = check(repo.path(), &["--compat-rollback", "off"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(findings(&report), []);
+}
+
+/// Code first: the new code ships before the migration, so it meets the base schema.
+#[test]
+fn code_first_judges_the_new_code_on_the_base_schema() {
+    let new_queries = format!(
+        "{OLD_QUERIES}\n-- name: GetPostWithSlug :one\nSELECT id, slug FROM posts WHERE slug = $1;\n"
+    );
+    let repo = project(
+        Some(OLD_QUERIES),
+        "ALTER TABLE posts ADD COLUMN slug text;\n",
+        "ALTER TABLE posts DROP COLUMN slug;\n",
+        Some(&new_queries),
+    );
+    let (output, report) = check(
+        repo.path(),
+        &["--compat-order", "code-first", "--compat-rollback", "off"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert_eq!(
+        findings(&report),
+        [finding(
+            "code_first",
+            "prepare",
+            "error",
+            "GetPostWithSlug",
+            11,
+            "2_change.up.sql",
+            1
+        )]
+    );
+}
+
+#[test]
+fn an_unparsable_query_file_is_exit_2_at_its_line() {
+    let repo = project(
+        Some(OLD_QUERIES),
+        "SELECT 1;\n",
+        "SELECT 1;\n",
+        Some("-- name: GetUser :one\nSELECT 1;\n-- name: GetUser :one\nSELECT 2;\n"),
+    );
+    let tmp = common::private_tmp();
+    let output = common::command(tmp.path())
+        .current_dir(repo.path())
+        .args(["verify", "migrations", "--base", "main"])
+        .args(["--queries", "db/queries/*.sql"])
+        .output()
+        .unwrap();
+    common::assert_nothing_left(tmp.path());
+    assert_eq!(output.status.code(), Some(2), "{}", common::stderr(&output));
+    let text = common::stderr(&output);
+    assert!(text.contains("db/queries/users.sql:3"), "{text}");
+}
+
+#[test]
+fn a_statement_that_is_not_sql_is_counted_as_not_judged() {
+    let queries = format!("{OLD_QUERIES}\n-- name: Broken :one\nSELEKT everything FROM nowhere;\n");
+    let repo = project(
+        Some(&queries),
+        "ALTER TABLE posts ADD COLUMN slug text;\n",
+        "ALTER TABLE posts DROP COLUMN slug;\n",
+        Some(&queries),
+    );
+    let (output, report) = check(repo.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(findings(&report), []);
+    let not_judged = &report["compat"]["not_judged"];
+    assert_eq!(not_judged[0]["query"], "Broken", "{not_judged}");
+    assert!(
+        not_judged[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("syntax error"),
+        "{not_judged}"
+    );
+}
+
+/// A query file that is new in the change: the old code had none, so only the new code
+/// is judged (the rollback window).
+#[test]
+fn a_query_file_absent_at_the_base_is_read_at_head_only() {
+    let repo = project(
+        None,
+        "ALTER TABLE posts ADD COLUMN slug text;\n",
+        "ALTER TABLE posts DROP COLUMN slug;\n",
+        Some("-- name: BySlug :one\nSELECT id FROM posts WHERE slug = $1;\n"),
+    );
+    let (output, report) = check(repo.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(
+        findings(&report),
+        [finding(
+            "rollback",
+            "prepare",
+            "warning",
+            "BySlug",
+            2,
+            "2_change.down.sql",
+            1
+        )]
+    );
+    let sources = report["compat"]["sources"].to_string();
+    assert!(
+        sources.contains("0 queries in 0 file(s) at the base commit"),
+        "{sources}"
+    );
+}
+
+#[test]
+fn an_unreachable_statements_url_is_exit_3_with_the_password_masked() {
+    let repo = project(
+        Some(OLD_QUERIES),
+        "SELECT 1;\n",
+        "SELECT 1;\n",
+        Some(OLD_QUERIES),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tmp = common::private_tmp();
+    let output = common::command(tmp.path())
+        .current_dir(repo.path())
+        .args([
+            "verify",
+            "migrations",
+            "--base",
+            "main",
+            "--statements-from",
+        ])
+        .arg(format!(
+            "postgres://reader:Sup3rSecretPw@127.0.0.1:{port}/app"
+        ))
+        .output()
+        .unwrap();
+    common::assert_nothing_left(tmp.path());
+    assert_eq!(output.status.code(), Some(3), "{}", common::stderr(&output));
+    let text = common::stderr(&output);
+    assert!(!text.contains("Sup3rSecretPw"), "{text}");
+    assert!(
+        text.contains(&format!("reader@127.0.0.1:{port}/app")),
+        "{text}"
+    );
+}
