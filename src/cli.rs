@@ -573,6 +573,15 @@ pub struct VerifyArgs {
     )]
     pub statements_from: Option<String>,
 
+    /// The application's own tests, run against each schema (`[compat] command` as an
+    /// argument vector): with --base, the base commit's code in a git worktree against
+    /// the migrated schema and the working tree's against the schema after the downs,
+    /// each beside a control run on its own schema. Split into words without a shell
+    /// (quotes group words); it sees only PATH, HOME, the locale, `[compat] pass_env` and
+    /// the throwaway database as DATABASE_URL and PG*; it is killed at --command-timeout.
+    #[arg(long, value_name = "COMMAND", help_heading = "Running code")]
+    pub compat_command: Option<String>,
+
     /// What a statement of the old code that breaks on the migrated schema is:
     /// error (default), warning or off.
     #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "off"], help_heading = "Running code")]

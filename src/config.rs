@@ -151,6 +151,11 @@ struct FileCompat {
     deploy: Option<Level>,
     rollback: Option<Level>,
     order: Option<DeployOrder>,
+    /// The application's tests, an argument vector (`["npm", "test"]`).
+    command: Option<Vec<String>>,
+    /// Our variables the test command may see.
+    #[serde(default)]
+    pass_env: Vec<String>,
 }
 
 /// `[migrate]`: the defaults of `migrate up`, `down` and `redo`, which their flags override.
@@ -424,7 +429,7 @@ impl Config {
                 .or(file.verify.lock_rows)
                 .unwrap_or(DEFAULT_LOCK_ROWS),
             base,
-            compat: compat_sources(&file.compat, &source.config_dir, args),
+            compat: compat_sources(&file.compat, &source.config_dir, args)?,
             dir: source.dir,
             format: source.format,
             settings: Arc::clone(&source.settings),
@@ -522,7 +527,11 @@ pub fn action_verify_args(
 
 /// `[compat]`'s sources (its paths relative to the configuration file's directory) and
 /// the flags' (relative to the working directory).
-fn compat_sources(file: &FileCompat, config_dir: &Path, args: &VerifyArgs) -> CompatSources {
+fn compat_sources(
+    file: &FileCompat,
+    config_dir: &Path,
+    args: &VerifyArgs,
+) -> Result<CompatSources, UsageError> {
     let from_file = |path: &str| {
         if config_dir == Path::new(".") {
             path.to_string()
@@ -530,7 +539,21 @@ fn compat_sources(file: &FileCompat, config_dir: &Path, args: &VerifyArgs) -> Co
             config_dir.join(path).display().to_string()
         }
     };
-    CompatSources {
+    let command = match &args.compat_command {
+        Some(line) => Some(
+            crate::compat::command::split_command_line(line)
+                .map_err(|e| UsageError(format!("--compat-command: {e}")))?,
+        ),
+        None => file.command.clone(),
+    };
+    if command.as_ref().is_some_and(Vec::is_empty) {
+        return Err(UsageError(
+            "[compat] command is empty: give the argument vector, e.g. [\"npm\", \"test\"]".into(),
+        ));
+    }
+    Ok(CompatSources {
+        command,
+        pass_env: file.pass_env.clone(),
         queries: file
             .queries
             .iter()
@@ -543,7 +566,7 @@ fn compat_sources(file: &FileCompat, config_dir: &Path, args: &VerifyArgs) -> Co
                 .map(|path| PathBuf::from(from_file(&path.display().to_string())))
         }),
         statements_from: args.statements_from.clone().filter(|url| !url.is_empty()),
-    }
+    })
 }
 
 /// Defaults, then the file, then `--warn-on` / `--fail-on` flags.

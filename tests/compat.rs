@@ -504,3 +504,179 @@ fn an_unreachable_statements_url_is_exit_3_with_the_password_masked() {
         "{text}"
     );
 }
+
+/// A test script of the application's own: node-postgres writing and reading users with
+/// the column `column`, failing (exit 1) on any error.
+fn node_test(column: &str) -> String {
+    format!(
+        "const {{ Client }} = require('pg');\n\
+         if (process.env.GITHUB_TOKEN) {{ console.error('not ok 0 the token reached the tests'); process.exit(2); }}\n\
+         (async () => {{\n\
+         \x20 const client = new Client({{ connectionString: process.env.DATABASE_URL }});\n\
+         \x20 await client.connect();\n\
+         \x20 await client.query(\"INSERT INTO users ({column}, email) VALUES ('ada', 'ada@example.com')\");\n\
+         \x20 const users = await client.query('SELECT {column} FROM users');\n\
+         \x20 console.log('ok 1 users', users.rows.length);\n\
+         \x20 await client.end();\n\
+         }})().catch((error) => {{ console.error('not ok 1 users:', error.message); process.exit(1); }});\n"
+    )
+}
+
+/// A repository whose tests are `node test.js` (node-postgres), its `node_modules` installed
+/// in the working tree and not committed.
+fn node_project(
+    tools: &Path,
+    base_test: &str,
+    up: &str,
+    down: &str,
+    head_test: &str,
+) -> tempfile::TempDir {
+    let dir = common::migrations_dir(&[
+        ("migrations/1_users.up.sql", USERS),
+        ("migrations/1_users.down.sql", USERS_DOWN),
+        ("test.js", base_test),
+        (".gitignore", "node_modules\n"),
+    ]);
+    let root = dir.path();
+    std::os::unix::fs::symlink(tools.join("node_modules"), root.join("node_modules")).unwrap();
+    common::git(root, &["init", "-q"]);
+    common::git(root, &["add", "-A"]);
+    common::git(root, &["commit", "-qm", "base"]);
+    common::git(root, &["checkout", "-qb", "change"]);
+    common::write(root, "migrations/2_change.up.sql", up);
+    common::write(root, "migrations/2_change.down.sql", down);
+    common::write(root, "test.js", head_test);
+    common::git(root, &["add", "-A"]);
+    common::git(root, &["commit", "-qm", "change"]);
+    dir
+}
+
+/// `verify` with the test command `command` in `repo`.
+fn check_command(repo: &Path, command: &str, extra: &[&str]) -> (Output, Value) {
+    let tmp = common::private_tmp();
+    let output = common::command(tmp.path())
+        .current_dir(repo)
+        .args(["verify", "migrations", "--base", "main", "--json", "-"])
+        .args(["--compat-command", command])
+        .args(extra)
+        .env("GITHUB_TOKEN", "ghp_never_seen_by_the_tests")
+        .output()
+        .expect("run migration-check");
+    common::assert_nothing_left(tmp.path());
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("no report: {}", common::stderr(&output)));
+    (output, report)
+}
+
+/// The worktree of the base commit is gone from git's records and from disk.
+fn assert_no_worktree(repo: &Path) {
+    let list = std::process::Command::new("git")
+        .args(["worktree", "list", "--porcelain"])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(text.matches("worktree ").count(), 1, "{text}");
+}
+
+#[test]
+fn the_old_codes_tests_fail_on_the_renamed_column_and_name_the_statement() {
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
+    let repo = node_project(
+        &tools,
+        &node_test("name"),
+        "ALTER TABLE users RENAME COLUMN name TO full_name;\n",
+        "ALTER TABLE users RENAME COLUMN full_name TO name;\n",
+        &node_test("full_name"),
+    );
+    let (output, report) = check_command(repo.path(), "node test.js", &["--no-lock-analysis"]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    let compat = &report["migrations"][1]["compat"];
+    let deploy = &compat[0];
+    assert_eq!(deploy["window"], "deploy", "{compat}");
+    assert_eq!(deploy["kind"], "test");
+    assert_eq!(deploy["severity"], "error");
+    assert_eq!(deploy["query"]["name"], "node test.js");
+    // The statement and the error, from the server's log.
+    assert_eq!(
+        deploy["query"]["sql"],
+        "INSERT INTO users (name, email) VALUES ('ada', 'ada@example.com')"
+    );
+    assert!(
+        deploy["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("column \"name\" of relation \"users\" does not exist"),
+        "{deploy}"
+    );
+    assert_eq!(deploy["file"], "migrations/2_change.up.sql");
+    assert_eq!(deploy["line"], 1);
+    assert!(
+        deploy["output"]
+            .as_str()
+            .unwrap()
+            .contains("not ok 1 users"),
+        "{deploy}"
+    );
+    let rollback = &compat[1];
+    assert_eq!(rollback["window"], "rollback", "{compat}");
+    assert_eq!(rollback["severity"], "warning");
+    assert_eq!(rollback["file"], "migrations/2_change.down.sql");
+    assert_eq!(report["compat"]["judged"], 2);
+    assert_no_worktree(repo.path());
+}
+
+#[test]
+fn tests_that_fail_on_their_own_schema_are_not_judged() {
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
+    let broken = "console.error('not ok 1 always'); process.exit(1);\n";
+    let repo = node_project(
+        &tools,
+        broken,
+        "ALTER TABLE users ADD COLUMN slug text;\n",
+        "ALTER TABLE users DROP COLUMN slug;\n",
+        broken,
+    );
+    let (output, report) = check_command(repo.path(), "node test.js", &["--no-lock-analysis"]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(report["migrations"][1].get("compat").is_none());
+    let notes = report["compat"]["notes"].to_string();
+    assert!(
+        notes.contains("fails on the schema its code was written for")
+            && notes.contains("not ok 1 always"),
+        "{notes}"
+    );
+    assert_no_worktree(repo.path());
+}
+
+#[test]
+fn a_hanging_test_command_is_killed_at_the_timeout_and_nothing_is_left() {
+    let Some(tools) = common::node_tools() else {
+        return;
+    };
+    let marker = "mc-hanging-test-7f3a";
+    let hang = format!("// {marker}\nsetInterval(() => {{}}, 1000);\n");
+    let repo = node_project(
+        &tools,
+        &hang,
+        "ALTER TABLE users ADD COLUMN slug text;\n",
+        "ALTER TABLE users DROP COLUMN slug;\n",
+        &hang,
+    );
+    let started = std::time::Instant::now();
+    let (output, report) = check_command(
+        repo.path(),
+        &format!("node test.js {marker}"),
+        &["--no-lock-analysis", "--command-timeout", "2s"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let notes = report["compat"]["notes"].to_string();
+    assert!(notes.contains("killed at --command-timeout"), "{notes}");
+    assert_eq!(common::processes_mentioning(marker), Vec::<i32>::new());
+    assert_no_worktree(repo.path());
+}

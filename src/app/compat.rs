@@ -2,7 +2,8 @@
 //! query files at head and at the base commit, the recorded statements from an export or a
 //! live database (see [`crate::compat::read`]).
 
-use crate::compat::read::{self, CompatSources};
+use crate::compat::command::TestCommand;
+use crate::compat::read::{self, CompatSources, Worktree};
 use crate::compat::sources::{self, Recorded};
 use crate::compat::{AppStatement, CompatInput};
 use crate::error::EnvironmentError;
@@ -10,15 +11,16 @@ use crate::migrations::{Discovered, Format};
 use crate::postgres;
 use crate::verify::base::BaseStage;
 
-/// Everything `[compat]` and its flags name, read; `None` without any source.
+/// Everything `[compat]` and its flags name, read, and the worktree of the base commit the
+/// old code's tests run in (to be kept until verify is done); `None` without any source.
 pub(super) async fn read_compat(
     sources: &CompatSources,
     stage: &BaseStage,
     discovered: &Discovered,
     timeouts: postgres::Timeouts,
-) -> anyhow::Result<Option<CompatInput>> {
+) -> anyhow::Result<(Option<CompatInput>, Option<Worktree>)> {
     if sources.is_empty() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let mut input = CompatInput {
         changed: stage.under_verification.clone(),
@@ -79,7 +81,33 @@ pub(super) async fn read_compat(
             recorded,
         );
     }
-    Ok(Some(input))
+    let mut worktree = None;
+    if let Some(argv) = &sources.command {
+        let new_workdir = std::env::current_dir()?;
+        let old_workdir = match &stage.base_commit {
+            Some(commit) => {
+                let added = worktree.insert(Worktree::add(commit)?);
+                Some(added.workdir_for(&new_workdir)?)
+            }
+            None => None,
+        };
+        input.sources.push(format!(
+            "the test command `{}`{}",
+            argv.join(" "),
+            if old_workdir.is_some() {
+                ", run from the base commit (the old code) and the working tree (the new code)"
+            } else {
+                ", run from the working tree"
+            }
+        ));
+        input.command = Some(TestCommand {
+            argv: argv.clone(),
+            pass_env: sources.pass_env.clone(),
+            new_workdir,
+            old_workdir,
+        });
+    }
+    Ok((Some(input), worktree))
 }
 
 /// `3 queries` / `1 query`.

@@ -359,7 +359,8 @@ pub(crate) async fn run_verify(
         &config.base.gates,
         remote,
     )?;
-    let compat = compat::read_compat(&config.compat, &stage, &discovered, config.timeouts).await?;
+    let (compat, _base_worktree) =
+        compat::read_compat(&config.compat, &stage, &discovered, config.timeouts).await?;
     let mut progress = TerminalProgress::new();
     if !config.quiet {
         progress.message(&discovered.detection.summary());

@@ -39,9 +39,9 @@ impl ServerError {
             .flatten()
             .map(str::to_string)
             .collect();
-        for quoted in db.message().split('"').skip(1).step_by(2) {
-            if !quoted.is_empty() && !names.iter().any(|n| n == quoted) {
-                names.push(quoted.to_string());
+        for name in names_in_message(db.message()) {
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
         ServerError {
@@ -70,6 +70,31 @@ impl ServerError {
             format!("{} ({})", self.message, self.code)
         }
     }
+}
+
+/// The names an error message is about: its quoted names, and the unquoted column or
+/// function of `column u.name does not exist` and `function lower(integer) does not exist`.
+pub fn names_in_message(message: &str) -> Vec<String> {
+    let mut names: Vec<String> = message
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|quoted| !quoted.is_empty())
+        .map(str::to_string)
+        .collect();
+    for kind in ["column ", "function "] {
+        if let Some(rest) = message.strip_prefix(kind)
+            && let Some((subject, _)) = rest.split_once(" does not exist")
+            && !subject.starts_with('"')
+        {
+            let subject = subject.split('(').next().unwrap_or(subject);
+            let name = subject.rsplit('.').next().unwrap_or(subject);
+            if !name.is_empty() && !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
 }
 
 /// How one statement behaved on its control schema.
@@ -126,6 +151,8 @@ pub enum BreakKind {
     Write,
     /// It works, but the columns its `*` returns changed.
     RowShape,
+    /// The application's test command passes on its control and fails here.
+    Test,
 }
 
 impl BreakKind {
@@ -135,6 +162,7 @@ impl BreakKind {
             BreakKind::Prepare => "prepare",
             BreakKind::Write => "write",
             BreakKind::RowShape => "row_shape",
+            BreakKind::Test => "test",
         }
     }
 }
@@ -453,6 +481,20 @@ mod tests {
             generated(&Type::UUID, 0, short).as_deref(),
             Some("00000000-0000-4000-8000-000001000003")
         );
+    }
+
+    #[test]
+    fn error_messages_name_what_they_are_about() {
+        assert_eq!(names_in_message("column u.name does not exist"), ["name"]);
+        assert_eq!(
+            names_in_message("column \"name\" of relation \"users\" does not exist"),
+            ["name", "users"]
+        );
+        assert_eq!(
+            names_in_message("function lower(integer) does not exist"),
+            ["lower"]
+        );
+        assert!(names_in_message("value too long for type character varying(10)").is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! control). It returns findings: `verify` decides which schemas meet which code and what
 //! the findings weigh, `report` renders them.
 
+pub mod command;
 pub mod judge;
 pub mod read;
 pub mod sources;
@@ -71,6 +72,9 @@ pub struct CompatFinding {
     pub file: Option<String>,
     #[serde(default)]
     pub line: Option<usize>,
+    /// For the test command: the lines of its output that say what failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
     /// With several majors: those it was found on, when not all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<u32>,
@@ -135,6 +139,8 @@ pub struct CompatInput {
     pub sources: Vec<String>,
     /// What reading them has to say (skipped statements, files absent at the base).
     pub notes: Vec<String>,
+    /// The application's own tests (`[compat] command`), run against each schema.
+    pub command: Option<command::TestCommand>,
     /// The versions the change adds or modifies (new relative to the base); `None`
     /// without a base, when no code ran before any migration.
     pub changed: Option<std::collections::BTreeSet<String>>,
@@ -143,7 +149,7 @@ pub struct CompatInput {
 impl CompatInput {
     /// Whether any source gave statements to judge.
     pub fn is_empty(&self) -> bool {
-        self.old.is_empty() && self.new.is_empty()
+        self.old.is_empty() && self.new.is_empty() && self.command.is_none()
     }
 
     /// Whether the change adds or modifies `version`.

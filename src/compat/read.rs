@@ -20,12 +20,19 @@ pub struct CompatSources {
     pub statements: Option<PathBuf>,
     /// A read-only URL whose pg_stat_statements is read at check time.
     pub statements_from: Option<String>,
+    /// The application's tests, as an argument vector.
+    pub command: Option<Vec<String>>,
+    /// Our variables the test command may see besides the database's address.
+    pub pass_env: Vec<String>,
 }
 
 impl CompatSources {
     /// Whether no source is configured.
     pub fn is_empty(&self) -> bool {
-        self.queries.is_empty() && self.statements.is_none() && self.statements_from.is_none()
+        self.queries.is_empty()
+            && self.statements.is_none()
+            && self.statements_from.is_none()
+            && self.command.is_none()
     }
 }
 
@@ -115,6 +122,84 @@ pub fn base_queries(globs: &[String], commit: &str) -> anyhow::Result<(Vec<AppSt
         })?);
     }
     Ok((statements, matched.len()))
+}
+
+/// A git worktree of the base commit, where the old code's test command runs; removed
+/// (with git's record of it) when dropped.
+#[derive(Debug)]
+pub struct Worktree {
+    root: PathBuf,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Worktree {
+    /// Checks `commit` out, detached, into a new temporary directory, from the repository
+    /// holding the working directory.
+    pub fn add(commit: &str) -> anyhow::Result<Worktree> {
+        let repo = Repo::locate(&std::env::current_dir()?)?;
+        let dir = tempfile::Builder::new()
+            .prefix("migration-check-base-")
+            .tempdir()?;
+        let output = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo.root)
+            .args(["worktree", "add", "--detach", "--quiet"])
+            .arg(dir.path())
+            .arg(commit)
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        if !output.status.success() {
+            anyhow::bail!(
+                "cannot check out the base commit {commit} for the old code's tests: git worktree add: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(Worktree {
+            root: repo.root,
+            dir: Some(dir),
+        })
+    }
+
+    /// The worktree's directory matching `workdir` of the working tree (the same path
+    /// below the repository root); dependencies installed there but not committed
+    /// (`node_modules`) are linked in, so the old code runs with them.
+    pub fn workdir_for(&self, workdir: &Path) -> anyhow::Result<PathBuf> {
+        let dir = self.dir.as_ref().map(|d| d.path()).unwrap_or(&self.root);
+        let absolute = std::fs::canonicalize(workdir)?;
+        let root = std::fs::canonicalize(&self.root)?;
+        let relative = absolute.strip_prefix(&root).unwrap_or(Path::new(""));
+        let target = dir.join(relative);
+        let installed = absolute.join("node_modules");
+        let linked = target.join("node_modules");
+        if installed.is_dir() && !linked.exists() && target.is_dir() {
+            std::os::unix::fs::symlink(&installed, &linked)?;
+        }
+        Ok(target)
+    }
+}
+
+impl Drop for Worktree {
+    fn drop(&mut self) {
+        let Some(dir) = self.dir.take() else {
+            return;
+        };
+        let _ = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["worktree", "remove", "--force"])
+            .arg(dir.path())
+            .stdin(std::process::Stdio::null())
+            .output();
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        let _ = std::fs::remove_dir_all(&path);
+        let _ = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["worktree", "prune"])
+            .stdin(std::process::Stdio::null())
+            .output();
+    }
 }
 
 /// A pg_stat_statements export on disk.

@@ -351,6 +351,11 @@ impl EmbeddedServer {
         self.dir.path()
     }
 
+    /// The server's log file.
+    pub fn log_file(&self) -> &Path {
+        &self.log_path
+    }
+
     /// The last lines of the server log, for error messages.
     pub fn log_tail(&self) -> String {
         tail(&self.log_path)

@@ -47,6 +47,11 @@ pub trait Server {
     fn throwaway(&self) -> bool {
         false
     }
+    /// The server's log file, where we can read it (the embedded backend): the errors a
+    /// test command met are read there.
+    fn log_file(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 impl Server for embedded::EmbeddedServer {
@@ -61,6 +66,9 @@ impl Server for embedded::EmbeddedServer {
     }
     fn diagnostics(&self) -> String {
         format!("server log (last lines):\n{}", self.log_tail())
+    }
+    fn log_file(&self) -> Option<std::path::PathBuf> {
+        Some(embedded::EmbeddedServer::log_file(self).to_path_buf())
     }
 }
 

@@ -316,6 +316,78 @@ fn wrong_database(output: &str, ours: &str) -> Option<String> {
     })
 }
 
+/// What a program we ran did.
+#[derive(Debug)]
+pub struct Program {
+    /// Its exit status (`None` when it was killed at the timeout).
+    pub status: Option<std::process::ExitStatus>,
+    pub timed_out: bool,
+    /// Its last lines of output (stdout and stderr interleaved), colour codes removed, the
+    /// secret masked.
+    pub output: String,
+}
+
+/// Runs `argv` in `workdir` as an argument vector (never through a shell) in a cleared
+/// environment holding only `env`, in its own process group, which is killed whole at
+/// `timeout`. Err says why it could not start.
+pub async fn run_program(
+    argv: &[String],
+    workdir: &std::path::Path,
+    env: Vec<(String, String)>,
+    timeout: Duration,
+    secret: Option<&str>,
+) -> Result<Program, String> {
+    let mut command = tokio::process::Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(workdir)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start `{}` in {}: {e}", argv[0], workdir.display()))?;
+    let tail = Tail::default();
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|s| tokio::spawn(collect(s, tail.clone()))),
+        child
+            .stderr
+            .take()
+            .map(|s| tokio::spawn(collect(s, tail.clone()))),
+    ];
+    let group = child.id();
+    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    let timed_out = waited.is_err();
+    // The whole group, also after a normal exit: a test runner's workers and a tool's
+    // children go with it, and nothing the program started outlives it.
+    if let Some(pid) = group {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let status = match waited {
+        Ok(status) => status,
+        Err(_) => child.wait().await,
+    }
+    .map_err(|e| format!("waiting for `{}` failed: {e}", argv[0]))?;
+    for reader in readers.into_iter().flatten() {
+        let _ = reader.await;
+    }
+    Ok(Program {
+        status: (!timed_out).then_some(status),
+        timed_out,
+        output: tail.text(secret),
+    })
+}
+
 /// Runs `step` against `database` (reached with `sslmode`, none for our own servers),
 /// reading the history through `client` (connected to the same database) before and after.
 pub async fn run_step(
@@ -345,54 +417,18 @@ pub async fn run_step(
     };
     let before = history(client, table).await.map_err(history_error)?;
 
-    let mut command = tokio::process::Command::new(&step.argv[0]);
-    command
-        .args(&step.argv[1..])
-        .current_dir(&step.workdir)
-        .env_clear()
-        .envs(environment(step, database, sslmode))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0);
-    let mut child = command.spawn().map_err(|e| {
-        failure(
-            FailureKind::Command,
-            format!(
-                "cannot start `{}` in {}: {e}",
-                step.argv[0],
-                step.workdir.display()
-            ),
-        )
-    })?;
-    let tail = Tail::default();
-    let readers = [
-        child
-            .stdout
-            .take()
-            .map(|s| tokio::spawn(collect(s, tail.clone()))),
-        child
-            .stderr
-            .take()
-            .map(|s| tokio::spawn(collect(s, tail.clone()))),
-    ];
-    let waited = tokio::time::timeout(timeout, child.wait()).await;
-    let timed_out = waited.is_err();
-    if timed_out && let Some(pid) = child.id() {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-    let status = match waited {
-        Ok(status) => status,
-        Err(_) => child.wait().await,
+    let program = run_program(
+        &step.argv,
+        &step.workdir,
+        environment(step, database, sslmode),
+        timeout,
+        secret.as_deref(),
+    )
+    .await;
+    let (status, timed_out, output) = match program {
+        Ok(program) => (program.status, program.timed_out, program.output),
+        Err(message) => return Err(failure(FailureKind::Command, message)),
     };
-    for reader in readers.into_iter().flatten() {
-        let _ = reader.await;
-    }
-    let output = tail.text(secret.as_deref());
     let wrong_database = wrong_database(&output, database.get_dbname().unwrap_or_default())
         .map(|other| {
             format!(
@@ -420,23 +456,14 @@ pub async fn run_step(
             )),
         ));
     }
-    match status {
-        Ok(status) if status.success() => {}
-        Ok(status) => {
-            let code = status
-                .code()
-                .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
-            return Err(failure(
-                FailureKind::Command,
-                with_output(format!("`{}` exited with {code}", step.display())),
-            ));
-        }
-        Err(e) => {
-            return Err(failure(
-                FailureKind::Command,
-                format!("waiting for `{}` failed: {e}", step.display()),
-            ));
-        }
+    if let Some(status) = status.filter(|status| !status.success()) {
+        let code = status
+            .code()
+            .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
+        return Err(failure(
+            FailureKind::Command,
+            with_output(format!("`{}` exited with {code}", step.display())),
+        ));
     }
     let after = history(client, table).await.map_err(history_error)?;
     check_history(step, &before, &after)

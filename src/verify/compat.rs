@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use super::{Pipeline, millis};
 use crate::analysis::rows;
+use crate::compat::command::{self, TestCommand, TestRun};
 use crate::compat::judge::{self, BreakKind, Breakage, Control};
 use crate::compat::{AppStatement, CompatFinding, CompatInput, CompatSummary, NotJudged, Window};
 use crate::error::EnvironmentError;
@@ -166,6 +167,10 @@ impl Pipeline<'_, '_, '_> {
                     Rows::None => format!("running code not judged: {reason}"),
                 }),
             }
+        }
+        if let Some(command) = &input.command {
+            self.command_pass(command, input, first, &base, &mut summary, reports)
+                .await?;
         }
         self.timings.compat = millis(started.elapsed());
         Ok(Some(summary))
@@ -364,6 +369,179 @@ impl Pipeline<'_, '_, '_> {
         Ok(Ok(pass))
     }
 
+    /// The application's test command in each window: the code's control run on its own
+    /// schema, then the run on the schema it meets; a failure only there is a finding,
+    /// with the errors the server logged that the control did not and the command's
+    /// failing output lines.
+    async fn command_pass(
+        &mut self,
+        command: &TestCommand,
+        input: &CompatInput,
+        first: usize,
+        base: &str,
+        summary: &mut CompatSummary,
+        reports: &mut [MigrationReport],
+    ) -> Result<(), EnvironmentError> {
+        let policy = self.options.policy.compat;
+        let changed: Vec<usize> = (first..self.migrations.len())
+            .filter(|&i| input.is_changed(&self.migrations[i].version.text))
+            .collect();
+        let old = command.old_workdir.as_deref();
+        let new = Some(command.new_workdir.as_path());
+        let code_first = policy.order == DeployOrder::CodeFirst;
+        // (window, level, code, control schema, changed schema)
+        let windows = [
+            (
+                Window::Deploy,
+                if code_first {
+                    Level::Off
+                } else {
+                    policy.deploy
+                },
+                old,
+                Reach::Base,
+                Reach::Ups,
+            ),
+            (
+                Window::CodeFirst,
+                if code_first {
+                    policy.deploy
+                } else {
+                    Level::Off
+                },
+                new,
+                Reach::Ups,
+                Reach::Base,
+            ),
+            (
+                Window::Rollback,
+                policy.rollback,
+                new,
+                Reach::Ups,
+                Reach::Downs,
+            ),
+        ];
+        for (window, level, workdir, control_at, changed_at) in windows {
+            if level == Level::Off {
+                continue;
+            }
+            let Some(workdir) = workdir else {
+                summary.notes.push(format!(
+                    "test command not run in the {} window: the base commit's code is not in local git",
+                    window.as_str()
+                ));
+                continue;
+            };
+            let mut runs = Vec::new();
+            for reach in [control_at, changed_at] {
+                let database = match self.state_copy(base, first, &changed, reach).await? {
+                    Ok(database) => database,
+                    Err(reason) => {
+                        summary.notes.push(format!(
+                            "test command not run in the {} window: {reason}",
+                            window.as_str()
+                        ));
+                        break;
+                    }
+                };
+                let log = self.server.log_file();
+                let run = command::run(
+                    command,
+                    workdir,
+                    &database,
+                    self.options.timeouts.command,
+                    log.as_deref(),
+                )
+                .await
+                .map_err(EnvironmentError::new)?;
+                let stop = !run.passed;
+                runs.push(run);
+                if stop {
+                    break;
+                }
+            }
+            match runs.as_slice() {
+                [control] if !control.passed => summary.notes.push(format!(
+                    "test command `{}` not judged in the {} window: it fails on the schema its code was written for{}; its output:
+{}",
+                    command.display(),
+                    window.as_str(),
+                    if control.timed_out { " (killed at --command-timeout)" } else { "" },
+                    control.failing_lines(10).join("
+")
+                )),
+                [control, outcome] => {
+                    summary.judged += 1;
+                    if !outcome.passed {
+                        let scripts: Vec<&Script> = match window {
+                            Window::Rollback => changed
+                                .iter()
+                                .rev()
+                                .filter_map(|&i| self.migrations[i].down.as_ref())
+                                .collect(),
+                            _ => changed.iter().map(|&i| &self.migrations[i].up).collect(),
+                        };
+                        let found =
+                            test_finding(window, level, command, control, outcome, &scripts);
+                        let owner = owner(&scripts, &found.1).unwrap_or(0);
+                        let index = match window {
+                            Window::Rollback => changed.iter().rev().nth(owner),
+                            _ => changed.get(owner),
+                        };
+                        if let (Some(finding), Some(&index)) = (found.0, index) {
+                            reports[index].compat.push(finding);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A new database at `reach`: a copy of the base state, with the ups of the migrations
+    /// from `first` applied (`Ups`), and then the downs of `changed` in reverse (`Downs`);
+    /// its connection parameters. `Ok(Err)`: a script failed there.
+    async fn state_copy(
+        &mut self,
+        base: &str,
+        first: usize,
+        changed: &[usize],
+        reach: Reach,
+    ) -> Result<Result<tokio_postgres::Config, String>, EnvironmentError> {
+        let session = self.databases.side_copy(base).await?;
+        let timeouts = self.options.timeouts;
+        let failed = |script: &Script, failure: crate::postgres::script::ScriptFailure| {
+            format!(
+                "{} failed in its copy: {}",
+                script.path.display(),
+                failure.message.lines().next().unwrap_or_default()
+            )
+        };
+        if reach != Reach::Base {
+            for migration in &self.migrations[first..] {
+                if let Err(failure) = script::run_script(&session, &migration.up, timeouts).await {
+                    return Ok(Err(failed(&migration.up, failure)));
+                }
+            }
+        }
+        if reach == Reach::Downs {
+            for &index in changed.iter().rev() {
+                let migration = &self.migrations[index];
+                let Some(down) = migration.down.as_ref() else {
+                    return Ok(Err(format!(
+                        "migration {} has no down",
+                        migration.version.text
+                    )));
+                };
+                if let Err(failure) = script::run_script(&session, down, timeouts).await {
+                    return Ok(Err(failed(down, failure)));
+                }
+            }
+        }
+        Ok(Ok(session.config().clone()))
+    }
+
     /// A checkpoint of the database as it is now, `index` ups applied (the one there is
     /// when it is at `index`): its name, `None` when copies would not be faithful.
     pub(super) async fn checkpoint_at(
@@ -418,6 +596,62 @@ impl WalkRows {
     }
 }
 
+/// Which state of the change a test command runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Before the change.
+    Base,
+    /// After its ups.
+    Ups,
+    /// After its ups and then its downs.
+    Downs,
+}
+
+/// The finding for a test command that passed on `control` and failed on `changed`
+/// (`None` when its level is off), and the names its first new server error is about.
+fn test_finding(
+    window: Window,
+    level: Level,
+    command: &TestCommand,
+    control: &TestRun,
+    changed: &TestRun,
+    scripts: &[&Script],
+) -> (Option<CompatFinding>, Vec<String>) {
+    let new_errors = command::new_errors(control, changed);
+    let (error, statement) = match new_errors.first() {
+        Some(logged) => (logged.error.clone(), logged.statement.clone()),
+        None if changed.timed_out => (
+            "it did not finish within --command-timeout and was killed".to_string(),
+            None,
+        ),
+        None => ("it fails here and passes on its control".to_string(), None),
+    };
+    let names = judge::names_in_message(&error);
+    let Some(severity) = level.severity() else {
+        return (None, names);
+    };
+    let (file, line) = cause(scripts, &names);
+    let finding = CompatFinding {
+        window,
+        kind: BreakKind::Test,
+        severity,
+        query: AppStatement {
+            name: Some(command.display()),
+            file: None,
+            line: None,
+            sql: statement.unwrap_or_default(),
+            calls: None,
+        },
+        error,
+        sqlstate: String::new(),
+        file,
+        line,
+        output: Some(changed.failing_lines(10).join("\n")),
+        versions: Vec::new(),
+    };
+    (Some(finding), names)
+}
+
 /// Counts what a window judged and what it could not.
 fn count(pass: &mut Pass, statements: &[AppStatement], controls: &[Control]) {
     for (statement, control) in statements.iter().zip(controls) {
@@ -468,6 +702,7 @@ fn finding(
         sqlstate: breakage.error.code,
         file,
         line,
+        output: None,
         versions: Vec::new(),
     })
 }
