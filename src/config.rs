@@ -468,10 +468,26 @@ pub fn action_verify_args(
             optional("base-ref", "--base", &inputs.base_ref),
             optional("config", "--config", &inputs.config),
             optional("irreversible", "--irreversible", &inputs.irreversible),
+            optional("statements", "--statements", &inputs.statements),
+            optional(
+                "statements-from",
+                "--statements-from",
+                &inputs.statements_from,
+            ),
+            optional("compat-deploy", "--compat-deploy", &inputs.compat_deploy),
+            optional(
+                "compat-rollback",
+                "--compat-rollback",
+                &inputs.compat_rollback,
+            ),
+            optional("compat-order", "--compat-order", &inputs.compat_order),
         ]
         .into_iter()
         .flatten(),
     );
+    for glob in &inputs.queries {
+        given.push(("queries", "--queries", glob.clone()));
+    }
     if inputs.cache {
         given.push(("cache-dir", "--cache-dir", inputs.cache_dir.clone()));
     }
@@ -840,6 +856,64 @@ mod tests {
         let error =
             action_verify_args(&action_inputs(&[("INPUT_POSTGRES-VERSIONS", "")]), report).unwrap();
         assert_eq!(error.postgres_versions, None);
+        // The running code's inputs: one glob per line, levels checked as their flags.
+        let inputs = action_inputs(&[
+            ("INPUT_QUERIES", "db/queries/*.sql\n\n  sql/**/*.sql\n"),
+            ("INPUT_COMPAT-ROLLBACK", "error"),
+            ("INPUT_COMPAT-ORDER", "code-first"),
+        ]);
+        let args = action_verify_args(&inputs, report).unwrap();
+        assert_eq!(args.queries, ["db/queries/*.sql", "sql/**/*.sql"]);
+        let config = Config::from_verify_args(&args).unwrap();
+        assert_eq!(config.policy.compat.rollback, Level::Error);
+        assert_eq!(config.policy.compat.deploy, Level::Error);
+        assert_eq!(config.policy.compat.order, DeployOrder::CodeFirst);
+        let error = action_verify_args(&action_inputs(&[("INPUT_COMPAT-DEPLOY", "loud")]), report)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid value \"loud\" for input `compat-deploy`: one of error, warning, off"
+        );
+    }
+
+    #[test]
+    fn compat_comes_from_the_file_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mc.toml");
+        std::fs::write(
+            &path,
+            "[compat]\nqueries = [\"q/*.sql\"]\nstatements = \"ops/s.csv\"\nrollback = \"off\"\n\
+             command = [\"npm\", \"test\"]\npass_env = [\"NODE_ENV\"]\n",
+        )
+        .unwrap();
+        let config_flag = path.display().to_string();
+        let config = Config::from_verify_args(&args(&["--config", &config_flag])).unwrap();
+        let here = |p: &str| dir.path().join(p).display().to_string();
+        assert_eq!(config.compat.queries, [here("q/*.sql")]);
+        assert_eq!(
+            config.compat.statements,
+            Some(PathBuf::from(here("ops/s.csv")))
+        );
+        assert_eq!(
+            config.compat.command.as_deref(),
+            Some(&["npm".to_string(), "test".to_string()][..])
+        );
+        assert_eq!(config.compat.pass_env, ["NODE_ENV"]);
+        assert_eq!(config.policy.compat.rollback, Level::Off);
+        let config = Config::from_verify_args(&args(&[
+            "--config",
+            &config_flag,
+            "--compat-rollback",
+            "warning",
+            "--compat-command",
+            "go test ./...",
+        ]))
+        .unwrap();
+        assert_eq!(config.policy.compat.rollback, Level::Warning);
+        assert_eq!(config.compat.command.unwrap(), ["go", "test", "./..."]);
+        let error =
+            Config::from_verify_args(&args(&["--compat-command", "npm 'test"])).unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&error), 2, "{error}");
     }
 
     #[test]

@@ -95,6 +95,17 @@ pub struct ActionInputs {
     /// `irreversible`: `auto`, `error` or `warning` for migrations without a down, if
     /// given (else `[policy] irreversible`, else `auto`).
     pub irreversible: Option<String>,
+    /// `queries`: globs of the application's query files, one per line.
+    pub queries: Vec<String>,
+    /// `statements`: a pg_stat_statements export in the workspace.
+    pub statements: Option<String>,
+    /// `statements-from`: a read-only URL (a secret) whose pg_stat_statements is read.
+    pub statements_from: Option<String>,
+    /// `compat-deploy`, `compat-rollback`: error, warning or off.
+    pub compat_deploy: Option<String>,
+    pub compat_rollback: Option<String>,
+    /// `compat-order`: migrations-first or code-first.
+    pub compat_order: Option<String>,
     /// `cache`: keep the initdb template and the merged history's base state between runs
     /// (default `true`); `cache-dir` says where.
     pub cache: bool,
@@ -240,6 +251,20 @@ impl ActionContext {
             comment: parse_bool("comment", input("comment"), true)?,
             config: input("config"),
             irreversible: input("irreversible"),
+            queries: input("queries")
+                .map(|text| {
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|line| !line.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            statements: input("statements"),
+            statements_from: input("statements-from"),
+            compat_deploy: input("compat-deploy"),
+            compat_rollback: input("compat-rollback"),
+            compat_order: input("compat-order"),
             cache: parse_bool("cache", input("cache"), true)?,
             cache_dir: input("cache-dir").unwrap_or_else(|| DEFAULT_CACHE_DIR.to_owned()),
         };
@@ -578,6 +603,12 @@ mod tests {
                 comment: false,
                 config: None,
                 irreversible: None,
+                queries: Vec::new(),
+                statements: None,
+                statements_from: None,
+                compat_deploy: None,
+                compat_rollback: None,
+                compat_order: None,
                 cache: true,
                 cache_dir: DEFAULT_CACHE_DIR.into(),
             }
