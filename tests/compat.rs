@@ -680,3 +680,154 @@ fn a_hanging_test_command_is_killed_at_the_timeout_and_nothing_is_left() {
     assert_eq!(common::processes_mentioning(marker), Vec::<i32>::new());
     assert_no_worktree(repo.path());
 }
+
+/// sqlc writes a query's `*` out as the columns its schema had: an added column changes
+/// nothing for the old code, and the down removing it breaks the new code, as a missing
+/// column would (GoAlert's `SELECT *` queries, seen wrongly as changed row shapes).
+#[test]
+fn sqlc_stars_are_the_columns_the_code_was_generated_with() {
+    let queries = format!(
+        "{OLD_QUERIES}\n-- name: ListPosts :many\nSELECT * FROM posts WHERE user_id = $1;\n\n\
+         -- name: PostsWithAuthors :many\nSELECT sqlc.embed(posts), users.name FROM posts JOIN users ON users.id = posts.user_id;\n"
+    );
+    let repo = project(
+        Some(&queries),
+        "ALTER TABLE posts ADD COLUMN slug text;\n",
+        "ALTER TABLE posts DROP COLUMN slug;\n",
+        Some(&queries),
+    );
+    let (output, report) = check(repo.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let found = findings(&report);
+    // Deploy: nothing. Rollback: the new code lists slug in both, and the down drops it.
+    assert_eq!(
+        found,
+        [
+            finding(
+                "rollback",
+                "prepare",
+                "warning",
+                "ListPosts",
+                11,
+                "2_change.down.sql",
+                1
+            ),
+            finding(
+                "rollback",
+                "prepare",
+                "warning",
+                "PostsWithAuthors",
+                14,
+                "2_change.down.sql",
+                1
+            ),
+        ]
+    );
+    let error = report["migrations"][1]["compat"][0]["error"]
+        .as_str()
+        .unwrap();
+    assert!(
+        error.starts_with("column \"slug\" does not exist"),
+        "{error}"
+    );
+    // Every query was judged: sqlc.embed is read as the table's columns.
+    assert!(
+        report["compat"].get("not_judged").is_none(),
+        "{}",
+        report["compat"]
+    );
+}
+
+/// The same `*` sent at runtime (aiosql, plain files): the row shape the code reads
+/// changed, a warning.
+#[test]
+fn a_runtime_star_whose_columns_change_is_a_warning() {
+    let queries = "-- name: list_posts\nSELECT * FROM posts WHERE user_id = :user_id;\n";
+    let repo = project(
+        Some(queries),
+        "ALTER TABLE posts ADD COLUMN slug text;\n",
+        "ALTER TABLE posts DROP COLUMN slug;\n",
+        Some(queries),
+    );
+    let (output, report) = check(repo.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let found = findings(&report);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|f| f.1 == "row_shape" && f.2 == "warning" && f.3 == "list_posts"),
+        "{found:?}"
+    );
+}
+
+/// An `ON CONFLICT` whose unique constraint the change drops fails when planned (42P10),
+/// even where the generated values cannot be written (the parent row is missing): the
+/// write is planned with them, never executed (GoAlert's LabelSetByTarget, missed when only
+/// prepared).
+#[test]
+fn an_on_conflict_target_dropped_by_the_change_is_found_when_planned() {
+    let queries = "-- name: TagPost :exec\n\
+                   INSERT INTO tags (post_id, tag) VALUES ($1, $2) ON CONFLICT (post_id, tag) DO NOTHING;\n";
+    let dir = common::migrations_dir(&[
+        ("migrations/1_users.up.sql", USERS),
+        ("migrations/1_users.down.sql", USERS_DOWN),
+        (
+            "migrations/2_tags.up.sql",
+            "CREATE TABLE tags (post_id int NOT NULL REFERENCES posts (id), tag text NOT NULL, \
+             CONSTRAINT tags_post_tag UNIQUE (post_id, tag));\n",
+        ),
+        ("migrations/2_tags.down.sql", "DROP TABLE tags;\n"),
+        ("db/queries/tags.sql", queries),
+    ]);
+    let root = dir.path();
+    common::git(root, &["init", "-q"]);
+    common::git(root, &["add", "-A"]);
+    common::git(root, &["commit", "-qm", "base"]);
+    common::git(root, &["checkout", "-qb", "change"]);
+    common::write(
+        root,
+        "migrations/3_change.up.sql",
+        "ALTER TABLE tags ADD COLUMN weight int;\nALTER TABLE tags DROP CONSTRAINT tags_post_tag;\n",
+    );
+    common::write(
+        root,
+        "migrations/3_change.down.sql",
+        "ALTER TABLE tags ADD CONSTRAINT tags_post_tag UNIQUE (post_id, tag);\nALTER TABLE tags DROP COLUMN weight;\n",
+    );
+    common::git(root, &["add", "-A"]);
+    common::git(root, &["commit", "-qm", "change"]);
+    let (output, report) = check(root, &["--no-lock-analysis"]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    let finding = &report["migrations"][2]["compat"][0];
+    assert_eq!(finding["window"], "deploy", "{}", report["migrations"][2]);
+    assert_eq!(finding["query"]["name"], "TagPost");
+    assert_eq!(finding["sqlstate"], "42P10");
+    // Owed to the statement that drops the constraint, not the first one.
+    assert_eq!(finding["line"], 2);
+}
+
+/// An edited merged migration is not part of what the running code meets: the old code is
+/// still judged on the schema before the migrations the change adds (GoAlert's #3971).
+#[test]
+fn an_edited_merged_migration_does_not_move_the_base_schema() {
+    let repo = project(
+        Some(OLD_QUERIES),
+        "ALTER TABLE posts ADD COLUMN slug text;\n",
+        "ALTER TABLE posts DROP COLUMN slug;\n",
+        Some(OLD_QUERIES),
+    );
+    let root = repo.path();
+    common::write(
+        root,
+        "migrations/1_users.up.sql",
+        &format!("-- reviewed\n{USERS}"),
+    );
+    common::git(root, &["commit", "-qam", "edit the merged migration"]);
+    let (output, report) = check(root, &[]);
+    // The edit fails the checksum gate; the running code is judged as before.
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert_eq!(report["compat"]["judged"], 6, "{}", report["compat"]);
+    assert!(report["migrations"][0].get("compat").is_none());
+    assert!(report["migrations"][1].get("compat").is_none());
+}

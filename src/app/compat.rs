@@ -2,6 +2,8 @@
 //! query files at head and at the base commit, the recorded statements from an export or a
 //! live database (see [`crate::compat::read`]).
 
+use std::collections::BTreeSet;
+
 use crate::compat::command::TestCommand;
 use crate::compat::read::{self, CompatSources, Worktree};
 use crate::compat::sources::{self, Recorded};
@@ -23,7 +25,7 @@ pub(super) async fn read_compat(
         return Ok((None, None));
     }
     let mut input = CompatInput {
-        changed: stage.under_verification.clone(),
+        changed: added_versions(stage, discovered),
         ..CompatInput::default()
     };
     if !sources.queries.is_empty() {
@@ -108,6 +110,32 @@ pub(super) async fn read_compat(
         });
     }
     Ok((Some(input), worktree))
+}
+
+/// The versions the change adds: those under verification none of whose files the base
+/// had (an edited merged migration is not part of what the running code meets: the
+/// deployed schema already has it). `None` without a base.
+fn added_versions(stage: &BaseStage, discovered: &Discovered) -> Option<BTreeSet<String>> {
+    let under_verification = stage.under_verification.as_ref()?;
+    let known: BTreeSet<&std::ffi::OsStr> = stage
+        .entries
+        .iter()
+        .filter(|entry| entry.state != "added" && entry.state != "out_of_order")
+        .filter_map(|entry| std::path::Path::new(&entry.path).file_name())
+        .collect();
+    Some(
+        discovered
+            .migrations
+            .iter()
+            .filter(|m| under_verification.contains(&m.version.text))
+            .filter(|m| {
+                m.files()
+                    .iter()
+                    .all(|file| file.file_name().is_none_or(|name| !known.contains(name)))
+            })
+            .map(|m| m.version.text.clone())
+            .collect(),
+    )
 }
 
 /// `3 queries` / `1 query`.

@@ -106,6 +106,10 @@ pub enum Control {
     Works {
         values: Option<usize>,
         unfit: Option<ServerError>,
+        /// For a write no candidate fitted: the candidate with which it was planned
+        /// (`EXPLAIN`, never executed), so that errors of planning are still judged (an
+        /// `ON CONFLICT` whose unique index is gone).
+        planned: Option<usize>,
         columns: Option<Vec<(String, String)>>,
     },
     /// It does not prepare on its control: not judged.
@@ -206,9 +210,14 @@ pub async fn control(
         } else {
             (None, None)
         };
+        let planned = match unfit {
+            Some(_) => plan_with_any(client, statement).await?,
+            None => None,
+        };
         controls.push(Control::Works {
             values,
             unfit,
+            planned,
             columns,
         });
     }
@@ -233,7 +242,10 @@ pub async fn changed(
     let mut breakages = vec![None; statements.len()];
     for ((index, statement), prepared) in wanted.into_iter().zip(prepared) {
         let Some(Control::Works {
-            values, columns, ..
+            values,
+            planned,
+            columns,
+            ..
         }) = controls[index]
         else {
             continue;
@@ -257,25 +269,75 @@ pub async fn changed(
             });
             continue;
         }
+        if let Some(candidate) = *planned
+            && let Err(error) = plan(client, statement, candidate).await?
+        {
+            breakages[index] = Some(Breakage {
+                kind: BreakKind::Prepare,
+                error,
+            });
+            continue;
+        }
         if let Some(before) = columns.as_deref() {
-            let after = columns_of(&prepared);
-            if before != after && selects_star(&statement.sql) {
-                breakages[index] = Some(Breakage {
-                    kind: BreakKind::RowShape,
-                    error: ServerError {
-                        code: String::new(),
-                        message: format!(
-                            "the columns its * returns changed: ({}) became ({})",
-                            column_list(before),
-                            column_list(&after)
-                        ),
-                        names: changed_names(before, &after),
-                    },
-                });
-            }
+            breakages[index] = row_shape(statement, before, &columns_of(&prepared));
         }
     }
     Ok(breakages)
+}
+
+/// What a changed row shape of a `*` does to `statement`. Code that sends `*` reads
+/// whatever comes: any change is a warning (`row_shape`). Code generated with the `*`
+/// written out (sqlc) sends the columns it was generated with: one of them gone is the
+/// error the server gives for a missing column, an added one changes nothing, and a
+/// column of another type is a changed row shape.
+fn row_shape(
+    statement: &AppStatement,
+    before: &[(String, String)],
+    after: &[(String, String)],
+) -> Option<Breakage> {
+    if before == after {
+        return None;
+    }
+    if statement.star_expanded {
+        let gone: Vec<&String> = before
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| !after.iter().any(|(other, _)| other == *name))
+            .collect();
+        if let Some(first) = gone.first() {
+            return Some(Breakage {
+                kind: BreakKind::Prepare,
+                error: ServerError {
+                    code: "42703".into(),
+                    message: format!(
+                        "column \"{first}\" does not exist (the generated code lists the columns its * had: {})",
+                        column_list(before)
+                    ),
+                    names: gone.iter().map(|name| name.to_string()).collect(),
+                },
+            });
+        }
+        let retyped = before.iter().any(|column| {
+            after
+                .iter()
+                .any(|other| other.0 == column.0 && other.1 != column.1)
+        });
+        if !retyped {
+            return None;
+        }
+    }
+    Some(Breakage {
+        kind: BreakKind::RowShape,
+        error: ServerError {
+            code: String::new(),
+            message: format!(
+                "the columns its * returns changed: ({}) became ({})",
+                column_list(before),
+                column_list(after)
+            ),
+            names: changed_names(before, after),
+        },
+    })
 }
 
 /// Prepares every statement, pipelined; Err only when the connection is gone.
@@ -325,6 +387,55 @@ fn changed_names(before: &[(String, String)], after: &[(String, String)]) -> Vec
     names
 }
 
+/// The first candidate whose values let `statement` be planned (see [`plan`]).
+async fn plan_with_any(
+    client: &Client,
+    statement: &AppStatement,
+) -> Result<Option<usize>, tokio_postgres::Error> {
+    for candidate in 0..CANDIDATES.len() {
+        if plan(client, statement, candidate).await?.is_ok() {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
+}
+
+/// Plans `statement` with candidate `candidate`'s values without executing it (`EXPLAIN`):
+/// what the planner checks (an `ON CONFLICT` target needs its unique index) is judged even
+/// when the values would not fit the rows. `Ok(Err)`: it cannot be planned.
+async fn plan(
+    client: &Client,
+    statement: &AppStatement,
+    candidate: usize,
+) -> Result<Result<(), ServerError>, tokio_postgres::Error> {
+    let explain = match client.prepare(&format!("EXPLAIN {}", statement.sql)).await {
+        Ok(explain) => explain,
+        Err(error) if error.as_db_error().is_some() => {
+            return Ok(Err(ServerError::from_error(&error)));
+        }
+        Err(error) => return Err(error),
+    };
+    let values = values_for(&explain, candidate);
+    match client.query_raw(&explain, values.iter()).await {
+        Ok(rows) => {
+            drop(rows);
+            Ok(Ok(()))
+        }
+        Err(error) if error.as_db_error().is_some() => Ok(Err(ServerError::from_error(&error))),
+        Err(error) => Err(error),
+    }
+}
+
+/// Candidate `candidate`'s values for the parameters of `statement`.
+fn values_for(statement: &Statement, candidate: usize) -> Vec<TextValue> {
+    statement
+        .params()
+        .iter()
+        .enumerate()
+        .map(|(index, ty)| TextValue(generated(ty, index, &CANDIDATES[candidate])))
+        .collect()
+}
+
 /// Executes `statement` with candidate `candidate`'s values in a transaction that is
 /// rolled back whatever happens. `Ok(Err)`: the statement failed; Err: the connection did.
 async fn execute_rolled_back(
@@ -332,12 +443,7 @@ async fn execute_rolled_back(
     statement: &Statement,
     candidate: usize,
 ) -> Result<Result<(), ServerError>, tokio_postgres::Error> {
-    let values: Vec<TextValue> = statement
-        .params()
-        .iter()
-        .enumerate()
-        .map(|(index, ty)| TextValue(generated(ty, index, &CANDIDATES[candidate])))
-        .collect();
+    let values = values_for(statement, candidate);
     client.batch_execute("BEGIN").await?;
     let outcome = client.execute_raw(statement, values.iter()).await;
     client.batch_execute("ROLLBACK").await?;
@@ -357,30 +463,43 @@ async fn execute_rolled_back(
 /// One way to generate a write's parameter values; a write is tried with each in turn on
 /// its control until one fits.
 struct Candidate {
-    /// Integers are 1 (the first generated row of a populated table: a foreign key finds
-    /// its parent, an UPDATE its row) or a value no generated row has (a new primary key).
-    small_numbers: bool,
-    /// Characters in a generated string: long enough that a narrowed `varchar` shows, short
-    /// enough for the columns written for short codes.
-    text_length: usize,
+    /// Keys are those of the first generated row of a populated table (a foreign key finds
+    /// its parent, an UPDATE its row): integers 1, uuid `md5('1')`; else values no
+    /// generated row has (a new primary key).
+    first_row: bool,
+    /// Strings: long enough that a narrowed `varchar` shows, short enough for the columns
+    /// written for short codes, or the first generated row's (`r1`, a text key).
+    text: Text,
 }
 
-const CANDIDATES: [Candidate; 4] = [
+/// The strings a candidate generates.
+#[derive(Clone, Copy)]
+enum Text {
+    Long,
+    Short,
+    FirstRow,
+}
+
+const CANDIDATES: [Candidate; 5] = [
     Candidate {
-        small_numbers: true,
-        text_length: 40,
+        first_row: true,
+        text: Text::Long,
     },
     Candidate {
-        small_numbers: false,
-        text_length: 40,
+        first_row: false,
+        text: Text::Long,
     },
     Candidate {
-        small_numbers: true,
-        text_length: 6,
+        first_row: true,
+        text: Text::FirstRow,
     },
     Candidate {
-        small_numbers: false,
-        text_length: 6,
+        first_row: true,
+        text: Text::Short,
+    },
+    Candidate {
+        first_row: false,
+        text: Text::Short,
     },
 ];
 
@@ -425,13 +544,13 @@ fn generated(ty: &Type, index: usize, candidate: &Candidate) -> Option<String> {
         Kind::Composite(_) => return None,
         _ => {}
     }
-    let number = if candidate.small_numbers {
+    let number = if candidate.first_row {
         1
     } else {
         1_000_003 + index as i64
     };
     let text = match ty.name() {
-        "int2" => (if candidate.small_numbers {
+        "int2" => (if candidate.first_row {
             1
         } else {
             30_001 + index as i64
@@ -439,7 +558,9 @@ fn generated(ty: &Type, index: usize, candidate: &Candidate) -> Option<String> {
         .to_string(),
         "int4" | "int8" | "numeric" | "float4" | "float8" | "oid" | "money" => number.to_string(),
         "bool" => "true".into(),
-        "uuid" => format!("00000000-0000-4000-8000-{:012}", number),
+        // The row generator's uuid of row 1 is md5('1').
+        "uuid" if candidate.first_row => "c4ca4238-a0b9-2382-0dcc-509a6f75849b".into(),
+        "uuid" => format!("00000000-0000-4000-8000-{number:012}"),
         "date" => "2020-01-02".into(),
         "timestamp" | "timestamptz" => "2020-01-02 03:04:05".into(),
         "time" | "timetz" => "03:04:05".into(),
@@ -451,14 +572,23 @@ fn generated(ty: &Type, index: usize, candidate: &Candidate) -> Option<String> {
         "tsvector" => "word".into(),
         "tsquery" => "word".into(),
         "xml" => "<r/>".into(),
-        _ => {
-            let mut text = format!("v{}-", index + 1);
-            while text.len() < candidate.text_length {
-                text.push('x');
+        _ => match candidate.text {
+            // The row generator's string of row 1.
+            Text::FirstRow => "r1".into(),
+            Text::Long | Text::Short => {
+                let length = if matches!(candidate.text, Text::Long) {
+                    40
+                } else {
+                    6
+                };
+                let mut text = format!("v{}-", index + 1);
+                while text.len() < length {
+                    text.push('x');
+                }
+                text.truncate(length);
+                text
             }
-            text.truncate(candidate.text_length);
-            text
-        }
+        },
     };
     Some(text)
 }
@@ -470,16 +600,24 @@ mod tests {
     #[test]
     fn generated_values_follow_the_type_and_the_candidate() {
         let long = &CANDIDATES[0];
-        let short = &CANDIDATES[3];
+        let short = &CANDIDATES[4];
         assert_eq!(generated(&Type::INT4, 0, long).as_deref(), Some("1"));
         assert_eq!(generated(&Type::INT8, 2, short).as_deref(), Some("1000005"));
         assert_eq!(generated(&Type::INT2, 0, short).as_deref(), Some("30001"));
         assert_eq!(generated(&Type::VARCHAR, 1, long).unwrap().len(), 40);
         assert_eq!(generated(&Type::TEXT, 1, short).as_deref(), Some("v2-xxx"));
+        assert_eq!(
+            generated(&Type::TEXT, 1, &CANDIDATES[2]).as_deref(),
+            Some("r1")
+        );
         assert_eq!(generated(&Type::TEXT_ARRAY, 0, long).as_deref(), Some("{}"));
         assert_eq!(
             generated(&Type::UUID, 0, short).as_deref(),
             Some("00000000-0000-4000-8000-000001000003")
+        );
+        assert_eq!(
+            generated(&Type::UUID, 0, long).as_deref(),
+            Some("c4ca4238-a0b9-2382-0dcc-509a6f75849b")
         );
     }
 

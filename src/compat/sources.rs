@@ -22,7 +22,7 @@ use crate::migrations::lexer::{Token, TokenKind, code_tokens, line_col, split_st
 const LABEL_CHARS: usize = 60;
 
 /// One statement of the application's SQL.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppStatement {
     /// The query's name (sqlc `-- name: GetUser :one` → "GetUser"; aiosql/yesql
     /// `-- name: get_user` → "get_user", without aiosql's suffix operators `!`, `<!`, `*!`,
@@ -42,6 +42,11 @@ pub struct AppStatement {
     /// How often the running application called it (pg_stat_statements `calls`), when recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calls: Option<u64>,
+    /// The code sends its `*` as the columns its schema had when the code was generated
+    /// (sqlc writes them out): a column added later changes nothing for it, one removed
+    /// breaks it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub star_expanded: bool,
 }
 
 impl AppStatement {
@@ -242,6 +247,8 @@ struct Marker<'s> {
     line: usize,
     /// The marker's own text (name line, comment).
     span: Range<usize>,
+    /// A name line with sqlc's `:command`: sqlc generated the code, its `*` written out.
+    sqlc: bool,
 }
 
 /// The statement of the file's code at `code`.
@@ -252,6 +259,7 @@ fn app_statement(label: &str, text: &str, code: Range<usize>, name: Option<&str>
         line: Some(line_col(text, code.start).0),
         sql: rewrite_parameters(&text[code]),
         calls: None,
+        star_expanded: false,
     }
 }
 
@@ -282,6 +290,12 @@ fn name_lines<'s>(text: &'s str, code: &[Range<usize>]) -> Vec<Marker<'s>> {
                 name: captures.get(1).and_then(|rest| query_name(rest.as_str())),
                 line: line_col(text, comment).0,
                 span: whole.range(),
+                sqlc: captures.get(1).is_some_and(|rest| {
+                    rest.as_str()
+                        .split_whitespace()
+                        .nth(1)
+                        .is_some_and(|command| command.starts_with(':'))
+                }),
             })
         })
         .collect()
@@ -324,6 +338,7 @@ fn pgtyped_names<'s>(text: &'s str, code: &[Range<usize>]) -> Vec<Marker<'s>> {
             name: captures.get(1).map(|n| n.as_str()),
             line: line_col(text, at).0,
             span,
+            sqlc: false,
         })
     })
     .collect()
@@ -373,7 +388,9 @@ fn named_queries(
                 format!("query `{name}` has no statement after its {what}"),
             ));
         };
-        statements.push(app_statement(label, text, code, Some(name)));
+        let mut statement = app_statement(label, text, code, Some(name));
+        statement.star_expanded = marker.sqlc;
+        statements.push(statement);
     }
     Ok(statements)
 }
@@ -392,6 +409,14 @@ fn rewrite_parameters(sql: &str) -> String {
     let mut copied = 0;
     let mut index = 0;
     while index < tokens.len() {
+        if let Some((table, last)) = sqlc_embed(&tokens, index, sql) {
+            out.push_str(&sql[copied..tokens[index].start]);
+            out.push_str(table);
+            out.push_str(".*");
+            copied = tokens[last].end;
+            index = last + 1;
+            continue;
+        }
         let Some((name, last)) = named_parameter(&tokens, index, sql) else {
             index += 1;
             continue;
@@ -436,28 +461,43 @@ fn adjacent(a: &Token, b: &Token) -> bool {
 
 /// sqlc's `sqlc.arg(name)`, `sqlc.arg('name')`, `sqlc.narg(name)`, `sqlc.slice(name)`.
 fn sqlc_function<'s>(tokens: &[Token], index: usize, sql: &'s str) -> Option<(&'s str, usize)> {
-    let &[sqlc, dot, function, open, argument, close] = tokens.get(index..index + 6)? else {
-        return None;
-    };
-    let is_call = sqlc.text(sql).eq_ignore_ascii_case("sqlc")
-        && dot.text(sql) == "."
-        && adjacent(&sqlc, &dot)
-        && adjacent(&dot, &function)
-        && ["arg", "narg", "slice"]
-            .iter()
-            .any(|f| function.text(sql).eq_ignore_ascii_case(f))
-        && open.kind == TokenKind::OpenParen
-        && matches!(argument.kind, TokenKind::Identifier | TokenKind::Quoted)
-        && close.kind == TokenKind::CloseParen;
-    if !is_call {
-        return None;
-    }
+    let argument = sqlc_call(tokens, index, sql, &["arg", "narg", "slice"])?;
     let name = argument.text(sql);
     let name = match name.as_bytes() {
         [b'\'' | b'"', .., b'\'' | b'"'] => &name[1..name.len() - 1],
         _ => name,
     };
     Some((name, index + 5))
+}
+
+/// The argument of a call `sqlc.<one of functions>(argument)` starting at `tokens[index]`.
+fn sqlc_call<'t>(
+    tokens: &'t [Token],
+    index: usize,
+    sql: &str,
+    functions: &[&str],
+) -> Option<&'t Token> {
+    let [sqlc, dot, function, open, argument, close] = tokens.get(index..index + 6)? else {
+        return None;
+    };
+    let is_call = sqlc.text(sql).eq_ignore_ascii_case("sqlc")
+        && dot.text(sql) == "."
+        && adjacent(sqlc, dot)
+        && adjacent(dot, function)
+        && functions
+            .iter()
+            .any(|f| function.text(sql).eq_ignore_ascii_case(f))
+        && open.kind == TokenKind::OpenParen
+        && matches!(argument.kind, TokenKind::Identifier | TokenKind::Quoted)
+        && close.kind == TokenKind::CloseParen;
+    is_call.then_some(argument)
+}
+
+/// sqlc's `sqlc.embed(table)`: every column of `table` (sqlc writes them out as `*` would),
+/// the table's name and the index of the call's last token.
+fn sqlc_embed<'s>(tokens: &[Token], index: usize, sql: &'s str) -> Option<(&'s str, usize)> {
+    let table = sqlc_call(tokens, index, sql, &["embed"])?;
+    (table.kind == TokenKind::Identifier).then(|| (table.text(sql), index + 5))
 }
 
 /// `@name` (sqlc) or `:name` (aiosql, yesql, pgtyped; pgtyped's `:name!` too): the prefix
@@ -749,6 +789,7 @@ pub fn add_recorded(
                     line: None,
                     sql: sql.to_owned(),
                     calls,
+                    star_expanded: false,
                 }),
             }
         }
@@ -1387,13 +1428,25 @@ UPDATE notes
     }
 
     #[test]
+    fn sqlc_queries_know_their_star_is_written_out() {
+        let queries = parse_query_file(
+            "q.sql",
+            "-- name: A :many\nSELECT sqlc.embed(users), x FROM users;\n-- name: b\nSELECT * FROM t;\n",
+        )
+        .unwrap();
+        assert!(queries[0].star_expanded);
+        assert_eq!(queries[0].sql, "SELECT users.*, x FROM users");
+        assert!(!queries[1].star_expanded);
+    }
+
+    #[test]
     fn labels() {
         let mut statement = AppStatement {
             name: Some("GetUser".into()),
             file: Some("db/q.sql".into()),
             line: Some(3),
             sql: "SELECT 1".into(),
-            calls: None,
+            ..AppStatement::default()
         };
         assert_eq!(statement.label(), "GetUser");
         statement.name = None;
@@ -1417,6 +1470,7 @@ UPDATE notes
             line: None,
             sql: "SELECT 1".into(),
             calls: Some(4),
+            ..AppStatement::default()
         };
         let json = serde_json::to_string(&statement).unwrap();
         assert_eq!(json, r#"{"sql":"SELECT 1","calls":4}"#);
@@ -1433,6 +1487,7 @@ UPDATE notes
             line: None,
             sql: sql.into(),
             calls,
+            ..AppStatement::default()
         }
     }
 

@@ -1082,7 +1082,9 @@ fn running_code(report: &Report, options: &MarkdownOptions, blocks: &mut Vec<Str
         .iter()
         .filter(|(_, f)| f.severity == Severity::Error)
         .count();
-    let headline = if findings.is_empty() {
+    let headline = if summary.sources.is_empty() {
+        "#### 🧩 Running code: not judged (no source of its SQL)\n".to_string()
+    } else if findings.is_empty() {
         format!(
             "#### 🧩 Running code: nothing breaks ({} judged)\n",
             count(summary.judged, "statement", "statements")
@@ -1174,7 +1176,12 @@ fn running_code(report: &Report, options: &MarkdownOptions, blocks: &mut Vec<Str
         let _ = writeln!(details, "- {}", md(note));
     }
     if !details.is_empty() {
-        blocks.push(collapse("Where the statements came from", details));
+        let title = if summary.sources.is_empty() {
+            "What running code might feel"
+        } else {
+            "Where the statements came from"
+        };
+        blocks.push(collapse(title, details));
     }
 }
 

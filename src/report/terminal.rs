@@ -260,11 +260,15 @@ fn compat_lines(out: &mut String, finding: &crate::compat::CompatFinding) {
 
 /// Where the running code's statements came from and what could not be judged.
 fn compat_summary(out: &mut String, compat: &crate::compat::CompatSummary) {
-    let _ = writeln!(
-        out,
-        "\n  running code: {} statement judgment(s)",
-        compat.judged
-    );
+    if compat.sources.is_empty() {
+        let _ = writeln!(out, "\n  running code: not judged (no source of its SQL)");
+    } else {
+        let _ = writeln!(
+            out,
+            "\n  running code: {} statement judgment(s)",
+            compat.judged
+        );
+    }
     for source in &compat.sources {
         let _ = writeln!(out, "    {}", paint(DIM, &format!("from {source}")));
     }

@@ -26,7 +26,7 @@ use crate::migrations::{Script, lexer};
 use crate::policy::{DeployOrder, Level, Severity};
 use crate::postgres::Session;
 use crate::postgres::script;
-use crate::report::MigrationReport;
+use crate::report::{MigrationReport, SchemaChange};
 
 /// Rows generated into each table the statements reach before they are judged.
 const ROWS: u64 = 20;
@@ -596,6 +596,115 @@ impl WalkRows {
     }
 }
 
+/// Without any source of the application's SQL, no verdict: the net changes running code
+/// might feel, each with the way to write it so that it does not, and what would judge
+/// them. `None` when the change has none.
+pub(super) fn unsourced_notes(changes: &[SchemaChange]) -> Option<CompatSummary> {
+    let new_tables: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.change == "added" && c.kind == "table")
+        .map(|c| c.name.as_str())
+        .collect();
+    let on_existing_table = |change: &SchemaChange| {
+        change
+            .table
+            .as_deref()
+            .is_none_or(|table| !new_tables.contains(table))
+    };
+    let definition = |change: &SchemaChange| {
+        change
+            .details
+            .as_ref()
+            .and_then(|d| d.definition.clone())
+            .unwrap_or_default()
+    };
+    let mut notes = Vec::new();
+    for change in changes {
+        let name = &change.name;
+        let note = match (change.change.as_str(), change.kind.as_str()) {
+            (
+                "removed",
+                "table" | "view" | "materialized view" | "column" | "sequence" | "type" | "domain",
+            ) => {
+                format!(
+                    "code that still uses {} {name} breaks: it is removed. Expand/contract: stop using it in one deploy, remove it in a later change",
+                    change.kind
+                )
+            }
+            ("removed", "function" | "procedure") => format!(
+                "code that still calls {name} breaks: it is removed or its signature changed. Expand/contract: add the new signature beside the old one, remove the old one once no code calls it"
+            ),
+            ("changed", "column") => match change.attribute.as_deref() {
+                Some("type") => format!(
+                    "code that reads or writes {name} may break: its type changes from {} to {}. Expand/contract: add a column of the new type, write both, move the readers, then drop the old one",
+                    change
+                        .before
+                        .as_ref()
+                        .map(super::describe::value)
+                        .unwrap_or_default(),
+                    change
+                        .after
+                        .as_ref()
+                        .map(super::describe::value)
+                        .unwrap_or_default()
+                ),
+                Some("not_null") if change.after == Some(serde_json::Value::Bool(true)) => format!(
+                    "code that inserts without {name} or writes NULL there breaks: it becomes NOT NULL. Expand/contract: give it a default, or enforce NOT NULL (CHECK … NOT VALID, then VALIDATE) once every writer sets it"
+                ),
+                _ => continue,
+            },
+            ("added", "constraint") if on_existing_table(change) => {
+                let definition = definition(change);
+                if definition.starts_with("PRIMARY KEY") {
+                    continue;
+                }
+                let how = if definition.starts_with("UNIQUE") {
+                    "build a unique index CONCURRENTLY once the code no longer writes duplicates, then add the constraint USING INDEX"
+                } else {
+                    "add it NOT VALID once the code writes only valid rows, then VALIDATE it"
+                };
+                format!(
+                    "writes that violate the new constraint {name} ({definition}) break. Expand/contract: {how}"
+                )
+            }
+            ("added", "index")
+                if on_existing_table(change)
+                    && definition(change).contains("UNIQUE")
+                    && !backs_a_constraint(change, changes) =>
+            {
+                format!(
+                    "writes that duplicate a key of the new unique index {name} break. Expand/contract: deploy the code that no longer writes duplicates first"
+                )
+            }
+            _ => continue,
+        };
+        notes.push(note);
+    }
+    if notes.is_empty() {
+        return None;
+    }
+    notes.push(
+        "running code not judged: give its queries (--queries, [compat] queries), the statements it runs (--statements, --statements-from) or its tests (--compat-command) to turn these notes into verdicts"
+            .to_string(),
+    );
+    Some(CompatSummary {
+        notes,
+        ..CompatSummary::default()
+    })
+}
+
+/// Whether an added index is the one an added constraint of its table builds (a unique
+/// constraint's), which the constraint's note covers.
+fn backs_a_constraint(index: &SchemaChange, changes: &[SchemaChange]) -> bool {
+    let bare = index.name.rsplit('.').next().unwrap_or(&index.name);
+    changes.iter().any(|c| {
+        c.change == "added"
+            && c.kind == "constraint"
+            && c.table == index.table
+            && c.name.rsplit('.').next() == Some(bare)
+    })
+}
+
 /// Which state of the change a test command runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reach {
@@ -640,7 +749,7 @@ fn test_finding(
             file: None,
             line: None,
             sql: statement.unwrap_or_default(),
-            calls: None,
+            ..AppStatement::default()
         },
         error,
         sqlstate: String::new(),
@@ -716,35 +825,62 @@ fn owner(scripts: &[&Script], names: &[String]) -> Option<usize> {
     })
 }
 
-/// The file and line of the statement of `scripts` that names one of `names`, else of the
-/// first statement of the first script.
+/// The file and line of the statement of `scripts` that names one of `names` (most
+/// specific first), else of the first statement that drops something, else of the first
+/// statement of the first script.
 fn cause(scripts: &[&Script], names: &[String]) -> (Option<String>, Option<usize>) {
     let found = names.iter().find_map(|name| {
         scripts
             .iter()
             .find_map(|script| statement_naming(script, name).map(|line| (*script, line)))
     });
-    let found = found.or_else(|| {
-        let script = scripts.first()?;
-        let first = lexer::split_statements(&script.sql)
-            .into_iter()
-            .find(|s| !s.is_empty())?;
-        Some((*script, line_of(script, first.code.start)))
-    });
+    let found = found
+        .or_else(|| {
+            scripts.iter().find_map(|script| {
+                best_statement(script, |code| lexer::has_word(code, "drop"))
+                    .map(|line| (*script, line))
+            })
+        })
+        .or_else(|| {
+            let script = scripts.first()?;
+            best_statement(script, |_| true).map(|line| (*script, line))
+        });
     match found {
         Some((script, line)) => (Some(script.path.display().to_string()), Some(line)),
         None => (scripts.first().map(|s| s.path.display().to_string()), None),
     }
 }
 
-/// The file line of the first statement of `script` that uses `name` as a word.
+/// The file line of the statement of `script` that uses `name` as a word, preferring one
+/// that drops or renames (what breaks code) over one that alters, over any other (a
+/// backfill that reads it first).
 fn statement_naming(script: &Script, name: &str) -> Option<usize> {
     let name = name.to_ascii_lowercase();
-    lexer::split_statements(&script.sql)
+    best_statement(script, |code| lexer::has_word(code, &name))
+}
+
+/// The file line of the first statement of `script` that `matches`, preferring one that
+/// drops or renames, then one that alters.
+fn best_statement(script: &Script, matches: impl Fn(&str) -> bool) -> Option<usize> {
+    let candidates: Vec<(usize, &str)> = lexer::split_statements(&script.sql)
         .into_iter()
         .filter(|s| !s.is_empty())
-        .find(|s| lexer::has_word(&script.sql[s.code.clone()], &name))
-        .map(|s| line_of(script, s.code.start))
+        .map(|s| (s.code.start, &script.sql[s.code.clone()]))
+        .filter(|(_, code)| matches(code))
+        .collect();
+    let rank = |code: &str| {
+        if lexer::has_word(code, "drop") || lexer::has_word(code, "rename") {
+            0
+        } else if lexer::has_word(code, "alter") {
+            1
+        } else {
+            2
+        }
+    };
+    candidates
+        .iter()
+        .min_by_key(|(start, code)| (rank(code), *start))
+        .map(|(start, _)| line_of(script, *start))
 }
 
 fn line_of(script: &Script, offset: usize) -> usize {

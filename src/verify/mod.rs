@@ -514,7 +514,13 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         }
         pipeline.note_without_down();
         let (schema_changes, schema_diagram) = pipeline.net_changes().await?;
-        let compat = pipeline.judge_compat(&mut reports).await?;
+        let compat = match &options.compat {
+            Some(_) => pipeline.judge_compat(&mut reports).await?,
+            None if options.under_verification.is_some() => {
+                compat::unsourced_notes(&schema_changes)
+            }
+            None => None,
+        };
         let sequence = pipeline.sequence(&reports, progress).await?;
         pipeline.keep_base_state().await?;
         Ok(PipelineOutput {
