@@ -831,3 +831,185 @@ fn an_edited_merged_migration_does_not_move_the_base_schema() {
     assert!(report["migrations"][0].get("compat").is_none());
     assert!(report["migrations"][1].get("compat").is_none());
 }
+
+/// A server with pg_stat_statements preloaded, holding database `app` with the users
+/// schema and the statements a running application sent.
+struct RecordingServer {
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl RecordingServer {
+    fn start() -> RecordingServer {
+        use common::cluster;
+        let bin = migration_check::postgres::embedded::find_bin_dir(None).expect("PostgreSQL");
+        let dir = common::private_tmp();
+        let run_as = cluster::run_as();
+        let socket = dir.path().join("socket");
+        std::fs::create_dir(&socket).unwrap();
+        if let Some((uid, gid)) = run_as {
+            for path in [dir.path(), socket.as_path()] {
+                nix::unistd::chown(path, Some(uid.into()), Some(gid.into())).unwrap();
+            }
+        }
+        let data = dir.path().join("data");
+        cluster::initdb(&bin, &data, run_as);
+        let port = cluster::free_port();
+        let log = std::fs::File::create(dir.path().join("postgres.log")).unwrap();
+        let child =
+            cluster::as_server_user(std::process::Command::new(bin.join("postgres")), run_as)
+                .arg("-D")
+                .arg(&data)
+                .arg("-k")
+                .arg(&socket)
+                .args(["-p", &port.to_string()])
+                .args(["-c", "listen_addresses=", "-c", "fsync=off"])
+                .args(["-c", "shared_preload_libraries=pg_stat_statements"])
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+        let server = RecordingServer {
+            child: Some(child),
+            dir,
+            port,
+        };
+        let log_path = server.dir.path().join("postgres.log");
+        cluster::wait_ready(&bin, &socket, port, || {
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        });
+        server.psql("postgres", "CREATE DATABASE app");
+        server.psql("app", "CREATE EXTENSION pg_stat_statements");
+        server.psql("app", USERS);
+        server.psql("app", "SELECT pg_stat_statements_reset()");
+        // The running application: reads and writes, a utility statement and DDL.
+        for _ in 0..3 {
+            server.psql(
+                "app",
+                "INSERT INTO users (name, email) VALUES ('ada', 'ada@example.com');\n\
+                 SELECT id, name, email FROM users WHERE id = 1;\n\
+                 SELECT count(*) FROM posts;\n\
+                 SET application_name = 'app';\n",
+            );
+        }
+        server.psql("app", "CREATE INDEX users_email_idx ON users (email)");
+        server
+    }
+
+    fn socket(&self) -> std::path::PathBuf {
+        self.dir.path().join("socket")
+    }
+
+    /// Runs `sql` in `database` with psql; its output.
+    fn psql(&self, database: &str, sql: &str) -> String {
+        let bin = migration_check::postgres::embedded::find_bin_dir(None).unwrap();
+        let output = std::process::Command::new(bin.join("psql"))
+            .arg("-h")
+            .arg(self.socket())
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+            ])
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "psql: {}", common::stderr(&output));
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "postgresql://postgres@localhost:{}/app?host={}",
+            self.port,
+            self.socket().display()
+        )
+    }
+}
+
+impl Drop for RecordingServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            common::cluster::stop(child);
+        }
+    }
+}
+
+/// The running application's statements, recorded for real by pg_stat_statements: exported
+/// as its COPY writes them (`--statements`) and read at check time (`--statements-from`);
+/// DDL, utility statements and the monitoring's own are skipped and counted.
+#[test]
+fn recorded_statements_are_judged_from_an_export_and_from_a_live_database() {
+    let server = RecordingServer::start();
+    let export = server.psql(
+        "app",
+        "COPY (SELECT query, calls FROM pg_stat_statements) TO STDOUT WITH CSV HEADER",
+    );
+    let repo = project(
+        None,
+        "ALTER TABLE users RENAME COLUMN name TO full_name;\n",
+        "ALTER TABLE users RENAME COLUMN full_name TO name;\n",
+        None,
+    );
+    common::write(repo.path(), "ops/statements.csv", &export);
+    for source in [
+        vec!["--statements".to_string(), "ops/statements.csv".to_string()],
+        vec!["--statements-from".to_string(), server.url()],
+    ] {
+        let tmp = common::private_tmp();
+        let output = common::command(tmp.path())
+            .current_dir(repo.path())
+            .args(["verify", "migrations", "--base", "main", "--json", "-"])
+            .args(&source)
+            .output()
+            .unwrap();
+        common::assert_nothing_left(tmp.path());
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{source:?}: {}",
+            common::stderr(&output)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let compat = report["migrations"][1]["compat"].as_array().unwrap();
+        let mut broken: Vec<(&str, u64)> = compat
+            .iter()
+            .map(|f| {
+                (
+                    f["query"]["sql"].as_str().unwrap(),
+                    f["query"]["calls"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        broken.sort();
+        assert_eq!(
+            broken,
+            [
+                ("INSERT INTO users (name, email) VALUES ($1, $2)", 3),
+                ("SELECT id, name, email FROM users WHERE id = $1", 3),
+            ],
+            "{source:?}: {compat:?}"
+        );
+        assert!(
+            compat
+                .iter()
+                .all(|f| f["window"] == "deploy" && f["severity"] == "error")
+        );
+        let notes = report["compat"]["notes"].to_string();
+        assert!(
+            notes.contains("skipped 1 DDL statement, ") && notes.contains("utility statement"),
+            "{source:?}: {notes}"
+        );
+        // The count query still works: judged, no finding.
+        assert!(
+            report["compat"]["judged"].as_u64().unwrap() >= 3,
+            "{}",
+            report["compat"]
+        );
+    }
+}

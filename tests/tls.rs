@@ -6,11 +6,11 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cluster::{self, as_server_user, free_port, run_as};
 use common::{command, private_tmp, root, stderr};
 
 /// The password of the `app` role; never printed by any run.
@@ -42,23 +42,7 @@ impl Cluster {
             }
         }
         let data = root.join("data");
-        let status = as_server_user(Command::new(bin.join("initdb")), run_as)
-            .arg("--pgdata")
-            .arg(&data)
-            .args([
-                "--username",
-                "postgres",
-                "--auth",
-                "trust",
-                "--encoding",
-                "UTF8",
-            ])
-            .args(["--locale", "C", "--no-sync", "--no-instructions"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "initdb failed");
+        cluster::initdb(&bin, &data, run_as);
         // Over TCP: `app` (a password) and `postgres` (trust) only with TLS; the
         // database `plainonly` only without.
         let mut hba = String::from("local all all trust\n");
@@ -107,24 +91,7 @@ impl Cluster {
             port,
             dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = Command::new(bin.join("pg_isready"))
-                .arg("-h")
-                .arg(&socket)
-                .args(["-p", &port.to_string(), "-q"])
-                .status()
-                .unwrap();
-            if ready.success() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "PostgreSQL did not start:\n{}",
-                cluster.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        cluster::wait_ready(&bin, &socket, port, || cluster.log());
         let setup = Command::new(bin.join("psql"))
             .arg("-h")
             .arg(&socket)
@@ -165,51 +132,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            // Fast shutdown; the immediate one if it takes too long.
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while child.try_wait().ok().flatten().is_none() {
-                if Instant::now() > deadline {
-                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if let Some(child) = self.child.take() {
+            cluster::stop(child);
         }
     }
-}
-
-/// `nobody`'s uid and gid when we are root (PostgreSQL refuses to run as root).
-fn run_as() -> Option<(u32, u32)> {
-    if !nix::unistd::Uid::effective().is_root() {
-        return None;
-    }
-    let user = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("user nobody");
-    Some((user.uid.as_raw(), user.gid.as_raw()))
-}
-
-fn as_server_user(mut command: Command, run_as: Option<(u32, u32)>) -> Command {
-    command
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("LC_ALL", "C");
-    if let Some((uid, gid)) = run_as {
-        command.uid(uid).gid(gid);
-    }
-    command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn openssl(dir: &Path, args: &[&str]) {

@@ -153,17 +153,22 @@ fn add_recorded(input: &mut CompatInput, origin: &str, recorded: Recorded) {
         recorded.statements.len()
     ));
     let skipped = [
-        (recorded.skipped_ddl, "DDL"),
-        (recorded.skipped_utility, "utility statements"),
+        (recorded.skipped_ddl, "DDL statement", "DDL statements"),
+        (
+            recorded.skipped_utility,
+            "utility statement",
+            "utility statements",
+        ),
         (
             recorded.skipped_ours,
+            "statement of a migration tool or monitoring",
             "statements of migration tools and monitoring",
         ),
     ];
     let skipped: Vec<String> = skipped
         .iter()
-        .filter(|(count, _)| *count > 0)
-        .map(|(count, what)| format!("{count} {what}"))
+        .filter(|(count, _, _)| *count > 0)
+        .map(|(count, one, many)| format!("{count} {}", if *count == 1 { one } else { many }))
         .collect();
     if !skipped.is_empty() {
         input
