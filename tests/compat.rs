@@ -1013,3 +1013,74 @@ fn recorded_statements_are_judged_from_an_export_and_from_a_live_database() {
         );
     }
 }
+
+/// On every claimed major (Docker): the findings hold on 13, 15, 17 and 18, and a MERGE
+/// (PostgreSQL 15 and later) breaks where the server knows it and is not judged on 13.
+#[test]
+fn findings_hold_on_every_major() {
+    if !common::docker_available() {
+        return;
+    }
+    let majors = common::docker_majors();
+    let queries = format!(
+        "{OLD_QUERIES}\n-- name: UpsertUser :exec\n\
+         MERGE INTO users u USING (SELECT $1::int AS id, $2::varchar AS name) s ON u.id = s.id\n\
+         WHEN MATCHED THEN UPDATE SET name = s.name\n\
+         WHEN NOT MATCHED THEN INSERT (name, email) VALUES (s.name, 'x');\n"
+    );
+    let new_queries = queries.replace("name, email", "full_name, email");
+    let repo = project(
+        Some(&queries),
+        "ALTER TABLE users RENAME COLUMN name TO full_name;\n",
+        "ALTER TABLE users RENAME COLUMN full_name TO name;\n",
+        Some(&new_queries),
+    );
+    let majors_flag = majors.join(",");
+    let template = common::docker_image_template();
+    let (output, report) = check(
+        repo.path(),
+        &[
+            "--postgres",
+            "docker",
+            "--postgres-versions",
+            &majors_flag,
+            "--image-template",
+            &template,
+            "--compat-rollback",
+            "off",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    let compat = report["migrations"][1]["compat"].as_array().unwrap();
+    let by_query = |name: &str| {
+        compat
+            .iter()
+            .find(|f| f["query"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {compat:?}"))
+    };
+    for name in ["GetUser", "CreateUser"] {
+        assert!(
+            by_query(name).get("versions").is_none(),
+            "found on every major: {}",
+            by_query(name)
+        );
+    }
+    let merge_majors: Vec<u64> = majors
+        .iter()
+        .map(|m| m.parse::<u64>().unwrap())
+        .filter(|&m| m >= 15)
+        .collect();
+    let upsert = by_query("UpsertUser");
+    if merge_majors.len() < majors.len() {
+        assert_eq!(
+            upsert["versions"],
+            serde_json::json!(merge_majors),
+            "{upsert}"
+        );
+        let not_judged = report["compat"]["not_judged"].to_string();
+        assert!(
+            not_judged.contains("UpsertUser") && not_judged.contains("syntax error"),
+            "{not_judged}"
+        );
+    }
+}
