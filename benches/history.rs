@@ -13,7 +13,12 @@
 //!   state cached) against psql applying all 270 ups, then the same check with the base
 //!   state cached, and with `--no-cache`;
 //! - the 5% failing downs against the same corpus with every down fixed (what the
-//!   failures' rebuilds cost).
+//!   failures' rebuilds cost);
+//! - the running code (issue #27): the warm PR check again with 1,000 of the application's
+//!   statements (800 reads, 200 writes over the corpus's tables and views) judged with
+//!   `--queries`, against the same check without them: the time they add.
+//!
+//! `HISTORY_BENCH=pr` runs only the PR-mode figures and the running code's.
 //!
 //! Each figure is one run (the verify runs take seconds each); the breakdown comes from
 //! the report's `timings_ms`. Run: `cargo bench --bench history`.
@@ -298,66 +303,68 @@ fn main() {
     let s = |d: Duration| d.as_secs_f64();
     let broken = corpus(400, true);
     let fixed = corpus(400, false);
+    let only_pr = std::env::var("HISTORY_BENCH").is_ok_and(|v| v == "pr");
+    if !only_pr {
+        // verify --all on 270 against psql up/down/up of the same scripts.
+        let dir = dir_with(&broken, 270);
+        let (wall, report) = verify(dir.path(), &["--all"], dir.path());
+        let failures = report["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["status"] != "passed")
+            .count();
+        let baseline = psql(&up_down_up(&broken[..270]));
+        let bare = runner(dir.path());
+        println!("verify --all, 270 migrations ({failures} with a down that forgets something):");
+        println!(
+            "  verify                  {:7.2} s  ({})",
+            s(wall),
+            breakdown(&report)
+        );
+        println!("  psql up, down, up       {:7.2} s", s(baseline));
+        println!("  our runner, no snapshot {:7.2} s", s(bare));
+        println!(
+            "  ratio to our runner     {:7.2}x  (target <= 3x, aim 2x)",
+            s(wall) / s(bare)
+        );
+        println!("  ratio to psql           {:7.2}x", s(wall) / s(baseline));
+        let (full_wall, full_report) =
+            verify(dir.path(), &["--all", "--full-snapshots"], dir.path());
+        println!(
+            "  --full-snapshots        {:7.2} s  ({}); incremental / full: {:.2}x",
+            s(full_wall),
+            breakdown(&full_report),
+            s(wall) / s(full_wall)
+        );
 
-    // verify --all on 270 against psql up/down/up of the same scripts.
-    let dir = dir_with(&broken, 270);
-    let (wall, report) = verify(dir.path(), &["--all"], dir.path());
-    let failures = report["migrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["status"] != "passed")
-        .count();
-    let baseline = psql(&up_down_up(&broken[..270]));
-    let bare = runner(dir.path());
-    println!("verify --all, 270 migrations ({failures} with a down that forgets something):");
-    println!(
-        "  verify                  {:7.2} s  ({})",
-        s(wall),
-        breakdown(&report)
-    );
-    println!("  psql up, down, up       {:7.2} s", s(baseline));
-    println!("  our runner, no snapshot {:7.2} s", s(bare));
-    println!(
-        "  ratio to our runner     {:7.2}x  (target <= 3x, aim 2x)",
-        s(wall) / s(bare)
-    );
-    println!("  ratio to psql           {:7.2}x", s(wall) / s(baseline));
-    let (full_wall, full_report) = verify(dir.path(), &["--all", "--full-snapshots"], dir.path());
-    println!(
-        "  --full-snapshots        {:7.2} s  ({}); incremental / full: {:.2}x",
-        s(full_wall),
-        breakdown(&full_report),
-        s(wall) / s(full_wall)
-    );
+        // The same corpus with every down fixed: what the failures' rebuilds cost.
+        let clean = dir_with(&fixed, 270);
+        let (clean_wall, clean_report) = verify(clean.path(), &["--all"], clean.path());
+        println!(
+            "  with every down fixed   {:7.2} s  ({}); with failures / without: {:.2}x",
+            s(clean_wall),
+            breakdown(&clean_report),
+            s(wall) / s(clean_wall)
+        );
 
-    // The same corpus with every down fixed: what the failures' rebuilds cost.
-    let clean = dir_with(&fixed, 270);
-    let (clean_wall, clean_report) = verify(clean.path(), &["--all"], clean.path());
-    println!(
-        "  with every down fixed   {:7.2} s  ({}); with failures / without: {:.2}x",
-        s(clean_wall),
-        breakdown(&clean_report),
-        s(wall) / s(clean_wall)
-    );
-
-    // Cost per migration as history grows.
-    let small = dir_with(&fixed, 100);
-    let large = dir_with(&fixed, 400);
-    let (t100, _) = verify(small.path(), &["--all"], small.path());
-    let (t400, r400) = verify(large.path(), &["--all"], large.path());
-    println!("verify --all as history grows:");
-    println!("  100 migrations          {:7.2} s", s(t100));
-    println!(
-        "  400 migrations          {:7.2} s  ({})",
-        s(t400),
-        breakdown(&r400)
-    );
-    println!(
-        "  time(400) / time(100)   {:7.2}   (target <= 4.5)",
-        s(t400) / s(t100)
-    );
-
+        // Cost per migration as history grows.
+        let small = dir_with(&fixed, 100);
+        let large = dir_with(&fixed, 400);
+        let (t100, _) = verify(small.path(), &["--all"], small.path());
+        let (t400, r400) = verify(large.path(), &["--all"], large.path());
+        println!("verify --all as history grows:");
+        println!("  100 migrations          {:7.2} s", s(t100));
+        println!(
+            "  400 migrations          {:7.2} s  ({})",
+            s(t400),
+            breakdown(&r400)
+        );
+        println!(
+            "  time(400) / time(100)   {:7.2}   (target <= 4.5)",
+            s(t400) / s(t100)
+        );
+    }
     // PR mode: 3 new migrations on 267 merged, from a cold start.
     let repo = tempfile::Builder::new()
         .prefix("mc-bench-repo-")
@@ -412,4 +419,83 @@ fn main() {
         s(uncached),
         breakdown(&uncached_report)
     );
+
+    // The running code: 1,000 statements of the application over the merged schema.
+    let queries = application_sql(&fixed[..267]);
+    // On the base branch too: the old code has them (the deploy window) as the new does.
+    common::git(repo.path(), &["checkout", "-q", "main"]);
+    std::fs::write(repo.path().join("queries.sql"), &queries).unwrap();
+    common::git(repo.path(), &["add", "queries.sql"]);
+    common::git(repo.path(), &["commit", "-q", "-m", "queries"]);
+    common::git(repo.path(), &["checkout", "-q", "pr"]);
+    common::git(repo.path(), &["merge", "-q", "--no-edit", "main"]);
+    let with_queries = [
+        "--base",
+        "main",
+        "--cache-dir",
+        cache_dir,
+        "--queries",
+        "queries.sql",
+    ];
+    let (baseline, _) = verify(&migrations, &pr_args, repo.path());
+    verify(&migrations, &with_queries, repo.path());
+    let (judged, judged_report) = verify(&migrations, &with_queries, repo.path());
+    let compat = &judged_report["compat"];
+    println!("PR mode (warm) with 1,000 statements of the running code (800 reads, 200 writes):");
+    println!(
+        "  without --queries       {:7.2} s\n  with --queries          {:7.2} s  ({})",
+        s(baseline),
+        s(judged),
+        breakdown(&judged_report)
+    );
+    println!(
+        "  added                   {:7.2} s  (target <= 1 s); judged {} statements in 2 windows, {} not judged, {} findings",
+        s(judged) - s(baseline),
+        compat["judged"],
+        compat["not_judged"].as_array().map_or(0, Vec::len),
+        judged_report["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["compat"].as_array().map_or(0, Vec::len))
+            .sum::<usize>()
+    );
+}
+
+/// 1,000 statements an application of the corpus's schema would send, as a plain query
+/// file: per table reads by key and by name and a count, reads of the views, and inserts,
+/// updates and deletes (200 writes), cycling over the tables and views.
+fn application_sql(migrations: &[Migration]) -> String {
+    let tables: Vec<String> = migrations
+        .iter()
+        .filter_map(|(name, _, _)| name.strip_prefix("create_").map(str::to_string))
+        .collect();
+    let views: Vec<String> = migrations
+        .iter()
+        .filter_map(|(name, _, _)| name.strip_prefix("view_").map(str::to_string))
+        .collect();
+    let mut sql = String::new();
+    for i in 0..800 {
+        let t = &tables[i % tables.len()];
+        let statement = match i % 4 {
+            0 => format!("SELECT id, name, created_at FROM {t} WHERE id = $1"),
+            1 => format!("SELECT count(*) FROM {t} WHERE name = $1"),
+            2 => format!("SELECT id FROM {t} ORDER BY created_at DESC LIMIT $1"),
+            _ => format!(
+                "SELECT id, name FROM {} WHERE id = $1",
+                views[i % views.len()]
+            ),
+        };
+        let _ = writeln!(sql, "{statement};");
+    }
+    for i in 0..200 {
+        let t = &tables[i % tables.len()];
+        let statement = match i % 3 {
+            0 => format!("INSERT INTO {t} (name) VALUES ($1)"),
+            1 => format!("UPDATE {t} SET name = $1 WHERE id = $2"),
+            _ => format!("DELETE FROM {t} WHERE id = $1"),
+        };
+        let _ = writeln!(sql, "{statement};");
+    }
+    sql
 }
