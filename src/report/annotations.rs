@@ -204,6 +204,45 @@ mod tests {
     }
 
     #[test]
+    fn running_code_is_annotated_on_the_migration_and_on_the_query() {
+        let mut migration = migration("2", "rename", Status::Passed, vec![]);
+        migration.compat = vec![test_support::compat_finding(
+            crate::compat::Window::Deploy,
+            Severity::Error,
+            "GetUser",
+            "column \"name\" does not exist",
+            "migrations/2_rename.up.sql",
+            1,
+        )];
+        let items = collect(&report(vec![migration]));
+        let places: Vec<(AnnotationLevel, &str, Option<usize>, &str)> = items
+            .iter()
+            .map(|i| (i.level, i.file.as_str(), i.line, i.title.as_str()))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                (
+                    AnnotationLevel::Error,
+                    "migrations/2_rename.up.sql",
+                    Some(1),
+                    "migration 2 rename: breaks running code"
+                ),
+                (
+                    AnnotationLevel::Error,
+                    "db/queries/users.sql",
+                    Some(2),
+                    "query breaks with migration 2 rename"
+                ),
+            ]
+        );
+        assert_eq!(
+            items[0].message,
+            "deploy: the old code on the migrated schema: GetUser (db/queries/users.sql:2): column \"name\" does not exist (42703)"
+        );
+    }
+
+    #[test]
     fn a_lock_finding_is_a_warning_on_its_statement_unless_allowed() {
         let finding = lock_finding("table-rewrite", 3);
         let mut measured = migration("2", "c", Status::Passed, vec![]);

@@ -1091,9 +1091,9 @@ fn running_code(report: &Report, options: &MarkdownOptions, blocks: &mut Vec<Str
         )
     } else {
         format!(
-            "#### 🧩 Running code: {} ({} errors) of {} judged\n",
+            "#### 🧩 Running code: {} ({}) of {} judged\n",
             count(findings.len(), "statement breaks", "statements break"),
-            errors,
+            count(errors, "error", "errors"),
             summary.judged
         )
     };
@@ -1311,6 +1311,49 @@ mod tests {
             "the 5 rows past the cap hold 10 findings: {markdown}"
         );
         assert_eq!(markdown.matches("<details><summary>`").count(), 2);
+    }
+
+    #[test]
+    fn running_code() {
+        use crate::compat::Window;
+        use crate::report::test_support::{compat_finding, compat_summary};
+        let mut r = report()
+            .failed()
+            .applied("1", "create_users")
+            .migration("2", "rename_name", Status::Passed, vec![])
+            .build();
+        r.migrations[1].compat = vec![
+            compat_finding(
+                Window::Deploy,
+                Severity::Error,
+                "GetUser",
+                "column \"name\" does not exist",
+                "migrations/2_rename_name.up.sql",
+                1,
+            ),
+            compat_finding(
+                Window::Rollback,
+                Severity::Warning,
+                "GetUserByName",
+                "column \"full_name\" does not exist",
+                "migrations/2_rename_name.down.sql",
+                1,
+            ),
+        ];
+        r.compat = Some(compat_summary());
+        let markdown = render(
+            &r,
+            &MarkdownOptions {
+                blob_url: Some("https://github.com/acme/app/blob/abc123".into()),
+                ..options()
+            },
+        );
+        assert_balanced(&markdown);
+        assert!(
+            markdown.contains("| ❌ | `GetUser` [db/queries/users.sql:2](https://github.com/acme/app/blob/abc123/db/queries/users.sql#L2) | `column \"name\" does not exist` (42703) | 2 [migrations/2\\_rename\\_name.up.sql:1](https://github.com/acme/app/blob/abc123/migrations/2_rename_name.up.sql#L1) |"),
+            "{markdown}"
+        );
+        insta::assert_snapshot!(markdown);
     }
 
     #[test]

@@ -241,3 +241,48 @@ pub(crate) fn lock_finding(rule: &str, line: usize) -> LockFinding {
         script: Script::Up,
     }
 }
+
+/// A statement of the running code that breaks in `window`, owed to `file:line`.
+pub(crate) fn compat_finding(
+    window: crate::compat::Window,
+    severity: Severity,
+    name: &str,
+    error: &str,
+    file: &str,
+    line: usize,
+) -> crate::compat::CompatFinding {
+    crate::compat::CompatFinding {
+        window,
+        kind: crate::compat::BreakKind::Prepare,
+        severity,
+        query: crate::compat::AppStatement {
+            name: Some(name.into()),
+            file: Some("db/queries/users.sql".into()),
+            line: Some(2),
+            sql: "SELECT id, name FROM users WHERE id = $1".into(),
+            ..Default::default()
+        },
+        error: error.into(),
+        sqlstate: "42703".into(),
+        file: Some(file.into()),
+        line: Some(line),
+        output: None,
+        versions: Vec::new(),
+    }
+}
+
+/// What a run judged of the running code, from one query file at both commits.
+pub(crate) fn compat_summary() -> crate::compat::CompatSummary {
+    crate::compat::CompatSummary {
+        sources: vec![
+            "db/queries/*.sql: 3 queries in 1 file(s) of the working tree (the new code)".into(),
+            "db/queries/*.sql: 3 queries in 1 file(s) at the base commit 0123456789ab (the old code)".into(),
+        ],
+        judged: 6,
+        not_judged: vec![crate::compat::NotJudged {
+            query: "CreatePost".into(),
+            reason: "a write whose generated values fail on the schema its code was written for: insert or update on table \"posts\" violates foreign key constraint \"posts_user_id_fkey\" (23503)".into(),
+        }],
+        notes: Vec::new(),
+    }
+}

@@ -31,6 +31,42 @@ use crate::report::{MigrationReport, SchemaChange};
 /// Rows generated into each table the statements reach before they are judged.
 const ROWS: u64 = 20;
 
+/// One script of the walk after which statements are judged: in which window, at which
+/// level, owed to which migration.
+struct Step<'a> {
+    window: Window,
+    level: Level,
+    script: &'a Script,
+    /// The migration's index.
+    index: usize,
+}
+
+/// Judges the statements still `pending` (working so far) after `step`'s script: each that
+/// breaks now becomes a finding owed to the step's migration and is judged no further.
+async fn judge_step(
+    walk: &Session,
+    statements: &[AppStatement],
+    pending: &mut [Option<&Control>],
+    step: Step<'_>,
+    pass: &mut Pass,
+) -> Result<(), tokio_postgres::Error> {
+    let breakages = judge::changed(&walk.client, statements, pending).await?;
+    for (at, breakage) in breakages.into_iter().enumerate() {
+        if let Some(breakage) = breakage {
+            pending[at] = None;
+            let found = finding(
+                step.window,
+                step.level,
+                &statements[at],
+                breakage,
+                &[step.script],
+            );
+            pass.findings.extend(found.map(|f| (step.index, f)));
+        }
+    }
+    Ok(())
+}
+
 /// Limits for the application's statements in our copies: one that hangs is not judged.
 const LIMITS: &str = "SET statement_timeout = '10s'; SET lock_timeout = '2s'";
 
@@ -260,22 +296,14 @@ impl Pipeline<'_, '_, '_> {
             if deploy == Level::Off || !changed.contains(&index) {
                 continue;
             }
-            let breakages = match judge::changed(&walk.client, &input.old, &pending).await {
-                Ok(breakages) => breakages,
-                Err(e) => return Ok(Err(failed(e))),
+            let step = Step {
+                window: Window::Deploy,
+                level: deploy,
+                script: &migration.up,
+                index,
             };
-            for (at, breakage) in breakages.into_iter().enumerate() {
-                if let Some(breakage) = breakage {
-                    pending[at] = None;
-                    let finding = finding(
-                        Window::Deploy,
-                        deploy,
-                        &input.old[at],
-                        breakage,
-                        &[&migration.up],
-                    );
-                    pass.findings.extend(finding.map(|f| (index, f)));
-                }
+            if let Err(e) = judge_step(&walk, &input.old, &mut pending, step, &mut pass).await {
+                return Ok(Err(failed(e)));
             }
         }
         if deploy != Level::Off {
@@ -346,22 +374,14 @@ impl Pipeline<'_, '_, '_> {
                     ));
                     break;
                 }
-                let breakages = match judge::changed(&walk.client, &input.new, &pending).await {
-                    Ok(breakages) => breakages,
-                    Err(e) => return Ok(Err(failed(e))),
+                let step = Step {
+                    window: Window::Rollback,
+                    level: rollback,
+                    script: down,
+                    index,
                 };
-                for (at, breakage) in breakages.into_iter().enumerate() {
-                    if let Some(breakage) = breakage {
-                        pending[at] = None;
-                        let finding = finding(
-                            Window::Rollback,
-                            rollback,
-                            &input.new[at],
-                            breakage,
-                            &[down],
-                        );
-                        pass.findings.extend(finding.map(|f| (index, f)));
-                    }
+                if let Err(e) = judge_step(&walk, &input.new, &mut pending, step, &mut pass).await {
+                    return Ok(Err(failed(e)));
                 }
             }
             count(&mut pass, &input.new, &new_controls);
