@@ -1084,3 +1084,119 @@ fn findings_hold_on_every_major() {
         );
     }
 }
+
+/// A repository whose `main` holds `base` (path, content) and whose branch adds `change`.
+fn repository(base: &[(&str, &str)], change: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = common::migrations_dir(base);
+    let root = dir.path();
+    common::git(root, &["init", "-q"]);
+    common::git(root, &["add", "-A"]);
+    common::git(root, &["commit", "-qm", "base"]);
+    common::git(root, &["checkout", "-qb", "change"]);
+    for (path, content) in change {
+        common::write(root, path, content);
+    }
+    common::git(root, &["add", "-A"]);
+    common::git(root, &["commit", "-qm", "change"]);
+    dir
+}
+
+/// An INSERT of its own new key under an existing parent is judged (its key new, its
+/// foreign key the first generated parent's), and the NOT NULL column the change adds
+/// breaks it; the blame goes to the statement that drops the default (GoAlert's key
+/// inserts, left unjudged when every key was new or every key the first row's).
+#[test]
+fn an_insert_of_its_own_key_under_a_parent_is_judged() {
+    let repo = repository(
+        &[
+            (
+                "migrations/1_keys.up.sql",
+                "CREATE TABLE owners (id uuid PRIMARY KEY, name text NOT NULL);\n\
+                 CREATE TABLE keys (id uuid PRIMARY KEY, owner_id uuid NOT NULL REFERENCES owners (id), name text NOT NULL);\n",
+            ),
+            (
+                "migrations/1_keys.down.sql",
+                "DROP TABLE keys;\nDROP TABLE owners;\n",
+            ),
+            (
+                "db/queries/keys.sql",
+                "-- name: KeyInsert :exec\nINSERT INTO keys (id, owner_id, name) VALUES ($1, $2, $3);\n",
+            ),
+        ],
+        &[
+            (
+                "migrations/2_scope.up.sql",
+                "ALTER TABLE keys ADD COLUMN scope text NOT NULL DEFAULT 'all';\n\
+                 ALTER TABLE keys ALTER COLUMN scope DROP DEFAULT;\n",
+            ),
+            (
+                "migrations/2_scope.down.sql",
+                "ALTER TABLE keys DROP COLUMN scope;\n",
+            ),
+        ],
+    );
+    let (output, report) = check(repo.path(), &["--no-lock-analysis"]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert_eq!(
+        findings(&report),
+        [finding(
+            "deploy",
+            "write",
+            "error",
+            "KeyInsert",
+            2,
+            "2_scope.up.sql",
+            2
+        )]
+    );
+    assert_eq!(report["migrations"][1]["compat"][0]["sqlstate"], "23502");
+}
+
+/// A down that gives back the base's own behaviour (a trigger that refuses a kind of row
+/// the old code's identical UPDATE meets on the base schema too) is a note, not a rollback
+/// warning (GoAlert's contact-method trigger).
+#[test]
+fn a_down_giving_back_the_bases_behaviour_is_a_note() {
+    let trigger = "CREATE FUNCTION refuse_old() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+                   BEGIN RAISE EXCEPTION 'kind % is read-only', NEW.kind; END $$;\n";
+    let repo = repository(
+        &[
+            (
+                "migrations/1_items.up.sql",
+                &format!(
+                    "CREATE TABLE items (id int PRIMARY KEY, kind text NOT NULL DEFAULT 'r1', name text);\n\
+                     {trigger}\
+                     CREATE TRIGGER items_refuse BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION refuse_old();\n"
+                ),
+            ),
+            (
+                "migrations/1_items.down.sql",
+                "DROP TABLE items;\nDROP FUNCTION refuse_old();\n",
+            ),
+            (
+                "db/queries/items.sql",
+                "-- name: Rename :exec\nUPDATE items SET name = $2 WHERE id = $1;\n",
+            ),
+        ],
+        &[
+            (
+                "migrations/2_relax.up.sql",
+                "DROP TRIGGER items_refuse ON items;\n\
+                 CREATE TRIGGER items_refuse BEFORE UPDATE ON items FOR EACH ROW WHEN (NEW.kind <> 'r1') EXECUTE FUNCTION refuse_old();\n",
+            ),
+            (
+                "migrations/2_relax.down.sql",
+                "DROP TRIGGER items_refuse ON items;\n\
+                 CREATE TRIGGER items_refuse BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION refuse_old();\n",
+            ),
+        ],
+    );
+    let (output, report) = check(repo.path(), &["--no-lock-analysis"]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(findings(&report), []);
+    let notes = report["compat"]["notes"].to_string();
+    assert!(
+        notes.contains("rollback: Rename fails after the down as it fails on the base schema"),
+        "{notes}"
+    );
+}

@@ -184,8 +184,35 @@ pub async fn control(
     statements: &[AppStatement],
 ) -> Result<Vec<Control>, tokio_postgres::Error> {
     let prepared = prepare_all(client, statements).await?;
+    // Each write with the first candidate, then those that failed with the next, …
+    let mut fitted: Vec<Option<usize>> = vec![None; statements.len()];
+    let mut last_error: Vec<Option<ServerError>> = vec![None; statements.len()];
+    let mut pending: Vec<usize> = (0..statements.len())
+        .filter(|&i| prepared[i].is_ok() && kind(&statements[i].sql) == StatementKind::Write)
+        .collect();
+    for candidate in 0..CANDIDATES.len() {
+        if pending.is_empty() {
+            break;
+        }
+        let writes: Vec<(&Statement, usize)> = pending
+            .iter()
+            .filter_map(|&i| prepared[i].as_ref().ok().map(|p| (p, candidate)))
+            .collect();
+        let outcomes = execute_rolled_back(client, &writes).await?;
+        let mut still = Vec::new();
+        for (&i, outcome) in pending.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => fitted[i] = Some(candidate),
+                Err(error) => {
+                    last_error[i] = Some(error);
+                    still.push(i);
+                }
+            }
+        }
+        pending = still;
+    }
     let mut controls = Vec::with_capacity(statements.len());
-    for (statement, prepared) in statements.iter().zip(prepared) {
+    for (index, (statement, prepared)) in statements.iter().zip(prepared).enumerate() {
         let prepared = match prepared {
             Ok(prepared) => prepared,
             Err(error) => {
@@ -194,28 +221,16 @@ pub async fn control(
             }
         };
         let columns = selects_star(&statement.sql).then(|| columns_of(&prepared));
-        let (values, unfit) = if kind(&statement.sql) == StatementKind::Write {
-            let mut last = None;
-            let mut fitted = None;
-            for candidate in 0..CANDIDATES.len() {
-                match execute_rolled_back(client, &prepared, candidate).await? {
-                    Ok(()) => {
-                        fitted = Some(candidate);
-                        break;
-                    }
-                    Err(error) => last = Some(error),
-                }
-            }
-            (fitted, fitted.is_none().then_some(last).flatten())
-        } else {
-            (None, None)
+        let unfit = match fitted[index] {
+            Some(_) => None,
+            None => last_error[index].take(),
         };
         let planned = match unfit {
             Some(_) => plan_with_any(client, statement).await?,
             None => None,
         };
         controls.push(Control::Works {
-            values,
+            values: fitted[index],
             unfit,
             planned,
             columns,
@@ -239,13 +254,33 @@ pub async fn changed(
         .collect();
     let to_prepare: Vec<AppStatement> = wanted.iter().map(|(_, s)| (*s).clone()).collect();
     let prepared = prepare_all(client, &to_prepare).await?;
+    // The writes with the values that fitted on their control, all in one pipeline.
+    let writes: Vec<(usize, &Statement, usize)> = wanted
+        .iter()
+        .zip(&prepared)
+        .filter_map(
+            |((index, _), prepared)| match (controls[*index], prepared) {
+                (
+                    Some(Control::Works {
+                        values: Some(candidate),
+                        ..
+                    }),
+                    Ok(prepared),
+                ) => Some((*index, prepared, *candidate)),
+                _ => None,
+            },
+        )
+        .collect();
+    let batch: Vec<(&Statement, usize)> = writes.iter().map(|(_, p, c)| (*p, *c)).collect();
+    let outcomes = execute_rolled_back(client, &batch).await?;
+    let mut written: Vec<Option<Result<(), ServerError>>> = vec![None; statements.len()];
+    for ((index, _, _), outcome) in writes.iter().zip(outcomes) {
+        written[*index] = Some(outcome);
+    }
     let mut breakages = vec![None; statements.len()];
     for ((index, statement), prepared) in wanted.into_iter().zip(prepared) {
         let Some(Control::Works {
-            values,
-            planned,
-            columns,
-            ..
+            planned, columns, ..
         }) = controls[index]
         else {
             continue;
@@ -260,9 +295,7 @@ pub async fn changed(
                 continue;
             }
         };
-        if let Some(candidate) = *values
-            && let Err(error) = execute_rolled_back(client, &prepared, candidate).await?
-        {
+        if let Some(Err(error)) = written[index].take() {
             breakages[index] = Some(Breakage {
                 kind: BreakKind::Write,
                 error,
@@ -436,28 +469,85 @@ fn values_for(statement: &Statement, candidate: usize) -> Vec<TextValue> {
         .collect()
 }
 
-/// Executes `statement` with candidate `candidate`'s values in a transaction that is
-/// rolled back whatever happens. `Ok(Err)`: the statement failed; Err: the connection did.
+/// Executes each write with its candidate's values, every one undone: one transaction
+/// (constraints checked at once, deferred ones too) that is rolled back, each write under
+/// a savepoint rolled back after it, so a failing write leaves the next unharmed. The
+/// writes are pipelined on the connection ([`PIPELINE`] at a time). `Ok(Err)` per write:
+/// it failed; Err: the connection did.
 async fn execute_rolled_back(
     client: &Client,
-    statement: &Statement,
-    candidate: usize,
-) -> Result<Result<(), ServerError>, tokio_postgres::Error> {
-    let values = values_for(statement, candidate);
-    client.batch_execute("BEGIN").await?;
-    let outcome = client.execute_raw(statement, values.iter()).await;
-    client.batch_execute("ROLLBACK").await?;
-    match outcome {
-        Ok(_) => Ok(Ok(())),
-        Err(error) if error.as_db_error().is_some() => {
-            let db = error.as_db_error().expect("checked");
-            if *db.code() == SqlState::ADMIN_SHUTDOWN || *db.code() == SqlState::CRASH_SHUTDOWN {
-                return Err(error);
-            }
-            Ok(Err(ServerError::from_db(db)))
-        }
-        Err(error) => Err(error),
+    writes: &[(&Statement, usize)],
+) -> Result<Vec<Result<(), ServerError>>, tokio_postgres::Error> {
+    if writes.is_empty() {
+        return Ok(Vec::new());
     }
+    client
+        .batch_execute("BEGIN; SET CONSTRAINTS ALL IMMEDIATE")
+        .await?;
+    let mut outcomes = Vec::with_capacity(writes.len());
+    let mut failed = None;
+    for chunk in writes.chunks(PIPELINE) {
+        let values: Vec<Vec<TextValue>> = chunk
+            .iter()
+            .map(|(statement, candidate)| values_for(statement, *candidate))
+            .collect();
+        // Sent in this order: each request goes out when its future is first polled.
+        type Step<'a> = std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<Option<ServerError>, tokio_postgres::Error>>
+                    + 'a,
+            >,
+        >;
+        let mut steps: Vec<Step<'_>> = Vec::with_capacity(chunk.len() * 3);
+        for ((statement, _), values) in chunk.iter().zip(&values) {
+            steps.push(Box::pin(async {
+                client
+                    .batch_execute("SAVEPOINT mc_write")
+                    .await
+                    .map(|()| None)
+            }));
+            steps.push(Box::pin(async move {
+                match client.execute_raw(*statement, values.iter()).await {
+                    Ok(_) => Ok(None),
+                    Err(error) => match error.as_db_error() {
+                        Some(db)
+                            if *db.code() != SqlState::ADMIN_SHUTDOWN
+                                && *db.code() != SqlState::CRASH_SHUTDOWN =>
+                        {
+                            Ok(Some(ServerError::from_db(db)))
+                        }
+                        _ => Err(error),
+                    },
+                }
+            }));
+            steps.push(Box::pin(async {
+                client
+                    .batch_execute("ROLLBACK TO SAVEPOINT mc_write")
+                    .await
+                    .map(|()| None)
+            }));
+        }
+        let results = join_all(steps).await;
+        for (position, result) in results.into_iter().enumerate() {
+            match (position % 3, result) {
+                (1, Ok(None)) => outcomes.push(Ok(())),
+                (1, Ok(Some(error))) => outcomes.push(Err(error)),
+                (_, Ok(_)) => {}
+                (_, Err(error)) => {
+                    failed.get_or_insert(error);
+                }
+            }
+        }
+        if failed.is_some() {
+            break;
+        }
+    }
+    let rolled_back = client.batch_execute("ROLLBACK").await;
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    rolled_back?;
+    Ok(outcomes)
 }
 
 /// One way to generate a write's parameter values; a write is tried with each in turn on
@@ -467,6 +557,9 @@ struct Candidate {
     /// its parent, an UPDATE its row): integers 1, uuid `md5('1')`; else values no
     /// generated row has (a new primary key).
     first_row: bool,
+    /// With `first_row`: the first parameter takes a value no generated row has (an
+    /// INSERT's own new key) and the others the first row's (its foreign keys' parents).
+    own_key_first: bool,
     /// Strings: long enough that a narrowed `varchar` shows, short enough for the columns
     /// written for short codes, or the first generated row's (`r1`, a text key).
     text: Text,
@@ -480,25 +573,40 @@ enum Text {
     FirstRow,
 }
 
-const CANDIDATES: [Candidate; 5] = [
+const CANDIDATES: [Candidate; 7] = [
     Candidate {
         first_row: true,
+        own_key_first: false,
+        text: Text::Long,
+    },
+    Candidate {
+        first_row: true,
+        own_key_first: true,
         text: Text::Long,
     },
     Candidate {
         first_row: false,
+        own_key_first: false,
         text: Text::Long,
     },
     Candidate {
         first_row: true,
+        own_key_first: false,
         text: Text::FirstRow,
     },
     Candidate {
         first_row: true,
+        own_key_first: true,
+        text: Text::FirstRow,
+    },
+    Candidate {
+        first_row: true,
+        own_key_first: false,
         text: Text::Short,
     },
     Candidate {
         first_row: false,
+        own_key_first: false,
         text: Text::Short,
     },
 ];
@@ -544,22 +652,18 @@ fn generated(ty: &Type, index: usize, candidate: &Candidate) -> Option<String> {
         Kind::Composite(_) => return None,
         _ => {}
     }
-    let number = if candidate.first_row {
+    let first_row = candidate.first_row && !(candidate.own_key_first && index == 0);
+    let number = if first_row {
         1
     } else {
         1_000_003 + index as i64
     };
     let text = match ty.name() {
-        "int2" => (if candidate.first_row {
-            1
-        } else {
-            30_001 + index as i64
-        })
-        .to_string(),
+        "int2" => (if first_row { 1 } else { 30_001 + index as i64 }).to_string(),
         "int4" | "int8" | "numeric" | "float4" | "float8" | "oid" | "money" => number.to_string(),
         "bool" => "true".into(),
         // The row generator's uuid of row 1 is md5('1').
-        "uuid" if candidate.first_row => "c4ca4238-a0b9-2382-0dcc-509a6f75849b".into(),
+        "uuid" if first_row => "c4ca4238-a0b9-2382-0dcc-509a6f75849b".into(),
         "uuid" => format!("00000000-0000-4000-8000-{number:012}"),
         "date" => "2020-01-02".into(),
         "timestamp" | "timestamptz" => "2020-01-02 03:04:05".into(),
@@ -574,12 +678,12 @@ fn generated(ty: &Type, index: usize, candidate: &Candidate) -> Option<String> {
         "xml" => "<r/>".into(),
         _ => match candidate.text {
             // The row generator's string of row 1.
-            Text::FirstRow => "r1".into(),
-            Text::Long | Text::Short => {
-                let length = if matches!(candidate.text, Text::Long) {
-                    40
-                } else {
+            Text::FirstRow if first_row => "r1".into(),
+            Text::FirstRow | Text::Long | Text::Short => {
+                let length = if matches!(candidate.text, Text::Short) {
                     6
+                } else {
+                    40
                 };
                 let mut text = format!("v{}-", index + 1);
                 while text.len() < length {
@@ -600,15 +704,25 @@ mod tests {
     #[test]
     fn generated_values_follow_the_type_and_the_candidate() {
         let long = &CANDIDATES[0];
-        let short = &CANDIDATES[4];
+        let short = &CANDIDATES[6];
         assert_eq!(generated(&Type::INT4, 0, long).as_deref(), Some("1"));
         assert_eq!(generated(&Type::INT8, 2, short).as_deref(), Some("1000005"));
         assert_eq!(generated(&Type::INT2, 0, short).as_deref(), Some("30001"));
         assert_eq!(generated(&Type::VARCHAR, 1, long).unwrap().len(), 40);
         assert_eq!(generated(&Type::TEXT, 1, short).as_deref(), Some("v2-xxx"));
         assert_eq!(
-            generated(&Type::TEXT, 1, &CANDIDATES[2]).as_deref(),
+            generated(&Type::TEXT, 1, &CANDIDATES[3]).as_deref(),
             Some("r1")
+        );
+        // An INSERT's own key new, its foreign keys the first row's.
+        let own_key = &CANDIDATES[1];
+        assert_eq!(
+            generated(&Type::UUID, 0, own_key).as_deref(),
+            Some("00000000-0000-4000-8000-000001000003")
+        );
+        assert_eq!(
+            generated(&Type::UUID, 1, own_key).as_deref(),
+            Some("c4ca4238-a0b9-2382-0dcc-509a6f75849b")
         );
         assert_eq!(generated(&Type::TEXT_ARRAY, 0, long).as_deref(), Some("{}"));
         assert_eq!(

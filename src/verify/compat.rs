@@ -39,6 +39,10 @@ struct Step<'a> {
     script: &'a Script,
     /// The migration's index.
     index: usize,
+    /// Whether another step follows in this window, which judges everything still
+    /// pending: this one judges only the statements that use a name its script uses (what
+    /// it cannot have touched is left for the last step, which owes it to its migration).
+    more: bool,
 }
 
 /// Judges the statements still `pending` (working so far) after `step`'s script: each that
@@ -50,7 +54,20 @@ async fn judge_step(
     step: Step<'_>,
     pass: &mut Pass,
 ) -> Result<(), tokio_postgres::Error> {
-    let breakages = judge::changed(&walk.client, statements, pending).await?;
+    let view: Vec<Option<&Control>> = match step.more {
+        false => pending.to_vec(),
+        true => {
+            let touched = names_used(&step.script.sql);
+            pending
+                .iter()
+                .zip(statements)
+                .map(|(control, statement)| {
+                    control.filter(|_| !names_used(&statement.sql).is_disjoint(&touched))
+                })
+                .collect()
+        }
+    };
+    let breakages = judge::changed(&walk.client, statements, &view).await?;
     for (at, breakage) in breakages.into_iter().enumerate() {
         if let Some(breakage) = breakage {
             pending[at] = None;
@@ -301,6 +318,7 @@ impl Pipeline<'_, '_, '_> {
                 level: deploy,
                 script: &migration.up,
                 index,
+                more: changed.last() != Some(&index),
             };
             if let Err(e) = judge_step(&walk, &input.old, &mut pending, step, &mut pass).await {
                 return Ok(Err(failed(e)));
@@ -330,7 +348,8 @@ impl Pipeline<'_, '_, '_> {
             let ups: Vec<&Script> = changed.iter().map(|&i| &self.migrations[i].up).collect();
             for (at, breakage) in breakages.into_iter().enumerate() {
                 let Some(breakage) = breakage else { continue };
-                let owner = owner(&ups, &breakage.error.names).unwrap_or(0);
+                let owner =
+                    blame(&ups, &breakage.error.names, &input.new[at].sql).map_or(0, |(at, _)| at);
                 let finding = finding(
                     Window::CodeFirst,
                     policy.deploy,
@@ -379,12 +398,14 @@ impl Pipeline<'_, '_, '_> {
                     level: rollback,
                     script: down,
                     index,
+                    more: changed.first() != Some(&index),
                 };
                 if let Err(e) = judge_step(&walk, &input.new, &mut pending, step, &mut pass).await {
                     return Ok(Err(failed(e)));
                 }
             }
             count(&mut pass, &input.new, &new_controls);
+            base_behaviour_returns(&mut pass, input, &old_controls, &new_controls);
         }
         Ok(Ok(pass))
     }
@@ -503,7 +524,7 @@ impl Pipeline<'_, '_, '_> {
                         };
                         let found =
                             test_finding(window, level, command, control, outcome, &scripts);
-                        let owner = owner(&scripts, &found.1).unwrap_or(0);
+                        let owner = found.1;
                         let index = match window {
                             Window::Rollback => changed.iter().rev().nth(owner),
                             _ => changed.get(owner),
@@ -737,7 +758,7 @@ enum Reach {
 }
 
 /// The finding for a test command that passed on `control` and failed on `changed`
-/// (`None` when its level is off), and the names its first new server error is about.
+/// (`None` when its level is off), and which of `scripts` it is owed to.
 fn test_finding(
     window: Window,
     level: Level,
@@ -745,7 +766,7 @@ fn test_finding(
     control: &TestRun,
     changed: &TestRun,
     scripts: &[&Script],
-) -> (Option<CompatFinding>, Vec<String>) {
+) -> (Option<CompatFinding>, usize) {
     let new_errors = command::new_errors(control, changed);
     let (error, statement) = match new_errors.first() {
         Some(logged) => (logged.error.clone(), logged.statement.clone()),
@@ -756,10 +777,15 @@ fn test_finding(
         None => ("it fails here and passes on its control".to_string(), None),
     };
     let names = judge::names_in_message(&error);
+    let blamed = blame(scripts, &names, statement.as_deref().unwrap_or_default());
+    let owner = blamed.map_or(0, |(at, _)| at);
     let Some(severity) = level.severity() else {
-        return (None, names);
+        return (None, owner);
     };
-    let (file, line) = cause(scripts, &names);
+    let (file, line) = match blamed {
+        Some((at, line)) => (Some(scripts[at].path.display().to_string()), Some(line)),
+        None => (scripts.first().map(|s| s.path.display().to_string()), None),
+    };
     let finding = CompatFinding {
         window,
         kind: BreakKind::Test,
@@ -778,7 +804,58 @@ fn test_finding(
         output: Some(changed.failing_lines(10).join("\n")),
         versions: Vec::new(),
     };
-    (Some(finding), names)
+    (Some(finding), owner)
+}
+
+/// A rollback finding whose statement the old code sends too, and which fails on the base
+/// schema as well (it does not prepare there, or its write needed other values there than
+/// the new code's): the down gives the base's behaviour back, which the running code meets
+/// today. A note, not a finding (GoAlert's contact-method trigger).
+fn base_behaviour_returns(
+    pass: &mut Pass,
+    input: &CompatInput,
+    old_controls: &[Control],
+    new_controls: &[Control],
+) {
+    let on_base = |sql: &str| {
+        input
+            .old
+            .iter()
+            .zip(old_controls)
+            .find(|(old, _)| old.sql == sql)
+            .map(|(_, control)| control)
+    };
+    let on_migrated = |sql: &str| {
+        input
+            .new
+            .iter()
+            .zip(new_controls)
+            .find(|(new, _)| new.sql == sql)
+            .map(|(_, control)| control)
+    };
+    let mut notes = Vec::new();
+    pass.findings.retain(|(_, finding)| {
+        if finding.window != Window::Rollback {
+            return true;
+        }
+        let same_as_base = match (on_base(&finding.query.sql), on_migrated(&finding.query.sql)) {
+            (Some(Control::Fails(_)), _) => true,
+            (
+                Some(Control::Works { values: old, .. }),
+                Some(Control::Works { values: Some(new), .. }),
+            ) => old.is_none_or(|old| old > *new),
+            _ => false,
+        };
+        if same_as_base {
+            notes.push(format!(
+                "rollback: {} fails after the down as it fails on the base schema, where the old code sends it too ({}): the down gives the base's behaviour back",
+                finding.query.label(),
+                finding.error
+            ));
+        }
+        !same_as_base
+    });
+    pass.notes.extend(notes);
 }
 
 /// Counts what a window judged and what it could not.
@@ -821,7 +898,7 @@ fn finding(
         BreakKind::RowShape => Severity::Warning,
         _ => severity,
     };
-    let (file, line) = cause(scripts, &breakage.error.names);
+    let (file, line) = cause(scripts, &breakage.error.names, &statement.sql);
     Some(CompatFinding {
         window,
         kind: breakage.kind,
@@ -836,71 +913,152 @@ fn finding(
     })
 }
 
-/// Which of `scripts` names one of `names` (most specific first).
-fn owner(scripts: &[&Script], names: &[String]) -> Option<usize> {
-    names.iter().find_map(|name| {
-        scripts
-            .iter()
-            .position(|script| statement_naming(script, name).is_some())
-    })
+/// SQL words that say nothing about which objects a statement touches.
+const NOT_NAMES: &[&str] = &[
+    "select",
+    "from",
+    "where",
+    "and",
+    "or",
+    "not",
+    "null",
+    "insert",
+    "into",
+    "values",
+    "update",
+    "set",
+    "delete",
+    "returning",
+    "on",
+    "conflict",
+    "do",
+    "nothing",
+    "join",
+    "left",
+    "right",
+    "inner",
+    "outer",
+    "as",
+    "by",
+    "order",
+    "group",
+    "limit",
+    "offset",
+    "is",
+    "in",
+    "exists",
+    "case",
+    "when",
+    "then",
+    "else",
+    "end",
+    "true",
+    "false",
+    "with",
+    "distinct",
+    "having",
+    "union",
+    "all",
+    "any",
+    "like",
+    "ilike",
+    "between",
+    "asc",
+    "desc",
+    "using",
+    "merge",
+    "matched",
+    "table",
+    "alter",
+    "add",
+    "drop",
+    "column",
+    "constraint",
+    "index",
+    "create",
+    "unique",
+    "primary",
+    "key",
+    "references",
+    "foreign",
+    "check",
+    "type",
+    "if",
+    "cascade",
+    "rename",
+    "to",
+    "default",
+    "public",
+    "only",
+    "concurrently",
+    "for",
+    "each",
+    "row",
+];
+
+/// The names a statement uses: its identifiers (unquoted ones lowercased, quoted ones as
+/// written), without SQL's own words.
+fn names_used(sql: &str) -> BTreeSet<String> {
+    lexer::code_tokens(sql)
+        .filter_map(|token| {
+            let text = token.text(sql);
+            match token.kind {
+                lexer::TokenKind::Identifier => Some(text.to_ascii_lowercase()),
+                lexer::TokenKind::Quoted if text.len() > 2 && text.starts_with('"') => {
+                    Some(text[1..text.len() - 1].to_string())
+                }
+                _ => None,
+            }
+        })
+        .filter(|name| !NOT_NAMES.contains(&name.as_str()))
+        .collect()
 }
 
-/// The file and line of the statement of `scripts` that names one of `names` (most
-/// specific first), else of the first statement that drops something, else of the first
-/// statement of the first script.
-fn cause(scripts: &[&Script], names: &[String]) -> (Option<String>, Option<usize>) {
-    let found = names.iter().find_map(|name| {
-        scripts
-            .iter()
-            .find_map(|script| statement_naming(script, name).map(|line| (*script, line)))
-    });
-    let found = found
-        .or_else(|| {
-            scripts.iter().find_map(|script| {
-                best_statement(script, |code| lexer::has_word(code, "drop"))
-                    .map(|line| (*script, line))
-            })
-        })
-        .or_else(|| {
-            let script = scripts.first()?;
-            best_statement(script, |_| true).map(|line| (*script, line))
-        });
-    match found {
-        Some((script, line)) => (Some(script.path.display().to_string()), Some(line)),
+/// The statement of `scripts` a breakage is owed to, as (script's index, file line): the
+/// one that names most of what the error names (`names`, most specific first), then one
+/// that touches what the query uses (`query`'s names), then one that drops or renames
+/// over one that alters over any other, then the first. None when the scripts hold no
+/// statement.
+fn blame(scripts: &[&Script], names: &[String], query: &str) -> Option<(usize, usize)> {
+    let used = names_used(query);
+    let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let mut best: Option<((usize, bool, u8), usize, usize)> = None;
+    for (at, script) in scripts.iter().enumerate() {
+        for statement in lexer::split_statements(&script.sql) {
+            if statement.is_empty() {
+                continue;
+            }
+            let code = &script.sql[statement.code.clone()];
+            let words = names_used(code);
+            let named = names
+                .iter()
+                .filter(|n| words.contains(*n) || lexer::has_word(code, n))
+                .count();
+            let touches = words.iter().any(|w| used.contains(w));
+            let rank = if lexer::has_word(code, "drop") || lexer::has_word(code, "rename") {
+                0
+            } else if lexer::has_word(code, "alter") {
+                1
+            } else {
+                2
+            };
+            // Higher is better: more names, touching the query, a lower rank.
+            let score = (named, touches, 2 - rank);
+            if best.as_ref().is_none_or(|(known, _, _)| score > *known) {
+                best = Some((score, at, line_of(script, statement.code.start)));
+            }
+        }
+    }
+    best.map(|(_, at, line)| (at, line))
+}
+
+/// The file and line of the statement of `scripts` a breakage of `query` is owed to (see
+/// [`blame`]).
+fn cause(scripts: &[&Script], names: &[String], query: &str) -> (Option<String>, Option<usize>) {
+    match blame(scripts, names, query) {
+        Some((at, line)) => (Some(scripts[at].path.display().to_string()), Some(line)),
         None => (scripts.first().map(|s| s.path.display().to_string()), None),
     }
-}
-
-/// The file line of the statement of `script` that uses `name` as a word, preferring one
-/// that drops or renames (what breaks code) over one that alters, over any other (a
-/// backfill that reads it first).
-fn statement_naming(script: &Script, name: &str) -> Option<usize> {
-    let name = name.to_ascii_lowercase();
-    best_statement(script, |code| lexer::has_word(code, &name))
-}
-
-/// The file line of the first statement of `script` that `matches`, preferring one that
-/// drops or renames, then one that alters.
-fn best_statement(script: &Script, matches: impl Fn(&str) -> bool) -> Option<usize> {
-    let candidates: Vec<(usize, &str)> = lexer::split_statements(&script.sql)
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| (s.code.start, &script.sql[s.code.clone()]))
-        .filter(|(_, code)| matches(code))
-        .collect();
-    let rank = |code: &str| {
-        if lexer::has_word(code, "drop") || lexer::has_word(code, "rename") {
-            0
-        } else if lexer::has_word(code, "alter") {
-            1
-        } else {
-            2
-        }
-    };
-    candidates
-        .iter()
-        .min_by_key(|(start, code)| (rank(code), *start))
-        .map(|(start, _)| line_of(script, *start))
 }
 
 fn line_of(script: &Script, offset: usize) -> usize {
