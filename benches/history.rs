@@ -273,14 +273,15 @@ fn breakdown(report: &serde_json::Value) -> String {
     let captures = &t["snapshot_captures"];
     format!(
         "setup {} ms, scripts {} ms, snapshots {} ms ({} incremental, {} full), rebuilds {} ms, \
-         lock analysis on generated rows {} ms",
+         lock analysis on generated rows {} ms, running code {} ms",
         t["setup"],
         t["scripts"],
         t["snapshots"],
         captures["incremental"],
         captures["full"],
         t["rebuilds"],
-        t["lock_rehearsal"]
+        t["lock_rehearsal"],
+        t["compat"]
     )
 }
 
