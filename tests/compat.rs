@@ -1200,3 +1200,70 @@ fn a_down_giving_back_the_bases_behaviour_is_a_note() {
         "{notes}"
     );
 }
+
+/// Two new migrations, the second of which cannot run on rows (a NOT NULL column without a
+/// default on the parent table): the rows come after all the ups and the old code is
+/// judged once then, each breakage owed to the up that names it, instead of every foreign
+/// key write going unjudged on empty tables.
+#[test]
+fn an_up_that_cannot_run_on_rows_still_leaves_the_writes_judged() {
+    let repo = repository(
+        &[
+            (
+                "migrations/1_keys.up.sql",
+                "CREATE TABLE owners (id uuid PRIMARY KEY, name text NOT NULL);\n\
+                 CREATE TABLE keys (id uuid PRIMARY KEY, owner_id uuid NOT NULL REFERENCES owners (id), name text NOT NULL);\n",
+            ),
+            (
+                "migrations/1_keys.down.sql",
+                "DROP TABLE keys;\nDROP TABLE owners;\n",
+            ),
+            (
+                "db/queries/keys.sql",
+                "-- name: KeyInsert :exec\nINSERT INTO keys (id, owner_id, name) VALUES ($1, $2, $3);\n",
+            ),
+        ],
+        &[
+            (
+                "migrations/2_scope.up.sql",
+                "ALTER TABLE keys ADD COLUMN scope text NOT NULL DEFAULT 'all';\n\
+                 ALTER TABLE keys ALTER COLUMN scope DROP DEFAULT;\n",
+            ),
+            (
+                "migrations/2_scope.down.sql",
+                "ALTER TABLE keys DROP COLUMN scope;\n",
+            ),
+            (
+                "migrations/3_age.up.sql",
+                "ALTER TABLE owners ADD COLUMN age int NOT NULL;\n",
+            ),
+            (
+                "migrations/3_age.down.sql",
+                "ALTER TABLE owners DROP COLUMN age;\n",
+            ),
+        ],
+    );
+    let (output, report) = check(repo.path(), &["--no-lock-analysis"]);
+    assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
+    assert_eq!(
+        findings(&report),
+        [finding(
+            "deploy",
+            "write",
+            "error",
+            "KeyInsert",
+            2,
+            "2_scope.up.sql",
+            2
+        )]
+    );
+    let notes = report["compat"]["notes"].to_string();
+    assert!(notes.contains("generated after all the ups"), "{notes}");
+    // The new code sends the same INSERT, which fails on its own schema: not judged in the
+    // rollback window, and said so.
+    assert_eq!(report["compat"]["judged"], 1, "{}", report["compat"]);
+    let not_judged = report["compat"]["not_judged"][0]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(not_judged.contains("column \"scope\""), "{not_judged}");
+}

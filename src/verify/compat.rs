@@ -36,17 +36,19 @@ const ROWS: u64 = 20;
 struct Step<'a> {
     window: Window,
     level: Level,
-    script: &'a Script,
-    /// The migration's index.
-    index: usize,
+    /// The scripts that ran since the last step (one, or every up at once when the rows
+    /// come after the ups) and the index of each one's migration.
+    scripts: &'a [&'a Script],
+    indices: &'a [usize],
     /// Whether another step follows in this window, which judges everything still
-    /// pending: this one judges only the statements that use a name its script uses (what
-    /// it cannot have touched is left for the last step, which owes it to its migration).
+    /// pending: this one judges only the statements that use a name its scripts use (what
+    /// they cannot have touched is left for the last step, which owes it to its migration).
     more: bool,
 }
 
-/// Judges the statements still `pending` (working so far) after `step`'s script: each that
-/// breaks now becomes a finding owed to the step's migration and is judged no further.
+/// Judges the statements still `pending` (working so far) after `step`'s scripts: each
+/// that breaks now becomes a finding owed to the migration whose statement it blames (see
+/// [`blame`]) and is judged no further.
 async fn judge_step(
     walk: &Session,
     statements: &[AppStatement],
@@ -57,7 +59,11 @@ async fn judge_step(
     let view: Vec<Option<&Control>> = match step.more {
         false => pending.to_vec(),
         true => {
-            let touched = names_used(&step.script.sql);
+            let touched: BTreeSet<String> = step
+                .scripts
+                .iter()
+                .flat_map(|script| names_used(&script.sql))
+                .collect();
             pending
                 .iter()
                 .zip(statements)
@@ -71,14 +77,17 @@ async fn judge_step(
     for (at, breakage) in breakages.into_iter().enumerate() {
         if let Some(breakage) = breakage {
             pending[at] = None;
+            let owner = blame(step.scripts, &breakage.error.names, &statements[at].sql)
+                .map_or(0, |(owner, _)| owner);
             let found = finding(
                 step.window,
                 step.level,
                 &statements[at],
                 breakage,
-                &[step.script],
+                &step.scripts[owner..=owner],
             );
-            pass.findings.extend(found.map(|f| (step.index, f)));
+            pass.findings
+                .extend(found.map(|f| (step.indices[owner], f)));
         }
     }
     Ok(())
@@ -110,6 +119,9 @@ enum Rows {
     /// The control filled; the walk copy filled after each up (the same generator gives
     /// the same keys), tables filled once.
     AfterEachUp,
+    /// The control filled; the walk copy filled after all the ups, the old code judged
+    /// once then (each breakage owed to the up whose statement it blames).
+    AfterAllUps,
     /// No rows: writes that need a parent row are not judged.
     None,
 }
@@ -199,7 +211,12 @@ impl Pipeline<'_, '_, '_> {
             return Ok(Some(summary));
         }
         let started = Instant::now();
-        for rows in [Rows::BeforeUps, Rows::AfterEachUp, Rows::None] {
+        for rows in [
+            Rows::BeforeUps,
+            Rows::AfterEachUp,
+            Rows::AfterAllUps,
+            Rows::None,
+        ] {
             match self.compat_pass(input, first, &base, rows).await? {
                 Ok(pass) => {
                     summary.judged = pass.judged;
@@ -215,6 +232,9 @@ impl Pipeline<'_, '_, '_> {
                         "running code: with {ROWS} generated rows per table before the ups, {reason}; the rows were generated after each up instead"
                     ),
                     Rows::AfterEachUp => format!(
+                        "running code: with rows generated after each up, {reason}; the rows were generated after all the ups instead, the old code judged once after them"
+                    ),
+                    Rows::AfterAllUps => format!(
                         "running code judged on empty tables: with generated rows, {reason}"
                     ),
                     Rows::None => format!("running code not judged: {reason}"),
@@ -310,18 +330,39 @@ impl Pipeline<'_, '_, '_> {
                     crate::postgres::describe_error(&error)
                 )));
             }
-            if deploy == Level::Off || !changed.contains(&index) {
+            if deploy == Level::Off || !changed.contains(&index) || rows == Rows::AfterAllUps {
                 continue;
             }
             let step = Step {
                 window: Window::Deploy,
                 level: deploy,
-                script: &migration.up,
-                index,
+                scripts: &[&migration.up],
+                indices: &[index],
                 more: changed.last() != Some(&index),
             };
             if let Err(e) = judge_step(&walk, &input.old, &mut pending, step, &mut pass).await {
                 return Ok(Err(failed(e)));
+            }
+        }
+        if rows == Rows::AfterAllUps {
+            if let Err(error) = walk_rows.fill(&walk, input, &self.bookkeeping).await {
+                return Ok(Err(format!(
+                    "a copy could not be filled after the ups: {}",
+                    crate::postgres::describe_error(&error)
+                )));
+            }
+            if deploy != Level::Off {
+                let ups: Vec<&Script> = changed.iter().map(|&i| &self.migrations[i].up).collect();
+                let step = Step {
+                    window: Window::Deploy,
+                    level: deploy,
+                    scripts: &ups,
+                    indices: &changed,
+                    more: false,
+                };
+                if let Err(e) = judge_step(&walk, &input.old, &mut pending, step, &mut pass).await {
+                    return Ok(Err(failed(e)));
+                }
             }
         }
         if deploy != Level::Off {
@@ -340,24 +381,17 @@ impl Pipeline<'_, '_, '_> {
         };
 
         if code_first && policy.deploy != Level::Off {
-            let pending: Vec<Option<&Control>> = new_controls.iter().map(Some).collect();
-            let breakages = match judge::changed(&control.client, &input.new, &pending).await {
-                Ok(breakages) => breakages,
-                Err(e) => return Ok(Err(failed(e))),
-            };
+            let mut pending: Vec<Option<&Control>> = new_controls.iter().map(Some).collect();
             let ups: Vec<&Script> = changed.iter().map(|&i| &self.migrations[i].up).collect();
-            for (at, breakage) in breakages.into_iter().enumerate() {
-                let Some(breakage) = breakage else { continue };
-                let owner =
-                    blame(&ups, &breakage.error.names, &input.new[at].sql).map_or(0, |(at, _)| at);
-                let finding = finding(
-                    Window::CodeFirst,
-                    policy.deploy,
-                    &input.new[at],
-                    breakage,
-                    &ups[owner..=owner],
-                );
-                pass.findings.extend(finding.map(|f| (changed[owner], f)));
+            let step = Step {
+                window: Window::CodeFirst,
+                level: policy.deploy,
+                scripts: &ups,
+                indices: &changed,
+                more: false,
+            };
+            if let Err(e) = judge_step(&control, &input.new, &mut pending, step, &mut pass).await {
+                return Ok(Err(failed(e)));
             }
             count(&mut pass, &input.new, &new_controls);
         }
@@ -396,8 +430,8 @@ impl Pipeline<'_, '_, '_> {
                 let step = Step {
                     window: Window::Rollback,
                     level: rollback,
-                    script: down,
-                    index,
+                    scripts: &[down],
+                    indices: &[index],
                     more: changed.first() != Some(&index),
                 };
                 if let Err(e) = judge_step(&walk, &input.new, &mut pending, step, &mut pass).await {
@@ -863,12 +897,12 @@ fn count(pass: &mut Pass, statements: &[AppStatement], controls: &[Control]) {
     for (statement, control) in statements.iter().zip(controls) {
         match control.not_judged() {
             Some(reason) => push_not_judged(pass, statement, reason),
-            None => {
-                pass.judged += 1;
-                if let Some(reason) = control.not_executed() {
-                    push_not_judged(pass, statement, reason);
-                }
-            }
+            // A write prepared but not executed is judged in part: it is listed as not
+            // judged, and not counted.
+            None => match control.not_executed() {
+                Some(reason) => push_not_judged(pass, statement, reason),
+                None => pass.judged += 1,
+            },
         }
     }
 }
