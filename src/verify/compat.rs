@@ -44,6 +44,20 @@ struct Step<'a> {
     /// pending: this one judges only the statements that use a name its scripts use (what
     /// they cannot have touched is left for the last step, which owes it to its migration).
     more: bool,
+    /// Whether the judged copy holds the rows its control holds (filled alike before the
+    /// ups, or both empty). When its rows were generated after an up, a write that fails
+    /// on a row it meets (a foreign key, a unique key, a CHECK, a trigger) may fail on rows
+    /// the control never had: not judged, and said so.
+    shared_rows: bool,
+}
+
+/// Whether a write's error can come from the rows it meets rather than from the schema: a
+/// constraint other than NOT NULL (class 23), a trigger's exception (P0001), a conflict
+/// with another transaction (class 40).
+fn depends_on_rows(sqlstate: &str) -> bool {
+    (sqlstate.starts_with("23") && sqlstate != "23502")
+        || sqlstate == "P0001"
+        || sqlstate.starts_with("40")
 }
 
 /// Judges the statements still `pending` (working so far) after `step`'s scripts: each
@@ -77,6 +91,26 @@ async fn judge_step(
     for (at, breakage) in breakages.into_iter().enumerate() {
         if let Some(breakage) = breakage {
             pending[at] = None;
+            if !step.shared_rows
+                && breakage.kind == BreakKind::Write
+                && depends_on_rows(&breakage.error.code)
+            {
+                push_not_judged(
+                    pass,
+                    &statements[at],
+                    format!(
+                        "fails in the {} window on a row it meets ({}), and {}: not a verdict on the schema",
+                        step.window.as_str(),
+                        breakage.error.text(),
+                        match step.window {
+                            Window::Rollback =>
+                                "the rows after the downs are not those its control had",
+                            _ => "those rows were generated after the change, its control's before",
+                        }
+                    ),
+                );
+                continue;
+            }
             let owner = blame(step.scripts, &breakage.error.names, &statements[at].sql)
                 .map_or(0, |(owner, _)| owner);
             let found = finding(
@@ -339,6 +373,7 @@ impl Pipeline<'_, '_, '_> {
                 scripts: &[&migration.up],
                 indices: &[index],
                 more: changed.last() != Some(&index),
+                shared_rows: matches!(rows, Rows::BeforeUps | Rows::None),
             };
             if let Err(e) = judge_step(&walk, &input.old, &mut pending, step, &mut pass).await {
                 return Ok(Err(failed(e)));
@@ -359,6 +394,7 @@ impl Pipeline<'_, '_, '_> {
                     scripts: &ups,
                     indices: &changed,
                     more: false,
+                    shared_rows: false,
                 };
                 if let Err(e) = judge_step(&walk, &input.old, &mut pending, step, &mut pass).await {
                     return Ok(Err(failed(e)));
@@ -389,6 +425,7 @@ impl Pipeline<'_, '_, '_> {
                 scripts: &ups,
                 indices: &changed,
                 more: false,
+                shared_rows: matches!(rows, Rows::BeforeUps | Rows::None),
             };
             if let Err(e) = judge_step(&control, &input.new, &mut pending, step, &mut pass).await {
                 return Ok(Err(failed(e)));
@@ -433,6 +470,9 @@ impl Pipeline<'_, '_, '_> {
                     scripts: &[down],
                     indices: &[index],
                     more: changed.first() != Some(&index),
+                    // A down that drops and re-creates a table loses the rows the control
+                    // had there (a parent's): only the schema's own refusals count.
+                    shared_rows: false,
                 };
                 if let Err(e) = judge_step(&walk, &input.new, &mut pending, step, &mut pass).await {
                     return Ok(Err(failed(e)));
