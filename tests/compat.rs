@@ -1101,40 +1101,41 @@ fn repository(base: &[(&str, &str)], change: &[(&str, &str)]) -> tempfile::TempD
     dir
 }
 
+/// Owners and their keys (uuid keys, a foreign key), and the old code's key insert.
+const KEYS: &[(&str, &str)] = &[
+    (
+        "migrations/1_keys.up.sql",
+        "CREATE TABLE owners (id uuid PRIMARY KEY, name text NOT NULL);\n\
+         CREATE TABLE keys (id uuid PRIMARY KEY, owner_id uuid NOT NULL REFERENCES owners (id), name text NOT NULL);\n",
+    ),
+    (
+        "migrations/1_keys.down.sql",
+        "DROP TABLE keys;\nDROP TABLE owners;\n",
+    ),
+    (
+        "db/queries/keys.sql",
+        "-- name: KeyInsert :exec\nINSERT INTO keys (id, owner_id, name) VALUES ($1, $2, $3);\n",
+    ),
+];
+
+/// A NOT NULL column for keys, its default dropped at once.
+const SCOPE_UP: (&str, &str) = (
+    "migrations/2_scope.up.sql",
+    "ALTER TABLE keys ADD COLUMN scope text NOT NULL DEFAULT 'all';\n\
+     ALTER TABLE keys ALTER COLUMN scope DROP DEFAULT;\n",
+);
+const SCOPE_DOWN: (&str, &str) = (
+    "migrations/2_scope.down.sql",
+    "ALTER TABLE keys DROP COLUMN scope;\n",
+);
+
 /// An INSERT of its own new key under an existing parent is judged (its key new, its
 /// foreign key the first generated parent's), and the NOT NULL column the change adds
 /// breaks it; the blame goes to the statement that drops the default (GoAlert's key
 /// inserts, left unjudged when every key was new or every key the first row's).
 #[test]
 fn an_insert_of_its_own_key_under_a_parent_is_judged() {
-    let repo = repository(
-        &[
-            (
-                "migrations/1_keys.up.sql",
-                "CREATE TABLE owners (id uuid PRIMARY KEY, name text NOT NULL);\n\
-                 CREATE TABLE keys (id uuid PRIMARY KEY, owner_id uuid NOT NULL REFERENCES owners (id), name text NOT NULL);\n",
-            ),
-            (
-                "migrations/1_keys.down.sql",
-                "DROP TABLE keys;\nDROP TABLE owners;\n",
-            ),
-            (
-                "db/queries/keys.sql",
-                "-- name: KeyInsert :exec\nINSERT INTO keys (id, owner_id, name) VALUES ($1, $2, $3);\n",
-            ),
-        ],
-        &[
-            (
-                "migrations/2_scope.up.sql",
-                "ALTER TABLE keys ADD COLUMN scope text NOT NULL DEFAULT 'all';\n\
-                 ALTER TABLE keys ALTER COLUMN scope DROP DEFAULT;\n",
-            ),
-            (
-                "migrations/2_scope.down.sql",
-                "ALTER TABLE keys DROP COLUMN scope;\n",
-            ),
-        ],
-    );
+    let repo = repository(KEYS, &[SCOPE_UP, SCOPE_DOWN]);
     let (output, report) = check(repo.path(), &["--no-lock-analysis"]);
     assert_eq!(output.status.code(), Some(1), "{}", common::stderr(&output));
     assert_eq!(
@@ -1211,31 +1212,10 @@ fn a_down_giving_back_the_bases_behaviour_is_a_note() {
 #[test]
 fn an_up_that_cannot_run_on_rows_still_leaves_the_writes_judged() {
     let repo = repository(
+        KEYS,
         &[
-            (
-                "migrations/1_keys.up.sql",
-                "CREATE TABLE owners (id uuid PRIMARY KEY, name text NOT NULL);\n\
-                 CREATE TABLE keys (id uuid PRIMARY KEY, owner_id uuid NOT NULL REFERENCES owners (id), name text NOT NULL);\n",
-            ),
-            (
-                "migrations/1_keys.down.sql",
-                "DROP TABLE keys;\nDROP TABLE owners;\n",
-            ),
-            (
-                "db/queries/keys.sql",
-                "-- name: KeyInsert :exec\nINSERT INTO keys (id, owner_id, name) VALUES ($1, $2, $3);\n",
-            ),
-        ],
-        &[
-            (
-                "migrations/2_scope.up.sql",
-                "ALTER TABLE keys ADD COLUMN scope text NOT NULL DEFAULT 'all';\n\
-                 ALTER TABLE keys ALTER COLUMN scope DROP DEFAULT;\n",
-            ),
-            (
-                "migrations/2_scope.down.sql",
-                "ALTER TABLE keys DROP COLUMN scope;\n",
-            ),
+            SCOPE_UP,
+            SCOPE_DOWN,
             (
                 "migrations/3_age.up.sql",
                 "ALTER TABLE owners ADD COLUMN age int NOT NULL;\n",

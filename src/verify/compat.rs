@@ -10,8 +10,12 @@
 //! deploy window). There, on the migrated schema, the new code is the control for the
 //! rollback window: the change's downs run in reverse, the new code judged after each. With
 //! `order = "code-first"` the new code is also judged on the control copy (the base schema)
-//! instead of the deploy window. When an up cannot run on the generated rows, everything is
-//! judged again on empty tables, and a note says so.
+//! instead of the deploy window. When an up cannot run on the generated rows, the walk
+//! copy gets its rows after each up instead, or after all of them (the old code then judged
+//! once, each breakage owed to the up it blames), empty tables being the last resort; each
+//! is said in a note. Where the judged copy's rows are not its control's (generated after an
+//! up, or after the downs), a write that fails on a row it meets is not judged: only the
+//! schema's own refusals count.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
