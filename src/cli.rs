@@ -57,6 +57,13 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Diff(DiffArgs),
 
+    /// Production's statistics for sized checks: `stats export` reads them read-only.
+    ///
+    /// Examples:
+    ///   migration-check stats export --database "$PROD_RO_URL" --output .migration-check/stats.json
+    #[command(verbatim_doc_comment, subcommand)]
+    Stats(StatsCommand),
+
     /// Compare migration files with the base branch by SHA-256; no database.
     ///
     /// Fast enough for a pre-commit hook. Also checks migrations.sum when present.
@@ -351,6 +358,41 @@ pub struct SnapshotArgs {
     /// this many rows; larger tables get their row count only.
     #[arg(long, value_name = "ROWS")]
     pub data: Option<u64>,
+}
+
+/// `stats` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// Write a database's statistics as JSON (format `migration-check-stats`, version 1):
+    /// per table its estimated rows, pages and heap, index and TOAST bytes; per column
+    /// pg_stats' null fraction, distinct count, average width and correlation; per index
+    /// its size; the server version and maintenance_work_mem, work_mem and
+    /// max_parallel_maintenance_workers. Read-only (the session is
+    /// default_transaction_read_only; a role with pg_read_all_stats suffices). No row
+    /// values unless --with-values.
+    Export(StatsExportArgs),
+}
+
+/// Flags of `stats export`.
+#[derive(Debug, Args)]
+pub struct StatsExportArgs {
+    /// The database (a URL as for `snapshot`); the password is never printed.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MIGRATION_CHECK_STATS_DATABASE",
+        hide_env_values = true
+    )]
+    pub database: String,
+
+    /// Write the JSON to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Include pg_stats' most common values of every column: these ARE data (email
+    /// addresses, names, tokens); never commit a file written with this flag.
+    #[arg(long)]
+    pub with_values: bool,
 }
 
 /// Flags of `diff`.

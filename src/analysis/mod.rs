@@ -13,6 +13,7 @@ pub mod effect;
 pub mod observe;
 pub mod rows;
 pub mod rules;
+pub mod stats;
 
 use serde::{Deserialize, Serialize};
 

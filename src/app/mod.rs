@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Verify(args) => verify_command(&args).await,
         Command::Snapshot(args) => snapshot_command(&args).await,
         Command::Diff(args) => diff_command(&args).await,
+        Command::Stats(crate::cli::StatsCommand::Export(args)) => stats_export_command(&args).await,
         Command::Checksums(args) => checksums_command(&args),
         Command::Sum(args) => sum_command(&args),
         Command::Detect(args) => detect_command(&args),
@@ -313,6 +314,37 @@ async fn snapshot_command(args: &SnapshotArgs) -> anyhow::Result<u8> {
         report::schema_text::render_snapshot(&snapshot)
     };
     write!(anstream::stdout(), "{text}").context("cannot write to stdout")?;
+    Ok(0)
+}
+
+/// `stats export`: the statistics of a live database, read-only, as JSON.
+async fn stats_export_command(args: &crate::cli::StatsExportArgs) -> anyhow::Result<u8> {
+    let (session, label) = connect_live(&args.database).await?;
+    let stats = crate::analysis::stats::export(&session.client, args.with_values)
+        .await
+        .map_err(|e| {
+            EnvironmentError::new(format!(
+                "cannot read the statistics of {label}: {}",
+                postgres::describe_error(&e)
+            ))
+        })?;
+    let mut json = serde_json::to_string_pretty(&stats)?;
+    json.push('\n');
+    match &args.output {
+        Some(path) => std::fs::write(path, json)
+            .map_err(|e| EnvironmentError::new(format!("cannot write {}: {e}", path.display())))?,
+        None => print!("{json}"),
+    }
+    let _ = writeln!(
+        anstream::stderr(),
+        "statistics of {} tables read from {label}{}",
+        stats.tables.len(),
+        if args.with_values {
+            " (with their most common values: data)"
+        } else {
+            ""
+        }
+    );
     Ok(0)
 }
 
