@@ -35,29 +35,23 @@ fn project(
     down: &str,
     head_queries: Option<&str>,
 ) -> tempfile::TempDir {
-    let dir = common::migrations_dir(&[
+    const QUERIES: &str = "db/queries/users.sql";
+    let mut base = vec![
         ("migrations/1_users.up.sql", USERS),
         ("migrations/1_users.down.sql", USERS_DOWN),
-    ]);
-    let root = dir.path();
-    if let Some(queries) = base_queries {
-        common::write(root, "db/queries/users.sql", queries);
-    }
-    common::git(root, &["init", "-q"]);
-    common::git(root, &["add", "-A"]);
-    common::git(root, &["commit", "-qm", "base"]);
-    common::git(root, &["checkout", "-qb", "change"]);
-    common::write(root, "migrations/2_change.up.sql", up);
-    common::write(root, "migrations/2_change.down.sql", down);
-    match head_queries {
-        Some(queries) => common::write(root, "db/queries/users.sql", queries),
-        None => {
-            let _ = std::fs::remove_file(root.join("db/queries/users.sql"));
-        }
-    }
-    common::git(root, &["add", "-A"]);
-    common::git(root, &["commit", "-qm", "change"]);
-    dir
+    ];
+    base.extend(base_queries.map(|queries| (QUERIES, queries)));
+    let mut change = vec![
+        ("migrations/2_change.up.sql", up),
+        ("migrations/2_change.down.sql", down),
+    ];
+    change.extend(head_queries.map(|queries| (QUERIES, queries)));
+    let removed: &[&str] = if head_queries.is_none() {
+        &[QUERIES]
+    } else {
+        &[]
+    };
+    repository_changing(&base, &change, removed)
 }
 
 /// `verify migrations --base main --queries db/queries/*.sql --json -` in `repo`, with
@@ -1087,6 +1081,15 @@ fn findings_hold_on_every_major() {
 
 /// A repository whose `main` holds `base` (path, content) and whose branch adds `change`.
 fn repository(base: &[(&str, &str)], change: &[(&str, &str)]) -> tempfile::TempDir {
+    repository_changing(base, change, &[])
+}
+
+/// [`repository`], the branch also removing the files `removed`.
+fn repository_changing(
+    base: &[(&str, &str)],
+    change: &[(&str, &str)],
+    removed: &[&str],
+) -> tempfile::TempDir {
     let dir = common::migrations_dir(base);
     let root = dir.path();
     common::git(root, &["init", "-q"]);
@@ -1095,6 +1098,9 @@ fn repository(base: &[(&str, &str)], change: &[(&str, &str)]) -> tempfile::TempD
     common::git(root, &["checkout", "-qb", "change"]);
     for (path, content) in change {
         common::write(root, path, content);
+    }
+    for path in removed {
+        let _ = std::fs::remove_file(root.join(path));
     }
     common::git(root, &["add", "-A"]);
     common::git(root, &["commit", "-qm", "change"]);

@@ -183,7 +183,7 @@ pub async fn control(
     client: &Client,
     statements: &[AppStatement],
 ) -> Result<Vec<Control>, tokio_postgres::Error> {
-    let prepared = prepare_all(client, statements).await?;
+    let prepared = prepare_all(client, statements.iter().map(|s| s.sql.as_str())).await?;
     // Each write with the first candidate, then those that failed with the next, …
     let mut fitted: Vec<Option<usize>> = vec![None; statements.len()];
     let mut last_error: Vec<Option<ServerError>> = vec![None; statements.len()];
@@ -252,8 +252,7 @@ pub async fn changed(
         .enumerate()
         .filter(|(index, _)| matches!(controls[*index], Some(Control::Works { .. })))
         .collect();
-    let to_prepare: Vec<AppStatement> = wanted.iter().map(|(_, s)| (*s).clone()).collect();
-    let prepared = prepare_all(client, &to_prepare).await?;
+    let prepared = prepare_all(client, wanted.iter().map(|(_, s)| s.sql.as_str())).await?;
     // The writes with the values that fitted on their control, all in one pipeline.
     let writes: Vec<(usize, &Statement, usize)> = wanted
         .iter()
@@ -374,13 +373,14 @@ fn row_shape(
 }
 
 /// Prepares every statement, pipelined; Err only when the connection is gone.
-async fn prepare_all(
+async fn prepare_all<'s>(
     client: &Client,
-    statements: &[AppStatement],
+    statements: impl Iterator<Item = &'s str>,
 ) -> Result<Vec<Result<Statement, ServerError>>, tokio_postgres::Error> {
+    let statements: Vec<&str> = statements.collect();
     let mut all = Vec::with_capacity(statements.len());
     for chunk in statements.chunks(PIPELINE) {
-        let results = join_all(chunk.iter().map(|s| client.prepare(&s.sql))).await;
+        let results = join_all(chunk.iter().map(|sql| client.prepare(sql))).await;
         for result in results {
             all.push(match result {
                 Ok(statement) => Ok(statement),

@@ -856,10 +856,7 @@ fn test_finding(
     let Some(severity) = level.severity() else {
         return (None, owner);
     };
-    let (file, line) = match blamed {
-        Some((at, line)) => (Some(scripts[at].path.display().to_string()), Some(line)),
-        None => (scripts.first().map(|s| s.path.display().to_string()), None),
-    };
+    let (file, line) = located(scripts, blamed);
     let finding = CompatFinding {
         window,
         kind: BreakKind::Test,
@@ -891,22 +888,8 @@ fn base_behaviour_returns(
     old_controls: &[Control],
     new_controls: &[Control],
 ) {
-    let on_base = |sql: &str| {
-        input
-            .old
-            .iter()
-            .zip(old_controls)
-            .find(|(old, _)| old.sql == sql)
-            .map(|(_, control)| control)
-    };
-    let on_migrated = |sql: &str| {
-        input
-            .new
-            .iter()
-            .zip(new_controls)
-            .find(|(new, _)| new.sql == sql)
-            .map(|(_, control)| control)
-    };
+    let on_base = |sql: &str| control_of(&input.old, old_controls, sql);
+    let on_migrated = |sql: &str| control_of(&input.new, new_controls, sql);
     let mut notes = Vec::new();
     pass.findings.retain(|(_, finding)| {
         if finding.window != Window::Rollback {
@@ -930,6 +913,19 @@ fn base_behaviour_returns(
         !same_as_base
     });
     pass.notes.extend(notes);
+}
+
+/// The control of the statement of `statements` whose SQL is `sql`.
+fn control_of<'c>(
+    statements: &[AppStatement],
+    controls: &'c [Control],
+    sql: &str,
+) -> Option<&'c Control> {
+    statements
+        .iter()
+        .zip(controls)
+        .find(|(statement, _)| statement.sql == sql)
+        .map(|(_, control)| control)
 }
 
 /// Counts what a window judged and what it could not.
@@ -1129,7 +1125,12 @@ fn blame(scripts: &[&Script], names: &[String], query: &str) -> Option<(usize, u
 /// The file and line of the statement of `scripts` a breakage of `query` is owed to (see
 /// [`blame`]).
 fn cause(scripts: &[&Script], names: &[String], query: &str) -> (Option<String>, Option<usize>) {
-    match blame(scripts, names, query) {
+    located(scripts, blame(scripts, names, query))
+}
+
+/// The file and line of a [`blame`] (without one, the first script's file).
+fn located(scripts: &[&Script], blamed: Option<(usize, usize)>) -> (Option<String>, Option<usize>) {
+    match blamed {
         Some((at, line)) => (Some(scripts[at].path.display().to_string()), Some(line)),
         None => (scripts.first().map(|s| s.path.display().to_string()), None),
     }
