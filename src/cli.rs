@@ -589,6 +589,32 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "N")]
     pub lock_rows: Option<u64>,
 
+    /// Production's statistics (a `stats export` file, e.g. `.migration-check/stats.json`;
+    /// `[verify] stats`): generated rows follow each column's NULL rate, distinct count
+    /// and width, so a new unique index meets the duplicates production holds; each
+    /// blocking finding is timed at three sizes up to --lock-rows-max and extrapolated to
+    /// the production table's rows; an up or down that fails on the rows is an error where
+    /// production's table has rows. A file of another format or version is refused.
+    #[arg(long, value_name = "FILE", help_heading = "Production statistics")]
+    pub stats: Option<PathBuf>,
+
+    /// Read production's statistics at check time from this database, as `stats export`
+    /// does (read-only session; pg_read_all_stats suffices). Never printed.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MIGRATION_CHECK_STATS_FROM",
+        hide_env_values = true,
+        conflicts_with = "stats",
+        help_heading = "Production statistics"
+    )]
+    pub stats_from: Option<String>,
+
+    /// With statistics, the largest of the three sizes (rows) each blocking finding is
+    /// timed at: max/100, max/10 and max [default: 100000, or `[verify] lock_rows_max`].
+    #[arg(long, value_name = "N", help_heading = "Production statistics")]
+    pub lock_rows_max: Option<u64>,
+
     /// The application's query files, judged on the changed schema (repeatable; a glob
     /// relative to the working directory, `db/queries/**/*.sql`; adds to `[compat]
     /// queries`). sqlc (`-- name: GetUser :one`), aiosql/yesql (`-- name: get_user`),

@@ -14,6 +14,7 @@ use crate::error::{InputError, UsageError};
 use crate::github::ActionInputs;
 use std::sync::Arc;
 
+use crate::analysis::stats::Stats;
 use crate::compat::read::CompatSources;
 use crate::migrations::{self, Format};
 use crate::policy::{
@@ -78,11 +79,29 @@ pub struct Config {
     pub no_lock_analysis: bool,
     /// Rows generated into each table before the lock analysis measures it (0: none).
     pub lock_rows: u64,
+    /// With statistics, the largest size a blocking finding is timed at.
+    pub lock_rows_max: u64,
+    /// Production's statistics (`--stats`, `[verify] stats`, `--stats-from`).
+    pub stats: StatsSource,
     pub base: BaseConfig,
     /// Where the application's SQL comes from (`[compat]`, `--queries`, `--statements`,
     /// `--statements-from`).
     pub compat: CompatSources,
 }
+
+/// Where production's statistics come from.
+#[derive(Debug, Clone, Default)]
+pub enum StatsSource {
+    #[default]
+    None,
+    /// A `stats export` file, read and validated when the configuration is.
+    File(PathBuf, Arc<Stats>),
+    /// A database read at check time (`--stats-from`).
+    Url(String),
+}
+
+/// The largest size a blocking finding is timed at unless configured.
+pub const DEFAULT_LOCK_ROWS_MAX: u64 = 100_000;
 
 /// Rows per table the lock analysis generates unless configured.
 pub const DEFAULT_LOCK_ROWS: u64 = 1_000;
@@ -100,9 +119,9 @@ struct FileConfig {
     checksums: Gates,
     #[serde(default)]
     policy: FilePolicy,
-    /// `[locks]`: each lock rule's level (`error`, `warning`, `off`).
+    /// `[locks]`: each lock rule's level (`error`, `warning`, `off`), and `max_blocking`.
     #[serde(default)]
-    locks: LockPolicy,
+    locks: FileLocks,
     /// `[compat]`: the application's SQL and what its breakage weighs.
     #[serde(default)]
     compat: FileCompat,
@@ -137,6 +156,18 @@ struct FileVerify {
     command_timeout: Option<String>,
     data_rows: Option<u64>,
     lock_rows: Option<u64>,
+    lock_rows_max: Option<u64>,
+    /// A `stats export` file, relative to the configuration file's directory.
+    stats: Option<PathBuf>,
+}
+
+/// `[locks]` in `migration-check.toml`: each rule's level, and the longest estimated
+/// blocking time that is not an error.
+#[derive(Debug, Default, Deserialize)]
+struct FileLocks {
+    max_blocking: Option<String>,
+    #[serde(flatten)]
+    rules: LockPolicy,
 }
 
 /// `[compat]` in `migration-check.toml`.
@@ -369,7 +400,13 @@ impl Config {
                 defaults.command,
             )?,
         };
-        let mut policy = policy(&file.policy, &file.locks, args)?;
+        let mut policy = policy(&file.policy, &file.locks.rules, args)?;
+        policy.max_blocking = file
+            .locks
+            .max_blocking
+            .as_deref()
+            .map(|text| duration_setting("[locks] max_blocking", Some(text), Duration::ZERO))
+            .transpose()?;
         policy.compat = compat_policy(&file.compat, args);
         let json = output_target(args.json.as_deref());
         let image = args
@@ -428,6 +465,16 @@ impl Config {
                 .lock_rows
                 .or(file.verify.lock_rows)
                 .unwrap_or(DEFAULT_LOCK_ROWS),
+            lock_rows_max: match args.lock_rows_max.or(file.verify.lock_rows_max) {
+                Some(rows) if rows < 100 => {
+                    return Err(UsageError(format!(
+                        "--lock-rows-max {rows}: at least 100 (the sizes are max/100, max/10 and max)"
+                    ))
+                    .into());
+                }
+                rows => rows.unwrap_or(DEFAULT_LOCK_ROWS_MAX),
+            },
+            stats: stats_source(file.verify.stats.as_deref(), &source.config_dir, args)?,
             base,
             compat: compat_sources(&file.compat, &source.config_dir, args)?,
             dir: source.dir,
@@ -474,6 +521,8 @@ pub fn action_verify_args(
                 "--statements-from",
                 &inputs.statements_from,
             ),
+            optional("stats", "--stats", &inputs.stats),
+            optional("stats-from", "--stats-from", &inputs.stats_from),
             optional("compat-deploy", "--compat-deploy", &inputs.compat_deploy),
             optional(
                 "compat-rollback",
@@ -583,6 +632,33 @@ fn compat_sources(
         }),
         statements_from: args.statements_from.clone().filter(|url| !url.is_empty()),
     })
+}
+
+/// `--stats-from`, `--stats` or `[verify] stats` (relative to the configuration file's
+/// directory); a file is read and validated now: another format or version is a usage
+/// error naming the field.
+fn stats_source(
+    file: Option<&Path>,
+    config_dir: &Path,
+    args: &VerifyArgs,
+) -> Result<StatsSource, UsageError> {
+    if let Some(url) = args.stats_from.as_ref().filter(|url| !url.is_empty()) {
+        return Ok(StatsSource::Url(url.clone()));
+    }
+    let path = match (&args.stats, file) {
+        (Some(path), _) => path.clone(),
+        (None, Some(path)) => config_dir.join(path),
+        (None, None) => return Ok(StatsSource::None),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        UsageError(format!(
+            "cannot read the stats file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let stats = crate::analysis::stats::parse(&text)
+        .map_err(|e| UsageError(format!("stats file {}: {e}", path.display())))?;
+    Ok(StatsSource::File(path, Arc::new(stats)))
 }
 
 /// Defaults, then the file, then `--warn-on` / `--fail-on` flags.

@@ -161,6 +161,9 @@ pub struct Policy {
     pub differences: BTreeMap<DifferenceKind, Severity>,
     /// Per lock rule; rules not listed are warnings.
     pub locks: LockPolicy,
+    /// `[locks] max_blocking`: a finding whose estimated blocking time at production's size
+    /// exceeds it is an error (needs production's statistics).
+    pub max_blocking: Option<std::time::Duration>,
     /// What the running code meeting the changed schema is (`[compat]`).
     pub compat: CompatPolicy,
 }
@@ -257,6 +260,7 @@ impl Default for Policy {
                 (DifferenceKind::LineEndings, Severity::Warning),
             ]),
             locks: LockPolicy::new(),
+            max_blocking: None,
             compat: CompatPolicy::default(),
         }
     }

@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use migration_check::analysis::rows::{Filled, Filler};
+use migration_check::analysis::rows::{self, Filled, Filler};
 use migration_check::postgres::Server;
 use migration_check::postgres::docker::DockerServer;
 use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
@@ -102,7 +102,16 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
         "ALTER DOMAIN positive ADD CONSTRAINT small CHECK (VALUE < 10000);",
     ];
     let first = filler
-        .fill(&client, 1000, &BTreeSet::new(), &skip, Some(&about))
+        .fill(
+            &client,
+            1000,
+            &rows::Scope {
+                seen: &BTreeSet::new(),
+                skip: &skip,
+                about: Some(&about[..]),
+                stats: None,
+            },
+        )
         .await
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     let named: BTreeSet<u32> = first.tables.iter().map(|(oid, _)| *oid).collect();
@@ -120,7 +129,16 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
     assert!(first.unfilled.is_empty(), "{label}: {first:?}");
     // Then everything else.
     let filled: Filled = filler
-        .fill(&client, 1000, &first.seen, &skip, None)
+        .fill(
+            &client,
+            1000,
+            &rows::Scope {
+                seen: &first.seen,
+                skip: &skip,
+                about: None,
+                stats: None,
+            },
+        )
         .await
         .unwrap_or_else(|e| panic!("{label}: {e}"));
 
@@ -223,7 +241,16 @@ async fn fill_and_check(server: &dyn Server, label: &str) {
     // A second call with what the first saw fills nothing again.
     let seen: BTreeSet<u32> = first.seen.union(&filled.seen).copied().collect();
     let again = filler
-        .fill(&client, 1000, &seen, &skip, None)
+        .fill(
+            &client,
+            1000,
+            &rows::Scope {
+                seen: &seen,
+                skip: &skip,
+                about: None,
+                stats: None,
+            },
+        )
         .await
         .unwrap();
     assert!(

@@ -1,9 +1,16 @@
-//! Issue #28, first part: `stats export` on a populated cluster, read-only, its file format
-//! refused when it is another version, an unreachable database with the password masked.
+//! Issue #28: `stats export` on a populated cluster, read-only; `verify --stats` with rows
+//! shaped like production's (a unique index over the duplicates production holds fails),
+//! failures on data as findings (`fails-on-data`), a down that does not give the rows back
+//! (`data-not-restored`), blocking findings timed at three sizes and extrapolated to
+//! production's table, `[locks] max_blocking`; bad input: a stats file of another version,
+//! a stats URL that refuses, stats naming tables the migrations do not have.
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use serde_json::Value;
 
 use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
 
@@ -128,5 +135,351 @@ fn an_unreachable_database_is_exit_3_with_the_password_masked() {
     assert!(
         text.contains(&format!("reader@127.0.0.1:{port}/shop")),
         "{text}"
+    );
+}
+
+/// The first migration, merged long ago: users.
+const USERS: &str = "CREATE TABLE users (id serial PRIMARY KEY, email text);\n";
+
+/// Production: the users table of [`USERS`] holding 200,000 rows, every email twice and
+/// one in ten NULL; its statistics exported by the binary into `dir/stats.json`.
+async fn production(dir: &Path) -> (EmbeddedServer, PathBuf) {
+    let server = EmbeddedServer::start(&EmbeddedOptions::default())
+        .await
+        .expect("embedded PostgreSQL");
+    let admin = common::connect(server.config("postgres")).await;
+    admin.batch_execute("CREATE DATABASE prod").await.unwrap();
+    let prod = common::connect(server.config("prod")).await;
+    prod.batch_execute(&format!(
+        "{USERS}INSERT INTO users (email) SELECT CASE WHEN g % 10 = 0 THEN NULL \
+         ELSE 'u' || (g / 2) || '@example.com' END FROM generate_series(1, 200000) g;\n\
+         ANALYZE users;"
+    ))
+    .await
+    .unwrap();
+    let url = format!(
+        "host={} port=5432 user=postgres dbname=prod",
+        server.path().join("socket").display()
+    );
+    let stats = dir.join("stats.json");
+    let output = Command::new(common::binary())
+        .args(["stats", "export", "--database", &url, "--output"])
+        .arg(&stats)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    (server, stats)
+}
+
+/// The merged users migration and migration 2 (`up`, `down`), sqlx's layout.
+fn users_and(up: &str, down: &str) -> tempfile::TempDir {
+    common::migrations_dir(&[
+        ("1_users.up.sql", USERS),
+        ("1_users.down.sql", "DROP TABLE users;\n"),
+        ("2_change.up.sql", up),
+        ("2_change.down.sql", down),
+    ])
+}
+
+/// Migration 2's lock findings of `rule`.
+fn findings<'a>(report: &'a Value, rule: &str) -> Vec<&'a Value> {
+    report["migrations"][1]["locks"]
+        .as_array()
+        .map(|locks| locks.iter().filter(|f| f["rule"] == rule).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_index_fails_on_the_duplicates_production_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, stats) = production(tmp.path()).await;
+    let dir = users_and(
+        "CREATE UNIQUE INDEX users_email_key ON users (email);\n",
+        "DROP INDEX users_email_key;\n",
+    );
+    // Without statistics the generated emails are distinct: nothing to find.
+    let (output, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(findings(&report, "fails-on-data").is_empty(), "{report:#}");
+
+    // Production's statistics say every email is there twice: the index fails on them.
+    let (output, report) = common::verify(dir.path(), &["--stats", stats.to_str().unwrap()]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    let failed = findings(&report, "fails-on-data");
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert_eq!(failed[0]["severity"], "error");
+    assert_eq!(failed[0]["relation"], "public.users");
+    assert_eq!(failed[0]["line"], 1);
+    let evidence = failed[0]["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("could not create unique index"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("production's table holds about 200000 rows"),
+        "{evidence}"
+    );
+    let problems = report["migrations"][1]["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("fails-on-data: ")),
+        "{problems:#?}"
+    );
+    assert!(common::stderr(&output).contains("production statistics: 1 table(s)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_null_without_a_default_fails_on_a_table_with_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, stats) = production(tmp.path()).await;
+    let dir = users_and(
+        "ALTER TABLE users ADD COLUMN age int NOT NULL;\n",
+        "ALTER TABLE users DROP COLUMN age;\n",
+    );
+    // Without statistics: a warning (whether production's table has rows is unknown).
+    let (output, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let failed = findings(&report, "fails-on-data");
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert_eq!(failed[0]["severity"], "warning");
+    assert!(
+        failed[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("contains null values"),
+        "{:#}",
+        failed[0]
+    );
+    // With them: production's table has rows, an error.
+    let (output, report) = common::verify(dir.path(), &["--stats", stats.to_str().unwrap()]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_eq!(findings(&report, "fails-on-data")[0]["severity"], "error");
+    // The policy can make it a warning again.
+    let config = tmp.path().join("migration-check.toml");
+    std::fs::write(&config, "[locks]\nfails-on-data = \"warning\"\n").unwrap();
+    let (output, _) = common::verify(
+        dir.path(),
+        &[
+            "--stats",
+            stats.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+}
+
+#[test]
+fn a_down_that_adds_a_moved_column_back_empty_does_not_restore_the_data() {
+    let dir = users_and(
+        "CREATE TABLE user_emails (user_id int PRIMARY KEY REFERENCES users (id), email text);\n\
+         INSERT INTO user_emails SELECT id, email FROM users;\n\
+         ALTER TABLE users DROP COLUMN email;\n",
+        "ALTER TABLE users ADD COLUMN email text;\n\
+         DROP TABLE user_emails;\n",
+    );
+    let (output, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    // The schema is restored: the verdict passes, the data finding warns.
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["migrations"][1]["status"], "passed");
+    let lost = findings(&report, "data-not-restored");
+    assert_eq!(lost.len(), 1, "{report:#}");
+    assert_eq!(lost[0]["severity"], "warning");
+    assert_eq!(lost[0]["script"], "down");
+    assert_eq!(
+        lost[0]["file"].as_str().unwrap().rsplit('/').next(),
+        Some("2_change.down.sql")
+    );
+    let evidence = lost[0]["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("public.users's 1000 rows differ after the down in column email"),
+        "{evidence}"
+    );
+    // A down that puts the data back is not a finding.
+    let restoring = users_and(
+        "CREATE TABLE user_emails (user_id int PRIMARY KEY REFERENCES users (id), email text);\n\
+         INSERT INTO user_emails SELECT id, email FROM users;\n\
+         ALTER TABLE users DROP COLUMN email;\n",
+        "ALTER TABLE users ADD COLUMN email text;\n\
+         UPDATE users u SET email = e.email FROM user_emails e WHERE e.user_id = u.id;\n\
+         DROP TABLE user_emails;\n",
+    );
+    let (output, report) = common::verify(restoring.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert!(
+        findings(&report, "data-not-restored").is_empty(),
+        "{report:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewrite_is_estimated_at_production_size_and_max_blocking_gates_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, stats) = production(tmp.path()).await;
+    // Production grew since: 48.2M rows, 11 GB.
+    let text = std::fs::read_to_string(&stats).unwrap();
+    let mut json: Value = serde_json::from_str(&text).unwrap();
+    json["tables"][0]["reltuples"] = 48_200_000.0.into();
+    json["tables"][0]["heap_bytes"] = (11_i64 << 30).into();
+    std::fs::write(&stats, json.to_string()).unwrap();
+    let dir = users_and(
+        "ALTER TABLE users ALTER COLUMN id TYPE bigint;\n",
+        "ALTER TABLE users ALTER COLUMN id TYPE int;\n",
+    );
+    let markdown = tmp.path().join("comment.md");
+    let (output, report) = common::verify(
+        dir.path(),
+        &[
+            "--stats",
+            stats.to_str().unwrap(),
+            "--lock-rows-max",
+            "20000",
+            "--markdown",
+            markdown.to_str().unwrap(),
+        ],
+    );
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let rewrite = findings(&report, "table-rewrite");
+    let estimate = &rewrite[0]["estimate"];
+    assert_eq!(estimate["production_rows"], 48_200_000, "{report:#}");
+    let sizes: Vec<u64> = estimate["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        sizes,
+        [1000, 2000, 20000],
+        "lock rows 1,000, then 200 (kept at 1,000), 2,000, 20,000"
+    );
+    let fit = estimate["fit"].as_str().unwrap();
+    assert!(
+        ["linear", "superlinear", "disagree", "constant"].contains(&fit),
+        "{estimate:#}"
+    );
+    assert!(report["timings_ms"]["lock_sizes"].as_u64().unwrap() > 0);
+    let comment = std::fs::read_to_string(&markdown).unwrap();
+    assert!(
+        comment.contains("at production's 48.2M rows, 11 GB"),
+        "{comment}"
+    );
+    // The rows the timing added were rolled back: the rewrite was measured on the 1,000.
+    assert!(
+        rewrite[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("(1,000 rows"),
+        "{:#}",
+        rewrite[0]
+    );
+    if estimate["estimated_ms"].as_u64().is_some_and(|ms| ms > 1) {
+        let config = tmp.path().join("migration-check.toml");
+        std::fs::write(&config, "[locks]\nmax_blocking = \"1ms\"\n").unwrap();
+        let (output, report) = common::verify(
+            dir.path(),
+            &[
+                "--stats",
+                stats.to_str().unwrap(),
+                "--lock-rows-max",
+                "20000",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+        );
+        let report = report.unwrap();
+        assert_eq!(output.status.code(), Some(1), "{report:#}");
+        let problems = report["migrations"][1]["problems"].as_array().unwrap();
+        assert!(
+            problems.iter().any(|p| p["message"]
+                .as_str()
+                .unwrap()
+                .contains("estimated to block longer than [locks] max_blocking = 1ms")),
+            "{problems:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_stats_file_of_another_version_is_refused_naming_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stats = tmp.path().join("stats.json");
+    std::fs::write(
+        &stats,
+        r#"{"format": "migration-check-stats", "version": 7, "tables": []}"#,
+    )
+    .unwrap();
+    let dir = users_and("SELECT 1;\n", "SELECT 1;\n");
+    let (output, _) = common::verify(dir.path(), &["--stats", stats.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", common::stderr(&output));
+    let text = common::stderr(&output);
+    assert!(text.contains("field `version` is 7"), "{text}");
+    assert!(text.contains("stats.json"), "{text}");
+}
+
+#[test]
+fn a_stats_url_that_refuses_is_exit_3_with_the_password_masked() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = users_and("SELECT 1;\n", "SELECT 1;\n");
+    let (output, _) = common::verify(
+        dir.path(),
+        &[
+            "--stats-from",
+            &format!("postgres://reader:Stat5Secret@127.0.0.1:{port}/prod"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", common::stderr(&output));
+    let text = common::stderr(&output);
+    assert!(!text.contains("Stat5Secret"), "{text}");
+    assert!(text.contains("--stats-from"), "{text}");
+    assert!(
+        text.contains(&format!("reader@127.0.0.1:{port}/prod")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_naming_tables_the_migrations_do_not_have_are_noted_and_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, _) = production(tmp.path()).await;
+    let prod = common::connect(server.config("prod")).await;
+    prod.batch_execute("CREATE TABLE legacy_audit (id int); ANALYZE legacy_audit;")
+        .await
+        .unwrap();
+    let url = format!(
+        "host={} port=5432 user=postgres dbname=prod",
+        server.path().join("socket").display()
+    );
+    let dir = users_and(
+        "ALTER TABLE users ADD COLUMN nickname text;\n",
+        "ALTER TABLE users DROP COLUMN nickname;\n",
+    );
+    // Read live, at check time.
+    let (output, report) = common::verify(dir.path(), &["--stats-from", &url]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let notes: Vec<&str> = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes.contains(
+            &"production's statistics name 1 table the migrations do not create (public.legacy_audit): ignored"
+        ),
+        "{notes:#?}"
     );
 }

@@ -9,11 +9,14 @@
 //! Findings are measured, not guessed from the SQL text: a statement a static linter would
 //! flag but that took no dangerous lock and rewrote nothing is not reported.
 
+pub mod data;
 pub mod effect;
+pub mod estimate;
 pub mod observe;
 pub mod rows;
 pub mod rules;
 pub mod stats;
+pub mod timing;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +56,11 @@ impl Blocks {
 
 /// Every rule's ID, for validating `[locks]` and `--fail-on-lock`.
 pub fn rule_ids() -> Vec<&'static str> {
-    rules::ALL.iter().map(|rule| rule.id()).collect()
+    rules::ALL
+        .iter()
+        .map(|rule| rule.id())
+        .chain([data::FAILS_ON_DATA, data::DATA_NOT_RESTORED])
+        .collect()
 }
 
 /// `findings` under `policy`: a rule set to off drops its findings, the others take their
@@ -62,7 +69,12 @@ pub fn apply_policy(findings: Vec<LockFinding>, policy: &LockPolicy) -> Vec<Lock
     findings
         .into_iter()
         .filter_map(|mut finding| {
-            let level = policy.get(&finding.rule).copied().unwrap_or_default();
+            // A rule the policy does not name keeps the level its finding came with (a
+            // warning, but a failure on data production holds is an error).
+            let level = policy
+                .get(&finding.rule)
+                .copied()
+                .unwrap_or(finding.severity);
             finding.severity = match level {
                 Level::Off => return None,
                 Level::Error if !finding.allowed => Level::Error,
@@ -123,17 +135,48 @@ pub struct LockFinding {
     /// The up script or the down script.
     #[serde(default)]
     pub script: Script,
+    /// With production's statistics: how long the statement would take on production's
+    /// table, from timings at three sizes (see [`estimate`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<estimate::Estimate>,
 }
 
 impl LockFinding {
     /// The evidence with what the lock blocks and for how long, in one line.
     pub fn summary(&self) -> String {
-        format!(
-            "{}; blocks {} for {} ms",
-            self.evidence,
-            self.blocks.words(),
-            self.held_ms
-        )
+        let mut summary = if data::is_data_rule(&self.rule) {
+            self.evidence.clone()
+        } else {
+            format!(
+                "{}; blocks {} for {} ms",
+                self.evidence,
+                self.blocks.words(),
+                self.held_ms
+            )
+        };
+        if let Some(estimate) = &self.estimate {
+            summary.push_str(&format!("; {}", estimate.words()));
+        }
+        summary
+    }
+
+    /// The estimated blocking time at production's size, when there is one and the
+    /// statement's lock blocks anything.
+    pub fn estimated_blocking_ms(&self) -> Option<u64> {
+        if self.blocks == Blocks::Nothing {
+            return None;
+        }
+        self.estimate.as_ref()?.estimated_ms
+    }
+}
+
+/// A statement's first line (at most 120 characters), " …" where more follows.
+pub fn statement_summary(text: &str) -> String {
+    let first_line = text.lines().next().unwrap_or_default();
+    if first_line.chars().count() > 120 || text.contains('\n') {
+        format!("{} …", first_line.chars().take(120).collect::<String>())
+    } else {
+        first_line.to_string()
     }
 }
 
@@ -204,6 +247,7 @@ mod tests {
             allowed,
             severity: Level::Warning,
             script: Script::Up,
+            estimate: None,
         };
         let policy = LockPolicy::from([
             ("table-rewrite".to_string(), Level::Error),

@@ -454,13 +454,7 @@ impl Observer {
             }
             let (line, column) = lexer::line_col(&script.sql, effect.code.start);
             let line = script.line_offset + line;
-            let text = &script.sql[effect.code.clone()];
-            let first_line = text.lines().next().unwrap_or_default();
-            let statement = if first_line.chars().count() > 120 || text.contains('\n') {
-                format!("{} …", first_line.chars().take(120).collect::<String>())
-            } else {
-                first_line.to_string()
-            };
+            let statement = super::statement_summary(&script.sql[effect.code.clone()]);
             let held_ms = effect.held.as_millis().try_into().unwrap_or(u64::MAX);
             for (rule, hit) in hits {
                 findings.push(LockFinding {
@@ -488,6 +482,7 @@ impl Observer {
                     allowed: super::allowed(&file_text, line, rule.id()),
                     severity: super::Level::Warning,
                     script: which,
+                    estimate: None,
                 });
             }
         }

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use tokio_postgres::{Client, Statement};
 
+use super::stats::{Column as StatsColumn, Stats, Table as StatsTable};
 use crate::postgres::describe_error;
 
 /// The tables to fill: ordinary and partitioned tables outside the system schemas and
@@ -62,8 +63,12 @@ WITH RECURSIVE named AS (
 SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
   'oid', c.oid::pg_catalog.int8,
   'name', pg_catalog.format('%I.%I', n.nspname, c.relname),
+  'key', pg_catalog.json_build_array(n.nspname, c.relname),
+  'unique_columns', (SELECT pg_catalog.json_agg(DISTINCT k.attnum)
+    FROM pg_catalog.pg_index i, pg_catalog.unnest(i.indkey::pg_catalog.int2[]) AS k(attnum)
+    WHERE i.indrelid = c.oid AND i.indisunique AND k.attnum > 0),
   'columns', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
-      'number', a.attnum, 'name', pg_catalog.quote_ident(a.attname),
+      'number', a.attnum, 'name', pg_catalog.quote_ident(a.attname), 'raw_name', a.attname,
       'type', pg_catalog.format_type(a.atttypid, a.atttypmod),
       'base', bt.typname::text, 'base_kind', bt.typtype::text,
       'category', bt.typcategory::text,
@@ -117,6 +122,11 @@ WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 struct Table {
     oid: i64,
     name: String,
+    /// Its schema and name, unquoted (to find it in production's statistics).
+    key: (String, String),
+    /// The columns of its unique keys: their values stay distinct whatever the statistics
+    /// say (production satisfies them).
+    unique_columns: Option<Vec<i16>>,
     columns: Option<Vec<Column>>,
     foreign_keys: Option<Vec<ForeignKey>>,
     checks: Option<Vec<Check>>,
@@ -134,6 +144,8 @@ struct Table {
 struct Column {
     number: i16,
     name: String,
+    /// Its name unquoted (to find it in production's statistics).
+    raw_name: String,
     #[serde(rename = "type")]
     type_name: String,
     base: String,
@@ -180,6 +192,18 @@ pub struct Filler {
     tables: Statement,
 }
 
+/// Which tables a fill considers.
+pub struct Scope<'a> {
+    /// Tables considered already (never filled twice).
+    pub seen: &'a BTreeSet<u32>,
+    /// Tables left alone (bookkeeping tables, bare or qualified).
+    pub skip: &'a BTreeSet<String>,
+    /// With these scripts, only the tables they can reach (see [`TABLES`]).
+    pub about: Option<&'a [&'a str]>,
+    /// Production's statistics: generated values follow their columns' shape.
+    pub stats: Option<&'a Stats>,
+}
+
 impl Filler {
     pub async fn prepare(client: &Client) -> Result<Self, tokio_postgres::Error> {
         Ok(Filler {
@@ -187,84 +211,146 @@ impl Filler {
         })
     }
 
-    /// Fills every table not in `seen` with up to `rows` generated rows, parents first (see
-    /// the [module](self)), on the session the statement was prepared on; `skip` names
-    /// tables left alone (bookkeeping tables, bare or qualified); with `about`, only the
-    /// tables those scripts can reach (see [`TABLES`]). Err only when the catalog cannot be
-    /// read (the connection is gone).
+    /// The tables `scope` considers, read from the catalog.
+    async fn tables(
+        &self,
+        client: &Client,
+        scope: &Scope<'_>,
+    ) -> Result<Vec<Table>, tokio_postgres::Error> {
+        let seen_list: Vec<i64> = scope.seen.iter().map(|&oid| i64::from(oid)).collect();
+        let skip_list: Vec<String> = scope.skip.iter().cloned().collect();
+        let words: Option<Vec<String>> = scope
+            .about
+            .map(|scripts| words(scripts).into_iter().collect());
+        let row = client
+            .query_one(&self.tables, &[&seen_list, &skip_list, &words])
+            .await?;
+        let json: Option<String> = row.get(0);
+        Ok(json
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default())
+    }
+
+    /// Fills every table `scope` considers with up to `rows` generated rows, parents first
+    /// (see the [module](self)), on the session the statement was prepared on. Err only
+    /// when the catalog cannot be read (the connection is gone).
     pub async fn fill(
         &self,
         client: &Client,
         rows: u64,
-        seen: &BTreeSet<u32>,
-        skip: &BTreeSet<String>,
-        about: Option<&[&str]>,
+        scope: &Scope<'_>,
     ) -> Result<Filled, tokio_postgres::Error> {
-        let seen_list: Vec<i64> = seen.iter().map(|&oid| i64::from(oid)).collect();
-        let skip_list: Vec<String> = skip.iter().cloned().collect();
-        let words: Option<Vec<String>> = about.map(|scripts| words(scripts).into_iter().collect());
-        let row = client
-            .query_one(&self.tables, &[&seen_list, &skip_list, &words])
-            .await?;
-        fill_tables(client, rows, row.get(0)).await
+        let tables = self.tables(client, scope).await?;
+        let mut filled = Filled::default();
+        for table in order(tables, &mut filled) {
+            filled.seen.insert(table.oid as u32);
+            let shape = scope
+                .stats
+                .and_then(|stats| stats.table(&table.key.0, &table.key.1));
+            match add_rows(client, &table, 1, rows, shape, false).await? {
+                Ok(0) => filled.unfilled.push((
+                    table.name.clone(),
+                    "every generated row conflicted with a key or failed a CHECK constraint".into(),
+                )),
+                Ok(held) => filled.tables.push((table.oid as u32, held)),
+                Err(reason) => filled.unfilled.push((table.name.clone(), reason)),
+            }
+        }
+        Ok(filled)
+    }
+
+    /// Adds generated rows to the tables of `targets` (by OID: the rows each holds now and
+    /// the rows it should hold), parents first, shaped by `scope`'s statistics; the rows
+    /// each holds afterwards. A table that refuses the rows keeps what it had. Only inside a
+    /// transaction (each table's rows under a savepoint).
+    pub async fn grow(
+        &self,
+        client: &Client,
+        targets: &BTreeMap<u32, (u64, u64)>,
+        scope: &Scope<'_>,
+    ) -> Result<BTreeMap<u32, u64>, tokio_postgres::Error> {
+        let tables: Vec<Table> = self
+            .tables(client, scope)
+            .await?
+            .into_iter()
+            .filter(|table| targets.contains_key(&(table.oid as u32)))
+            .collect();
+        let mut held = BTreeMap::new();
+        for table in order(tables, &mut Filled::default()) {
+            let oid = table.oid as u32;
+            let (now, target) = targets[&oid];
+            let shape = scope
+                .stats
+                .and_then(|stats| stats.table(&table.key.0, &table.key.1));
+            let rows = if target > now {
+                add_rows(client, &table, now + 1, target, shape, true)
+                    .await?
+                    .unwrap_or(now)
+            } else {
+                now
+            };
+            held.insert(oid, rows);
+        }
+        Ok(held)
     }
 }
 
-/// Fills the tables [`TABLES`] returned (`json`).
-async fn fill_tables(
+/// Inserts the generated rows `from..=to` into `table`; the rows it holds then (its own
+/// included, counted up to [`HELD_BOUND`]), or why it refused them. `in_transaction`:
+/// under a savepoint, so that a refusal leaves the caller's transaction going.
+async fn add_rows(
     client: &Client,
-    rows: u64,
-    json: Option<String>,
-) -> Result<Filled, tokio_postgres::Error> {
-    let tables: Vec<Table> = json
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default();
-    let mut filled = Filled::default();
-    for table in order(tables, &mut filled) {
-        filled.seen.insert(table.oid as u32);
-        let statement = match insert(&table, rows) {
-            Ok(statement) => statement,
-            Err(reason) => {
-                filled.unfilled.push((table.name.clone(), reason));
-                continue;
-            }
+    table: &Table,
+    from: u64,
+    to: u64,
+    shape: Option<&StatsTable>,
+    in_transaction: bool,
+) -> Result<Result<u64, String>, tokio_postgres::Error> {
+    let statement = match insert(table, from, to, shape) {
+        Ok(statement) => statement,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if in_transaction {
+        client
+            .batch_execute("SAVEPOINT migration_check_rows")
+            .await?;
+    }
+    let inserted = client.execute(statement.as_str(), &[]).await;
+    if in_transaction {
+        let end = match inserted {
+            Ok(_) => "RELEASE SAVEPOINT migration_check_rows",
+            Err(_) => "ROLLBACK TO SAVEPOINT migration_check_rows",
         };
-        match client.execute(statement.as_str(), &[]).await {
-            Ok(inserted) => {
-                // What the table holds now, its own rows included (counted up to a bound:
-                // a seeded table can be large).
-                let held: i64 = client
-                    .query_one(
-                        &format!(
-                            "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {HELD_BOUND}) AS held",
-                            table.name
-                        ),
-                        &[],
-                    )
-                    .await?
-                    .get(0);
-                match (inserted, held) {
-                    (_, 0) => filled.unfilled.push((
-                        table.name.clone(),
-                        "every generated row conflicted with a key or failed a CHECK constraint"
-                            .into(),
-                    )),
-                    (_, held) => filled.tables.push((table.oid as u32, held as u64)),
-                }
-            }
-            Err(error) if client.is_closed() => return Err(error),
-            Err(error) => filled.unfilled.push((
-                table.name.clone(),
-                describe_error(&error).replace('\n', " "),
-            )),
+        if let Err(error) = client.batch_execute(end).await
+            && client.is_closed()
+        {
+            return Err(error);
         }
     }
-    Ok(filled)
+    match inserted {
+        Ok(_) => {
+            // What the table holds now, its own rows included (counted up to a bound: a
+            // seeded table can be large).
+            let held: i64 = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {HELD_BOUND}) AS held",
+                        table.name
+                    ),
+                    &[],
+                )
+                .await?
+                .get(0);
+            Ok(Ok(held as u64))
+        }
+        Err(error) if client.is_closed() => Err(error),
+        Err(error) => Ok(Err(describe_error(&error).replace('\n', " "))),
+    }
 }
 
 /// The words of `scripts` that could name a table or a type: every run of letters, digits,
 /// `_` and `$`, lowercased (an unquoted name) and as written (a quoted one).
-fn words(scripts: &[&str]) -> BTreeSet<String> {
+pub fn words(scripts: &[&str]) -> BTreeSet<String> {
     let mut words = BTreeSet::new();
     for script in scripts {
         for word in script.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')) {
@@ -322,8 +408,9 @@ fn key_nullable(table: &Table, key: &ForeignKey) -> bool {
     })
 }
 
-/// The INSERT filling `table` with `rows` rows, or why it cannot be filled.
-fn insert(table: &Table, rows: u64) -> Result<String, String> {
+/// The INSERT adding the generated rows `from..=to` to `table`, their values shaped by
+/// production's statistics of it when given (see [`shaped`]), or why it cannot be filled.
+fn insert(table: &Table, from: u64, to: u64, shape: Option<&StatsTable>) -> Result<String, String> {
     let columns = table.columns.as_deref().unwrap_or_default();
     let mut ctes = Vec::new();
     let mut values: BTreeMap<i16, String> = BTreeMap::new();
@@ -355,6 +442,7 @@ fn insert(table: &Table, rows: u64) -> Result<String, String> {
         }
     }
     let checks: Vec<&Check> = table.checks.iter().flatten().collect();
+    let unique: BTreeSet<i16> = table.unique_columns.iter().flatten().copied().collect();
     for column in columns {
         if values.contains_key(&column.number) || column.automatic {
             continue;
@@ -363,7 +451,13 @@ fn insert(table: &Table, rows: u64) -> Result<String, String> {
             .iter()
             .filter(|check| check.columns.as_deref() == Some(&[column.number]))
             .find_map(|check| listed_values(&check.definition));
-        match listed.or_else(|| value(column)) {
+        let generated = value(column).map(|expression| match shape {
+            Some(shape) if !unique.contains(&column.number) => {
+                shaped(expression, column, shape.column(&column.raw_name), to)
+            }
+            _ => expression,
+        });
+        match listed.or(generated) {
             Some(expression) => {
                 values.insert(column.number, expression);
             }
@@ -410,12 +504,12 @@ fn insert(table: &Table, rows: u64) -> Result<String, String> {
         .map(|expression| format!("({expression}) IS NOT FALSE"))
         .chain(partition_filter(table, &generated))
         .collect();
-    let from = std::iter::once(format!("pg_catalog.generate_series(1, {rows}) AS g(n)"))
+    let series = std::iter::once(format!("pg_catalog.generate_series({from}, {to}) AS g(n)"))
         .chain((0..ctes.len()).map(|index| format!("parent_{index}")))
         .collect::<Vec<_>>()
         .join(", ");
     Ok(format!(
-        "{}INSERT INTO {}{} SELECT {} FROM (SELECT {} FROM {from}) AS candidate{}{}",
+        "{}INSERT INTO {}{} SELECT {} FROM (SELECT {} FROM {series}) AS candidate{}{}",
         if ctes.is_empty() {
             String::new()
         } else {
@@ -465,6 +559,49 @@ fn partition_filter(table: &Table, generated: &BTreeSet<i16>) -> Option<String> 
         constraints.push(format!("({})", constraint.as_ref()?));
     }
     (!constraints.is_empty()).then(|| format!("({}) IS TRUE", constraints.join(" OR ")))
+}
+
+/// `expression` (a value of row `g.n`) shaped like production's column, for `rows` rows:
+/// - distinct values as `n_distinct` says (a count, or minus a fraction of the rows): row
+///   `g.n` takes the value of row `1 + (g.n - 1) % d`, so where production holds
+///   duplicates the rows do too (a fraction short of 1 keeps at least one duplicate: the
+///   sample that measured it saw some);
+/// - text as wide as `avg_width` (padded);
+/// - NULL in about `null_frac` of the rows, the first row always when the fraction is above
+///   0 (a NOT NULL added later meets it), where the column allows NULL.
+fn shaped(expression: String, column: &Column, stats: Option<&StatsColumn>, rows: u64) -> String {
+    let Some(stats) = stats else {
+        return expression;
+    };
+    let mut expression = expression;
+    let distinct = match stats.n_distinct {
+        Some(d) if d > 0.0 => Some((d.round() as u64).max(1)),
+        Some(d) if d < 0.0 && d > -0.9999 => {
+            Some(((-d * rows as f64).floor() as u64).clamp(1, rows.saturating_sub(1).max(1)))
+        }
+        _ => None,
+    };
+    if let Some(distinct) = distinct.filter(|&d| d < rows) {
+        expression = expression.replace("g.n", &format!("(1 + (g.n - 1) % {distinct})"));
+    }
+    if let Some(width) = stats.avg_width
+        && width > 8
+        && column.category == "S"
+        && matches!(column.base.as_str(), "text" | "varchar" | "bpchar")
+    {
+        expression = format!("pg_catalog.rpad({expression}, {width}, 'x')");
+    }
+    match stats.null_frac {
+        Some(fraction) if fraction > 0.0 && !column.not_null => {
+            let threshold = ((fraction * 10_007.0).round() as u64).max(1);
+            format!(
+                "CASE WHEN g.n = 1 OR (g.n * 7919 + {} * 104729) % 10007 < {threshold} \
+                 THEN NULL ELSE {expression} END",
+                column.number
+            )
+        }
+        _ => expression,
+    }
 }
 
 /// A generated value for row `g.n` of `column`'s type (its base type for a domain), cast

@@ -80,6 +80,48 @@ pub struct Index {
     pub bytes: i64,
 }
 
+impl Stats {
+    /// The table `schema.name`, when production has it.
+    pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
+        self.tables
+            .iter()
+            .find(|table| table.schema == schema && table.name == name)
+    }
+}
+
+impl Table {
+    /// Its column `name`'s statistics.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|column| column.name == name)
+    }
+
+    /// Its rows, when it was ever analysed (`reltuples` is -1 before that).
+    pub fn rows(&self) -> Option<u64> {
+        (self.reltuples >= 0.0).then(|| self.reltuples.round() as u64)
+    }
+
+    /// `schema.name`, quoted where needed (as reports name relations).
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", ident(&self.schema), ident(&self.name))
+    }
+}
+
+/// `name` as SQL writes it: bare when it is a lowercase identifier, quoted otherwise.
+fn ident(name: &str) -> String {
+    let bare = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if bare {
+        name.to_string()
+    } else {
+        crate::postgres::quote_ident(name)
+    }
+}
+
 /// Every table, its columns' statistics and its indexes, as one JSON document.
 const TABLES: &str = "
 SELECT coalesce(json_agg(t ORDER BY t.schema, t.name), '[]')::text

@@ -11,6 +11,7 @@ mod remote;
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -22,7 +23,7 @@ use crate::cli::{
     ChecksumsArgs, Cli, Command, DetectArgs, DiffArgs, SnapshotArgs, SumArgs, VerifyArgs,
 };
 use crate::compat::CompatInput;
-use crate::config::{Config, OutputTarget, PostgresChoice, Source, output_target};
+use crate::config::{Config, OutputTarget, PostgresChoice, Source, StatsSource, output_target};
 use crate::error::{EnvironmentError, Interrupted, UsageError};
 use crate::migrations::{self, Discovered};
 use crate::postgres::docker::DockerServer;
@@ -317,10 +318,14 @@ async fn snapshot_command(args: &SnapshotArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// `stats export`: the statistics of a live database, read-only, as JSON.
-async fn stats_export_command(args: &crate::cli::StatsExportArgs) -> anyhow::Result<u8> {
-    let (session, label) = connect_live(&args.database).await?;
-    let stats = crate::analysis::stats::export(&session.client, args.with_values)
+/// The statistics of the database at `url`, read-only, and its label (never the password).
+async fn read_live_stats(
+    url: &str,
+    timeouts: postgres::Timeouts,
+    with_values: bool,
+) -> anyhow::Result<(crate::analysis::stats::Stats, String)> {
+    let (session, label) = connect_live_with(url, timeouts).await?;
+    let stats = crate::analysis::stats::export(&session.client, with_values)
         .await
         .map_err(|e| {
             EnvironmentError::new(format!(
@@ -328,6 +333,43 @@ async fn stats_export_command(args: &crate::cli::StatsExportArgs) -> anyhow::Res
                 postgres::describe_error(&e)
             ))
         })?;
+    Ok((stats, label))
+}
+
+/// Production's statistics for `verify`, from the file the configuration read or from
+/// `--stats-from` now.
+async fn verify_stats(
+    config: &Config,
+    progress: &mut TerminalProgress,
+) -> anyhow::Result<Option<Arc<crate::analysis::stats::Stats>>> {
+    let (stats, from) = match &config.stats {
+        StatsSource::None => return Ok(None),
+        StatsSource::File(path, stats) => (Arc::clone(stats), path.display().to_string()),
+        StatsSource::Url(url) => {
+            let (stats, label) = read_live_stats(url, config.timeouts, false)
+                .await
+                .context("--stats-from")?;
+            (Arc::new(stats), label)
+        }
+    };
+    if !config.quiet {
+        progress.message(&format!(
+            "production statistics: {} table(s) from {from} (PostgreSQL {})",
+            stats.tables.len(),
+            stats.server_version
+        ));
+    }
+    Ok(Some(stats))
+}
+
+/// `stats export`: the statistics of a live database, read-only, as JSON.
+async fn stats_export_command(args: &crate::cli::StatsExportArgs) -> anyhow::Result<u8> {
+    let (stats, label) = read_live_stats(
+        &args.database,
+        postgres::Timeouts::default(),
+        args.with_values,
+    )
+    .await?;
     let mut json = serde_json::to_string_pretty(&stats)?;
     json.push('\n');
     match &args.output {
@@ -423,11 +465,12 @@ pub(crate) async fn run_verify(
     } else {
         stage.under_verification.clone()
     };
+    let stats = verify_stats(&config, &mut progress).await?;
     let mut report = with_signals(verify_with_backend(
         &config,
         &discovered,
         under_verification,
-        compat,
+        (compat, stats),
         &mut progress,
     ))
     .await??;
@@ -441,7 +484,10 @@ async fn verify_with_backend(
     config: &Config,
     discovered: &Discovered,
     under_verification: Option<BTreeSet<String>>,
-    compat: Option<CompatInput>,
+    (compat, stats): (
+        Option<CompatInput>,
+        Option<Arc<crate::analysis::stats::Stats>>,
+    ),
     progress: &mut TerminalProgress,
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
@@ -455,6 +501,8 @@ async fn verify_with_backend(
         base_state: None,
         lock_analysis: !config.no_lock_analysis,
         lock_rows: config.lock_rows,
+        lock_rows_max: config.lock_rows_max,
+        stats,
         compat,
     };
     if !config.postgres_versions.is_empty() {

@@ -101,6 +101,10 @@ pub struct ActionInputs {
     pub statements: Option<String>,
     /// `statements-from`: a read-only URL (a secret) whose pg_stat_statements is read.
     pub statements_from: Option<String>,
+    /// `stats`: production's statistics, a `stats export` file in the workspace.
+    pub stats: Option<String>,
+    /// `stats-from`: a read-only URL (a secret) whose statistics are read at check time.
+    pub stats_from: Option<String>,
     /// `compat-deploy`, `compat-rollback`: error, warning or off.
     pub compat_deploy: Option<String>,
     pub compat_rollback: Option<String>,
@@ -262,6 +266,8 @@ impl ActionContext {
                 .unwrap_or_default(),
             statements: input("statements"),
             statements_from: input("statements-from"),
+            stats: input("stats"),
+            stats_from: input("stats-from"),
             compat_deploy: input("compat-deploy"),
             compat_rollback: input("compat-rollback"),
             compat_order: input("compat-order"),
@@ -606,6 +612,8 @@ mod tests {
                 queries: Vec::new(),
                 statements: None,
                 statements_from: None,
+                stats: None,
+                stats_from: None,
                 compat_deploy: None,
                 compat_rollback: None,
                 compat_order: None,

@@ -970,9 +970,18 @@ fn locks(report: &Report, blocks: &mut Vec<String>) {
         return;
     }
     let total: usize = migrations.iter().map(|m| m.locks.len()).sum();
+    let errors = migrations
+        .iter()
+        .flat_map(|m| &m.locks)
+        .filter(|f| f.severity == crate::policy::Level::Error)
+        .count();
     blocks.push(format!(
-        "#### 🔒 Locks on existing tables: {} (measured, warnings)\n",
-        count(total, "finding", "findings")
+        "#### 🔒 Locks on existing tables: {} (measured, {})\n",
+        count(total, "finding", "findings"),
+        match errors {
+            0 => "warnings".to_string(),
+            errors => count(errors, "error", "errors"),
+        }
     ));
     let (mut rows_shown, mut shown) = (0, 0);
     for migration in migrations {
@@ -998,6 +1007,7 @@ fn locks(report: &Report, blocks: &mut Vec<String>) {
             }
         }
         let mut rules: Vec<&crate::analysis::LockFinding> = Vec::new();
+        let mut said_below: Vec<String> = Vec::new();
         for row in rows.iter().take(MAX_LOCK_ROWS - rows_shown) {
             let first = row[0];
             rows_shown += 1;
@@ -1025,22 +1035,53 @@ fn locks(report: &Report, blocks: &mut Vec<String>) {
                     rule
                 })
                 .collect();
+            let data_only = row
+                .iter()
+                .all(|finding| crate::analysis::data::is_data_rule(&finding.rule));
+            let held = if data_only {
+                "—".to_string()
+            } else {
+                format!("{} ms", first.held_ms)
+            };
             let _ = writeln!(
                 block,
-                "| {script} {} | {} | {} | {} | {} | {} ms | {} |",
+                "| {script} {} | {} | {} | {} | {} | {held} | {} |",
                 first.line,
                 code_span(&statement),
                 md(&first.relation),
                 md(first.mode.as_deref().unwrap_or("")),
-                first.blocks.words(),
-                first.held_ms,
+                if data_only {
+                    "—"
+                } else {
+                    first.blocks.words()
+                },
                 names.join(", ")
             );
+            // What a table cannot hold: production's estimate, a failure on the rows.
+            for finding in row {
+                let said = match (
+                    &finding.estimate,
+                    crate::analysis::data::is_data_rule(&finding.rule),
+                ) {
+                    (_, true) => finding.evidence.clone(),
+                    (Some(estimate), false) => estimate.words(),
+                    (None, false) => continue,
+                };
+                said_below.push(format!(
+                    "- {script} {}, {}: {}",
+                    finding.line,
+                    code_span(&finding.rule),
+                    md(&said)
+                ));
+            }
             for finding in row {
                 if !rules.iter().any(|r| r.rule == finding.rule) {
                     rules.push(finding);
                 }
             }
+        }
+        if !said_below.is_empty() {
+            let _ = write!(block, "\n{}\n", said_below.join("\n"));
         }
         for finding in rules {
             let _ = write!(

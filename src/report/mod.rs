@@ -420,6 +420,10 @@ pub struct RunTimings {
     /// migrations under verification there again (see `--lock-rows`).
     #[serde(default)]
     pub lock_rehearsal: u64,
+    /// Of `lock_rehearsal`, with production's statistics: the tables grown to three sizes
+    /// and the statements of blocking findings timed there (see `--stats`).
+    #[serde(default)]
+    pub lock_sizes: u64,
     /// Judging the running code: its copies, their rows, the change's scripts run there
     /// again and every statement prepared and executed (see `[compat]`).
     #[serde(default)]
@@ -463,6 +467,12 @@ impl RunTimings {
                 ", lock analysis on generated rows {}",
                 seconds(self.lock_rehearsal)
             ));
+            if self.lock_sizes > 0 {
+                text.push_str(&format!(
+                    " (timing at three sizes {})",
+                    seconds(self.lock_sizes)
+                ));
+            }
         }
         if self.compat > 0 {
             text.push_str(&format!(", running code {}", seconds(self.compat)));

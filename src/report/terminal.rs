@@ -215,7 +215,14 @@ fn lock_lines(out: &mut String, finding: &crate::analysis::LockFinding) {
     let _ = writeln!(
         out,
         "      {} {}{allowed}: {}",
-        paint(style, "lock"),
+        paint(
+            style,
+            if crate::analysis::data::is_data_rule(&finding.rule) {
+                "data"
+            } else {
+                "lock"
+            }
+        ),
         finding.rule,
         finding.title
     );

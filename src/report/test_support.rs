@@ -239,6 +239,7 @@ pub(crate) fn lock_finding(rule: &str, line: usize) -> LockFinding {
         allowed: false,
         severity: Level::Warning,
         script: Script::Up,
+        estimate: None,
     }
 }
 

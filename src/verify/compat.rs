@@ -704,7 +704,16 @@ impl WalkRows {
                 .insert(rows::Filler::prepare(&session.client).await?),
         };
         let filled = filler
-            .fill(&session.client, ROWS, &self.seen, bookkeeping, Some(&texts))
+            .fill(
+                &session.client,
+                ROWS,
+                &rows::Scope {
+                    seen: &self.seen,
+                    skip: bookkeeping,
+                    about: Some(&texts),
+                    stats: None,
+                },
+            )
             .await?;
         self.seen.extend(filled.seen);
         Ok(())

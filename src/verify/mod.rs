@@ -74,6 +74,11 @@ pub struct VerifyOptions {
     /// Rows generated into each table before it is measured (`--lock-rows`; 0: none), in
     /// a copy of the database beside the verified one (see [`rehearsal`]).
     pub lock_rows: u64,
+    /// With `stats`, the largest size a blocking finding is timed at (`--lock-rows-max`).
+    pub lock_rows_max: u64,
+    /// Production's statistics (`--stats`): rows shaped like production's, blocking
+    /// findings extrapolated to its table sizes, failures on data weighed by its rows.
+    pub stats: Option<std::sync::Arc<crate::analysis::stats::Stats>>,
     /// The application's SQL, judged on the changed schema (see [`compat`]); `None`
     /// without a source.
     pub compat: Option<CompatInput>,
@@ -514,6 +519,7 @@ impl<'s, 'd, 'o> Pipeline<'s, 'd, 'o> {
         }
         pipeline.note_without_down();
         let (schema_changes, schema_diagram) = pipeline.net_changes().await?;
+        pipeline.note_unknown_stats_tables().await;
         let compat = match &options.compat {
             Some(_) => pipeline.judge_compat(&mut reports).await?,
             None if options.under_verification.is_some() => {

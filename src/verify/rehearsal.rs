@@ -17,12 +17,14 @@
 //! Where no faithful copy exists (a migration sets something per database) or the
 //! migrations run through their tool, everything is measured there, and a note says so.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::Pipeline;
-use crate::analysis::{self, observe::Observer, rows};
+use crate::analysis::estimate::{self, Sample};
+use crate::analysis::{self, data, observe::Observer, rows, timing};
 use crate::error::EnvironmentError;
 use crate::migrations::Script;
+use crate::migrations::lexer;
 use crate::postgres::Session;
 use crate::postgres::script::{self, FailureKind, ScriptFailure};
 use crate::report::MigrationReport;
@@ -52,9 +54,34 @@ struct Measure<'a> {
     after_up: Option<Observer>,
     /// Where to keep the observer afterwards.
     kept: &'a mut Option<Observer>,
-    /// The report taking the findings.
-    report: &'a mut MigrationReport,
+    /// Where its findings go.
+    findings: &'a mut Vec<analysis::LockFinding>,
 }
+
+/// Why the rehearsal stopped at a script, and the failure when the script failed while
+/// measured (the up or the down of the migration rehearsed).
+struct Stopped {
+    reason: String,
+    failure: Option<(ScriptFailure, Script, analysis::Script)>,
+}
+
+/// A script's statements timed at three sizes (see [`Pipeline::time_sizes`]).
+struct Sizes {
+    /// The tables grown, by the name findings give them: OID, production's rows and bytes.
+    tables: HashMap<String, (u32, u64, u64)>,
+    /// Per size: the rows each table held, and each statement's time.
+    runs: Vec<(BTreeMap<u32, u64>, Vec<timing::Timed>)>,
+    /// Why the timing stopped early, if it did.
+    failed: Option<String>,
+}
+
+/// The filled tables (`$1`, OIDs) the words `$2` name: OID, name as findings give it,
+/// schema and name.
+const NAMED_FILLED: &str = "\
+SELECT c.oid, pg_catalog.format('%s.%I', c.relnamespace::pg_catalog.regnamespace::text, c.relname),
+  n.nspname::text, c.relname::text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = ANY ($1::pg_catalog.oid[]) AND c.relname::text = ANY ($2::text[])";
 
 impl Pipeline<'_, '_, '_> {
     /// Before the first migration under verification (`index`): starts the rehearsal when
@@ -156,8 +183,8 @@ impl Pipeline<'_, '_, '_> {
         }
         let migrations = self.migrations;
         for migration in &migrations[rehearsal.applied..index] {
-            if let Err(reason) = self.rehearsal_step(rehearsal, &migration.up, None).await? {
-                return Ok(Err(reason));
+            if let Err(stopped) = self.rehearsal_step(rehearsal, &migration.up, None).await? {
+                return Ok(Err(stopped.reason));
             }
         }
         rehearsal.applied = index;
@@ -168,25 +195,123 @@ impl Pipeline<'_, '_, '_> {
             .flatten()
             .map(|script| script.sql.as_str())
             .collect();
+        if let Err(reason) = self.fill_rehearsal(rehearsal, &scripts).await? {
+            return Ok(Err(reason));
+        }
+        let down = migration
+            .down
+            .as_ref()
+            .filter(|_| !migration.version.is_repeatable());
+        let words: Vec<String> = rows::words(&scripts).into_iter().collect();
+        let filled: Vec<u32> = rehearsal.rows.keys().copied().collect();
+        // The rows the down should give back, when there is a down.
+        let before = match down {
+            Some(_) => data::Fingerprints::read(&rehearsal.session.client, &filled, &words)
+                .await
+                .ok(),
+            None => None,
+        };
+        // Without a down to return to the state before the up, the sizes are timed first.
+        let mut sizes = match down {
+            None => self.time_sizes(rehearsal, &migration.up, None).await?,
+            Some(_) => None,
+        };
+
+        let mut up_observer = None;
+        let mut up_findings = Vec::new();
+        let up = self
+            .rehearsal_step(
+                rehearsal,
+                &migration.up,
+                Some(Measure {
+                    which: analysis::Script::Up,
+                    after_up: None,
+                    kept: &mut up_observer,
+                    findings: &mut up_findings,
+                }),
+            )
+            .await?;
+        if let Err(stopped) = up {
+            self.add_lock_findings(report, up_findings, analysis::Script::Up);
+            return Ok(Err(self.stopped_on_data(rehearsal, stopped, report).await));
+        }
+        let Some(down) = down else {
+            self.attach_estimates(&mut up_findings, sizes.as_ref());
+            self.add_lock_findings(report, up_findings, analysis::Script::Up);
+            rehearsal.applied = index + 1;
+            return Ok(Ok(()));
+        };
+        let mut down_findings = Vec::new();
+        let measured = self
+            .rehearsal_step(
+                rehearsal,
+                down,
+                Some(Measure {
+                    which: analysis::Script::Down,
+                    after_up: up_observer.take(),
+                    kept: &mut None,
+                    findings: &mut down_findings,
+                }),
+            )
+            .await?;
+        if let Err(stopped) = measured {
+            self.add_lock_findings(report, up_findings, analysis::Script::Up);
+            self.add_lock_findings(report, down_findings, analysis::Script::Down);
+            return Ok(Err(self.stopped_on_data(rehearsal, stopped, report).await));
+        }
+        if let Some(before) = before
+            && let Ok(after) = before.again(&rehearsal.session.client).await
+        {
+            let file_text = format!("{}{}", "\n".repeat(down.line_offset), down.sql);
+            for (relation, evidence) in before.differences(&after) {
+                down_findings.push(data::data_not_restored(
+                    &down.path.display().to_string(),
+                    &file_text,
+                    (&down.sql, down.line_offset),
+                    relation,
+                    evidence,
+                ));
+            }
+        }
+        // Back where the up started: the sizes are timed now, for the findings that
+        // want an estimate.
+        if sizes.is_none() && self.wants_estimates(&up_findings) {
+            sizes = self
+                .time_sizes(rehearsal, &migration.up, Some(&up_findings))
+                .await?;
+        }
+        self.attach_estimates(&mut up_findings, sizes.as_ref());
+        self.add_lock_findings(report, up_findings, analysis::Script::Up);
+        self.add_lock_findings(report, down_findings, analysis::Script::Down);
+        if let Err(stopped) = self.rehearsal_step(rehearsal, &migration.up, None).await? {
+            return Ok(Err(stopped.reason));
+        }
+        rehearsal.applied = index + 1;
+        Ok(Ok(()))
+    }
+
+    /// Fills the tables `scripts` reach that the rehearsal has not seen, shaped by
+    /// production's statistics when given.
+    async fn fill_rehearsal(
+        &mut self,
+        rehearsal: &mut Rehearsal,
+        scripts: &[&str],
+    ) -> Result<Going, EnvironmentError> {
         let client = &rehearsal.session.client;
-        let filled = match &rehearsal.filler {
+        let filler = match &rehearsal.filler {
             Some(filler) => Ok(filler),
             None => rows::Filler::prepare(client)
                 .await
                 .map(|filler| &*rehearsal.filler.insert(filler)),
         };
-        let filled = match filled {
-            Ok(filler) => {
-                filler
-                    .fill(
-                        client,
-                        self.options.lock_rows,
-                        &rehearsal.seen,
-                        &self.bookkeeping,
-                        Some(&scripts),
-                    )
-                    .await
-            }
+        let scope = rows::Scope {
+            seen: &rehearsal.seen,
+            skip: &self.bookkeeping,
+            about: Some(scripts),
+            stats: self.options.stats.as_deref(),
+        };
+        let filled = match filler {
+            Ok(filler) => filler.fill(client, self.options.lock_rows, &scope).await,
             Err(error) => Err(error),
         };
         let filled = match filled {
@@ -206,68 +331,282 @@ impl Pipeline<'_, '_, '_> {
                 "lock analysis: {table} holds no generated rows ({reason})"
             ));
         }
-
-        let mut up_observer = None;
-        let up = self
-            .rehearsal_step(
-                rehearsal,
-                &migration.up,
-                Some(Measure {
-                    which: analysis::Script::Up,
-                    after_up: None,
-                    kept: &mut up_observer,
-                    report: &mut *report,
-                }),
-            )
-            .await?;
-        if let Err(reason) = up {
-            return Ok(Err(reason));
-        }
-        let down = migration
-            .down
-            .as_ref()
-            .filter(|_| !migration.version.is_repeatable());
-        if let Some(down) = down {
-            let measured = self
-                .rehearsal_step(
-                    rehearsal,
-                    down,
-                    Some(Measure {
-                        which: analysis::Script::Down,
-                        after_up: up_observer.take(),
-                        kept: &mut None,
-                        report: &mut *report,
-                    }),
-                )
-                .await?;
-            if let Err(reason) = measured {
-                return Ok(Err(reason));
-            }
-            if let Err(reason) = self.rehearsal_step(rehearsal, &migration.up, None).await? {
-                return Ok(Err(reason));
-            }
-        }
-        rehearsal.applied = index + 1;
         Ok(Ok(()))
     }
 
-    /// Runs `script` in the rehearsal's copy; with `measure`, each statement is measured. Err (the environment failed) when the server
-    /// went away; `Ok(Err(why))` when the script failed in the copy.
+    /// Why the rehearsal stops after a script failed in the copy; a failure the rows
+    /// explain (a NULL, a duplicate, any row at all) is a `fails-on-data` finding on
+    /// `report` too.
+    async fn stopped_on_data(
+        &mut self,
+        rehearsal: &Rehearsal,
+        stopped: Stopped,
+        report: &mut MigrationReport,
+    ) -> String {
+        let Some((failure, script, which)) = stopped.failure else {
+            return stopped.reason;
+        };
+        let FailureKind::Sql(code) = &failure.kind else {
+            return stopped.reason;
+        };
+        if !data::explained_by_rows(code) {
+            return format!(
+                "{} (the generated values, not production's, may be what it refuses)",
+                stopped.reason
+            );
+        }
+        let Some(location) = &failure.location else {
+            return stopped.reason;
+        };
+        let statement = lexer::split_statements(&script.sql)
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .find(|s| {
+                lexer::line_col(&script.sql, s.code.start).0 + script.line_offset == location.line
+            })
+            .map(|s| script.sql[s.code].to_string())
+            .unwrap_or_default();
+        let client = &rehearsal.session.client;
+        let filled: Vec<u32> = rehearsal.rows.keys().copied().collect();
+        let words: Vec<String> = rows::words(&[statement.as_str()]).into_iter().collect();
+        let named = client
+            .query(NAMED_FILLED, &[&filled, &words])
+            .await
+            .unwrap_or_default();
+        // The table the statement names first.
+        let relation = named
+            .iter()
+            .map(|row| {
+                let oid: u32 = row.get(0);
+                let relname: String = row.get(3);
+                let at = statement
+                    .find(&relname)
+                    .or_else(|| statement.to_lowercase().find(&relname))
+                    .unwrap_or(usize::MAX);
+                (
+                    at,
+                    oid,
+                    row.get::<_, String>(1),
+                    row.get::<_, String>(2),
+                    relname,
+                )
+            })
+            .min_by_key(|(at, ..)| *at);
+        let (relation, generated_rows, production) = match relation {
+            Some((_, oid, qualified, schema, name)) => {
+                let production = match self.options.stats.as_deref() {
+                    None => data::Production::Unknown,
+                    Some(stats) => match stats.table(&schema, &name) {
+                        Some(table) => data::Production::Rows(table.rows()),
+                        None => data::Production::NotInStats,
+                    },
+                };
+                (qualified, rehearsal.rows.get(&oid).copied(), production)
+            }
+            None => (
+                "a table it names".to_string(),
+                None,
+                match self.options.stats {
+                    Some(_) => data::Production::NotInStats,
+                    None => data::Production::Unknown,
+                },
+            ),
+        };
+        let file = script.path.display().to_string();
+        let file_text = format!("{}{}", "\n".repeat(script.line_offset), script.sql);
+        let finding = data::fails_on_data(&data::Failure {
+            file: &file,
+            file_text: &file_text,
+            line: location.line,
+            column: location.column,
+            statement: &statement,
+            sqlstate: Some(code),
+            message: failure.message.lines().next().unwrap_or_default(),
+            relation,
+            generated_rows,
+            production,
+            script: which,
+        });
+        self.add_lock_findings(report, vec![finding], which);
+        stopped.reason
+    }
+
+    /// Whether any of `findings` blocks something on a table production's statistics
+    /// have rows for (an estimate would say how long).
+    fn wants_estimates(&self, findings: &[analysis::LockFinding]) -> bool {
+        self.options.stats.is_some()
+            && findings
+                .iter()
+                .any(|f| f.blocks != analysis::Blocks::Nothing && !data::is_data_rule(&f.rule))
+    }
+
+    /// Times the statements of `up` at three sizes of the tables it names that production's
+    /// statistics have rows for (each grown to at most its production size), inside one
+    /// transaction rolled back at the end; with `findings`, only their tables. `None`
+    /// without statistics, without such a table, or when `up` cannot run inside a
+    /// transaction (noted).
+    async fn time_sizes(
+        &mut self,
+        rehearsal: &mut Rehearsal,
+        up: &Script,
+        findings: Option<&[analysis::LockFinding]>,
+    ) -> Result<Option<Sizes>, EnvironmentError> {
+        let Some(stats) = self.options.stats.clone() else {
+            return Ok(None);
+        };
+        let started = std::time::Instant::now();
+        let client = &rehearsal.session.client;
+        let filled: Vec<u32> = rehearsal.rows.keys().copied().collect();
+        let words: Vec<String> = rows::words(&[up.sql.as_str()]).into_iter().collect();
+        let Ok(named) = client.query(NAMED_FILLED, &[&filled, &words]).await else {
+            return Ok(None);
+        };
+        let mut tables: HashMap<u32, (String, u64, u64)> = HashMap::new();
+        for row in &named {
+            let (oid, qualified): (u32, String) = (row.get(0), row.get(1));
+            let wanted = findings.is_none_or(|fs| fs.iter().any(|f| f.relation == qualified));
+            let production = stats
+                .table(&row.get::<_, String>(2), &row.get::<_, String>(3))
+                .and_then(|table| Some((table.rows()?, table.heap_bytes + table.toast_bytes)));
+            if let Some((rows, bytes)) = production.filter(|(rows, _)| *rows > 0)
+                && wanted
+            {
+                tables.insert(oid, (qualified, rows, bytes.max(0) as u64));
+            }
+        }
+        if tables.is_empty() {
+            return Ok(None);
+        }
+        if let Some(why) = script::cannot_nest(up) {
+            self.run_notes.push(format!(
+                "lock analysis: {} is not timed at production's sizes: it {why}",
+                up.path.display()
+            ));
+            return Ok(None);
+        }
+        let max = self.options.lock_rows_max;
+        let mut sizes = Sizes {
+            tables: tables
+                .iter()
+                .map(|(oid, (name, rows, bytes))| (name.clone(), (*oid, *rows, *bytes)))
+                .collect(),
+            runs: Vec::new(),
+            failed: None,
+        };
+        let Some(filler) = rehearsal.filler.as_ref() else {
+            return Ok(None);
+        };
+        let none = BTreeSet::new();
+        let about = [up.sql.as_str()];
+        let scope = rows::Scope {
+            seen: &none,
+            skip: &self.bookkeeping,
+            about: Some(&about),
+            stats: Some(&stats),
+        };
+        let timed: Result<(), tokio_postgres::Error> = async {
+            client.batch_execute("BEGIN").await?;
+            let mut held: BTreeMap<u32, u64> = tables
+                .keys()
+                .map(|oid| (*oid, rehearsal.rows.get(oid).copied().unwrap_or(0)))
+                .collect();
+            for size in [max / 100, max / 10, max] {
+                let targets: BTreeMap<u32, (u64, u64)> = tables
+                    .iter()
+                    .map(|(oid, (_, rows, _))| (*oid, (held[oid], size.min(*rows))))
+                    .collect();
+                held = filler.grow(client, &targets, &scope).await?;
+                match timing::time_statements(client, up).await? {
+                    Ok(statements) => sizes.runs.push((held.clone(), statements)),
+                    Err(why) => {
+                        sizes.failed = Some(why);
+                        break;
+                    }
+                }
+            }
+            client.batch_execute("ROLLBACK").await?;
+            // The rolled-back rows are dead tuples every later scan would read.
+            for (name, ..) in tables.values() {
+                client.batch_execute(&format!("VACUUM {name}")).await?;
+            }
+            Ok(())
+        }
+        .await;
+        self.timings.lock_sizes += super::millis(started.elapsed());
+        if let Some(why) = &sizes.failed {
+            self.run_notes.push(format!(
+                "lock analysis: {} timed at {} of 3 sizes only: {why}",
+                up.path.display(),
+                sizes.runs.len()
+            ));
+        }
+        if let Err(error) = timed {
+            if client.is_closed() {
+                self.server_alive(&up.path, &error.to_string()).await?;
+            }
+            let _ = client.batch_execute("ROLLBACK").await;
+            self.run_notes.push(format!(
+                "lock analysis: {} could not be timed at production's sizes: {}",
+                up.path.display(),
+                crate::postgres::describe_error(&error)
+            ));
+            return Ok(None);
+        }
+        Ok(Some(sizes))
+    }
+
+    /// Each finding of `findings` on a table `sizes` timed gets its estimate at
+    /// production's size.
+    fn attach_estimates(&self, findings: &mut [analysis::LockFinding], sizes: Option<&Sizes>) {
+        let Some(sizes) = sizes else {
+            return;
+        };
+        for finding in findings.iter_mut() {
+            if data::is_data_rule(&finding.rule) {
+                continue;
+            }
+            let Some((oid, rows, bytes)) = sizes.tables.get(&finding.relation) else {
+                continue;
+            };
+            let samples: Vec<Sample> = sizes
+                .runs
+                .iter()
+                .filter_map(|(held, statements)| {
+                    let micros = statements
+                        .iter()
+                        .find(|(at, _)| *at == (finding.line, finding.column))?
+                        .1;
+                    Some(Sample {
+                        rows: *held.get(oid)?,
+                        micros,
+                    })
+                })
+                .collect();
+            if samples.is_empty() {
+                continue;
+            }
+            finding.estimate = Some(estimate::estimate(samples, *rows, *bytes));
+        }
+    }
+
+    /// Runs `script` in the rehearsal's copy; with `measure`, each statement is measured and
+    /// its findings kept there. Err (the environment failed) when the server went away;
+    /// `Ok(Err(stopped))` when the script failed in the copy.
     async fn rehearsal_step(
         &mut self,
         rehearsal: &mut Rehearsal,
         script: &Script,
         measure: Option<Measure<'_>>,
-    ) -> Result<Going, EnvironmentError> {
+    ) -> Result<Result<(), Stopped>, EnvironmentError> {
         let client = &rehearsal.session;
         let timeouts = self.options.timeouts;
-        let (outcome, findings) = match measure {
+        let (outcome, which) = match measure {
             None => (script::run_script(client, script, timeouts).await, None),
             Some(Measure {
                 which,
                 after_up,
                 kept,
-                report,
+                findings,
             }) => {
                 let observer = match after_up {
                     Some(up) => {
@@ -283,7 +622,10 @@ impl Pipeline<'_, '_, '_> {
                     None => Observer::start(&client.client, None, script).await,
                 };
                 let Ok(observer) = observer else {
-                    return Ok(Err("the copy it measures in stopped answering".into()));
+                    return Ok(Err(Stopped {
+                        reason: "the copy it measures in stopped answering".into(),
+                        failure: None,
+                    }));
                 };
                 let mut observer = observer.with_rows(&rehearsal.rows);
                 let outcome =
@@ -291,7 +633,7 @@ impl Pipeline<'_, '_, '_> {
                 if outcome.is_ok() {
                     let _ = observer.conclude(&client.client).await;
                 }
-                self.add_lock_findings(report, observer.findings(script, which), which);
+                findings.extend(observer.findings(script, which));
                 // Its prepared statements live on this connection, which a script that
                 // changed the session defaults replaces: the down then starts afresh.
                 if !outcome
@@ -300,7 +642,7 @@ impl Pipeline<'_, '_, '_> {
                 {
                     *kept = Some(observer);
                 }
-                (outcome, Some(()))
+                (outcome, Some(which))
             }
         };
         match outcome {
@@ -309,18 +651,70 @@ impl Pipeline<'_, '_, '_> {
                     rehearsal.filler = None;
                     Ok(Ok(()))
                 }
-                Err(_) => Ok(Err(
-                    "the copy it measures in accepts no new connection".into()
-                )),
+                Err(_) => Ok(Err(Stopped {
+                    reason: "the copy it measures in accepts no new connection".into(),
+                    failure: None,
+                })),
             },
             Ok(_) => Ok(Ok(())),
             Err(failure) => {
                 if failure.kind == FailureKind::ConnectionLost {
                     self.server_alive(&script.path, &failure.message).await?;
                 }
-                Ok(Err(rehearsal_failure(script, &failure, findings.is_some())))
+                Ok(Err(Stopped {
+                    reason: rehearsal_failure(script, &failure, which.is_some()),
+                    failure: which.map(|which| (failure, script.clone(), which)),
+                }))
             }
         }
+    }
+
+    /// Notes the tables production's statistics name that the migrations do not create
+    /// (ignored: production has objects the history does not, or the file is stale).
+    pub(super) async fn note_unknown_stats_tables(&mut self) {
+        let Some(stats) = self.options.stats.clone() else {
+            return;
+        };
+        let Ok(rows) = self
+            .session
+            .client
+            .query(
+                "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p')",
+                &[],
+            )
+            .await
+        else {
+            return;
+        };
+        let here: BTreeSet<(String, String)> =
+            rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+        let unknown: Vec<String> = stats
+            .tables
+            .iter()
+            .filter(|t| !here.contains(&(t.schema.clone(), t.name.clone())))
+            .filter(|t| !self.bookkeeping.contains(&t.name))
+            .map(|t| t.qualified())
+            .collect();
+        if unknown.is_empty() {
+            return;
+        }
+        let shown: Vec<&str> = unknown.iter().take(5).map(String::as_str).collect();
+        self.run_notes.push(format!(
+            "production's statistics name {} the migrations do not create ({}{}): ignored",
+            if unknown.len() == 1 {
+                "1 table".to_string()
+            } else {
+                format!("{} tables", unknown.len())
+            },
+            shown.join(", "),
+            if unknown.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
+        ));
     }
 
     /// Re-opens our connections to the verified database if they stopped answering, with no

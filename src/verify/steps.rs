@@ -72,17 +72,40 @@ impl Pipeline<'_, '_, '_> {
         findings: Vec<analysis::LockFinding>,
         which: analysis::Script,
     ) {
-        let findings = analysis::apply_policy(findings, &self.options.policy.locks);
-        for finding in findings
-            .iter()
-            .filter(|f| f.severity == crate::policy::Level::Error)
-        {
+        let mut findings = analysis::apply_policy(findings, &self.options.policy.locks);
+        let max_blocking = self.options.policy.max_blocking;
+        let mut over_max = Vec::new();
+        for finding in &mut findings {
+            let over = match (max_blocking, finding.estimated_blocking_ms()) {
+                (Some(max), Some(ms)) => u128::from(ms) > max.as_millis(),
+                _ => false,
+            };
+            over_max.push(over && !finding.allowed);
+            if over && !finding.allowed {
+                finding.severity = crate::policy::Level::Error;
+            }
+        }
+        for (finding, over) in findings.iter().zip(over_max) {
+            if finding.severity != crate::policy::Level::Error {
+                continue;
+            }
+            let why = match max_blocking {
+                Some(max) if over => format!(
+                    "estimated to block longer than [locks] max_blocking = {}",
+                    humantime::format_duration(max)
+                ),
+                _ if !self.options.policy.locks.contains_key(&finding.rule) => {
+                    // Only a failure on data production holds is an error by itself.
+                    "production's statistics say its table has rows".into()
+                }
+                _ => "policy: error".into(),
+            };
             report.problems.push(Problem {
                 versions: Vec::new(),
                 kind: "lock".into(),
                 severity: Severity::Error,
                 message: format!(
-                    "{}{}: {} (policy: error)",
+                    "{}{}: {} ({why})",
                     finding.rule,
                     match which {
                         analysis::Script::Up => "",

@@ -91,6 +91,7 @@ pub fn merge(mut runs: Vec<VersionRun>) -> Report {
                 .iter()
                 .map(|r| r.report.timings_ms.lock_rehearsal)
                 .sum(),
+            lock_sizes: runs.iter().map(|r| r.report.timings_ms.lock_sizes).sum(),
             compat: runs.iter().map(|r| r.report.timings_ms.compat).sum(),
             snapshot_captures: runs.iter().fold(Default::default(), |mut all, r| {
                 all.add(r.report.timings_ms.snapshot_captures);
