@@ -118,8 +118,9 @@ async fn estimates_from_three_sizes_meet_the_measurement_at_two_million_rows() {
         prod.batch_execute("ROLLBACK").await.unwrap();
         let estimated = estimate["estimated_ms"].as_u64();
         lines.push(format!(
-            "{rule}: {} → estimated {} ms, measured {measured:.0} ms at {ROWS} rows, ratio {}",
+            "{rule}: {} {} → estimated {} ms, measured {measured:.0} ms at {ROWS} rows, ratio {}",
             estimate["fit"],
+            estimate["samples"],
             estimated.map_or("-".into(), |ms| ms.to_string()),
             estimated.map_or("-".into(), |ms| format!("{:.2}", ms as f64 / measured)),
         ));

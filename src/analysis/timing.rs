@@ -13,10 +13,33 @@ use crate::postgres::describe_error;
 /// A statement's place in its file (line, column) and how long it took (µs).
 pub type Timed = ((usize, usize), u64);
 
-/// Runs every statement of `script` under a savepoint, timing each, and rolls them back.
-/// `Ok(Err(why))` when a statement failed (the timings so far are lost with it: the
-/// sizes would not be comparable); Err when the connection failed.
+/// Runs every statement of `script` under a savepoint, timing each, and rolls them back;
+/// `repeats` times, each statement's least time kept (the least is the one the machine
+/// disturbed least). `Ok(Err(why))` when a statement failed (the sizes would not be
+/// comparable); Err when the connection failed.
 pub async fn time_statements(
+    client: &Client,
+    script: &Script,
+    repeats: usize,
+) -> Result<Result<Vec<Timed>, String>, tokio_postgres::Error> {
+    let mut least: Vec<Timed> = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let timed = match time_once(client, script).await? {
+            Ok(timed) => timed,
+            Err(why) => return Ok(Err(why)),
+        };
+        if least.is_empty() {
+            least = timed;
+        } else {
+            for (kept, new) in least.iter_mut().zip(timed) {
+                kept.1 = kept.1.min(new.1);
+            }
+        }
+    }
+    Ok(Ok(least))
+}
+
+async fn time_once(
     client: &Client,
     script: &Script,
 ) -> Result<Result<Vec<Timed>, String>, tokio_postgres::Error> {

@@ -65,6 +65,9 @@ struct Stopped {
     failure: Option<(ScriptFailure, Script, analysis::Script)>,
 }
 
+/// How many times the statements are timed at each size (the least time is kept).
+const REPEATS: usize = 3;
+
 /// A script's statements timed at three sizes (see [`Pipeline::time_sizes`]).
 struct Sizes {
     /// The tables grown, by the name findings give them: OID, production's rows and bytes.
@@ -516,7 +519,7 @@ impl Pipeline<'_, '_, '_> {
                     .map(|(oid, (_, rows, _))| (*oid, (held[oid], size.min(*rows))))
                     .collect();
                 held = filler.grow(client, &targets, &scope).await?;
-                match timing::time_statements(client, up).await? {
+                match timing::time_statements(client, up, REPEATS).await? {
                     Ok(statements) => sizes.runs.push((held.clone(), statements)),
                     Err(why) => {
                         sizes.failed = Some(why);
