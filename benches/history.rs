@@ -18,7 +18,12 @@
 //!   statements (800 reads, 200 writes over the corpus's tables and views) judged with
 //!   `--queries`, against the same check without them: the time they add.
 //!
-//! `HISTORY_BENCH=pr` runs only the PR-mode figures and the running code's.
+//! - production's statistics (issue #28): the warm PR check with `--stats` against the same
+//!   without, and again with a fourth new migration that rewrites a table production
+//!   holds 5M rows of (its finding timed at three sizes).
+//!
+//! `HISTORY_BENCH=pr` runs only the PR-mode figures, the running code's and the
+//! statistics'.
 //!
 //! Each figure is one run (the verify runs take seconds each); the breakdown comes from
 //! the report's `timings_ms`. Run: `cargo bench --bench history`.
@@ -461,6 +466,96 @@ fn main() {
             .map(|m| m["compat"].as_array().map_or(0, Vec::len))
             .sum::<usize>()
     );
+
+    // Production's statistics (issue #28): the same warm check with --stats, and with a
+    // fourth new migration that rewrites a table production holds 5M rows of (its finding
+    // is timed at three sizes).
+    let stats = repo.path().join("stats.json");
+    std::fs::write(&stats, production_stats(&fixed[..267])).unwrap();
+    let with_stats = [
+        "--base",
+        "main",
+        "--cache-dir",
+        cache_dir,
+        "--stats",
+        stats.to_str().unwrap(),
+    ];
+    let (without, _) = verify(&migrations, &pr_args, repo.path());
+    let (sized, sized_report) = verify(&migrations, &with_stats, repo.path());
+    println!("PR mode (warm) with production's statistics (--stats, every table 5M rows):");
+    println!(
+        "  without --stats         {:7.2} s\n  with --stats            {:7.2} s  ({})",
+        s(without),
+        s(sized),
+        breakdown(&sized_report)
+    );
+    println!(
+        "  added                   {:7.1} %  (target <= 30 %)",
+        (s(sized) / s(without) - 1.0) * 100.0
+    );
+    let rewritten = fixed[..267]
+        .iter()
+        .filter_map(|(name, _, _)| name.strip_prefix("create_"))
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        migrations.join(format!("{:04}_rewrite.up.sql", 271)),
+        format!("ALTER TABLE {rewritten} ADD COLUMN score float8 DEFAULT random();\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        migrations.join(format!("{:04}_rewrite.down.sql", 271)),
+        format!("ALTER TABLE {rewritten} DROP COLUMN score;\n"),
+    )
+    .unwrap();
+    let (without, _) = verify(&migrations, &pr_args, repo.path());
+    let (sized, sized_report) = verify(&migrations, &with_stats, repo.path());
+    let estimates: Vec<String> = sized_report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["locks"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f.get("estimate").is_some())
+        .map(|f| format!("{} {}", f["rule"], f["estimate"]["estimated_ms"]))
+        .collect();
+    println!(
+        "  + a migration rewriting a 5M-row table: without {:.2} s, with {:.2} s  ({}); added {:.1} %; estimates (ms): {}",
+        s(without),
+        s(sized),
+        breakdown(&sized_report),
+        (s(sized) / s(without) - 1.0) * 100.0,
+        estimates.join(", ")
+    );
+}
+
+/// Production's statistics for the corpus's tables, as `stats export` writes them: each
+/// table 5 million rows and 1 GB, `name` half distinct and 20 bytes wide, a tenth of any
+/// other column NULL.
+fn production_stats(migrations: &[Migration]) -> String {
+    let tables: Vec<serde_json::Value> = migrations
+        .iter()
+        .filter_map(|(name, _, _)| name.strip_prefix("create_"))
+        .map(|table| {
+            serde_json::json!({
+                "schema": "public", "name": table, "reltuples": 5_000_000.0,
+                "relpages": 131_072, "heap_bytes": 1_i64 << 30, "index_bytes": 1_i64 << 28,
+                "toast_bytes": 0,
+                "columns": [
+                    { "name": "id", "null_frac": 0.0, "n_distinct": -1.0, "avg_width": 8, "correlation": 1.0 },
+                    { "name": "name", "null_frac": 0.0, "n_distinct": -0.5, "avg_width": 20, "correlation": 0.1 },
+                    { "name": "created_at", "null_frac": 0.0, "n_distinct": -1.0, "avg_width": 8, "correlation": 0.9 }
+                ],
+                "indexes": []
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "format": "migration-check-stats", "version": 1, "server_version": "15.0",
+        "settings": { "maintenance_work_mem": "64MB", "max_parallel_maintenance_workers": "2", "work_mem": "4MB" },
+        "tables": tables
+    })
+    .to_string()
 }
 
 /// 1,000 statements an application of the corpus's schema would send, as a plain query

@@ -611,7 +611,8 @@ pub struct VerifyArgs {
     pub stats_from: Option<String>,
 
     /// With statistics, the largest of the three sizes (rows) each blocking finding is
-    /// timed at: max/100, max/10 and max [default: 100000, or `[verify] lock_rows_max`].
+    /// timed at: --lock-rows, N and their geometric mean [default: 10000, or `[verify]
+    /// lock_rows_max`; at least twice --lock-rows].
     #[arg(long, value_name = "N", help_heading = "Production statistics")]
     pub lock_rows_max: Option<u64>,
 

@@ -101,7 +101,7 @@ pub enum StatsSource {
 }
 
 /// The largest size a blocking finding is timed at unless configured.
-pub const DEFAULT_LOCK_ROWS_MAX: u64 = 100_000;
+pub const DEFAULT_LOCK_ROWS_MAX: u64 = 10_000;
 
 /// Rows per table the lock analysis generates unless configured.
 pub const DEFAULT_LOCK_ROWS: u64 = 1_000;
@@ -465,15 +465,7 @@ impl Config {
                 .lock_rows
                 .or(file.verify.lock_rows)
                 .unwrap_or(DEFAULT_LOCK_ROWS),
-            lock_rows_max: match args.lock_rows_max.or(file.verify.lock_rows_max) {
-                Some(rows) if rows < 100 => {
-                    return Err(UsageError(format!(
-                        "--lock-rows-max {rows}: at least 100 (the sizes are max/100, max/10 and max)"
-                    ))
-                    .into());
-                }
-                rows => rows.unwrap_or(DEFAULT_LOCK_ROWS_MAX),
-            },
+            lock_rows_max: lock_rows_max(args, &file.verify)?,
             stats: stats_source(file.verify.stats.as_deref(), &source.config_dir, args)?,
             base,
             compat: compat_sources(&file.compat, &source.config_dir, args)?,
@@ -632,6 +624,23 @@ fn compat_sources(
         }),
         statements_from: args.statements_from.clone().filter(|url| !url.is_empty()),
     })
+}
+
+/// `--lock-rows-max` or `[verify] lock_rows_max`: at least twice the rows the tables are
+/// filled with (the smallest of the three sizes).
+fn lock_rows_max(args: &VerifyArgs, file: &FileVerify) -> Result<u64, UsageError> {
+    let lock_rows = args
+        .lock_rows
+        .or(file.lock_rows)
+        .unwrap_or(DEFAULT_LOCK_ROWS);
+    match args.lock_rows_max.or(file.lock_rows_max) {
+        Some(max) if lock_rows > 0 && max < 2 * lock_rows => Err(UsageError(format!(
+            "--lock-rows-max {max}: at least twice --lock-rows ({lock_rows}): the sizes timed are \
+             --lock-rows, --lock-rows-max and their geometric mean"
+        ))),
+        Some(max) => Ok(max),
+        None => Ok(DEFAULT_LOCK_ROWS_MAX.max(2 * lock_rows)),
+    }
 }
 
 /// `--stats-from`, `--stats` or `[verify] stats` (relative to the configuration file's

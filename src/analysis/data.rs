@@ -8,10 +8,14 @@
 //!   NULL rates and duplicates); a warning without statistics or for a table they show
 //!   empty. A cast or a CHECK the generated values refuse stays a note: the values are
 //!   ours, not production's, and a finding on them would be a guess.
-//! - `data-not-restored`: the down restores the schema but not the rows the up changed
-//!   (an up that moves a column into a new table and drops it, a down that adds it back
-//!   empty). The rows of the tables the migration names are fingerprinted before the up
-//!   and after the down, per column and whole, independent of column order.
+//! - `data-not-restored`: the down restores the schema but not rows the up kept (an up
+//!   that moves a column into a new table and drops it, a down that adds it back empty).
+//!   The rows of the tables the migration names are fingerprinted before the up, after it
+//!   and after the down, per column (as a multiset of values) and whole, independent of
+//!   column order. A difference after the down is a finding only where the up kept the
+//!   values: in the same column of the same table, in a column of that name or in rows
+//!   alike of a table the up created. Values an up destroys by design (a dropped column, a
+//!   deleted row) no down can bring back: that is the migration's purpose, not a finding.
 
 use std::collections::BTreeMap;
 
@@ -149,20 +153,23 @@ struct TableFingerprint {
     columns: BTreeMap<String, String>,
 }
 
-/// The tables among `tables` (OIDs) that exist, with the names `words` holds (what the
-/// migration's scripts name), by name.
+/// The tables among `tables` (OIDs; NULL: any) that exist, with the names `words` holds
+/// (what the migration's scripts name), by name.
 const NAMED_TABLES: &str = "\
 SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid = ANY ($1::pg_catalog.oid[]) AND c.relkind IN ('r', 'p')
+WHERE ($1::pg_catalog.oid[] IS NULL OR c.oid = ANY ($1::pg_catalog.oid[]))
+  AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND (c.relname::text = ANY ($2::text[]))
 ORDER BY 1";
 
 impl Fingerprints {
-    /// The fingerprints of the tables among `tables` the scripts (`words`) name.
+    /// The fingerprints of the tables among `tables` (`None`: any) the scripts (`words`)
+    /// name.
     pub async fn read(
         client: &Client,
-        tables: &[u32],
+        tables: Option<&[u32]>,
         words: &[String],
     ) -> Result<Self, tokio_postgres::Error> {
         let names: Vec<String> = client
@@ -224,56 +231,87 @@ impl Fingerprints {
         Ok(fingerprint)
     }
 
-    /// What differs in `after` (the same tables after the down), in words per table.
-    pub fn differences(&self, after: &Fingerprints) -> Vec<(String, String)> {
+    /// What the down lost (`after_down`: the same tables after it) of what the up kept
+    /// (`after_up`: the tables the scripts name after the up), in words per table.
+    pub fn differences(
+        &self,
+        after_up: &Fingerprints,
+        after_down: &Fingerprints,
+    ) -> Vec<(String, String)> {
+        // Where the up kept a table's values: the table itself, and the tables it created.
+        let created: Vec<&TableFingerprint> = after_up
+            .0
+            .iter()
+            .filter(|(name, _)| !self.0.contains_key(*name))
+            .map(|(_, table)| table)
+            .collect();
+        let kept = |name: &String, column: &str, value: &String| {
+            after_up
+                .0
+                .get(name)
+                .into_iter()
+                .chain(created.iter().copied())
+                .any(|table| table.columns.get(column) == Some(value))
+        };
         let mut differences = Vec::new();
         for (name, before) in &self.0 {
-            let Some(now) = after.0.get(name) else {
-                differences.push((
-                    name.clone(),
-                    format!(
-                        "{name} held {} rows before the up and is gone after the down",
-                        before.rows
-                    ),
-                ));
+            let whole = &before.columns[""];
+            let rows_kept = kept(name, "", whole);
+            let Some(now) = after_down.0.get(name) else {
+                if rows_kept {
+                    differences.push((
+                        name.clone(),
+                        format!(
+                            "{name} held {} rows before the up, which the up kept, and is gone after the down",
+                            before.rows
+                        ),
+                    ));
+                }
                 continue;
             };
             if before == now {
                 continue;
             }
             if before.rows != now.rows {
-                differences.push((
-                    name.clone(),
-                    format!(
-                        "{name} held {} rows before the up and {} after the down",
-                        before.rows, now.rows
-                    ),
-                ));
+                if rows_kept {
+                    differences.push((
+                        name.clone(),
+                        format!(
+                            "{name} held {} rows before the up, which the up kept, and {} after the down",
+                            before.rows, now.rows
+                        ),
+                    ));
+                }
                 continue;
             }
             let columns: Vec<&str> = before
                 .columns
                 .iter()
                 .filter(|(column, value)| {
-                    !column.is_empty() && now.columns.get(*column) != Some(value)
+                    !column.is_empty()
+                        && now.columns.get(*column) != Some(value)
+                        && kept(name, column, value)
                 })
                 .map(|(column, _)| column.as_str())
                 .collect();
-            differences.push((
-                name.clone(),
-                if columns.is_empty() {
+            if !columns.is_empty() {
+                differences.push((
+                    name.clone(),
+                    format!(
+                        "{name}'s {} rows differ after the down in column {}, whose values the up kept",
+                        before.rows,
+                        columns.join(", ")
+                    ),
+                ));
+            } else if rows_kept && now.columns.get("") != Some(whole) {
+                differences.push((
+                    name.clone(),
                     format!(
                         "{name}'s {} rows hold the same values per column after the down, but not in the same rows",
                         before.rows
-                    )
-                } else {
-                    format!(
-                        "{name}'s {} rows differ after the down in column {}",
-                        before.rows,
-                        columns.join(", ")
-                    )
-                },
-            ));
+                    ),
+                ));
+            }
         }
         differences
     }
@@ -383,29 +421,71 @@ mod tests {
     }
 
     #[test]
-    fn differences_name_the_columns_the_down_did_not_restore() {
-        let table = |rows: i64, email: &str| TableFingerprint {
+    fn only_what_the_up_kept_and_the_down_lost_is_a_difference() {
+        let table = |rows: i64, pairs: &[(&str, &str)]| TableFingerprint {
             rows,
-            columns: BTreeMap::from([
-                (String::new(), format!("whole-{email}")),
-                ("id".into(), "ids".into()),
-                ("email".into(), email.into()),
-            ]),
+            columns: pairs
+                .iter()
+                .map(|(column, value)| (column.to_string(), value.to_string()))
+                .collect(),
         };
-        let before = Fingerprints(BTreeMap::from([("public.users".into(), table(1000, "a"))]));
-        let same = Fingerprints(BTreeMap::from([("public.users".into(), table(1000, "a"))]));
-        assert!(before.differences(&same).is_empty());
-        let emptied = Fingerprints(BTreeMap::from([("public.users".into(), table(1000, "b"))]));
+        let prints = |tables: Vec<(&str, TableFingerprint)>| {
+            Fingerprints(
+                tables
+                    .into_iter()
+                    .map(|(n, t)| (n.to_string(), t))
+                    .collect(),
+            )
+        };
+        let users = |email: &str| {
+            table(
+                1000,
+                &[
+                    ("", &format!("whole-{email}")),
+                    ("id", "ids"),
+                    ("email", email),
+                ],
+            )
+        };
+        let before = prints(vec![("public.users", users("emails"))]);
+        // The up moved email into a table it created; the down added it back empty.
+        let moved = prints(vec![
+            (
+                "public.users",
+                table(1000, &[("", "whole-ids"), ("id", "ids")]),
+            ),
+            (
+                "public.user_emails",
+                table(1000, &[("", "x"), ("user_id", "ids"), ("email", "emails")]),
+            ),
+        ]);
+        let emptied = prints(vec![("public.users", users("nulls"))]);
         assert_eq!(
-            before.differences(&emptied),
+            before.differences(&moved, &emptied),
             [(
                 "public.users".to_string(),
-                "public.users's 1000 rows differ after the down in column email".to_string()
+                "public.users's 1000 rows differ after the down in column email, whose values the up kept"
+                    .to_string()
             )]
         );
-        let gone = Fingerprints::default();
+        // The up dropped the column, keeping its values nowhere: by design, not a finding.
+        let dropped = prints(vec![(
+            "public.users",
+            table(1000, &[("", "whole-ids"), ("id", "ids")]),
+        )]);
+        assert!(before.differences(&dropped, &emptied).is_empty());
+        // Restored: nothing.
+        assert!(before.differences(&moved, &before.clone()).is_empty());
+        // A table the up kept whole and the down emptied.
+        let kept = before.clone();
+        let truncated = prints(vec![("public.users", table(0, &[("", "")]))]);
         assert!(
-            before.differences(&gone)[0]
+            before.differences(&kept, &truncated)[0]
+                .1
+                .contains("and 0 after the down")
+        );
+        assert!(
+            before.differences(&kept, &Fingerprints::default())[0]
                 .1
                 .contains("is gone after the down")
         );

@@ -209,7 +209,7 @@ impl Pipeline<'_, '_, '_> {
         let filled: Vec<u32> = rehearsal.rows.keys().copied().collect();
         // The rows the down should give back, when there is a down.
         let before = match down {
-            Some(_) => data::Fingerprints::read(&rehearsal.session.client, &filled, &words)
+            Some(_) => data::Fingerprints::read(&rehearsal.session.client, Some(&filled), &words)
                 .await
                 .ok(),
             None => None,
@@ -238,6 +238,13 @@ impl Pipeline<'_, '_, '_> {
             self.add_lock_findings(report, up_findings, analysis::Script::Up);
             return Ok(Err(self.stopped_on_data(rehearsal, stopped, report).await));
         }
+        // What the up kept of those rows, and in which tables it made.
+        let after_up = match &before {
+            Some(_) => data::Fingerprints::read(&rehearsal.session.client, None, &words)
+                .await
+                .ok(),
+            None => None,
+        };
         let Some(down) = down else {
             self.attach_estimates(&mut up_findings, sizes.as_ref());
             self.add_lock_findings(report, up_findings, analysis::Script::Up);
@@ -262,11 +269,11 @@ impl Pipeline<'_, '_, '_> {
             self.add_lock_findings(report, down_findings, analysis::Script::Down);
             return Ok(Err(self.stopped_on_data(rehearsal, stopped, report).await));
         }
-        if let Some(before) = before
-            && let Ok(after) = before.again(&rehearsal.session.client).await
+        if let (Some(before), Some(after_up)) = (before, after_up)
+            && let Ok(after_down) = before.again(&rehearsal.session.client).await
         {
             let file_text = format!("{}{}", "\n".repeat(down.line_offset), down.sql);
-            for (relation, evidence) in before.differences(&after) {
+            for (relation, evidence) in before.differences(&after_up, &after_down) {
                 down_findings.push(data::data_not_restored(
                     &down.path.display().to_string(),
                     &file_text,
@@ -437,10 +444,7 @@ impl Pipeline<'_, '_, '_> {
     /// Whether any of `findings` blocks something on a table production's statistics
     /// have rows for (an estimate would say how long).
     fn wants_estimates(&self, findings: &[analysis::LockFinding]) -> bool {
-        self.options.stats.is_some()
-            && findings
-                .iter()
-                .any(|f| f.blocks != analysis::Blocks::Nothing && !data::is_data_rule(&f.rule))
+        self.options.stats.is_some() && findings.iter().any(worth_timing)
     }
 
     /// Times the statements of `up` at three sizes of the tables it names that production's
@@ -467,7 +471,10 @@ impl Pipeline<'_, '_, '_> {
         let mut tables: HashMap<u32, (String, u64, u64)> = HashMap::new();
         for row in &named {
             let (oid, qualified): (u32, String) = (row.get(0), row.get(1));
-            let wanted = findings.is_none_or(|fs| fs.iter().any(|f| f.relation == qualified));
+            let wanted = findings.is_none_or(|fs| {
+                fs.iter()
+                    .any(|f| f.relation == qualified && worth_timing(f))
+            });
             let production = stats
                 .table(&row.get::<_, String>(2), &row.get::<_, String>(3))
                 .and_then(|table| Some((table.rows()?, table.heap_bytes + table.toast_bytes)));
@@ -513,7 +520,7 @@ impl Pipeline<'_, '_, '_> {
                 .keys()
                 .map(|oid| (*oid, rehearsal.rows.get(oid).copied().unwrap_or(0)))
                 .collect();
-            for size in [max / 100, max / 10, max] {
+            for size in sizes_up_to(self.options.lock_rows, max) {
                 let targets: BTreeMap<u32, (u64, u64)> = tables
                     .iter()
                     .map(|(oid, (_, rows, _))| (*oid, (held[oid], size.min(*rows))))
@@ -564,6 +571,12 @@ impl Pipeline<'_, '_, '_> {
         let Some(sizes) = sizes else {
             return;
         };
+        // The statements known to read every row (a finding whose work grows with them).
+        let reading: BTreeSet<(usize, usize)> = findings
+            .iter()
+            .filter(|f| worth_timing(f))
+            .map(|f| (f.line, f.column))
+            .collect();
         for finding in findings.iter_mut() {
             if data::is_data_rule(&finding.rule) {
                 continue;
@@ -588,7 +601,8 @@ impl Pipeline<'_, '_, '_> {
             if samples.is_empty() {
                 continue;
             }
-            finding.estimate = Some(estimate::estimate(samples, *rows, *bytes));
+            let reads_rows = reading.contains(&(finding.line, finding.column));
+            finding.estimate = Some(estimate::estimate(samples, *rows, *bytes, reads_rows));
         }
     }
 
@@ -737,6 +751,20 @@ impl Pipeline<'_, '_, '_> {
         self.terminated.truncate(reported);
         Ok(())
     }
+}
+
+/// Whether `finding` is worth timing at three sizes: its lock blocks something and its
+/// statement's work grows with the table's rows (a rewrite, a scan, an index build; a
+/// catalog-only statement takes as long on any table).
+fn worth_timing(finding: &analysis::LockFinding) -> bool {
+    finding.blocks != analysis::Blocks::Nothing && analysis::rules::grows_with_rows(&finding.rule)
+}
+
+/// The three sizes a blocking finding is timed at: the rows the tables were filled with,
+/// `max`, and their geometric mean between (1,000, 3,162 and 10,000 by default).
+fn sizes_up_to(filled: u64, max: u64) -> [u64; 3] {
+    let middle = ((filled as f64) * (max as f64)).sqrt().round() as u64;
+    [filled, middle, max]
 }
 
 /// Why the rehearsal stopped at `script`: its failure, with where, and whether the

@@ -21,6 +21,9 @@ impl Rule for BlockingIndex {
         "-- Outside a transaction (mark the migration non-transactional):\n\
          CREATE INDEX CONCURRENTLY orders_customer_id_idx ON orders (customer_id);"
     }
+    fn grows_with_rows(&self) -> bool {
+        true
+    }
     fn check(&self, context: &Context) -> Vec<Hit> {
         let (effect, relations) = (context.effect(), context.relations);
         let mut hits: Vec<Hit> = Vec::new();

@@ -30,6 +30,9 @@ impl Rule for EnumRewrite {
          -- A value cannot be removed in place: leave it unused, or keep the column as text\n\
          -- with a CHECK constraint added NOT VALID and validated later."
     }
+    fn grows_with_rows(&self) -> bool {
+        true
+    }
     fn check(&self, context: &Context) -> Vec<Hit> {
         let changes = context.effect().enum_changes.iter().map(|change| {
             let what = match (change.from.as_str(), change.to.as_str()) {

@@ -41,6 +41,18 @@ pub trait Rule: Sync {
     fn safe_rewrite(&self) -> &'static str;
     /// The relations the statement `context` points at affected that this rule finds.
     fn check(&self, context: &Context) -> Vec<Hit>;
+    /// Whether what its statements do takes longer the more rows the table holds (a
+    /// rewrite, a scan, an index build): worth timing at production's size (`--stats`).
+    fn grows_with_rows(&self) -> bool {
+        false
+    }
+}
+
+/// Whether rule `id`'s statements take longer the more rows the table holds.
+pub fn grows_with_rows(id: &str) -> bool {
+    ALL.iter()
+        .find(|rule| rule.id() == id)
+        .is_some_and(|rule| rule.grows_with_rows())
 }
 
 /// A statement's effect among the script's, for a rule.

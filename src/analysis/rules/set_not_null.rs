@@ -26,6 +26,9 @@ impl Rule for SetNotNull {
          ALTER TABLE orders ALTER COLUMN total SET NOT NULL;\n\
          ALTER TABLE orders DROP CONSTRAINT orders_total_not_null;"
     }
+    fn grows_with_rows(&self) -> bool {
+        true
+    }
     fn check(&self, context: &Context) -> Vec<Hit> {
         let (effect, relations) = (context.effect(), context.relations);
         let mut hits: Vec<Hit> = Vec::new();

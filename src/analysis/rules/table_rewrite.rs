@@ -28,6 +28,9 @@ impl Rule for TableRewrite {
          -- transaction: rename the columns and move constraints and defaults.\n\
          -- An index: REINDEX INDEX CONCURRENTLY (PostgreSQL 12+)."
     }
+    fn grows_with_rows(&self) -> bool {
+        true
+    }
     fn check(&self, context: &Context) -> Vec<Hit> {
         let (effect, relations) = (context.effect(), context.relations);
         let mut hits = Vec::new();

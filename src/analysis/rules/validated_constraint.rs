@@ -26,6 +26,9 @@ impl Rule for ValidatedConstraint {
          -- next migration, or after COMMIT:\n\
          ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;"
     }
+    fn grows_with_rows(&self) -> bool {
+        true
+    }
     fn check(&self, context: &Context) -> Vec<Hit> {
         let (effect, relations) = (context.effect(), context.relations);
         effect

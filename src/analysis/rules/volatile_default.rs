@@ -29,6 +29,9 @@ impl Rule for VolatileDefault {
          -- repeat per batch; a generated column becomes a plain one filled the same way\n\
          -- and kept in step by a trigger."
     }
+    fn grows_with_rows(&self) -> bool {
+        true
+    }
     fn check(&self, context: &Context) -> Vec<Hit> {
         let added = context.effect().added_columns.iter().map(|added| {
             let what = if added.generated {
