@@ -34,11 +34,6 @@ fn first_migration(args: &[&str], dir: &std::path::Path) -> Duration {
     elapsed.expect("progress line for the first migration")
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 fn main() {
     let image =
         std::env::var("MIGRATION_CHECK_BENCH_IMAGE").unwrap_or_else(|_| "mc-postgres:15".into());
@@ -52,12 +47,12 @@ fn main() {
     )
     .unwrap();
     std::fs::write(dir.path().join("1_t.down.sql"), "DROP TABLE t;\n").unwrap();
-    let embedded = median(
+    let embedded = common::median(
         (0..RUNS)
             .map(|_| first_migration(&["--postgres", "embedded"], dir.path()))
             .collect(),
     );
-    let docker = median(
+    let docker = common::median(
         (0..RUNS)
             .map(|_| first_migration(&["--postgres", "docker", "--image", &image], dir.path()))
             .collect(),

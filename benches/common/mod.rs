@@ -49,3 +49,10 @@ pub async fn connect(server: &EmbeddedServer, database: &str) -> tokio_postgres:
     tokio::spawn(connection);
     client
 }
+
+/// The median of `samples` (the middle one of an odd count).
+#[allow(dead_code)]
+pub fn median(mut samples: Vec<std::time::Duration>) -> std::time::Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
