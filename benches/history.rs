@@ -489,7 +489,11 @@ fn main() {
             with.push(time);
             report = Some(sized);
         }
-        (common::median(without), common::median(with), report.unwrap())
+        (
+            common::median(without),
+            common::median(with),
+            report.unwrap(),
+        )
     };
     let (without, sized, sized_report) = alternated(&with_stats);
     println!(

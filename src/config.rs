@@ -962,6 +962,71 @@ mod tests {
     }
 
     #[test]
+    fn stats_come_from_the_file_or_the_input_and_are_read_when_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".migration-check")).unwrap();
+        let stats = r#"{"format": "migration-check-stats", "version": 1, "server_version": "15.4",
+            "settings": {"maintenance_work_mem": "64MB", "max_parallel_maintenance_workers": "2",
+            "work_mem": "4MB"}, "tables": []}"#;
+        std::fs::write(dir.path().join(".migration-check/stats.json"), stats).unwrap();
+        let path = dir.path().join("mc.toml");
+        std::fs::write(
+            &path,
+            "[verify]\nstats = \".migration-check/stats.json\"\nlock_rows_max = 5000\n\
+             [locks]\nmax_blocking = \"2s\"\ntable-rewrite = \"error\"\n",
+        )
+        .unwrap();
+        let config_flag = path.display().to_string();
+        let config = Config::from_verify_args(&args(&["--config", &config_flag])).unwrap();
+        match &config.stats {
+            StatsSource::File(file, stats) => {
+                assert_eq!(file, &dir.path().join(".migration-check/stats.json"));
+                assert_eq!(stats.server_version, "15.4");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(config.lock_rows_max, 5000);
+        assert_eq!(config.policy.max_blocking, Some(Duration::from_secs(2)));
+        assert_eq!(config.policy.locks["table-rewrite"], Level::Error);
+        // Without any: no statistics, sizes up to 10,000.
+        let config = Config::from_verify_args(&args(&[])).unwrap();
+        assert!(matches!(config.stats, StatsSource::None));
+        assert_eq!(config.lock_rows_max, DEFAULT_LOCK_ROWS_MAX);
+        // Bad values are usage errors naming the setting.
+        for (bad, says) in [
+            (
+                &["--lock-rows-max", "1500"][..],
+                "at least twice --lock-rows",
+            ),
+            (
+                &["--stats", "/nonexistent/stats.json"],
+                "cannot read the stats file",
+            ),
+        ] {
+            let error = Config::from_verify_args(&args(bad)).unwrap_err();
+            assert_eq!(crate::error::exit_code_for(&error), 2, "{error}");
+            assert!(error.to_string().contains(says), "{error}");
+        }
+        std::fs::write(&path, "[locks]\nmax_blocking = \"soon\"\n").unwrap();
+        let error = Config::from_verify_args(&args(&["--config", &config_flag])).unwrap_err();
+        assert!(
+            error.to_string().contains("[locks] max_blocking `soon`"),
+            "{error}"
+        );
+        // The Action's inputs are the flags.
+        let inputs = action_inputs(&[
+            ("INPUT_STATS", ".migration-check/stats.json"),
+            ("INPUT_STATS-FROM", ""),
+        ]);
+        let args = action_verify_args(&inputs, Path::new("report.json")).unwrap();
+        assert_eq!(
+            args.stats.as_deref(),
+            Some(Path::new(".migration-check/stats.json"))
+        );
+        assert_eq!(args.stats_from, None);
+    }
+
+    #[test]
     fn compat_comes_from_the_file_and_flags_win() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mc.toml");
