@@ -1057,21 +1057,24 @@ fn locks(report: &Report, blocks: &mut Vec<String>) {
                 },
                 names.join(", ")
             );
-            // What a table cannot hold: production's estimate, a failure on the rows.
-            for finding in row {
-                let said = match (
-                    &finding.estimate,
-                    crate::analysis::data::is_data_rule(&finding.rule),
-                ) {
-                    (_, true) => finding.evidence.clone(),
-                    (Some(estimate), false) => estimate.words(),
-                    (None, false) => continue,
-                };
+            // What a table cannot hold: production's estimate (once per row: its findings
+            // share the statement), a failure on the rows.
+            if let Some(estimate) = row.iter().find_map(|finding| finding.estimate.as_ref()) {
+                said_below.push(format!(
+                    "- {script} {}: {}",
+                    first.line,
+                    md(&estimate.words())
+                ));
+            }
+            for finding in row
+                .iter()
+                .filter(|finding| crate::analysis::data::is_data_rule(&finding.rule))
+            {
                 said_below.push(format!(
                     "- {script} {}, {}: {}",
                     finding.line,
                     code_span(&finding.rule),
-                    md(&said)
+                    md(&finding.evidence)
                 ));
             }
             for finding in row {
