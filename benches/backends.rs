@@ -4,6 +4,8 @@
 //! `MIGRATION_CHECK_BENCH_IMAGE` (default `mc-postgres:15`, built by
 //! `.ci/docker-setup`). Run: `cargo bench --bench backends`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
