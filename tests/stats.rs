@@ -233,6 +233,54 @@ async fn a_unique_index_fails_on_the_duplicates_production_holds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_not_null_meets_the_nulls_production_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, stats) = production(tmp.path()).await;
+    let dir = users_and(
+        "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n",
+        "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;\n",
+    );
+    // The generated emails are never NULL: SET NOT NULL only scans.
+    let (output, report) = common::verify(dir.path(), &[]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert!(findings(&report, "fails-on-data").is_empty(), "{report:#}");
+    assert_eq!(
+        findings(&report, "set-not-null-scan").len(),
+        1,
+        "{report:#}"
+    );
+    // Production's: one in ten is NULL, so the rows hold NULLs and it fails, an error.
+    let (output, report) = common::verify(dir.path(), &["--stats", stats.to_str().unwrap()]);
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    let failed = findings(&report, "fails-on-data");
+    assert_eq!(failed[0]["severity"], "error", "{report:#}");
+    assert!(
+        failed[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("contains null values"),
+        "{:#}",
+        failed[0]
+    );
+    // Statistics with the lock analysis off are said to be unused.
+    let (output, report) = common::verify(
+        dir.path(),
+        &["--stats", stats.to_str().unwrap(), "--no-lock-analysis"],
+    );
+    let report = report.unwrap_or_else(|| panic!("{}", common::stderr(&output)));
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert!(
+        report["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("production's statistics unused")),
+        "{report:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_null_without_a_default_fails_on_a_table_with_rows() {
     let tmp = tempfile::tempdir().unwrap();
     let (_server, stats) = production(tmp.path()).await;
@@ -368,8 +416,8 @@ async fn a_rewrite_is_estimated_at_production_size_and_max_blocking_gates_it() {
         .collect();
     assert_eq!(
         sizes,
-        [1000, 2000, 20000],
-        "lock rows 1,000, then 200 (kept at 1,000), 2,000, 20,000"
+        [1000, 3162, 10000],
+        "--lock-rows, their geometric mean, --lock-rows-max"
     );
     let fit = estimate["fit"].as_str().unwrap();
     assert!(

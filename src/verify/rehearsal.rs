@@ -100,6 +100,12 @@ impl Pipeline<'_, '_, '_> {
 
     async fn start_rehearsal_at(&mut self, index: usize) -> Result<(), EnvironmentError> {
         if !self.options.lock_analysis || self.options.lock_rows == 0 || self.blocked_by.is_some() {
+            if self.options.stats.is_some() && self.blocked_by.is_none() {
+                self.run_notes.push(
+                    "production's statistics unused: the lock analysis generates no rows (--no-lock-analysis or --lock-rows 0)"
+                        .into(),
+                );
+            }
             return Ok(());
         }
         let reason = if !self.copies_are_faithful {
