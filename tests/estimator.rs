@@ -8,10 +8,8 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Instant;
 
-use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
 use serde_json::Value;
 
 const ROWS: u64 = 2_000_000;
@@ -42,32 +40,20 @@ const STATEMENTS: [(&str, &str, &str); 3] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn estimates_from_three_sizes_meet_the_measurement_at_two_million_rows() {
-    let server = EmbeddedServer::start(&EmbeddedOptions::default())
-        .await
-        .expect("embedded PostgreSQL");
-    let admin = common::connect(server.config("postgres")).await;
-    admin.batch_execute("CREATE DATABASE prod").await.unwrap();
+    let (server, url) = common::populated_database(
+        "prod",
+        &format!(
+            "{EVENTS}INSERT INTO events SELECT g, 1 + g % 50000, \
+             (ARRAY['click', 'view', 'purchase', 'signup'])[1 + g % 4], \
+             DATE '2020-01-01' + (g / 1000) FROM generate_series(1, {ROWS}) g;"
+        ),
+    )
+    .await;
     let prod = common::connect(server.config("prod")).await;
-    prod.batch_execute(&format!(
-        "{EVENTS}INSERT INTO events SELECT g, 1 + g % 50000, \
-         (ARRAY['click', 'view', 'purchase', 'signup'])[1 + g % 4], \
-         DATE '2020-01-01' + (g / 1000) FROM generate_series(1, {ROWS}) g;"
-    ))
-    .await
-    .unwrap();
     prod.batch_execute("VACUUM ANALYZE events").await.unwrap();
-    let url = format!(
-        "host={} port=5432 user=postgres dbname=prod",
-        server.path().join("socket").display()
-    );
     let tmp = tempfile::tempdir().unwrap();
     let stats = tmp.path().join("stats.json");
-    let output = Command::new(common::binary())
-        .args(["stats", "export", "--database", &url, "--output"])
-        .arg(&stats)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    common::export_stats(&url, &stats);
 
     let mut files = vec![
         ("1_events.up.sql".to_string(), EVENTS.to_string()),

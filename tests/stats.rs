@@ -12,17 +12,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
+use migration_check::postgres::embedded::EmbeddedServer;
 
 /// A populated, analysed database `shop` on an embedded cluster, and its URL.
 async fn shop() -> (EmbeddedServer, String) {
-    let server = EmbeddedServer::start(&EmbeddedOptions::default())
-        .await
-        .expect("embedded PostgreSQL");
-    let admin = common::connect(server.config("postgres")).await;
-    admin.batch_execute("CREATE DATABASE shop").await.unwrap();
-    let shop = common::connect(server.config("shop")).await;
-    shop.batch_execute(
+    common::populated_database(
+        "shop",
         "CREATE TABLE customers (id int PRIMARY KEY, email text, country text);\n\
          INSERT INTO customers SELECT g, CASE WHEN g % 4 = 0 THEN NULL ELSE 'c' || g || '@example.com' END, \
            (ARRAY['de', 'fr', 'us'])[1 + g % 3] FROM generate_series(1, 10000) g;\n\
@@ -30,12 +25,6 @@ async fn shop() -> (EmbeddedServer, String) {
          ANALYZE customers;",
     )
     .await
-    .unwrap();
-    let url = format!(
-        "host={} port=5432 user=postgres dbname=shop",
-        server.path().join("socket").display()
-    );
-    (server, url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,30 +133,17 @@ const USERS: &str = "CREATE TABLE users (id serial PRIMARY KEY, email text);\n";
 /// Production: the users table of [`USERS`] holding 200,000 rows, every email twice and
 /// one in ten NULL; its statistics exported by the binary into `dir/stats.json`.
 async fn production(dir: &Path) -> (EmbeddedServer, PathBuf) {
-    let server = EmbeddedServer::start(&EmbeddedOptions::default())
-        .await
-        .expect("embedded PostgreSQL");
-    let admin = common::connect(server.config("postgres")).await;
-    admin.batch_execute("CREATE DATABASE prod").await.unwrap();
-    let prod = common::connect(server.config("prod")).await;
-    prod.batch_execute(&format!(
-        "{USERS}INSERT INTO users (email) SELECT CASE WHEN g % 10 = 0 THEN NULL \
-         ELSE 'u' || (g / 2) || '@example.com' END FROM generate_series(1, 200000) g;\n\
-         ANALYZE users;"
-    ))
-    .await
-    .unwrap();
-    let url = format!(
-        "host={} port=5432 user=postgres dbname=prod",
-        server.path().join("socket").display()
-    );
+    let (server, url) = common::populated_database(
+        "prod",
+        &format!(
+            "{USERS}INSERT INTO users (email) SELECT CASE WHEN g % 10 = 0 THEN NULL \
+             ELSE 'u' || (g / 2) || '@example.com' END FROM generate_series(1, 200000) g;\n\
+             ANALYZE users;"
+        ),
+    )
+    .await;
     let stats = dir.join("stats.json");
-    let output = Command::new(common::binary())
-        .args(["stats", "export", "--database", &url, "--output"])
-        .arg(&stats)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    common::export_stats(&url, &stats);
     (server, stats)
 }
 

@@ -541,3 +541,42 @@ pub async fn connect(config: tokio_postgres::Config) -> tokio_postgres::Client {
     tokio::spawn(connection);
     client
 }
+
+/// An embedded cluster with a database `name` where `sql` ran, and its URL (over the
+/// cluster's socket).
+#[allow(dead_code)]
+pub async fn populated_database(
+    name: &str,
+    sql: &str,
+) -> (migration_check::postgres::embedded::EmbeddedServer, String) {
+    use migration_check::postgres::embedded::{EmbeddedOptions, EmbeddedServer};
+    let server = EmbeddedServer::start(&EmbeddedOptions::default())
+        .await
+        .expect("embedded PostgreSQL");
+    let admin = connect(server.config("postgres")).await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    connect(server.config(name))
+        .await
+        .batch_execute(sql)
+        .await
+        .unwrap();
+    let url = format!(
+        "host={} port=5432 user=postgres dbname={name}",
+        server.path().join("socket").display()
+    );
+    (server, url)
+}
+
+/// `stats export` of the database at `url` into `file`, by the binary (exit 0 asserted).
+#[allow(dead_code)]
+pub fn export_stats(url: &str, file: &Path) {
+    let output = Command::new(binary())
+        .args(["stats", "export", "--database", url, "--output"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
